@@ -1,0 +1,2 @@
+//! Run a plan through the API client with bounded concurrency; one prompt's failure
+//! does not stop the others.

@@ -1,0 +1,318 @@
+//! Command-line types (clap derive) and nothing else: no I/O, no defaults that
+//! belong to the configuration. [`commands`](crate::commands) turns these into work.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  promptsync validate                     check every prompt file, offline
+  promptsync plan                         show what a sync would change
+  promptsync --sync                       one reconcile of HEAD, for CI
+  promptsync sync --emulator              try it all on a local emulator, no account needed
+
+Configuration: promptsync.toml at the repository root (or --config), PROMPTSYNC_*
+environment variables (nested keys with __), then flags. The API key is read from
+RESPAN_API_KEY or api_key_file and is never printed.";
+
+/// Keep LLM prompts that live in git in sync with the Respan prompt API.
+#[derive(Debug, Parser)]
+#[command(
+    name = "promptsync",
+    version,
+    about,
+    long_about = "Keep LLM prompts that live as YAML files in a git repository in sync \
+                  with the Respan prompt-management API: git is the truth, Respan holds \
+                  the versions that applications fetch, and a release tag decides which \
+                  version is live.",
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    subcommand_precedence_over_arg = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// Run one reconcile pass, like `promptsync sync` (the form CI scripts use).
+    #[arg(long)]
+    pub sync: bool,
+
+    /// Flags of `sync`, accepted after `--sync`.
+    #[command(flatten, next_help_heading = "Options with --sync")]
+    pub sync_args: SyncArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags that every subcommand accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The git repository holding the prompt files.
+    #[arg(long, global = true, value_name = "PATH", env = "PROMPTSYNC_REPO")]
+    pub repo: Option<PathBuf>,
+
+    /// Configuration file to read instead of `promptsync.toml` at the repository root.
+    #[arg(long, global = true, value_name = "FILE", env = "PROMPTSYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr: `pretty` for people, `json` for log collectors.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// More log output (-v debug, -vv trace). RUST_LOG, when set, wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less log output (-q warnings and errors only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reconcile once: create a new remote version for every prompt whose file differs,
+    /// deploy the release tag's versions, print a report.
+    #[command(
+        after_help = "Exit status: 0 when everything converged, 1 when any prompt \
+                            failed or any file was invalid (valid prompts are still synced)."
+    )]
+    Sync(SyncArgs),
+
+    /// Show what `sync` would change, as a diff per prompt; sends no change request.
+    #[command(
+        after_help = "Exit status: 0 success, 1 errors; with --detailed-exitcode \
+                            0 no changes, 1 errors, 2 changes pending."
+    )]
+    Plan(PlanArgs),
+
+    /// Run as a daemon: watch the files and refs, reconcile on change and on a timer.
+    Watch(WatchArgs),
+
+    /// Check prompt files offline (no API key needed): syntax, types, ranges,
+    /// unknown keys, duplicate identities, content files, template variables.
+    #[command(
+        after_help = "Exit status: 0 when every file is valid (warnings allowed), \
+                            1 otherwise."
+    )]
+    Validate(ValidateArgs),
+
+    /// Serve a local, Respan-compatible prompts API (for tests and trials).
+    Emulator(EmulatorArgs),
+}
+
+/// Where the prompt content comes from.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SourceArgs {
+    /// Read the working tree, uncommitted edits included, instead of the commit.
+    #[arg(long, conflicts_with = "rev")]
+    pub worktree: bool,
+
+    /// The commit to read (a revision such as a branch, tag or commit id).
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub rev: String,
+}
+
+/// How the remote is reached for a pass.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RemoteArgs {
+    /// Start a local emulator inside this process and sync to it instead of Respan
+    /// (state kept under .git/promptsync/); no account needed.
+    #[arg(long)]
+    pub emulator: bool,
+
+    /// Do not deploy release tags in this run; drafts still sync.
+    #[arg(long)]
+    pub no_deploy: bool,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct SyncArgs {
+    /// Plan and report without sending any change request.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
+    pub output: OutputFormat,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct PlanArgs {
+    /// Report format on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
+    pub output: OutputFormat,
+
+    /// Exit 2 when changes are pending, 0 when there are none, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Address of the health, readiness and metrics server.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// Files or directories to check; directories are searched with the configured
+    /// globs. Default: every prompt file of the repository's working tree.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+
+    /// Check the prompt files of this commit instead of the working tree.
+    #[arg(long, value_name = "REV", conflicts_with = "paths")]
+    pub rev: Option<String>,
+
+    /// Findings format on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed once ready).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// Persist state to this file (written atomically) and resume from it at start.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Accept only this Bearer key (repeatable). Without it, any key is accepted.
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+impl Cli {
+    /// Parse the process arguments, refusing `sync` flags given without `--sync`
+    /// (clap alone would accept `promptsync --dry-run` and ignore it).
+    pub fn parse_checked() -> Self {
+        Self::try_parse_checked(std::env::args_os()).unwrap_or_else(|err| err.exit())
+    }
+
+    /// [`Cli::parse_checked`] on given arguments, for tests.
+    pub fn try_parse_checked<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+        let mut command = Self::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        if matches.get_flag("sync") && matches.subcommand().is_some() {
+            return Err(command.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--sync is the `sync` subcommand: give one or the other",
+            ));
+        }
+        if !matches.get_flag("sync") && matches.subcommand().is_none() {
+            let stray = command
+                .get_arguments()
+                .filter(|arg| !arg.is_global_set() && arg.get_id() != "sync")
+                .find(|arg| {
+                    matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+                });
+            if let Some(arg) = stray {
+                let message = format!(
+                    "--{} needs --sync or a subcommand (try `promptsync sync --{}`)",
+                    arg.get_long().unwrap_or_default(),
+                    arg.get_long().unwrap_or_default()
+                );
+                return Err(command.error(clap::error::ErrorKind::ArgumentConflict, message));
+            }
+        }
+        if !matches.get_flag("sync") && matches.subcommand().is_none() {
+            return Err(command.error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "a subcommand or --sync is required (see --help)",
+            ));
+        }
+        Self::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
+    }
+
+    /// The subcommand to run, with `--sync` turned into `sync`. `None` when neither a
+    /// subcommand nor `--sync` was given.
+    pub fn into_command(self) -> (GlobalArgs, Option<Command>) {
+        let command = match (self.command, self.sync) {
+            (Some(command), _) => Some(command),
+            (None, true) => Some(Command::Sync(self.sync_args)),
+            (None, false) => None,
+        };
+        (self.global, command)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sync_flag_is_the_sync_subcommand() {
+        let cli = Cli::parse_from(["promptsync", "--sync", "--dry-run", "--output", "json"]);
+        let (_, command) = cli.into_command();
+        let Some(Command::Sync(args)) = command else {
+            panic!("expected sync, got {command:?}");
+        };
+        assert!(args.dry_run);
+        assert_eq!(args.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn sync_flags_without_sync_are_refused() {
+        let err = Cli::try_parse_checked(["promptsync", "--dry-run"]).unwrap_err();
+        assert!(err.to_string().contains("--dry-run needs --sync"), "{err}");
+        assert!(Cli::try_parse_checked(["promptsync", "--sync", "--dry-run"]).is_ok());
+        assert!(Cli::try_parse_checked(["promptsync", "-v", "validate"]).is_ok());
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::parse_from(["promptsync", "plan", "--repo", "/tmp/x", "-vv"]);
+        assert_eq!(
+            cli.global.repo.as_deref(),
+            Some(std::path::Path::new("/tmp/x"))
+        );
+        assert_eq!(cli.global.verbose, 2);
+    }
+}

@@ -1,0 +1,52 @@
+//! One entry point per subcommand, and [`ExitStatus`], the only type that knows the
+//! 0/1/2 exit contract. Commands load settings, start logging, call into the library
+//! and hand the outcome to [`report`](crate::report).
+
+mod emulator;
+mod sync;
+mod validate;
+mod watch;
+
+use crate::Error;
+use crate::cli::{Cli, Command};
+
+/// How the process ends. `main` turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything converged, every file valid; for `plan --detailed-exitcode`: no changes.
+    Success,
+    /// Any prompt failed, any file was invalid, or the run could not complete.
+    Failure,
+    /// `plan --detailed-exitcode` only: changes are pending.
+    Changes,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Changes => 2,
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        std::process::ExitCode::from(status.code())
+    }
+}
+
+/// Run the command the user asked for.
+pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
+    let (global, command) = cli.into_command();
+    match command {
+        Some(Command::Sync(args)) => sync::sync(&global, args),
+        Some(Command::Plan(args)) => sync::plan(&global, args),
+        Some(Command::Watch(args)) => watch::run(&global, args),
+        Some(Command::Validate(args)) => validate::run(&global, args),
+        Some(Command::Emulator(args)) => emulator::run(&global, args),
+        // `Cli::parse_checked` refuses a command line without a subcommand.
+        None => Ok(ExitStatus::Failure),
+    }
+}

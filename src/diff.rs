@@ -1,0 +1,1 @@
+//! Human-readable unified diffs of desired versus remote content, made with `similar`.

@@ -1,0 +1,42 @@
+//! promptsync keeps LLM prompts that live as YAML files in a git repository in
+//! sync with the Respan prompt-management API.
+//!
+//! Data flows one way through a reconcile pass:
+//!
+//! 1. [`gitrepo`] reads the source commit (or the working tree) and its tags;
+//!    [`discover`] finds the prompt files in it.
+//! 2. [`prompt`] parses and validates each file into a typed prompt, with
+//!    [`diagnostic`]s that carry file, line and column; [`desired`] turns the valid
+//!    ones into the desired state (identities, content, provenance, conflicts).
+//! 3. [`api`] reads a snapshot of the remote prompts in as few requests as it can.
+//! 4. [`plan`] compares desired and remote ([`normalize`] gives the canonical form
+//!    used for semantic equality, [`deploy`] picks the release tag); pure, no I/O.
+//! 5. [`apply`] runs the plan through the API client with bounded concurrency.
+//! 6. [`report`] renders the outcome as text or JSON; it is the only writer to stdout.
+//!
+//! [`reconcile`] ties one pass together and knows nothing about what triggered it.
+//! [`commands`] holds one entry point per subcommand; the binary is glue around it.
+//! [`emulator`] is a local, faithful Respan prompts API used by tests and first runs.
+
+pub mod api;
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod deploy;
+pub mod desired;
+pub mod diagnostic;
+pub mod diff;
+pub mod discover;
+pub mod emulator;
+pub mod error;
+pub mod gitrepo;
+pub mod logging;
+pub mod normalize;
+pub mod plan;
+pub mod prompt;
+pub mod reconcile;
+pub mod report;
+pub mod secret;
+
+pub use error::Error;

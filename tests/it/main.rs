@@ -1,0 +1,13 @@
+//! The one integration-test binary: real git repositories in temp dirs, the emulator
+//! over loopback HTTP, the real `promptsync` binary as a subprocess.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod support;
+
+mod cli;

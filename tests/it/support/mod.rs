@@ -1,0 +1,33 @@
+//! Test support: run the real binary, wait for conditions with a deadline.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+/// The `promptsync` binary under test, with a clean environment: no inherited
+/// `PROMPTSYNC_*`, `RESPAN_*` or `RUST_LOG` variables, so tests see only what they set.
+pub fn promptsync() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("promptsync").expect("binary builds");
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("PROMPTSYNC_") || key.starts_with("RESPAN_") || key == "RUST_LOG" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Poll `condition` until it returns `Some`, or panic with `what` after `timeout`.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
