@@ -102,7 +102,63 @@ pub struct ConfigError {}
 
 impl Settings {
     /// Merge the layers and validate them.
-    pub fn load(_global: &GlobalArgs, _overrides: &Overrides) -> Result<Settings, ConfigError> {
-        Err(ConfigError {})
+    ///
+    /// Skeleton: built-in defaults only, until the configuration layers land.
+    pub fn load(global: &GlobalArgs, _overrides: &Overrides) -> Result<Settings, ConfigError> {
+        #[allow(clippy::unwrap_used)]
+        Ok(Settings {
+            repo: global.repo.clone().unwrap_or_else(|| PathBuf::from(".")),
+            config_file: None,
+            api: ApiSettings {
+                base_url: url::Url::parse("https://api.respan.ai").unwrap(),
+                api_key: std::env::var("RESPAN_API_KEY").ok().map(ApiKey::new),
+                timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(10),
+                max_in_flight: 8,
+                retry_max_elapsed: Duration::from_secs(60),
+            },
+            prompts: PromptSettings::default(),
+            deploy: DeploySettings {
+                enabled: true,
+                tags: vec!["v*".to_owned()],
+            },
+            sync: SyncSettings {
+                drift: DriftPolicy::Correct,
+                suspend: false,
+            },
+            log: LogSettings::from_global(global),
+            watch: WatchSettings {
+                listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+                resync_interval: Duration::from_secs(300),
+                debounce: Duration::from_millis(500),
+            },
+        })
+    }
+}
+
+impl Default for PromptSettings {
+    fn default() -> Self {
+        PromptSettings {
+            include: vec!["**/*.prompt.yaml".to_owned(), "**/*.prompt.yml".to_owned()],
+            exclude: Vec::new(),
+        }
+    }
+}
+
+impl LogSettings {
+    /// Log settings from the command line alone, for commands that read no
+    /// configuration (`emulator`).
+    pub fn from_global(global: &GlobalArgs) -> LogSettings {
+        let level = match (global.verbose, global.quiet) {
+            (0, 0) => "info",
+            (1, _) => "debug",
+            (v, _) if v >= 2 => "trace",
+            (_, 1) => "warn",
+            _ => "error",
+        };
+        LogSettings {
+            format: global.log_format.unwrap_or_default(),
+            filter: level.to_owned(),
+        }
     }
 }

@@ -1,1 +1,0 @@
-//! Text and JSON reports of a pass or a validation; the only writer to stdout.

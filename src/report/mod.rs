@@ -1,0 +1,63 @@
+//! Text and JSON reports of a pass or a validation. The only writer to stdout: every
+//! result a command prints goes through [`Stdout`], logs go to stderr.
+
+use std::io::{self, Write};
+
+/// Locked, buffered stdout for one report. Write errors other than a closed pipe are
+/// returned; a closed pipe (`promptsync plan | head`) ends the output quietly.
+#[derive(Debug)]
+pub struct Stdout {
+    out: io::BufWriter<io::StdoutLock<'static>>,
+}
+
+impl Stdout {
+    pub fn new() -> Self {
+        Stdout {
+            out: io::BufWriter::new(io::stdout().lock()),
+        }
+    }
+
+    /// Whether stdout is a terminal (colours, progress).
+    pub fn is_terminal() -> bool {
+        io::IsTerminal::is_terminal(&io::stdout())
+    }
+
+    /// Write `text` followed by a newline.
+    pub fn line(&mut self, text: &str) -> io::Result<()> {
+        ignore_broken_pipe(writeln!(self.out, "{text}"))
+    }
+
+    /// Write `text` as is.
+    pub fn text(&mut self, text: &str) -> io::Result<()> {
+        ignore_broken_pipe(self.out.write_all(text.as_bytes()))
+    }
+
+    /// Write `value` as pretty JSON followed by a newline.
+    pub fn json<T: serde::Serialize>(&mut self, value: &T) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+        self.line(&text)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        ignore_broken_pipe(self.out.flush())
+    }
+}
+
+impl Default for Stdout {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Stdout {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+fn ignore_broken_pipe(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
