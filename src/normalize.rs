@@ -50,6 +50,11 @@ pub fn default_of(field: &str) -> Value {
     }
 }
 
+/// Whether a canonical value is the API default of `field`.
+pub fn is_default(field: &str, value: &Value) -> bool {
+    canonical_field(field, &default_of(field)) == *value
+}
+
 /// Canonical content of a version given as its wire fields (a remote version, or a
 /// serialised [`VersionSpec`]). Absent fields become their defaults.
 pub fn canonical(fields: &Map<String, Value>) -> Map<String, Value> {

@@ -518,6 +518,22 @@ fn deploy_step(
     }
 }
 
+/// Ids of the prompts whose version lists a deploy of `prompts` must search: those
+/// that exist and whose live and current versions both lack the release content.
+pub fn version_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<String> {
+    prompts
+        .iter()
+        .filter(|desired| desired.sync)
+        .filter_map(|desired| match resolve(&desired.key, desired, remote) {
+            Ok(Target::Existing(id)) => {
+                let prompt = remote.prompts.get(&id)?;
+                needs_version_list(desired, prompt).then_some(id)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Whether a deploy search must list a prompt's versions: neither its live nor its
 /// current version holds the release content.
 pub fn needs_version_list(desired: &DesiredPrompt, prompt: &Prompt) -> bool {

@@ -20,7 +20,7 @@ impl std::fmt::Display for Target {
     }
 }
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum ApiError {
     /// No key was configured.
     #[error(
@@ -66,6 +66,10 @@ pub enum ApiError {
     /// may not have been applied. Callers re-read the remote before sending it again.
     #[error("{target}: {cause}; the server may or may not have applied it")]
     OutcomeUnknown { target: Target, cause: String },
+
+    /// The request was not sent because an earlier one stalled the run.
+    #[error("not attempted: {0}")]
+    NotAttempted(String),
 
     /// A 2xx answer whose body is not what the contract describes.
     #[error("{target}: unexpected response body: {reason}")]
