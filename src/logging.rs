@@ -122,38 +122,8 @@ fn parse_filter(filter: &str) -> Result<EnvFilter, String> {
 #[cfg(test)]
 mod tests {
     use std::io;
-    use std::sync::{Arc, Mutex};
 
     use super::*;
-
-    /// A writer that keeps what is logged.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Captured {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> MakeWriter<'w> for Captured {
-        type Writer = Captured;
-
-        fn make_writer(&'w self) -> Self::Writer {
-            self.clone()
-        }
-    }
 
     fn settings(format: LogFormat, filter: &str) -> LogSettings {
         LogSettings {
@@ -162,11 +132,13 @@ mod tests {
         }
     }
 
+    /// What `log` writes through the subscriber built from `settings`.
     fn capture(settings: &LogSettings, rust_log: Option<&str>, log: impl FnOnce()) -> String {
-        let out = Captured::default();
-        let subscriber = subscriber(settings, rust_log, out.clone(), false).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let writer = file.reopen().unwrap();
+        let subscriber = subscriber(settings, rust_log, writer, false).unwrap();
         tracing::subscriber::with_default(subscriber, log);
-        out.text()
+        std::fs::read_to_string(file.path()).unwrap()
     }
 
     #[test]

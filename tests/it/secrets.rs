@@ -1,13 +1,9 @@
 //! The API key never shows: not in `--help`, not in debug or trace logs, not in the
 //! Debug of the settings, not in error messages.
 
-use std::io;
-use std::sync::{Arc, Mutex};
-
 use predicates::prelude::*;
 use promptsync::cli::{Cli, LogFormat};
 use promptsync::config::{LogSettings, Overrides, Settings};
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::support::promptsync;
 
@@ -95,29 +91,6 @@ fn settings_debug_shows_redacted() {
     }
 }
 
-/// A writer that keeps what is logged.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'w> MakeWriter<'w> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'w self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[test]
 fn trace_logs_of_the_settings_show_redacted() {
     let repo = tempfile::tempdir().unwrap();
@@ -128,13 +101,14 @@ fn trace_logs_of_the_settings_show_redacted() {
     )
     .unwrap();
     for format in [LogFormat::Pretty, LogFormat::Json] {
-        let out = Captured::default();
+        let out = tempfile::NamedTempFile::new().unwrap();
         let log = LogSettings {
             format,
             filter: "info".to_owned(),
         };
         let subscriber =
-            promptsync::logging::subscriber(&log, Some("trace"), out.clone(), false).unwrap();
+            promptsync::logging::subscriber(&log, Some("trace"), out.reopen().unwrap(), false)
+                .unwrap();
         tracing::subscriber::with_default(subscriber, || {
             let settings = Settings::load_from_env(
                 &global(repo.path(), &["-vv"]),
@@ -148,7 +122,7 @@ fn trace_logs_of_the_settings_show_redacted() {
             tracing::debug!(?settings, "settings loaded");
             tracing::trace!(key = %settings.api.api_key.as_ref().unwrap(), "key in use");
         });
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = std::fs::read_to_string(out.path()).unwrap();
         assert!(text.contains("settings loaded"), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
         assert!(!text.contains(SECRET), "{text}");
