@@ -11,3 +11,5 @@
 mod support;
 
 mod cli;
+mod config;
+mod secrets;
