@@ -20,6 +20,9 @@ pub enum Error {
     Load(#[from] crate::desired::LoadError),
 
     #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
+
+    #[error(transparent)]
     Api(#[from] crate::api::ApiError),
 
     #[error(transparent)]

@@ -1,6 +1,8 @@
 //! Text and JSON reports of a pass or a validation. The only writer to stdout: every
 //! result a command prints goes through [`Stdout`], logs go to stderr.
 
+pub mod validate;
+
 use std::io::{self, Write};
 
 /// Locked, buffered stdout for one report. Write errors other than a closed pipe are
