@@ -154,9 +154,12 @@ impl Diagnostic {
 }
 
 /// The width of the caret: the token that starts at `offset` (in characters) of
-/// `line`: a quoted string, a key up to its colon, or a plain word; at least 1.
+/// `line`. A quoted string to its closing quote; a mapping value (after `key: `) to
+/// the end of the line or a comment (in flow style, to the next `,`, `]` or `}`);
+/// anything else, a key say, to its colon or the next blank. At least 1.
 fn token_width(line: &str, offset: usize) -> usize {
-    let rest: Vec<char> = line.chars().skip(offset).collect();
+    let chars: Vec<char> = line.chars().collect();
+    let rest = chars.get(offset..).unwrap_or_default();
     let Some(&first) = rest.first() else {
         return 1;
     };
@@ -164,17 +167,26 @@ fn token_width(line: &str, offset: usize) -> usize {
         let close = rest[1..].iter().position(|&c| c == first);
         return close.map_or(rest.len(), |close| close + 2);
     }
+    let before = &chars[..offset];
+    let is_value = before.iter().rev().find(|c| !c.is_whitespace()) == Some(&':');
+    let in_flow = before.iter().any(|c| matches!(c, '{' | '['));
     let mut width = 0;
     while width < rest.len() {
         let c = rest[width];
         let next = rest.get(width + 1).copied();
-        let ends_key = c == ':' && next.is_none_or(char::is_whitespace);
-        if c.is_whitespace() || ends_key || matches!(c, ',' | ']' | '}' | '#') {
+        let ends = if is_value {
+            (c == ' ' && next == Some('#')) || (in_flow && matches!(c, ',' | ']' | '}'))
+        } else {
+            let ends_key = c == ':' && next.is_none_or(char::is_whitespace);
+            c.is_whitespace() || ends_key || matches!(c, ',' | ']' | '}' | '#')
+        };
+        if ends {
             break;
         }
         width += 1;
     }
-    width.max(1)
+    let token: String = rest[..width].iter().collect();
+    token.trim_end().chars().count().max(1)
 }
 
 struct Paint {
@@ -240,6 +252,9 @@ error: unknown key `temprature`
         assert_eq!(token_width("  content: \"a b\" # x", 11), 5);
         assert_eq!(token_width("key: [a, b]", 6), 1);
         assert_eq!(token_width("url: http://x", 5), 8);
+        assert_eq!(token_width("name: Duplicate name  # note", 6), 14);
+        assert_eq!(token_width("  - { model: gpt-4o, weight: 2 }", 13), 6);
+        assert_eq!(token_width("  - role: system", 4), 4);
         assert_eq!(token_width("", 0), 1);
         assert_eq!(token_width("short", 10), 1);
     }
