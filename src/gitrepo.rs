@@ -190,9 +190,8 @@ impl GitRepo {
     /// commits is a clear error.
     pub fn resolve_commit(&self, rev: &str) -> Result<CommitInfo, GitError> {
         let object = self.repo.revparse_single(rev).map_err(|source| {
-            if matches!(source.code(), ErrorCode::UnbornBranch)
-                || (rev == "HEAD" && self.repo.is_empty().unwrap_or(false))
-            {
+            let head_unborn = matches!(self.repo.head(), Err(err) if err.code() == ErrorCode::UnbornBranch);
+            if source.code() == ErrorCode::UnbornBranch || (head_unborn && rev == "HEAD") {
                 GitError::NoCommits {
                     root: self.root.clone(),
                 }

@@ -11,3 +11,5 @@
 mod support;
 
 mod cli;
+mod gitsource;
+mod validate;

@@ -1,0 +1,1 @@
+//! `promptsync validate` end to end.
