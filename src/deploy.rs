@@ -21,7 +21,9 @@ pub struct Release {
 
 #[derive(Debug, Error)]
 pub enum DeployError {
-    #[error("invalid release tag pattern `{pattern}` in deploy.tags: {source}; fix it in promptsync.toml")]
+    #[error(
+        "invalid release tag pattern `{pattern}` in deploy.tags: {source}; fix it in promptsync.toml"
+    )]
     Pattern {
         pattern: String,
         #[source]
@@ -32,7 +34,10 @@ pub enum DeployError {
 /// The newest tag matching any of `patterns` (globset globs), or None. Newest by date;
 /// on equal dates, the later name in version order (`v1.10.0` after `v1.9.0`).
 /// No patterns, no release.
-pub fn select_release(tags: &[TagInfo], patterns: &[String]) -> Result<Option<Release>, DeployError> {
+pub fn select_release(
+    tags: &[TagInfo],
+    patterns: &[String],
+) -> Result<Option<Release>, DeployError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         let glob = GlobBuilder::new(pattern)
@@ -51,7 +56,11 @@ pub fn select_release(tags: &[TagInfo], patterns: &[String]) -> Result<Option<Re
     let newest = tags
         .iter()
         .filter(|tag| set.is_match(&tag.name))
-        .max_by(|a, b| a.date.cmp(&b.date).then_with(|| version_cmp(&a.name, &b.name)));
+        .max_by(|a, b| {
+            a.date
+                .cmp(&b.date)
+                .then_with(|| version_cmp(&a.name, &b.name))
+        });
     Ok(newest.map(|tag| Release {
         tag: tag.name.clone(),
         commit: tag.commit.clone(),
@@ -141,7 +150,10 @@ mod tests {
         assert_eq!(release.tag, "v1.10.0");
         let reversed = [tag("v1.9.0", 100), tag("v1.10.0", 100)];
         assert_eq!(
-            select_release(&reversed, &patterns(&["v*"])).unwrap().unwrap().tag,
+            select_release(&reversed, &patterns(&["v*"]))
+                .unwrap()
+                .unwrap()
+                .tag,
             "v1.10.0"
         );
     }
@@ -164,11 +176,27 @@ mod tests {
 
     #[test]
     fn version_order() {
-        let mut names = vec!["v1.10.0", "v1.9.0", "v1.9.0-rc10", "v1.9.0-rc2", "v2", "v1.09.1", "v10"];
+        let mut names = vec![
+            "v1.10.0",
+            "v1.9.0",
+            "v1.9.0-rc10",
+            "v1.9.0-rc2",
+            "v2",
+            "v1.09.1",
+            "v10",
+        ];
         names.sort_by(|a, b| version_cmp(a, b));
         assert_eq!(
             names,
-            ["v1.9.0", "v1.9.0-rc2", "v1.9.0-rc10", "v1.09.1", "v1.10.0", "v2", "v10"]
+            [
+                "v1.9.0",
+                "v1.9.0-rc2",
+                "v1.9.0-rc10",
+                "v1.09.1",
+                "v1.10.0",
+                "v2",
+                "v10"
+            ]
         );
         assert_eq!(version_cmp("v1.0", "v1.0"), Ordering::Equal);
         assert_eq!(version_cmp("v01", "v1"), Ordering::Greater);

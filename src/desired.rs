@@ -119,7 +119,12 @@ pub fn load(
         SourceRev::Worktree => {
             let tree = FileTree::worktree(repo);
             let paths = tree.list(|path| matcher.is_match(path))?;
-            Ok(load_files(&tree, paths, worktree_source(Some(repo)), Vec::new()))
+            Ok(load_files(
+                &tree,
+                paths,
+                worktree_source(Some(repo)),
+                Vec::new(),
+            ))
         }
     }
 }
@@ -259,7 +264,10 @@ fn load_file(tree: &FileTree<'_>, path: &str) -> Loaded {
 }
 
 /// Read every message's `content_file` (whatever else is wrong with the file).
-fn content_files(tree: &FileTree<'_>, file: &ParsedFile) -> (BTreeMap<usize, String>, Vec<Finding>) {
+fn content_files(
+    tree: &FileTree<'_>,
+    file: &ParsedFile,
+) -> (BTreeMap<usize, String>, Vec<Finding>) {
     let mut texts = BTreeMap::new();
     let mut findings = Vec::new();
     let Some(messages) = file.value.get("messages").and_then(Value::as_array) else {
@@ -307,7 +315,11 @@ fn content_file_finding(
     err: ReadError,
 ) -> Finding {
     let dir = file.path.rsplit_once('/').map_or("", |(dir, _)| dir);
-    let dir = if dir.is_empty() { "the repository root".to_owned() } else { format!("`{dir}/`") };
+    let dir = if dir.is_empty() {
+        "the repository root".to_owned()
+    } else {
+        format!("`{dir}/`")
+    };
     let (message, help) = match err {
         ReadError::Missing { .. } => (
             format!("content file `{relative}` does not exist"),
@@ -316,12 +328,16 @@ fn content_file_finding(
                     "the path is relative to {dir}; this is commit {}: is the file committed?",
                     short(&tree.commit().id)
                 ),
-                FileTree::Disk { .. } => format!("the path is relative to {dir}, the prompt file's directory"),
+                FileTree::Disk { .. } => {
+                    format!("the path is relative to {dir}, the prompt file's directory")
+                }
             },
         ),
         ReadError::Escapes { via, .. } => (
             match via {
-                Some(via) => format!("content file `{relative}` leads outside the repository through the symbolic link `{via}`"),
+                Some(via) => format!(
+                    "content file `{relative}` leads outside the repository through the symbolic link `{via}`"
+                ),
                 None => format!("content file `{relative}` is outside the repository"),
             },
             "content files must be inside the repository: move the text into it".to_owned(),
@@ -334,7 +350,10 @@ fn content_file_finding(
             format!("content file `{relative}` is not a file"),
             "name a file, not a directory".to_owned(),
         ),
-        err => (format!("cannot read content file `{relative}`: {err}"), "check the file".to_owned()),
+        err => (
+            format!("cannot read content file `{relative}`: {err}"),
+            "check the file".to_owned(),
+        ),
     };
     Finding {
         pointer,
@@ -377,8 +396,12 @@ fn variable_findings(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> Ve
                 findings.push(Finding {
                     pointer: pointer.clone(),
                     at_key: false,
-                    message: format!("`{{{{{name}}}}}` in `messages[{i}]` is not declared under `variables`"),
-                    help: Some(format!("declare it with an example value: `variables: {{{name}: ...}}`")),
+                    message: format!(
+                        "`{{{{{name}}}}}` in `messages[{i}]` is not declared under `variables`"
+                    ),
+                    help: Some(format!(
+                        "declare it with an example value: `variables: {{{name}: ...}}`"
+                    )),
                 });
             }
             used.insert(name);
@@ -392,7 +415,9 @@ fn variable_findings(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> Ve
                 pointer,
                 at_key: true,
                 message: format!("variable `{name}` is declared but no message uses it"),
-                help: Some(format!("use it as `{{{{{name}}}}}` in a message, or remove it")),
+                help: Some(format!(
+                    "use it as `{{{{{name}}}}}` in a message, or remove it"
+                )),
             });
         }
     }
@@ -419,7 +444,11 @@ fn check_conflicts(files: &mut [Loaded]) {
                     .filter(|path| **path != files[i].file.path)
                     .map(|path| format!("`{path}`"))
                     .collect();
-                let what = if key == "prompt_id" { "prompt id" } else { "name" };
+                let what = if key == "prompt_id" {
+                    "prompt id"
+                } else {
+                    "name"
+                };
                 let finding = Finding {
                     pointer: format!("/{key}"),
                     at_key: false,
@@ -434,7 +463,11 @@ fn check_conflicts(files: &mut [Loaded]) {
     }
 }
 
-fn desired_prompt(path: &str, prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> DesiredPrompt {
+fn desired_prompt(
+    path: &str,
+    prompt: &PromptFile,
+    texts: &BTreeMap<usize, String>,
+) -> DesiredPrompt {
     let key = match (&prompt.prompt_id, &prompt.name) {
         (Some(id), _) => PromptKey::Id(id.clone()),
         (None, Some(name)) => PromptKey::Name(name.clone()),

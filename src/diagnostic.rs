@@ -125,7 +125,12 @@ impl Diagnostic {
             paint.strong.apply_to(":"),
             paint.strong.apply_to(&self.message)
         );
-        let _ = writeln!(out, "{gutter}{} {}", paint.frame.apply_to("-->"), self.location());
+        let _ = writeln!(
+            out,
+            "{gutter}{} {}",
+            paint.frame.apply_to("-->"),
+            self.location()
+        );
         if let (Some(source), Some(column)) = (&self.source_line, self.column) {
             let source = source.replace('\t', " ");
             let offset = column.saturating_sub(1);
@@ -134,7 +139,9 @@ impl Diagnostic {
             let _ = writeln!(
                 out,
                 "{} {} {}",
-                paint.frame.apply_to(format!("{number:>width$}", width = gutter.len())),
+                paint
+                    .frame
+                    .apply_to(format!("{number:>width$}", width = gutter.len())),
                 paint.frame.apply_to("|"),
                 source.trim_end()
             );
@@ -210,7 +217,10 @@ impl Paint {
 
 /// The candidate closest to `word`, when one is close enough to be a likely typo
 /// (`temprature` → `temperature`). Case is ignored.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word = word.to_lowercase();
     candidates
         .into_iter()
@@ -230,9 +240,10 @@ mod tests {
     #[test]
     fn renders_like_a_compiler() {
         let text = "name: Support\nmodel: gpt-4o\nmessages: []\ntemprature: 0.7\n";
-        let diagnostic = Diagnostic::error("prompts/support.prompt.yaml", "unknown key `temprature`")
-            .at(text, 4, 1)
-            .with_help("did you mean `temperature`?");
+        let diagnostic =
+            Diagnostic::error("prompts/support.prompt.yaml", "unknown key `temprature`")
+                .at(text, 4, 1)
+                .with_help("did you mean `temperature`?");
         assert_eq!(
             diagnostic.render(false),
             "\

@@ -254,9 +254,10 @@ impl FileTree<'_> {
                 let Ok(inside) = canonical.strip_prefix(root) else {
                     return Err(ReadError::Escapes {
                         path: path.to_owned(),
-                        via: full.is_symlink().then(|| path.to_owned()).or_else(|| {
-                            symlink_on_the_way(root, path)
-                        }),
+                        via: full
+                            .is_symlink()
+                            .then(|| path.to_owned())
+                            .or_else(|| symlink_on_the_way(root, path)),
                     });
                 };
                 if !canonical.is_file() {
@@ -273,10 +274,12 @@ impl FileTree<'_> {
     fn read_exact(&self, path: &str) -> Result<Vec<u8>, ReadError> {
         match self {
             FileTree::Commit(tree) => match tree.entry(path)? {
-                Some(TreeEntry::File { size }) if size > MAX_FILE_BYTES => Err(ReadError::TooLarge {
-                    path: path.to_owned(),
-                    size,
-                }),
+                Some(TreeEntry::File { size }) if size > MAX_FILE_BYTES => {
+                    Err(ReadError::TooLarge {
+                        path: path.to_owned(),
+                        size,
+                    })
+                }
                 Some(TreeEntry::File { .. }) => Ok(tree.read(path)?),
                 Some(_) => Err(ReadError::NotAFile {
                     path: path.to_owned(),
@@ -511,7 +514,10 @@ mod tests {
             exclude: vec![],
         })
         .unwrap_err();
-        assert!(err.to_string().contains("`prompts/[` in prompts.include"), "{err}");
+        assert!(
+            err.to_string().contains("`prompts/[` in prompts.include"),
+            "{err}"
+        );
     }
 
     #[test]

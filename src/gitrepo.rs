@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{ErrorCode, ObjectType, Oid, Repository, RepositoryOpenFlags, TreeWalkMode, TreeWalkResult};
+use git2::{
+    ErrorCode, ObjectType, Oid, Repository, RepositoryOpenFlags, TreeWalkMode, TreeWalkResult,
+};
 use thiserror::Error;
 
 /// Blob file mode of a symbolic link in a git tree.
@@ -124,9 +126,13 @@ pub struct SkippedTag {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TreeEntry {
     /// A regular (or executable) file of `size` bytes.
-    File { size: u64 },
+    File {
+        size: u64,
+    },
     /// A symbolic link, with its target as stored.
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     Dir,
     /// A submodule (its files are not in this repository).
     Submodule,
@@ -145,23 +151,27 @@ impl GitRepo {
     /// linked worktrees too). Owner-check failures (git2 code -36) get an error that
     /// explains safe.directory.
     pub fn open(path: &Path) -> Result<GitRepo, GitError> {
-        let repo = Repository::open_ext(path, RepositoryOpenFlags::empty(), std::iter::empty::<&str>())
-            .map_err(|err| match err.code() {
-                ErrorCode::Owner => GitError::NotOwner {
-                    path: path.to_owned(),
-                },
-                _ => GitError::NotARepository {
-                    path: path.to_owned(),
-                },
-            })?;
+        let repo = Repository::open_ext(
+            path,
+            RepositoryOpenFlags::empty(),
+            std::iter::empty::<&str>(),
+        )
+        .map_err(|err| match err.code() {
+            ErrorCode::Owner => GitError::NotOwner {
+                path: path.to_owned(),
+            },
+            _ => GitError::NotARepository {
+                path: path.to_owned(),
+            },
+        })?;
         let Some(workdir) = repo.workdir() else {
             return Err(GitError::Bare {
                 path: repo.path().to_owned(),
             });
         };
         let root = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_owned());
-        let git_dir = std::fs::canonicalize(repo.commondir())
-            .unwrap_or_else(|_| repo.commondir().to_owned());
+        let git_dir =
+            std::fs::canonicalize(repo.commondir()).unwrap_or_else(|_| repo.commondir().to_owned());
         tracing::debug!(root = %root.display(), git_dir = %git_dir.display(), "opened repository");
         Ok(GitRepo {
             repo,
@@ -190,7 +200,8 @@ impl GitRepo {
     /// commits is a clear error.
     pub fn resolve_commit(&self, rev: &str) -> Result<CommitInfo, GitError> {
         let object = self.repo.revparse_single(rev).map_err(|source| {
-            let head_unborn = matches!(self.repo.head(), Err(err) if err.code() == ErrorCode::UnbornBranch);
+            let head_unborn =
+                matches!(self.repo.head(), Err(err) if err.code() == ErrorCode::UnbornBranch);
             if source.code() == ErrorCode::UnbornBranch || (head_unborn && rev == "HEAD") {
                 GitError::NoCommits {
                     root: self.root.clone(),

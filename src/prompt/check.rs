@@ -139,7 +139,10 @@ fn explain(error: &ValidationError<'_>, out: &mut Vec<Finding>) {
             let got_text = got.as_str().map_or_else(|| got.to_string(), str::to_owned);
             let finding = Finding::at_value(
                 pointer,
-                format!("`{name}` is `{got_text}`, expected one of {}", quoted(&options)),
+                format!(
+                    "`{name}` is `{got_text}`, expected one of {}",
+                    quoted(&options)
+                ),
             );
             out.push(
                 match got
@@ -201,7 +204,11 @@ fn types_of(kind: &TypeKind) -> Vec<&'static str> {
         .filter(|ty| **ty != JsonType::Null)
         .map(|ty| type_name(*ty))
         .collect();
-    if named.is_empty() { vec!["null"] } else { named }
+    if named.is_empty() {
+        vec!["null"]
+    } else {
+        named
+    }
 }
 
 fn wrong_type(pointer: &str, name: &str, got: &Value, wanted: &[&str]) -> Finding {
@@ -371,7 +378,10 @@ pub fn rule_findings(value: &Value) -> Vec<Finding> {
     let text = |key: &str| root.get(key).and_then(Value::as_str);
     for key in ["prompt_id", "name", "model"] {
         if text(key).is_some_and(|value| value.trim().is_empty()) {
-            out.push(Finding::at_value(format!("/{key}"), format!("`{key}` is empty")));
+            out.push(Finding::at_value(
+                format!("/{key}"),
+                format!("`{key}` is empty"),
+            ));
         }
     }
     let identity_given = ["prompt_id", "name"]
@@ -446,11 +456,7 @@ mod tests {
             .iter()
             .map(|f| (f.pointer.as_str(), f.at_key, f.help.as_deref()))
             .collect();
-        assert!(unknown.contains(&(
-            "/temprature",
-            true,
-            Some("did you mean `temperature`?")
-        )));
+        assert!(unknown.contains(&("/temprature", true, Some("did you mean `temperature`?"))));
         assert!(unknown.contains(&("/messages/0/contnet", true, Some("did you mean `content`?"))));
     }
 
@@ -463,9 +469,18 @@ mod tests {
         assert_eq!(
             messages(&schema_findings(&value)),
             vec![
-                ("/frequency_penalty".into(), "`frequency_penalty` is -3, out of range: it must be between -2 and 2".into()),
-                ("/max_tokens".into(), "`max_tokens` is 0, out of range: it must be at least 1".into()),
-                ("/temperature".into(), "`temperature` is 2.5, out of range: it must be between 0 and 2".into()),
+                (
+                    "/frequency_penalty".into(),
+                    "`frequency_penalty` is -3, out of range: it must be between -2 and 2".into()
+                ),
+                (
+                    "/max_tokens".into(),
+                    "`max_tokens` is 0, out of range: it must be at least 1".into()
+                ),
+                (
+                    "/temperature".into(),
+                    "`temperature` is 2.5, out of range: it must be between 0 and 2".into()
+                ),
             ]
         );
     }
@@ -481,8 +496,14 @@ mod tests {
         assert_eq!(
             messages(&schema_findings(&value)),
             vec![
-                ("/max_tokens".into(), "wrong type for `max_tokens`: expected an integer, found the number 1.5".into()),
-                ("/stream".into(), "wrong type for `stream`: expected a boolean, found the string \"yes\"".into()),
+                (
+                    "/max_tokens".into(),
+                    "wrong type for `max_tokens`: expected an integer, found the number 1.5".into()
+                ),
+                (
+                    "/stream".into(),
+                    "wrong type for `stream`: expected a boolean, found the string \"yes\"".into()
+                ),
             ]
         );
     }
@@ -494,14 +515,20 @@ mod tests {
             messages(&schema_findings(&value)),
             vec![
                 ("".into(), "missing required key `model`".into()),
-                ("/messages".into(), "`messages` is empty; it needs at least one entry".into()),
+                (
+                    "/messages".into(),
+                    "`messages` is empty; it needs at least one entry".into()
+                ),
             ]
         );
         let value = json!({"name": "x", "model": "m", "messages": [{"content": "hi"}]});
         let findings = schema_findings(&value);
         assert_eq!(
             messages(&findings),
-            vec![("/messages/0".into(), "`messages[0]` is missing required key `role`".into())]
+            vec![(
+                "/messages/0".into(),
+                "`messages[0]` is missing required key `role`".into()
+            )]
         );
         assert_eq!(findings[0].help.as_deref(), Some("add `role`: Who speaks."));
     }
@@ -541,7 +568,10 @@ mod tests {
         );
         assert_eq!(
             messages(&schema_findings(&json!(["a"]))),
-            vec![("".into(), "a prompt file must be a mapping of keys, found a list".into())]
+            vec![(
+                "".into(),
+                "a prompt file must be a mapping of keys, found a list".into()
+            )]
         );
     }
 
@@ -555,14 +585,23 @@ mod tests {
             messages(&rule_findings(&value)),
             vec![
                 ("/name".into(), "`name` is empty".into()),
-                ("/messages/0/content_file".into(), "`messages[0]` has both `content` and `content_file`".into()),
-                ("/messages/1/content_file".into(), "`messages[1].content_file` is empty".into()),
+                (
+                    "/messages/0/content_file".into(),
+                    "`messages[0]` has both `content` and `content_file`".into()
+                ),
+                (
+                    "/messages/1/content_file".into(),
+                    "`messages[1].content_file` is empty".into()
+                ),
             ]
         );
         let value = json!({"model": "m", "messages": []});
         assert_eq!(
             messages(&rule_findings(&value)),
-            vec![("".into(), "the prompt has no identity: neither `prompt_id` nor `name` is given".into())]
+            vec![(
+                "".into(),
+                "the prompt has no identity: neither `prompt_id` nor `name` is given".into()
+            )]
         );
     }
 

@@ -91,7 +91,8 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
-            file.diagnostics.push(not_utf8(path, bytes, err.valid_up_to()));
+            file.diagnostics
+                .push(not_utf8(path, bytes, err.valid_up_to()));
             return file;
         }
     };
@@ -253,7 +254,11 @@ error: unknown key `temprature`
         let big = vec![b'#'; MAX_FILE_BYTES as usize + 1];
         let file = parse_file("a.yaml", &big);
         assert_eq!(file.diagnostics.len(), 1);
-        assert!(file.diagnostics[0].message.contains("over the limit of 1 MiB"));
+        assert!(
+            file.diagnostics[0]
+                .message
+                .contains("over the limit of 1 MiB")
+        );
         assert_eq!(file.diagnostics[0].line, Some(1));
     }
 }

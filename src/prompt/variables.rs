@@ -24,7 +24,8 @@ pub fn placeholders(text: &str) -> Vec<String> {
         let Some(end) = tail[2..].find(close) else {
             break;
         };
-        let inner = tail[2..2 + end].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        let inner =
+            tail[2..2 + end].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
         if is_block {
             block(inner, &mut used, &mut locals);
         } else if let Some(name) = leading_identifier(inner) {
@@ -96,7 +97,10 @@ mod tests {
             placeholders("Hi {{name}}, about {{ topic }} and {{name}} again"),
             ["name", "topic"]
         );
-        assert_eq!(placeholders("no placeholders { here }"), Vec::<String>::new());
+        assert_eq!(
+            placeholders("no placeholders { here }"),
+            Vec::<String>::new()
+        );
         assert_eq!(placeholders("{{ unclosed"), Vec::<String>::new());
         assert_eq!(placeholders("{{ 42 }} {{ \"lit\" }}"), Vec::<String>::new());
     }
@@ -111,7 +115,10 @@ mod tests {
             placeholders("{% for k, v in pairs %}{{ k }}={{ v }} {{ sep }}{% endfor %}"),
             ["pairs", "sep"]
         );
-        assert_eq!(placeholders("{% set x = 1 %}{{ x }}{{ true }}"), Vec::<String>::new());
+        assert_eq!(
+            placeholders("{% set x = 1 %}{{ x }}{{ true }}"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -34,7 +34,12 @@ impl Summary {
             .iter()
             .filter(|path| invalid.contains(path.as_str()))
             .count();
-        let count = |severity| set.diagnostics.iter().filter(|d| d.severity == severity).count();
+        let count = |severity| {
+            set.diagnostics
+                .iter()
+                .filter(|d| d.severity == severity)
+                .count()
+        };
         Summary {
             files: set.files.len(),
             valid: set.files.len() - invalid,
@@ -176,7 +181,10 @@ mod tests {
 
     #[test]
     fn text_is_findings_then_summary() {
-        let set = set(&["a.yaml"], vec![Diagnostic::error("a.yaml", "bad").at("k: v\n", 1, 1)]);
+        let set = set(
+            &["a.yaml"],
+            vec![Diagnostic::error("a.yaml", "bad").at("k: v\n", 1, 1)],
+        );
         assert_eq!(
             text(&set, false),
             "error: bad\n  --> a.yaml:1:1\n   |\n 1 | k: v\n   | ^\n\nchecked 1 prompt file: 0 valid, 1 invalid; 1 error, 0 warnings\n"
@@ -185,10 +193,16 @@ mod tests {
 
     #[test]
     fn json_has_files_summary_and_findings() {
-        let set = set(&["a.yaml", "b.yaml"], vec![Diagnostic::error("a.yaml", "bad").at("k: v\n", 1, 1)]);
+        let set = set(
+            &["a.yaml", "b.yaml"],
+            vec![Diagnostic::error("a.yaml", "bad").at("k: v\n", 1, 1)],
+        );
         let value = json(&set);
         assert_eq!(value["summary"]["invalid"], 1);
-        assert_eq!(value["files"][1], serde_json::json!({"path": "b.yaml", "valid": true}));
+        assert_eq!(
+            value["files"][1],
+            serde_json::json!({"path": "b.yaml", "valid": true})
+        );
         assert_eq!(
             value["diagnostics"][0],
             serde_json::json!({"severity": "error", "path": "a.yaml", "line": 1, "column": 1, "message": "bad"})

@@ -59,7 +59,10 @@ fn a_commit_is_read_from_its_tree_not_the_working_tree() {
     assert!(!set.source.worktree);
 
     let set = load(&repo, SourceRev::Worktree);
-    assert_eq!(set.files, ["prompts/a.prompt.yaml", "prompts/b.prompt.yaml"]);
+    assert_eq!(
+        set.files,
+        ["prompts/a.prompt.yaml", "prompts/b.prompt.yaml"]
+    );
     assert_eq!(
         text_of(&set, "prompts/a.prompt.yaml"),
         MessageContent::Text("edited".into())
@@ -88,7 +91,11 @@ fn any_revision_can_be_read() {
     let git = GitRepo::open(repo.path()).unwrap();
     let err = git.resolve_commit("no-such-branch").unwrap_err();
     assert!(matches!(err, GitError::UnknownRevision { .. }), "{err}");
-    assert!(err.to_string().contains("unknown revision `no-such-branch`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("unknown revision `no-such-branch`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -102,7 +109,10 @@ fn a_detached_head_is_fine() {
 
     let set = load(&repo, head());
     assert_eq!(set.source.commit.as_deref(), Some(first.as_str()));
-    assert_eq!(text_of(&set, "a.prompt.yaml"), MessageContent::Text("one".into()));
+    assert_eq!(
+        text_of(&set, "a.prompt.yaml"),
+        MessageContent::Text("one".into())
+    );
 }
 
 #[test]
@@ -119,7 +129,10 @@ fn a_shallow_clone_reads_its_commit_and_tags() {
     assert!(git.is_shallow());
     let set = load(&clone, head());
     assert_eq!(set.source.commit.as_deref(), Some(tip.as_str()));
-    assert_eq!(text_of(&set, "a.prompt.yaml"), MessageContent::Text("new".into()));
+    assert_eq!(
+        text_of(&set, "a.prompt.yaml"),
+        MessageContent::Text("new".into())
+    );
 
     let scan = git.tags().unwrap();
     assert_eq!(scan.tags.len(), 1, "{scan:?}");
@@ -212,8 +225,14 @@ fn content_files_are_inlined_from_the_commit_and_follow_symlinks_inside() {
     let set = load(&repo, head());
     assert_eq!(errors(&set), Vec::<String>::new());
     let spec = &set.prompts[0].spec;
-    assert_eq!(spec.messages[0].content, MessageContent::Text("System text\n".into()));
-    assert_eq!(spec.messages[1].content, MessageContent::Text("User text\n".into()));
+    assert_eq!(
+        spec.messages[0].content,
+        MessageContent::Text("System text\n".into())
+    );
+    assert_eq!(
+        spec.messages[1].content,
+        MessageContent::Text("User text\n".into())
+    );
 
     let set = load(&repo, SourceRev::Worktree);
     assert_eq!(
@@ -231,7 +250,10 @@ fn content_files_may_not_leave_the_repository() {
         "p/a.prompt.yaml",
         "name: A\nmodel: m\nmessages:\n  - role: system\n    content_file: escape.md\n  - role: user\n    content_file: ../../up.md\n  - role: user\n    content_file: dir/../../../x.md\n  - role: user\n    content_file: missing.md\n",
     );
-    repo.symlink("p/escape.md", &outside.path().join("secret.txt").display().to_string());
+    repo.symlink(
+        "p/escape.md",
+        &outside.path().join("secret.txt").display().to_string(),
+    );
     repo.commit("add");
 
     for rev in [head(), SourceRev::Worktree] {
@@ -262,7 +284,9 @@ fn a_relative_symlink_climbing_out_is_refused_in_the_commit_too() {
     let set = load(&repo, head());
     assert_eq!(
         errors(&set),
-        ["a.prompt.yaml:5:5: content file `sub/up.md` leads outside the repository through the symbolic link `sub/up.md`"]
+        [
+            "a.prompt.yaml:5:5: content file `sub/up.md` leads outside the repository through the symbolic link `sub/up.md`"
+        ]
     );
 }
 
@@ -275,7 +299,10 @@ fn symlinked_prompt_files_are_read_through_the_link() {
     for rev in [head(), SourceRev::Worktree] {
         let set = load(&repo, rev);
         assert_eq!(set.files, ["a.prompt.yaml"]);
-        assert_eq!(text_of(&set, "a.prompt.yaml"), MessageContent::Text("via link".into()));
+        assert_eq!(
+            text_of(&set, "a.prompt.yaml"),
+            MessageContent::Text("via link".into())
+        );
     }
 }
 
@@ -293,12 +320,20 @@ fn globs_select_and_git_ignores_in_the_working_tree() {
     let set = load(&repo, SourceRev::Worktree);
     assert_eq!(
         set.files,
-        ["prompts/a.prompt.yaml", "prompts/b.prompt.yml", "prompts/drafts/c.prompt.yaml"]
+        [
+            "prompts/a.prompt.yaml",
+            "prompts/b.prompt.yml",
+            "prompts/drafts/c.prompt.yaml"
+        ]
     );
     let git = GitRepo::open(repo.path()).unwrap();
     let settings = PromptSettings {
         include: vec!["prompts/**".into()],
-        exclude: vec!["**/drafts/**".into(), "**/*.yml".into(), "**/notes.yaml".into()],
+        exclude: vec![
+            "**/drafts/**".into(),
+            "**/*.yml".into(),
+            "**/notes.yaml".into(),
+        ],
     };
     let set = desired::load(&git, &head(), &settings).unwrap();
     assert_eq!(set.files, ["prompts/a.prompt.yaml"]);
@@ -352,7 +387,14 @@ fn tags_annotated_lightweight_and_odd_ones() {
     repo.tag_annotated_at("v1.0.1", &first, "rollback", BASE_TIME + 400);
     let tree = repo.git(["rev-parse", "HEAD^{tree}"]);
     repo.tag_at("tree-tag", &tree);
-    repo.git(["tag", "--annotate", "nested", "v2.0.0", "-m", "tag of a tag"]);
+    repo.git([
+        "tag",
+        "--annotate",
+        "nested",
+        "v2.0.0",
+        "-m",
+        "tag of a tag",
+    ]);
 
     let git = GitRepo::open(repo.path()).unwrap();
     let scan = git.tags().unwrap();
@@ -372,10 +414,19 @@ fn tags_annotated_lightweight_and_odd_ones() {
     );
     assert_eq!(scan.skipped.len(), 1);
     assert_eq!(scan.skipped[0].name, "tree-tag");
-    assert!(scan.skipped[0].reason.contains("tree"), "{:?}", scan.skipped);
+    assert!(
+        scan.skipped[0].reason.contains("tree"),
+        "{:?}",
+        scan.skipped
+    );
 
-    let release = select_release(&scan.tags, &["v*".to_owned()]).unwrap().unwrap();
-    assert_eq!((release.tag.as_str(), release.commit.as_str()), ("v1.0.1", first.as_str()));
+    let release = select_release(&scan.tags, &["v*".to_owned()])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (release.tag.as_str(), release.commit.as_str()),
+        ("v1.0.1", first.as_str())
+    );
 }
 
 #[test]
@@ -388,7 +439,9 @@ fn equal_tag_dates_fall_back_to_version_order() {
     repo.tag_at("v1.10.0", &one);
     repo.tag_at("v1.9.0", &two);
     let scan = GitRepo::open(repo.path()).unwrap().tags().unwrap();
-    let release = select_release(&scan.tags, &["v*".to_owned()]).unwrap().unwrap();
+    let release = select_release(&scan.tags, &["v*".to_owned()])
+        .unwrap()
+        .unwrap();
     assert_eq!(release.tag, "v1.10.0");
     assert_eq!(release.commit, one);
     assert!(!release.annotated);

@@ -74,7 +74,8 @@ impl TestRepo {
 
     /// Read a file of the work tree.
     pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path.join(rel)).unwrap_or_else(|err| panic!("read {rel}: {err}"))
+        std::fs::read_to_string(self.path.join(rel))
+            .unwrap_or_else(|err| panic!("read {rel}: {err}"))
     }
 
     /// Remove a file or a directory tree of the work tree.
@@ -113,7 +114,14 @@ impl TestRepo {
         self.git(["add", "--all"]);
         self.git_at(
             unix_time,
-            ["commit", "--quiet", "--allow-empty", "--no-verify", "-m", message],
+            [
+                "commit",
+                "--quiet",
+                "--allow-empty",
+                "--no-verify",
+                "-m",
+                message,
+            ],
         );
         self.head()
     }
