@@ -408,19 +408,21 @@ impl CommitTree<'_> {
             Some(ObjectType::Tree) => TreeEntry::Dir,
             _ if mode == MODE_GITLINK => TreeEntry::Submodule,
             Some(ObjectType::Blob) => {
-                let blob = self
-                    .repo
-                    .repo
-                    .find_blob(entry.id())
-                    .map_err(|source| self.read_error(format!("`{path}`"), source))?;
+                let read = |source| self.read_error(format!("`{path}`"), source);
                 if mode == MODE_SYMLINK {
+                    let blob = self.repo.repo.find_blob(entry.id()).map_err(read)?;
                     TreeEntry::Symlink {
                         target: String::from_utf8_lossy(blob.content()).into_owned(),
                     }
                 } else {
-                    TreeEntry::File {
-                        size: blob.size() as u64,
-                    }
+                    // The size from the object header, without loading the content.
+                    let (size, _) = self
+                        .repo
+                        .repo
+                        .odb()
+                        .and_then(|odb| odb.read_header(entry.id()))
+                        .map_err(read)?;
+                    TreeEntry::File { size: size as u64 }
                 }
             }
             _ => TreeEntry::Submodule,
@@ -433,5 +435,18 @@ impl CommitTree<'_> {
         let entry = self.tree.get_path(Path::new(path)).map_err(read)?;
         let blob = self.repo.repo.find_blob(entry.id()).map_err(read)?;
         Ok(blob.content().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Async callers move a `GitRepo` into `spawn_blocking`.
+    #[test]
+    fn git_repo_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<GitRepo>();
+        assert_send::<GitError>();
     }
 }

@@ -23,12 +23,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(set: &DesiredSet) -> Summary {
-        let invalid: BTreeSet<&str> = set
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.path.as_str())
-            .collect();
+        let invalid = invalid_paths(set);
         let invalid = set
             .files
             .iter()
@@ -69,6 +64,15 @@ impl Summary {
     }
 }
 
+/// The paths that have at least one error.
+fn invalid_paths(set: &DesiredSet) -> BTreeSet<&str> {
+    set.diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.path.as_str())
+        .collect()
+}
+
 /// The findings as text: each rendered like a compiler's, a blank line between them,
 /// then the summary line.
 pub fn text(set: &DesiredSet, color: bool) -> String {
@@ -98,12 +102,7 @@ struct JsonFile<'a> {
 
 /// The findings as one JSON document.
 pub fn json(set: &DesiredSet) -> serde_json::Value {
-    let invalid: BTreeSet<&str> = set
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.path.as_str())
-        .collect();
+    let invalid = invalid_paths(set);
     let report = JsonReport {
         source: &set.source,
         summary: Summary::of(set),

@@ -446,3 +446,26 @@ fn equal_tag_dates_fall_back_to_version_order() {
     assert_eq!(release.commit, one);
     assert!(!release.annotated);
 }
+
+#[test]
+fn files_over_one_mebibyte_are_refused_in_commits_and_on_disk() {
+    let repo = TestRepo::new();
+    let big = "#".repeat(1024 * 1024 + 1);
+    repo.write("big.prompt.yaml", &big);
+    repo.write(
+        "a.prompt.yaml",
+        "name: A\nmodel: m\nmessages:\n  - role: system\n    content_file: big.md\n",
+    );
+    repo.write("big.md", &big);
+    repo.commit("add");
+    for rev in [head(), SourceRev::Worktree] {
+        let set = load(&repo, rev);
+        assert_eq!(
+            errors(&set),
+            [
+                "a.prompt.yaml:5:5: content file `big.md` is 1048577 bytes, over the limit of 1 MiB",
+                "big.prompt.yaml:1:1: the file is 1048577 bytes, over the limit of 1 MiB (1048576 bytes)",
+            ]
+        );
+    }
+}
