@@ -9,7 +9,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{JsonType, ValidationError, Validator};
 use serde_json::Value;
 
-use super::schema::SCHEMA;
+use super::schema::{SCHEMA, schema_at};
 use crate::diagnostic::did_you_mean;
 
 /// One finding, placed by JSON pointer; turned into a positioned diagnostic by the
@@ -313,58 +313,6 @@ fn range_text(schema: &Value) -> String {
         (None, Some(max)) => format!("it must be at most {max}"),
         (None, None) => "it is outside the allowed range".to_owned(),
     }
-}
-
-/// The schema that applies to the node at `pointer`, `$ref`s followed; for a node
-/// under an `anyOf`, the first branch that has the node.
-pub(crate) fn schema_at(pointer: &str) -> Option<&'static Value> {
-    let mut schema = resolve(&SCHEMA)?;
-    for token in pointer.split('/').skip(1) {
-        let token = token.replace("~1", "/").replace("~0", "~");
-        schema = child(schema, &token)?;
-    }
-    Some(schema)
-}
-
-fn child(schema: &'static Value, token: &str) -> Option<&'static Value> {
-    if let Some(property) = schema.get("properties").and_then(|p| p.get(token)) {
-        return resolve(property);
-    }
-    if token.bytes().all(|b| b.is_ascii_digit())
-        && let Some(items) = schema.get("items")
-    {
-        return resolve(items);
-    }
-    schema
-        .get("anyOf")?
-        .as_array()?
-        .iter()
-        .filter_map(resolve)
-        .find_map(|branch| child(branch, token))
-}
-
-/// Follow `$ref`s into `$defs` (keeping the referring node when it has its own
-/// properties, as schemars writes `{"$ref": ..., "description": ...}`).
-fn resolve(schema: &'static Value) -> Option<&'static Value> {
-    let mut schema = schema;
-    for _ in 0..8 {
-        let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
-            break;
-        };
-        let name = reference.strip_prefix("#/$defs/")?;
-        schema = SCHEMA.get("$defs")?.get(name)?;
-    }
-    if let Some(any_of) = schema.get("anyOf").and_then(Value::as_array) {
-        // `Option<T>`: anyOf [T, null]; look through to T.
-        let non_null: Vec<&Value> = any_of
-            .iter()
-            .filter(|branch| branch.get("type") != Some(&Value::from("null")))
-            .collect();
-        if let [only] = non_null.as_slice() {
-            return resolve(only);
-        }
-    }
-    Some(schema)
 }
 
 /// The format's rules that the schema does not express (or not with a clear message):

@@ -1,6 +1,7 @@
 //! The JSON Schema of the prompt file format, generated from the types in
-//! [`format`](super::format) with schemars. The checked-in copy in
-//! `config/prompt.schema.json` is compared with it by a test.
+//! [`format`](super::format) with schemars, and lookups in it (which schema applies at
+//! a JSON pointer). The checked-in copy in `config/prompt.schema.json` is compared
+//! with it by a test.
 
 use std::sync::LazyLock;
 
@@ -55,6 +56,58 @@ pub fn schema_text() -> String {
 /// The generated schema, built once.
 pub(crate) static SCHEMA: LazyLock<Value> = LazyLock::new(schema);
 
+/// The schema that applies to the node at `pointer`, `$ref`s followed; for a node
+/// under an `anyOf`, the first branch that has the node.
+pub(crate) fn schema_at(pointer: &str) -> Option<&'static Value> {
+    let mut schema = resolve(&SCHEMA)?;
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        schema = child(schema, &token)?;
+    }
+    Some(schema)
+}
+
+fn child(schema: &'static Value, token: &str) -> Option<&'static Value> {
+    if let Some(property) = schema.get("properties").and_then(|p| p.get(token)) {
+        return resolve(property);
+    }
+    if token.bytes().all(|b| b.is_ascii_digit())
+        && let Some(items) = schema.get("items")
+    {
+        return resolve(items);
+    }
+    schema
+        .get("anyOf")?
+        .as_array()?
+        .iter()
+        .filter_map(resolve)
+        .find_map(|branch| child(branch, token))
+}
+
+/// Follow `$ref`s into `$defs` (keeping the referring node when it has its own
+/// properties, as schemars writes `{"$ref": ..., "description": ...}`).
+fn resolve(schema: &'static Value) -> Option<&'static Value> {
+    let mut schema = schema;
+    for _ in 0..8 {
+        let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
+        let name = reference.strip_prefix("#/$defs/")?;
+        schema = SCHEMA.get("$defs")?.get(name)?;
+    }
+    if let Some(any_of) = schema.get("anyOf").and_then(Value::as_array) {
+        // `Option<T>`: anyOf [T, null]; look through to T.
+        let non_null: Vec<&Value> = any_of
+            .iter()
+            .filter(|branch| branch.get("type") != Some(&Value::from("null")))
+            .collect();
+        if let [only] = non_null.as_slice() {
+            return resolve(only);
+        }
+    }
+    Some(schema)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +127,18 @@ mod tests {
             "{SCHEMA_PATH} is out of date with the prompt format types; regenerate it with \
              `UPDATE_SCHEMA=1 cargo test --lib schema` and commit it"
         );
+    }
+
+    #[test]
+    fn schema_at_follows_refs_items_and_options() {
+        let role = schema_at("/messages/3/role").unwrap();
+        assert_eq!(role["enum"][0], "system");
+        let weight = schema_at("/load_balance_models/0/weight").unwrap();
+        assert_eq!(weight["minimum"], 0);
+        let part = schema_at("/messages/0/content/1").unwrap();
+        assert_eq!(part["required"][0], "type");
+        assert!(schema_at("/nope").is_none());
+        assert_eq!(schema_at("").unwrap()["title"], SCHEMA["title"]);
     }
 
     #[test]
