@@ -20,10 +20,10 @@ pub enum Error {
     Load(#[from] crate::desired::LoadError),
 
     #[error(transparent)]
-    Deploy(#[from] crate::deploy::DeployError),
+    Api(#[from] crate::api::ApiError),
 
     #[error(transparent)]
-    Api(#[from] crate::api::ApiError),
+    Deploy(#[from] crate::deploy::DeployError),
 
     #[error(transparent)]
     Emulator(#[from] crate::emulator::EmulatorError),
@@ -34,6 +34,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// A background task ended abnormally.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// A command or flag that a later release fills in.
     #[error("{0} is not implemented yet")]

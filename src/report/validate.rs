@@ -119,17 +119,12 @@ pub fn json(set: &DesiredSet) -> serde_json::Value {
     serde_json::to_value(report).unwrap_or_default()
 }
 
-/// Whether to colour the text: stdout is a terminal and NO_COLOR is not set.
-pub fn use_color() -> bool {
-    Stdout::is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
-}
-
 /// Write the findings to stdout as text or JSON.
 pub fn write(out: &mut Stdout, set: &DesiredSet, as_json: bool) -> io::Result<()> {
     if as_json {
         out.json(&json(set))?;
     } else {
-        out.text(&text(set, use_color()))?;
+        out.text(&text(set, Stdout::wants_color()))?;
     }
     out.flush()
 }
