@@ -203,21 +203,29 @@ mod tests {
             b"name: Support\nmodel: gpt-4o\ntemperature: 2.5\ntemprature: 0.7\nmessages:\n  - role: user\n    content: hi\n",
         );
         assert!(file.prompt.is_none());
+        let findings: Vec<_> = file
+            .diagnostics
+            .iter()
+            .map(|d| (d.location(), d.message.as_str(), d.help.as_deref()))
+            .collect();
         assert_eq!(
-            rendered(&file),
-            "\
-error: `temperature` is 2.5, out of range: it must be between 0 and 2
-  --> prompts/support.prompt.yaml:3:14
-   |
- 3 | temperature: 2.5
-   |              ^^^
-error: unknown key `temprature`
-  --> prompts/support.prompt.yaml:4:1
-   |
- 4 | temprature: 0.7
-   | ^^^^^^^^^^
-   = help: did you mean `temperature`?
-"
+            findings,
+            [
+                (
+                    "prompts/support.prompt.yaml:3:14".to_owned(),
+                    "`temperature` is 2.5, out of range: it must be between 0 and 2",
+                    None
+                ),
+                (
+                    "prompts/support.prompt.yaml:4:1".to_owned(),
+                    "unknown key `temprature`",
+                    Some("did you mean `temperature`?")
+                ),
+            ]
+        );
+        assert_eq!(
+            file.diagnostics[1].source_line.as_deref(),
+            Some("temprature: 0.7")
         );
     }
 
