@@ -4,10 +4,20 @@
 //! Conflicts (two files naming one prompt) are found here. Knows nothing about the API
 //! beyond the shape of a version body.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::api::types::VersionSpec;
-use crate::diagnostic::Diagnostic;
+use crate::api::types::{Message, MessageContent, VersionSpec};
+use crate::config::PromptSettings;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::discover::{self, DiscoverError, FileTree, Matcher, ReadError};
+use crate::gitrepo::{GitError, GitRepo};
+use crate::prompt::check::Finding;
+use crate::prompt::format::{Content, PromptFile};
+use crate::prompt::{self, ParsedFile, variables};
 
 /// How a prompt file names its remote prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -54,29 +64,491 @@ pub struct DesiredSet {
     pub source: SourceInfo,
     /// Valid prompts, in path order.
     pub prompts: Vec<DesiredPrompt>,
-    /// Every finding, errors and warnings, of every file (valid files may carry warnings).
+    /// Every finding, errors and warnings, of every file (valid files may carry warnings),
+    /// by file in path order, then by position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Every prompt file examined, valid or not, in path order.
+    pub files: Vec<String>,
 }
 
-/// A failure to read the source at all (as opposed to findings in files).
-#[derive(Debug, Error)]
-#[error("cannot load prompts")]
-pub struct LoadError {}
+impl DesiredSet {
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
 
 /// Which content to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceRev {
-    /// A revision (HEAD, a branch, a tag, an id): its commit's tree.
+    /// The tree of a commit (a revision: `HEAD`, a branch, a tag, an id).
     Commit(String),
     /// The working tree, uncommitted edits included.
     Worktree,
 }
 
-/// Discover, parse, validate and resolve every prompt file of one source (skeleton).
+/// A failure to read the source at all (as opposed to findings in files).
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+
+    #[error(transparent)]
+    Discover(#[from] DiscoverError),
+}
+
+/// Discover, parse, validate and resolve every prompt file of one source.
 pub fn load(
-    _repo: &crate::gitrepo::GitRepo,
-    _rev: &SourceRev,
-    _prompts: &crate::config::PromptSettings,
+    repo: &GitRepo,
+    rev: &SourceRev,
+    prompts: &PromptSettings,
 ) -> Result<DesiredSet, LoadError> {
-    Err(LoadError {})
+    let matcher = Matcher::new(prompts)?;
+    match rev {
+        SourceRev::Commit(rev) => {
+            let commit = repo.resolve_commit(rev)?;
+            let source = SourceInfo {
+                commit: Some(commit.id.clone()),
+                subject: Some(commit.subject.clone()),
+                worktree: false,
+            };
+            let tree = FileTree::Commit(repo.tree(&commit)?);
+            let paths = tree.list(|path| matcher.is_match(path))?;
+            Ok(load_files(&tree, paths, source, Vec::new()))
+        }
+        SourceRev::Worktree => {
+            let tree = FileTree::worktree(repo);
+            let paths = tree.list(|path| matcher.is_match(path))?;
+            Ok(load_files(
+                &tree,
+                paths,
+                worktree_source(Some(repo)),
+                Vec::new(),
+            ))
+        }
+    }
+}
+
+/// The files and directories `paths` on disk (as `promptsync validate PATHS` names
+/// them), checked like a source: a named file is taken whatever its name; a directory
+/// is searched for files that the include globs match (from the root or from that
+/// directory) or that are named `*.prompt.yaml`/`*.prompt.yml`, less the excluded
+/// ones. `root` is the repository root (`repo`'s when there is one); paths outside it,
+/// and paths that do not exist, are reported as findings.
+pub fn load_paths(
+    root: &Path,
+    repo: Option<&GitRepo>,
+    paths: &[PathBuf],
+    prompts: &PromptSettings,
+) -> Result<DesiredSet, LoadError> {
+    let matcher = Matcher::new(prompts)?;
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+    let tree = FileTree::Disk {
+        root: root.clone(),
+        repo,
+    };
+    let mut files = BTreeSet::new();
+    let mut problems = Vec::new();
+    for given in paths {
+        let shown = given.display().to_string();
+        let canonical = match std::fs::canonicalize(given) {
+            Ok(canonical) => canonical,
+            Err(err) => {
+                problems.push(
+                    Diagnostic::error(&shown, format!("cannot read `{shown}`: {err}"))
+                        .with_help("check the path"),
+                );
+                continue;
+            }
+        };
+        let Ok(inside) = canonical.strip_prefix(&root) else {
+            problems.push(
+                Diagnostic::error(
+                    &shown,
+                    format!("`{shown}` is outside the repository at {}", root.display()),
+                )
+                .with_help("check files of another repository from there, or pass --repo"),
+            );
+            continue;
+        };
+        let rel = discover::to_slash(inside);
+        if canonical.is_dir() {
+            let prefix = if rel.is_empty() {
+                String::new()
+            } else {
+                format!("{rel}/")
+            };
+            let found = tree.list_under(&rel, |path| {
+                let from_dir = path.strip_prefix(&prefix).unwrap_or(path);
+                !matcher.excludes(path)
+                    && (matcher.includes(path)
+                        || matcher.includes(from_dir)
+                        || discover::is_prompt_file_name(path))
+            })?;
+            files.extend(found);
+        } else {
+            files.insert(rel);
+        }
+    }
+    Ok(load_files(
+        &tree,
+        files.into_iter().collect(),
+        worktree_source(repo),
+        problems,
+    ))
+}
+
+fn worktree_source(repo: Option<&GitRepo>) -> SourceInfo {
+    let head = repo.and_then(|repo| repo.resolve_commit("HEAD").ok());
+    SourceInfo {
+        commit: head.as_ref().map(|c| c.id.clone()),
+        subject: head.map(|c| c.subject),
+        worktree: true,
+    }
+}
+
+fn load_files(
+    tree: &FileTree<'_>,
+    paths: Vec<String>,
+    source: SourceInfo,
+    mut diagnostics: Vec<Diagnostic>,
+) -> DesiredSet {
+    let mut files: Vec<Loaded> = paths.iter().map(|path| load_file(tree, path)).collect();
+    check_conflicts(&mut files);
+    let mut prompts = Vec::new();
+    for loaded in files {
+        tracing::debug!(path = %loaded.file.path, findings = loaded.file.diagnostics.len(), "checked prompt file");
+        if let Some(prompt) = &loaded.file.prompt {
+            prompts.push(desired_prompt(&loaded.file.path, prompt, &loaded.texts));
+        }
+        diagnostics.extend(loaded.file.diagnostics);
+    }
+    DesiredSet {
+        source,
+        prompts,
+        diagnostics,
+        files: paths,
+    }
+}
+
+/// One file, parsed and checked, with its content files' text by message index.
+struct Loaded {
+    file: ParsedFile,
+    texts: BTreeMap<usize, String>,
+}
+
+fn load_file(tree: &FileTree<'_>, path: &str) -> Loaded {
+    let bytes = match tree.read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            let diagnostic = match err {
+                ReadError::TooLarge { size, .. } => prompt::too_large(path, size),
+                err => Diagnostic::error(path, format!("cannot read the prompt file: {err}")),
+            };
+            let mut file = prompt::parse_file(path, b"");
+            file.diagnostics = vec![diagnostic];
+            return Loaded {
+                file,
+                texts: BTreeMap::new(),
+            };
+        }
+    };
+    let mut file = prompt::parse_file(path, &bytes);
+    let (texts, findings) = content_files(tree, &file);
+    file.add(Severity::Error, findings);
+    if let Some(prompt) = &file.prompt {
+        let warnings = variable_findings(prompt, &texts);
+        file.add(Severity::Warning, warnings);
+    }
+    Loaded { file, texts }
+}
+
+/// Read every message's `content_file` (whatever else is wrong with the file).
+fn content_files(
+    tree: &FileTree<'_>,
+    file: &ParsedFile,
+) -> (BTreeMap<usize, String>, Vec<Finding>) {
+    let mut texts = BTreeMap::new();
+    let mut findings = Vec::new();
+    let Some(messages) = file.value.get("messages").and_then(Value::as_array) else {
+        return (texts, findings);
+    };
+    for (i, message) in messages.iter().enumerate() {
+        let Some(relative) = message.get("content_file").and_then(Value::as_str) else {
+            continue;
+        };
+        if relative.trim().is_empty() {
+            continue;
+        }
+        let pointer = format!("/messages/{i}/content_file");
+        let read = tree
+            .resolve(&file.path, relative)
+            .and_then(|resolved| tree.read(&resolved));
+        let finding = match read {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => {
+                    texts.insert(i, text);
+                    continue;
+                }
+                Err(err) => Finding {
+                    pointer,
+                    at_key: true,
+                    message: format!(
+                        "content file `{relative}` is not valid UTF-8 (bad byte at offset {})",
+                        err.utf8_error().valid_up_to()
+                    ),
+                    help: Some("save it as UTF-8".to_owned()),
+                },
+            },
+            Err(err) => content_file_finding(tree, file, pointer, relative, err),
+        };
+        findings.push(finding);
+    }
+    (texts, findings)
+}
+
+fn content_file_finding(
+    tree: &FileTree<'_>,
+    file: &ParsedFile,
+    pointer: String,
+    relative: &str,
+    err: ReadError,
+) -> Finding {
+    let dir = file.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let dir = if dir.is_empty() {
+        "the repository root".to_owned()
+    } else {
+        format!("`{dir}/`")
+    };
+    let (message, help) = match err {
+        ReadError::Missing { .. } => (
+            format!("content file `{relative}` does not exist"),
+            match tree {
+                FileTree::Commit(tree) => format!(
+                    "the path is relative to {dir}; this is commit {}: is the file committed?",
+                    short(&tree.commit().id)
+                ),
+                FileTree::Disk { .. } => {
+                    format!("the path is relative to {dir}, the prompt file's directory")
+                }
+            },
+        ),
+        ReadError::Escapes { via, .. } => (
+            match via {
+                Some(via) => format!(
+                    "content file `{relative}` leads outside the repository through the symbolic link `{via}`"
+                ),
+                None => format!("content file `{relative}` is outside the repository"),
+            },
+            "content files must be inside the repository: move the text into it".to_owned(),
+        ),
+        ReadError::TooLarge { size, .. } => (
+            format!("content file `{relative}` is {size} bytes, over the limit of 1 MiB"),
+            "split the text into smaller files".to_owned(),
+        ),
+        ReadError::NotAFile { .. } => (
+            format!("content file `{relative}` is not a file"),
+            "name a file, not a directory".to_owned(),
+        ),
+        err => (
+            format!("cannot read content file `{relative}`: {err}"),
+            "check the file".to_owned(),
+        ),
+    };
+    Finding {
+        pointer,
+        at_key: true,
+        message,
+        help: Some(help),
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// Warnings: placeholders no `variables` entry declares, and declared variables no
+/// message uses.
+fn variable_findings(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
+    let declared: BTreeSet<&str> = prompt
+        .variables
+        .iter()
+        .flat_map(|variables| variables.keys().map(String::as_str))
+        .collect();
+    let mut used = BTreeSet::new();
+    let mut findings = Vec::new();
+    for (i, message) in prompt.messages.iter().enumerate() {
+        let (text, pointer) = match (texts.get(&i), &message.content) {
+            (Some(text), _) => (text.clone(), format!("/messages/{i}/content_file")),
+            (None, Some(Content::Text(text))) => (text.clone(), format!("/messages/{i}/content")),
+            (None, Some(Content::Parts(parts))) => {
+                let text: Vec<&str> = parts
+                    .iter()
+                    .filter(|part| part.kind == "text")
+                    .filter_map(|part| part.rest.get("text").and_then(Value::as_str))
+                    .collect();
+                (text.join("\n"), format!("/messages/{i}/content"))
+            }
+            (None, None) => continue,
+        };
+        for name in variables::placeholders(&text) {
+            if !declared.contains(name.as_str()) && !used.contains(&name) {
+                findings.push(Finding {
+                    pointer: pointer.clone(),
+                    at_key: false,
+                    message: format!(
+                        "`{{{{{name}}}}}` in `messages[{i}]` is not declared under `variables`"
+                    ),
+                    help: Some(format!(
+                        "declare it with an example value: `variables: {{{name}: ...}}`"
+                    )),
+                });
+            }
+            used.insert(name);
+        }
+    }
+    for name in declared {
+        if !used.contains(name) {
+            let mut pointer = "/variables/".to_owned();
+            prompt::yaml::push_escaped(&mut pointer, name);
+            findings.push(Finding {
+                pointer,
+                at_key: true,
+                message: format!("variable `{name}` is declared but no message uses it"),
+                help: Some(format!(
+                    "use it as `{{{{{name}}}}}` in a message, or remove it"
+                )),
+            });
+        }
+    }
+    findings
+}
+
+/// Two or more files with one `prompt_id`, or one `name`, are a conflict: each of
+/// them gets an error naming the others, and none of them syncs.
+fn check_conflicts(files: &mut [Loaded]) {
+    for key in ["prompt_id", "name"] {
+        let mut by_value: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, loaded) in files.iter().enumerate() {
+            if let Some(value) = loaded.file.value.get(key).and_then(Value::as_str)
+                && !value.trim().is_empty()
+            {
+                by_value.entry(value.to_owned()).or_default().push(i);
+            }
+        }
+        for (value, owners) in by_value.into_iter().filter(|(_, owners)| owners.len() > 1) {
+            let paths: Vec<String> = owners.iter().map(|&i| files[i].file.path.clone()).collect();
+            for &i in &owners {
+                let others: Vec<String> = paths
+                    .iter()
+                    .filter(|path| **path != files[i].file.path)
+                    .map(|path| format!("`{path}`"))
+                    .collect();
+                let what = if key == "prompt_id" {
+                    "prompt id"
+                } else {
+                    "name"
+                };
+                let finding = Finding {
+                    pointer: format!("/{key}"),
+                    at_key: false,
+                    message: format!("{what} `{value}` is also used by {}", others.join(", ")),
+                    help: Some(format!(
+                        "one prompt, one file: give each file its own `{key}` (neither file syncs until then)"
+                    )),
+                };
+                files[i].file.add(Severity::Error, [finding]);
+            }
+        }
+    }
+}
+
+fn desired_prompt(
+    path: &str,
+    prompt: &PromptFile,
+    texts: &BTreeMap<usize, String>,
+) -> DesiredPrompt {
+    let key = match (&prompt.prompt_id, &prompt.name) {
+        (Some(id), _) => PromptKey::Id(id.clone()),
+        (None, Some(name)) => PromptKey::Name(name.clone()),
+        // Validation refuses a file without either; keep the path as a last resort.
+        (None, None) => PromptKey::Name(path.to_owned()),
+    };
+    DesiredPrompt {
+        path: path.to_owned(),
+        key,
+        name: prompt.name.clone(),
+        description: prompt.description.clone(),
+        sync: prompt.sync.unwrap_or(true),
+        spec: version_spec(prompt, texts),
+    }
+}
+
+/// The version body for `prompt`, content files inlined as text.
+pub fn version_spec(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> VersionSpec {
+    let messages = prompt
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, message)| {
+            let content = match (texts.get(&i), &message.content) {
+                (Some(text), _) => MessageContent::Text(text.clone()),
+                (None, Some(Content::Text(text))) => MessageContent::Text(text.clone()),
+                (None, Some(Content::Parts(parts))) => {
+                    MessageContent::Parts(parts.iter().map(to_value).collect())
+                }
+                (None, None) => MessageContent::Null,
+            };
+            let mut extra = Map::new();
+            if let Some(name) = &message.name {
+                extra.insert("name".to_owned(), Value::from(name.clone()));
+            }
+            if let Some(id) = &message.tool_call_id {
+                extra.insert("tool_call_id".to_owned(), Value::from(id.clone()));
+            }
+            if let Some(calls) = &message.tool_calls {
+                extra.insert("tool_calls".to_owned(), to_value(calls));
+            }
+            Message {
+                role: message.role.as_str().to_owned(),
+                content,
+                extra,
+            }
+        })
+        .collect();
+    VersionSpec {
+        description: None,
+        messages,
+        model: Some(prompt.model.clone()),
+        thinking: prompt.thinking.clone().map(Value::Object),
+        stream: prompt.stream,
+        temperature: prompt.temperature,
+        max_tokens: prompt.max_tokens,
+        top_p: prompt.top_p,
+        frequency_penalty: prompt.frequency_penalty,
+        presence_penalty: prompt.presence_penalty,
+        reasoning_effort: prompt.reasoning_effort.clone(),
+        verbosity: prompt.verbosity.clone(),
+        seed: prompt.seed,
+        variables: prompt.variables.clone(),
+        fallback_models: prompt.fallback_models.clone(),
+        load_balance_models: prompt
+            .load_balance_models
+            .as_ref()
+            .map(|models| models.iter().map(to_value).collect()),
+        tools: prompt
+            .tools
+            .as_ref()
+            .map(|tools| tools.iter().cloned().map(Value::Object).collect()),
+        tool_choice: prompt.tool_choice.as_ref().map(to_value),
+        response_format: prompt.response_format.clone().map(Value::Object),
+        json_schema: prompt.json_schema.clone().map(Value::Object),
+        is_enforcing_response_format: prompt.is_enforcing_response_format,
+    }
+}
+
+/// One of the format's own types as JSON; they are plain data, so this cannot fail
+/// (a failure would give `null`).
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }

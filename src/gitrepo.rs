@@ -2,39 +2,116 @@
 //! HEAD), resolve revisions, read files from a commit's tree, list tags. Blocking:
 //! async callers use `spawn_blocking`. Knows nothing about prompts.
 
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-#[error("git error")]
-pub struct GitError {}
-
 use std::path::{Path, PathBuf};
 
-/// An open repository (skeleton: the real one lands with the git work).
-#[derive(Debug)]
-pub struct GitRepo {
-    root: PathBuf,
+use git2::{
+    ErrorCode, ObjectType, Oid, Repository, RepositoryOpenFlags, TreeWalkMode, TreeWalkResult,
+};
+use thiserror::Error;
+
+/// Blob file mode of a symbolic link in a git tree.
+const MODE_SYMLINK: i32 = 0o120000;
+/// File mode of a submodule (a gitlink) in a git tree.
+const MODE_GITLINK: i32 = 0o160000;
+
+/// A failure to open or read the repository.
+#[derive(Debug, Error)]
+pub enum GitError {
+    #[error(
+        "{} is not inside a git repository: run promptsync in the repository that holds the prompt files, or pass --repo PATH",
+        path.display()
+    )]
+    NotARepository { path: PathBuf },
+
+    #[error(
+        "git refuses the repository at {}: it is owned by another user. Run promptsync as the \
+         repository's owner (for kubernetes git-sync, uid 65533), or mark it safe knowingly with \
+         `git config --global --add safe.directory {}`",
+        path.display(),
+        path.display()
+    )]
+    NotOwner { path: PathBuf },
+
+    #[error(
+        "{} is a bare repository: promptsync needs a working tree (clone it without --bare)",
+        path.display()
+    )]
+    Bare { path: PathBuf },
+
+    #[error(
+        "the repository at {} has no commits yet: commit the prompt files first, or use --worktree to read the working tree",
+        root.display()
+    )]
+    NoCommits { root: PathBuf },
+
+    #[error(
+        "unknown revision `{rev}` in {}: give a branch, tag or commit id that exists here (in a shallow clone, fetch it first)",
+        root.display()
+    )]
+    UnknownRevision {
+        rev: String,
+        root: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+
+    #[error("revision `{rev}` is a {kind}, not a commit: give a branch, tag or commit id")]
+    NotACommit { rev: String, kind: String },
+
+    #[error("cannot read {what} in the repository at {}: {source}", root.display())]
+    Read {
+        what: String,
+        root: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
 }
 
-/// A resolved commit.
+/// An open repository with a working tree.
+pub struct GitRepo {
+    repo: Repository,
+    root: PathBuf,
+    git_dir: PathBuf,
+}
+
+impl std::fmt::Debug for GitRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitRepo")
+            .field("root", &self.root)
+            .field("git_dir", &self.git_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A commit, as promptsync records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
+    /// Full hex id.
     pub id: String,
+    /// First line of the message.
     pub subject: String,
+    /// Committer time, unix seconds.
     pub time: i64,
 }
 
-/// Tags that point at commits, and the ones skipped.
-#[derive(Debug, Clone, Default)]
+/// The tags of a repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TagScan {
+    /// Tags that lead to a commit, by name.
     pub tags: Vec<TagInfo>,
+    /// Tags that do not (they point at a tree or a blob, or at an object missing from a
+    /// shallow clone), with the reason, for a warning.
     pub skipped: Vec<SkippedTag>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagInfo {
+    /// Short name (`v1.2.0`).
     pub name: String,
+    /// Full id of the commit the tag leads to.
     pub commit: String,
+    /// The annotated tag's own date (tagger), or the commit's date for a lightweight
+    /// tag; unix seconds.
     pub date: i64,
     pub annotated: bool,
 }
@@ -45,26 +122,331 @@ pub struct SkippedTag {
     pub reason: String,
 }
 
+/// What a path names in a commit's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeEntry {
+    /// A regular (or executable) file of `size` bytes.
+    File {
+        size: u64,
+    },
+    /// A symbolic link, with its target as stored.
+    Symlink {
+        target: String,
+    },
+    Dir,
+    /// A submodule (its files are not in this repository).
+    Submodule,
+}
+
+/// A file of a commit's tree, found by [`CommitTree::files`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    /// Path from the tree root, `/`-separated.
+    pub path: String,
+    pub symlink: bool,
+}
+
 impl GitRepo {
+    /// Open the repository at `path` (its work tree root or any directory inside it;
+    /// linked worktrees too). Owner-check failures (git2 code -36) get an error that
+    /// explains safe.directory.
     pub fn open(path: &Path) -> Result<GitRepo, GitError> {
+        let repo = Repository::open_ext(
+            path,
+            RepositoryOpenFlags::empty(),
+            std::iter::empty::<&str>(),
+        )
+        .map_err(|err| match err.code() {
+            ErrorCode::Owner => GitError::NotOwner {
+                path: path.to_owned(),
+            },
+            _ => GitError::NotARepository {
+                path: path.to_owned(),
+            },
+        })?;
+        let Some(workdir) = repo.workdir() else {
+            return Err(GitError::Bare {
+                path: repo.path().to_owned(),
+            });
+        };
+        let root = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_owned());
+        let git_dir =
+            std::fs::canonicalize(repo.commondir()).unwrap_or_else(|_| repo.commondir().to_owned());
+        tracing::debug!(root = %root.display(), git_dir = %git_dir.display(), "opened repository");
         Ok(GitRepo {
-            root: path.to_owned(),
+            repo,
+            root,
+            git_dir,
         })
     }
 
+    /// The work tree root (canonical).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The repository's own git dir (for `.git/promptsync/` state); for a linked
+    /// worktree, the common dir shared by all its worktrees.
     pub fn git_dir(&self) -> &Path {
-        &self.root
+        &self.git_dir
     }
 
-    pub fn resolve_commit(&self, _rev: &str) -> Result<CommitInfo, GitError> {
-        Err(GitError {})
+    /// Whether this is a shallow clone.
+    pub fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
     }
 
+    /// Resolve a revision (HEAD, branch, tag, id) to a commit. A repository without
+    /// commits is a clear error.
+    pub fn resolve_commit(&self, rev: &str) -> Result<CommitInfo, GitError> {
+        let object = self.repo.revparse_single(rev).map_err(|source| {
+            let head_unborn =
+                matches!(self.repo.head(), Err(err) if err.code() == ErrorCode::UnbornBranch);
+            if source.code() == ErrorCode::UnbornBranch || (head_unborn && rev == "HEAD") {
+                GitError::NoCommits {
+                    root: self.root.clone(),
+                }
+            } else {
+                GitError::UnknownRevision {
+                    rev: rev.to_owned(),
+                    root: self.root.clone(),
+                    source,
+                }
+            }
+        })?;
+        let kind = object.kind();
+        let commit = object.peel_to_commit().map_err(|_| GitError::NotACommit {
+            rev: rev.to_owned(),
+            kind: kind.map_or_else(|| "unknown object".to_owned(), |k| k.to_string()),
+        })?;
+        Ok(commit_info(&commit))
+    }
+
+    /// The tree of `commit`, for reading its files.
+    pub fn tree(&self, commit: &CommitInfo) -> Result<CommitTree<'_>, GitError> {
+        let read = |source| GitError::Read {
+            what: format!("commit {}", commit.id),
+            root: self.root.clone(),
+            source,
+        };
+        let oid = Oid::from_str(&commit.id).map_err(read)?;
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|commit| commit.tree())
+            .map_err(read)?;
+        Ok(CommitTree {
+            repo: self,
+            commit: commit.clone(),
+            tree,
+        })
+    }
+
+    /// Whether git ignores `path` (relative to the root; a directory ends with `/`).
+    pub fn is_ignored(&self, path: &str) -> bool {
+        self.repo.is_path_ignored(path).unwrap_or(false)
+    }
+
+    /// All tags that point (directly or through annotated tag objects) at commits;
+    /// the others are returned in `skipped` with a reason, for a warning.
     pub fn tags(&self) -> Result<TagScan, GitError> {
-        Ok(TagScan::default())
+        let read = |source| GitError::Read {
+            what: "tags".to_owned(),
+            root: self.root.clone(),
+            source,
+        };
+        let mut scan = TagScan::default();
+        for reference in self.repo.references().map_err(read)? {
+            let reference = reference.map_err(read)?;
+            let Some(name) = reference.name_bytes().strip_prefix(b"refs/tags/") else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(name).into_owned();
+            let target = match reference.resolve() {
+                Ok(resolved) => resolved.target(),
+                Err(_) => None,
+            };
+            let Some(target) = target else {
+                scan.skipped.push(SkippedTag {
+                    name,
+                    reason: "it is a symbolic reference that leads nowhere".to_owned(),
+                });
+                continue;
+            };
+            match self.peel_tag(target) {
+                Ok((commit, date, annotated)) => scan.tags.push(TagInfo {
+                    name,
+                    commit,
+                    date,
+                    annotated,
+                }),
+                Err(reason) => scan.skipped.push(SkippedTag { name, reason }),
+            }
+        }
+        scan.tags.sort_by(|a, b| a.name.cmp(&b.name));
+        scan.skipped.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(scan)
+    }
+
+    /// The commit id, date and kind of the tag whose ref points at `oid`.
+    fn peel_tag(&self, oid: Oid) -> Result<(String, i64, bool), String> {
+        let missing = |oid: Oid| {
+            let hint = if self.repo.is_shallow() {
+                " (a shallow clone: fetch more history)"
+            } else {
+                ""
+            };
+            format!("it points at {oid}, which is not in this repository{hint}")
+        };
+        let mut object = self.repo.find_object(oid, None).map_err(|_| missing(oid))?;
+        let mut tag_date = None;
+        let mut annotated = false;
+        for _ in 0..16 {
+            match object.kind() {
+                Some(ObjectType::Commit) => {
+                    let commit = object.peel_to_commit().map_err(|err| err.to_string())?;
+                    let date = tag_date.unwrap_or_else(|| commit.time().seconds());
+                    return Ok((commit.id().to_string(), date, annotated));
+                }
+                Some(ObjectType::Tag) => {
+                    let tag = object.peel_to_tag().map_err(|err| err.to_string())?;
+                    annotated = true;
+                    if tag_date.is_none() {
+                        tag_date = tag.tagger().map(|tagger| tagger.when().seconds());
+                    }
+                    let target = tag.target_id();
+                    object = self
+                        .repo
+                        .find_object(target, None)
+                        .map_err(|_| missing(target))?;
+                }
+                Some(kind) => return Err(format!("it points at a {kind}, not a commit")),
+                None => return Err("it points at an object of unknown kind".to_owned()),
+            }
+        }
+        Err("it is a chain of more than 16 tag objects".to_owned())
+    }
+}
+
+fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
+    let subject = commit
+        .summary_bytes()
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .unwrap_or_default();
+    CommitInfo {
+        id: commit.id().to_string(),
+        subject,
+        time: commit.time().seconds(),
+    }
+}
+
+/// The tree of one commit: list its files, look up and read paths. Paths are
+/// `/`-separated from the tree root; symlinks are reported, never followed here.
+pub struct CommitTree<'r> {
+    repo: &'r GitRepo,
+    commit: CommitInfo,
+    tree: git2::Tree<'r>,
+}
+
+impl std::fmt::Debug for CommitTree<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitTree")
+            .field("commit", &self.commit.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommitTree<'_> {
+    pub fn commit(&self) -> &CommitInfo {
+        &self.commit
+    }
+
+    fn read_error(&self, what: String, source: git2::Error) -> GitError {
+        GitError::Read {
+            what,
+            root: self.repo.root.clone(),
+            source,
+        }
+    }
+
+    /// Every file and symlink of the tree, in path order. Submodules are not entered;
+    /// paths that are not UTF-8 are skipped with a warning.
+    pub fn files(&self) -> Result<Vec<TreeFile>, GitError> {
+        let mut files = Vec::new();
+        self.tree
+            .walk(TreeWalkMode::PreOrder, |dir, entry| {
+                if entry.kind() != Some(ObjectType::Blob) {
+                    return TreeWalkResult::Ok;
+                }
+                let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
+                    tracing::warn!(dir, name = %String::from_utf8_lossy(entry.name_bytes()), "skipping a path that is not UTF-8");
+                    return TreeWalkResult::Ok;
+                };
+                files.push(TreeFile {
+                    path: format!("{dir}{name}"),
+                    symlink: entry.filemode() == MODE_SYMLINK,
+                });
+                TreeWalkResult::Ok
+            })
+            .map_err(|source| self.read_error(format!("the tree of {}", self.commit.id), source))?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// What `path` names, or `None` when nothing is there.
+    pub fn entry(&self, path: &str) -> Result<Option<TreeEntry>, GitError> {
+        if path.is_empty() {
+            return Ok(Some(TreeEntry::Dir));
+        }
+        let entry = match self.tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(err) if err.code() == ErrorCode::NotFound => return Ok(None),
+            Err(source) => return Err(self.read_error(format!("`{path}`"), source)),
+        };
+        let mode = entry.filemode();
+        Ok(Some(match entry.kind() {
+            Some(ObjectType::Tree) => TreeEntry::Dir,
+            _ if mode == MODE_GITLINK => TreeEntry::Submodule,
+            Some(ObjectType::Blob) => {
+                let read = |source| self.read_error(format!("`{path}`"), source);
+                if mode == MODE_SYMLINK {
+                    let blob = self.repo.repo.find_blob(entry.id()).map_err(read)?;
+                    TreeEntry::Symlink {
+                        target: String::from_utf8_lossy(blob.content()).into_owned(),
+                    }
+                } else {
+                    // The size from the object header, without loading the content.
+                    let (size, _) = self
+                        .repo
+                        .repo
+                        .odb()
+                        .and_then(|odb| odb.read_header(entry.id()))
+                        .map_err(read)?;
+                    TreeEntry::File { size: size as u64 }
+                }
+            }
+            _ => TreeEntry::Submodule,
+        }))
+    }
+
+    /// The bytes of the file (or symlink target) at `path`.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, GitError> {
+        let read = |source| self.read_error(format!("`{path}`"), source);
+        let entry = self.tree.get_path(Path::new(path)).map_err(read)?;
+        let blob = self.repo.repo.find_blob(entry.id()).map_err(read)?;
+        Ok(blob.content().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Async callers move a `GitRepo` into `spawn_blocking`.
+    #[test]
+    fn git_repo_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<GitRepo>();
+        assert_send::<GitError>();
     }
 }

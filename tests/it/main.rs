@@ -12,4 +12,6 @@ mod support;
 
 mod cli;
 mod config;
+mod gitsource;
 mod secrets;
+mod validate;

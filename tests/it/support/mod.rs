@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod git;
+
 use std::time::{Duration, Instant};
 
 /// The `promptsync` binary under test, with a clean environment: no inherited
