@@ -24,7 +24,7 @@ impl std::fmt::Display for Target {
 pub enum ApiError {
     /// No key was configured.
     #[error(
-        "no API key: set RESPAN_API_KEY or `api_key_file` in promptsync.toml \
+        "no API key: set RESPAN_API_KEY, or `api_key_file` under [api] in promptsync.toml \
          (or add --emulator to try promptsync on a local emulator)"
     )]
     MissingKey,

@@ -215,25 +215,12 @@ impl PassReport {
         let mut out = String::new();
         let style = Style { color };
         for file in &self.invalid_files {
-            for d in file
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-            {
-                let place = match (d.line, d.column) {
-                    (Some(l), Some(c)) => format!("{}:{l}:{c}", d.path),
-                    _ => d.path.clone(),
-                };
-                let at = file
-                    .release_tag
-                    .as_deref()
-                    .map(|t| format!(" (at {t})"))
-                    .unwrap_or_default();
-                out.push_str(&format!(
-                    "{} {place}{at}: {}\n",
-                    style.red("invalid"),
-                    d.message
-                ));
+            if let Some(tag) = &file.release_tag {
+                out.push_str(&format!("{} at release {tag}:\n", style.red("invalid")));
+            }
+            for d in &file.diagnostics {
+                out.push_str(&d.render(color));
+                out.push('\n');
             }
         }
         let verb =

@@ -1,0 +1,117 @@
+//! A git repository and an emulator side by side, and the real binary run against
+//! them: the setting of every sync and deploy test.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use super::emulator::TestEmulator;
+use super::git::TestRepo;
+use super::promptsync;
+
+/// The key the binary under test sends. Tests check it never shows up in output.
+pub const KEY: &str = "sk_test_d0_not_print_me";
+
+pub struct Scenario {
+    pub repo: TestRepo,
+    pub emu: TestEmulator,
+}
+
+impl Scenario {
+    pub fn new() -> Scenario {
+        Scenario::with(TestEmulator::start())
+    }
+
+    pub fn with(emu: TestEmulator) -> Scenario {
+        Scenario {
+            repo: TestRepo::new(),
+            emu,
+        }
+    }
+
+    /// `promptsync <args>` in the repository, pointed at the emulator.
+    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = promptsync();
+        cmd.current_dir(self.repo.path())
+            .env("RESPAN_BASE_URL", self.emu.base_url())
+            .env("RESPAN_API_KEY", KEY)
+            .args(args);
+        cmd
+    }
+
+    /// Run and return the output, checking the exit code and that the key never
+    /// appears.
+    pub fn run(&self, args: &[&str], code: i32) -> Output {
+        let output = self.cmd(args).output().expect("promptsync runs");
+        let (stdout, stderr) = texts(&output);
+        assert!(
+            !stdout.contains(KEY) && !stderr.contains(KEY),
+            "the API key leaked:\n{stdout}\n{stderr}"
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "promptsync {args:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+        output
+    }
+
+    /// `promptsync sync`, expected to succeed; returns stdout.
+    pub fn sync(&self) -> String {
+        texts(&self.run(&["sync"], 0)).0
+    }
+
+    /// `promptsync sync --output json`, with the exit code expected.
+    pub fn sync_json(&self, extra: &[&str], code: i32) -> Value {
+        let mut args = vec!["sync", "--output", "json"];
+        args.extend_from_slice(extra);
+        json_of(&self.run(&args, code))
+    }
+
+    /// The remote prompt with this name (panics unless exactly one).
+    pub fn prompt_named(&self, name: &str) -> Value {
+        let found: Vec<Value> = self
+            .emu
+            .prompts()
+            .into_iter()
+            .filter(|p| p["name"] == name)
+            .collect();
+        assert_eq!(found.len(), 1, "prompts named {name:?}: {found:#?}");
+        found.into_iter().next().unwrap()
+    }
+
+    /// Versions of the prompt with this name, newest first.
+    pub fn versions_of(&self, name: &str) -> Vec<Value> {
+        let id = self.prompt_named(name)["id"].as_str().unwrap().to_owned();
+        self.emu.versions(&id)
+    }
+
+    /// The live version number of the prompt with this name.
+    pub fn live_of(&self, name: &str) -> Option<u64> {
+        let id = self.prompt_named(name)["id"].as_str().unwrap().to_owned();
+        self.emu.get(&format!("/api/prompts/{id}/"))["live_version"]["version"].as_u64()
+    }
+}
+
+pub fn texts(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+pub fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// A small prompt file for `name` whose system message is `text`.
+pub fn prompt(name: &str, text: &str) -> String {
+    format!(
+        "name: {name}\nmodel: gpt-4o\nmessages:\n  - role: system\n    content: {text:?}\n  - role: user\n    content: \"{{{{question}}}}\"\nvariables:\n  question: What is new?\n"
+    )
+}
