@@ -105,6 +105,6 @@ fn the_admin_endpoint_can_be_turned_off() {
         admin: false,
         ..EmulatorConfig::default()
     });
-    let reply = emu.http().call("GET", "/_emulator/knobs").key(None).send();
+    let reply = emu.http().admin("GET", "/_emulator/knobs", None);
     assert_eq!(reply.status, 404);
 }

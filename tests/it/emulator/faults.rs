@@ -51,12 +51,7 @@ fn injected_statuses_hit_matching_requests_only_and_apply_nothing() {
     let gateway = emu.call("GET", "/api/prompts/summary/").send();
     assert_eq!(gateway.status, 502);
     assert_eq!(gateway.header("retry-after"), Some("3"));
-    let armed = emu
-        .http()
-        .call("GET", "/_emulator/faults")
-        .key(None)
-        .send()
-        .json();
+    let armed = emu.faults();
     assert_eq!(armed, json!([]), "every fault was used up");
 }
 
@@ -234,32 +229,15 @@ fn bad_fault_rules_are_refused() {
     ] {
         let reply = emu
             .http()
-            .call("POST", "/_emulator/faults")
-            .key(None)
-            .json(bad.clone())
-            .send();
+            .admin("POST", "/_emulator/faults", Some(bad.clone()));
         assert_eq!(reply.status, 400, "{bad}");
     }
-    let armed = emu
-        .http()
-        .call("GET", "/_emulator/faults")
-        .key(None)
-        .send()
-        .json();
+    let armed = emu.faults();
     assert_eq!(armed, json!([]), "a refused list arms none of its rules");
     emu.inject(json!([{"kind": "drop_after"}, {"kind": "status", "status": 500}]));
-    let armed = emu
-        .http()
-        .call("GET", "/_emulator/faults")
-        .key(None)
-        .send()
-        .json();
+    let armed = emu.faults();
     assert_eq!(armed.as_array().unwrap().len(), 2);
-    let cleared = emu
-        .http()
-        .call("DELETE", "/_emulator/faults")
-        .key(None)
-        .send();
+    let cleared = emu.http().admin("DELETE", "/_emulator/faults", None);
     assert_eq!(cleared.status, 204);
     assert_eq!(emu.call("GET", "/api/prompts/summary/").send().status, 200);
 }
@@ -279,7 +257,7 @@ fn the_request_log_records_every_api_request() {
     emu.call("POST", &format!("/api/prompts/{id}/versions/"))
         .json(version_body("x"))
         .send();
-    emu.http().call("GET", "/_emulator/knobs").key(None).send();
+    emu.http().admin("GET", "/_emulator/knobs", None);
 
     let log = emu.requests();
     let seen: Vec<(&str, &str, u16)> = log

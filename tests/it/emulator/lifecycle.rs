@@ -323,12 +323,7 @@ fn fill_defaults_alternate_fills_other_values_and_converts_text() {
 #[test]
 fn knobs_are_read_and_checked_through_the_admin_endpoint() {
     let emu = TestEmulator::start();
-    let knobs = emu
-        .http()
-        .call("GET", "/_emulator/knobs")
-        .key(None)
-        .send()
-        .json();
+    let knobs = emu.http().admin("GET", "/_emulator/knobs", None).json();
     assert_eq!(knobs["commit_mode"], json!("freeze"));
     assert_eq!(knobs["deploy_draft"], json!("reject"));
     assert_eq!(knobs["edit_readonly"], json!("reject"));
@@ -345,19 +340,11 @@ fn knobs_are_read_and_checked_through_the_admin_endpoint() {
     ] {
         let reply = emu
             .http()
-            .call("PATCH", "/_emulator/knobs")
-            .key(None)
-            .json(bad.clone())
-            .send();
+            .admin("PATCH", "/_emulator/knobs", Some(bad.clone()));
         assert_eq!(reply.status, 400, "{bad}");
         assert!(reply.json()["detail"].is_string());
     }
-    let after = emu
-        .http()
-        .call("GET", "/_emulator/knobs")
-        .key(None)
-        .send()
-        .json();
+    let after = emu.http().admin("GET", "/_emulator/knobs", None).json();
     assert_eq!(
         after["commit_mode"],
         json!("freeze"),

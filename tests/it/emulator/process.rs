@@ -190,7 +190,7 @@ fn big_state(path: &Path) -> String {
             json!({"messages": [{"role": "system", "content": filler}]}),
         );
     }
-    let state = emu.http().call("GET", "/_emulator/state").key(None).send();
+    let state = emu.http().admin("GET", "/_emulator/state", None);
     assert_eq!(state.status, 200);
     std::fs::write(path, state.text).unwrap();
     last

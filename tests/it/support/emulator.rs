@@ -95,8 +95,8 @@ impl Http {
         self.call(method, path).header("user-agent", HELPER_AGENT)
     }
 
-    /// A test-only admin request (no key).
-    fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+    /// A request to the test-only admin endpoint (no key, the helper's User-Agent).
+    pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let mut call = self.helper(method, path).key(None);
         if let Some(body) = body {
             call = call.json(body);
@@ -225,6 +225,13 @@ impl TestEmulator {
     pub fn set_knobs(&self, knobs: Value) {
         let reply = self.http.admin("PATCH", "/_emulator/knobs", Some(knobs));
         assert_eq!(reply.status, 200, "set_knobs: {}", reply.text);
+    }
+
+    /// The armed faults (`GET /_emulator/faults`).
+    pub fn faults(&self) -> Value {
+        let reply = self.http.admin("GET", "/_emulator/faults", None);
+        assert_eq!(reply.status, 200, "faults: {}", reply.text);
+        reply.json()
     }
 
     /// Arm a fault (or a list of faults) through the admin endpoint.
