@@ -15,7 +15,7 @@
 //! | `GET /_emulator/requests?since=SEQ` | | `{"requests": [RequestRecord...], "dropped": n}` |
 //! | `DELETE /_emulator/requests` | | empties the request log, 204 |
 //! | `GET /_emulator/state` | | the whole state, as the state file holds it |
-//! | `POST /_emulator/reset` | | forgets every prompt (persisted), 204 |
+//! | `POST /_emulator/reset` | | forgets every prompt and preset (persisted), 204 |
 //!
 //! Knobs (`PATCH /_emulator/knobs`; respan-api.md 4.13, defaults first):
 //! `commit_mode` (`freeze` / `bump`), `deploy_draft` (`reject` / `auto_commit`),

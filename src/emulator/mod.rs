@@ -10,7 +10,7 @@
 //!
 //! Layout: `routes` (HTTP API, auth), `store` (state and lifecycle rules, pure),
 //! `validate` (request bodies), `filters` (list filters and sorting), `paging`,
-//! `model` (records and their JSON), `knobs`, `faults` (latency, failures, rate limit,
+//! `model` (records and their JSON), `presets` (response-format presets), `knobs`, `faults` (latency, failures, rate limit,
 //! cut connections), `reqlog` (request log), `persist` (state file), `admin`, `reply`
 //! (error bodies). Knows nothing about git, prompt files or the API client.
 
@@ -21,6 +21,7 @@ mod knobs;
 mod model;
 mod paging;
 mod persist;
+mod presets;
 mod reply;
 mod reqlog;
 mod routes;

@@ -114,6 +114,14 @@ impl Pending<'_> {
             record.fault = fault.map(str::to_owned);
             record.duration_ms =
                 u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::debug!(
+                method = %record.method,
+                path = %record.path,
+                status,
+                fault,
+                duration_ms = record.duration_ms,
+                "emulator request"
+            );
             self.log.push(record);
         }
     }
@@ -164,4 +172,41 @@ pub(crate) async fn log_layer(
     };
     pending.finish(status, fault);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64) -> RequestRecord {
+        RequestRecord {
+            seq,
+            method: "GET".to_owned(),
+            path: "/api/prompts/summary/".to_owned(),
+            status: 200,
+            at: "2026-01-01T00:00:00.000000Z".to_owned(),
+            duration_ms: 0,
+            user_agent: None,
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn the_log_is_bounded_and_read_in_arrival_order() {
+        let log = RequestLog::new(3);
+        for seq in [2, 1, 3, 4] {
+            log.push(record(seq));
+        }
+        let (records, dropped) = log.read(0);
+        let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+        assert_eq!(
+            seqs,
+            [1, 3, 4],
+            "the oldest pushed went first, sorted by arrival"
+        );
+        assert_eq!(dropped, 1);
+        assert_eq!(log.read(3).0.len(), 1);
+        log.clear();
+        assert!(log.read(0).0.is_empty());
+    }
 }

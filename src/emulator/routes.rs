@@ -1,4 +1,4 @@
-//! The prompts API over HTTP (respan-api.md section 3): routes with their trailing
+//! The prompts API over HTTP (respan-api.md section 3, E1–E20): routes with their trailing
 //! slashes, Bearer authentication (section 5), body and query decoding, status codes
 //! (1.3), and the layers that log requests and inject faults. Handlers only decode,
 //! call the store, wait for persistence and encode; the rules live in `store`.
@@ -20,6 +20,7 @@ use super::faults::fault_layer;
 use super::filters::{Filter, Scope, Sort};
 use super::knobs::Knobs;
 use super::paging::{self, Query};
+use super::presets::{preset_input, preset_order};
 use super::reply::Failure;
 use super::reqlog::log_layer;
 use super::store::Store;
@@ -31,6 +32,8 @@ const BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Page sizes of E1 (default, maximum) and E7.
 const PROMPT_PAGE: (usize, usize) = (25, 100);
 const VERSION_PAGE: (usize, usize) = (25, 500);
+/// E16 documents no limits; the prompt list's are used.
+const PRESET_PAGE: (usize, usize) = (25, 100);
 
 type Reply = Result<Response, Failure>;
 
@@ -98,6 +101,16 @@ pub(crate) fn router(app: &Arc<App>) -> Router<Arc<App>> {
         )
         .route("/api/prompts/{prompt_id}/commits/", post(commit))
         .route("/api/prompts/{prompt_id}/deployments/", post(deploy))
+        .route(
+            "/api/response-format-presets/",
+            get(list_presets).post(create_preset),
+        )
+        .route(
+            "/api/response-format-presets/{preset_id}/",
+            get(retrieve_preset)
+                .patch(update_preset)
+                .delete(delete_preset),
+        )
         .route_layer(from_fn_with_state(Arc::clone(app), auth_layer))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
@@ -369,6 +382,64 @@ async fn deploy(
     })
     .await?;
     Ok(json(StatusCode::OK, body))
+}
+
+// --- response-format presets (E16–E20) -------------------------------------------------
+
+async fn list_presets(
+    State(app): State<Arc<App>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Reply {
+    let query = paging::parse_query(raw.as_deref());
+    let (key, descending) = preset_order(paging::query_value(&query, "sort_by"))?;
+    let request = paging::page_request(&query, PRESET_PAGE.0, PRESET_PAGE.1)?;
+    let count_mode = app.knobs().count_mode;
+    let all = app.store().presets().list(&key, descending);
+    let page = paging::window(all.len(), request)?;
+    let results = all[page.range.clone()].to_vec();
+    let base = request_base(&headers, "/api/response-format-presets/", &app);
+    let mut body = paging::envelope(results, &page, count_mode, &base, &query);
+    if let Value::Object(map) = &mut body {
+        map.insert("current_filters".to_owned(), json!({}));
+    }
+    Ok(json(StatusCode::OK, body))
+}
+
+async fn create_preset(State(app): State<Arc<App>>, headers: HeaderMap, bytes: Bytes) -> Reply {
+    let input = preset_input(&json_body(&headers, &bytes)?, true)?;
+    let body = mutate(&app, |store, _| {
+        store.change_presets(|presets, id, now| Ok(presets.create(id, input, now)))
+    })
+    .await?;
+    Ok(json(StatusCode::CREATED, body))
+}
+
+async fn retrieve_preset(State(app): State<Arc<App>>, Path(preset_id): Path<String>) -> Reply {
+    let body = app.store().presets().retrieve(&preset_id)?;
+    Ok(json(StatusCode::OK, body))
+}
+
+async fn update_preset(
+    State(app): State<Arc<App>>,
+    Path(preset_id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Reply {
+    let input = preset_input(&json_body(&headers, &bytes)?, false)?;
+    let body = mutate(&app, |store, _| {
+        store.change_presets(|presets, _, now| presets.update(&preset_id, input, now))
+    })
+    .await?;
+    Ok(json(StatusCode::OK, body))
+}
+
+async fn delete_preset(State(app): State<Arc<App>>, Path(preset_id): Path<String>) -> Reply {
+    mutate(&app, |store, _| {
+        store.change_presets(|presets, _, _| presets.delete(&preset_id))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

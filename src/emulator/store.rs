@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use super::filters::{Filter, Sort};
 use super::knobs::{CommitMode, CreateDeploy, DeleteLive, DeployDraft, EditReadonly, Knobs};
 use super::model::{EDITOR_EMAIL, PromptRecord, VersionRecord, format_time, slugify};
+use super::presets::Presets;
 use super::reply::Failure;
 use super::validate::{self, Mode, PromptInput, VERSION_FIELDS, VersionInput};
 
@@ -27,6 +28,9 @@ pub(crate) const BULK_MAX_ITEMS: usize = 100;
 pub(crate) struct Store {
     next_seq: u64,
     prompts: Vec<PromptRecord>,
+    /// Response-format presets (E16–E20).
+    #[serde(default)]
+    presets: Presets,
     #[serde(skip)]
     index: HashMap<String, usize>,
     #[serde(skip)]
@@ -127,11 +131,30 @@ impl Store {
         format_time(now)
     }
 
-    /// Forget every prompt (the admin reset).
+    /// Forget every prompt and preset (the admin reset).
     pub fn reset(&mut self) {
         self.prompts.clear();
         self.index.clear();
+        self.presets = Presets::default();
         self.changed();
+    }
+
+    pub fn presets(&self) -> &Presets {
+        &self.presets
+    }
+
+    /// Run a change on the presets with a fresh id and timestamp; a success counts as
+    /// a change of the store.
+    pub fn change_presets<T>(
+        &mut self,
+        op: impl FnOnce(&mut Presets, String, &str) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let now = self.now();
+        let result = op(&mut self.presets, new_id("rfp_"), &now);
+        if result.is_ok() {
+            self.changed();
+        }
+        result
     }
 
     fn position(&self, id: &str) -> Result<usize, Failure> {

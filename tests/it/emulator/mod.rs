@@ -3,11 +3,13 @@
 //! through promptsync's API client, so a bug shared by the client and the emulator
 //! cannot hide.
 
+mod admin;
 mod auth;
 mod bulk;
 mod faults;
 mod filters;
 mod lifecycle;
+mod presets;
 mod process;
 mod prompts;
 mod validation;
