@@ -62,3 +62,21 @@ pub struct DesiredSet {
 #[derive(Debug, Error)]
 #[error("cannot load prompts")]
 pub struct LoadError {}
+
+/// Which content to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceRev {
+    /// A revision (HEAD, a branch, a tag, an id): its commit's tree.
+    Commit(String),
+    /// The working tree, uncommitted edits included.
+    Worktree,
+}
+
+/// Discover, parse, validate and resolve every prompt file of one source (skeleton).
+pub fn load(
+    _repo: &crate::gitrepo::GitRepo,
+    _rev: &SourceRev,
+    _prompts: &crate::config::PromptSettings,
+) -> Result<DesiredSet, LoadError> {
+    Err(LoadError {})
+}

@@ -23,6 +23,9 @@ pub enum Error {
     Api(#[from] crate::api::ApiError),
 
     #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
+
+    #[error(transparent)]
     Emulator(#[from] crate::emulator::EmulatorError),
 
     #[error("{what}: {source}")]
@@ -31,6 +34,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// A background task ended abnormally.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// A command or flag that a later release fills in.
     #[error("{0} is not implemented yet")]

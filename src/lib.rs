@@ -35,6 +35,7 @@ pub mod logging;
 pub mod normalize;
 pub mod plan;
 pub mod prompt;
+pub mod provenance;
 pub mod reconcile;
 pub mod report;
 pub mod secret;

@@ -70,3 +70,236 @@ pub enum MessageContent {
     #[default]
     Null,
 }
+
+/// A prompt as the list and retrieve endpoints return it. Every field is optional on
+/// the wire (respan-api.md 1.2); [`Prompt::id`] picks the string identifier.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Prompt {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    prompt_id: Option<Value>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub current_version: Option<Version>,
+    #[serde(default)]
+    pub live_version: Option<Version>,
+}
+
+impl Prompt {
+    /// The prompt's identifier for paths: `id` when it is a string, else `prompt_id`
+    /// (an integer `id` is a database key that must never be used, 2.1).
+    pub fn id(&self) -> Option<&str> {
+        match (&self.id, &self.prompt_id) {
+            (Some(Value::String(id)), _) => Some(id),
+            (_, Some(Value::String(id))) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// A prompt with the given identity, for building snapshots in tests.
+    pub fn with_id(id: &str, name: &str) -> Prompt {
+        Prompt {
+            id: Some(Value::String(id.to_owned())),
+            name: Some(name.to_owned()),
+            ..Prompt::default()
+        }
+    }
+}
+
+/// A prompt version: its number and lifecycle flags typed, every field kept as
+/// received in [`Version::fields`] (the server may send more than we know, or only the
+/// summary `{version, model, updated_at}`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Version {
+    pub number: u64,
+    pub fields: Map<String, Value>,
+}
+
+impl Version {
+    pub fn from_fields(fields: Map<String, Value>) -> Option<Version> {
+        let number = match fields.get("version")? {
+            Value::Number(n) => n.as_u64()?,
+            Value::String(s) => s.parse().ok()?,
+            _ => return None,
+        };
+        Some(Version { number, fields })
+    }
+
+    /// `readonly: true` (committed). Missing means unknown; treated as not committed.
+    pub fn readonly(&self) -> bool {
+        self.fields.get("readonly").and_then(Value::as_bool) == Some(true)
+    }
+
+    pub fn is_deployed(&self) -> bool {
+        self.fields.get("is_deployed").and_then(Value::as_bool) == Some(true)
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.fields.get("description").and_then(Value::as_str)
+    }
+
+    /// Whether the content fields came with it (a summary object has no `messages`).
+    pub fn has_content(&self) -> bool {
+        self.fields.contains_key("messages")
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = Map::<String, Value>::deserialize(deserializer)?;
+        Version::from_fields(fields)
+            .ok_or_else(|| serde::de::Error::custom("version object without an integer `version`"))
+    }
+}
+
+/// The paging envelope (2.5). `count` is not trusted as a total; `next` only says
+/// whether more pages exist.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Page<T> {
+    #[serde(default)]
+    pub next: Option<String>,
+    #[serde(default = "Vec::new")]
+    pub results: Vec<T>,
+}
+
+/// Body of `POST /api/prompts/`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatePrompt<'a> {
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+}
+
+/// Body of `PATCH /api/prompts/{id}/`: only the fields to change.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpdatePrompt<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+}
+
+/// One item of `POST /api/prompts/bulk/` (2.8).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum BulkItem {
+    /// Freeze the prompt's draft, with this description as the commit message.
+    Commit { prompt_id: String, body: CommitBody },
+    /// Make the prompt's newest committed version live.
+    Deploy { prompt_id: String },
+}
+
+impl BulkItem {
+    pub fn prompt_id(&self) -> &str {
+        match self {
+            BulkItem::Commit { prompt_id, .. } | BulkItem::Deploy { prompt_id } => prompt_id,
+        }
+    }
+}
+
+/// Body of a commit (`POST .../commits/` or a bulk commit item).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Outcome of a bulk request: per-item errors by 0-based index.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct BulkResponse {
+    #[serde(default)]
+    pub success_count: u64,
+    #[serde(default)]
+    pub error_count: u64,
+    #[serde(default)]
+    pub errors: Vec<BulkItemError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BulkItemError {
+    pub index: usize,
+    #[serde(default, deserialize_with = "any_to_string")]
+    pub error: String,
+}
+
+fn any_to_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prompt_id_prefers_a_string_id_and_never_an_integer_key() {
+        let p: Prompt = serde_json::from_value(json!({"id": "prm_1", "prompt_id": "x"})).unwrap();
+        assert_eq!(p.id(), Some("prm_1"));
+        let p: Prompt = serde_json::from_value(json!({"id": 17, "prompt_id": "prm_2"})).unwrap();
+        assert_eq!(p.id(), Some("prm_2"));
+        let p: Prompt = serde_json::from_value(json!({"id": 17})).unwrap();
+        assert_eq!(p.id(), None);
+    }
+
+    #[test]
+    fn versions_parse_as_summary_or_full_and_keep_unknown_keys() {
+        let v: Version =
+            serde_json::from_value(json!({"version": 3, "model": "gpt-4o", "updated_at": "x"}))
+                .unwrap();
+        assert_eq!(v.number, 3);
+        assert!(!v.has_content());
+        let v: Version = serde_json::from_value(json!({
+            "version": "4", "readonly": true, "is_deployed": true, "messages": [],
+            "description": "d", "brand_new_field": 1
+        }))
+        .unwrap();
+        assert_eq!(v.number, 4);
+        assert!(v.readonly() && v.is_deployed() && v.has_content());
+        assert_eq!(v.description(), Some("d"));
+        assert_eq!(v.fields["brand_new_field"], json!(1));
+        assert!(serde_json::from_value::<Version>(json!({"model": "x"})).is_err());
+    }
+
+    #[test]
+    fn message_content_takes_text_parts_or_null() {
+        let m: Message = serde_json::from_value(json!({"role": "user"})).unwrap();
+        assert_eq!(m.content, MessageContent::Null);
+        let m: Message = serde_json::from_value(
+            json!({"role": "user", "content": [{"type": "text", "text": "hi"}], "name": "n"}),
+        )
+        .unwrap();
+        assert!(matches!(m.content, MessageContent::Parts(ref p) if p.len() == 1));
+        assert_eq!(m.extra["name"], json!("n"));
+        let back = serde_json::to_value(&m).unwrap();
+        assert_eq!(back["name"], json!("n"));
+    }
+
+    #[test]
+    fn bulk_items_serialise_as_the_contract_shows() {
+        let items = vec![
+            BulkItem::Commit {
+                prompt_id: "p".into(),
+                body: CommitBody {
+                    description: Some("d".into()),
+                },
+            },
+            BulkItem::Deploy {
+                prompt_id: "p".into(),
+            },
+        ];
+        assert_eq!(
+            serde_json::to_value(&items).unwrap(),
+            json!([
+                {"action": "commit", "prompt_id": "p", "body": {"description": "d"}},
+                {"action": "deploy", "prompt_id": "p"}
+            ])
+        );
+    }
+}

@@ -1,13 +1,130 @@
-//! `promptsync sync` (alias `--sync`) and `promptsync plan`: one reconcile pass.
+//! `promptsync sync` (alias `--sync`) and `promptsync plan`: one reconcile pass and its
+//! report. `--emulator` runs a local emulator inside the process, its state kept under
+//! the repository's git directory.
 
 use crate::Error;
-use crate::cli::{GlobalArgs, PlanArgs, SyncArgs};
+use crate::api::Client;
+use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
+use crate::config::{Overrides, Settings};
+use crate::desired::SourceRev;
+use crate::emulator::{self, EmulatorConfig, RunningEmulator};
+use crate::gitrepo::GitRepo;
+use crate::reconcile::{self, PassOptions};
+use crate::report::Stdout;
+use crate::report::pass::{Mode, PassReport};
+use crate::secret::ApiKey;
 
-pub fn sync(_global: &GlobalArgs, _args: SyncArgs) -> Result<ExitStatus, Error> {
-    Err(Error::NotImplemented("`promptsync sync`"))
+pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Sync
+    };
+    let report = pass(global, &args.source, &args.remote, mode)?;
+    print(&report, args.output)?;
+    Ok(if report.has_errors() {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
 }
 
-pub fn plan(_global: &GlobalArgs, _args: PlanArgs) -> Result<ExitStatus, Error> {
-    Err(Error::NotImplemented("`promptsync plan`"))
+pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
+    let report = pass(global, &args.source, &args.remote, Mode::Plan)?;
+    print(&report, args.output)?;
+    Ok(match (report.has_errors(), report.has_changes()) {
+        (true, _) => ExitStatus::Failure,
+        (false, true) if args.detailed_exitcode => ExitStatus::Changes,
+        _ => ExitStatus::Success,
+    })
+}
+
+fn pass(
+    global: &GlobalArgs,
+    source: &SourceArgs,
+    remote: &RemoteArgs,
+    mode: Mode,
+) -> Result<PassReport, Error> {
+    let mut settings = Settings::load(global, &Overrides::default())?;
+    crate::logging::init(&settings.log)?;
+    let options = PassOptions {
+        source: if source.worktree {
+            SourceRev::Worktree
+        } else {
+            SourceRev::Commit(source.rev.clone())
+        },
+        dry_run: mode != Mode::Sync,
+        deploy: !remote.no_deploy,
+        trigger: "command line",
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            what: "cannot start the async runtime".into(),
+            source,
+        })?;
+    let color = Stdout::wants_color();
+    runtime.block_on(async {
+        let local = if remote.emulator {
+            Some(start_local_emulator(&mut settings).await?)
+        } else {
+            None
+        };
+        let client = Client::new(&settings.api)?;
+        let result = reconcile::run(&settings, &client, &options).await;
+        if let Some(local) = local {
+            local.shutdown().await?;
+        }
+        Ok(PassReport::new(&result?, mode, color))
+    })
+}
+
+/// Start the emulator in this process (state in `.git/promptsync/emulator.json`) and
+/// point the settings at it.
+async fn start_local_emulator(settings: &mut Settings) -> Result<RunningEmulator, Error> {
+    let repo = settings.repo.clone();
+    let git_dir =
+        tokio::task::spawn_blocking(move || GitRepo::open(&repo).map(|r| r.git_dir().to_owned()))
+            .await
+            .map_err(|err| Error::Internal(err.to_string()))??;
+    let state_dir = git_dir.join("promptsync");
+    std::fs::create_dir_all(&state_dir).map_err(|source| Error::Io {
+        what: format!("cannot create {}", state_dir.display()),
+        source,
+    })?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|source| Error::Io {
+            what: "cannot bind a local port for the emulator".into(),
+            source,
+        })?;
+    let state_file = state_dir.join("emulator.json");
+    let config = EmulatorConfig {
+        state_file: Some(state_file.clone()),
+        ..EmulatorConfig::default()
+    };
+    let running = emulator::start(config, listener).await?;
+    let base_url = running.base_url();
+    tracing::info!(url = %base_url, state = %state_file.display(), "using the local emulator, not Respan");
+    settings.api.base_url =
+        url::Url::parse(&base_url).map_err(|err| Error::Internal(err.to_string()))?;
+    settings.api.api_key = Some(ApiKey::new("promptsync-local-emulator"));
+    Ok(running)
+}
+
+fn print(report: &PassReport, output: OutputFormat) -> Result<(), Error> {
+    let mut out = Stdout::new();
+    let written = match output {
+        OutputFormat::Text => out.text(&report.to_text(Stdout::wants_color())),
+        OutputFormat::Json => out.json(report),
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Io {
+            what: "cannot write the report".into(),
+            source,
+        })
 }

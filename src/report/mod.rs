@@ -1,6 +1,8 @@
 //! Text and JSON reports of a pass or a validation. The only writer to stdout: every
 //! result a command prints goes through [`Stdout`], logs go to stderr.
 
+pub mod pass;
+
 use std::io::{self, Write};
 
 /// Locked, buffered stdout for one report. Write errors other than a closed pipe are
@@ -20,6 +22,14 @@ impl Stdout {
     /// Whether stdout is a terminal (colours, progress).
     pub fn is_terminal() -> bool {
         io::IsTerminal::is_terminal(&io::stdout())
+    }
+
+    /// Whether to colour what goes to stdout: a terminal, and `NO_COLOR` not set.
+    pub fn wants_color() -> bool {
+        let color =
+            Self::is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        console::set_colors_enabled(color);
+        color
     }
 
     /// Write `text` followed by a newline.

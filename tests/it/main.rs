@@ -11,4 +11,6 @@
 mod support;
 
 mod cli;
+mod config;
 mod emulator;
+mod secrets;

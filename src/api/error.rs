@@ -1,0 +1,170 @@
+//! Errors of the API client, grouped by what the caller does next: stop the run
+//! ([`ApiError::is_stalled`]), report the prompt and go on, or (inside the client)
+//! retry. Messages name the request and say what to do; they never carry the key.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+
+/// Method and path of a request, for messages and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub method: &'static str,
+    pub path: String,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+#[derive(Debug, Clone, Error)]
+pub enum ApiError {
+    /// No key was configured.
+    #[error(
+        "no API key: set RESPAN_API_KEY or `api_key_file` in promptsync.toml \
+         (or add --emulator to try promptsync on a local emulator)"
+    )]
+    MissingKey,
+
+    /// The HTTP client could not be built (TLS setup, bad header).
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+
+    /// 401/403: the key is wrong, revoked or lacks rights. Needs a person.
+    #[error(
+        "the API refused the key ({target} answered {status}: {detail}); \
+         check RESPAN_API_KEY or api_key_file"
+    )]
+    Unauthorized {
+        target: Target,
+        status: u16,
+        detail: String,
+    },
+
+    /// A 4xx other than 401/403/429, or a 5xx that is not transient: the request
+    /// itself was refused. Not retried.
+    #[error("{target} answered {status}: {detail}")]
+    Rejected {
+        target: Target,
+        status: u16,
+        detail: String,
+    },
+
+    /// Transient failures went on past the retry budget.
+    #[error("{target}: gave up after {attempts} attempt(s) in {:.1}s: {last}", elapsed.as_secs_f64())]
+    GaveUp {
+        target: Target,
+        attempts: u32,
+        elapsed: Duration,
+        last: String,
+    },
+
+    /// A change request got no answer (timeout, connection lost, or a 5xx) and may or
+    /// may not have been applied. Callers re-read the remote before sending it again.
+    #[error("{target}: {cause}; the server may or may not have applied it")]
+    OutcomeUnknown { target: Target, cause: String },
+
+    /// The request was not sent because an earlier one stalled the run.
+    #[error("not attempted: {0}")]
+    NotAttempted(String),
+
+    /// A 2xx answer whose body is not what the contract describes.
+    #[error("{target}: unexpected response body: {reason}")]
+    Decode { target: Target, reason: String },
+}
+
+impl ApiError {
+    /// Errors that no retry or other prompt can get past: the run stops.
+    pub fn is_stalled(&self) -> bool {
+        matches!(
+            self,
+            ApiError::MissingKey | ApiError::Setup(_) | ApiError::Unauthorized { .. }
+        )
+    }
+
+    /// The HTTP status of a refused request.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Unauthorized { status, .. } | ApiError::Rejected { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The human part of an error body: `detail`, a DRF field map, `error` (string or
+/// OpenAI-style object), or the raw text, shortened.
+pub(crate) fn error_detail(body: &[u8]) -> String {
+    const MAX: usize = 300;
+    let detail = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => {
+            if let Some(Value::String(detail)) = map.get("detail") {
+                detail.clone()
+            } else if let Some(error) = map.get("error") {
+                match error {
+                    Value::String(s) => s.clone(),
+                    Value::Object(e) => e
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| error.to_string(), str::to_owned),
+                    other => other.to_string(),
+                }
+            } else {
+                map.iter()
+                    .map(|(field, msgs)| format!("{field}: {}", flatten_messages(msgs)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        }
+        Ok(other) => other.to_string(),
+        Err(_) => String::from_utf8_lossy(body).trim().to_owned(),
+    };
+    if detail.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    match detail.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &detail[..cut]),
+        None => detail,
+    }
+}
+
+fn flatten_messages(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(flatten_messages)
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_come_from_every_documented_body_shape() {
+        assert_eq!(error_detail(br#"{"detail": "Not found."}"#), "Not found.");
+        assert_eq!(
+            error_detail(br#"{"messages": ["This list may not be empty."], "temperature": "bad"}"#),
+            "messages: This list may not be empty.; temperature: bad"
+        );
+        assert_eq!(error_detail(br#"{"error": "boom"}"#), "boom");
+        assert_eq!(
+            error_detail(br#"{"error": {"message": "m", "type": "t"}}"#),
+            "m"
+        );
+        assert_eq!(
+            error_detail(b"<html>Bad Gateway</html>\n"),
+            "<html>Bad Gateway</html>"
+        );
+        assert_eq!(error_detail(b""), "(empty body)");
+        assert!(error_detail("x".repeat(1000).as_bytes()).ends_with('…'));
+    }
+}

@@ -1,0 +1,121 @@
+//! What can be wrong with the configuration: a `--config` file that cannot be read, or
+//! a list of [`Problem`]s, each naming its key and where the value came from. Messages
+//! never carry the API key: no problem quotes it and [`ApiKey`](crate::secret::ApiKey)
+//! prints `[redacted]`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// The configuration could not be loaded. Needs a person: retrying does not help.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error(
+        "configuration file {} does not exist; fix the path given with --config \
+         (or PROMPTSYNC_CONFIG), or leave it out to read {} at the repository root",
+        path.display(),
+        super::DEFAULT_CONFIG_FILE
+    )]
+    FileMissing { path: PathBuf },
+
+    #[error("cannot read configuration file {}: {source}", path.display())]
+    FileUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}", render_problems(problems))]
+    Invalid { problems: Vec<Problem> },
+}
+
+impl ConfigError {
+    /// The problems found in the merged configuration (empty for file errors).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems } => problems,
+            _ => &[],
+        }
+    }
+}
+
+/// One thing wrong with one configuration value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The dotted key (`api.timeout`), when the problem is about one key.
+    pub key: Option<String>,
+    /// Where the value came from: a file path, `environment variable
+    /// PROMPTSYNC_API__TIMEOUT`, `--log-format`, `built-in default`.
+    pub origin: String,
+    /// What is wrong and what to do about it.
+    pub message: String,
+}
+
+impl Problem {
+    pub(super) fn new(
+        key: Option<&str>,
+        origin: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Problem {
+            key: key.map(str::to_owned),
+            origin: origin.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{key} (from {}): {}", self.origin, self.message),
+            None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    let mut text = match problems.len() {
+        1 => "invalid configuration:".to_owned(),
+        n => format!("invalid configuration ({n} problems):"),
+    };
+    for problem in problems {
+        text.push_str("\n  - ");
+        text.push_str(&problem.to_string());
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_listed_with_key_and_origin() {
+        let err = ConfigError::Invalid {
+            problems: vec![
+                Problem::new(Some("api.timeout"), "promptsync.toml", "not a duration"),
+                Problem::new(None, "environment variable PROMPTSYNC_X", "unknown"),
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration (2 problems):\n  \
+             - api.timeout (from promptsync.toml): not a duration\n  \
+             - environment variable PROMPTSYNC_X: unknown"
+        );
+        assert_eq!(err.problems().len(), 2);
+    }
+
+    #[test]
+    fn a_missing_config_file_says_what_to_do() {
+        let err = ConfigError::FileMissing {
+            path: PathBuf::from("/etc/ps.toml"),
+        };
+        let text = err.to_string();
+        assert!(text.contains("/etc/ps.toml does not exist"), "{text}");
+        assert!(text.contains("--config"), "{text}");
+        assert!(err.problems().is_empty());
+    }
+}

@@ -1,0 +1,224 @@
+//! Layered settings: built-in defaults < `promptsync.toml` (or `--config`) <
+//! `PROMPTSYNC_*` environment (nested keys with `__`) < command-line flags.
+//!
+//! Two stages: [`layers`] merges the layers with figment into a raw, untyped tree that
+//! remembers where each value came from ([`raw`] checks its shape and names the unknown
+//! keys); [`validate`] then turns it into typed [`Settings`] in one step that reports
+//! every problem, each with its key and origin. The API key is read here (from
+//! `RESPAN_API_KEY` or `api_key_file`) and never leaves an [`ApiKey`].
+//! Knows nothing about git, prompt files or the API client.
+
+mod api_key;
+mod base_url;
+mod error;
+mod layers;
+mod raw;
+mod validate;
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{GlobalArgs, LogFormat};
+use crate::secret::ApiKey;
+
+pub use error::{ConfigError, Problem};
+
+/// The configuration file read from the repository root when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "promptsync.toml";
+
+/// Validated settings for one run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The repository root as given (`--repo`, default `.`).
+    pub repo: PathBuf,
+    /// The configuration file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub api: ApiSettings,
+    pub prompts: PromptSettings,
+    pub deploy: DeploySettings,
+    pub sync: SyncSettings,
+    pub log: LogSettings,
+    pub watch: WatchSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Host root of the API (`https://api.respan.ai/`); a trailing `/api` is stripped.
+    /// Its path is always `/`, so `base_url.join("api/prompts/")` gives the prompts route.
+    pub base_url: url::Url,
+    /// `RESPAN_API_KEY`, or the contents of `api_key_file`. Absent is only an error for
+    /// commands that talk to the API.
+    pub api_key: Option<ApiKey>,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Requests in flight at once (default 8).
+    pub max_in_flight: usize,
+    /// Total time a request may spend retrying transient failures (zero: no retries).
+    pub retry_max_elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PromptSettings {
+    /// Globs of prompt files, relative to the repository root. Never empty; each one
+    /// compiles with `globset::Glob::new`.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeploySettings {
+    /// Deploy on release tags at all.
+    pub enabled: bool,
+    /// Tag-name globs that mark a release (default `v*`). Never empty.
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    /// Create a version from git again when the remote changed behind our back.
+    #[default]
+    Correct,
+    /// Only report drift.
+    Report,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub drift: DriftPolicy,
+    /// Stop all changes while still reporting the plan.
+    pub suspend: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An EnvFilter directive (`info`, `promptsync=debug`); RUST_LOG wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    pub listen: SocketAddr,
+    pub resync_interval: Duration,
+    pub debounce: Duration,
+}
+
+/// Values from command-line flags that override configuration keys.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `watch --listen`: overrides `watch.listen`.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Settings {
+    /// Merge the layers (reading the process environment) and validate them.
+    pub fn load(global: &GlobalArgs, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        Self::load_from_env(global, overrides, std::env::vars_os())
+    }
+
+    /// [`Settings::load`] with the environment given as name/value pairs, so that tests
+    /// control exactly what is set. Only `PROMPTSYNC_*`, `RESPAN_BASE_URL` and
+    /// `RESPAN_API_KEY` are read from it.
+    pub fn load_from_env<I, K, V>(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+        env: I,
+    ) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let repo = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+        let env = layers::EnvVars::read(env);
+        let file = read_config_file(&repo, global.config.as_deref())?;
+        let figment = layers::merge(file.as_ref(), &env, &layers::flags(global, overrides));
+        let context = validate::Context {
+            figment: &figment,
+            repo,
+            config_file: file.map(|file| file.path),
+            env_api_key: env.api_key,
+        };
+        let mut problems = env.problems;
+        let validated = raw::extract(&figment).and_then(|(raw, unknown)| {
+            problems.extend(unknown);
+            validate::settings(raw, context)
+        });
+        match validated {
+            Ok(settings) if problems.is_empty() => Ok(settings),
+            Ok(_) => Err(ConfigError::Invalid { problems }),
+            Err(more) => {
+                problems.extend(more);
+                Err(ConfigError::Invalid { problems })
+            }
+        }
+    }
+}
+
+/// A configuration file's path and text.
+#[derive(Debug)]
+struct ConfigFile {
+    path: PathBuf,
+    text: String,
+}
+
+/// Read `--config FILE` (which must exist) or `promptsync.toml` at the repository root
+/// (which may be missing).
+fn read_config_file(
+    repo: &Path,
+    explicit: Option<&Path>,
+) -> Result<Option<ConfigFile>, ConfigError> {
+    let path = match explicit {
+        Some(path) => path.to_owned(),
+        None => repo.join(DEFAULT_CONFIG_FILE),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(ConfigFile { path, text })),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => Ok(None),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(ConfigError::FileMissing { path })
+        }
+        Err(source) => Err(ConfigError::FileUnreadable { path, source }),
+    }
+}
+
+impl Default for PromptSettings {
+    /// The built-in `[prompts]` defaults (the same as `config/promptsync.example.toml`).
+    fn default() -> Self {
+        PromptSettings {
+            include: vec!["**/*.prompt.yaml".to_owned(), "**/*.prompt.yml".to_owned()],
+            exclude: Vec::new(),
+        }
+    }
+}
+
+impl LogSettings {
+    /// Log settings from the command line alone, for commands that read no
+    /// configuration (`emulator`).
+    pub fn from_global(global: &GlobalArgs) -> LogSettings {
+        LogSettings {
+            format: global.log_format.unwrap_or_default(),
+            filter: verbosity_level(global.verbose, global.quiet)
+                .unwrap_or("info")
+                .to_owned(),
+        }
+    }
+}
+
+/// The level that `-v`/`-q` ask for, or `None` when neither was given.
+fn verbosity_level(verbose: u8, quiet: u8) -> Option<&'static str> {
+    match (verbose, quiet) {
+        (0, 0) => None,
+        (1, _) => Some("debug"),
+        (2.., _) => Some("trace"),
+        (_, 1) => Some("warn"),
+        (_, 2..) => Some("error"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,414 @@
+use serde_json::{Value, json};
+
+use super::*;
+
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn source() -> SourceInfo {
+    SourceInfo {
+        commit: Some(COMMIT.into()),
+        subject: Some("Edit prompts".into()),
+        worktree: false,
+    }
+}
+
+fn desired(key: PromptKey, content: Value) -> DesiredPrompt {
+    DesiredPrompt {
+        path: format!(
+            "prompts/{}.prompt.yaml",
+            match &key {
+                PromptKey::Id(s) | PromptKey::Name(s) => s.replace(' ', "-"),
+            }
+        ),
+        key,
+        name: None,
+        description: None,
+        sync: true,
+        spec: serde_json::from_value(content).unwrap(),
+    }
+}
+
+fn by_name(name: &str, content: Value) -> DesiredPrompt {
+    desired(PromptKey::Name(name.into()), content)
+}
+
+fn hello() -> Value {
+    json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]})
+}
+
+/// A remote version as promptsync would have created it from `content`.
+fn ours(number: u64, content: &Value, readonly: bool) -> Version {
+    let spec: VersionSpec = serde_json::from_value(content.clone()).unwrap();
+    let mut fields = content.as_object().unwrap().clone();
+    fields.insert("version".into(), json!(number));
+    fields.insert("readonly".into(), json!(readonly));
+    fields.insert(
+        "description".into(),
+        json!(provenance::describe(&source(), &normalize::digest(&spec))),
+    );
+    Version::from_fields(fields).unwrap()
+}
+
+fn foreign(number: u64, content: &Value, readonly: bool) -> Version {
+    let mut fields = content.as_object().unwrap().clone();
+    fields.insert("version".into(), json!(number));
+    fields.insert("readonly".into(), json!(readonly));
+    fields.insert("description".into(), json!("edited in the UI"));
+    Version::from_fields(fields).unwrap()
+}
+
+fn prompt(id: &str, name: &str, current: Option<Version>, live: Option<Version>) -> Prompt {
+    let mut p = Prompt::with_id(id, name);
+    p.current_version = current;
+    p.live_version = live;
+    p
+}
+
+fn sync_one(d: DesiredPrompt, remote: &Remote) -> SyncItem {
+    plan_sync(&[d], &source(), remote, DriftPolicy::Correct).remove(0)
+}
+
+fn content_of(item: &SyncItem) -> &ContentChange {
+    match &item.step {
+        SyncStep::Change {
+            content: Some(c), ..
+        }
+        | SyncStep::Skipped {
+            content: Some(c), ..
+        } => c,
+        other => panic!("expected a content change, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_new_name_creates_a_prompt_and_its_first_version() {
+    let item = sync_one(by_name("Greeter", hello()), &Remote::default());
+    assert_eq!(
+        item.target,
+        Some(Target::New(NewPrompt {
+            name: "Greeter".into(),
+            description: None
+        }))
+    );
+    let change = content_of(&item);
+    assert_eq!(change.write, VersionWrite::Create);
+    assert_eq!(change.fields, vec!["model", "messages"]);
+    let description = change.spec.description.as_deref().unwrap();
+    assert_eq!(provenance::parse(description).unwrap().source, COMMIT);
+    assert!(item.is_change());
+}
+
+#[test]
+fn our_own_version_with_the_same_content_is_unchanged() {
+    let remote = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(ours(3, &hello(), false)),
+        None,
+    )]);
+    let item = sync_one(by_name("Greeter", hello()), &remote);
+    assert_eq!(item.step, SyncStep::Unchanged { version: Some(3) });
+    assert!(!item.is_change());
+}
+
+#[test]
+fn server_filled_defaults_and_converted_content_do_not_cause_a_new_version() {
+    let mut echoed = ours(1, &hello(), false);
+    echoed.fields.insert("temperature".into(), json!(1.0));
+    echoed.fields.insert(
+        "messages".into(),
+        json!([{"role": "user", "content": [{"type": "text", "text": "hello"}]}]),
+    );
+    let remote = Remote::new([prompt("p1", "Greeter", Some(echoed), None)]);
+    let item = sync_one(by_name("Greeter", hello()), &remote);
+    assert_eq!(item.step, SyncStep::Unchanged { version: Some(1) });
+}
+
+#[test]
+fn equal_content_made_by_hand_is_unchanged_with_defaults_spelled_out() {
+    let mut spelled = hello();
+    spelled["temperature"] = json!(0.7);
+    spelled["max_tokens"] = json!(4096.0);
+    let remote = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(foreign(2, &spelled, true)),
+        None,
+    )]);
+    assert_eq!(
+        sync_one(by_name("Greeter", hello()), &remote).step,
+        SyncStep::Unchanged { version: Some(2) }
+    );
+}
+
+#[test]
+fn changed_content_creates_a_version_listing_the_changed_fields() {
+    let mut new = hello();
+    new["temperature"] = json!(0.2);
+    let remote = Remote::new([prompt("p1", "Greeter", Some(ours(3, &hello(), true)), None)]);
+    let item = sync_one(by_name("Greeter", new), &remote);
+    let change = content_of(&item);
+    assert_eq!(change.write, VersionWrite::Create);
+    assert_eq!(change.fields, vec!["temperature"]);
+    assert!(!change.drift);
+    assert_eq!(change.before.as_ref().map(|v| v.number), Some(3));
+}
+
+#[test]
+fn an_edit_in_place_of_our_version_is_drift() {
+    let mut edited = ours(3, &hello(), false);
+    edited.fields.insert("model".into(), json!("gpt-4o-mini"));
+    let remote = Remote::new([prompt("p1", "Greeter", Some(edited), None)]);
+    let item = sync_one(by_name("Greeter", hello()), &remote);
+    assert!(content_of(&item).drift);
+    let reported = plan_sync(
+        &[by_name("Greeter", hello())],
+        &source(),
+        &remote,
+        DriftPolicy::Report,
+    );
+    assert!(matches!(
+        reported[0].step,
+        SyncStep::Skipped {
+            reason: SkipReason::DriftReported,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_foreign_newest_version_on_a_managed_prompt_is_drift_but_adoption_is_not() {
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let managed = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(foreign(4, &other, false)),
+        Some(ours(3, &hello(), true)),
+    )]);
+    assert!(content_of(&sync_one(by_name("Greeter", hello()), &managed)).drift);
+    let adopted = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(foreign(1, &other, false)),
+        None,
+    )]);
+    assert!(!content_of(&sync_one(by_name("Greeter", hello()), &adopted)).drift);
+}
+
+#[test]
+fn an_unknown_prompt_id_fails_with_advice() {
+    let item = sync_one(
+        desired(PromptKey::Id("prm_nope".into()), hello()),
+        &Remote::default(),
+    );
+    let SyncStep::Failed { error } = &item.step else {
+        panic!("{item:?}")
+    };
+    assert!(
+        error.contains("prm_nope") && error.contains("does not exist"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_name_shared_by_several_remote_prompts_fails_naming_them() {
+    let remote = Remote::new([
+        prompt("p1", "Greeter", None, None),
+        prompt("p2", "Greeter", None, None),
+    ]);
+    let item = sync_one(by_name("Greeter", hello()), &remote);
+    let SyncStep::Failed { error } = &item.step else {
+        panic!("{item:?}")
+    };
+    assert!(
+        error.contains("p1, p2") && error.contains("prompt_id"),
+        "{error}"
+    );
+}
+
+#[test]
+fn two_files_on_one_remote_prompt_both_fail() {
+    let remote = Remote::new([prompt("p1", "Greeter", None, None)]);
+    let items = plan_sync(
+        &[
+            desired(PromptKey::Id("p1".into()), hello()),
+            by_name("Greeter", hello()),
+        ],
+        &source(),
+        &remote,
+        DriftPolicy::Correct,
+    );
+    for item in &items {
+        let SyncStep::Failed { error } = &item.step else {
+            panic!("{item:?}")
+        };
+        assert!(
+            error.contains("conflict") && error.contains("prompt p1"),
+            "{error}"
+        );
+        assert!(
+            error.contains("prompts/p1.prompt.yaml and prompts/Greeter.prompt.yaml"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_draft_the_server_copied_on_commit_is_edited_in_place() {
+    let mut new = hello();
+    new["temperature"] = json!(0.1);
+    let live = ours(3, &hello(), true);
+    let copy = ours(4, &hello(), false);
+    let remote = Remote::new([prompt("p1", "Greeter", Some(copy), Some(live))]);
+    let item = sync_one(by_name("Greeter", new), &remote);
+    assert_eq!(content_of(&item).write, VersionWrite::EditDraft(4));
+}
+
+#[test]
+fn a_draft_of_other_content_is_never_overwritten() {
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let remote = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(ours(4, &other, false)),
+        Some(ours(3, &hello(), true)),
+    )]);
+    let mut new = hello();
+    new["seed"] = json!(7);
+    assert_eq!(
+        content_of(&sync_one(by_name("Greeter", new), &remote)).write,
+        VersionWrite::Create
+    );
+}
+
+#[test]
+fn sync_false_is_skipped_but_still_shows_its_change() {
+    let mut d = by_name("Greeter", hello());
+    d.sync = false;
+    let item = sync_one(d, &Remote::default());
+    assert!(matches!(
+        item.step,
+        SyncStep::Skipped {
+            reason: SkipReason::SyncDisabled,
+            content: Some(_)
+        }
+    ));
+}
+
+#[test]
+fn metadata_differences_update_the_prompt_without_a_version() {
+    let mut d = desired(PromptKey::Id("p1".into()), hello());
+    d.name = Some("Greeter v2".into());
+    d.description = Some("Says hello".into());
+    let remote = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(ours(1, &hello(), false)),
+        None,
+    )]);
+    let item = sync_one(d, &remote);
+    assert_eq!(
+        item.step,
+        SyncStep::Change {
+            metadata: MetadataUpdate {
+                name: Some("Greeter v2".into()),
+                description: Some("Says hello".into())
+            },
+            content: None
+        }
+    );
+}
+
+fn release() -> ReleaseRef {
+    ReleaseRef {
+        tag: "v1.0.0".into(),
+        source: source(),
+    }
+}
+
+fn deploy_one(d: DesiredPrompt, remote: &Remote) -> DeployItem {
+    plan_deploy(&[d], &release(), remote).remove(0)
+}
+
+#[test]
+fn deploy_does_nothing_when_the_release_content_is_live() {
+    let remote = Remote::new([prompt("p1", "Greeter", None, Some(ours(2, &hello(), true)))]);
+    assert_eq!(
+        deploy_one(by_name("Greeter", hello()), &remote).step,
+        DeployStep::AlreadyLive { version: 2 }
+    );
+}
+
+#[test]
+fn deploy_commits_the_draft_that_holds_the_release_content() {
+    let remote = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(ours(2, &hello(), false)),
+        None,
+    )]);
+    let d = by_name("Greeter", hello());
+    assert!(!needs_version_list(&d, &remote.prompts["p1"]));
+    assert_eq!(
+        deploy_one(d, &remote).step,
+        DeployStep::Deploy {
+            target: DeployTarget::Existing {
+                version: 2,
+                commit: true
+            },
+            live_before: None
+        }
+    );
+}
+
+#[test]
+fn deploy_of_an_older_version_is_a_rollback_and_reuses_it() {
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let live = ours(5, &other, true);
+    let mut remote = Remote::new([prompt("p1", "Greeter", Some(live.clone()), Some(live))]);
+    let d = by_name("Greeter", hello());
+    assert!(needs_version_list(&d, &remote.prompts["p1"]));
+    remote.versions.insert(
+        "p1".into(),
+        vec![
+            ours(5, &other, true),
+            ours(4, &hello(), true),
+            ours(2, &hello(), true),
+        ],
+    );
+    let item = deploy_one(d, &remote);
+    assert_eq!(
+        item.step,
+        DeployStep::Deploy {
+            target: DeployTarget::Existing {
+                version: 4,
+                commit: false
+            },
+            live_before: Some(5)
+        }
+    );
+    assert!(item.is_rollback());
+}
+
+#[test]
+fn deploy_creates_the_release_version_when_none_has_its_content() {
+    let item = deploy_one(by_name("Greeter", hello()), &Remote::default());
+    let DeployStep::Deploy {
+        target: DeployTarget::Create { spec, .. },
+        live_before: None,
+    } = &item.step
+    else {
+        panic!("{item:?}")
+    };
+    assert!(spec.description.as_deref().unwrap().contains(COMMIT));
+}
+
+#[test]
+fn a_simulated_deploy_makes_the_release_content_newest() {
+    let d = by_name("Greeter", hello());
+    let items = plan_deploy(std::slice::from_ref(&d), &release(), &Remote::default());
+    let after = simulate_deploy(&Remote::default(), &items);
+    let item = sync_one(d, &after);
+    assert_eq!(item.target, Some(Target::Pending("Greeter".into())));
+    assert_eq!(item.step, SyncStep::Unchanged { version: Some(1) });
+}

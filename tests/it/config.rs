@@ -1,0 +1,345 @@
+//! Configuration with real files: the layering order (default < file < environment <
+//! flag), `--config`, unknown keys, problems with their origins, the base URL rules.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use promptsync::cli::{Cli, LogFormat};
+use promptsync::config::{ConfigError, Overrides, Problem, Settings};
+
+/// A repository directory with an optional `promptsync.toml`.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Self {
+        Repo {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn with_config(text: &str) -> Self {
+        let repo = Repo::new();
+        repo.write("promptsync.toml", text);
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn load(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        self.load_with(args, &Overrides::default(), env)
+    }
+
+    fn load_with(
+        &self,
+        args: &[&str],
+        overrides: &Overrides,
+        env: &[(&str, &str)],
+    ) -> Result<Settings, ConfigError> {
+        let repo = self.path().to_str().unwrap();
+        let mut argv = vec!["promptsync", "--repo", repo];
+        argv.extend_from_slice(args);
+        argv.push("validate");
+        let global = Cli::try_parse_checked(argv).unwrap().global;
+        Settings::load_from_env(&global, overrides, env.iter().copied())
+    }
+
+    fn problems(&self, args: &[&str], env: &[(&str, &str)]) -> Vec<Problem> {
+        match self.load(args, env) {
+            Ok(settings) => panic!("expected problems, got {settings:#?}"),
+            Err(err) => err.problems().to_vec(),
+        }
+    }
+
+    fn config_label(&self) -> String {
+        self.path().join("promptsync.toml").display().to_string()
+    }
+}
+
+const FILE: &str = r#"
+[api]
+timeout = "45s"
+max_in_flight = 4
+
+[log]
+format = "json"
+level = "warn"
+
+[watch]
+listen = "127.0.0.1:7000"
+debounce = "1s"
+"#;
+
+#[test]
+fn each_layer_overrides_the_one_before() {
+    // Defaults alone.
+    let bare = Repo::new().load(&[], &[]).unwrap();
+    assert_eq!(bare.api.timeout, Duration::from_secs(30));
+    assert_eq!(bare.log.format, LogFormat::Pretty);
+    assert_eq!(bare.config_file, None);
+
+    // The file over the defaults.
+    let repo = Repo::with_config(FILE);
+    let file = repo.load(&[], &[]).unwrap();
+    assert_eq!(file.config_file, Some(repo.path().join("promptsync.toml")));
+    assert_eq!(file.api.timeout, Duration::from_secs(45));
+    assert_eq!(file.api.max_in_flight, 4);
+    assert_eq!(file.log.format, LogFormat::Json);
+    assert_eq!(file.log.filter, "warn");
+    assert_eq!(
+        file.watch.listen,
+        "127.0.0.1:7000".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(file.watch.debounce, Duration::from_secs(1));
+    assert_eq!(
+        file.api.connect_timeout,
+        Duration::from_secs(10),
+        "default kept"
+    );
+
+    // The environment over the file.
+    let env = [
+        ("PROMPTSYNC_API__TIMEOUT", "90s"),
+        ("PROMPTSYNC_LOG__FORMAT", "pretty"),
+        ("PROMPTSYNC_LOG__LEVEL", "error"),
+        ("PROMPTSYNC_WATCH__LISTEN", "127.0.0.1:7001"),
+    ];
+    let from_env = repo.load(&[], &env).unwrap();
+    assert_eq!(from_env.api.timeout, Duration::from_secs(90));
+    assert_eq!(from_env.api.max_in_flight, 4, "file kept");
+    assert_eq!(from_env.log.format, LogFormat::Pretty);
+    assert_eq!(from_env.log.filter, "error");
+    assert_eq!(
+        from_env.watch.listen,
+        "127.0.0.1:7001".parse::<SocketAddr>().unwrap()
+    );
+
+    // Flags over the environment.
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:7002".parse().unwrap()),
+    };
+    let flags = repo
+        .load_with(&["--log-format", "json", "-v"], &overrides, &env)
+        .unwrap();
+    assert_eq!(flags.log.format, LogFormat::Json);
+    assert_eq!(flags.log.filter, "debug");
+    assert_eq!(
+        flags.watch.listen,
+        "127.0.0.1:7002".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        flags.api.timeout,
+        Duration::from_secs(90),
+        "environment kept"
+    );
+}
+
+#[test]
+fn an_explicit_config_file_replaces_the_one_at_the_root() {
+    let repo = Repo::with_config("[api]\ntimeout = \"45s\"\n");
+    let other = repo.write("ci/promptsync.ci.toml", "[sync]\nsuspend = true\n");
+    let settings = repo
+        .load(&["--config", other.to_str().unwrap()], &[])
+        .unwrap();
+    assert!(settings.sync.suspend);
+    assert_eq!(
+        settings.api.timeout,
+        Duration::from_secs(30),
+        "root file not read"
+    );
+    assert_eq!(settings.config_file, Some(other));
+}
+
+#[test]
+fn a_missing_explicit_config_file_is_an_error_and_a_missing_root_file_is_not() {
+    let repo = Repo::new();
+    let missing = repo.path().join("nope.toml");
+    let err = repo
+        .load(&["--config", missing.to_str().unwrap()], &[])
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::FileMissing { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("nope.toml does not exist"), "{text}");
+    assert!(text.contains("--config"), "{text}");
+    assert!(repo.load(&[], &[]).is_ok());
+}
+
+#[test]
+fn a_config_path_that_is_a_directory_cannot_be_read() {
+    let repo = Repo::new();
+    std::fs::create_dir(repo.path().join("promptsync.toml")).unwrap();
+    let err = repo.load(&[], &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::FileUnreadable { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("cannot read configuration file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_typo_in_the_file_gets_a_suggestion_and_the_file_name() {
+    let repo = Repo::with_config("[api]\ntimout = \"5s\"\n\n[log]\nlevle = \"debug\"\n");
+    let found = repo.problems(&[], &[]);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!(found[0].key.as_deref(), Some("api.timout"));
+    assert_eq!(found[0].origin, repo.config_label());
+    assert!(
+        found[0].message.contains("did you mean `api.timeout`?"),
+        "{}",
+        found[0]
+    );
+    assert!(
+        found[1].message.contains("did you mean `log.level`?"),
+        "{}",
+        found[1]
+    );
+}
+
+#[test]
+fn an_unknown_section_suggests_the_right_one() {
+    let repo = Repo::with_config("[aip]\ntimeout = \"5s\"\n\n[colour]\n");
+    let found = repo.problems(&[], &[]);
+    let rendered: Vec<String> = found.iter().map(Problem::to_string).collect();
+    assert_eq!(found.len(), 2, "{rendered:#?}");
+    assert!(
+        rendered[0].starts_with("aip.timeout (from "),
+        "{}",
+        rendered[0]
+    );
+    assert!(
+        rendered[0].contains("did you mean `api.timeout`?"),
+        "{}",
+        rendered[0]
+    );
+    assert!(rendered[1].starts_with("colour (from "), "{}", rendered[1]);
+    assert!(!rendered[1].contains("did you mean"), "{}", rendered[1]);
+}
+
+#[test]
+fn problems_from_every_layer_are_reported_together() {
+    let repo = Repo::with_config(
+        "[api]\nbase_url = \"http://api.respan.ai\"\nmax_in_flight = \"many\"\n\n\
+         [sync]\ndrift = \"ignore\"\n",
+    );
+    let err = repo
+        .load(&["-v"], &[("PROMPTSYNC_WATCH__DEBOUNCE", "soon")])
+        .unwrap_err();
+    let found = err.problems();
+    let summary: Vec<(&str, &str)> = found
+        .iter()
+        .map(|p| (p.key.as_deref().unwrap(), p.origin.as_str()))
+        .collect();
+    let file = repo.config_label();
+    assert_eq!(
+        summary,
+        [
+            ("api.base_url", file.as_str()),
+            ("api.max_in_flight", file.as_str()),
+            ("sync.drift", file.as_str()),
+            (
+                "watch.debounce",
+                "environment variable PROMPTSYNC_WATCH__DEBOUNCE"
+            ),
+        ]
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("invalid configuration (4 problems):\n  - api.base_url (from "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"ignore\" is not one of \"correct\", \"report\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("expected a whole number from 1 to 256, found \"many\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_toml_names_the_file_and_line() {
+    let repo = Repo::with_config("[api]\ntimeout = 30s\n");
+    let found = repo.problems(&[], &[]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let text = found[0].to_string();
+    assert!(text.contains("promptsync.toml"), "{text}");
+    assert!(text.contains("line 2"), "{text}");
+}
+
+#[test]
+fn plain_http_is_refused_for_remote_hosts_and_allowed_for_loopback() {
+    let remote = Repo::with_config("[api]\nbase_url = \"http://respan.example.com/api\"\n");
+    let found = remote.problems(&[], &[]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]
+            .message
+            .contains("plain http:// is refused for respan.example.com")
+    );
+    assert!(found[0].message.contains("use https://"));
+
+    for (url, normalised) in [
+        ("http://127.0.0.1:8787", "http://127.0.0.1:8787/"),
+        ("http://localhost:8787/", "http://localhost:8787/"),
+        ("http://[::1]:8787/api", "http://[::1]:8787/"),
+        ("https://api.respan.ai/api/", "https://api.respan.ai/"),
+    ] {
+        let repo = Repo::with_config(&format!("[api]\nbase_url = \"{url}\"\n"));
+        let settings = repo.load(&[], &[]).unwrap();
+        assert_eq!(settings.api.base_url.as_str(), normalised, "{url}");
+        let from_env = Repo::new().load(&[], &[("RESPAN_BASE_URL", url)]).unwrap();
+        assert_eq!(from_env.api.base_url.as_str(), normalised, "{url}");
+    }
+}
+
+#[test]
+fn a_relative_key_file_is_found_beside_the_config_file() {
+    let repo = Repo::new();
+    repo.write("secrets/api-key", "sk_from_file_123\n");
+    let config = repo.write(
+        "conf/promptsync.toml",
+        "[api]\napi_key_file = \"../secrets/api-key\"\n",
+    );
+    let settings = repo
+        .load(&["--config", config.to_str().unwrap()], &[])
+        .unwrap();
+    let key = settings.api.api_key.expect("key read");
+    assert_eq!(key.expose(), "sk_from_file_123");
+}
+
+#[test]
+fn the_projects_own_promptsync_toml_limits_discovery_to_the_examples() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let global =
+        Cli::try_parse_checked(["promptsync", "--repo", root.to_str().unwrap(), "validate"])
+            .unwrap()
+            .global;
+    let settings = Settings::load_from_env(
+        &global,
+        &Overrides::default(),
+        std::iter::empty::<(&str, &str)>(),
+    )
+    .unwrap();
+    assert_eq!(settings.config_file, Some(root.join("promptsync.toml")));
+    assert!(
+        settings
+            .prompts
+            .include
+            .iter()
+            .all(|glob| glob.starts_with("examples/prompts/")),
+        "{:?}",
+        settings.prompts.include
+    );
+}
