@@ -75,7 +75,12 @@ async fn serve(config: EmulatorConfig, listen: SocketAddr) -> Result<(), Error> 
             source,
         })?;
     let any_key = config.api_keys.is_empty();
+    let state_file = config.state_file.clone();
     let running = emulator::start(config, listener).await?;
+    match &state_file {
+        Some(path) => tracing::info!(state = %path.display(), "emulator state persisted to a file"),
+        None => tracing::info!("emulator state kept in memory only"),
+    }
     if any_key {
         tracing::warn!("no --api-key given: any Bearer key is accepted");
     }
@@ -94,6 +99,7 @@ async fn serve(config: EmulatorConfig, listen: SocketAddr) -> Result<(), Error> 
     shutdown_signal().await?;
     tracing::info!("shutdown signal received; stopping the emulator");
     running.shutdown().await?;
+    tracing::info!("emulator stopped");
     Ok(())
 }
 

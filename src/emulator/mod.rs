@@ -220,7 +220,7 @@ impl RunningEmulator {
         if let Some(persister) = &self.app.persister {
             persister.finish().await?;
         }
-        tracing::info!(addr = %self.addr, "emulator stopped");
+        tracing::debug!(addr = %self.addr, "emulator stopped");
         Ok(())
     }
 }
@@ -321,7 +321,7 @@ pub async fn start(
             })
             .into_future(),
     );
-    tracing::info!(
+    tracing::debug!(
         %addr,
         state_file = ?config.state_file,
         any_key = config.api_keys.is_empty(),

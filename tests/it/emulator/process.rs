@@ -41,7 +41,21 @@ fn prints_its_address_and_stops_cleanly_on_sigterm() {
     );
     assert_eq!(emu.call("GET", "/api/prompts/summary/").send().status, 200);
     let status = emu.terminate();
-    assert!(status.success(), "{status}: {}", emu.stderr());
+    let stderr = emu.stderr();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(
+        stderr.contains("any Bearer key is accepted"),
+        "says so at start: {stderr}"
+    );
+
+    let mut keyed = EmulatorProcess::spawn(&["--api-key", "sk_test_emulator"]);
+    assert!(keyed.terminate().success());
+    let stderr = keyed.stderr();
+    assert!(!stderr.contains("any Bearer key"), "{stderr}");
+    assert!(
+        !stderr.contains("sk_test_emulator"),
+        "the key is never logged: {stderr}"
+    );
 }
 
 #[test]

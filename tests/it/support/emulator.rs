@@ -12,7 +12,6 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use promptsync::emulator::{self, EmulatorConfig, RunningEmulator};
@@ -366,7 +365,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct EmulatorProcess {
     child: Child,
     http: Http,
-    stderr: Arc<Mutex<String>>,
+    /// Reads stderr to the end; its text once the process has exited.
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl EmulatorProcess {
@@ -387,13 +387,11 @@ impl EmulatorProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn promptsync emulator");
-        let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_pipe = child.stderr.take().expect("stderr pipe");
-        let err_sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr = std::thread::spawn(move || {
             let mut text = String::new();
             let _ = err_pipe.read_to_string(&mut text);
-            err_sink.lock().unwrap().push_str(&text);
+            text
         });
         let out_pipe = child.stdout.take().expect("stdout pipe");
         let (lines, first) = mpsc::channel();
@@ -410,11 +408,7 @@ impl EmulatorProcess {
                 let status = super::wait_until(START_TIMEOUT, "the emulator to exit", || {
                     child.try_wait().ok().flatten()
                 });
-                // The stderr reader finishes once the process is gone.
-                let text = super::wait_until(Duration::from_secs(5), "stderr", || {
-                    let text = stderr.lock().unwrap().clone();
-                    (!text.is_empty()).then_some(text)
-                });
+                let text = stderr.join().unwrap_or_default();
                 return Err(format!(
                     "promptsync emulator printed no address; {status}; stderr:\n{text}"
                 ));
@@ -427,7 +421,7 @@ impl EmulatorProcess {
         Ok(EmulatorProcess {
             child,
             http: Http::new(&url),
-            stderr,
+            stderr: Some(stderr),
         })
     }
 
@@ -465,9 +459,16 @@ impl EmulatorProcess {
         })
     }
 
-    /// What the process wrote to stderr so far (complete once it has exited).
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+    /// Everything the process wrote to stderr; call once it has exited.
+    pub fn stderr(&mut self) -> String {
+        assert!(
+            matches!(self.child.try_wait(), Ok(Some(_))),
+            "read stderr after the process has exited"
+        );
+        self.stderr
+            .take()
+            .map(|reader| reader.join().unwrap_or_default())
+            .unwrap_or_default()
     }
 }
 
