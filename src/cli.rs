@@ -198,6 +198,11 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
 
+    /// With --state: answer changes before they reach the file (much faster for large
+    /// states; a kill may lose the newest changes, never tears the file).
+    #[arg(long, requires = "state")]
+    pub deferred_writes: bool,
+
     /// Accept only this Bearer key (repeatable). Without it, any key is accepted.
     #[arg(long = "api-key", value_name = "KEY")]
     pub api_keys: Vec<String>,

@@ -50,6 +50,7 @@ fn config_from(args: EmulatorArgs) -> Result<EmulatorConfig, EmulatorError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(EmulatorConfig {
         state_file: args.state,
+        durable_writes: !args.deferred_writes,
         api_keys: args.api_keys,
         forbidden_keys: args.forbidden_keys,
         knobs,

@@ -61,6 +61,10 @@ pub struct EmulatorConfig {
     /// Persist state to this file (atomically) and resume from it; `None` keeps state
     /// in memory only.
     pub state_file: Option<PathBuf>,
+    /// Answer a change only once it is in the state file (default). `false` answers at
+    /// once and saves in the background: much faster for large states; a kill may
+    /// lose the newest changes but never tears the file; shutdown saves everything.
+    pub durable_writes: bool,
     /// Accepted Bearer keys; empty accepts any key.
     pub api_keys: Vec<String>,
     /// Keys answered with 403 (accepted as known, refused as not permitted).
@@ -80,6 +84,7 @@ impl Default for EmulatorConfig {
     fn default() -> Self {
         EmulatorConfig {
             state_file: None,
+            durable_writes: true,
             api_keys: Vec::new(),
             forbidden_keys: Vec::new(),
             knobs: Knobs::default(),
@@ -171,10 +176,11 @@ impl App {
         *self.knobs.lock().unwrap_or_else(PoisonError::into_inner) = knobs;
     }
 
-    /// Wait until the store up to `generation` is on disk (at once in memory mode).
+    /// Wait until the store up to `generation` is on disk (at once in memory mode or
+    /// with deferred writes).
     async fn persisted(&self, generation: u64) -> Result<(), String> {
         match &self.persister {
-            Some(persister) => persister.saved(generation).await,
+            Some(persister) => persister.after_change(generation).await,
             None => Ok(()),
         }
     }
@@ -234,7 +240,11 @@ impl Drop for RunningEmulator {
 }
 
 /// Load the state file (or create it empty) and start its writer.
-async fn open_state(path: PathBuf, store: &Arc<Mutex<Store>>) -> Result<Persister, EmulatorError> {
+async fn open_state(
+    path: PathBuf,
+    durable: bool,
+    store: &Arc<Mutex<Store>>,
+) -> Result<Persister, EmulatorError> {
     let loaded = tokio::task::spawn_blocking({
         let path = path.clone();
         move || {
@@ -271,7 +281,7 @@ async fn open_state(path: PathBuf, store: &Arc<Mutex<Store>>) -> Result<Persiste
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .generation();
-    Ok(Persister::start(path, generation, snapshot))
+    Ok(Persister::start(path, generation, snapshot, durable))
 }
 
 /// Serve on an already-bound listener; returns once the server accepts connections.
@@ -291,7 +301,7 @@ pub async fn start(
         .map_err(EmulatorError::Config)?;
     let store = Arc::new(Mutex::new(Store::default()));
     let persister = match config.state_file.clone() {
-        Some(path) => Some(open_state(path, &store).await?),
+        Some(path) => Some(open_state(path, config.durable_writes, &store).await?),
         None => None,
     };
     let app = Arc::new(App {

@@ -1,9 +1,11 @@
 //! The state file: read at start, written atomically (temp file in the same
 //! directory, fsync, rename, fsync of the directory) so that a killed emulator never
-//! leaves a torn file. Writes are group commits: a change waits until a save that
-//! includes it has reached the disk before it is answered, and changes that arrive
-//! during a save share the next one. In-memory mode never gets here. Knows nothing
-//! about HTTP or the lifecycle rules.
+//! leaves a torn file. Writes are group commits: by default a change waits until a
+//! save that includes it has reached the disk before it is answered, and changes that
+//! arrive during a save share the next one; with deferred writes a change is answered
+//! at once and saved by the next save (a kill may lose the newest changes, but still
+//! never tears the file). In-memory mode never gets here. Knows nothing about HTTP or
+//! the lifecycle rules.
 
 use std::fs;
 use std::io::{self, Write};
@@ -147,6 +149,8 @@ pub(crate) struct Persister {
     saved: watch::Receiver<Saved>,
     stop: watch::Sender<bool>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Answer a change only once it is on disk.
+    durable: bool,
 }
 
 /// Takes a snapshot of the store: its generation and its encoded bytes.
@@ -154,7 +158,7 @@ pub(crate) type Snapshot = Box<dyn Fn() -> Result<(u64, Vec<u8>), String> + Send
 
 impl Persister {
     /// Start the writer; `initial` is the generation already on disk.
-    pub fn start(path: PathBuf, initial: u64, snapshot: Snapshot) -> Persister {
+    pub fn start(path: PathBuf, initial: u64, snapshot: Snapshot, durable: bool) -> Persister {
         let wake = Arc::new(Notify::new());
         let (saved_tx, saved) = watch::channel(Saved {
             generation: initial,
@@ -183,15 +187,20 @@ impl Persister {
             saved,
             stop,
             task: std::sync::Mutex::new(Some(task)),
+            durable,
         }
     }
 
-    /// Wait until every change up to `generation` is on disk.
-    pub async fn saved(&self, generation: u64) -> Result<(), String> {
+    /// After a change that brought the store to `generation`: wait until it is on disk
+    /// (durable writes), or only ask for a save (deferred writes).
+    pub async fn after_change(&self, generation: u64) -> Result<(), String> {
         if self.saved.borrow().generation >= generation {
             return Ok(());
         }
         self.wake.notify_one();
+        if !self.durable {
+            return Ok(());
+        }
         let mut saved = self.saved.clone();
         let reached = saved
             .wait_for(|s| {
@@ -224,8 +233,9 @@ impl Persister {
         if let Some(task) = task {
             task.await.map_err(|e| EmulatorError::Task(e.to_string()))?;
         }
-        match &self.saved.borrow().failure {
-            Some((generation, reason)) if *generation > self.saved.borrow().generation => {
+        let saved = self.saved.borrow();
+        match &saved.failure {
+            Some((generation, reason)) if *generation > saved.generation => {
                 Err(EmulatorError::WriteState {
                     path: self.path.clone(),
                     source: io::Error::other(reason.clone()),

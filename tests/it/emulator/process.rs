@@ -192,6 +192,40 @@ fn in_process_state_survives_a_restart() {
     );
 }
 
+#[test]
+fn deferred_writes_reach_the_file_soon_and_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let config = EmulatorConfig {
+        state_file: Some(path.clone()),
+        durable_writes: false,
+        ..EmulatorConfig::default()
+    };
+    let (first, last) = {
+        let emu = TestEmulator::start_with(config.clone());
+        let first = emu.create_prompt("first");
+        wait_until(Duration::from_secs(10), "the background save", || {
+            std::fs::read_to_string(&path)
+                .ok()?
+                .contains(&first)
+                .then_some(())
+        });
+        let last = super::prompt_with_versions(&emu, "last", 3);
+        (first, last)
+    };
+    let emu = TestEmulator::start_with(config);
+    assert_eq!(emu.prompts().len(), 2);
+    assert_eq!(
+        emu.get(&format!("/api/prompts/{first}/"))["name"],
+        json!("first")
+    );
+    assert_eq!(
+        emu.versions(&last).len(),
+        3,
+        "shutdown saved the newest changes"
+    );
+}
+
 /// A state file of about 1 MB, so that every save takes a while.
 fn big_state(path: &Path) -> String {
     let emu = TestEmulator::start();
