@@ -63,3 +63,13 @@ pub(crate) fn states(emu: &TestEmulator, id: &str) -> Vec<(u64, bool, bool)> {
         })
         .collect()
 }
+
+/// The keys of a JSON object, in order.
+pub(crate) fn keys(object: &Value) -> Vec<&str> {
+    object
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}

@@ -1,19 +1,11 @@
 //! Response-format presets, E16–E20.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::keys;
 use crate::support::emulator::TestEmulator;
 
 const CONTENT: &str = r#"{"name": "ticket_triage", "schema": {"type": "object", "properties": {"priority": {"type": "string"}}}}"#;
-
-fn keys(object: &Value) -> Vec<&str> {
-    object
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
 
 #[test]
 fn create_list_retrieve_update_delete() {

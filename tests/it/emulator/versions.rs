@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::keys;
 use super::{commit, deploy, prompt_with_versions, states, version_body};
 use crate::support::emulator::TestEmulator;
 
@@ -37,15 +38,6 @@ const VERSION_KEYS: [&str; 29] = [
     "created_at",
     "updated_at",
 ];
-
-fn keys(object: &Value) -> Vec<&str> {
-    object
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
 
 #[test]
 fn create_version_answers_201_with_the_full_object_and_defaults() {
