@@ -198,9 +198,54 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
 
+    /// With --state: answer changes before they reach the file (much faster for large
+    /// states; a kill may lose the newest changes, never tears the file).
+    #[arg(long, requires = "state")]
+    pub deferred_writes: bool,
+
     /// Accept only this Bearer key (repeatable). Without it, any key is accepted.
     #[arg(long = "api-key", value_name = "KEY")]
     pub api_keys: Vec<String>,
+
+    /// Answer this Bearer key with 403 Forbidden (repeatable).
+    #[arg(long = "forbidden-key", value_name = "KEY")]
+    pub forbidden_keys: Vec<String>,
+
+    /// Set a behaviour knob, e.g. `--knob commit_mode=bump` (repeatable). Knobs:
+    /// commit_mode, deploy_draft, edit_readonly, delete_live, create_deploy,
+    /// count_mode, legacy_prompt_deploy, require_model, fill_defaults.
+    #[arg(long = "knob", value_name = "NAME=VALUE")]
+    pub knobs: Vec<String>,
+
+    /// Latency added to every API request, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Random extra latency per API request, up to this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub jitter_ms: u64,
+
+    /// Answer 429 with Retry-After beyond this many API requests per window.
+    #[arg(long, value_name = "REQUESTS")]
+    pub rate_limit: Option<u32>,
+
+    /// The rate-limit window, in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 1000,
+        requires = "rate_limit"
+    )]
+    pub rate_window_ms: u64,
+
+    /// Arm a fault at start (repeatable), as an admin fault rule in JSON, e.g.
+    /// '{"kind": "status", "status": 503, "times": 3}'.
+    #[arg(long = "fault", value_name = "JSON")]
+    pub faults: Vec<String>,
+
+    /// Do not serve the test-only admin endpoint under /_emulator/.
+    #[arg(long)]
+    pub no_admin: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]

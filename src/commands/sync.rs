@@ -102,8 +102,11 @@ async fn start_local_emulator(settings: &mut Settings) -> Result<RunningEmulator
             source,
         })?;
     let state_file = state_dir.join("emulator.json");
+    // Changes are answered at once and saved in the background; shutdown saves the rest.
     let config = EmulatorConfig {
         state_file: Some(state_file.clone()),
+        durable_writes: false,
+        admin: false,
         ..EmulatorConfig::default()
     };
     let running = emulator::start(config, listener).await?;

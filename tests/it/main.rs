@@ -12,6 +12,8 @@ mod support;
 
 mod cli;
 mod config;
+mod emulator;
 mod gitsource;
 mod secrets;
+mod sync;
 mod validate;

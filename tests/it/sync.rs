@@ -43,8 +43,14 @@ messages:
 fn two_prompts() -> Scenario {
     let s = Scenario::new();
     s.repo
-        .write("prompts/greeter.prompt.yaml", &prompt("Greeter", "Greet warmly."))
-        .write("prompts/support.prompt.yaml", &prompt("Support", "Help customers."));
+        .write(
+            "prompts/greeter.prompt.yaml",
+            &prompt("Greeter", "Greet warmly."),
+        )
+        .write(
+            "prompts/support.prompt.yaml",
+            &prompt("Support", "Help customers."),
+        );
     s.repo.commit("Add prompts");
     s
 }
@@ -54,8 +60,14 @@ fn first_sync_creates_one_version_per_prompt_with_every_field_sent() {
     let s = Scenario::new();
     s.repo
         .write("prompts/full.prompt.yaml", FULL)
-        .write("prompts/full.md", "You are precise.\nAnswer in two lines.\n")
-        .write("prompts/greeter.prompt.yaml", &prompt("Greeter", "Greet warmly."));
+        .write(
+            "prompts/full.md",
+            "You are precise.\nAnswer in two lines.\n",
+        )
+        .write(
+            "prompts/greeter.prompt.yaml",
+            &prompt("Greeter", "Greet warmly."),
+        );
     let commit = s.repo.commit("Add the full prompt");
     let out = s.sync();
     assert!(out.contains("2 created, 0 updated, 0 unchanged"), "{out}");
@@ -87,7 +99,11 @@ fn first_sync_creates_one_version_per_prompt_with_every_field_sent() {
         description,
         format!(
             "Add the full prompt [promptsync {commit}; content {}]",
-            description.rsplit("content ").next().unwrap().trim_end_matches(']')
+            description
+                .rsplit("content ")
+                .next()
+                .unwrap()
+                .trim_end_matches(']')
         )
     );
     assert_eq!(s.prompt_named("Full")["description"], "Every field");
@@ -102,15 +118,21 @@ fn a_second_sync_sends_no_change_request() {
     let out = s.sync();
     assert!(out.contains("0 created, 0 updated, 2 unchanged"), "{out}");
     assert_eq!(s.emu.change_requests(), vec![]);
-    assert_eq!(s.emu.prompts().len(), 2, "a prompt given by name is created once");
+    assert_eq!(
+        s.emu.prompts().len(),
+        2,
+        "a prompt given by name is created once"
+    );
 }
 
 #[test]
 fn changing_one_file_creates_one_version_for_that_prompt_only() {
     let s = two_prompts();
     s.sync();
-    s.repo
-        .write("prompts/greeter.prompt.yaml", &prompt("Greeter", "Greet briefly."));
+    s.repo.write(
+        "prompts/greeter.prompt.yaml",
+        &prompt("Greeter", "Greet briefly."),
+    );
     s.repo.commit("Shorter greeting");
     s.emu.clear_requests();
     let report = s.sync_json(&[], 0);
@@ -121,7 +143,10 @@ fn changing_one_file_creates_one_version_for_that_prompt_only() {
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     let greeter = s.prompt_named("Greeter")["id"].as_str().unwrap().to_owned();
-    assert_eq!(changes, vec![format!("POST /api/prompts/{greeter}/versions/")]);
+    assert_eq!(
+        changes,
+        vec![format!("POST /api/prompts/{greeter}/versions/")]
+    );
     assert_eq!(s.versions_of("Greeter").len(), 2);
     assert_eq!(s.versions_of("Support").len(), 1);
     let row = report["prompts"]
@@ -140,8 +165,10 @@ fn changing_one_file_creates_one_version_for_that_prompt_only() {
 fn uncommitted_edits_are_ignored_unless_worktree() {
     let s = two_prompts();
     s.sync();
-    s.repo
-        .write("prompts/greeter.prompt.yaml", &prompt("Greeter", "Not committed yet."));
+    s.repo.write(
+        "prompts/greeter.prompt.yaml",
+        &prompt("Greeter", "Not committed yet."),
+    );
     s.emu.clear_requests();
     s.sync();
     assert_eq!(s.emu.change_requests(), vec![]);
@@ -195,7 +222,10 @@ fn an_unknown_prompt_id_fails_that_prompt_only() {
     assert_eq!(report["summary"]["failed"], 1);
     let row = &report["prompts"][0];
     assert_eq!(row["file"], "gone.prompt.yaml");
-    assert!(row["error"].as_str().unwrap().contains("does not exist"), "{row}");
+    assert!(
+        row["error"].as_str().unwrap().contains("does not exist"),
+        "{row}"
+    );
 }
 
 #[test]
@@ -226,7 +256,10 @@ fn two_files_with_one_name_are_invalid_and_neither_is_synced() {
         .write("c.prompt.yaml", &prompt("Other", "c"));
     s.repo.commit("Twins");
     let (out, _) = texts(&s.run(&["sync"], 1));
-    assert!(out.contains("a.prompt.yaml") && out.contains("b.prompt.yaml"), "{out}");
+    assert!(
+        out.contains("a.prompt.yaml") && out.contains("b.prompt.yaml"),
+        "{out}"
+    );
     assert!(s.emu.prompts().iter().all(|p| p["name"] != "Twin"));
     assert_eq!(s.versions_of("Other").len(), 1);
 }
@@ -246,7 +279,10 @@ fn an_invalid_file_fails_the_run_while_valid_ones_still_sync() {
     assert!(out.contains("2 created"), "{out}");
     assert!(s.emu.prompts().iter().all(|p| p["name"] != "Broken"));
     let report = s.sync_json(&[], 1);
-    assert_eq!(report["invalid_files"][0]["file"], "prompts/broken.prompt.yaml");
+    assert_eq!(
+        report["invalid_files"][0]["file"],
+        "prompts/broken.prompt.yaml"
+    );
     assert_eq!(report["summary"]["invalid_files"], 1);
 }
 
@@ -255,13 +291,19 @@ fn plan_and_dry_run_send_no_change_and_plan_shows_a_diff() {
     let s = two_prompts();
     s.sync();
     s.repo
-        .write("prompts/greeter.prompt.yaml", &prompt("Greeter", "Greet briefly."))
+        .write(
+            "prompts/greeter.prompt.yaml",
+            &prompt("Greeter", "Greet briefly."),
+        )
         .write("prompts/new.prompt.yaml", &prompt("Newcomer", "Hello."));
     s.repo.commit("Change one, add one");
     s.emu.clear_requests();
 
     let (plan, _) = texts(&s.run(&["plan"], 0));
-    assert!(plan.contains("-      Greet warmly.\n+      Greet briefly.\n"), "{plan}");
+    assert!(
+        plan.contains("-      Greet warmly.\n+      Greet briefly.\n"),
+        "{plan}"
+    );
     assert!(plan.contains("+++ prompts/new.prompt.yaml"), "{plan}");
     assert!(plan.contains("Plan for commit"), "{plan}");
     s.run(&["plan", "--detailed-exitcode"], 2);
@@ -290,14 +332,20 @@ fn injected_server_errors_are_retried() {
     assert_eq!(s.versions_of("Greeter").len(), 1);
     assert_eq!(s.versions_of("Support").len(), 1);
     let statuses: Vec<u16> = s.emu.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses.iter().filter(|&&c| c >= 500).count(), 4, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|&&c| c >= 500).count(),
+        4,
+        "{statuses:?}"
+    );
 }
 
 #[test]
 fn a_429_is_retried_after_its_retry_after() {
     let s = two_prompts();
-    s.emu.inject(json!({"method": "POST", "path": "/api/prompts/list/", "kind": "status",
-        "status": 429, "retry_after": 1, "times": 1}));
+    s.emu.inject(
+        json!({"method": "POST", "path": "/api/prompts/list/", "kind": "status",
+        "status": 429, "retry_after": 1, "times": 1}),
+    );
     s.sync();
     let lists: Vec<_> = s
         .emu
@@ -308,7 +356,10 @@ fn a_429_is_retried_after_its_retry_after() {
     assert_eq!(lists[0].status, 429);
     assert_eq!(lists[1].status, 200);
     let gap = at(&lists[1].at) - at(&lists[0].at);
-    assert!(gap >= time::Duration::milliseconds(950), "retried after {gap}");
+    assert!(
+        gap >= time::Duration::milliseconds(950),
+        "retried after {gap}"
+    );
 }
 
 fn at(stamp: &str) -> time::OffsetDateTime {
@@ -360,10 +411,12 @@ fn a_server_that_fills_other_defaults_causes_no_new_versions() {
 
 #[test]
 fn a_wrong_key_fails_fast_with_a_clear_message() {
-    let s = Scenario::with(TestEmulator::start_with(promptsync::emulator::EmulatorConfig {
-        api_keys: vec!["sk_the_right_one".into()],
-        ..Default::default()
-    }));
+    let s = Scenario::with(TestEmulator::start_with(
+        promptsync::emulator::EmulatorConfig {
+            api_keys: vec!["sk_the_right_one".into()],
+            ..Default::default()
+        },
+    ));
     s.repo.write("a.prompt.yaml", &prompt("A", "a"));
     s.repo.commit("One prompt");
     let output = s.run(&["sync"], 1);
@@ -393,7 +446,11 @@ fn json_report_shape() {
 #[test]
 fn the_key_never_appears_even_at_trace_level() {
     let s = two_prompts();
-    let output = s.cmd(&["sync", "-vv"]).env("RUST_LOG", "trace").output().unwrap();
+    let output = s
+        .cmd(&["sync", "-vv"])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
     let (out, err) = texts(&output);
     assert!(output.status.success(), "{err}");
     assert!(!out.contains(KEY) && !err.contains(KEY));
@@ -408,11 +465,13 @@ fn killed_runs_converge_with_exactly_one_version_per_content_change() {
     let names: Vec<String> = (0..6).map(|i| format!("P{i}")).collect();
     let mut expected = vec![1usize; names.len()];
     for name in &names {
-        s.repo
-            .write(&format!("{name}.prompt.yaml"), &prompt(name, &format!("{name} v0")));
+        s.repo.write(
+            &format!("{name}.prompt.yaml"),
+            &prompt(name, &format!("{name} v0")),
+        );
     }
     s.repo.commit("Start");
-    let rng = fastrand::Rng::with_seed(7);
+    let mut rng = fastrand::Rng::with_seed(7);
     for round in 1..=20 {
         for (i, name) in names.iter().enumerate() {
             if round == 1 || rng.bool() {
@@ -442,10 +501,20 @@ fn killed_runs_converge_with_exactly_one_version_per_content_change() {
         s.sync();
         for (i, name) in names.iter().enumerate() {
             let versions = s.versions_of(name);
-            assert_eq!(versions.len(), expected[i], "round {round}, {name}: {versions:#?}");
+            assert_eq!(
+                versions.len(),
+                expected[i],
+                "round {round}, {name}: {versions:#?}"
+            );
             let text = s.repo.read(&format!("{name}.prompt.yaml"));
-            let current = versions[0]["messages"][0]["content"].as_str().unwrap().to_owned();
-            assert!(text.contains(&format!("{current:?}")), "round {round}: {name} is {current}");
+            let current = versions[0]["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                text.contains(&format!("{current:?}")),
+                "round {round}: {name} is {current}"
+            );
         }
     }
     assert_eq!(s.emu.prompts().len(), names.len(), "no duplicate prompts");
@@ -472,7 +541,10 @@ fn three_hundred_prompts_thirty_changed_cost_the_list_pages_and_thirty_creates()
     s.repo.commit("Revise thirty");
     s.emu.clear_requests();
     let out = s.sync();
-    assert!(out.contains("0 created, 30 updated, 270 unchanged"), "{out}");
+    assert!(
+        out.contains("0 created, 30 updated, 270 unchanged"),
+        "{out}"
+    );
     let requests = s.emu.requests();
     let lists = requests
         .iter()

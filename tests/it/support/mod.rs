@@ -2,14 +2,22 @@
 
 #![allow(dead_code)]
 
+pub mod emulator;
 pub mod git;
+pub mod scenario;
 
 use std::time::{Duration, Instant};
 
 /// The `promptsync` binary under test, with a clean environment: no inherited
 /// `PROMPTSYNC_*`, `RESPAN_*` or `RUST_LOG` variables, so tests see only what they set.
 pub fn promptsync() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("promptsync").expect("binary builds");
+    assert_cmd::Command::from_std(promptsync_command())
+}
+
+/// [`promptsync`] as a plain `std::process::Command`, for processes a test spawns and
+/// talks to while they run.
+pub fn promptsync_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_promptsync"));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if key.starts_with("PROMPTSYNC_") || key.starts_with("RESPAN_") || key == "RUST_LOG" {

@@ -1,0 +1,613 @@
+//! Latency, injected failures, a global rate limit and dropped replies, for tests of
+//! a client's retry and recovery paths. A dropped reply closes the TCP connection
+//! without any HTTP response (a reset), so the client sees a connection error: the
+//! connection's socket is wrapped in [`KillableStream`], and a killed stream fails
+//! every read and write, which makes hyper abandon the connection. `drop_after` runs
+//! the request (the change is applied and persisted) before cutting the connection;
+//! `drop_before` cuts it without running anything. Knows nothing about prompts.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::serve::{IncomingStream, Listener};
+use globset::{GlobBuilder, GlobMatcher};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::App;
+use super::reqlog::{FaultMark, NoReply};
+
+/// A fixed delay before every API request, plus a random one up to `jitter_ms`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Latency {
+    pub fixed_ms: u64,
+    pub jitter_ms: u64,
+}
+
+impl Latency {
+    fn sample(self) -> Duration {
+        let jitter = if self.jitter_ms == 0 {
+            0
+        } else {
+            fastrand::u64(0..=self.jitter_ms)
+        };
+        Duration::from_millis(self.fixed_ms.saturating_add(jitter))
+    }
+}
+
+/// At most `requests` API requests per `window_ms` (a fixed window); the rest get
+/// 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub requests: u32,
+    #[serde(default = "one_second")]
+    pub window_ms: u64,
+}
+
+fn one_second() -> u64 {
+    1000
+}
+
+/// What an injected fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with `status` (429 carries `Retry-After`); with `after_apply`, the request
+    /// runs first and its reply is replaced.
+    Status,
+    /// Close the connection without a reply and without running the request.
+    DropBefore,
+    /// Run the request (the change is applied), then close the connection unanswered.
+    DropAfter,
+    /// Wait `delay_ms` more, then answer normally (for client timeouts).
+    Delay,
+}
+
+/// One fault for the next `times` API requests matching `method` and `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// An HTTP method, or `*` for any.
+    #[serde(default = "any_method")]
+    pub method: String,
+    /// A glob over the path (no query): `*` stays within one segment, `**` spans many,
+    /// e.g. `/api/prompts/*/versions/`.
+    #[serde(default = "any_path")]
+    pub path: String,
+    #[serde(default = "once")]
+    pub times: u32,
+    pub kind: FaultKind,
+    /// For `status`: 400 to 599.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Seconds for `Retry-After` (default 1 on a 429, none otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// For `status`: run the request first.
+    #[serde(default)]
+    pub after_apply: bool,
+    /// For `delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+}
+
+fn any_method() -> String {
+    "*".to_owned()
+}
+
+fn any_path() -> String {
+    "/api/**".to_owned()
+}
+
+fn once() -> u32 {
+    1
+}
+
+impl FaultRule {
+    fn check(&self) -> Result<GlobMatcher, String> {
+        if self.times == 0 {
+            return Err("`times` must be at least 1".to_owned());
+        }
+        if !self.path.starts_with('/') {
+            return Err(format!("`path` must start with `/`: {}", self.path));
+        }
+        match (self.kind, self.status, self.delay_ms) {
+            (FaultKind::Status, Some(400..=599), _) => {}
+            (FaultKind::Status, _, _) => {
+                return Err("a `status` fault needs `status` between 400 and 599".to_owned());
+            }
+            (FaultKind::Delay, _, None) => {
+                return Err("a `delay` fault needs `delay_ms`".to_owned());
+            }
+            (_, Some(_), _) => return Err("`status` only goes with kind `status`".to_owned()),
+            _ => {}
+        }
+        GlobBuilder::new(&self.path)
+            .literal_separator(true)
+            .build()
+            .map(|glob| glob.compile_matcher())
+            .map_err(|e| format!("invalid path glob {}: {e}", self.path))
+    }
+
+    fn matches(&self, matcher: &GlobMatcher, method: &str, path: &str) -> bool {
+        (self.method == "*" || self.method.eq_ignore_ascii_case(method)) && matcher.is_match(path)
+    }
+}
+
+#[derive(Debug)]
+struct Armed {
+    id: u64,
+    rule: FaultRule,
+    matcher: GlobMatcher,
+    remaining: u32,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    latency: Latency,
+    rate_limit: Option<RateLimit>,
+    /// Start of the current rate-limit window and requests admitted in it.
+    window: Option<(Instant, u32)>,
+    rules: Vec<Armed>,
+    next_id: u64,
+}
+
+/// The fault settings in force, shared by the API layer and the admin endpoint.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    inner: Mutex<Inner>,
+}
+
+/// What the fault layer does with one request.
+#[derive(Debug)]
+struct Decision {
+    delay: Duration,
+    throttled: Option<u64>,
+    rule: Option<FaultRule>,
+}
+
+impl Faults {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn latency(&self) -> Latency {
+        self.lock().latency
+    }
+
+    pub fn set_latency(&self, latency: Latency) {
+        self.lock().latency = latency;
+    }
+
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.lock().rate_limit
+    }
+
+    pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) -> Result<(), String> {
+        if let Some(limit) = rate_limit
+            && (limit.requests == 0 || limit.window_ms == 0)
+        {
+            return Err("`rate_limit` needs `requests` and `window_ms` above 0".to_owned());
+        }
+        let mut inner = self.lock();
+        inner.rate_limit = rate_limit;
+        inner.window = None;
+        Ok(())
+    }
+
+    /// Arm faults, in order; returns their ids. All are checked before any is armed.
+    pub fn add_all(&self, rules: Vec<FaultRule>) -> Result<Vec<u64>, String> {
+        let matchers = rules
+            .iter()
+            .map(FaultRule::check)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut inner = self.lock();
+        let mut ids = Vec::with_capacity(rules.len());
+        for (rule, matcher) in rules.into_iter().zip(matchers) {
+            inner.next_id += 1;
+            let id = inner.next_id;
+            let remaining = rule.times;
+            inner.rules.push(Armed {
+                id,
+                rule,
+                matcher,
+                remaining,
+            });
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// The armed faults with their ids and remaining counts.
+    pub fn list(&self) -> Vec<Value> {
+        self.lock()
+            .rules
+            .iter()
+            .map(|armed| json!({"id": armed.id, "remaining": armed.remaining, "rule": armed.rule}))
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.lock().rules.clear();
+    }
+
+    fn decide(&self, method: &str, path: &str) -> Decision {
+        let mut inner = self.lock();
+        let delay = inner.latency.sample();
+        let throttled = inner.rate_limit.and_then(|limit| {
+            let now = Instant::now();
+            let window = Duration::from_millis(limit.window_ms);
+            let (start, admitted) = match inner.window {
+                Some((start, admitted)) if now.duration_since(start) < window => (start, admitted),
+                _ => (now, 0),
+            };
+            if admitted < limit.requests {
+                inner.window = Some((start, admitted + 1));
+                None
+            } else {
+                let left = window.saturating_sub(now.duration_since(start));
+                Some(left.as_secs_f64().ceil().max(1.0) as u64)
+            }
+        });
+        if throttled.is_some() {
+            return Decision {
+                delay,
+                throttled,
+                rule: None,
+            };
+        }
+        let position = inner
+            .rules
+            .iter()
+            .position(|armed| armed.rule.matches(&armed.matcher, method, path));
+        let rule = position.map(|i| {
+            let armed = &mut inner.rules[i];
+            armed.remaining -= 1;
+            let rule = armed.rule.clone();
+            if armed.remaining == 0 {
+                inner.rules.remove(i);
+            }
+            rule
+        });
+        Decision {
+            delay,
+            throttled: None,
+            rule,
+        }
+    }
+}
+
+/// A throttled reply: 429, `Retry-After`, and `retry_after` in the body.
+fn throttled(retry_after: u64, mark: &'static str) -> Response {
+    let body = json!({"detail": "Request was throttled.", "retry_after": retry_after});
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response.extensions_mut().insert(FaultMark(mark));
+    response
+}
+
+fn injected(rule: &FaultRule, mark: &'static str) -> Response {
+    let status = rule
+        .status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return throttled(rule.retry_after.unwrap_or(1), mark);
+    }
+    let detail = format!(
+        "{} (injected by the emulator)",
+        status.canonical_reason().unwrap_or("Error")
+    );
+    let mut response = (
+        status,
+        axum::Json(json!({"detail": detail, "error_code": "injected"})),
+    )
+        .into_response();
+    if let Some(seconds) = rule.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response.extensions_mut().insert(FaultMark(mark));
+    response
+}
+
+/// Cut the request's connection: no reply at all. The response returned is never
+/// sent; it only carries the markers for the log.
+fn no_reply(connection: Option<&Connection>, mark: &'static str) -> Response {
+    if let Some(connection) = connection {
+        connection.kill();
+    }
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(NoReply);
+    response.extensions_mut().insert(FaultMark(mark));
+    response
+}
+
+/// The fault layer of the API router: latency, rate limit, then armed faults.
+pub(crate) async fn fault_layer(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let connection = request
+        .extensions()
+        .get::<ConnectInfo<Connection>>()
+        .map(|info| info.0.clone());
+    let decision = app
+        .faults
+        .decide(request.method().as_str(), request.uri().path());
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    if let Some(retry_after) = decision.throttled {
+        return throttled(retry_after, "rate_limited");
+    }
+    let Some(rule) = decision.rule else {
+        return next.run(request).await;
+    };
+    tracing::debug!(kind = ?rule.kind, status = ?rule.status, path = %request.uri().path(), "injecting fault");
+    match rule.kind {
+        FaultKind::Status if rule.after_apply => {
+            drop(next.run(request).await);
+            injected(&rule, "injected_after_apply")
+        }
+        FaultKind::Status => injected(&rule, "injected"),
+        FaultKind::DropBefore => no_reply(connection.as_ref(), "drop_before"),
+        FaultKind::DropAfter => {
+            drop(next.run(request).await);
+            no_reply(connection.as_ref(), "drop_after")
+        }
+        FaultKind::Delay => {
+            tokio::time::sleep(Duration::from_millis(rule.delay_ms.unwrap_or(0))).await;
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(FaultMark("delay"));
+            response
+        }
+    }
+}
+
+// --- connections that can be cut -----------------------------------------------------
+
+/// A TCP connection that [`Connection::kill`] can cut: once killed, reads and writes
+/// fail and the socket is closed with a reset.
+#[derive(Debug)]
+pub(crate) struct KillableStream {
+    inner: TcpStream,
+    killed: Arc<AtomicBool>,
+}
+
+impl KillableStream {
+    fn check(&self) -> io::Result<()> {
+        if self.killed.load(Ordering::Acquire) {
+            // Reset rather than close, so the peer cannot mistake it for a reply.
+            let _ = self.inner.set_zero_linger();
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection cut by an injected fault",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl AsyncRead for KillableStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for KillableStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+/// A TCP listener whose connections can be cut.
+#[derive(Debug)]
+pub(crate) struct KillableListener(pub TcpListener);
+
+impl Listener for KillableListener {
+    type Io = KillableStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = Listener::accept(&mut self.0).await;
+        let _ = stream.set_nodelay(true);
+        let stream = KillableStream {
+            inner: stream,
+            killed: Arc::new(AtomicBool::new(false)),
+        };
+        (stream, addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// Per-connection information for handlers: the switch that cuts it.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    killed: Arc<AtomicBool>,
+}
+
+impl Connection {
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+    }
+}
+
+impl Connected<IncomingStream<'_, KillableListener>> for Connection {
+    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
+        Connection {
+            killed: Arc::clone(&stream.io().killed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(value: Value) -> FaultRule {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn rules_match_method_and_path_glob_and_run_out() {
+        let faults = Faults::default();
+        faults
+            .add_all(vec![rule(json!({
+                "method": "post", "path": "/api/prompts/*/versions/", "times": 2,
+                "kind": "status", "status": 503,
+            }))])
+            .unwrap();
+        assert!(
+            faults
+                .decide("GET", "/api/prompts/p1/versions/")
+                .rule
+                .is_none()
+        );
+        assert!(
+            faults
+                .decide("POST", "/api/prompts/p1/versions/3/")
+                .rule
+                .is_none()
+        );
+        assert!(
+            faults
+                .decide("POST", "/api/prompts/p1/versions/")
+                .rule
+                .is_some()
+        );
+        assert_eq!(faults.list()[0]["remaining"], json!(1));
+        assert!(
+            faults
+                .decide("POST", "/api/prompts/p2/versions/")
+                .rule
+                .is_some()
+        );
+        assert!(
+            faults
+                .decide("POST", "/api/prompts/p2/versions/")
+                .rule
+                .is_none()
+        );
+        assert!(faults.list().is_empty());
+    }
+
+    #[test]
+    fn bad_rules_are_refused() {
+        let faults = Faults::default();
+        for bad in [
+            json!({"kind": "status"}),
+            json!({"kind": "status", "status": 200}),
+            json!({"kind": "delay"}),
+            json!({"kind": "drop_after", "status": 500}),
+            json!({"kind": "drop_before", "times": 0}),
+            json!({"kind": "drop_before", "path": "api/x"}),
+            json!({"kind": "drop_before", "path": "/api/[x"}),
+        ] {
+            assert!(faults.add_all(vec![rule(bad.clone())]).is_err(), "{bad}");
+        }
+        let unknown: Result<FaultRule, _> =
+            serde_json::from_value(json!({"kind": "drop_before", "staus": 500}));
+        assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn the_rate_limit_admits_n_per_window_then_says_when() {
+        let faults = Faults::default();
+        faults
+            .set_rate_limit(Some(RateLimit {
+                requests: 2,
+                window_ms: 60_000,
+            }))
+            .unwrap();
+        assert!(faults.decide("GET", "/api/x/").throttled.is_none());
+        assert!(faults.decide("GET", "/api/x/").throttled.is_none());
+        let retry = faults.decide("GET", "/api/x/").throttled.unwrap();
+        assert!((59..=60).contains(&retry), "{retry}");
+        assert!(
+            faults
+                .set_rate_limit(Some(RateLimit {
+                    requests: 0,
+                    window_ms: 1
+                }))
+                .is_err()
+        );
+        faults.set_rate_limit(None).unwrap();
+        assert!(faults.decide("GET", "/api/x/").throttled.is_none());
+    }
+
+    #[test]
+    fn latency_stays_within_fixed_plus_jitter() {
+        let latency = Latency {
+            fixed_ms: 10,
+            jitter_ms: 5,
+        };
+        for _ in 0..50 {
+            let sample = latency.sample();
+            assert!(sample >= Duration::from_millis(10) && sample <= Duration::from_millis(15));
+        }
+        assert!(Latency::default().sample().is_zero());
+    }
+}

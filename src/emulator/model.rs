@@ -1,0 +1,223 @@
+//! The emulator's records (respan-api.md 4.13: per prompt and per version) and how
+//! they render as the API's JSON objects (2.1, 2.2, 2.2.1). Records are also the
+//! persisted form. Pure; knows nothing about HTTP.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+use super::validate::VERSION_FIELDS;
+
+/// A prompt and all its versions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PromptRecord {
+    pub id: String,
+    /// Creation order; `sort_by=-id` means newest first.
+    pub seq: u64,
+    pub name: String,
+    pub description: Option<String>,
+    pub prompt_slug: String,
+    /// Tag objects; no endpoint sets them, a state file can.
+    #[serde(default)]
+    pub tags: Vec<Value>,
+    #[serde(default)]
+    pub starred: bool,
+    pub creator_email: String,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub deleted_at: Option<String>,
+    /// The number the next version gets; never goes back (4.3).
+    pub next_version: u32,
+    /// The live version's number.
+    #[serde(default)]
+    pub live: Option<u32>,
+    /// Ascending by number.
+    pub versions: Vec<VersionRecord>,
+}
+
+/// One version: its number, state and content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct VersionRecord {
+    pub id: String,
+    pub version: u32,
+    pub readonly: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Every field of [`VERSION_FIELDS`], in that order.
+    pub fields: Map<String, Value>,
+}
+
+/// The fake user every change is attributed to.
+pub(crate) const EDITOR_EMAIL: &str = "emulator@promptsync.invalid";
+
+fn edited_by() -> Value {
+    json!({"id": 1, "email": EDITOR_EMAIL, "first_name": "Prompt", "last_name": "Sync"})
+}
+
+impl PromptRecord {
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
+    /// The newest version: the draft if there is one (4.1).
+    pub fn current(&self) -> Option<&VersionRecord> {
+        self.versions.last()
+    }
+
+    pub fn live_version(&self) -> Option<&VersionRecord> {
+        self.live.and_then(|n| self.version(n))
+    }
+
+    /// The draft's position, if the newest version is one.
+    pub fn draft_index(&self) -> Option<usize> {
+        let last = self.versions.len().checked_sub(1)?;
+        (!self.versions[last].readonly).then_some(last)
+    }
+
+    pub fn index_of(&self, number: u32) -> Option<usize> {
+        self.versions
+            .binary_search_by_key(&number, |v| v.version)
+            .ok()
+    }
+
+    pub fn version(&self, number: u32) -> Option<&VersionRecord> {
+        self.index_of(number).map(|i| &self.versions[i])
+    }
+
+    /// Read-only versions (the `commit_count` filter field).
+    pub fn commit_count(&self) -> usize {
+        self.versions.iter().filter(|v| v.readonly).count()
+    }
+
+    /// The full prompt object (E4, list items).
+    pub fn to_json(&self) -> Value {
+        let version = |v: Option<&VersionRecord>| v.map_or(Value::Null, |v| v.to_json(self.live));
+        json!({
+            "id": self.id,
+            "prompt_id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "prompt_slug": self.prompt_slug,
+            "tags": self.tags,
+            "starred": self.starred,
+            "commit_count": self.commit_count(),
+            "current_version": version(self.current()),
+            "live_version": version(self.live_version()),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+
+    /// The short prompt object of an update (E5).
+    pub fn update_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "prompt_id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+impl VersionRecord {
+    fn head(&self) -> Map<String, Value> {
+        let mut object = Map::new();
+        object.insert("id".into(), json!(self.id));
+        object.insert("prompt_version_id".into(), json!(self.id));
+        object.insert("version".into(), json!(self.version));
+        object
+    }
+
+    fn tail(&self, object: &mut Map<String, Value>, live: Option<u32>) {
+        object.insert("readonly".into(), json!(self.readonly));
+        object.insert("is_deployed".into(), json!(live == Some(self.version)));
+        object.insert("edited_by".into(), edited_by());
+        object.insert("created_at".into(), json!(self.created_at));
+        object.insert("updated_at".into(), json!(self.updated_at));
+    }
+
+    /// The full version object (E8, E9, E10, list items), given the prompt's live number.
+    pub fn to_json(&self, live: Option<u32>) -> Value {
+        let mut object = self.head();
+        for field in VERSION_FIELDS {
+            let value = self.fields.get(field).cloned().unwrap_or(Value::Null);
+            object.insert(field.to_owned(), value);
+        }
+        self.tail(&mut object, live);
+        Value::Object(object)
+    }
+
+    /// The short version object of commit and deploy responses (2.2.1).
+    pub fn short_json(&self, live: Option<u32>) -> Value {
+        let mut object = self.head();
+        for field in ["description", "messages", "model"] {
+            let value = self.fields.get(field).cloned().unwrap_or(Value::Null);
+            object.insert(field.to_owned(), value);
+        }
+        self.tail(&mut object, live);
+        Value::Object(object)
+    }
+}
+
+/// A timestamp as the API prints it: ISO 8601, microseconds, `Z`.
+pub(crate) fn format_time(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    at.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    ))
+    .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// An RFC 3339 timestamp, or a plain date (midnight UTC), as filters accept them.
+pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(at);
+    }
+    let date = time::Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+    Some(date.midnight().assume_utc())
+}
+
+/// The slug the API derives from a name (`Customer Support` -> `customer-support`).
+pub(crate) fn slugify(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    for ch in name.trim().chars() {
+        if ch.is_ascii_alphanumeric() || ch == '_' {
+            slug.push(ch.to_ascii_lowercase());
+        } else if (ch.is_whitespace() || ch == '-') && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_the_examples() {
+        assert_eq!(
+            slugify("Customer Support Assistant"),
+            "customer-support-assistant"
+        );
+        assert_eq!(slugify("  A -- b_c!? "), "a-b_c");
+        assert_eq!(slugify("Ünïcode name"), "ncode-name");
+    }
+
+    #[test]
+    fn times_print_with_z_and_parse_back() {
+        let at = time::macros::datetime!(2026-03-02 09:15:00.5 UTC);
+        let text = format_time(at);
+        assert_eq!(text, "2026-03-02T09:15:00.500000Z");
+        assert_eq!(parse_time(&text), Some(at));
+        assert_eq!(
+            parse_time("2026-03-02"),
+            Some(time::macros::datetime!(2026-03-02 0:00 UTC))
+        );
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}
