@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::stream::{self, StreamExt};
+use indicatif::ProgressBar;
 use serde_json::json;
 use tracing::Instrument;
 
@@ -36,7 +37,12 @@ pub type Outcome = Result<Applied, ApiError>;
 
 /// Apply the changes of a sync plan; one outcome per item that is a change, `None`
 /// for the others.
-pub async fn apply_sync(client: &Client, items: &[SyncItem], limit: usize) -> Vec<Option<Outcome>> {
+pub async fn apply_sync(
+    client: &Client,
+    items: &[SyncItem],
+    limit: usize,
+    progress: &ProgressBar,
+) -> Vec<Option<Outcome>> {
     let stalled = AtomicBool::new(false);
     stream::iter(items)
         .map(|item| {
@@ -61,6 +67,7 @@ pub async fn apply_sync(client: &Client, items: &[SyncItem], limit: usize) -> Ve
                 if outcome.as_ref().is_err_and(ApiError::is_stalled) {
                     stalled.store(true, Ordering::Relaxed);
                 }
+                progress.inc(1);
                 Some(outcome)
             }
         })
@@ -82,7 +89,7 @@ async fn sync_item(
             description: metadata.description.as_deref(),
         };
         client.update_prompt(&prompt_id, &body).await?;
-        tracing::info!(prompt_id, "updated prompt metadata");
+        tracing::debug!(prompt_id, "updated prompt metadata");
     }
     let mut version = None;
     if let Some(change) = content {
@@ -103,7 +110,7 @@ async fn sync_item(
                 "corrected drift: the remote was changed outside promptsync"
             );
         }
-        tracing::info!(prompt_id, version = written.number, fields = ?change.fields, "wrote version");
+        tracing::debug!(prompt_id, version = written.number, fields = ?change.fields, "wrote version");
         version = Some(written.number);
     }
     Ok(Applied {
@@ -149,7 +156,7 @@ async fn create_prompt(client: &Client, new: &NewPrompt) -> Result<String, ApiEr
         },
         reason: "the created prompt has no string `id`".into(),
     })?;
-    tracing::info!(prompt_id = id, name = new.name, "created prompt");
+    tracing::debug!(prompt_id = id, name = new.name, "created prompt");
     Ok(id.to_owned())
 }
 
@@ -193,7 +200,7 @@ async fn commit(client: &Client, prompt_id: &str, number: u64) -> Result<(), Api
     client
         .commit(prompt_id, &CommitBody { description: None }, recover)
         .await?;
-    tracing::info!(prompt_id, version = number, "committed");
+    tracing::debug!(prompt_id, version = number, "committed");
     Ok(())
 }
 
@@ -217,6 +224,7 @@ pub async fn apply_deploy(
     items: &[DeployItem],
     snapshot: &plan::Remote,
     limit: usize,
+    progress: &ProgressBar,
 ) -> Vec<Option<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
     // Step 1: every prompt and version that must exist, concurrently.
@@ -246,7 +254,10 @@ pub async fn apply_deploy(
     for (index, result) in prepared {
         match result {
             Ok(r) => ready.push(r),
-            Err(err) => outcomes[index] = Some(Err(err)),
+            Err(err) => {
+                outcomes[index] = Some(Err(err));
+                progress.inc(1);
+            }
         }
     }
     // Step 2: commits and deploys, in bulk where possible.
@@ -257,11 +268,13 @@ pub async fn apply_deploy(
             Ok(results) => {
                 for (ready, result) in chunk.iter().zip(results) {
                     outcomes[ready.index] = Some(result.map(|()| applied(ready)));
+                    progress.inc(1);
                 }
             }
             Err(err) if err.is_stalled() => {
                 for ready in chunk {
                     outcomes[ready.index] = Some(Err(err.clone()));
+                    progress.inc(1);
                 }
             }
             Err(err) => {
@@ -283,6 +296,7 @@ pub async fn apply_deploy(
             .await;
     for (index, result) in rest {
         outcomes[index] = Some(result);
+        progress.inc(1);
     }
     outcomes
 }
@@ -309,7 +323,7 @@ async fn prepare(
         DeployTarget::Existing { version, commit } => (*version, *commit),
         DeployTarget::Create { spec, digest } => {
             let created = create_version(client, &prompt_id, spec, digest).await?;
-            tracing::info!(
+            tracing::debug!(
                 prompt_id,
                 version = created.number,
                 "created the release version"
@@ -394,7 +408,7 @@ async fn run_bulk(client: &Client, chunk: &[Ready]) -> Result<Vec<Result<(), Api
     }
     for (ready, result) in chunk.iter().zip(&results) {
         if result.is_ok() {
-            tracing::info!(
+            tracing::debug!(
                 prompt_id = ready.prompt_id,
                 version = ready.version,
                 "deployed (bulk)"
@@ -422,7 +436,7 @@ async fn finish(client: &Client, ready: &Ready, reread: bool) -> Result<(), ApiE
         commit(client, &ready.prompt_id, ready.version).await?;
     }
     client.deploy(&ready.prompt_id, ready.version).await?;
-    tracing::info!(
+    tracing::debug!(
         prompt_id = ready.prompt_id,
         version = ready.version,
         "deployed"

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use futures_util::stream::{self, StreamExt};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::Instrument;
 
 use crate::Error;
@@ -17,7 +18,7 @@ use crate::config::Settings;
 use crate::deploy::{self, Release};
 use crate::desired::{self, DesiredSet, PromptKey, SourceRev};
 use crate::gitrepo::GitRepo;
-use crate::plan::{self, DeployItem, ReleaseRef, Remote, SyncItem};
+use crate::plan::{self, DeployItem, DeployStep, ReleaseRef, Remote, SyncItem};
 
 /// What a pass should do.
 #[derive(Debug, Clone)]
@@ -29,6 +30,9 @@ pub struct PassOptions {
     pub deploy: bool,
     /// What started the pass, for the logs only.
     pub trigger: &'static str,
+    /// Draw a progress bar on stderr while changes are applied (only shown when
+    /// stderr is a terminal).
+    pub progress: bool,
 }
 
 /// Everything a pass found and did, for the report.
@@ -51,12 +55,11 @@ pub async fn run(
     client: &Client,
     options: &PassOptions,
 ) -> Result<Pass, Error> {
-    let span = tracing::info_span!(
-        "reconcile",
-        trigger = options.trigger,
-        source = ?options.source,
-        dry_run = options.dry_run
-    );
+    let source = match &options.source {
+        SourceRev::Commit(rev) => rev.as_str(),
+        SourceRev::Worktree => "worktree",
+    };
+    let span = tracing::info_span!("reconcile", trigger = options.trigger, source);
     run_pass(settings, client, options).instrument(span).await
 }
 
@@ -80,6 +83,14 @@ async fn run_pass(
         "loaded"
     );
 
+    let progress = if options.progress && apply {
+        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template("{spinner} {pos}/{len} changes applied {wide_bar}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
     let mut deploy_entries = Vec::new();
     if let Some((release, set)) = &release {
         let searches = plan::version_searches(&set.prompts, &remote);
@@ -90,7 +101,13 @@ async fn run_pass(
         };
         let items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
         let outcomes = if apply {
-            let outcomes = apply::apply_deploy(client, &items, &remote, limit).await;
+            progress.inc_length(
+                items
+                    .iter()
+                    .filter(|i| matches!(i.step, DeployStep::Deploy { .. }))
+                    .count() as u64,
+            );
+            let outcomes = apply::apply_deploy(client, &items, &remote, limit, &progress).await;
             stop_if_stalled(&outcomes)?;
             let touched: Vec<String> = outcomes
                 .iter()
@@ -117,12 +134,16 @@ async fn run_pass(
         settings.sync.drift,
     );
     let outcomes = if apply {
-        let outcomes = apply::apply_sync(client, &items, limit).await;
+        progress.inc_length(items.iter().filter(|i| i.is_change()).count() as u64);
+        let outcomes = apply::apply_sync(client, &items, limit, &progress).await;
+        progress.finish_and_clear();
         stop_if_stalled(&outcomes)?;
         outcomes
     } else {
         items.iter().map(|_| None).collect()
     };
+    let (written, failed) = count(deploy_entries.iter().map(|(_, o)| o).chain(&outcomes));
+    tracing::info!(written, failed, dry_run = !apply, "reconciled");
     Ok(Pass {
         source,
         release,
@@ -131,6 +152,16 @@ async fn run_pass(
         sync: items.into_iter().zip(outcomes).collect(),
         deploy: deploy_entries,
     })
+}
+
+/// How many applied items succeeded and failed.
+fn count<'a>(outcomes: impl Iterator<Item = &'a Option<Outcome>>) -> (usize, usize) {
+    outcomes
+        .flatten()
+        .fold((0, 0), |(ok, err), outcome| match outcome {
+            Ok(_) => (ok + 1, err),
+            Err(_) => (ok, err + 1),
+        })
 }
 
 /// A refused key ends the run: every other request would be refused too.

@@ -57,6 +57,7 @@ fn pass(
         dry_run: mode != Mode::Sync,
         deploy: !remote.no_deploy,
         trigger: "command line",
+        progress: global.quiet == 0 && settings.log.format == crate::cli::LogFormat::Pretty,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

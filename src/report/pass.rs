@@ -97,6 +97,8 @@ pub struct DeployReport {
     /// The version live after (`null` in a dry run when it does not exist yet).
     pub live_after: Option<u64>,
     pub created_version: bool,
+    /// The prompt itself was (or would be) created for the release.
+    pub created_prompt: bool,
     pub rollback: bool,
     pub error: Option<String>,
 }
@@ -149,10 +151,23 @@ impl PassReport {
             let id = deploy_prompt_id(item, outcome.as_ref());
             match by_path.get(&item.path) {
                 Some(&i) => {
-                    if rows[i].prompt_id.is_none() {
-                        rows[i].prompt_id = id;
+                    let row = &mut rows[i];
+                    if row.prompt_id.is_none() {
+                        row.prompt_id = id;
                     }
-                    rows[i].deploy = Some(deploy);
+                    // What the deploy created, the source sync then found unchanged:
+                    // count it where people look for it.
+                    if matches!(row.action, Action::Unchanged | Action::Update)
+                        && deploy.action == DeployAction::Deploy
+                    {
+                        if deploy.created_prompt {
+                            row.action = Action::Create;
+                        } else if deploy.created_version && row.action == Action::Unchanged {
+                            row.action = Action::Update;
+                            row.version_after = deploy.live_after.or(row.version_after);
+                        }
+                    }
+                    row.deploy = Some(deploy);
                 }
                 None => {
                     by_path.insert(item.path.clone(), rows.len());
@@ -435,6 +450,7 @@ fn deploy_report(item: &DeployItem, outcome: Option<&Outcome>, tag: &str) -> Dep
         live_before: None,
         live_after: None,
         created_version: false,
+        created_prompt: matches!(item.target, Some(Target::New(_))),
         rollback: item.is_rollback(),
         error: None,
     };

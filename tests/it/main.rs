@@ -12,6 +12,7 @@ mod support;
 
 mod cli;
 mod config;
+mod deploy;
 mod emulator;
 mod gitsource;
 mod secrets;

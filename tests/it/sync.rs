@@ -1,8 +1,6 @@
 //! `promptsync sync`, `--sync`, `plan` and `--dry-run` end to end: the real binary, a
 //! real git repository, the emulator over HTTP.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::support::emulator::TestEmulator;
@@ -461,7 +459,15 @@ fn the_key_never_appears_even_at_trace_level() {
 /// every content change made exactly one version and nothing was lost.
 #[test]
 fn killed_runs_converge_with_exactly_one_version_per_content_change() {
-    let s = Scenario::new();
+    let s = Scenario::with(TestEmulator::start_with(
+        promptsync::emulator::EmulatorConfig {
+            latency: promptsync::emulator::Latency {
+                fixed_ms: 5,
+                jitter_ms: 10,
+            },
+            ..Default::default()
+        },
+    ));
     let names: Vec<String> = (0..6).map(|i| format!("P{i}")).collect();
     let mut expected = vec![1usize; names.len()];
     for name in &names {
@@ -485,19 +491,7 @@ fn killed_runs_converge_with_exactly_one_version_per_content_change() {
             }
         }
         s.repo.commit(&format!("Round {round}"));
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("promptsync"))
-            .current_dir(s.repo.path())
-            .env("RESPAN_BASE_URL", s.emu.base_url())
-            .env("RESPAN_API_KEY", KEY)
-            .env("NO_COLOR", "1")
-            .arg("sync")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.u64(0..120)));
-        let _ = child.kill();
-        let _ = child.wait();
+        s.sync_killed_after(rng.usize(0..8));
         s.sync();
         for (i, name) in names.iter().enumerate() {
             let versions = s.versions_of(name);

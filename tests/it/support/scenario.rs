@@ -115,3 +115,31 @@ pub fn prompt(name: &str, text: &str) -> String {
         "name: {name}\nmodel: gpt-4o\nmessages:\n  - role: system\n    content: {text:?}\n  - role: user\n    content: \"{{{{question}}}}\"\nvariables:\n  question: What is new?\n"
     )
 }
+
+impl Scenario {
+    /// Start `promptsync sync`, let it send `changes` change requests (or finish),
+    /// then SIGKILL it. Returns how many change requests it had sent when killed.
+    pub fn sync_killed_after(&self, changes: usize) -> usize {
+        self.emu.clear_requests();
+        let mut child = super::promptsync_command()
+            .current_dir(self.repo.path())
+            .env("RESPAN_BASE_URL", self.emu.base_url())
+            .env("RESPAN_API_KEY", KEY)
+            .arg("sync")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("promptsync starts");
+        super::wait_until(
+            std::time::Duration::from_secs(30),
+            "the run to reach its kill point",
+            || {
+                let done = matches!(child.try_wait(), Ok(Some(_)));
+                (done || self.emu.change_requests().len() >= changes).then_some(())
+            },
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        self.emu.change_requests().len()
+    }
+}
