@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::apply::Outcome;
+use crate::desired::PromptKey;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::diff;
 use crate::normalize;
@@ -171,20 +172,9 @@ impl PassReport {
                 }
                 None => {
                     by_path.insert(item.path.clone(), rows.len());
-                    rows.push(PromptReport {
-                        file: item.path.clone(),
-                        prompt_id: id,
-                        name: key_name(&item.key),
-                        action: Action::DeployOnly,
-                        version_before: None,
-                        version_after: None,
-                        changes: Vec::new(),
-                        drift: false,
-                        skip_reason: None,
-                        error: None,
-                        deploy: Some(deploy),
-                        diff: String::new(),
-                    });
+                    let mut row = PromptReport::new(&item.path, id, &item.key, Action::DeployOnly);
+                    row.deploy = Some(deploy);
+                    rows.push(row);
                 }
             }
         }
@@ -352,20 +342,8 @@ fn sync_row(
     dry_run: bool,
     color: bool,
 ) -> PromptReport {
-    let mut row = PromptReport {
-        file: item.path.clone(),
-        prompt_id: item.target.as_ref().and_then(Target::id).map(str::to_owned),
-        name: key_name(&item.key),
-        action: Action::Unchanged,
-        version_before: None,
-        version_after: None,
-        changes: Vec::new(),
-        drift: false,
-        skip_reason: None,
-        error: None,
-        deploy: None,
-        diff: String::new(),
-    };
+    let id = item.target.as_ref().and_then(Target::id).map(str::to_owned);
+    let mut row = PromptReport::new(&item.path, id, &item.key, Action::Unchanged);
     match &item.step {
         SyncStep::Unchanged { version } => {
             row.version_before = *version;
@@ -494,10 +472,25 @@ fn deploy_prompt_id(item: &DeployItem, outcome: Option<&Outcome>) -> Option<Stri
     }
 }
 
-fn key_name(key: &crate::desired::PromptKey) -> Option<String> {
-    match key {
-        crate::desired::PromptKey::Name(name) => Some(name.clone()),
-        crate::desired::PromptKey::Id(_) => None,
+impl PromptReport {
+    fn new(file: &str, prompt_id: Option<String>, key: &PromptKey, action: Action) -> Self {
+        PromptReport {
+            file: file.to_owned(),
+            prompt_id,
+            name: match key {
+                PromptKey::Name(name) => Some(name.clone()),
+                PromptKey::Id(_) => None,
+            },
+            action,
+            version_before: None,
+            version_after: None,
+            changes: Vec::new(),
+            drift: false,
+            skip_reason: None,
+            error: None,
+            deploy: None,
+            diff: String::new(),
+        }
     }
 }
 
