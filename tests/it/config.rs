@@ -343,3 +343,99 @@ fn the_projects_own_promptsync_toml_limits_discovery_to_the_examples() {
         settings.prompts.include
     );
 }
+
+/// The real binary in `repo`, with `PROMPTSYNC_*`/`RESPAN_*` cleared and a valid
+/// prompt so that `validate` has something to log about.
+fn binary(repo: &Repo) -> assert_cmd::Command {
+    repo.write(
+        "a.prompt.yaml",
+        "name: A\nmodel: gpt-4o\nmessages:\n  - role: user\n    content: hi\n",
+    );
+    let mut cmd = crate::support::promptsync();
+    cmd.current_dir(repo.path());
+    cmd
+}
+
+fn stderr_of(cmd: &mut assert_cmd::Command) -> (Option<i32>, String) {
+    let output = cmd.output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn is_json_logs(stderr: &str) -> bool {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
+    !lines.is_empty() && lines.iter().all(|l| l.starts_with('{'))
+}
+
+#[test]
+fn the_binary_layers_file_env_and_flag_in_order() {
+    let repo = Repo::with_config("[log]\nformat = \"json\"\n");
+    let (code, err) = stderr_of(binary(&repo).args(["-v", "validate", "a.prompt.yaml"]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(is_json_logs(&err), "the file asks for JSON logs:\n{err}");
+
+    let (_, err) = stderr_of(
+        binary(&repo)
+            .args(["-v", "validate", "a.prompt.yaml"])
+            .env("PROMPTSYNC_LOG__FORMAT", "pretty"),
+    );
+    assert!(
+        !is_json_logs(&err) && !err.is_empty(),
+        "the environment wins:\n{err}"
+    );
+
+    let (_, err) = stderr_of(
+        binary(&repo)
+            .args(["-v", "--log-format", "json", "validate", "a.prompt.yaml"])
+            .env("PROMPTSYNC_LOG__FORMAT", "pretty"),
+    );
+    assert!(is_json_logs(&err), "the flag wins:\n{err}");
+}
+
+#[test]
+fn the_binary_reports_every_config_problem_with_its_origin_and_exits_1() {
+    let repo = Repo::with_config("[api]\ntimeout = \"soon\"\nmax_in_flight = 0\n");
+    let (code, err) = stderr_of(
+        binary(&repo)
+            .args(["validate", "a.prompt.yaml"])
+            .env("PROMPTSYNC_SYNC__DRIFT", "ignore"),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    for expected in [
+        "api.timeout",
+        "api.max_in_flight",
+        "promptsync.toml",
+        "sync.drift",
+        "environment variable PROMPTSYNC_SYNC__DRIFT",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn the_binary_refuses_a_missing_config_file_plain_http_and_a_bad_rust_log() {
+    let repo = Repo::new();
+    let (code, err) =
+        stderr_of(binary(&repo).args(["--config", "missing.toml", "validate", "a.prompt.yaml"]));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("missing.toml does not exist"), "{err}");
+
+    let (code, err) = stderr_of(
+        binary(&repo)
+            .arg("plan")
+            .env("RESPAN_BASE_URL", "http://api.example.com")
+            .env("RESPAN_API_KEY", "sk_test"),
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("use https://"), "{err}");
+
+    let (code, err) = stderr_of(
+        binary(&repo)
+            .args(["validate", "a.prompt.yaml"])
+            .env("RUST_LOG", "debgu"),
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("RUST_LOG"), "{err}");
+}

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::support::emulator::TestEmulator;
 use crate::support::git::BASE_TIME;
-use crate::support::scenario::{Scenario, prompt, texts};
+use crate::support::scenario::{Scenario, json_of, prompt, texts};
 
 /// The system message of a remote version.
 fn text(version: &Value) -> String {
