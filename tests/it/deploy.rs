@@ -154,7 +154,13 @@ fn a_newer_annotated_tag_on_an_old_commit_rolls_back_without_a_new_version() {
         plan.contains("greeter.prompt.yaml  \"Greeter\"") && plan.contains("v1.2.0, rollback"),
         "{plan}"
     );
-    let report = s.sync_json(&[], 0);
+    let output = s.run(&["sync", "--output", "json"], 0);
+    let (_, log) = texts(&output);
+    assert!(
+        log.contains("rollback: deploying a version older than the live one"),
+        "{log}"
+    );
+    let report = json_of(&output);
     assert_eq!(text(&live(&s, "Greeter")), "Hello.");
     assert_eq!(
         s.versions_of("Greeter").len(),
