@@ -323,11 +323,14 @@ fn content_change(
     });
     let fields = match current {
         Some(current) => normalize::changed_fields(&current.fields, &normalize::spec_fields(&spec)),
-        None => normalize::CONTENT_FIELDS
-            .iter()
-            .copied()
-            .filter(|f| normalize::explicit(&spec).contains_key(*f))
-            .collect(),
+        None => {
+            let explicit = normalize::explicit(&spec);
+            normalize::CONTENT_FIELDS
+                .iter()
+                .copied()
+                .filter(|f| explicit.contains_key(*f))
+                .collect()
+        }
     };
     ContentChange {
         write,
