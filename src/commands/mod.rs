@@ -7,8 +7,12 @@ mod sync;
 mod validate;
 mod watch;
 
+use std::path::PathBuf;
+
 use crate::Error;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::config::{Overrides, Settings};
+use crate::gitrepo::GitRepo;
 
 /// How the process ends. `main` turns it into the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,4 +53,17 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         // `Cli::parse_checked` refuses a command line without a subcommand.
         None => Ok(ExitStatus::Failure),
     }
+}
+
+/// Settings for a command started anywhere inside the repository: `--repo` (default
+/// `.`) is taken up to the work tree root that git finds, so `promptsync.toml` is read
+/// at the root whatever the current directory. Outside a repository the path stays as
+/// given (the command reports that, or, for `validate PATHS`, does without).
+fn load_settings(global: &GlobalArgs, overrides: &Overrides) -> Result<Settings, Error> {
+    let start = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    let mut global = global.clone();
+    if let Ok(repo) = GitRepo::open(&start) {
+        global.repo = Some(repo.root().to_owned());
+    }
+    Ok(Settings::load(&global, overrides)?)
 }

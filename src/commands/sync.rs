@@ -46,7 +46,7 @@ fn pass(
     remote: &RemoteArgs,
     mode: Mode,
 ) -> Result<PassReport, Error> {
-    let mut settings = Settings::load(global, &Overrides::default())?;
+    let mut settings = super::load_settings(global, &Overrides::default())?;
     crate::logging::init(&settings.log)?;
     let options = PassOptions {
         source: if source.worktree {

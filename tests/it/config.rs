@@ -439,3 +439,26 @@ fn the_binary_refuses_a_missing_config_file_plain_http_and_a_bad_rust_log() {
     assert_eq!(code, Some(1));
     assert!(err.contains("RUST_LOG"), "{err}");
 }
+
+#[test]
+fn the_root_config_applies_from_a_subdirectory_of_the_repository() {
+    let repo = crate::support::git::TestRepo::new();
+    repo.write(
+        "promptsync.toml",
+        "[prompts]\ninclude = [\"good/**/*.prompt.yaml\"]\n",
+    )
+    .write(
+        "good/a.prompt.yaml",
+        "name: A\nmodel: gpt-4o\nmessages:\n  - role: user\n    content: hi\n",
+    )
+    .write("bad/b.prompt.yaml", "name: B\nmessages: []\n");
+    repo.commit("Config at the root");
+    let output = crate::support::promptsync()
+        .current_dir(repo.path().join("good"))
+        .arg("validate")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("checked 1 prompt file"), "{stdout}");
+}
