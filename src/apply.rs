@@ -128,8 +128,8 @@ async fn ensure_prompt(
     match target {
         Some(Target::Existing(id)) => Ok((id.clone(), false)),
         Some(Target::New(new)) => Ok((create_prompt(client, new).await?, true)),
-        Some(Target::Pending(_)) | None => Err(ApiError::Setup(
-            "internal: the plan has no remote prompt for this item".into(),
+        Some(Target::Pending(_)) | None => Err(ApiError::NotAttempted(
+            "the plan has no remote prompt for this item (a bug: please report it)".into(),
         )),
     }
 }
@@ -141,9 +141,9 @@ async fn create_prompt(client: &Client, new: &NewPrompt) -> Result<String, ApiEr
         description: new.description.as_deref(),
     };
     let recover = || async {
-        let mut filters = serde_json::Map::new();
-        filters.insert("name".into(), json!({"operator": "", "value": [new.name]}));
-        let found = client.list_prompts(&filters).await?;
+        let found = client
+            .list_prompts(&filter_in("name", [new.name.clone()]))
+            .await?;
         Ok(found
             .into_iter()
             .find(|p| p.name.as_deref() == Some(new.name.as_str())))

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::api::types::{Prompt, Version, VersionSpec};
 use crate::config::DriftPolicy;
@@ -558,30 +558,21 @@ pub fn simulate_deploy(remote: &Remote, items: &[DeployItem]) -> Remote {
         let DeployStep::Deploy { target, .. } = &item.step else {
             continue;
         };
-        let (number, fields) = match target {
-            DeployTarget::Existing { commit, .. } => {
-                if !commit {
-                    continue;
-                }
-                let prompt = item
-                    .target
-                    .as_ref()
-                    .and_then(Target::id)
-                    .and_then(|id| after.prompts.get(id));
-                match prompt.and_then(|p| p.current_version.clone()) {
-                    Some(v) => (v.number, v.fields),
-                    None => continue,
-                }
-            }
+        let current = item
+            .target
+            .as_ref()
+            .and_then(Target::id)
+            .and_then(|id| after.prompts.get(id))
+            .and_then(|p| p.current_version.as_ref());
+        let (number, mut fields) = match target {
+            // Only a commit changes the newest version; a deploy alone does not.
+            DeployTarget::Existing { commit: false, .. } => continue,
+            DeployTarget::Existing { commit: true, .. } => match current {
+                Some(v) => (v.number, v.fields.clone()),
+                None => continue,
+            },
             DeployTarget::Create { spec, .. } => {
-                let prompt = item
-                    .target
-                    .as_ref()
-                    .and_then(Target::id)
-                    .and_then(|id| after.prompts.get(id));
-                let number = prompt
-                    .and_then(|p| p.current_version.as_ref())
-                    .map_or(1, |v| v.number + 1);
+                let number = current.map_or(1, |v| v.number + 1);
                 let mut fields = normalize::spec_fields(spec);
                 if let Some(description) = &spec.description {
                     fields.insert("description".into(), Value::String(description.clone()));
@@ -589,7 +580,6 @@ pub fn simulate_deploy(remote: &Remote, items: &[DeployItem]) -> Remote {
                 (number, fields)
             }
         };
-        let mut fields: Map<String, Value> = fields;
         fields.insert("version".into(), Value::from(number));
         fields.insert("readonly".into(), Value::Bool(true));
         let version = Version { number, fields };

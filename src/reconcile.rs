@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use futures_util::stream::{self, StreamExt};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 use tracing::Instrument;
 
 use crate::Error;
@@ -84,10 +84,13 @@ async fn run_pass(
     );
 
     let progress = if options.progress && apply {
-        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(
-            ProgressStyle::with_template("{spinner} {pos}/{len} changes applied {wide_bar}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        )
+        // Cleared when dropped, however the pass ends.
+        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+            .with_style(
+                ProgressStyle::with_template("{spinner} {pos}/{len} changes applied {wide_bar}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            )
+            .with_finish(ProgressFinish::AndClear)
     } else {
         ProgressBar::hidden()
     };
@@ -114,7 +117,9 @@ async fn run_pass(
                 .flatten()
                 .filter_map(|o| o.as_ref().ok().map(|a| a.prompt_id.clone()))
                 .collect();
-            for prompt in apply::refresh(client, &touched, limit).await? {
+            let mut refreshed = apply::refresh(client, &touched, limit).await?;
+            complete_versions(client, refreshed.iter_mut(), limit).await?;
+            for prompt in refreshed {
                 if let Some(id) = prompt.id() {
                     remote.prompts.insert(id.to_owned(), prompt);
                 }
@@ -136,7 +141,7 @@ async fn run_pass(
     let outcomes = if apply {
         progress.inc_length(items.iter().filter(|i| i.is_change()).count() as u64);
         let outcomes = apply::apply_sync(client, &items, limit, &progress).await;
-        progress.finish_and_clear();
+        drop(progress);
         stop_if_stalled(&outcomes)?;
         outcomes
     } else {

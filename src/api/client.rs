@@ -355,7 +355,13 @@ fn interpret<T: DeserializeOwned>(target: &Target, exchange: Exchange, resend: R
     let (status, headers, body) = match exchange {
         Exchange::NotSent(err) => {
             return Step::Again {
-                error: transient(target, &format!("cannot connect: {}", describe(&err))),
+                error: ApiError::Transient {
+                    target: target.clone(),
+                    cause: format!(
+                        "cannot connect ({}); check RESPAN_BASE_URL and the network",
+                        describe(&err)
+                    ),
+                },
                 after: None,
             };
         }
@@ -411,20 +417,13 @@ fn unknown_or_again<T>(
     cause: String,
     after: Option<std::time::Duration>,
 ) -> Step<T> {
-    let error = ApiError::OutcomeUnknown {
-        target: target.clone(),
-        cause,
-    };
+    let target = target.clone();
     match resend {
-        Resend::Safe => Step::Again { error, after },
-        Resend::Unsafe => Step::Fail(error),
-    }
-}
-
-fn transient(target: &Target, cause: &str) -> ApiError {
-    ApiError::OutcomeUnknown {
-        target: target.clone(),
-        cause: cause.to_owned(),
+        Resend::Safe => Step::Again {
+            error: ApiError::Transient { target, cause },
+            after,
+        },
+        Resend::Unsafe => Step::Fail(ApiError::OutcomeUnknown { target, cause }),
     }
 }
 

@@ -53,8 +53,13 @@ pub enum ApiError {
         detail: String,
     },
 
-    /// Transient failures went on past the retry budget.
-    #[error("{target}: gave up after {attempts} attempt(s) in {:.1}s: {last}", elapsed.as_secs_f64())]
+    /// A failure worth retrying whose request is known to be harmless to send again
+    /// (it did not reach the server, or it only reads).
+    #[error("{target}: {cause}")]
+    Transient { target: Target, cause: String },
+
+    /// Transient failures went on past the retry budget. `last` names the request.
+    #[error("gave up after {attempts} attempt(s) in {:.1}s; last error: {last}", elapsed.as_secs_f64())]
     GaveUp {
         target: Target,
         attempts: u32,

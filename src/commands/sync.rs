@@ -122,7 +122,7 @@ async fn start_local_emulator(settings: &mut Settings) -> Result<RunningEmulator
 fn print(report: &PassReport, output: OutputFormat) -> Result<(), Error> {
     let mut out = Stdout::new();
     let written = match output {
-        OutputFormat::Text => out.text(&report.to_text(Stdout::wants_color())),
+        OutputFormat::Text => out.text(&report.to_text()),
         OutputFormat::Json => out.json(report),
     };
     written

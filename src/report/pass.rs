@@ -41,6 +41,9 @@ pub struct PassReport {
     pub prompts: Vec<PromptReport>,
     pub invalid_files: Vec<InvalidFile>,
     pub summary: Summary,
+    /// Colour the text output (decided once, with the diffs).
+    #[serde(skip)]
+    color: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,13 +137,13 @@ pub struct Summary {
 }
 
 impl PassReport {
-    /// Build the report of a pass; `color` only affects the diffs kept for text output.
+    /// Build the report of a pass; `color` only affects the text output.
     pub fn new(pass: &Pass, mode: Mode, color: bool) -> PassReport {
         let tag = pass.release.as_ref().map(|(r, _)| r.tag.as_str());
         let mut rows: Vec<PromptReport> = pass
             .sync
             .iter()
-            .map(|(item, outcome)| sync_row(item, outcome.as_ref(), pass.dry_run, color))
+            .map(|(item, outcome)| sync_row(item, outcome.as_ref(), color))
             .collect();
         let mut by_path: BTreeMap<String, usize> = rows
             .iter()
@@ -202,6 +205,7 @@ impl PassReport {
             prompts: rows,
             invalid_files,
             summary,
+            color,
         }
     }
 
@@ -216,7 +220,8 @@ impl PassReport {
     }
 
     /// The report for people.
-    pub fn to_text(&self, color: bool) -> String {
+    pub fn to_text(&self) -> String {
+        let color = self.color;
         let mut out = String::new();
         let style = Style { color };
         for file in &self.invalid_files {
@@ -336,12 +341,7 @@ impl PassReport {
     }
 }
 
-fn sync_row(
-    item: &SyncItem,
-    outcome: Option<&Outcome>,
-    dry_run: bool,
-    color: bool,
-) -> PromptReport {
+fn sync_row(item: &SyncItem, outcome: Option<&Outcome>, color: bool) -> PromptReport {
     let id = item.target.as_ref().and_then(Target::id).map(str::to_owned);
     let mut row = PromptReport::new(&item.path, id, &item.key, Action::Unchanged);
     match &item.step {
@@ -394,7 +394,6 @@ fn sync_row(
             row.error = Some(err.to_string());
             row.version_after = row.version_before;
         }
-        None if dry_run => {}
         None => {}
     }
     row

@@ -552,3 +552,26 @@ fn three_hundred_prompts_thirty_changed_cost_the_list_pages_and_thirty_creates()
     assert_eq!(creates, 30);
     assert_eq!(requests.len(), lists + creates, "{requests:#?}");
 }
+
+#[test]
+fn an_unreachable_api_fails_the_run_with_advice() {
+    let s = two_prompts();
+    // A port that was free a moment ago: nothing listens there now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = s
+        .cmd(&["sync"])
+        .env("RESPAN_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("PROMPTSYNC_API__RETRY_MAX_ELAPSED", "1s")
+        .output()
+        .unwrap();
+    let (_, err) = texts(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("gave up after"), "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(err.contains("check RESPAN_BASE_URL"), "{err}");
+    assert!(!err.contains("may or may not have applied"), "{err}");
+}
