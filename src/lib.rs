@@ -39,5 +39,6 @@ pub mod provenance;
 pub mod reconcile;
 pub mod report;
 pub mod secret;
+pub mod term;
 
 pub use error::Error;
