@@ -12,15 +12,12 @@ RUN apt-get update \
 
 WORKDIR /src
 
-# Dependencies first, so that this layer is rebuilt only when the manifests change.
-COPY Cargo.toml Cargo.lock ./
-RUN cargo fetch --locked
-
-# Then the sources. The target directory is a BuildKit cache, so a source change
-# recompiles the crate, not its dependencies.
+# The registry and the target directory are BuildKit caches, so a source change
+# recompiles the workspace, not its dependencies.
 COPY . .
-RUN --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --offline --bin promptsync \
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    cargo build --release --locked --bin promptsync \
     && install -m 0755 target/release/promptsync /usr/local/bin/promptsync
 
 # ---- runtime: a small image, running as a non-root user ----------------------------

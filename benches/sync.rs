@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use promptsync::emulator::{self, EmulatorConfig};
+use promptsync_emulator::{self as emulator, EmulatorConfig};
 
 struct Figures {
     wall: Duration,

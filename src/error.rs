@@ -26,7 +26,7 @@ pub enum Error {
     Deploy(#[from] crate::deploy::DeployError),
 
     #[error(transparent)]
-    Emulator(#[from] crate::emulator::EmulatorError),
+    Emulator(#[from] promptsync_emulator::EmulatorError),
 
     #[error("{what}: {source}")]
     Io {

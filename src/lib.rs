@@ -16,7 +16,8 @@
 //!
 //! [`reconcile`] ties one pass together and knows nothing about what triggered it.
 //! [`commands`] holds one entry point per subcommand; the binary is glue around it.
-//! [`emulator`] is a local, faithful Respan prompts API used by tests and first runs.
+//! The local Respan emulator that tests and first runs use is its own crate,
+//! `promptsync-emulator`; this library is the sync engine alone.
 
 pub mod api;
 pub mod apply;
@@ -28,7 +29,6 @@ pub mod desired;
 pub mod diagnostic;
 pub mod diff;
 pub mod discover;
-pub mod emulator;
 pub mod error;
 pub mod gitrepo;
 pub mod logging;

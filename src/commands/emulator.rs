@@ -11,8 +11,10 @@ use crate::Error;
 use crate::cli::{EmulatorArgs, GlobalArgs};
 use crate::commands::ExitStatus;
 use crate::config::LogSettings;
-use crate::emulator::{self, EmulatorConfig, EmulatorError, FaultRule, Knobs, Latency, RateLimit};
 use crate::report::Stdout;
+use promptsync_emulator::{
+    self as emulator, EmulatorConfig, EmulatorError, FaultRule, Knobs, Latency, RateLimit,
+};
 
 pub fn run(global: &GlobalArgs, args: EmulatorArgs) -> Result<ExitStatus, Error> {
     crate::logging::init(&LogSettings::from_global(global))?;
@@ -127,7 +129,7 @@ mod tests {
 
     use super::*;
     use crate::cli::{Cli, Command};
-    use crate::emulator::{CommitMode, FaultKind};
+    use promptsync_emulator::{CommitMode, FaultKind};
 
     fn args(extra: &[&str]) -> EmulatorArgs {
         let cli = Cli::parse_from([&["promptsync", "emulator"], extra].concat());

@@ -8,12 +8,12 @@ use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, Syn
 use crate::commands::ExitStatus;
 use crate::config::{Overrides, Settings};
 use crate::desired::SourceRev;
-use crate::emulator::{self, EmulatorConfig, RunningEmulator};
 use crate::gitrepo::GitRepo;
 use crate::reconcile::{self, PassOptions};
 use crate::report::Stdout;
 use crate::report::pass::{Mode, PassReport};
 use crate::secret::ApiKey;
+use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
 
 pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     let mode = if args.dry_run {

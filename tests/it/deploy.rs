@@ -280,8 +280,8 @@ fn state(s: &Scenario, names: &[String]) -> Vec<(String, usize, Option<String>, 
 fn killed_deploying_runs_converge(knobs: Value) {
     let reference = with_knobs(knobs.clone());
     let killed = Scenario::with(TestEmulator::start_with(
-        promptsync::emulator::EmulatorConfig {
-            latency: promptsync::emulator::Latency {
+        promptsync_emulator::EmulatorConfig {
+            latency: promptsync_emulator::Latency {
                 fixed_ms: 5,
                 jitter_ms: 10,
             },

@@ -410,7 +410,7 @@ fn a_server_that_fills_other_defaults_causes_no_new_versions() {
 #[test]
 fn a_wrong_key_fails_fast_with_a_clear_message() {
     let s = Scenario::with(TestEmulator::start_with(
-        promptsync::emulator::EmulatorConfig {
+        promptsync_emulator::EmulatorConfig {
             api_keys: vec!["sk_the_right_one".into()],
             ..Default::default()
         },
@@ -460,8 +460,8 @@ fn the_key_never_appears_even_at_trace_level() {
 #[test]
 fn killed_runs_converge_with_exactly_one_version_per_content_change() {
     let s = Scenario::with(TestEmulator::start_with(
-        promptsync::emulator::EmulatorConfig {
-            latency: promptsync::emulator::Latency {
+        promptsync_emulator::EmulatorConfig {
+            latency: promptsync_emulator::Latency {
                 fixed_ms: 5,
                 jitter_ms: 10,
             },

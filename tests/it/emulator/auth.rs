@@ -1,7 +1,7 @@
 //! Authentication (respan-api.md section 5) and routing: trailing slashes, unknown
 //! paths, wrong methods.
 
-use promptsync::emulator::EmulatorConfig;
+use promptsync_emulator::EmulatorConfig;
 use serde_json::json;
 
 use crate::support::emulator::TestEmulator;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use promptsync::emulator::{EmulatorConfig, FaultKind, FaultRule};
+use promptsync_emulator::{EmulatorConfig, FaultKind, FaultRule};
 use serde_json::json;
 
 use super::{prompt_with_versions, version_body};

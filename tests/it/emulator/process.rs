@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use promptsync::emulator::EmulatorConfig;
+use promptsync_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
 use crate::support::emulator::{EmulatorProcess, Http, TestEmulator};

@@ -14,10 +14,10 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use promptsync::emulator::{self, EmulatorConfig, RunningEmulator};
+use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
 use serde_json::{Value, json};
 
-pub use promptsync::emulator::RequestRecord;
+pub use promptsync_emulator::RequestRecord;
 
 /// The Bearer key helpers send. The default emulator accepts any key.
 pub const TEST_KEY: &str = "sk_test_emulator";

@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::emulator::filters::Scope;
-use crate::emulator::knobs::FillDefaults;
+use crate::filters::Scope;
+use crate::knobs::FillDefaults;
 
 fn knobs() -> Knobs {
     Knobs::default()

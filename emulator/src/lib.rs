@@ -1,5 +1,7 @@
-//! A local, stateful emulator of the Respan prompts API (`/work/shared/respan-api.md`
-//! is its contract), served with axum over real HTTP: every prompts endpoint with its
+//! A local, stateful emulator of the Respan prompts API (formerly Keywords AI), for
+//! promptsync's tests and zero-setup trials. It follows promptsync's API contract
+//! (`respan-api.md`, whose section numbers the comments cite), served with axum over
+//! real HTTP: every prompts endpoint with its
 //! trailing slash, status codes and JSON shapes; the lifecycle rules of section 4 with
 //! the knobs of 4.13; request validation; Bearer auth; state in memory or persisted
 //! atomically to a file; latency, injected failures, dropped replies and a rate limit;
