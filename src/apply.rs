@@ -6,7 +6,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::stream::{self, StreamExt};
-use indicatif::ProgressBar;
 use serde_json::json;
 use tracing::Instrument;
 
@@ -35,13 +34,28 @@ pub struct Applied {
 
 pub type Outcome = Result<Applied, ApiError>;
 
+/// What applying reports as it goes: a progress bar for the CLI, metrics for the
+/// daemon. Every method has a default that does nothing.
+pub trait Observer: Send + Sync {
+    /// `changes` more change items will be applied.
+    fn planned(&self, _changes: usize) {}
+    /// One change item was applied (or failed).
+    fn applied(&self) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
+
 /// Apply the changes of a sync plan; one outcome per item that is a change, `None`
 /// for the others.
 pub async fn apply_sync(
     client: &Client,
     items: &[SyncItem],
     limit: usize,
-    progress: &ProgressBar,
+    observer: &dyn Observer,
 ) -> Vec<Option<Outcome>> {
     let stalled = AtomicBool::new(false);
     stream::iter(items)
@@ -67,7 +81,7 @@ pub async fn apply_sync(
                 if outcome.as_ref().is_err_and(ApiError::is_stalled) {
                     stalled.store(true, Ordering::Relaxed);
                 }
-                progress.inc(1);
+                observer.applied();
                 Some(outcome)
             }
         })
@@ -224,7 +238,7 @@ pub async fn apply_deploy(
     items: &[DeployItem],
     snapshot: &plan::Remote,
     limit: usize,
-    progress: &ProgressBar,
+    observer: &dyn Observer,
 ) -> Vec<Option<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
     // Step 1: every prompt and version that must exist, concurrently.
@@ -256,7 +270,7 @@ pub async fn apply_deploy(
             Ok(r) => ready.push(r),
             Err(err) => {
                 outcomes[index] = Some(Err(err));
-                progress.inc(1);
+                observer.applied();
             }
         }
     }
@@ -268,13 +282,13 @@ pub async fn apply_deploy(
             Ok(results) => {
                 for (ready, result) in chunk.iter().zip(results) {
                     outcomes[ready.index] = Some(result.map(|()| applied(ready)));
-                    progress.inc(1);
+                    observer.applied();
                 }
             }
             Err(err) if err.is_stalled() => {
                 for ready in chunk {
                     outcomes[ready.index] = Some(Err(err.clone()));
-                    progress.inc(1);
+                    observer.applied();
                 }
             }
             Err(err) => {
@@ -296,7 +310,7 @@ pub async fn apply_deploy(
             .await;
     for (index, result) in rest {
         outcomes[index] = Some(result);
-        progress.inc(1);
+        observer.applied();
     }
     outcomes
 }

@@ -43,3 +43,41 @@ pub enum Error {
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
 }
+
+impl Error {
+    /// What a caller (the daemon's loop, above all) should do after this error.
+    pub fn class(&self) -> FailureClass {
+        use crate::desired::LoadError;
+        use crate::discover::DiscoverError;
+        use crate::gitrepo::GitError;
+        let git = |err: &GitError| match err {
+            GitError::NotOwner { .. } | GitError::Bare { .. } => FailureClass::Stalled,
+            _ => FailureClass::Transient,
+        };
+        match self {
+            Error::Config(_) | Error::Deploy(_) => FailureClass::Stalled,
+            Error::Git(err) | Error::Load(LoadError::Git(err)) => git(err),
+            Error::Load(LoadError::Discover(DiscoverError::Git(err))) => git(err),
+            Error::Load(LoadError::Discover(DiscoverError::Glob { .. })) => FailureClass::Stalled,
+            Error::Load(LoadError::Discover(DiscoverError::Walk { .. })) | Error::Io { .. } => {
+                FailureClass::Transient
+            }
+            Error::Api(err) if err.is_stalled() => FailureClass::Stalled,
+            Error::Api(_) => FailureClass::Transient,
+            Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
+            Error::NotImplemented(_) => FailureClass::Stalled,
+        }
+    }
+}
+
+/// What to do after an error that ended a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// Needs a person (a refused key, bad configuration): retrying changes nothing.
+    Stalled,
+    /// Worth retrying later (the API or the repository was not reachable).
+    Transient,
+    /// A bug or a broken runtime.
+    Fatal,
+}

@@ -41,4 +41,4 @@ pub mod report;
 pub mod secret;
 pub mod term;
 
-pub use error::Error;
+pub use error::{Error, FailureClass};

@@ -9,10 +9,11 @@ fn main() -> ExitCode {
     match promptsync::commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
-            let err = anyhow::Error::from(err);
+            // Server error bodies and file names can reach this text: escape controls.
+            let err = format!("{:#}", anyhow::Error::from(err));
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {}", promptsync::term::block(&err));
             }
             promptsync::commands::ExitStatus::Failure.into()
         }

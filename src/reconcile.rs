@@ -2,21 +2,23 @@
 //! the release commit when a release tag applies), read a snapshot of the remote in as
 //! few requests as the API allows, plan, apply, and return what happened for the
 //! report. It knows nothing about what triggered it (CLI, watcher, timer): the trigger
-//! is only logged.
+//! is only logged. Progress goes to an [`Observer`] (a progress bar for the CLI,
+//! metrics for the daemon); a pass that cannot finish returns a [`PassError`] that says
+//! what the caller should do next and keeps what the pass had done.
 
 use std::collections::BTreeSet;
 
 use futures_util::stream::{self, StreamExt};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 use tracing::Instrument;
 
 use crate::Error;
 use crate::api::types::{Prompt, Version};
 use crate::api::{ApiError, Client, filter_in};
-use crate::apply::{self, Outcome};
+use crate::apply::{self, Observer, Outcome};
 use crate::config::Settings;
 use crate::deploy::{self, Release};
 use crate::desired::{self, DesiredSet, PromptKey, SourceRev};
+use crate::error::FailureClass;
 use crate::gitrepo::GitRepo;
 use crate::plan::{self, DeployItem, DeployStep, ReleaseRef, Remote, SyncItem};
 
@@ -30,9 +32,38 @@ pub struct PassOptions {
     pub deploy: bool,
     /// What started the pass, for the logs only.
     pub trigger: &'static str,
-    /// Draw a progress bar on stderr while changes are applied (only shown when
-    /// stderr is a terminal).
-    pub progress: bool,
+}
+
+/// A pass that ended before it was done, with what it had found and done so far.
+#[derive(Debug)]
+pub struct PassError {
+    pub class: FailureClass,
+    pub error: Error,
+    /// The pass up to the failure; `None` when it failed before reading the source.
+    pub partial: Option<Box<Pass>>,
+}
+
+impl PassError {
+    fn new(error: impl Into<Error>, partial: Option<Pass>) -> PassError {
+        let error = error.into();
+        PassError {
+            class: error.class(),
+            error,
+            partial: partial.map(Box::new),
+        }
+    }
+}
+
+impl std::fmt::Display for PassError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for PassError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
 }
 
 /// Everything a pass found and did, for the report.
@@ -48,115 +79,135 @@ pub struct Pass {
     pub deploy: Vec<(DeployItem, Option<Outcome>)>,
 }
 
-/// Run one pass. A run-fatal problem (unreadable repository, unreachable API, a
-/// refused key) is an `Err`; per-prompt failures are in the returned [`Pass`].
+/// Run one pass. Per-prompt failures are in the returned [`Pass`]; a problem that ends
+/// the pass (unreadable repository, unreachable API, a refused key) is a [`PassError`]
+/// with the part of the pass done before it.
 pub async fn run(
     settings: &Settings,
     client: &Client,
     options: &PassOptions,
-) -> Result<Pass, Error> {
+    observer: &dyn Observer,
+) -> Result<Pass, PassError> {
     let source = match &options.source {
         SourceRev::Commit(rev) => rev.as_str(),
         SourceRev::Worktree => "worktree",
     };
     let span = tracing::info_span!("reconcile", trigger = options.trigger, source);
-    run_pass(settings, client, options).instrument(span).await
+    run_pass(settings, client, options, observer)
+        .instrument(span)
+        .await
 }
 
 async fn run_pass(
     settings: &Settings,
     client: &Client,
     options: &PassOptions,
-) -> Result<Pass, Error> {
-    let (source, release) = load(settings, options).await?;
+    observer: &dyn Observer,
+) -> Result<Pass, PassError> {
+    let (source, release) = load(settings, options)
+        .await
+        .map_err(|err| PassError::new(err, None))?;
     let suspended = settings.sync.suspend;
     let apply = !options.dry_run && !suspended;
     if suspended {
         tracing::warn!("suspend is set: planning only, no change is sent");
     }
+    let mut pass = Pass {
+        source,
+        release,
+        dry_run: !apply,
+        suspended,
+        sync: Vec::new(),
+        deploy: Vec::new(),
+    };
     let limit = settings.api.max_in_flight;
-    let mut remote = snapshot(client, &source, release.as_ref().map(|(_, set)| set), limit).await?;
+    let release_set = pass.release.as_ref().map(|(_, set)| set);
+    let mut remote = match snapshot(client, &pass.source, release_set, limit).await {
+        Ok(remote) => remote,
+        Err(err) => return Err(PassError::new(err, Some(pass))),
+    };
     tracing::info!(
-        prompts = source.prompts.len(),
+        prompts = pass.source.prompts.len(),
         remote = remote.prompts.len(),
-        release = release.as_ref().map(|(r, _)| r.tag.as_str()),
+        release = pass.release.as_ref().map(|(r, _)| r.tag.as_str()),
         "loaded"
     );
 
-    let progress = if options.progress && apply {
-        // Cleared when dropped, however the pass ends.
-        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
-            .with_style(
-                ProgressStyle::with_template("{spinner} {pos}/{len} changes applied {wide_bar}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            )
-            .with_finish(ProgressFinish::AndClear)
-    } else {
-        ProgressBar::hidden()
-    };
-    let mut deploy_entries = Vec::new();
-    if let Some((release, set)) = &release {
+    if let Some((release, set)) = &pass.release {
         let searches = plan::version_searches(&set.prompts, &remote);
-        remote.versions = list_versions(client, &searches, limit).await?;
+        match list_versions(client, &searches, limit).await {
+            Ok(versions) => remote.versions = versions,
+            Err(err) => return Err(PassError::new(err, Some(pass))),
+        }
         let release_ref = ReleaseRef {
             tag: release.tag.clone(),
             source: set.source.clone(),
         };
         let items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
-        let outcomes = if apply {
-            progress.inc_length(
+        if apply {
+            observer.planned(
                 items
                     .iter()
                     .filter(|i| matches!(i.step, DeployStep::Deploy { .. }))
-                    .count() as u64,
+                    .count(),
             );
-            let outcomes = apply::apply_deploy(client, &items, &remote, limit, &progress).await;
-            stop_if_stalled(&outcomes)?;
+            let outcomes = apply::apply_deploy(client, &items, &remote, limit, observer).await;
+            let stalled = stalled(&outcomes);
             let touched: Vec<String> = outcomes
                 .iter()
                 .flatten()
                 .filter_map(|o| o.as_ref().ok().map(|a| a.prompt_id.clone()))
                 .collect();
-            let mut refreshed = apply::refresh(client, &touched, limit).await?;
-            complete_versions(client, refreshed.iter_mut(), limit).await?;
-            for prompt in refreshed {
-                if let Some(id) = prompt.id() {
-                    remote.prompts.insert(id.to_owned(), prompt);
-                }
+            pass.deploy = items.into_iter().zip(outcomes).collect();
+            if let Some(err) = stalled {
+                return Err(PassError::new(err, Some(pass)));
             }
-            outcomes
+            let refreshed = async {
+                let mut refreshed = apply::refresh(client, &touched, limit).await?;
+                complete_versions(client, refreshed.iter_mut(), limit).await?;
+                Ok::<_, ApiError>(refreshed)
+            };
+            match refreshed.await {
+                Ok(refreshed) => {
+                    for prompt in refreshed {
+                        if let Some(id) = prompt.id() {
+                            remote.prompts.insert(id.to_owned(), prompt);
+                        }
+                    }
+                }
+                Err(err) => return Err(PassError::new(err, Some(pass))),
+            }
         } else {
             remote = plan::simulate_deploy(&remote, &items);
-            items.iter().map(|_| None).collect()
-        };
-        deploy_entries = items.into_iter().zip(outcomes).collect();
+            pass.deploy = items.into_iter().map(|item| (item, None)).collect();
+        }
     }
 
     let items = plan::plan_sync(
-        &source.prompts,
-        &source.source,
+        &pass.source.prompts,
+        &pass.source.source,
         &remote,
         settings.sync.drift,
     );
-    let outcomes = if apply {
-        progress.inc_length(items.iter().filter(|i| i.is_change()).count() as u64);
-        let outcomes = apply::apply_sync(client, &items, limit, &progress).await;
-        drop(progress);
-        stop_if_stalled(&outcomes)?;
-        outcomes
+    if apply {
+        observer.planned(items.iter().filter(|i| i.is_change()).count());
+        let outcomes = apply::apply_sync(client, &items, limit, observer).await;
+        let stalled = stalled(&outcomes);
+        pass.sync = items.into_iter().zip(outcomes).collect();
+        if let Some(err) = stalled {
+            return Err(PassError::new(err, Some(pass)));
+        }
     } else {
-        items.iter().map(|_| None).collect()
-    };
-    let (written, failed) = count(deploy_entries.iter().map(|(_, o)| o).chain(&outcomes));
+        pass.sync = items.into_iter().map(|item| (item, None)).collect();
+    }
+    let (written, failed) = count(
+        pass.deploy
+            .iter()
+            .map(|(_, o)| o)
+            .chain(pass.sync.iter().map(|(_, o)| o)),
+    );
     tracing::info!(written, failed, dry_run = !apply, "reconciled");
-    Ok(Pass {
-        source,
-        release,
-        dry_run: !apply,
-        suspended,
-        sync: items.into_iter().zip(outcomes).collect(),
-        deploy: deploy_entries,
-    })
+    Ok(pass)
 }
 
 /// How many applied items succeeded and failed.
@@ -170,15 +221,12 @@ fn count<'a>(outcomes: impl Iterator<Item = &'a Option<Outcome>>) -> (usize, usi
 }
 
 /// A refused key ends the run: every other request would be refused too.
-fn stop_if_stalled(outcomes: &[Option<Outcome>]) -> Result<(), Error> {
-    let stalled = outcomes
+fn stalled(outcomes: &[Option<Outcome>]) -> Option<ApiError> {
+    outcomes
         .iter()
         .flatten()
-        .find_map(|o| o.as_ref().err().filter(|e| e.is_stalled()));
-    match stalled {
-        Some(err) => Err(Error::Api(err.clone())),
-        None => Ok(()),
-    }
+        .find_map(|o| o.as_ref().err().filter(|e| e.is_stalled()))
+        .cloned()
 }
 
 /// The desired state of the source, and of the release commit when a tag applies.

@@ -2,14 +2,17 @@
 //! report. `--emulator` runs a local emulator inside the process, its state kept under
 //! the repository's git directory.
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
+
 use crate::Error;
 use crate::api::Client;
+use crate::apply::Observer;
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
 use crate::config::{Overrides, Settings};
 use crate::desired::SourceRev;
 use crate::gitrepo::GitRepo;
-use crate::reconcile::{self, PassOptions};
+use crate::reconcile::{self, PassError, PassOptions};
 use crate::report::Stdout;
 use crate::report::pass::{Mode, PassReport};
 use crate::secret::ApiKey;
@@ -21,8 +24,11 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     } else {
         Mode::Sync
     };
-    let report = pass(global, &args.source, &args.remote, mode)?;
-    print(&report, args.output)?;
+    let report = reported(
+        pass(global, &args.source, &args.remote, mode),
+        mode,
+        args.output,
+    )?;
     Ok(if report.has_errors() {
         ExitStatus::Failure
     } else {
@@ -31,8 +37,12 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
 }
 
 pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
-    let report = pass(global, &args.source, &args.remote, Mode::Plan)?;
-    print(&report, args.output)?;
+    let mode = Mode::Plan;
+    let report = reported(
+        pass(global, &args.source, &args.remote, mode),
+        mode,
+        args.output,
+    )?;
     Ok(match (report.has_errors(), report.has_changes()) {
         (true, _) => ExitStatus::Failure,
         (false, true) if args.detailed_exitcode => ExitStatus::Changes,
@@ -40,14 +50,36 @@ pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
     })
 }
 
-fn pass(
-    global: &GlobalArgs,
-    source: &SourceArgs,
-    remote: &RemoteArgs,
-    mode: Mode,
-) -> Result<PassReport, Error> {
-    let mut settings = super::load_settings(global, &Overrides::default())?;
-    crate::logging::init(&settings.log)?;
+/// What a pass came to: its report, or the error that ended it with the report of
+/// what it had done (`None` when it ended before reading the source).
+type Ran = Result<PassReport, (Option<Box<PassReport>>, Error)>;
+
+/// Print the report of `ran`; a pass that ended early is an `Err` for `main` to print,
+/// after its report (with `--output json`, always one document on stdout, the error
+/// in it).
+fn reported(ran: Ran, mode: Mode, output: OutputFormat) -> Result<PassReport, Error> {
+    match ran {
+        Ok(report) => {
+            print(&report, output)?;
+            Ok(report)
+        }
+        Err((report, error)) => {
+            match (report, output) {
+                (Some(report), _) => print(&report, output)?,
+                (None, OutputFormat::Json) => {
+                    print(&PassReport::failed_early(mode, &error), output)?;
+                }
+                (None, OutputFormat::Text) => {}
+            }
+            Err(error)
+        }
+    }
+}
+
+fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mode) -> Ran {
+    let early = |error: Error| (None, error);
+    let mut settings = super::load_settings(global, &Overrides::default()).map_err(early)?;
+    crate::logging::init(&settings.log).map_err(|err| early(err.into()))?;
     let options = PassOptions {
         source: if source.worktree {
             SourceRev::Worktree
@@ -57,30 +89,93 @@ fn pass(
         dry_run: mode != Mode::Sync,
         deploy: !remote.no_deploy,
         trigger: "command line",
-        progress: global.quiet == 0 && settings.log.format == crate::cli::LogFormat::Pretty,
     };
+    let progress = mode == Mode::Sync
+        && global.quiet == 0
+        && settings.log.format == crate::cli::LogFormat::Pretty;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| Error::Io {
-            what: "cannot start the async runtime".into(),
-            source,
+        .map_err(|source| {
+            early(Error::Io {
+                what: "cannot start the async runtime".into(),
+                source,
+            })
         })?;
     let color = Stdout::wants_color();
     runtime.block_on(async {
         let local = if remote.emulator {
-            Some(start_local_emulator(&mut settings).await?)
+            Some(start_local_emulator(&mut settings).await.map_err(early)?)
         } else {
             None
         };
-        let client = Client::new(&settings.api)?;
-        let result = reconcile::run(&settings, &client, &options).await;
+        let result = match Client::new(&settings.api) {
+            Ok(client) => {
+                let observer = Progress::new(progress);
+                reconcile::run(&settings, &client, &options, &observer).await
+            }
+            Err(err) => Err(PassError {
+                class: crate::Error::from(err.clone()).class(),
+                error: err.into(),
+                partial: None,
+            }),
+        };
         if let Some(local) = local {
-            local.shutdown().await?;
+            local.shutdown().await.map_err(|err| early(err.into()))?;
         }
-        Ok(PassReport::new(&result?, mode, color))
+        match result {
+            Ok(pass) => Ok(PassReport::new(&pass, mode, color)),
+            Err(err) => {
+                let report = err
+                    .partial
+                    .as_deref()
+                    .map(|pass| Box::new(PassReport::new(pass, mode, color).with_failure(&err)));
+                Err((report, err.error))
+            }
+        }
     })
+}
+
+/// A progress bar on stderr while changes are applied (drawn only on a terminal,
+/// cleared when the pass ends).
+struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    fn new(shown: bool) -> Progress {
+        Progress(shown.then(|| {
+            ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {pos}/{len} changes applied {wide_bar}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                )
+                .with_finish(ProgressFinish::AndClear)
+        }))
+    }
+}
+
+impl Observer for Progress {
+    fn planned(&self, changes: usize) {
+        if let Some(bar) = &self.0 {
+            bar.inc_length(changes as u64);
+        }
+    }
+
+    fn applied(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Start the emulator in this process (state in `.git/promptsync/emulator.json`) and

@@ -11,12 +11,13 @@ use crate::apply::Outcome;
 use crate::desired::PromptKey;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::diff;
+use crate::error::{Error, FailureClass};
 use crate::normalize;
 use crate::plan::{
     ContentChange, DeployItem, DeployStep, DeployTarget, SkipReason, SyncItem, SyncStep, Target,
     VersionWrite,
 };
-use crate::reconcile::Pass;
+use crate::reconcile::{Pass, PassError};
 
 /// Which command produced the pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,9 +42,19 @@ pub struct PassReport {
     pub prompts: Vec<PromptReport>,
     pub invalid_files: Vec<InvalidFile>,
     pub summary: Summary,
+    /// Why the pass ended before it was done; `null` when it finished.
+    pub error: Option<Failure>,
     /// Colour the text output (decided once, with the diffs).
     #[serde(skip)]
     color: bool,
+}
+
+/// The error that ended a pass early.
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    /// `stalled` (needs a person), `transient` (retry later) or `fatal`.
+    pub class: FailureClass,
+    pub message: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,13 +216,48 @@ impl PassReport {
             prompts: rows,
             invalid_files,
             summary,
+            error: None,
             color,
         }
     }
 
-    /// Any prompt failed or any file is invalid.
+    /// This report, marked as the part of a pass that `error` ended early.
+    pub fn with_failure(mut self, error: &PassError) -> PassReport {
+        self.error = Some(Failure {
+            class: error.class,
+            message: error_chain(error),
+        });
+        self
+    }
+
+    /// The report of a pass that ended before it read the source: no prompts, the
+    /// error.
+    pub fn failed_early(mode: Mode, error: &Error) -> PassReport {
+        PassReport {
+            format: 1,
+            mode,
+            dry_run: mode != Mode::Sync,
+            suspended: false,
+            source: Source {
+                commit: None,
+                subject: None,
+                worktree: false,
+            },
+            release: None,
+            prompts: Vec::new(),
+            invalid_files: Vec::new(),
+            summary: Summary::default(),
+            error: Some(Failure {
+                class: error.class(),
+                message: error_chain(error),
+            }),
+            color: false,
+        }
+    }
+
+    /// Any prompt failed, any file is invalid, or the pass ended early.
     pub fn has_errors(&self) -> bool {
-        self.summary.failed > 0 || self.summary.invalid_files > 0
+        self.summary.failed > 0 || self.summary.invalid_files > 0 || self.error.is_some()
     }
 
     /// Any change would be (or was) sent.
@@ -309,6 +355,7 @@ impl PassReport {
             (None, false) => "HEAD".to_owned(),
         };
         let lead = match (self.mode, self.suspended) {
+            _ if self.error.is_some() => format!("Stopped early on {source}"),
             (_, true) => format!("Suspended (nothing sent); plan for {source}"),
             (Mode::Plan, _) => format!("Plan for {source}"),
             (Mode::DryRun, _) => format!("Dry run of {source} (nothing sent)"),
@@ -339,6 +386,21 @@ impl PassReport {
         };
         format!("{lead}: {}{tail}.", parts.join(", "))
     }
+}
+
+/// An error with its causes, as `main` prints them (`a: b: c`).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = source.and_then(std::error::Error::source);
+    }
+    text
 }
 
 fn sync_row(item: &SyncItem, outcome: Option<&Outcome>, color: bool) -> PromptReport {

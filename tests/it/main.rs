@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod deploy;
 mod emulator;
+mod failures;
 mod gitsource;
 mod secrets;
 mod sync;
