@@ -163,10 +163,27 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Reconciles when a commit, a tag, the configuration or the key file changes (with
+--worktree: any file of the working tree), on SIGHUP, on POST /reconcile, and every
+watch.resync_interval. Probes on --listen: /healthz, /readyz, /metrics, /status.
+SIGTERM lets a running pass finish (watch.shutdown_timeout), a second one exits at once.
+
+Exit status: 0 after a clean shutdown; with --once, 0 when the pass converged and 1
+otherwise.")]
 pub struct WatchArgs {
-    /// Address of the health, readiness and metrics server.
+    /// Address of the probe server: /healthz, /readyz, /metrics, /status, POST /reconcile
+    /// (default: watch.listen, 0.0.0.0:8080).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+
+    /// Run one pass of the daemon's loop and exit with its status (like git-sync's
+    /// --one-time).
+    #[arg(long)]
+    pub once: bool,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     #[command(flatten)]
     pub remote: RemoteArgs,

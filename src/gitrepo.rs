@@ -191,6 +191,12 @@ impl GitRepo {
         &self.git_dir
     }
 
+    /// This worktree's own git dir (where its `HEAD` is): the git dir itself for the
+    /// main worktree, `.git/worktrees/<name>` for a linked one (canonical).
+    pub fn worktree_git_dir(&self) -> PathBuf {
+        std::fs::canonicalize(self.repo.path()).unwrap_or_else(|_| self.repo.path().to_owned())
+    }
+
     /// Whether this is a shallow clone.
     pub fn is_shallow(&self) -> bool {
         self.repo.is_shallow()

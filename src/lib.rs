@@ -24,6 +24,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod deploy;
 pub mod desired;
 pub mod diagnostic;

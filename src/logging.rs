@@ -128,6 +128,7 @@ mod tests {
     fn settings(format: LogFormat, filter: &str) -> LogSettings {
         LogSettings {
             format,
+            format_is_default: false,
             filter: filter.to_owned(),
         }
     }

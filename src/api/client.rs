@@ -512,6 +512,7 @@ mod tests {
         let settings = ApiSettings {
             base_url: url::Url::parse("https://api.respan.ai").unwrap(),
             api_key: None,
+            api_key_file: None,
             timeout: std::time::Duration::from_secs(1),
             connect_timeout: std::time::Duration::from_secs(1),
             max_in_flight: 1,

@@ -180,7 +180,9 @@ impl Drop for Progress {
 
 /// Start the emulator in this process (state in `.git/promptsync/emulator.json`) and
 /// point the settings at it.
-async fn start_local_emulator(settings: &mut Settings) -> Result<RunningEmulator, Error> {
+pub(super) async fn start_local_emulator(
+    settings: &mut Settings,
+) -> Result<RunningEmulator, Error> {
     let repo = settings.repo.clone();
     let git_dir =
         tokio::task::spawn_blocking(move || GitRepo::open(&repo).map(|r| r.git_dir().to_owned()))

@@ -51,6 +51,9 @@ pub struct ApiSettings {
     /// `RESPAN_API_KEY`, or the contents of `api_key_file`. Absent is only an error for
     /// commands that talk to the API.
     pub api_key: Option<ApiKey>,
+    /// The file the key was read from (`api.api_key_file`, resolved), which the daemon
+    /// watches so that a rotated key takes effect without a restart.
+    pub api_key_file: Option<PathBuf>,
     /// Whole-request timeout.
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -96,6 +99,9 @@ pub struct SyncSettings {
 #[derive(Debug, Clone)]
 pub struct LogSettings {
     pub format: LogFormat,
+    /// No layer chose the format: it is the built-in default (the daemon then logs
+    /// JSON when stderr is not a terminal).
+    pub format_is_default: bool,
     /// An EnvFilter directive (`info`, `promptsync=debug`); RUST_LOG wins when set.
     pub filter: String,
 }
@@ -105,6 +111,13 @@ pub struct WatchSettings {
     pub listen: SocketAddr,
     pub resync_interval: Duration,
     pub debounce: Duration,
+    /// Poll refs and file times instead of waiting for file system events (for file
+    /// systems where events do not arrive); also the fallback when the OS limits on
+    /// watches are reached.
+    pub poll: bool,
+    pub poll_interval: Duration,
+    /// How long a running pass may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
 }
 
 /// Values from command-line flags that override configuration keys.
@@ -202,6 +215,7 @@ impl LogSettings {
     pub fn from_global(global: &GlobalArgs) -> LogSettings {
         LogSettings {
             format: global.log_format.unwrap_or_default(),
+            format_is_default: global.log_format.is_none(),
             filter: verbosity_level(global.verbose, global.quiet)
                 .unwrap_or("info")
                 .to_owned(),

@@ -72,6 +72,9 @@ pub(super) struct RawWatch {
     pub(super) listen: Field,
     pub(super) resync_interval: Field,
     pub(super) debounce: Field,
+    pub(super) poll: Field,
+    pub(super) poll_interval: Field,
+    pub(super) shutdown_timeout: Field,
 }
 
 /// Every known key as a dotted path (`api.timeout`), taken from [`RawConfig`] itself.

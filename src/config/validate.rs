@@ -82,6 +82,9 @@ fn api(check: &mut Checker<'_>, raw: RawApi, env_key: Option<ApiKey>) -> Option<
         duration(Duration::ZERO),
     );
     let key_file = check.optional("api.api_key_file", raw.api_key_file, path);
+    let api_key_file = key_file
+        .as_ref()
+        .map(|file| file.as_ref().map(|(path, _)| path.clone()));
     let api_key = key_file.and_then(|file| {
         let file = file.as_ref().map(|(path, origin)| KeyFile {
             path,
@@ -94,6 +97,7 @@ fn api(check: &mut Checker<'_>, raw: RawApi, env_key: Option<ApiKey>) -> Option<
     Some(ApiSettings {
         base_url: base_url?,
         api_key: api_key?,
+        api_key_file: api_key_file?,
         timeout: timeout?,
         connect_timeout: connect_timeout?,
         max_in_flight: max_in_flight?,
@@ -137,18 +141,21 @@ fn sync(check: &mut Checker<'_>, raw: RawSync) -> Option<SyncSettings> {
 }
 
 fn log(check: &mut Checker<'_>, raw: RawLog) -> Option<LogSettings> {
-    let format = check.get("log.format", raw.format, |v, _| {
-        choice(
+    let format = check.get("log.format", raw.format, |v, origin| {
+        let format = choice(
             v,
             &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
-        )
+        )?;
+        Ok((format, origin.layer == Layer::Default))
     });
     let filter = check.get("log.level", raw.level, |v, _| {
         let filter = text(v)?;
         crate::logging::check_filter(&filter).map(|()| filter)
     });
+    let (format, format_is_default) = format?;
     Some(LogSettings {
-        format: format?,
+        format,
+        format_is_default,
         filter: filter?,
     })
 }
@@ -166,10 +173,24 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
         duration(Duration::from_secs(1)),
     );
     let debounce = check.get("watch.debounce", raw.debounce, duration(Duration::ZERO));
+    let poll = check.get("watch.poll", raw.poll, boolean);
+    let poll_interval = check.get(
+        "watch.poll_interval",
+        raw.poll_interval,
+        duration(Duration::from_millis(100)),
+    );
+    let shutdown_timeout = check.get(
+        "watch.shutdown_timeout",
+        raw.shutdown_timeout,
+        duration(Duration::ZERO),
+    );
     Some(WatchSettings {
         listen: listen?,
         resync_interval: resync_interval?,
         debounce: debounce?,
+        poll: poll?,
+        poll_interval: poll_interval?,
+        shutdown_timeout: shutdown_timeout?,
     })
 }
 

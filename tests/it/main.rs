@@ -19,3 +19,4 @@ mod gitsource;
 mod secrets;
 mod sync;
 mod validate;
+mod watch;

@@ -104,6 +104,7 @@ fn trace_logs_of_the_settings_show_redacted() {
         let out = tempfile::NamedTempFile::new().unwrap();
         let log = LogSettings {
             format,
+            format_is_default: false,
             filter: "info".to_owned(),
         };
         let subscriber =

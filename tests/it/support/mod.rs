@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod emulator;
 pub mod git;
 pub mod scenario;

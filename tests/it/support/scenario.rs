@@ -143,3 +143,38 @@ impl Scenario {
         self.emu.change_requests().len()
     }
 }
+
+impl Scenario {
+    /// `promptsync watch ARGS` in the repository, pointed at the emulator, with a short
+    /// debounce; not started.
+    pub fn watch_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = super::promptsync_command();
+        cmd.current_dir(self.repo.path())
+            .env("RESPAN_BASE_URL", self.emu.base_url())
+            .env("RESPAN_API_KEY", KEY)
+            .env("PROMPTSYNC_WATCH__DEBOUNCE", "100ms")
+            .arg("watch")
+            .args(args);
+        cmd
+    }
+
+    /// The daemon started with [`Scenario::watch_command`].
+    pub fn watch(&self, args: &[&str]) -> super::daemon::Daemon {
+        self.watch_with(args, &[])
+    }
+
+    /// [`Scenario::watch`] with more environment variables (settings).
+    pub fn watch_with(&self, args: &[&str], env: &[(&str, &str)]) -> super::daemon::Daemon {
+        let mut command = self.watch_command(args);
+        command.envs(env.iter().copied());
+        super::daemon::Daemon::spawn(command)
+    }
+
+    /// The newest version of the prompt named `name` (its JSON).
+    pub fn newest_of(&self, name: &str) -> Value {
+        self.versions_of(name)
+            .into_iter()
+            .next()
+            .expect("a version")
+    }
+}

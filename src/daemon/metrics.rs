@@ -1,0 +1,244 @@
+//! Prometheus metrics of the daemon, in an explicit registry (no globals), rendered in
+//! the text format for `GET /metrics`. Families:
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `promptsync_reconcile_total` | counter | `trigger`, `result` (`success`, `partial`, `transient`, `stalled`, `fatal`) |
+//! | `promptsync_reconcile_duration_seconds` | histogram | |
+//! | `promptsync_last_success_timestamp_seconds` | gauge | |
+//! | `promptsync_prompts` | gauge | `state` (`managed`, `invalid`, `drifted`, `suspended`) |
+//! | `promptsync_versions_created_total` | counter | |
+//! | `promptsync_deploys_total` | counter | |
+//! | `promptsync_api_requests_total` | counter | `method`, `code` (`error` when no answer came) |
+//! | `promptsync_watcher_rescans_total` | counter | |
+//! | `promptsync_build_info` | gauge (1) | `version` |
+//!
+//! Nothing here carries configuration or the key.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use super::status::Counts;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconcileLabels {
+    trigger: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// The daemon's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconcile: Family<ReconcileLabels, Counter>,
+    duration: Histogram,
+    last_success: Gauge<f64, AtomicU64>,
+    prompts: Family<StateLabels, Gauge>,
+    versions_created: Counter,
+    deploys: Counter,
+    api_requests: Family<RequestLabels, Counter>,
+    rescans: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let reconcile = Family::<ReconcileLabels, Counter>::default();
+        // 10 ms to about 20 minutes.
+        let duration = Histogram::new(exponential_buckets(0.01, 2.0, 18));
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        let prompts = Family::<StateLabels, Gauge>::default();
+        let versions_created = Counter::default();
+        let deploys = Counter::default();
+        let api_requests = Family::<RequestLabels, Counter>::default();
+        let rescans = Counter::default();
+        // The registry adds `_total` to counters and `_info` to info metrics.
+        registry.register(
+            "promptsync_reconcile",
+            "Reconcile passes, by trigger and result",
+            reconcile.clone(),
+        );
+        registry.register(
+            "promptsync_reconcile_duration_seconds",
+            "Duration of reconcile passes",
+            duration.clone(),
+        );
+        registry.register(
+            "promptsync_last_success_timestamp_seconds",
+            "Unix time of the last pass without a failed prompt or an invalid file",
+            last_success.clone(),
+        );
+        registry.register(
+            "promptsync_prompts",
+            "Prompt files of the last pass, by state",
+            prompts.clone(),
+        );
+        registry.register(
+            "promptsync_versions_created",
+            "Prompt versions created or edited",
+            versions_created.clone(),
+        );
+        registry.register("promptsync_deploys", "Versions made live", deploys.clone());
+        registry.register(
+            "promptsync_api_requests",
+            "Requests to the Respan API, by method and status code",
+            api_requests.clone(),
+        );
+        registry.register(
+            "promptsync_watcher_rescans",
+            "Times file system events were lost and everything was read again",
+            rescans.clone(),
+        );
+        registry.register(
+            "promptsync_build",
+            "The running build",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        for state in ["managed", "invalid", "drifted", "suspended"] {
+            prompts.get_or_create(&StateLabels { state }).set(0);
+        }
+        Metrics {
+            registry,
+            reconcile,
+            duration,
+            last_success,
+            prompts,
+            versions_created,
+            deploys,
+            api_requests,
+            rescans,
+        }
+    }
+
+    /// A pass ended: `result` is its outcome label, `counts` what it did (absent when
+    /// it ended early).
+    pub fn pass(
+        &self,
+        trigger: &'static str,
+        result: &'static str,
+        seconds: f64,
+        counts: Option<&Counts>,
+    ) {
+        self.reconcile
+            .get_or_create(&ReconcileLabels { trigger, result })
+            .inc();
+        self.duration.observe(seconds);
+        if result == "success" {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.last_success.set(now);
+        }
+        if let Some(counts) = counts {
+            self.versions_created
+                .inc_by((counts.created + counts.updated) as u64);
+            self.deploys.inc_by(counts.deployed as u64);
+        }
+    }
+
+    /// The prompt files of the last pass, by state.
+    pub fn prompts(&self, managed: usize, invalid: usize, drifted: usize, suspended: usize) {
+        for (state, n) in [
+            ("managed", managed),
+            ("invalid", invalid),
+            ("drifted", drifted),
+            ("suspended", suspended),
+        ] {
+            self.prompts
+                .get_or_create(&StateLabels { state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// One API request answered with `code` (`None`: no answer).
+    pub fn api_request(&self, method: &'static str, code: Option<u16>) {
+        let code = code.map_or_else(|| "error".to_owned(), |c| c.to_string());
+        self.api_requests
+            .get_or_create(&RequestLabels { method, code })
+            .inc();
+    }
+
+    pub fn rescan(&self) {
+        self.rescans.inc();
+    }
+
+    /// The Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_rendered_with_its_documented_name() {
+        let metrics = Metrics::new();
+        metrics.pass(
+            "files",
+            "success",
+            0.25,
+            Some(&Counts {
+                created: 1,
+                updated: 2,
+                deployed: 1,
+                ..Counts::default()
+            }),
+        );
+        metrics.prompts(3, 1, 0, 0);
+        metrics.api_request("POST", Some(201));
+        metrics.api_request("GET", None);
+        metrics.rescan();
+        let text = metrics.render();
+        for line in [
+            "promptsync_reconcile_total{trigger=\"files\",result=\"success\"} 1",
+            "promptsync_reconcile_duration_seconds_count 1",
+            "promptsync_versions_created_total 3",
+            "promptsync_deploys_total 1",
+            "promptsync_prompts{state=\"managed\"} 3",
+            "promptsync_prompts{state=\"invalid\"} 1",
+            "promptsync_api_requests_total{method=\"POST\",code=\"201\"} 1",
+            "promptsync_api_requests_total{method=\"GET\",code=\"error\"} 1",
+            "promptsync_watcher_rescans_total 1",
+            "promptsync_build_info{version=\"",
+            "promptsync_last_success_timestamp_seconds ",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}

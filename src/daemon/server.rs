@@ -1,0 +1,104 @@
+//! The probe server beside the loop (axum): liveness, readiness, metrics, status, and
+//! a door to ask for a pass. It reads the shared status and metrics and fires
+//! triggers; it never calls the remote API, so an API outage cannot fail a probe.
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /healthz` | 200 while the loop's heartbeat is fresh, else 503 |
+//! | `GET /readyz` | 503 until a pass ran to its end, then 200 unless stalled |
+//! | `GET /metrics` | Prometheus text format |
+//! | `GET /status` | the status as JSON (no configuration, no key) |
+//! | `POST /reconcile` | 202: a pass is requested |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use super::status::Status;
+use super::trigger::{Reason, Triggers};
+
+/// A heartbeat older than this fails liveness.
+pub const HEARTBEAT_STALE: Duration = Duration::from_secs(30);
+
+/// What the handlers read and do.
+#[derive(Debug)]
+pub struct Shared {
+    pub status: Arc<Status>,
+    pub metrics: Arc<Metrics>,
+    pub triggers: Triggers,
+}
+
+/// The probe routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
+        .route("/reconcile", post(reconcile))
+        .with_state(shared)
+}
+
+/// Serve until `stop` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(shared))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let age = shared.status.heartbeat_age();
+    if age <= HEARTBEAT_STALE {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        let text = format!("the loop's last heartbeat is {}s old\n", age.as_secs());
+        (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
+    }
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.status.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.status.snapshot()).into_response()
+}
+
+async fn reconcile(State(shared): State<Arc<Shared>>) -> Response {
+    shared.triggers.fire(Reason::Http);
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({"accepted": true})),
+    )
+        .into_response()
+}

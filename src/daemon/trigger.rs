@@ -1,0 +1,154 @@
+//! Why a pass runs, and the slot that carries it to the loop: capacity one, the newest
+//! reason wins (git-sync's trigger channel). While a pass runs, every trigger that
+//! arrives lands in the slot; the loop takes the slot once, so any number of events
+//! during a pass make one follow-up pass, never a backlog.
+
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+/// What started a pass. Only logged and counted; the pass itself does not know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The first pass after start.
+    Startup,
+    /// A prompt file, content file or directory of the working tree changed.
+    Files,
+    /// A git ref moved: a commit, a checkout, a new tag, a fetch.
+    Refs,
+    /// The repository path was swapped to another worktree (kubernetes git-sync).
+    Repository,
+    /// The configuration file changed.
+    Config,
+    /// The API key file changed (a rotated secret).
+    KeyFile,
+    /// Events were lost (the OS queue overflowed): everything is read again.
+    Rescan,
+    /// The periodic resync, the safety net for missed events.
+    Resync,
+    /// A retry after a failed pass, when its backoff ran out.
+    Retry,
+    /// SIGHUP.
+    Signal,
+    /// `POST /reconcile` on the probe server.
+    Http,
+}
+
+impl Reason {
+    /// The label of this reason in logs, metrics and `/status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Startup => "startup",
+            Reason::Files => "files",
+            Reason::Refs => "refs",
+            Reason::Repository => "repository",
+            Reason::Config => "config",
+            Reason::KeyFile => "key_file",
+            Reason::Rescan => "rescan",
+            Reason::Resync => "resync",
+            Reason::Retry => "retry",
+            Reason::Signal => "sighup",
+            Reason::Http => "http",
+        }
+    }
+
+    /// Whether this reason says something changed (or a person asked), as opposed to
+    /// the timer: such triggers end a backoff early.
+    pub fn is_change(self) -> bool {
+        !matches!(self, Reason::Resync | Reason::Retry)
+    }
+}
+
+/// One request for a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trigger {
+    pub reason: Reason,
+    pub at: Instant,
+}
+
+impl Trigger {
+    pub fn now(reason: Reason) -> Trigger {
+        Trigger {
+            reason,
+            at: Instant::now(),
+        }
+    }
+}
+
+/// The sending side: cheap to clone, one per trigger source.
+#[derive(Debug, Clone)]
+pub struct Triggers {
+    slot: watch::Sender<Option<Trigger>>,
+}
+
+/// The loop's side: waits for the slot to be filled, and empties it.
+#[derive(Debug)]
+pub struct Pending {
+    slot: watch::Receiver<Option<Trigger>>,
+}
+
+/// A new, empty slot.
+pub fn slot() -> (Triggers, Pending) {
+    let (slot, receiver) = watch::channel(None);
+    (Triggers { slot }, Pending { slot: receiver })
+}
+
+impl Triggers {
+    /// Ask for a pass; replaces a request that is still waiting.
+    pub fn fire(&self, reason: Reason) {
+        tracing::debug!(reason = reason.as_str(), "trigger");
+        self.slot.send_replace(Some(Trigger::now(reason)));
+    }
+}
+
+impl Pending {
+    /// The next trigger; `None` when every sender is gone.
+    pub async fn next(&mut self) -> Option<Trigger> {
+        loop {
+            self.slot.changed().await.ok()?;
+            if let Some(trigger) = *self.slot.borrow_and_update() {
+                return Some(trigger);
+            }
+        }
+    }
+
+    /// Drop a trigger that is waiting (the pass about to run covers it).
+    pub fn clear(&mut self) {
+        self.slot.borrow_and_update();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn many_triggers_while_busy_make_one_pending_and_the_newest_wins() {
+        let (triggers, mut pending) = slot();
+        for reason in [Reason::Files, Reason::Refs, Reason::Http] {
+            triggers.fire(reason);
+        }
+        let first = pending.next().await.unwrap();
+        assert_eq!(first.reason, Reason::Http);
+        let nothing = tokio::time::timeout(std::time::Duration::from_millis(20), pending.next());
+        assert!(nothing.await.is_err(), "no second pass is queued");
+        triggers.fire(Reason::Resync);
+        assert_eq!(pending.next().await.unwrap().reason, Reason::Resync);
+    }
+
+    #[tokio::test]
+    async fn clear_drops_the_waiting_trigger() {
+        let (triggers, mut pending) = slot();
+        triggers.fire(Reason::Files);
+        pending.clear();
+        let nothing = tokio::time::timeout(std::time::Duration::from_millis(20), pending.next());
+        assert!(nothing.await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_slot_closes_with_its_senders() {
+        let (triggers, mut pending) = slot();
+        drop(triggers);
+        assert_eq!(pending.next().await, None);
+    }
+}

@@ -1,0 +1,695 @@
+//! Noticing changes. [`plan`] decides which directories matter (the git dir's refs,
+//! the directory that holds a git-sync link, the configuration and key files'
+//! directories, and in `--worktree` mode every directory of the working tree) and how
+//! to tell a relevant event from noise ([`Filter`]). [`Source`] turns file system
+//! events (notify, one watcher instance) into [`Reason`]s, or polls the same
+//! directories when events cannot be had: the OS limit on watches or instances is
+//! reached, or `watch.poll` asks for it. [`debounce`] turns a burst of reasons into one
+//! trigger. Directories are watched, never files, because editors save by rename.
+//!
+//! The debounce is written here rather than taken from notify-debouncer-full: that
+//! crate delays and stitches per-path events (renames, file ids), while the loop only
+//! needs "something relevant changed", once per burst, with a cap on the wait.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, UNIX_EPOCH};
+
+use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use super::status::Status;
+use super::trigger::{Reason, Triggers};
+use crate::config::DEFAULT_CONFIG_FILE;
+use crate::gitrepo::GitRepo;
+
+/// A steady stream of events still triggers a pass this soon after its first event.
+pub const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
+
+/// Entries one poll may look at, so that a huge tree cannot make polling unbounded.
+const POLL_BUDGET: usize = 200_000;
+
+/// How deep a recursive watch is followed when polling.
+const POLL_DEPTH: usize = 32;
+
+/// Whether a directory is watched with its subdirectories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    Flat,
+    Deep,
+}
+
+/// The directories to watch and how to read their events.
+#[derive(Debug, Clone, Default)]
+pub struct WatchSet {
+    pub dirs: BTreeMap<PathBuf, Depth>,
+    pub filter: Filter,
+}
+
+/// Tells relevant paths from noise, and what a relevant one means.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// The common git dir and the worktree's own git dir (canonical).
+    git_dirs: Vec<PathBuf>,
+    /// The repository path's parent and name, when it is a symlink (git-sync's link)
+    /// or does not exist yet.
+    link: Option<(PathBuf, OsString)>,
+    /// The configuration file (in a canonical directory).
+    config: Option<PathBuf>,
+    /// The directory of the key file (a Kubernetes secret mount swaps `..data` there).
+    key_dir: Option<PathBuf>,
+    /// The work tree root, when the working tree is what syncs.
+    work_root: Option<PathBuf>,
+}
+
+impl WatchSet {
+    fn add(&mut self, dir: PathBuf, depth: Depth) {
+        let entry = self.dirs.entry(dir).or_insert(depth);
+        if depth == Depth::Deep {
+            *entry = Depth::Deep;
+        }
+    }
+}
+
+impl Filter {
+    /// What a change at `path` means, or `None` for noise: `.git` internals other than
+    /// refs, lock files, editor temp files, unrelated files.
+    pub fn classify(&self, path: &Path) -> Option<Reason> {
+        if let Some((parent, name)) = &self.link
+            && path.parent() == Some(parent.as_path())
+            && path.file_name() == Some(name.as_os_str())
+        {
+            return Some(Reason::Repository);
+        }
+        for git_dir in &self.git_dirs {
+            if let Ok(rel) = path.strip_prefix(git_dir) {
+                let rel = rel.to_string_lossy();
+                let is_ref = rel == "HEAD" || rel == "packed-refs" || rel.starts_with("refs/");
+                return (is_ref && !rel.ends_with(".lock")).then_some(Reason::Refs);
+            }
+        }
+        if self.config.as_deref() == Some(path) {
+            return Some(Reason::Config);
+        }
+        if self.key_dir.as_deref() == path.parent() && self.key_dir.is_some() {
+            return Some(Reason::KeyFile);
+        }
+        let root = self.work_root.as_deref()?;
+        let rel = path.strip_prefix(root).ok()?;
+        let mut parts = rel.components();
+        if parts
+            .next()
+            .is_some_and(|first| first.as_os_str() == ".git")
+        {
+            return None;
+        }
+        let name = path.file_name()?.to_string_lossy();
+        (!is_temp_file(&name)).then_some(Reason::Files)
+    }
+}
+
+/// Names editors and tools give their scratch files (they save by writing one and
+/// renaming it over the real file; the rename is what counts).
+fn is_temp_file(name: &str) -> bool {
+    name.ends_with('~')
+        || (name.starts_with('#') && name.ends_with('#'))
+        || name.starts_with(".#")
+        || name.starts_with(".~lock.")
+        || name.starts_with(".goutputstream-")
+        || name.contains("___jb_tmp___")
+        || name.contains("___jb_old___")
+        || name == "4913"
+        || [".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+}
+
+/// What [`plan`] needs to know.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The repository path as configured (a git-sync link stays a link).
+    pub repo: PathBuf,
+    /// The configuration file read, if any.
+    pub config_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// The working tree syncs (`--worktree`): watch its directories too.
+    pub worktree: bool,
+}
+
+/// The directories to watch now. Blocking (opens the repository, walks the working
+/// tree in `--worktree` mode).
+pub fn plan(inputs: &Inputs) -> WatchSet {
+    let mut set = WatchSet::default();
+    let repo_path = std::path::absolute(&inputs.repo).unwrap_or_else(|_| inputs.repo.clone());
+    let is_link =
+        std::fs::symlink_metadata(&repo_path).map_or(true, |m| m.file_type().is_symlink());
+    if is_link && let (Some(parent), Some(name)) = (repo_path.parent(), repo_path.file_name()) {
+        let parent = canonical(parent);
+        set.add(parent.clone(), Depth::Flat);
+        set.filter.link = Some((parent, name.to_owned()));
+    }
+    let mut config = inputs.config_file.clone();
+    if let Ok(repo) = GitRepo::open(&repo_path) {
+        let common = repo.git_dir().to_owned();
+        let own = repo.worktree_git_dir();
+        set.add(common.clone(), Depth::Flat);
+        set.add(common.join("refs"), Depth::Deep);
+        if own != common {
+            set.add(own.clone(), Depth::Flat);
+        }
+        set.filter.git_dirs = vec![common, own];
+        if config.is_none() {
+            config = Some(repo.root().join(DEFAULT_CONFIG_FILE));
+        }
+        if inputs.worktree {
+            let root = repo.root().to_owned();
+            let mut budget = POLL_BUDGET;
+            work_tree_dirs(&repo, &root, &mut set, &mut budget);
+            set.filter.work_root = Some(root);
+        }
+    }
+    if let Some(file) = config
+        && let (Some(parent), Some(name)) = (file.parent(), file.file_name())
+    {
+        let parent = canonical(parent);
+        set.filter.config = Some(parent.join(name));
+        set.add(parent, Depth::Flat);
+    }
+    if let Some(parent) = inputs.key_file.as_deref().and_then(Path::parent) {
+        let parent = canonical(parent);
+        set.filter.key_dir = Some(parent.clone());
+        set.add(parent, Depth::Flat);
+    }
+    set
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Every directory of the working tree that discovery would enter: not `.git`, not a
+/// nested repository, not ignored.
+fn work_tree_dirs(repo: &GitRepo, dir: &Path, set: &mut WatchSet, budget: &mut usize) {
+    set.add(dir.to_owned(), Depth::Flat);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || entry.file_name() == ".git" || path.join(".git").exists() {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(repo.root())
+            .map(|rel| format!("{}/", crate::discover::to_slash(rel)))
+            .unwrap_or_default();
+        if !repo.is_ignored(&rel) {
+            work_tree_dirs(repo, &path, set, budget);
+        }
+    }
+}
+
+/// How changes are noticed.
+#[derive(Debug)]
+enum Mode {
+    Events(RecommendedWatcher),
+    Polling,
+}
+
+/// The producer of [`Reason`]s: file system events, or polling.
+#[derive(Debug)]
+pub struct Source {
+    pub set: watch::Receiver<Arc<WatchSet>>,
+    pub poll: bool,
+    pub poll_interval: Duration,
+    pub status: Arc<Status>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Source {
+    /// Send reasons to `out` until `stop` is cancelled.
+    pub async fn run(mut self, out: mpsc::Sender<Reason>, stop: CancellationToken) {
+        let filter = Arc::new(RwLock::new(Arc::new(Filter::default())));
+        let mut watched: BTreeMap<PathBuf, Depth> = BTreeMap::new();
+        let mut mode = if self.poll {
+            tracing::info!(
+                interval_ms = millis(self.poll_interval),
+                "watching by polling (watch.poll is set)"
+            );
+            Mode::Polling
+        } else {
+            match events(&filter, &out, &self.metrics) {
+                Ok(watcher) => Mode::Events(watcher),
+                Err(err) => {
+                    advise(&err, self.poll_interval);
+                    Mode::Polling
+                }
+            }
+        };
+        let mut ticks = tokio::time::interval(self.poll_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut fingerprint: Option<HashMap<Reason, u64>> = None;
+        self.set.mark_changed();
+        loop {
+            let polling = matches!(mode, Mode::Polling);
+            self.status
+                .set_watcher(if polling { "polling" } else { "events" });
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = self.set.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let set = Arc::clone(&self.set.borrow_and_update());
+                    if let Ok(mut current) = filter.write() {
+                        *current = Arc::new(set.filter.clone());
+                    }
+                    if let Mode::Events(watcher) = &mut mode
+                        && let Err(err) = rewatch(watcher, &mut watched, &set.dirs)
+                    {
+                        advise(&err, self.poll_interval);
+                        mode = Mode::Polling;
+                        fingerprint = None;
+                    }
+                }
+                _ = ticks.tick(), if polling => {
+                    let set = Arc::clone(&self.set.borrow());
+                    let now = tokio::task::spawn_blocking(move || scan(&set)).await.unwrap_or_default();
+                    if let Some(before) = &fingerprint {
+                        for (reason, hash) in &now {
+                            if before.get(reason) != Some(hash) {
+                                let _ = out.try_send(*reason);
+                            }
+                        }
+                        for reason in before.keys().filter(|r| !now.contains_key(r)) {
+                            let _ = out.try_send(*reason);
+                        }
+                    }
+                    fingerprint = Some(now);
+                }
+            }
+        }
+    }
+}
+
+/// The notify watcher, sending classified reasons to `out` from its own thread.
+fn events(
+    filter: &Arc<RwLock<Arc<Filter>>>,
+    out: &mpsc::Sender<Reason>,
+    metrics: &Arc<Metrics>,
+) -> notify::Result<RecommendedWatcher> {
+    let filter = Arc::clone(filter);
+    let out = out.clone();
+    let metrics = Arc::clone(metrics);
+    notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let event = match event {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::warn!(error = %err, "file watcher error; the periodic resync covers what was missed");
+                return;
+            }
+        };
+        if event.need_rescan() {
+            metrics.rescan();
+            tracing::warn!(
+                "file system events were lost (queue overflow): reading everything again"
+            );
+            let _ = out.try_send(Reason::Rescan);
+            return;
+        }
+        // Our own reads (and everyone's) are not changes; a finished write is.
+        if let EventKind::Access(kind) = event.kind
+            && kind != AccessKind::Close(AccessMode::Write)
+        {
+            return;
+        }
+        let Ok(filter) = filter.read().map(|f| Arc::clone(&f)) else {
+            return;
+        };
+        if let Some(reason) = event.paths.iter().find_map(|path| filter.classify(path)) {
+            tracing::trace!(reason = reason.as_str(), paths = ?event.paths, "change noticed");
+            // A full channel already holds a reason: the pass will come.
+            let _ = out.try_send(reason);
+        }
+    })
+}
+
+/// Bring the watches in line with `wanted`. A watch limit is an error (the caller
+/// falls back to polling); a directory that vanished meanwhile is skipped.
+fn rewatch(
+    watcher: &mut RecommendedWatcher,
+    watched: &mut BTreeMap<PathBuf, Depth>,
+    wanted: &BTreeMap<PathBuf, Depth>,
+) -> notify::Result<()> {
+    let gone: Vec<PathBuf> = watched
+        .iter()
+        .filter(|(dir, depth)| wanted.get(*dir) != Some(depth))
+        .map(|(dir, _)| dir.clone())
+        .collect();
+    for dir in gone {
+        let _ = watcher.unwatch(&dir);
+        watched.remove(&dir);
+    }
+    for (dir, depth) in wanted {
+        if watched.contains_key(dir) {
+            continue;
+        }
+        let mode = match depth {
+            Depth::Flat => RecursiveMode::NonRecursive,
+            Depth::Deep => RecursiveMode::Recursive,
+        };
+        match watcher.watch(dir, mode) {
+            Ok(()) => {
+                watched.insert(dir.clone(), *depth);
+            }
+            Err(err) if is_limit(&err) => return Err(err),
+            Err(err) => {
+                tracing::debug!(dir = %dir.display(), error = %err, "not watched");
+            }
+        }
+    }
+    tracing::debug!(dirs = watched.len(), "watching");
+    Ok(())
+}
+
+/// The OS limit on watches (ENOSPC) or on inotify instances / open files (EMFILE).
+fn is_limit(err: &notify::Error) -> bool {
+    match &err.kind {
+        notify::ErrorKind::MaxFilesWatch => true,
+        notify::ErrorKind::Io(io) => {
+            matches!(io.raw_os_error(), Some(code) if code == ENOSPC || code == EMFILE)
+        }
+        _ => false,
+    }
+}
+
+const ENOSPC: i32 = 28;
+const EMFILE: i32 = 24;
+
+/// Say once why events are not used and how to change that.
+fn advise(err: &notify::Error, interval: Duration) {
+    let instances =
+        matches!(&err.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(EMFILE));
+    let how = if instances {
+        "raise the limit on inotify instances: sysctl fs.inotify.max_user_instances=512 \
+         (or close other watching programs)"
+    } else if is_limit(err) {
+        "raise the limit on inotify watches: sysctl fs.inotify.max_user_watches=524288"
+    } else {
+        "file system events are not available here"
+    };
+    tracing::warn!(
+        error = %err,
+        interval_ms = millis(interval),
+        "cannot watch for file changes; polling refs and file times instead. To use events, {how}"
+    );
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One poll: a hash per reason over what its paths look like (times, sizes, inodes,
+/// link targets). Bounded by [`POLL_BUDGET`] entries.
+fn scan(set: &WatchSet) -> HashMap<Reason, u64> {
+    let mut hashers: HashMap<Reason, DefaultHasher> = HashMap::new();
+    let mut budget = POLL_BUDGET;
+    for (dir, depth) in &set.dirs {
+        let depth = match depth {
+            Depth::Flat => 0,
+            Depth::Deep => POLL_DEPTH,
+        };
+        scan_dir(dir, depth, &set.filter, &mut hashers, &mut budget);
+    }
+    hashers
+        .into_iter()
+        .map(|(reason, hasher)| (reason, hasher.finish()))
+        .collect()
+}
+
+fn scan_dir(
+    dir: &Path,
+    depth: usize,
+    filter: &Filter,
+    hashers: &mut HashMap<Reason, DefaultHasher>,
+    budget: &mut usize,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if let Some(reason) = filter.classify(&path) {
+            let hasher = hashers.entry(reason).or_default();
+            path.hash(hasher);
+            meta.len().hash(hasher);
+            meta.modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .hash(hasher);
+            #[cfg(unix)]
+            std::os::unix::fs::MetadataExt::ino(&meta).hash(hasher);
+            if meta.file_type().is_symlink() {
+                std::fs::read_link(&path).ok().hash(hasher);
+            }
+        }
+        if depth > 0 && meta.is_dir() {
+            scan_dir(&path, depth - 1, filter, hashers, budget);
+        }
+    }
+}
+
+/// Turn bursts of reasons into triggers: wait until `quiet` passes without a new one
+/// (but never longer than [`MAX_DEBOUNCE`] after the first), then fire the weightiest
+/// reason of the burst.
+pub async fn debounce(
+    mut reasons: mpsc::Receiver<Reason>,
+    triggers: Triggers,
+    quiet: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            () = stop.cancelled() => return,
+            reason = reasons.recv() => match reason {
+                Some(reason) => reason,
+                None => return,
+            },
+        };
+        let start = Instant::now();
+        let cap = start + MAX_DEBOUNCE.max(quiet);
+        let mut until = start + quiet;
+        let mut reason = first;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep_until(until.min(cap)) => break,
+                next = reasons.recv() => match next {
+                    Some(next) => {
+                        reason = weightier(reason, next);
+                        until = Instant::now() + quiet;
+                    }
+                    None => break,
+                },
+            }
+        }
+        triggers.fire(reason);
+    }
+}
+
+/// The reason that says more about what the pass must look at.
+fn weightier(a: Reason, b: Reason) -> Reason {
+    fn weight(reason: Reason) -> u8 {
+        match reason {
+            Reason::Rescan => 6,
+            Reason::Config => 5,
+            Reason::KeyFile => 4,
+            Reason::Repository => 3,
+            Reason::Refs => 2,
+            Reason::Files => 1,
+            _ => 0,
+        }
+    }
+    if weight(b) > weight(a) { b } else { a }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter() -> Filter {
+        Filter {
+            git_dirs: vec![PathBuf::from("/r/.git")],
+            link: Some((PathBuf::from("/git"), OsString::from("link"))),
+            config: Some(PathBuf::from("/r/promptsync.toml")),
+            key_dir: Some(PathBuf::from("/secrets")),
+            work_root: Some(PathBuf::from("/r")),
+        }
+    }
+
+    #[test]
+    fn refs_count_and_other_git_internals_do_not() {
+        let f = filter();
+        for path in [
+            "/r/.git/HEAD",
+            "/r/.git/packed-refs",
+            "/r/.git/refs/heads/main",
+            "/r/.git/refs/tags/v1",
+        ] {
+            assert_eq!(f.classify(Path::new(path)), Some(Reason::Refs), "{path}");
+        }
+        for path in [
+            "/r/.git/refs/heads/main.lock",
+            "/r/.git/index",
+            "/r/.git/objects/ab/cdef",
+            "/r/.git/promptsync/emulator.json",
+            "/r/.git/FETCH_HEAD",
+        ] {
+            assert_eq!(f.classify(Path::new(path)), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_link_the_config_and_the_key_dir_have_their_reasons() {
+        let f = filter();
+        assert_eq!(f.classify(Path::new("/git/link")), Some(Reason::Repository));
+        assert_eq!(f.classify(Path::new("/git/.link.tmp")), None);
+        assert_eq!(
+            f.classify(Path::new("/r/promptsync.toml")),
+            Some(Reason::Config)
+        );
+        assert_eq!(
+            f.classify(Path::new("/secrets/..data")),
+            Some(Reason::KeyFile)
+        );
+        assert_eq!(f.classify(Path::new("/secrets/sub/x")), None);
+    }
+
+    #[test]
+    fn work_tree_files_count_but_editor_scratch_files_do_not() {
+        let f = filter();
+        assert_eq!(
+            f.classify(Path::new("/r/prompts/a.prompt.yaml")),
+            Some(Reason::Files)
+        );
+        for path in [
+            "/r/prompts/.a.prompt.yaml.swp",
+            "/r/prompts/a.prompt.yaml~",
+            "/r/prompts/#a#",
+            "/r/prompts/.#a.prompt.yaml",
+            "/r/prompts/4913",
+            "/elsewhere/a.prompt.yaml",
+        ] {
+            assert_eq!(f.classify(Path::new(path)), None, "{path}");
+        }
+        let commit_mode = Filter {
+            work_root: None,
+            ..filter()
+        };
+        assert_eq!(
+            commit_mode.classify(Path::new("/r/prompts/a.prompt.yaml")),
+            None
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_one_trigger_after_the_quiet_period() {
+        let (tx, rx) = mpsc::channel(16);
+        let (triggers, mut pending) = super::super::trigger::slot();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(debounce(
+            rx,
+            triggers,
+            Duration::from_millis(500),
+            stop.clone(),
+        ));
+        let start = Instant::now();
+        for _ in 0..3 {
+            tx.send(Reason::Files).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tx.send(Reason::Refs).await.unwrap();
+        let trigger = pending.next().await.unwrap();
+        assert_eq!(trigger.reason, Reason::Refs);
+        let waited = Instant::now() - start;
+        assert!(
+            waited >= Duration::from_millis(800) && waited < Duration::from_millis(900),
+            "{waited:?}"
+        );
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_still_triggers_within_the_cap() {
+        let (tx, rx) = mpsc::channel(16);
+        let (triggers, mut pending) = super::super::trigger::slot();
+        let stop = CancellationToken::new();
+        tokio::spawn(debounce(
+            rx,
+            triggers,
+            Duration::from_millis(500),
+            stop.clone(),
+        ));
+        let start = Instant::now();
+        let feeder = tokio::spawn(async move {
+            loop {
+                if tx.send(Reason::Files).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        pending.next().await.unwrap();
+        let waited = Instant::now() - start;
+        assert!(
+            waited <= MAX_DEBOUNCE + Duration::from_millis(250),
+            "{waited:?}"
+        );
+        stop.cancel();
+        feeder.abort();
+    }
+
+    #[test]
+    fn polling_sees_a_ref_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = dir.path().join(".git");
+        std::fs::create_dir_all(git.join("refs/heads")).unwrap();
+        std::fs::write(git.join("refs/heads/main"), "a\n").unwrap();
+        let git = std::fs::canonicalize(&git).unwrap();
+        let mut set = WatchSet::default();
+        set.add(git.clone(), Depth::Flat);
+        set.add(git.join("refs"), Depth::Deep);
+        set.filter.git_dirs = vec![git.clone()];
+        let before = scan(&set);
+        assert_eq!(before, scan(&set), "nothing changed");
+        std::fs::write(git.join("refs/heads/main.tmp"), "bb\n").unwrap();
+        std::fs::rename(git.join("refs/heads/main.tmp"), git.join("refs/heads/main")).unwrap();
+        assert_ne!(before.get(&Reason::Refs), scan(&set).get(&Reason::Refs));
+    }
+}

@@ -1,0 +1,46 @@
+//! `promptsync watch`, the daemon, end to end: the real binary as a child process, real
+//! git repositories, the emulator over loopback HTTP, real signals. Waits poll the log,
+//! the probes or the emulator with a deadline; nothing sleeps blindly.
+
+mod failures;
+mod layouts;
+mod shutdown;
+mod triggers;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::scenario::{Scenario, prompt};
+use crate::support::wait_until;
+
+/// Long enough for a pass on a loaded 2-core CI machine.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A repository with prompt `A` committed.
+fn one_prompt() -> Scenario {
+    let s = Scenario::new();
+    s.repo.write("prompts/a.prompt.yaml", &prompt("A", "first"));
+    s.repo.commit("Add A");
+    s
+}
+
+/// The system message of a version.
+fn text_of(version: &Value) -> String {
+    version["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Wait until the newest remote version of `name` has system message `text`.
+fn wait_for_text(s: &Scenario, name: &str, text: &str) {
+    wait_until(
+        DEADLINE,
+        &format!("{name}'s newest version to say {text:?}"),
+        || {
+            let found = s.emu.prompts().into_iter().any(|p| p["name"] == name);
+            (found && text_of(&s.newest_of(name)) == text).then_some(())
+        },
+    );
+}

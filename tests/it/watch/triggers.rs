@@ -1,0 +1,225 @@
+//! What starts a pass: a commit, a tag, an edit saved by rename (`--worktree`), SIGHUP,
+//! `POST /reconcile`, the resync timer; and what the probes show meanwhile.
+
+use super::{DEADLINE, one_prompt, text_of, wait_for_text};
+use crate::support::daemon::Daemon;
+use crate::support::scenario::{KEY, prompt};
+use crate::support::wait_until;
+
+#[test]
+fn a_commit_makes_a_version_and_a_new_tag_deploys_it() {
+    let s = one_prompt();
+    let mut daemon = s.watch(&[]);
+    daemon.wait_ready(DEADLINE);
+    wait_for_text(&s, "A", "first");
+
+    s.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    let head = s.repo.commit("Second A");
+    wait_for_text(&s, "A", "second");
+    let pass = wait_until(DEADLINE, "the pass of the commit", || {
+        daemon
+            .passes()
+            .into_iter()
+            .find(|p| p["revision"] == head.as_str())
+    });
+    assert_eq!(pass["trigger"], "refs", "{pass}");
+    assert_eq!(pass["outcome"], "success", "{pass}");
+
+    s.repo.tag("v1.0.0");
+    wait_until(DEADLINE, "the tag's version to go live", || {
+        (s.live_of("A") == Some(2)).then_some(())
+    });
+    let status = daemon.status();
+    assert_eq!(status["last_applied_revision"], head.as_str(), "{status:#}");
+    assert_eq!(status["synced_once"], true);
+    assert_eq!(status["watcher"], "events");
+    let (code, metrics) = daemon.get("/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("promptsync_reconcile_total{trigger=\"refs\",result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("promptsync_deploys_total 1"), "{metrics}");
+    for text in [daemon.log_text(), status.to_string(), metrics] {
+        assert!(!text.contains(KEY), "the key leaked");
+    }
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(0));
+}
+
+#[test]
+fn an_edit_saved_by_rename_syncs_in_worktree_mode() {
+    let s = one_prompt();
+    let daemon = s.watch(&["--worktree"]);
+    daemon.wait_ready(DEADLINE);
+    wait_for_text(&s, "A", "first");
+    // An editor writes a scratch file and renames it over the original.
+    s.repo
+        .write("prompts/.a.prompt.yaml.swp", &prompt("A", "edited"));
+    std::fs::rename(
+        s.repo.path().join("prompts/.a.prompt.yaml.swp"),
+        s.repo.path().join("prompts/a.prompt.yaml"),
+    )
+    .unwrap();
+    wait_for_text(&s, "A", "edited");
+    let last = daemon.passes().last().cloned().unwrap();
+    assert_eq!(last["trigger"], "files", "{last}");
+    assert!(
+        last["revision"].as_str().unwrap().starts_with("worktree@"),
+        "{last}"
+    );
+}
+
+#[test]
+fn a_new_directory_in_worktree_mode_is_watched_after_the_next_pass() {
+    let s = one_prompt();
+    let daemon = s.watch(&["--worktree"]);
+    daemon.wait_ready(DEADLINE);
+    s.repo.write("team/b/b.prompt.yaml", &prompt("B", "bee"));
+    wait_for_text(&s, "B", "bee");
+    let passes = daemon.passes().len();
+    s.repo
+        .write("team/b/b.prompt.yaml", &prompt("B", "bee two"));
+    wait_for_text(&s, "B", "bee two");
+    assert!(daemon.passes().len() > passes);
+}
+
+#[test]
+fn sighup_and_post_reconcile_run_a_pass_now() {
+    let s = one_prompt();
+    let daemon = s.watch(&[]);
+    daemon.wait_ready(DEADLINE);
+    let before = daemon.passes().len();
+    let (code, body) = daemon.post("/reconcile");
+    assert_eq!(code, 202, "{body}");
+    let pass = daemon.wait_passes(before + 1, DEADLINE);
+    assert_eq!(pass["trigger"], "http", "{pass}");
+    daemon.signal("HUP");
+    let pass = daemon.wait_passes(before + 2, DEADLINE);
+    assert_eq!(pass["trigger"], "sighup", "{pass}");
+    assert_eq!(daemon.get("/nothing-here").0, 404);
+}
+
+#[test]
+fn the_resync_timer_runs_passes_when_nothing_happens() {
+    let s = one_prompt();
+    let daemon = s.watch_with(&[], &[("PROMPTSYNC_WATCH__RESYNC_INTERVAL", "1s")]);
+    daemon.wait_ready(DEADLINE);
+    let pass = daemon.wait_passes(3, DEADLINE);
+    assert_eq!(pass["trigger"], "resync", "{pass}");
+    assert_eq!(s.versions_of("A").len(), 1, "no change, no version");
+}
+
+#[test]
+fn polling_when_asked_still_notices_a_commit() {
+    let s = one_prompt();
+    let daemon = s.watch_with(
+        &[],
+        &[
+            ("PROMPTSYNC_WATCH__POLL", "true"),
+            ("PROMPTSYNC_WATCH__POLL_INTERVAL", "200ms"),
+        ],
+    );
+    daemon.wait_ready(DEADLINE);
+    assert_eq!(daemon.status()["watcher"], "polling");
+    s.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "polled"));
+    s.repo.commit("Polled A");
+    wait_for_text(&s, "A", "polled");
+    let last = daemon.passes().last().cloned().unwrap();
+    assert_eq!(last["trigger"], "refs", "{last}");
+}
+
+#[test]
+fn a_tiny_inotify_watch_limit_falls_back_to_polling() {
+    let s = one_prompt();
+    // A user namespace of our own may lower its inotify limits for itself alone.
+    let probe = std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/user/max_inotify_watches",
+        ])
+        .status();
+    if !probe.is_ok_and(|status| status.success()) {
+        eprintln!("skipped: cannot lower the inotify watch limit here (unshare --user refused)");
+        return;
+    }
+    let inner = s.watch_command(&["--listen", "127.0.0.1:0"]);
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args(["--user", "--map-root-user", "sh", "-c"])
+        .arg("echo 1 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(s.repo.path())
+        .env("PROMPTSYNC_WATCH__POLL_INTERVAL", "200ms");
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let daemon = Daemon::attach(command);
+    daemon.wait_ready(DEADLINE);
+    wait_until(DEADLINE, "the fallback to polling", || {
+        (daemon.status()["watcher"] == "polling").then_some(())
+    });
+    assert!(
+        daemon.log_text().contains("max_user_watches"),
+        "the log says how to raise the limit:\n{}",
+        daemon.log_text()
+    );
+    s.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "limited"));
+    s.repo.commit("A under a tiny limit");
+    wait_for_text(&s, "A", "limited");
+}
+
+#[test]
+fn once_is_one_pass_with_its_exit_status() {
+    let s = one_prompt();
+    let output = s
+        .watch_command(&["--once"])
+        .output()
+        .expect("promptsync watch --once runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(text_of(&s.newest_of("A")), "first");
+    s.repo.write(
+        "prompts/broken.prompt.yaml",
+        "name: B\nmodel: m\nmessages: []\n",
+    );
+    s.repo.commit("Broken");
+    let output = s.watch_command(&["--once"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("invalid prompt file"), "{err}");
+    assert!(err.contains("broken.prompt.yaml"), "{err}");
+}
+
+#[test]
+fn the_emulator_flag_is_the_zero_setup_demo() {
+    let repo = crate::support::git::TestRepo::new();
+    repo.write("prompts/a.prompt.yaml", &prompt("A", "demo"));
+    repo.commit("Demo");
+    let mut command = crate::support::promptsync_command();
+    command
+        .current_dir(repo.path())
+        .args(["watch", "--emulator"]);
+    let mut daemon = Daemon::spawn(command);
+    daemon.wait_ready(DEADLINE);
+    let status = daemon.status();
+    assert_eq!(status["passes"][0]["counts"]["created"], 1, "{status:#}");
+    daemon.signal("INT");
+    assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(0));
+    assert!(repo.path().join(".git/promptsync/emulator.json").exists());
+}
