@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
 
-use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -248,6 +248,9 @@ impl Source {
     pub async fn run(mut self, out: mpsc::Sender<Reason>, stop: CancellationToken) {
         let filter = Arc::new(RwLock::new(Arc::new(Filter::default())));
         let mut watched: BTreeMap<PathBuf, Depth> = BTreeMap::new();
+        // Directories created in the working tree are watched at once, not only after
+        // the next pass: an edit in a new directory right after it appears counts.
+        let (new_dirs_tx, new_dirs_rx) = mpsc::channel::<PathBuf>(256);
         let mut mode = if self.poll {
             tracing::info!(
                 interval_ms = millis(self.poll_interval),
@@ -255,7 +258,7 @@ impl Source {
             );
             Mode::Polling
         } else {
-            match events(&filter, &out, &self.metrics) {
+            match events(&filter, &out, &new_dirs_tx, &self.metrics) {
                 Ok(watcher) => Mode::Events(watcher),
                 Err(err) => {
                     advise(&err, self.poll_interval);
@@ -263,6 +266,7 @@ impl Source {
                 }
             }
         };
+        let mut new_dirs = new_dirs_rx;
         let mut ticks = tokio::time::interval(self.poll_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut fingerprint: Option<HashMap<Reason, u64>> = None;
@@ -283,6 +287,15 @@ impl Source {
                     }
                     if let Mode::Events(watcher) = &mut mode
                         && let Err(err) = rewatch(watcher, &mut watched, &set.dirs)
+                    {
+                        advise(&err, self.poll_interval);
+                        mode = Mode::Polling;
+                        fingerprint = None;
+                    }
+                }
+                Some(dir) = new_dirs.recv() => {
+                    if let Mode::Events(watcher) = &mut mode
+                        && let Err(err) = watch_tree(watcher, &mut watched, &dir)
                     {
                         advise(&err, self.poll_interval);
                         mode = Mode::Polling;
@@ -313,10 +326,12 @@ impl Source {
 fn events(
     filter: &Arc<RwLock<Arc<Filter>>>,
     out: &mpsc::Sender<Reason>,
+    new_dirs: &mpsc::Sender<PathBuf>,
     metrics: &Arc<Metrics>,
 ) -> notify::Result<RecommendedWatcher> {
     let filter = Arc::clone(filter);
     let out = out.clone();
+    let new_dirs = new_dirs.clone();
     let metrics = Arc::clone(metrics);
     notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let event = match event {
@@ -345,6 +360,15 @@ fn events(
         };
         if let Some(reason) = event.paths.iter().find_map(|path| filter.classify(path)) {
             tracing::trace!(reason = reason.as_str(), paths = ?event.paths, "change noticed");
+            let appeared = matches!(
+                event.kind,
+                EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+            );
+            if reason == Reason::Files && appeared {
+                for path in event.paths.iter().filter(|path| path.is_dir()) {
+                    let _ = new_dirs.try_send(path.clone());
+                }
+            }
             // A full channel already holds a reason: the pass will come.
             let _ = out.try_send(reason);
         }
@@ -386,6 +410,45 @@ fn rewatch(
         }
     }
     tracing::debug!(dirs = watched.len(), "watching");
+    Ok(())
+}
+
+/// Watch `dir` and the directories below it (not `.git`, not nested repositories)
+/// that are not watched yet.
+fn watch_tree(
+    watcher: &mut RecommendedWatcher,
+    watched: &mut BTreeMap<PathBuf, Depth>,
+    dir: &Path,
+) -> notify::Result<()> {
+    let mut pending = vec![dir.to_owned()];
+    let mut budget = POLL_BUDGET;
+    while let Some(dir) = pending.pop() {
+        if budget == 0 {
+            break;
+        }
+        budget -= 1;
+        if !watched.contains_key(&dir) {
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(dir.clone(), Depth::Flat);
+                }
+                Err(err) if is_limit(&err) => return Err(err),
+                Err(_) => continue,
+            }
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir())
+                && entry.file_name() != ".git"
+                && !path.join(".git").exists()
+            {
+                pending.push(path);
+            }
+        }
+    }
     Ok(())
 }
 

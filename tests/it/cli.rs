@@ -33,10 +33,13 @@ fn every_subcommand_has_help() {
 }
 
 #[test]
-fn watch_is_not_there_yet_and_says_so() {
+fn watch_outside_a_repository_says_where_to_run_it() {
+    let dir = tempfile::tempdir().unwrap();
     promptsync()
-        .arg("watch")
+        .current_dir(dir.path())
+        .env("RESPAN_API_KEY", "sk_test")
+        .args(["watch", "--once"])
         .assert()
         .code(1)
-        .stderr(contains("not implemented yet"));
+        .stderr(contains("is not inside a git repository"));
 }

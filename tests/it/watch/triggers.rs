@@ -73,7 +73,7 @@ fn an_edit_saved_by_rename_syncs_in_worktree_mode() {
 }
 
 #[test]
-fn a_new_directory_in_worktree_mode_is_watched_after_the_next_pass() {
+fn a_file_in_a_new_directory_in_worktree_mode_is_watched_at_once() {
     let s = one_prompt();
     let daemon = s.watch(&["--worktree"]);
     daemon.wait_ready(DEADLINE);
