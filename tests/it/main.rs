@@ -15,6 +15,7 @@ mod config;
 mod deploy;
 mod emulator;
 mod gitsource;
+mod hostile;
 mod secrets;
 mod sync;
 mod validate;
