@@ -41,8 +41,31 @@
 //! - `drop_after`: apply the request, then close the connection with no reply.
 //! - `delay`: wait `delay_ms` more, then reply normally.
 //!
-//! Example: `{"method": "POST", "path": "/api/prompts/*/versions/", "kind": "status",
-//! "status": 503, "times": 2}`.
+//! Hostile kinds, for a client's defences; none of them runs the request:
+//!
+//! - `endless_pages`: a list page (`count`, `next`, `previous`, `results`) whose `next`
+//!   always links the following page. Its items are synthetic (`id`, `prompt_id`,
+//!   `name`, an integer `version`), `page_size` of them (default 100, at most 500).
+//!   By default every page repeats the first page's items; `"fresh": true` gives new
+//!   ids on every page. `count` is the page's own item count unless the rule gives
+//!   `"count": N` (a claimed total).
+//! - `huge_body`: 200 `application/json` with a body of `bytes` bytes (default
+//!   1,500,000,000) that is one valid list envelope once complete (one item whose
+//!   `description` is `x` repeated). Generated while sent, never held in memory;
+//!   chunked (no length) unless `"declare_length": true` sends `Content-Length`.
+//! - `garbage_json`: 200 `application/json` whose body is broken JSON.
+//! - `html`: 200 `text/html` with a small "Sign in" page (a captive portal or proxy).
+//! - `trickle`: 200 `application/json` at once, then the body (an empty list page
+//!   padded with leading spaces to `bytes`, default 65,536) one byte every
+//!   `interval_ms` (default 100): no single read is slow, the whole body is.
+//! - `redirect`: `status` (300–399, default 302) with `Location: location` (default
+//!   `/api/moved/`; any other path or an absolute URL on another host).
+//!
+//! A parameter given with a kind it does not belong to is refused (400).
+//!
+//! Examples: `{"method": "POST", "path": "/api/prompts/*/versions/", "kind": "status",
+//! "status": 503, "times": 2}`; `{"method": "POST", "path": "/api/prompts/list/",
+//! "kind": "endless_pages", "fresh": true, "times": 1000}`.
 
 use std::sync::Arc;
 

@@ -4,7 +4,9 @@
 //! connection's socket is wrapped in [`KillableStream`], and a killed stream fails
 //! every read and write, which makes hyper abandon the connection. `drop_after` runs
 //! the request (the change is applied and persisted) before cutting the connection;
-//! `drop_before` cuts it without running anything. Knows nothing about prompts.
+//! `drop_before` cuts it without running anything. The hostile kinds (endless paging,
+//! huge, garbage, HTML and trickling bodies, redirects) answer with replies that
+//! `hostile` builds. Knows nothing about prompts.
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::App;
 use super::reqlog::{FaultMark, NoReply};
+use super::{hostile, paging, routes};
 
 /// A fixed delay before every API request, plus a random one up to `jitter_ms`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +78,39 @@ pub enum FaultKind {
     DropAfter,
     /// Wait `delay_ms` more, then answer normally (for client timeouts).
     Delay,
+    /// Answer a list request with a page whose `next` is always set: the same items
+    /// on every page, or new ones with `fresh`; `count` as given or per page.
+    EndlessPages,
+    /// Answer 200 with a body of `bytes` (default 1.5 GB) of valid-looking JSON,
+    /// generated while it is sent; chunked unless `declare_length`.
+    HugeBody,
+    /// Answer 200 `application/json` with a body that is not valid JSON.
+    GarbageJson,
+    /// Answer 200 with an HTML page (a captive portal, a login proxy).
+    Html,
+    /// Answer 200 at once, then send the body (`bytes`, default 64 KiB) one byte per
+    /// `interval_ms` (default 100).
+    Trickle,
+    /// Answer `status` (300 to 399, default 302) with `Location: location`.
+    Redirect,
+}
+
+impl FaultKind {
+    /// The name in rules and in the request log.
+    fn name(self) -> &'static str {
+        match self {
+            FaultKind::Status => "status",
+            FaultKind::DropBefore => "drop_before",
+            FaultKind::DropAfter => "drop_after",
+            FaultKind::Delay => "delay",
+            FaultKind::EndlessPages => "endless_pages",
+            FaultKind::HugeBody => "huge_body",
+            FaultKind::GarbageJson => "garbage_json",
+            FaultKind::Html => "html",
+            FaultKind::Trickle => "trickle",
+            FaultKind::Redirect => "redirect",
+        }
+    }
 }
 
 /// One fault for the next `times` API requests matching `method` and `path`.
@@ -103,6 +139,26 @@ pub struct FaultRule {
     /// For `delay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// For `huge_body` and `trickle`: the body's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// For `huge_body`: send `Content-Length` instead of a chunked body.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declare_length: bool,
+    /// For `trickle`: the pause between two bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+    /// For `endless_pages`: new ids on every page (default: every page repeats the
+    /// first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
+    /// For `endless_pages`: the `count` every page claims (default: the page's own
+    /// item count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// For `redirect`: the `Location` header (default `/api/moved/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 fn any_method() -> String {
@@ -118,7 +174,28 @@ fn once() -> u32 {
 }
 
 impl FaultRule {
+    /// A rule of `kind` for the next API request, with no parameters.
+    pub fn new(kind: FaultKind) -> FaultRule {
+        FaultRule {
+            method: any_method(),
+            path: any_path(),
+            times: once(),
+            kind,
+            status: None,
+            retry_after: None,
+            after_apply: false,
+            delay_ms: None,
+            bytes: None,
+            declare_length: false,
+            interval_ms: None,
+            fresh: false,
+            count: None,
+            location: None,
+        }
+    }
+
     fn check(&self) -> Result<GlobMatcher, String> {
+        use FaultKind::{Delay, EndlessPages, HugeBody, Redirect, Status, Trickle};
         if self.times == 0 {
             return Err("`times` must be at least 1".to_owned());
         }
@@ -126,15 +203,46 @@ impl FaultRule {
             return Err(format!("`path` must start with `/`: {}", self.path));
         }
         match (self.kind, self.status, self.delay_ms) {
-            (FaultKind::Status, Some(400..=599), _) => {}
-            (FaultKind::Status, _, _) => {
+            (Status, Some(400..=599), _) | (Redirect, None | Some(300..=399), _) => {}
+            (Status, _, _) => {
                 return Err("a `status` fault needs `status` between 400 and 599".to_owned());
             }
-            (FaultKind::Delay, _, None) => {
+            (Redirect, _, _) => {
+                return Err("a `redirect` fault takes a `status` between 300 and 399".to_owned());
+            }
+            (Delay, _, None) => {
                 return Err("a `delay` fault needs `delay_ms`".to_owned());
             }
-            (_, Some(_), _) => return Err("`status` only goes with kind `status`".to_owned()),
+            (_, Some(_), _) => {
+                return Err("`status` only goes with kind `status` or `redirect`".to_owned());
+            }
             _ => {}
+        }
+        // Each parameter with the kinds it belongs to.
+        let parameters: [(&str, bool, &[FaultKind]); 7] = [
+            ("delay_ms", self.delay_ms.is_some(), &[Delay]),
+            ("bytes", self.bytes.is_some(), &[HugeBody, Trickle]),
+            ("declare_length", self.declare_length, &[HugeBody]),
+            ("interval_ms", self.interval_ms.is_some(), &[Trickle]),
+            ("fresh", self.fresh, &[EndlessPages]),
+            ("count", self.count.is_some(), &[EndlessPages]),
+            ("location", self.location.is_some(), &[Redirect]),
+        ];
+        for (name, given, kinds) in parameters {
+            if given && !kinds.contains(&self.kind) {
+                let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+                return Err(format!(
+                    "`{name}` only goes with kind `{}`",
+                    names.join("` or `")
+                ));
+            }
+        }
+        if let Some(location) = &self.location
+            && HeaderValue::from_str(location).is_err()
+        {
+            return Err(format!(
+                "`location` is not a valid header value: {location:?}"
+            ));
         }
         GlobBuilder::new(&self.path)
             .literal_separator(true)
@@ -382,7 +490,50 @@ pub(crate) async fn fault_layer(
             response.extensions_mut().insert(FaultMark("delay"));
             response
         }
+        FaultKind::EndlessPages => {
+            let base = routes::request_base(request.headers(), request.uri().path(), &app);
+            let query = paging::parse_query(request.uri().query());
+            marked(
+                hostile::endless_page(&base, &query, rule.fresh, rule.count),
+                &rule,
+            )
+        }
+        FaultKind::HugeBody => marked(
+            hostile::huge_body(
+                rule.bytes.unwrap_or(hostile::HUGE_BODY_BYTES),
+                rule.declare_length,
+            ),
+            &rule,
+        ),
+        FaultKind::GarbageJson => marked(hostile::garbage_json(), &rule),
+        FaultKind::Html => marked(hostile::html_page(), &rule),
+        FaultKind::Trickle => marked(
+            hostile::trickle(
+                rule.bytes.unwrap_or(hostile::TRICKLE_BYTES),
+                Duration::from_millis(rule.interval_ms.unwrap_or(hostile::TRICKLE_INTERVAL_MS)),
+            ),
+            &rule,
+        ),
+        FaultKind::Redirect => {
+            let status = rule
+                .status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::FOUND);
+            let location = rule
+                .location
+                .as_deref()
+                .unwrap_or(hostile::REDIRECT_LOCATION);
+            marked(hostile::redirect(status, location), &rule)
+        }
     }
+}
+
+/// A hostile reply (the request was not run), marked with its kind for the log.
+fn marked(mut response: Response, rule: &FaultRule) -> Response {
+    response
+        .extensions_mut()
+        .insert(FaultMark(rule.kind.name()));
+    response
 }
 
 // --- connections that can be cut -----------------------------------------------------
@@ -565,12 +716,50 @@ mod tests {
             json!({"kind": "drop_before", "times": 0}),
             json!({"kind": "drop_before", "path": "api/x"}),
             json!({"kind": "drop_before", "path": "/api/[x"}),
+            json!({"kind": "redirect", "status": 200}),
+            json!({"kind": "redirect", "status": 404}),
+            json!({"kind": "redirect", "location": "/a\nb"}),
+            json!({"kind": "html", "location": "/x"}),
+            json!({"kind": "status", "status": 500, "bytes": 10}),
+            json!({"kind": "trickle", "declare_length": true}),
+            json!({"kind": "huge_body", "interval_ms": 10}),
+            json!({"kind": "garbage_json", "fresh": true}),
+            json!({"kind": "delay", "delay_ms": 1, "count": 3}),
+            json!({"kind": "drop_after", "delay_ms": 5}),
         ] {
             assert!(faults.add_all(vec![rule(bad.clone())]).is_err(), "{bad}");
         }
         let unknown: Result<FaultRule, _> =
             serde_json::from_value(json!({"kind": "drop_before", "staus": 500}));
         assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn hostile_rules_take_their_own_parameters() {
+        let faults = Faults::default();
+        for good in [
+            json!({"kind": "endless_pages", "fresh": true, "count": 250}),
+            json!({"kind": "huge_body", "bytes": 1000, "declare_length": true}),
+            json!({"kind": "trickle", "bytes": 100, "interval_ms": 5}),
+            json!({"kind": "redirect"}),
+            json!({"kind": "redirect", "status": 308, "location": "http://127.0.0.1:9/api/"}),
+            json!({"kind": "garbage_json"}),
+            json!({"kind": "html"}),
+        ] {
+            assert!(faults.add_all(vec![rule(good.clone())]).is_ok(), "{good}");
+        }
+        let message = faults
+            .add_all(vec![rule(json!({"kind": "html", "bytes": 5}))])
+            .unwrap_err();
+        assert_eq!(
+            message,
+            "`bytes` only goes with kind `huge_body` or `trickle`"
+        );
+        assert_eq!(
+            serde_json::to_value(FaultRule::new(FaultKind::Html)).unwrap(),
+            json!({"method": "*", "path": "/api/**", "times": 1, "kind": "html", "after_apply": false}),
+            "unset parameters are left out"
+        );
     }
 
     #[test]

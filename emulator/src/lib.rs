@@ -13,12 +13,13 @@
 //! Layout: `routes` (HTTP API, auth), `store` (state and lifecycle rules, pure),
 //! `validate` (request bodies), `filters` (list filters and sorting), `paging`,
 //! `model` (records and their JSON), `presets` (response-format presets), `knobs`, `faults` (latency, failures, rate limit,
-//! cut connections), `reqlog` (request log), `persist` (state file), `admin`, `reply`
+//! cut connections), `hostile` (endless pages, huge, broken, trickling bodies, redirects), `reqlog` (request log), `persist` (state file), `admin`, `reply`
 //! (error bodies). Knows nothing about git, prompt files or the API client.
 
 pub mod admin;
 mod faults;
 mod filters;
+mod hostile;
 mod knobs;
 mod model;
 mod paging;

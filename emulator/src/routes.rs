@@ -155,7 +155,7 @@ fn version_number(text: &str) -> Result<u32, Failure> {
 }
 
 /// The absolute URL of this request without its query, for paging links.
-fn request_base(headers: &HeaderMap, path: &str, app: &App) -> String {
+pub(crate) fn request_base(headers: &HeaderMap, path: &str, app: &App) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

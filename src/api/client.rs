@@ -3,9 +3,14 @@
 //! [`RetryPolicy`]. Change requests that are not safe to resend take a `recover`
 //! callback: after an unknown outcome the caller re-reads the remote and says whether
 //! the change already happened, so no duplicate is ever created.
+//!
+//! Against a broken or hostile server every read is bounded: a 2xx body is read in
+//! chunks up to [`MAX_BODY_BYTES`] (an error body up to 1 MiB), a listing ends
+//! within its page cap (`paging`), and a redirect is an error, never followed.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -14,6 +19,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use super::error::{ApiError, Target, error_detail};
+use super::paging::{Next, Pager};
 use super::retry::{RetryPolicy, Step, retry_after, retrying};
 use super::types::{
     BulkItem, BulkResponse, CommitBody, CreatePrompt, Page, Prompt, UpdatePrompt, Version,
@@ -25,6 +31,23 @@ use crate::config::ApiSettings;
 pub const PROMPT_PAGE_SIZE: usize = 100;
 /// Page size of `GET .../versions/` (the documented maximum).
 pub const VERSION_PAGE_SIZE: usize = 500;
+/// Pages [`Client::list_prompts`] reads at most: 100,000 prompts at 100 a page.
+pub const MAX_PROMPT_PAGES: u64 = 1000;
+/// Pages [`Client::list_versions`] reads at most: 50,000 versions of one prompt at
+/// 500 a page.
+pub const MAX_VERSION_PAGES: u64 = 100;
+
+/// The largest 2xx body promptsync reads: 32 MiB. The largest replies are list
+/// pages: 100 prompts whose current and live versions come in full, or 500 versions.
+/// Real prompts are a few KiB, so a real page is well under 1 MiB; 32 MiB holds a
+/// page of 100 prompts averaging 160 KiB per version, or 500 versions averaging
+/// 64 KiB, or 16 versions at the 1 MiB prompt-file cap (twice that, for JSON
+/// escaping). A body at the limit costs about twice its size while it is read and
+/// parsed, which keeps promptsync well under 100 MB; a 1.5 GB body costs no more.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Of a non-2xx answer only the start is read: 1 MiB, room for a bulk 422 that lists
+/// an error for each of its 100 items (the detail shown is 300 characters anyway).
+const MAX_ERROR_BODY_BYTES: usize = 1024 * 1024;
 
 /// A Respan prompts API client. Cheap to clone; clones share the connection pool and
 /// the in-flight limit.
@@ -37,6 +60,7 @@ struct Inner {
     http: reqwest::Client,
     /// Host root, without a trailing slash.
     base: String,
+    timeouts: Timeouts,
     limiter: Semaphore,
     retry: RetryPolicy,
 }
@@ -47,6 +71,15 @@ impl std::fmt::Debug for Client {
             .field("base", &self.inner.base)
             .finish_non_exhaustive()
     }
+}
+
+/// The configured timeouts, for messages that say which one ran out.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    /// `api.timeout`: the whole request, its reply's body included.
+    request: Duration,
+    /// `api.connect_timeout`.
+    connect: Duration,
 }
 
 /// Whether resending a request whose outcome is unknown could do the change twice.
@@ -63,12 +96,15 @@ enum Exchange {
     Answer {
         status: StatusCode,
         headers: HeaderMap,
-        body: bytes::Bytes,
+        body: Vec<u8>,
     },
-    /// The connection could not be made: nothing reached the server.
-    NotSent(reqwest::Error),
-    /// Sent, but no complete answer came back.
-    Lost(reqwest::Error),
+    /// The connection could not be made: nothing reached the server
+    /// ([`ApiError::Connect`]).
+    NotSent(ApiError),
+    /// Sent, but no complete answer came back: why, from [`describe`].
+    Lost(String),
+    /// A 2xx whose body is over [`MAX_BODY_BYTES`] ([`ApiError::TooLarge`]).
+    TooLarge(ApiError),
 }
 
 impl Client {
@@ -85,42 +121,54 @@ impl Client {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, auth);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        // Redirects are never followed: the API does not redirect, so a 3xx means the
+        // base URL points elsewhere (`ApiError::Redirected`). Followed, they would do
+        // harm: reqwest (0.13) follows up to 10 by default, drops the Authorization
+        // header only when host, port or scheme change (so the key goes to any path
+        // on the same origin), and turns a POST answered 301/302/303 into a GET
+        // without its body, so a list or a create would silently become another
+        // request.
         let http = reqwest::Client::builder()
             .user_agent(concat!("promptsync/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| ApiError::Setup(err.to_string()))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base: settings.base_url.as_str().trim_end_matches('/').to_owned(),
+                timeouts: Timeouts {
+                    request: settings.timeout,
+                    connect: settings.connect_timeout,
+                },
                 limiter: Semaphore::new(settings.max_in_flight.max(1)),
                 retry: RetryPolicy::new(settings.retry_max_elapsed),
             }),
         })
     }
 
-    /// Every prompt matching `filters` (a respan-api.md 2.6 filter object), all pages.
+    /// Every prompt matching `filters` (a respan-api.md 2.6 filter object), all pages
+    /// (at most [`MAX_PROMPT_PAGES`]; see `paging` for when a listing ends).
     pub async fn list_prompts(
         &self,
         filters: &Map<String, Value>,
     ) -> Result<Vec<Prompt>, ApiError> {
         let body = serde_json::to_vec(&json!({ "filters": filters })).map_err(encode_error)?;
-        let mut prompts = Vec::new();
-        for page in 1.. {
-            let path =
-                format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id");
-            let page: Page<Prompt> = self
-                .request(Method::POST, &path, Some(&body), Resend::Safe)
-                .await?;
-            prompts.extend(page.results);
-            if page.next.is_none() {
-                break;
-            }
-        }
-        Ok(prompts)
+        let pager = Pager::new("prompts", PROMPT_PAGE_SIZE, MAX_PROMPT_PAGES);
+        let path_of = |page: u64| {
+            format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
+        };
+        self.all_pages(
+            Method::POST,
+            path_of,
+            Some(&body),
+            pager,
+            |prompt: &Prompt| prompt.id().map(str::to_owned),
+        )
+        .await
     }
 
     /// One prompt with its current and live versions.
@@ -159,21 +207,50 @@ impl Client {
         Ok(())
     }
 
-    /// Every version of a prompt, newest first.
+    /// Every version of a prompt, newest first (at most [`MAX_VERSION_PAGES`]).
     pub async fn list_versions(&self, prompt_id: &str) -> Result<Vec<Version>, ApiError> {
-        let mut versions = Vec::new();
-        for page in 1.. {
-            let path = format!(
-                "/api/prompts/{}/versions/?page={page}&page_size={VERSION_PAGE_SIZE}",
-                segment(prompt_id)
-            );
-            let page: Page<Version> = self.request(Method::GET, &path, None, Resend::Safe).await?;
-            versions.extend(page.results);
-            if page.next.is_none() {
-                break;
+        let pager = Pager::new("versions", VERSION_PAGE_SIZE, MAX_VERSION_PAGES);
+        let id = segment(prompt_id);
+        let path_of = |page: u64| {
+            format!("/api/prompts/{id}/versions/?page={page}&page_size={VERSION_PAGE_SIZE}")
+        };
+        self.all_pages(Method::GET, path_of, None, pager, |version: &Version| {
+            Some(version.number.to_string())
+        })
+        .await
+    }
+
+    /// Read a listing page by page until `pager` says it ended (or why it cannot).
+    async fn all_pages<T, P>(
+        &self,
+        method: Method,
+        path_of: P,
+        body: Option<&[u8]>,
+        mut pager: Pager,
+        id_of: fn(&T) -> Option<String>,
+    ) -> Result<Vec<T>, ApiError>
+    where
+        T: DeserializeOwned,
+        P: Fn(u64) -> String,
+    {
+        let mut items = Vec::new();
+        loop {
+            let path = path_of(pager.page());
+            let page: Page<T> = self
+                .request(method.clone(), &path, body, Resend::Safe)
+                .await?;
+            let count = page.count.as_ref().and_then(Value::as_u64);
+            let ids = page.results.iter().filter_map(id_of).collect();
+            let next = pager.after(count, page.results.len(), ids, page.next.is_some());
+            items.extend(page.results);
+            match next.map_err(|problem| ApiError::Paging {
+                target: target(&method, &path),
+                problem,
+            })? {
+                Next::Page(_) => {}
+                Next::Done => return Ok(items),
             }
         }
-        Ok(versions)
     }
 
     /// One version, with all its fields.
@@ -244,9 +321,8 @@ impl Client {
     pub async fn bulk(&self, items: &[BulkItem]) -> Result<BulkResponse, ApiError> {
         let bytes = serde_json::to_vec(&json!({ "requests": items })).map_err(encode_error)?;
         let target = target(&Method::POST, "/api/prompts/bulk/");
-        let url = format!("{}{}", self.inner.base, target.path);
         retrying(&self.inner.retry, &target, || async {
-            match self.exchange(&Method::POST, &url, Some(&bytes)).await {
+            match self.exchange(&target, &Method::POST, Some(&bytes)).await {
                 Exchange::Answer { status, body, .. }
                     if status == StatusCode::UNPROCESSABLE_ENTITY =>
                 {
@@ -271,9 +347,8 @@ impl Client {
         resend: Resend,
     ) -> Result<T, ApiError> {
         let target = target(&method, path);
-        let url = format!("{}{}", self.inner.base, path);
         retrying(&self.inner.retry, &target, || async {
-            interpret(&target, self.exchange(&method, &url, body).await, resend)
+            interpret(&target, self.exchange(&target, &method, body).await, resend)
         })
         .await
     }
@@ -293,10 +368,9 @@ impl Client {
         Fut: Future<Output = Result<Option<T>, ApiError>>,
     {
         let target = target(&method, path);
-        let url = format!("{}{}", self.inner.base, path);
         let policy = &self.inner.retry;
         retrying(policy, &target, || {
-            let exchange = self.exchange(&method, &url, Some(body));
+            let exchange = self.exchange(&target, &method, Some(body));
             let recover = &recover;
             let target = &target;
             async move {
@@ -320,11 +394,12 @@ impl Client {
         .await
     }
 
-    async fn exchange(&self, method: &Method, url: &str, body: Option<&[u8]>) -> Exchange {
+    async fn exchange(&self, target: &Target, method: &Method, body: Option<&[u8]>) -> Exchange {
         let Ok(_permit) = self.inner.limiter.acquire().await else {
             unreachable!("the semaphore is never closed")
         };
-        let mut request = self.inner.http.request(method.clone(), url);
+        let url = format!("{}{}", self.inner.base, target.path);
+        let mut request = self.inner.http.request(method.clone(), &url);
         if let Some(body) = body {
             request = request
                 .header(header::CONTENT_TYPE, "application/json")
@@ -332,41 +407,107 @@ impl Client {
         }
         tracing::debug!(%method, url, "request");
         match request.send().await {
-            Err(err) if err.is_connect() => Exchange::NotSent(err),
-            Err(err) => Exchange::Lost(err),
-            Ok(response) => {
-                let status = response.status();
-                let headers = response.headers().clone();
-                match response.bytes().await {
-                    Ok(body) => Exchange::Answer {
-                        status,
-                        headers,
-                        body,
-                    },
-                    Err(err) => Exchange::Lost(err),
-                }
-            }
+            Err(err) if err.is_connect() => Exchange::NotSent(connect_error(
+                target,
+                &self.inner.base,
+                &err,
+                self.inner.timeouts,
+            )),
+            Err(err) => Exchange::Lost(describe(&err, self.inner.timeouts)),
+            Ok(response) => read_answer(target, response, self.inner.timeouts).await,
         }
+    }
+}
+
+/// Read an answer's body in chunks, within [`MAX_BODY_BYTES`] for a 2xx (refused at
+/// once when its `Content-Length` is over) and [`MAX_ERROR_BODY_BYTES`] otherwise
+/// (cut there: only its start is shown). Dropping the response mid-body closes the
+/// connection, so the rest is never read.
+async fn read_answer(
+    target: &Target,
+    mut response: reqwest::Response,
+    timeouts: Timeouts,
+) -> Exchange {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let success = status.is_success();
+    let limit = if success {
+        MAX_BODY_BYTES
+    } else {
+        MAX_ERROR_BODY_BYTES
+    };
+    let too_large = |declared| {
+        Exchange::TooLarge(ApiError::TooLarge {
+            target: target.clone(),
+            limit: MAX_BODY_BYTES as u64,
+            declared,
+        })
+    };
+    let declared = response.content_length();
+    if success && declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return too_large(declared);
+    }
+    let expected = declared.map_or(0, |length| usize::try_from(length).unwrap_or(limit));
+    let mut body = Vec::with_capacity(expected.min(limit));
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > limit => {
+                if success {
+                    return too_large(None);
+                }
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..room]);
+                break;
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(err) => return Exchange::Lost(describe(&err, timeouts)),
+        }
+    }
+    Exchange::Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A failed connection, classified: refused and unknown hosts fail fast.
+fn connect_error(
+    target: &Target,
+    base: &str,
+    err: &reqwest::Error,
+    timeouts: Timeouts,
+) -> ApiError {
+    let refused = std::iter::successors(std::error::Error::source(err), |e| e.source()).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    });
+    let (cause, fails_fast) = if refused {
+        ("connection refused".to_owned(), true)
+    } else if err.is_dns() && !err.is_timeout() {
+        let innermost = std::iter::successors(std::error::Error::source(err), |e| e.source())
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        (format!("the host name does not resolve: {innermost}"), true)
+    } else {
+        (describe(err, timeouts), false)
+    };
+    ApiError::Connect {
+        target: target.clone(),
+        base: base.to_owned(),
+        cause,
+        fails_fast,
     }
 }
 
 /// Turn an exchange into the next step: done, failed for good, or try again.
 fn interpret<T: DeserializeOwned>(target: &Target, exchange: Exchange, resend: Resend) -> Step<T> {
     let (status, headers, body) = match exchange {
-        Exchange::NotSent(err) => {
-            return Step::Again {
-                error: ApiError::Transient {
-                    target: target.clone(),
-                    cause: format!(
-                        "cannot connect ({}); check RESPAN_BASE_URL and the network",
-                        describe(&err)
-                    ),
-                },
-                after: None,
-            };
-        }
-        Exchange::Lost(err) => {
-            return unknown_or_again(target, resend, describe(&err), None);
+        Exchange::NotSent(error) => return Step::Again { error, after: None },
+        Exchange::TooLarge(error) => return Step::Fail(error),
+        Exchange::Lost(cause) => {
+            return unknown_or_again(target, resend, cause, None);
         }
         Exchange::Answer {
             status,
@@ -386,10 +527,15 @@ fn interpret<T: DeserializeOwned>(target: &Target, exchange: Exchange, resend: R
                 Ok(value) => Step::Done(value),
                 Err(err) => Step::Fail(ApiError::Decode {
                     target: target.clone(),
-                    reason: err.to_string(),
+                    reason: undecodable(&headers, &body, &err),
                 }),
             }
         }
+        300..=399 => Step::Fail(ApiError::Redirected {
+            target: target.clone(),
+            status: status.as_u16(),
+            location: location(&headers),
+        }),
         401 | 403 => Step::Fail(ApiError::Unauthorized {
             target: target.clone(),
             status: status.as_u16(),
@@ -427,6 +573,39 @@ fn unknown_or_again<T>(
     }
 }
 
+/// Why a 2xx body did not decode: the parser's reason and how the body starts, or,
+/// when it is not JSON at all (an HTML login page), what it is instead.
+fn undecodable(headers: &HeaderMap, body: &[u8], err: &serde_json::Error) -> String {
+    const SHOWN: usize = 60;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no Content-Type");
+    let text = String::from_utf8_lossy(&body[..body.len().min(SHOWN * 4)]);
+    let start: String = text.trim_start().chars().take(SHOWN).collect();
+    let start = crate::term::line(&start);
+    if content_type.contains("json") {
+        format!("{err} (the body starts `{start}`)")
+    } else {
+        format!(
+            "expected JSON, got {content_type} starting `{start}`; is RESPAN_BASE_URL \
+             (api.base_url) the Respan API, not a proxy or a login page?"
+        )
+    }
+}
+
+/// A redirect's `Location`, for the message (shortened; header values are visible
+/// ASCII, so nothing here can move a terminal's cursor).
+fn location(headers: &HeaderMap) -> String {
+    const MAX: usize = 200;
+    match headers.get(header::LOCATION).map(HeaderValue::to_str) {
+        None => "(no Location header)".to_owned(),
+        Some(Err(_)) => "(a Location that is not plain text)".to_owned(),
+        Some(Ok(text)) if text.len() > MAX => format!("{}…", &text[..MAX]),
+        Some(Ok(text)) => text.to_owned(),
+    }
+}
+
 fn rejected(target: &Target, status: StatusCode, body: &[u8]) -> ApiError {
     ApiError::Rejected {
         target: target.clone(),
@@ -436,18 +615,29 @@ fn rejected(target: &Target, status: StatusCode, body: &[u8]) -> ApiError {
 }
 
 /// A reqwest error without its URL (which is in the target already) and with its
-/// causes, e.g. "operation timed out" or "connection closed before message completed".
-fn describe(err: &reqwest::Error) -> String {
-    let mut text = if err.is_timeout() {
-        "timed out"
+/// causes, e.g. "operation timed out" or "connection closed before message completed";
+/// a timeout says which one ran out.
+fn describe(err: &reqwest::Error, timeouts: Timeouts) -> String {
+    let after = |limit: Duration, name: &str| {
+        format!(
+            "timed out after {} ({name})",
+            humantime::format_duration(limit)
+        )
+    };
+    let mut text = if err.is_timeout() && err.is_connect() {
+        after(timeouts.connect, "api.connect_timeout")
+    } else if err.is_timeout() {
+        after(
+            timeouts.request,
+            "api.timeout, for the request and its whole reply",
+        )
     } else if err.is_connect() {
-        "connection failed"
+        "connection failed".to_owned()
     } else if err.is_body() || err.is_decode() {
-        "the reply broke off"
+        "the reply broke off".to_owned()
     } else {
-        "no reply"
-    }
-    .to_owned();
+        "no reply".to_owned()
+    };
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
         let cause_text = cause.to_string();

@@ -53,17 +53,41 @@ pub enum ApiError {
         detail: String,
     },
 
-    /// A failure worth retrying whose request is known to be harmless to send again
-    /// (it did not reach the server, or it only reads).
+    /// A failure worth retrying (a timeout, a lost reply, a 5xx) of a request that is
+    /// harmless to send again (it only reads, or sending it twice changes nothing).
+    /// A connection that could not be made at all is [`ApiError::Connect`].
     #[error("{target}: {cause}")]
     Transient { target: Target, cause: String },
 
-    /// Transient failures went on past the retry budget. `last` names the request.
-    #[error("gave up after {attempts} attempt(s) in {:.1}s; last error: {last}", elapsed.as_secs_f64())]
+    /// No connection could be made, so nothing reached the server: the host name does
+    /// not resolve, the connection was refused, or connecting failed otherwise.
+    /// `fails_fast`: retrying cannot help soon (refused, unknown host), so the retry
+    /// budget is short. `base` is the API's host root; the message shows base and path
+    /// (never the key, which is not part of a URL here).
+    #[error(
+        "{} {base}{}: cannot connect ({cause}); check RESPAN_BASE_URL (api.base_url) \
+         and the network",
+        target.method,
+        target.path
+    )]
+    Connect {
+        target: Target,
+        base: String,
+        cause: String,
+        fails_fast: bool,
+    },
+
+    /// Transient failures went on past the retry budget. `last` names the request;
+    /// `budget` says which budget ran out and where it comes from.
+    #[error(
+        "gave up after {attempts} attempt(s) in {:.1}s (retry budget {budget}); last error: {last}",
+        elapsed.as_secs_f64()
+    )]
     GaveUp {
         target: Target,
         attempts: u32,
         elapsed: Duration,
+        budget: String,
         last: String,
     },
 
@@ -79,15 +103,74 @@ pub enum ApiError {
     /// A 2xx answer whose body is not what the contract describes.
     #[error("{target}: unexpected response body: {reason}")]
     Decode { target: Target, reason: String },
+
+    /// A 2xx answer whose body is larger than promptsync reads: it declared a
+    /// `Content-Length` over the limit, or sent more than the limit. Not retried.
+    #[error(
+        "{target}: the reply is larger than the limit of {} MiB{}; promptsync stopped \
+         reading it",
+        limit / (1024 * 1024),
+        declared.map(|n| format!(" (it declared {n} bytes)")).unwrap_or_default()
+    )]
+    TooLarge {
+        target: Target,
+        limit: u64,
+        declared: Option<u64>,
+    },
+
+    /// A 3xx: the API never redirects, so the base URL points somewhere else (a
+    /// proxy, a login page, an old host). Not followed; needs a person.
+    #[error(
+        "{target} answered {status}, a redirect to {location}; the Respan API never \
+         redirects and promptsync does not follow: check RESPAN_BASE_URL (api.base_url)"
+    )]
+    Redirected {
+        target: Target,
+        status: u16,
+        location: String,
+    },
+
+    /// A paged listing that does not end as the contract says (respan-api.md 2.5):
+    /// `next` set forever, the same page again, more pages than any account has.
+    #[error("{target}: {problem}")]
+    Paging { target: Target, problem: String },
 }
 
 impl ApiError {
-    /// Errors that no retry or other prompt can get past: the run stops.
+    /// Errors that no retry or other prompt can get past: the run stops. A redirect
+    /// is one: it comes from the base URL, so every other request would get it too.
     pub fn is_stalled(&self) -> bool {
         matches!(
             self,
-            ApiError::MissingKey | ApiError::Setup(_) | ApiError::Unauthorized { .. }
+            ApiError::MissingKey
+                | ApiError::Setup(_)
+                | ApiError::Unauthorized { .. }
+                | ApiError::Redirected { .. }
         )
+    }
+
+    /// A connection failure that retrying cannot mend soon (refused, unknown host).
+    pub fn fails_fast(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Connect {
+                fails_fast: true,
+                ..
+            }
+        )
+    }
+
+    /// The message without the request it names, for log lines that give the
+    /// request in their own fields.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            ApiError::Connect { base, cause, .. } => {
+                format!("cannot connect to {base} ({cause})")
+            }
+            ApiError::Transient { cause, .. } => cause.clone(),
+            ApiError::Rejected { status, detail, .. } => format!("answered {status}: {detail}"),
+            other => other.to_string(),
+        }
     }
 
     /// The HTTP status of a refused request.

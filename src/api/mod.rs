@@ -1,11 +1,16 @@
-//! The Respan prompts API client: typed requests and responses, paging, retries with
-//! backoff, error classes. Knows nothing about git, files or prompt files.
+//! The Respan prompts API client: typed requests and responses, paging with caps,
+//! bounded body reads, retries with backoff, error classes. Knows nothing about git,
+//! files or prompt files.
 
 mod client;
 mod error;
+mod paging;
 mod retry;
 pub mod types;
 
-pub use client::{Client, PROMPT_PAGE_SIZE, VERSION_PAGE_SIZE, filter_in};
+pub use client::{
+    Client, MAX_BODY_BYTES, MAX_PROMPT_PAGES, MAX_VERSION_PAGES, PROMPT_PAGE_SIZE,
+    VERSION_PAGE_SIZE, filter_in,
+};
 pub use error::{ApiError, Target};
-pub use retry::RetryPolicy;
+pub use retry::{FAIL_FAST_BUDGET, RetryPolicy};

@@ -1,6 +1,9 @@
 //! When and how long to wait before sending a request again: exponential backoff with
 //! jitter (backon) inside a total time budget, or the server's own `Retry-After`.
-//! Knows nothing about which requests are safe to resend; the client decides that.
+//! A refused connection or a host name that does not resolve gets a short budget
+//! ([`FAIL_FAST_BUDGET`]) whatever the configured one: retrying rarely mends those
+//! within a minute, and a wrong base URL should say so at once. Knows nothing about
+//! which requests are safe to resend; the client decides that.
 
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,12 +14,20 @@ use serde_json::Value;
 
 use super::error::{ApiError, Target};
 
+/// The most a request retries a refused connection or an unknown host: enough to
+/// ride out a server restarting or a resolver hiccup, short enough that a wrong
+/// `api.base_url` fails within seconds.
+pub const FAIL_FAST_BUDGET: Duration = Duration::from_secs(3);
+
 /// Backoff bounds and the total budget one request may spend retrying.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     pub min_delay: Duration,
     pub max_delay: Duration,
+    /// The budget (`api.retry_max_elapsed`).
     pub max_elapsed: Duration,
+    /// The budget for errors that fail fast; never above `max_elapsed`.
+    pub fail_fast: Duration,
 }
 
 impl RetryPolicy {
@@ -25,6 +36,26 @@ impl RetryPolicy {
             min_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(8),
             max_elapsed,
+            fail_fast: FAIL_FAST_BUDGET,
+        }
+    }
+
+    /// The budget that applies after `error`, and how to name it.
+    fn budget(&self, error: &ApiError) -> (Duration, String) {
+        let configured = || {
+            format!(
+                "{}, api.retry_max_elapsed",
+                humantime::format_duration(self.max_elapsed)
+            )
+        };
+        if error.fails_fast() && self.fail_fast < self.max_elapsed {
+            let text = format!(
+                "{}, the most promptsync retries a refused connection or an unknown host",
+                humantime::format_duration(self.fail_fast)
+            );
+            (self.fail_fast, text)
+        } else {
+            (self.max_elapsed, configured())
         }
     }
 
@@ -72,12 +103,12 @@ where
             Step::Again { error, after } => (error, after),
         };
         let delay = after.or_else(|| backoff.next()).unwrap_or(policy.max_delay);
-        if started.elapsed() + delay > policy.max_elapsed {
+        let (budget, budget_text) = policy.budget(&error);
+        if started.elapsed() + delay > budget {
             let last = match after {
                 Some(after) => format!(
-                    "{error} (the server asked to wait {}s, past the retry budget of {}s)",
+                    "{error} (the server asked to wait {}s, past the retry budget)",
                     after.as_secs(),
-                    policy.max_elapsed.as_secs()
                 ),
                 None => error.to_string(),
             };
@@ -85,15 +116,17 @@ where
                 target: target.clone(),
                 attempts,
                 elapsed: started.elapsed(),
+                budget: budget_text,
                 last,
             });
         }
+        // The request once, in its fields; the error without it.
         tracing::warn!(
             method = target.method,
             path = %target.path,
             attempt = attempts,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            error = %error,
+            error = %error.reason(),
             "retrying"
         );
         tokio::time::sleep(delay).await;
@@ -211,7 +244,73 @@ mod tests {
         .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("gave up after 1 attempt"), "{text}");
+        assert!(
+            text.contains("retry budget 5s, api.retry_max_elapsed"),
+            "{text}"
+        );
         assert!(text.contains("asked to wait 60s"), "{text}");
+    }
+
+    fn refused() -> ApiError {
+        ApiError::Connect {
+            target: target(),
+            base: "http://127.0.0.1:9".into(),
+            cause: "connection refused".into(),
+            fails_fast: true,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_connection_gets_the_short_budget_whatever_the_configured_one() {
+        let policy = RetryPolicy::new(Duration::from_secs(600));
+        let err = retrying::<(), _, _>(&policy, &target(), || async {
+            Step::Again {
+                error: refused(),
+                after: None,
+            }
+        })
+        .await
+        .unwrap_err();
+        // The loop's clock is real time (paused here), so count attempts: backoff from
+        // 100 ms doubling fits a handful in 3 s, not the dozens of 600 s.
+        assert!(
+            matches!(
+                err,
+                ApiError::GaveUp {
+                    attempts: 2..=6,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("retry budget 3s, the most promptsync retries a refused connection"),
+            "{text}"
+        );
+        assert!(
+            text.contains("GET http://127.0.0.1:9/api/x/: cannot connect (connection refused)"),
+            "{text}"
+        );
+        // A smaller configured budget still wins.
+        let policy = RetryPolicy::new(Duration::from_secs(1));
+        let (budget, text) = policy.budget(&refused());
+        assert_eq!(budget, Duration::from_secs(1));
+        assert_eq!(text, "1s, api.retry_max_elapsed");
+    }
+
+    #[test]
+    fn a_reason_leaves_the_request_out() {
+        assert_eq!(
+            refused().reason(),
+            "cannot connect to http://127.0.0.1:9 (connection refused)"
+        );
+        let transient = ApiError::Transient {
+            target: target(),
+            cause: "timed out".into(),
+        };
+        assert_eq!(transient.reason(), "timed out");
+        assert!(!transient.fails_fast());
     }
 
     #[tokio::test(start_paused = true)]

@@ -156,10 +156,13 @@ impl<'de> Deserialize<'de> for Version {
     }
 }
 
-/// The paging envelope (2.5). `count` is not trusted as a total; `next` only says
-/// whether more pages exist.
+/// The paging envelope (2.5). `next` only says whether more pages exist; `count`
+/// (per page or a total; any JSON, so an odd one never fails the page) only caps
+/// the pages read (`api::paging`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Page<T> {
+    #[serde(default)]
+    pub count: Option<Value>,
     #[serde(default)]
     pub next: Option<String>,
     #[serde(default = "Vec::new")]

@@ -16,6 +16,7 @@ mod deploy;
 mod emulator;
 mod failures;
 mod gitsource;
+mod hostile;
 mod secrets;
 mod sync;
 mod validate;

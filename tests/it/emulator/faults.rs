@@ -1,14 +1,15 @@
 //! Fault and latency knobs, and the request log: injected statuses (with and without
 //! applying), 429 with Retry-After, dropped replies before and after the change,
-//! latency, extra delay, the rate limit, faults armed at start.
+//! latency, extra delay, the rate limit, faults armed at start; the hostile kinds
+//! (endless pages, huge, garbage, HTML and trickling bodies, redirects).
 
 use std::time::{Duration, Instant};
 
 use promptsync_emulator::{EmulatorConfig, FaultKind, FaultRule};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{prompt_with_versions, version_body};
-use crate::support::emulator::TestEmulator;
+use crate::support::emulator::{EmulatorProcess, TestEmulator, memory_kib};
 
 #[test]
 fn injected_statuses_hit_matching_requests_only_and_apply_nothing() {
@@ -202,14 +203,8 @@ fn the_rate_limit_answers_429_with_retry_after() {
 fn faults_latency_and_rate_limit_can_be_set_at_start() {
     let emu = TestEmulator::start_with(EmulatorConfig {
         faults: vec![FaultRule {
-            method: "*".to_owned(),
-            path: "/api/**".to_owned(),
-            times: 1,
-            kind: FaultKind::Status,
             status: Some(503),
-            retry_after: None,
-            after_apply: false,
-            delay_ms: None,
+            ..FaultRule::new(FaultKind::Status)
         }],
         ..EmulatorConfig::default()
     });
@@ -290,4 +285,228 @@ fn the_request_log_records_every_api_request() {
     assert_eq!(emu.all_requests().len(), 5);
     emu.clear_requests();
     assert!(emu.all_requests().is_empty());
+}
+
+/// `results[].id` of a list page.
+fn ids(page: &Value) -> Vec<String> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn endless_pages_always_link_a_next_page_with_the_same_or_fresh_items() {
+    let emu = TestEmulator::start();
+    emu.create_prompt("real");
+    emu.inject(json!({"method": "POST", "path": "/api/prompts/list/", "kind": "endless_pages", "times": 3}));
+    let list = |page: u32| {
+        emu.call(
+            "POST",
+            &format!("/api/prompts/list/?page={page}&page_size=7&sort_by=-id"),
+        )
+        .json(json!({}))
+        .send()
+    };
+    let first = list(1).json();
+    let later = list(40).json();
+    assert_eq!(ids(&first).len(), 7, "page_size items: {first}");
+    assert_eq!(ids(&first), ids(&later), "every page repeats the first");
+    assert_eq!(first["count"], json!(7), "count per page");
+    let next = later["next"].as_str().unwrap();
+    assert!(
+        next.starts_with(&format!("{}/api/prompts/list/?", emu.base_url())),
+        "{next}"
+    );
+    assert!(
+        next.contains("page=41") && next.contains("page_size=7") && next.contains("sort_by=-id"),
+        "{next}"
+    );
+    assert!(later["previous"].as_str().unwrap().contains("page=39"));
+    assert!(
+        first["results"][0]["version"].is_u64(),
+        "items pass as versions too"
+    );
+    let third = list(2).json();
+    assert_eq!(
+        emu.requests().last().unwrap().fault.as_deref(),
+        Some("endless_pages")
+    );
+    assert_eq!(ids(&third), ids(&first));
+    let real = list(1).json();
+    assert!(
+        real["next"].is_null(),
+        "times ran out: the real listing again: {real}"
+    );
+    assert_eq!(ids(&real).len(), 1);
+
+    emu.inject(json!({"path": "/api/prompts/*/versions/", "kind": "endless_pages", "fresh": true, "count": 1234, "times": 2}));
+    let versions = |page: u32| {
+        emu.call("GET", &format!("/api/prompts/p/versions/?page={page}"))
+            .send()
+            .json()
+    };
+    let (one, two) = (versions(1), versions(2));
+    assert_eq!(ids(&one).len(), 100, "default page size");
+    assert_eq!(one["count"], json!(1234), "the claimed total");
+    assert!(
+        ids(&one).iter().all(|id| !ids(&two).contains(id)),
+        "fresh ids on every page"
+    );
+    assert_eq!(two["results"][0]["version"], json!(101));
+    assert!(one["previous"].is_null());
+}
+
+#[test]
+fn a_huge_body_streams_valid_json_without_a_length() {
+    let emu = TestEmulator::start();
+    emu.inject(json!({"path": "/api/prompts/list/", "kind": "huge_body", "bytes": 3_000_000}));
+    let reply = emu
+        .call("POST", "/api/prompts/list/")
+        .json(json!({}))
+        .stream(u64::MAX, 4_000_000, |_| false);
+    assert_eq!(reply.status, 200);
+    assert!(reply.complete);
+    assert_eq!(reply.read, 3_000_000);
+    assert_eq!(reply.headers.get("content-length"), None, "chunked");
+    assert_eq!(reply.headers["content-type"], "application/json");
+    let page: Value = serde_json::from_slice(&reply.head).expect("valid JSON once complete");
+    assert!(page["next"].is_null());
+    assert_eq!(page["results"][0]["id"], json!("huge"));
+
+    emu.inject(json!({"path": "/api/prompts/list/", "kind": "huge_body", "bytes": 1000, "declare_length": true}));
+    let reply = emu
+        .call("POST", "/api/prompts/list/")
+        .json(json!({}))
+        .stream(u64::MAX, 2000, |_| false);
+    assert_eq!(reply.headers["content-length"], "1000");
+    assert_eq!(reply.read, 1000);
+    serde_json::from_slice::<Value>(&reply.head).expect("valid JSON");
+    assert_eq!(
+        emu.requests().last().unwrap().fault.as_deref(),
+        Some("huge_body")
+    );
+}
+
+/// The default 1.5 GB body from the real emulator binary: it starts at once and the
+/// emulator's memory stays flat while hundreds of megabytes go out.
+#[test]
+fn a_huge_body_is_generated_while_sent_never_held() {
+    let emu = EmulatorProcess::spawn(&[
+        "--fault",
+        r#"{"path": "/api/prompts/list/", "kind": "huge_body"}"#,
+    ]);
+    let before = memory_kib(emu.pid(), "VmRSS").unwrap();
+    let reply = emu
+        .call("POST", "/api/prompts/list/")
+        .json(json!({}))
+        .stream(300_000_000, 100, |_| false);
+    let peak = memory_kib(emu.pid(), "VmHWM").unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(
+        !reply.complete && reply.read >= 300_000_000,
+        "{} bytes",
+        reply.read
+    );
+    assert!(reply.head.starts_with(br#"{"count": 1, "#));
+    assert!(
+        peak < before + 30 * 1024,
+        "the emulator grew from {before} KiB to a peak of {peak} KiB"
+    );
+}
+
+#[test]
+fn garbage_json_and_an_html_page_come_with_status_200() {
+    let emu = TestEmulator::start();
+    emu.inject(json!([
+        {"path": "/api/prompts/list/", "kind": "garbage_json"},
+        {"path": "/api/prompts/list/", "kind": "html"}
+    ]));
+    let garbage = emu
+        .call("POST", "/api/prompts/list/")
+        .json(json!({}))
+        .send();
+    assert_eq!(garbage.status, 200);
+    assert_eq!(garbage.header("content-type"), Some("application/json"));
+    assert!(
+        serde_json::from_str::<Value>(&garbage.text).is_err(),
+        "{}",
+        garbage.text
+    );
+    assert!(garbage.text.starts_with(r#"{"count""#));
+    let html = emu
+        .call("POST", "/api/prompts/list/")
+        .json(json!({}))
+        .send();
+    assert_eq!(html.status, 200);
+    assert_eq!(
+        html.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(html.text.starts_with("<!DOCTYPE html>"), "{}", html.text);
+    let marks: Vec<_> = emu.requests().into_iter().filter_map(|r| r.fault).collect();
+    assert_eq!(marks, ["garbage_json", "html"]);
+}
+
+#[test]
+fn a_trickle_sends_headers_at_once_then_one_byte_per_interval() {
+    let emu = TestEmulator::start();
+    emu.inject(json!({"kind": "trickle", "interval_ms": 60}));
+    let reply = emu
+        .call("GET", "/api/prompts/summary/")
+        .stream(u64::MAX, 16, |s| s.read >= 5);
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.headers_after < Duration::from_millis(1000),
+        "{:?}",
+        reply.headers_after
+    );
+    assert_eq!(reply.read, 5, "one byte per chunk");
+    let span = reply.arrivals[4] - reply.arrivals[0];
+    assert!(
+        span >= Duration::from_millis(4 * 50),
+        "5 bytes came within {span:?}"
+    );
+    assert_eq!(reply.head, b"     ", "leading padding");
+
+    emu.inject(json!({"kind": "trickle", "interval_ms": 1, "bytes": 70}));
+    let reply = emu
+        .call("GET", "/api/prompts/summary/")
+        .stream(u64::MAX, 100, |_| false);
+    assert!(reply.complete);
+    assert_eq!(reply.read, 70);
+    let page: Value = serde_json::from_slice(&reply.head).expect("valid JSON once complete");
+    assert_eq!(page["results"], json!([]));
+}
+
+#[test]
+fn a_redirect_names_its_location_and_runs_nothing() {
+    let emu = TestEmulator::start();
+    emu.inject(json!([
+        {"method": "POST", "path": "/api/prompts/", "kind": "redirect"},
+        {"method": "POST", "path": "/api/prompts/", "kind": "redirect", "status": 308,
+         "location": "https://elsewhere.invalid/api/prompts/"}
+    ]));
+    let moved = emu
+        .call("POST", "/api/prompts/")
+        .json(json!({"name": "p"}))
+        .send();
+    assert_eq!(moved.status, 302);
+    assert_eq!(moved.header("location"), Some("/api/moved/"));
+    let away = emu
+        .call("POST", "/api/prompts/")
+        .json(json!({"name": "p"}))
+        .send();
+    assert_eq!(away.status, 308);
+    assert_eq!(
+        away.header("location"),
+        Some("https://elsewhere.invalid/api/prompts/")
+    );
+    assert!(emu.prompts().is_empty(), "nothing was created");
+    assert_eq!(
+        emu.requests().last().unwrap().fault.as_deref(),
+        Some("redirect")
+    );
 }

@@ -62,8 +62,10 @@ impl Http {
             .enable_all()
             .build()
             .expect("test client runtime");
+        // Raw replies: a redirect is a reply to look at, never followed.
         let client = reqwest::Client::builder()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
             .expect("test HTTP client");
@@ -114,7 +116,7 @@ pub struct Call<'a> {
     body: Option<Vec<u8>>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
     /// A JSON body with `content-type: application/json`.
     pub fn json(self, body: Value) -> Self {
         let bytes = serde_json::to_vec(&body).expect("JSON body");
@@ -140,7 +142,8 @@ impl Call<'_> {
         self
     }
 
-    pub fn try_send(self) -> Result<Reply, reqwest::Error> {
+    /// The reqwest request, and the runtime to send it on.
+    fn build(self) -> (&'a Http, reqwest::RequestBuilder) {
         let url = format!("{}{}", self.http.base, self.path);
         let mut request = self.http.client.request(self.method, url);
         if let Some(key) = &self.key {
@@ -152,7 +155,12 @@ impl Call<'_> {
         if let Some(body) = self.body {
             request = request.body(body);
         }
-        self.http.runtime.block_on(async move {
+        (self.http, request)
+    }
+
+    pub fn try_send(self) -> Result<Reply, reqwest::Error> {
+        let (http, request) = self.build();
+        http.runtime.block_on(async move {
             let response = request.send().await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
@@ -170,6 +178,70 @@ impl Call<'_> {
         self.try_send()
             .unwrap_or_else(|e| panic!("{what} failed without a reply: {e}"))
     }
+
+    /// Send, then read the body as it streams in: until it ends, `max` bytes have
+    /// come, or `stop` returns true for the bytes so far. The first `keep` bytes
+    /// are kept; the rest is only counted, so a huge body costs nothing here.
+    pub fn stream(
+        self,
+        max: u64,
+        keep: usize,
+        mut stop: impl FnMut(&Streamed) -> bool,
+    ) -> Streamed {
+        let what = format!("{} {}", self.method, self.path);
+        let (http, request) = self.build();
+        http.runtime.block_on(async move {
+            let started = std::time::Instant::now();
+            let mut response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{what} failed without a reply: {e}"));
+            let mut streamed = Streamed {
+                status: response.status().as_u16(),
+                headers: response.headers().clone(),
+                head: Vec::new(),
+                read: 0,
+                complete: false,
+                headers_after: started.elapsed(),
+                arrivals: Vec::new(),
+            };
+            while streamed.read < max && !stop(&streamed) {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        let room = keep.saturating_sub(streamed.head.len());
+                        streamed
+                            .head
+                            .extend_from_slice(&chunk[..room.min(chunk.len())]);
+                        streamed.read += chunk.len() as u64;
+                        streamed.arrivals.push(started.elapsed());
+                    }
+                    Ok(None) => {
+                        streamed.complete = true;
+                        break;
+                    }
+                    Err(e) => panic!("{what}: the body broke off: {e}"),
+                }
+            }
+            streamed
+        })
+    }
+}
+
+/// A reply read by [`Call::stream`].
+#[derive(Debug)]
+pub struct Streamed {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    /// The first bytes of the body.
+    pub head: Vec<u8>,
+    /// Bytes read in all.
+    pub read: u64,
+    /// The body ended (rather than the read being stopped).
+    pub complete: bool,
+    /// Time from sending to the status line and headers.
+    pub headers_after: Duration,
+    /// Time from sending to each chunk of the body.
+    pub arrivals: Vec<Duration>,
 }
 
 /// The emulator in-process on `127.0.0.1:0`, stopped (state flushed) on drop.
@@ -356,6 +428,16 @@ impl Drop for TestEmulator {
             runtime.shutdown_timeout(Duration::from_secs(5));
         }
     }
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`: the peak RSS), in KiB;
+/// `None` once the process is gone.
+pub fn memory_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        value.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
 }
 
 /// How long the binary may take to print its address.

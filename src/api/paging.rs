@@ -1,0 +1,217 @@
+//! When a paged listing ends. The contract (respan-api.md 2.5) says: follow `next`
+//! until it is null. A broken or hostile server can keep `next` set forever, so the
+//! listing also ends on:
+//!
+//! - **an empty page** (`results: []`) with `next` set: taken as the end, with a debug
+//!   log. A server that sets `next` whenever a page is full sends exactly that after
+//!   a full last page, and the listing is complete; an error would fail every account
+//!   whose count is a multiple of the page size.
+//! - **a repeated page** (the same ids as the page before): an error. The server
+//!   ignores `page`, and reading on would only repeat it.
+//! - **a page cap**: an error. When the first page's `count` is larger than the page
+//!   itself it is a total (2.5: per page or total; a per-page count always equals the
+//!   page's length), and the cap is the pages that total needs at the server's own
+//!   page size plus [`SLACK_PAGES`] for items created while we read. Otherwise, and
+//!   never above it, the hard ceiling of the listing (`max_pages`).
+//!
+//! Pure: the client feeds it each page and does the requests.
+
+/// Pages read beyond what a claimed total needs: prompts or versions created while
+/// the listing runs push items onto later pages.
+pub(crate) const SLACK_PAGES: u64 = 2;
+
+/// What to do after a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Ask for this page number.
+    Page(u64),
+    Done,
+}
+
+/// The state of one listing.
+#[derive(Debug)]
+pub(crate) struct Pager {
+    /// What is listed, plural ("prompts"), for messages.
+    what: &'static str,
+    /// The page size asked for.
+    page_size: usize,
+    /// The hard ceiling, in pages.
+    max_pages: u64,
+    /// The page just read (1-based).
+    page: u64,
+    /// The cap from a claimed total: (pages, total).
+    claimed: Option<(u64, u64)>,
+    previous_ids: Vec<String>,
+}
+
+impl Pager {
+    pub(crate) fn new(what: &'static str, page_size: usize, max_pages: u64) -> Pager {
+        Pager {
+            what,
+            page_size,
+            max_pages,
+            page: 1,
+            claimed: None,
+            previous_ids: Vec::new(),
+        }
+    }
+
+    /// The page to ask for now.
+    pub(crate) fn page(&self) -> u64 {
+        self.page
+    }
+
+    /// The page just read had `len` items with these `ids`, this `count`, and `next`
+    /// set or not. `Err` says why the listing cannot go on (without the request,
+    /// which the caller names).
+    pub(crate) fn after(
+        &mut self,
+        count: Option<u64>,
+        len: usize,
+        ids: Vec<String>,
+        has_next: bool,
+    ) -> Result<Next, String> {
+        let page = self.page;
+        if !has_next {
+            return Ok(Next::Done);
+        }
+        if len == 0 {
+            tracing::debug!(
+                page,
+                what = self.what,
+                "an empty page says more pages follow; taking it as the end of the listing"
+            );
+            return Ok(Next::Done);
+        }
+        if !ids.is_empty() && ids == self.previous_ids {
+            return Err(format!(
+                "page {page} repeats page {} (the same {len} {}) and still says more \
+                 follow; the server does not page, so promptsync stopped listing",
+                page - 1,
+                self.what
+            ));
+        }
+        if page == 1
+            && let Some(total) = count.filter(|total| *total > len as u64)
+        {
+            let pages = total.div_ceil(len as u64) + SLACK_PAGES;
+            self.claimed = Some((pages.min(self.max_pages), total));
+        }
+        match self.claimed {
+            Some((cap, total)) if page >= cap => {
+                return Err(format!(
+                    "page {page} still says more pages follow, but the server counted \
+                     {total} {what} in all, {cap} pages at most at {len} a page (with \
+                     {SLACK_PAGES} pages to spare); promptsync stopped listing",
+                    what = self.what
+                ));
+            }
+            None if page >= self.max_pages => {
+                return Err(format!(
+                    "page {page} still says more pages follow; promptsync reads at most \
+                     {max} pages ({} {what} at {} a page) and stopped listing",
+                    self.max_pages * self.page_size as u64,
+                    self.page_size,
+                    max = self.max_pages,
+                    what = self.what
+                ));
+            }
+            _ => {}
+        }
+        self.previous_ids = ids;
+        self.page += 1;
+        Ok(Next::Page(self.page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(page: u64, len: usize) -> Vec<String> {
+        (0..len).map(|i| format!("{page}-{i}")).collect()
+    }
+
+    #[test]
+    fn next_null_ends_and_pages_count_up() {
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(
+            pager.after(Some(100), 100, ids(1, 100), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(pager.page(), 2);
+        assert_eq!(pager.after(Some(30), 30, ids(2, 30), false), Ok(Next::Done));
+    }
+
+    #[test]
+    fn an_empty_page_with_next_is_the_end() {
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(pager.after(None, 100, ids(1, 100), true), Ok(Next::Page(2)));
+        assert_eq!(pager.after(None, 0, vec![], true), Ok(Next::Done));
+    }
+
+    #[test]
+    fn a_repeated_page_is_an_error() {
+        let mut pager = Pager::new("versions", 500, 100);
+        assert_eq!(pager.after(None, 3, ids(1, 3), true), Ok(Next::Page(2)));
+        let err = pager.after(None, 3, ids(1, 3), true).unwrap_err();
+        assert!(
+            err.starts_with("page 2 repeats page 1 (the same 3 versions)"),
+            "{err}"
+        );
+        // Items without ids are never taken for a repeat.
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(pager.after(None, 2, vec![], true), Ok(Next::Page(2)));
+        assert_eq!(pager.after(None, 2, vec![], true), Ok(Next::Page(3)));
+    }
+
+    #[test]
+    fn the_hard_ceiling_ends_fresh_pages_that_never_stop() {
+        let mut pager = Pager::new("prompts", 100, 5);
+        for page in 1..5 {
+            assert_eq!(
+                pager.after(Some(100), 100, ids(page, 100), true),
+                Ok(Next::Page(page + 1)),
+                "a per-page count is no total"
+            );
+        }
+        let err = pager.after(Some(100), 100, ids(5, 100), true).unwrap_err();
+        assert_eq!(
+            err,
+            "page 5 still says more pages follow; promptsync reads at most 5 pages \
+             (500 prompts at 100 a page) and stopped listing"
+        );
+    }
+
+    #[test]
+    fn a_claimed_total_caps_the_pages_at_the_servers_page_size() {
+        // 250 in all at 25 a page (the server clamped our 100): 10 pages, 2 to spare.
+        let mut pager = Pager::new("prompts", 100, 1000);
+        for page in 1..12 {
+            assert_eq!(
+                pager.after(Some(250), 25, ids(page, 25), true),
+                Ok(Next::Page(page + 1))
+            );
+        }
+        let err = pager.after(Some(250), 25, ids(12, 25), true).unwrap_err();
+        assert!(
+            err.contains("the server counted 250 prompts in all, 12 pages at most at 25 a page"),
+            "{err}"
+        );
+        // A claimed total never lifts the hard ceiling.
+        let mut pager = Pager::new("versions", 500, 3);
+        assert_eq!(
+            pager.after(Some(1_000_000), 500, ids(1, 500), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(
+            pager.after(Some(1_000_000), 500, ids(2, 500), true),
+            Ok(Next::Page(3))
+        );
+        assert!(
+            pager
+                .after(Some(1_000_000), 500, ids(3, 500), true)
+                .is_err()
+        );
+    }
+}
