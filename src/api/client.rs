@@ -63,7 +63,12 @@ struct Inner {
     timeouts: Timeouts,
     limiter: Semaphore,
     retry: RetryPolicy,
+    /// Told about every exchange (for metrics); knows nothing of what is sent.
+    on_reply: Option<ReplyHook>,
 }
+
+/// Called after every exchange with the method and the status (`None`: no answer).
+pub type ReplyHook = Arc<dyn Fn(&'static str, Option<u16>) + Send + Sync>;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,7 +151,20 @@ impl Client {
                 },
                 limiter: Semaphore::new(settings.max_in_flight.max(1)),
                 retry: RetryPolicy::new(settings.retry_max_elapsed),
+                on_reply: None,
             }),
+        })
+    }
+
+    /// [`Client::new`], telling `hook` the method and status of every exchange.
+    pub fn observed(settings: &ApiSettings, hook: ReplyHook) -> Result<Client, ApiError> {
+        let client = Client::new(settings)?;
+        let Ok(mut inner) = Arc::try_unwrap(client.inner) else {
+            unreachable!("a new client has no other handle")
+        };
+        inner.on_reply = Some(hook);
+        Ok(Client {
+            inner: Arc::new(inner),
         })
     }
 
@@ -406,7 +424,7 @@ impl Client {
                 .body(body.to_vec());
         }
         tracing::debug!(%method, url, "request");
-        match request.send().await {
+        let exchange = match request.send().await {
             Err(err) if err.is_connect() => Exchange::NotSent(connect_error(
                 target,
                 &self.inner.base,
@@ -415,7 +433,16 @@ impl Client {
             )),
             Err(err) => Exchange::Lost(describe(&err, self.inner.timeouts)),
             Ok(response) => read_answer(target, response, self.inner.timeouts).await,
+        };
+        if let Some(hook) = &self.inner.on_reply {
+            let status = match &exchange {
+                Exchange::Answer { status, .. } => Some(status.as_u16()),
+                // No usable answer: a refused connection, a lost reply, an oversized body.
+                Exchange::NotSent(_) | Exchange::Lost(_) | Exchange::TooLarge(_) => None,
+            };
+            hook(target.method, status);
         }
+        exchange
     }
 }
 

@@ -9,7 +9,7 @@ mod retry;
 pub mod types;
 
 pub use client::{
-    Client, MAX_BODY_BYTES, MAX_PROMPT_PAGES, MAX_VERSION_PAGES, PROMPT_PAGE_SIZE,
+    Client, MAX_BODY_BYTES, MAX_PROMPT_PAGES, MAX_VERSION_PAGES, PROMPT_PAGE_SIZE, ReplyHook,
     VERSION_PAGE_SIZE, filter_in,
 };
 pub use error::{ApiError, Target};

@@ -102,7 +102,6 @@ pub async fn run(
     shutdown: CancellationToken,
     force: CancellationToken,
 ) -> Result<Exit, Error> {
-    let client = Client::new(&config.settings.api)?;
     let watch_settings = config.settings.watch.clone();
     let status = Arc::new(Status::new(if watch_settings.poll {
         "polling"
@@ -110,6 +109,7 @@ pub async fn run(
         "events"
     }));
     let metrics = Arc::new(Metrics::new());
+    let client = client(&config.settings, &metrics)?;
     let (triggers, pending) = trigger::slot();
     let (watch_set, watch_set_rx) = watch::channel(Arc::new(WatchSet::default()));
     let stop = CancellationToken::new();
@@ -396,7 +396,7 @@ impl Loop {
             .await
             .map_err(|err| Error::Internal(format!("loading the settings: {err}")))??;
         if !same_api(&settings, &self.settings) {
-            self.client = Client::new(&settings.api)?;
+            self.client = client(&settings, &self.metrics)?;
             tracing::info!("API settings or key changed: using them from now on");
         }
         if settings.watch.listen != self.settings.watch.listen {
@@ -486,6 +486,15 @@ impl Loop {
             }
         }
     }
+}
+
+/// An API client whose every exchange is counted in `metrics`.
+fn client(settings: &Settings, metrics: &Arc<Metrics>) -> Result<Client, ApiError> {
+    let metrics = Arc::clone(metrics);
+    Client::observed(
+        &settings.api,
+        Arc::new(move |method, code| metrics.api_request(method, code)),
+    )
 }
 
 /// Whether a prompt's failure may pass on its own (the API was down, a reply was

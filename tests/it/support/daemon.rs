@@ -101,6 +101,18 @@ impl Daemon {
         })
     }
 
+    /// Wait until a pass for which `which` holds has ended; returns it.
+    pub fn wait_pass(
+        &self,
+        timeout: Duration,
+        what: &str,
+        which: impl Fn(&Value) -> bool,
+    ) -> Value {
+        wait_until(timeout, what, || {
+            self.passes().into_iter().find(|p| which(p))
+        })
+    }
+
     /// `GET path` on the probe server: status and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         let reply = self.http.call("GET", path).key(None).send();

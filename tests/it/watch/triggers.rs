@@ -41,6 +41,10 @@ fn a_commit_makes_a_version_and_a_new_tag_deploys_it() {
         "{metrics}"
     );
     assert!(metrics.contains("promptsync_deploys_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("promptsync_api_requests_total{method=\"POST\",code=\"201\"}"),
+        "{metrics}"
+    );
     for text in [daemon.log_text(), status.to_string(), metrics] {
         assert!(!text.contains(KEY), "the key leaked");
     }
@@ -64,8 +68,9 @@ fn an_edit_saved_by_rename_syncs_in_worktree_mode() {
     )
     .unwrap();
     wait_for_text(&s, "A", "edited");
-    let last = daemon.passes().last().cloned().unwrap();
-    assert_eq!(last["trigger"], "files", "{last}");
+    let last = daemon.wait_pass(DEADLINE, "the pass of the edit", |p| {
+        p["trigger"] == "files" && p["updated"] == 1
+    });
     assert!(
         last["revision"].as_str().unwrap().starts_with("worktree@"),
         "{last}"
@@ -83,7 +88,7 @@ fn a_file_in_a_new_directory_in_worktree_mode_is_watched_at_once() {
     s.repo
         .write("team/b/b.prompt.yaml", &prompt("B", "bee two"));
     wait_for_text(&s, "B", "bee two");
-    assert!(daemon.passes().len() > passes);
+    daemon.wait_passes(passes + 1, DEADLINE);
 }
 
 #[test]
@@ -128,8 +133,9 @@ fn polling_when_asked_still_notices_a_commit() {
         .write("prompts/a.prompt.yaml", &prompt("A", "polled"));
     s.repo.commit("Polled A");
     wait_for_text(&s, "A", "polled");
-    let last = daemon.passes().last().cloned().unwrap();
-    assert_eq!(last["trigger"], "refs", "{last}");
+    daemon.wait_pass(DEADLINE, "the pass of the polled commit", |p| {
+        p["trigger"] == "refs" && p["updated"] == 1
+    });
 }
 
 #[test]
