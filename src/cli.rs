@@ -99,6 +99,19 @@ pub enum Command {
     )]
     Validate(ValidateArgs),
 
+    /// Write prompt files for remote prompts, to adopt an existing account.
+    #[command(
+        after_help = "\
+Examples:
+  promptsync pull --all                  every remote prompt that no file names, into prompts/
+  promptsync pull \"Support assistant\"    one prompt, by exact name (or give its id)
+  promptsync pull --all && git add prompts && git commit -m \"Adopt prompts\" && promptsync plan
+
+Exit status: 0 when every prompt asked for was written or already had its file, 1 otherwise.",
+        disable_version_flag = true
+    )]
+    Pull(PullArgs),
+
     /// Serve a local, Respan-compatible prompts API (for tests and trials).
     Emulator(EmulatorArgs),
 }
@@ -203,6 +216,49 @@ pub struct ValidateArgs {
     /// Findings format on stdout.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    /// Prompts to pull, by id or exact name.
+    #[arg(
+        value_name = "NAME_OR_ID",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub prompts: Vec<String>,
+
+    /// Every remote prompt that no prompt file of the working tree names.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Directory for the files, relative to the repository root.
+    #[arg(long, value_name = "DIR", default_value = "prompts")]
+    pub dir: PathBuf,
+
+    /// Which version to write: the newest (what `sync` compares with) or the live one.
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t)]
+    pub version: PullVersion,
+
+    /// Replace a prompt's existing file.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
+    pub output: OutputFormat,
+
+    /// Pull from the local emulator of `sync --emulator` instead of Respan.
+    #[arg(long)]
+    pub emulator: bool,
+}
+
+/// Which remote version `pull` writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum PullVersion {
+    #[default]
+    Newest,
+    Live,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -37,6 +37,7 @@ pub mod normalize;
 pub mod plan;
 pub mod prompt;
 pub mod provenance;
+pub mod pull;
 pub mod reconcile;
 pub mod report;
 pub mod secret;

@@ -3,6 +3,7 @@
 //! and hand the outcome to [`report`](crate::report).
 
 mod emulator;
+mod pull;
 mod sync;
 mod validate;
 mod watch;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Some(Command::Watch(args)) => watch::run(&global, args),
         Some(Command::Validate(args)) => validate::run(&global, args),
         Some(Command::Emulator(args)) => emulator::run(&global, args),
+        Some(Command::Pull(args)) => pull::run(&global, args),
         // `Cli::parse_checked` refuses a command line without a subcommand.
         None => Ok(ExitStatus::Failure),
     }

@@ -2,6 +2,7 @@
 //! result a command prints goes through [`Stdout`], logs go to stderr.
 
 pub mod pass;
+pub mod pull;
 pub mod validate;
 
 use std::io::{self, Write};

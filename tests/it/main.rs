@@ -17,6 +17,7 @@ mod emulator;
 mod failures;
 mod gitsource;
 mod hostile;
+mod pull;
 mod secrets;
 mod sync;
 mod validate;
