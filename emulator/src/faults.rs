@@ -75,6 +75,8 @@ pub enum FaultKind {
     DropAfter,
     /// Wait `delay_ms` more, then answer normally (for client timeouts).
     Delay,
+    /// Run the request, then change its JSON reply at `pointer` (see `rewrite.rs`).
+    Rewrite,
 }
 
 /// One fault for the next `times` API requests matching `method` and `path`.
@@ -103,6 +105,12 @@ pub struct FaultRule {
     /// For `delay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// For `rewrite`: a JSON pointer into the reply, e.g. `/results/0/version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// For `rewrite`: the value put at `pointer`; absent removes what is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
 }
 
 fn any_method() -> String {
@@ -136,6 +144,11 @@ impl FaultRule {
             (_, Some(_), _) => return Err("`status` only goes with kind `status`".to_owned()),
             _ => {}
         }
+        super::rewrite::check(
+            self.kind == FaultKind::Rewrite,
+            self.pointer.as_deref(),
+            self.value.is_some(),
+        )?;
         GlobBuilder::new(&self.path)
             .literal_separator(true)
             .build()
@@ -381,6 +394,11 @@ pub(crate) async fn fault_layer(
             let mut response = next.run(request).await;
             response.extensions_mut().insert(FaultMark("delay"));
             response
+        }
+        FaultKind::Rewrite => {
+            let response = next.run(request).await;
+            let pointer = rule.pointer.as_deref().unwrap_or_default();
+            super::rewrite::rewritten(response, pointer, rule.value.as_ref()).await
         }
     }
 }

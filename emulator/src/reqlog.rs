@@ -34,7 +34,7 @@ pub struct RequestRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     /// What answered instead of the API: `latency`, `rate_limited`, `injected`,
-    /// `injected_after_apply`, `drop_before`, `drop_after`, `delay`, or
+    /// `injected_after_apply`, `drop_before`, `drop_after`, `delay`, `rewrite`, or
     /// `client_gone` when the client closed the connection before the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,

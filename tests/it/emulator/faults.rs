@@ -210,6 +210,8 @@ fn faults_latency_and_rate_limit_can_be_set_at_start() {
             retry_after: None,
             after_apply: false,
             delay_ms: None,
+            pointer: None,
+            value: None,
         }],
         ..EmulatorConfig::default()
     });
