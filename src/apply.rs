@@ -10,7 +10,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::api::types::{
-    BulkItem, CommitBody, CreatePrompt, Prompt, UpdatePrompt, Version, VersionSpec,
+    BulkItem, CommitBody, CreatePrompt, Listing, Prompt, UpdatePrompt, Version, VersionSpec,
 };
 use crate::api::{ApiError, Client, filter_in};
 use crate::normalize;
@@ -155,9 +155,11 @@ async fn create_prompt(client: &Client, new: &NewPrompt) -> Result<String, ApiEr
         description: new.description.as_deref(),
     };
     let recover = || async {
-        let found = client
-            .list_prompts(&filter_in("name", [new.name.clone()]))
-            .await?;
+        let found = whole(
+            client
+                .list_prompts(&filter_in("name", [new.name.clone()]))
+                .await?,
+        )?;
         Ok(found
             .into_iter()
             .find(|p| p.name.as_deref() == Some(new.name.as_str())))
@@ -470,7 +472,8 @@ pub async fn refresh(
     if ids.len() > limit {
         return client
             .list_prompts(&filter_in("prompt_id", ids.iter().cloned()))
-            .await;
+            .await
+            .and_then(whole);
     }
     stream::iter(ids)
         .map(|id| client.get_prompt(id))
@@ -479,4 +482,18 @@ pub async fn refresh(
         .await
         .into_iter()
         .collect()
+}
+
+/// The items of a listing, or an error for the first item that could not be read.
+pub(crate) fn whole<T>(listing: Listing<T>) -> Result<Vec<T>, ApiError> {
+    match listing.problems.first() {
+        Some(problem) => Err(ApiError::Decode {
+            target: crate::api::Target {
+                method: "GET",
+                path: "a list".into(),
+            },
+            reason: problem.to_string(),
+        }),
+        None => Ok(listing.items),
+    }
 }

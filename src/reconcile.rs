@@ -12,7 +12,7 @@ use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use crate::Error;
-use crate::api::types::{Prompt, Version};
+use crate::api::types::{Listing, Prompt, Version};
 use crate::api::{ApiError, Client, filter_in};
 use crate::apply::{self, Observer, Outcome};
 use crate::config::Settings;
@@ -290,7 +290,7 @@ async fn snapshot(
     }
     let by_id = async {
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Listing::default());
         }
         client
             .list_prompts(&filter_in("prompt_id", ids.iter().cloned()))
@@ -298,13 +298,14 @@ async fn snapshot(
     };
     let by_name = async {
         if names.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Listing::default());
         }
         client
             .list_prompts(&filter_in("name", names.iter().cloned()))
             .await
     };
     let (by_id, by_name) = tokio::try_join!(by_id, by_name)?;
+    let (by_id, by_name) = (apply::whole(by_id)?, apply::whole(by_name)?);
     let mut remote = Remote::new(by_id.into_iter().chain(by_name));
     complete_versions(client, remote.prompts.values_mut(), limit).await?;
     Ok(remote)
@@ -349,7 +350,10 @@ async fn list_versions(
     limit: usize,
 ) -> Result<std::collections::HashMap<String, Vec<Version>>, ApiError> {
     stream::iter(ids)
-        .map(|id| async move { client.list_versions(id).await.map(|v| (id.clone(), v)) })
+        .map(|id| async move {
+            let listing = client.list_versions(id).await?;
+            apply::whole(listing).map(|v| (id.clone(), v))
+        })
         .buffered(limit.max(1))
         .collect::<Vec<_>>()
         .await

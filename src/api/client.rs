@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use super::error::{ApiError, Target, error_detail};
 use super::retry::{RetryPolicy, Step, retry_after, retrying};
 use super::types::{
-    BulkItem, BulkResponse, CommitBody, CreatePrompt, Page, Prompt, UpdatePrompt, Version,
+    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listing, Page, Prompt, UpdatePrompt, Version,
     VersionSpec,
 };
 use crate::config::ApiSettings;
@@ -102,21 +102,21 @@ impl Client {
         })
     }
 
-    /// Every prompt matching `filters` (a respan-api.md 2.6 filter object), all pages.
+    /// Every prompt matching `filters` (a respan-api.md 2.6 filter object), all pages;
+    /// items that do not parse are in the listing's problems.
     pub async fn list_prompts(
         &self,
         filters: &Map<String, Value>,
-    ) -> Result<Vec<Prompt>, ApiError> {
+    ) -> Result<Listing<Prompt>, ApiError> {
         let body = serde_json::to_vec(&json!({ "filters": filters })).map_err(encode_error)?;
-        let mut prompts = Vec::new();
+        let mut prompts = Listing::default();
         for page in 1.. {
             let path =
                 format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id");
-            let page: Page<Prompt> = self
+            let got: Page<Prompt> = self
                 .request(Method::POST, &path, Some(&body), Resend::Safe)
                 .await?;
-            prompts.extend(page.results);
-            if page.next.is_none() {
+            if !prompts.add(page, got) {
                 break;
             }
         }
@@ -159,17 +159,17 @@ impl Client {
         Ok(())
     }
 
-    /// Every version of a prompt, newest first.
-    pub async fn list_versions(&self, prompt_id: &str) -> Result<Vec<Version>, ApiError> {
-        let mut versions = Vec::new();
+    /// Every version of a prompt, newest first; items that do not parse are in the
+    /// listing's problems.
+    pub async fn list_versions(&self, prompt_id: &str) -> Result<Listing<Version>, ApiError> {
+        let mut versions = Listing::default();
         for page in 1.. {
             let path = format!(
                 "/api/prompts/{}/versions/?page={page}&page_size={VERSION_PAGE_SIZE}",
                 segment(prompt_id)
             );
-            let page: Page<Version> = self.request(Method::GET, &path, None, Resend::Safe).await?;
-            versions.extend(page.results);
-            if page.next.is_none() {
+            let got: Page<Version> = self.request(Method::GET, &path, None, Resend::Safe).await?;
+            if !versions.add(page, got) {
                 break;
             }
         }
