@@ -16,6 +16,8 @@ mod deploy;
 mod emulator;
 mod failures;
 mod gitsource;
+mod partial;
+mod report;
 mod secrets;
 mod sync;
 mod validate;
