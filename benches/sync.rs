@@ -1,7 +1,10 @@
 //! Speed and memory of a sync against the emulator (in this process, over loopback
 //! HTTP), with the real release binary: a first sync of many prompts, a no-op sync,
-//! a plan, and a sync where a tenth changed. Prints wall time, peak RSS of the
-//! promptsync process (its VmHWM, sampled every 2 ms) and requests sent, next to the targets.
+//! a plan, and two syncs where a tenth changed, under 20 ms of emulator latency per
+//! request: once a contiguous tenth, once a tenth scattered among unchanged prompts
+//! (every tenth file), which must take about as long (within 1.3x): only changes may
+//! take in-flight slots. Prints wall time, peak RSS of the promptsync process (its
+//! VmHWM, sampled every 2 ms) and requests sent, next to the targets.
 //!
 //! `cargo bench --bench sync` (PROMPTS=2000 for another size).
 
@@ -63,6 +66,7 @@ fn main() {
         );
     };
     let per_prompt = |ms: u64| Duration::from_millis(500 + ms * prompts as u64);
+    let changed = prompts.div_ceil(10);
 
     report(
         &format!("first sync ({prompts} new prompts)"),
@@ -79,16 +83,56 @@ fn main() {
         run(repo, &base, &["plan"]),
         (per_prompt(1), 48),
     );
-    for i in (0..prompts).step_by(10) {
+    set_latency(&runtime, &base, LATENCY_MS);
+    for i in 0..changed {
         write_prompt(repo, i, "second");
     }
-    git(repo, &["commit", "--quiet", "-am", "A tenth changed"]);
+    git(
+        repo,
+        &["commit", "--quiet", "-am", "A contiguous tenth changed"],
+    );
+    let contiguous = run(repo, &base, &["sync"]);
+    let contiguous_wall = contiguous.wall;
     report(
-        &format!("sync, {} changed", prompts.div_ceil(10)),
-        run(repo, &base, &["sync"]),
+        &format!("sync, {changed} changed, contiguous"),
+        contiguous,
         (per_prompt(2), 48),
     );
+    for i in (0..prompts).step_by(10) {
+        write_prompt(repo, i, "third");
+    }
+    git(
+        repo,
+        &["commit", "--quiet", "-am", "A scattered tenth changed"],
+    );
+    let scattered = run(repo, &base, &["sync"]);
+    let ratio = scattered.wall.as_secs_f64() / contiguous_wall.as_secs_f64();
+    report(
+        &format!("sync, {changed} changed, scattered"),
+        scattered,
+        (per_prompt(2), 48),
+    );
+    println!(
+        "(the last two with {LATENCY_MS} ms emulator latency) scattered / contiguous: {ratio:.2}   ≤ 1.30: {}",
+        if ratio <= 1.3 { "ok" } else { "MISSED" }
+    );
     runtime.block_on(running.shutdown()).unwrap();
+}
+
+/// Emulator latency for the runs that compare how changes are spread.
+const LATENCY_MS: u64 = 20;
+
+/// Set the emulator's fixed latency per API request.
+fn set_latency(runtime: &tokio::runtime::Runtime, base: &str, ms: u64) {
+    runtime.block_on(async {
+        let reply = reqwest::Client::new()
+            .patch(format!("{base}/_emulator/knobs"))
+            .json(&serde_json::json!({"latency": {"fixed_ms": ms, "jitter_ms": 0}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(reply.status().is_success(), "setting the latency");
+    });
 }
 
 fn write_prompt(repo: &Path, i: usize, revision: &str) {

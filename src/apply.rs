@@ -1,7 +1,9 @@
 //! Run plans through the API client with bounded concurrency. One prompt's failure
 //! does not stop the others; a stalled error (a refused key) stops the items not yet
 //! started. Every change that is not safe to resend carries a recovery that re-reads
-//! the remote, so a lost reply never leads to a duplicate. Knows nothing about git.
+//! the remote, so a lost reply never leads to a duplicate. A failed item keeps what it
+//! had done (the prompt it created, the version it created) so the pass can re-read
+//! it and the report can show it. Knows nothing about git.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,13 +28,56 @@ const BULK_LIMIT: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
     pub prompt_id: String,
-    /// The version created, edited or deployed.
+    /// The version created or edited (sync), or the version that went live (deploy).
     pub version: Option<u64>,
     /// The prompt was created by this item.
     pub created_prompt: bool,
+    /// The deploy created the version with the release content.
+    pub created_version: bool,
 }
 
-pub type Outcome = Result<Applied, ApiError>;
+/// How applying one item failed, and what it had done before it failed.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub error: ApiError,
+    /// The prompt's id, when known (it existed, or this item created it).
+    pub prompt_id: Option<String>,
+    /// The prompt was created by this item.
+    pub created_prompt: bool,
+    /// The version with the release content (a deploy's), when it was found or made.
+    pub version: Option<u64>,
+    /// That version was created by this item.
+    pub created_version: bool,
+    /// The version live when the deploy ended, when known.
+    pub live: Option<u64>,
+}
+
+impl Failed {
+    pub fn is_stalled(&self) -> bool {
+        self.error.is_stalled()
+    }
+}
+
+impl From<ApiError> for Failed {
+    fn from(error: ApiError) -> Failed {
+        Failed {
+            error,
+            prompt_id: None,
+            created_prompt: false,
+            version: None,
+            created_version: false,
+            live: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+pub type Outcome = Result<Applied, Failed>;
 
 /// What applying reports as it goes: a progress bar for the CLI, metrics for the
 /// daemon. Every method has a default that does nothing.
@@ -50,7 +95,8 @@ pub struct Unobserved;
 impl Observer for Unobserved {}
 
 /// Apply the changes of a sync plan; one outcome per item that is a change, `None`
-/// for the others.
+/// for the others. Only changes take in-flight slots, and they finish in any order,
+/// so changes scattered among unchanged prompts still run `limit` at a time.
 pub async fn apply_sync(
     client: &Client,
     items: &[SyncItem],
@@ -58,36 +104,44 @@ pub async fn apply_sync(
     observer: &dyn Observer,
 ) -> Vec<Option<Outcome>> {
     let stalled = AtomicBool::new(false);
-    stream::iter(items)
-        .map(|item| {
+    let changes = items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| match &item.step {
+            SyncStep::Change { metadata, content } if item.is_change() => {
+                Some((index, item, metadata, content.as_ref()))
+            }
+            _ => None,
+        });
+    let done: Vec<(usize, Outcome)> = stream::iter(changes)
+        .map(|(index, item, metadata, content)| {
             let stalled = &stalled;
             async move {
-                if !item.is_change() {
-                    return None;
-                }
-                let SyncStep::Change { metadata, content } = &item.step else {
-                    return None;
-                };
                 let span = tracing::info_span!("prompt", path = %item.path);
                 let outcome = if stalled.load(Ordering::Relaxed) {
-                    Err(ApiError::NotAttempted(
+                    Err(Failed::from(ApiError::NotAttempted(
                         "an earlier request was refused".into(),
-                    ))
+                    )))
                 } else {
-                    sync_item(client, item, metadata, content.as_ref())
+                    sync_item(client, item, metadata, content)
                         .instrument(span)
                         .await
                 };
-                if outcome.as_ref().is_err_and(ApiError::is_stalled) {
+                if outcome.as_ref().is_err_and(Failed::is_stalled) {
                     stalled.store(true, Ordering::Relaxed);
                 }
                 observer.applied();
-                Some(outcome)
+                (index, outcome)
             }
         })
-        .buffered(limit.max(1))
+        .buffer_unordered(limit.max(1))
         .collect()
-        .await
+        .await;
+    let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
+    for (index, outcome) in done {
+        outcomes[index] = Some(outcome);
+    }
+    outcomes
 }
 
 async fn sync_item(
@@ -97,41 +151,59 @@ async fn sync_item(
     content: Option<&ContentChange>,
 ) -> Outcome {
     let (prompt_id, created_prompt) = ensure_prompt(client, item.target.as_ref()).await?;
+    let failed = |error| Failed {
+        prompt_id: Some(prompt_id.clone()),
+        created_prompt,
+        ..Failed::from(error)
+    };
+    let version = write_content(client, &prompt_id, metadata, content)
+        .await
+        .map_err(failed)?;
+    Ok(Applied {
+        prompt_id,
+        version,
+        created_prompt,
+        created_version: false,
+    })
+}
+
+/// The metadata and content changes of one sync item; the version written.
+async fn write_content(
+    client: &Client,
+    prompt_id: &str,
+    metadata: &plan::MetadataUpdate,
+    content: Option<&ContentChange>,
+) -> Result<Option<u64>, ApiError> {
     if !metadata.is_empty() {
         let body = UpdatePrompt {
             name: metadata.name.as_deref(),
             description: metadata.description.as_deref(),
         };
-        client.update_prompt(&prompt_id, &body).await?;
+        client.update_prompt(prompt_id, &body).await?;
         tracing::debug!(prompt_id, "updated prompt metadata");
     }
-    let mut version = None;
-    if let Some(change) = content {
-        let written = match change.write {
-            VersionWrite::Create => {
-                create_version(client, &prompt_id, &change.spec, &change.digest).await?
-            }
-            VersionWrite::EditDraft(number) => {
-                let mut body = normalize::full_body(&change.spec);
-                body.insert("description".into(), json!(change.spec.description));
-                client.update_version(&prompt_id, number, &body).await?
-            }
-        };
-        if change.drift {
-            tracing::warn!(
-                prompt_id,
-                version = written.number,
-                "corrected drift: the remote was changed outside promptsync"
-            );
+    let Some(change) = content else {
+        return Ok(None);
+    };
+    let written = match change.write {
+        VersionWrite::Create => {
+            create_version(client, prompt_id, &change.spec, &change.digest).await?
         }
-        tracing::debug!(prompt_id, version = written.number, fields = ?change.fields, "wrote version");
-        version = Some(written.number);
+        VersionWrite::EditDraft(number) => {
+            let mut body = normalize::full_body(&change.spec);
+            body.insert("description".into(), json!(change.spec.description));
+            client.update_version(prompt_id, number, &body).await?
+        }
+    };
+    if change.drift {
+        tracing::warn!(
+            prompt_id,
+            version = written.number,
+            "corrected drift: the remote was changed outside promptsync"
+        );
     }
-    Ok(Applied {
-        prompt_id,
-        version,
-        created_prompt,
-    })
+    tracing::debug!(prompt_id, version = written.number, fields = ?change.fields, "wrote version");
+    Ok(Some(written.number))
 }
 
 /// The prompt's id, creating the prompt when the plan says it is new.
@@ -158,9 +230,21 @@ async fn create_prompt(client: &Client, new: &NewPrompt) -> Result<String, ApiEr
         let found = client
             .list_prompts(&filter_in("name", [new.name.clone()]))
             .await?;
-        Ok(found
+        let prompt = found
+            .items
             .into_iter()
-            .find(|p| p.name.as_deref() == Some(new.name.as_str())))
+            .find(|p| p.name.as_deref() == Some(new.name.as_str()));
+        match (prompt, found.problems.first()) {
+            // An unreadable item may be the prompt: creating another could duplicate it.
+            (None, Some(problem)) => Err(ApiError::Decode {
+                target: crate::api::Target {
+                    method: "POST",
+                    path: "/api/prompts/list/".into(),
+                },
+                reason: format!("looking for {:?} after a lost reply: {problem}", new.name),
+            }),
+            (prompt, _) => Ok(prompt),
+        }
     };
     let prompt: Prompt = client.create_prompt(&body, recover).await?;
     let id = prompt.id().ok_or_else(|| ApiError::Decode {
@@ -225,14 +309,38 @@ struct Ready {
     prompt_id: String,
     version: u64,
     created_prompt: bool,
+    created_version: bool,
     commit: bool,
     /// The bulk endpoint can do the rest: the version is (or will be, once
     /// committed) the newest committed one, which is what a bulk deploy makes live.
     bulk: bool,
 }
 
+impl Ready {
+    fn applied(&self) -> Applied {
+        Applied {
+            prompt_id: self.prompt_id.clone(),
+            version: Some(self.version),
+            created_prompt: self.created_prompt,
+            created_version: self.created_version,
+        }
+    }
+
+    fn failed(&self, error: ApiError) -> Failed {
+        Failed {
+            error,
+            prompt_id: Some(self.prompt_id.clone()),
+            created_prompt: self.created_prompt,
+            version: Some(self.version),
+            created_version: self.created_version,
+            live: None,
+        }
+    }
+}
+
 /// Apply a deploy plan: create missing prompts and versions, then commit and deploy,
-/// through the bulk endpoint where it saves requests.
+/// through the bulk endpoint where it saves requests. A bulk item that fails is
+/// finished with single requests, after reading its prompt again.
 pub async fn apply_deploy(
     client: &Client,
     items: &[DeployItem],
@@ -242,38 +350,43 @@ pub async fn apply_deploy(
 ) -> Vec<Option<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
     // Step 1: every prompt and version that must exist, concurrently.
-    let prepared: Vec<(usize, Result<Ready, ApiError>)> = stream::iter(items.iter().enumerate())
-        .filter_map(|(index, item)| async move {
-            let DeployStep::Deploy { target, live_before } = &item.step else {
-                return None;
-            };
+    let deploys = items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| match &item.step {
+            DeployStep::Deploy {
+                target,
+                live_before,
+            } => Some((index, item, target, *live_before)),
+            _ => None,
+        });
+    let prepared: Vec<(usize, Result<Ready, Failed>)> = stream::iter(deploys)
+        .map(|(index, item, target, live_before)| async move {
             if let (DeployTarget::Existing { version, .. }, Some(live)) = (target, live_before)
-                && version < live
+                && *version < live
             {
                 tracing::warn!(path = %item.path, version, live, "rollback: deploying a version older than the live one");
             }
-            Some((index, item, target))
-        })
-        .map(|(index, item, target)| async move {
             let span = tracing::info_span!("prompt", path = %item.path);
             let result = prepare(client, index, item, target, snapshot)
                 .instrument(span)
                 .await;
             (index, result)
         })
-        .buffered(limit.max(1))
+        .buffer_unordered(limit.max(1))
         .collect()
         .await;
     let mut ready = Vec::new();
     for (index, result) in prepared {
         match result {
             Ok(r) => ready.push(r),
-            Err(err) => {
-                outcomes[index] = Some(Err(err));
+            Err(failed) => {
+                outcomes[index] = Some(Err(failed));
                 observer.applied();
             }
         }
     }
+    ready.sort_by_key(|r| r.index);
     // Step 2: commits and deploys, in bulk where possible.
     let (bulk, single): (Vec<Ready>, Vec<Ready>) = ready.into_iter().partition(|r| r.bulk);
     let mut leftovers = Vec::new();
@@ -281,46 +394,53 @@ pub async fn apply_deploy(
         match run_bulk(client, chunk).await {
             Ok(results) => {
                 for (ready, result) in chunk.iter().zip(results) {
-                    outcomes[ready.index] = Some(result.map(|()| applied(ready)));
-                    observer.applied();
+                    match result {
+                        Ok(()) => {
+                            outcomes[ready.index] = Some(Ok(ready.applied()));
+                            observer.applied();
+                        }
+                        Err(err) => {
+                            tracing::warn!(prompt_id = ready.prompt_id, error = %err, "bulk item failed; finishing it with single requests");
+                            leftovers.push(ready.clone());
+                        }
+                    }
                 }
             }
             Err(err) if err.is_stalled() => {
                 for ready in chunk {
-                    outcomes[ready.index] = Some(Err(err.clone()));
+                    outcomes[ready.index] = Some(Err(ready.failed(err.clone())));
                     observer.applied();
                 }
             }
             Err(err) => {
                 tracing::warn!(error = %err, "bulk request failed; finishing its deploys one by one");
-                leftovers.extend(chunk.iter().cloned().map(|r| (r, true)));
+                leftovers.extend(chunk.iter().cloned());
             }
         }
     }
-    let rest: Vec<(usize, Outcome)> =
-        stream::iter(single.into_iter().map(|r| (r, false)).chain(leftovers))
-            .map(|(ready, reread)| async move {
-                let result = finish(client, &ready, reread)
-                    .await
-                    .map(|()| applied(&ready));
-                (ready.index, result)
-            })
-            .buffered(limit.max(1))
-            .collect()
-            .await;
+    let rest: Vec<(usize, Outcome)> = stream::iter(
+        single
+            .into_iter()
+            .map(|r| (r, false))
+            .chain(leftovers.into_iter().map(|r| (r, true))),
+    )
+    .map(|(ready, reread)| async move {
+        let span = tracing::info_span!("prompt", prompt_id = %ready.prompt_id);
+        let result = finish(client, &ready, reread)
+            .instrument(span)
+            .await
+            .map(|()| ready.applied())
+            .map_err(|err| ready.failed(err));
+        (ready.index, result)
+    })
+    .buffer_unordered(limit.max(1))
+    .collect()
+    .await;
     for (index, result) in rest {
         outcomes[index] = Some(result);
         observer.applied();
     }
     outcomes
-}
-
-fn applied(ready: &Ready) -> Applied {
-    Applied {
-        prompt_id: ready.prompt_id.clone(),
-        version: Some(ready.version),
-        created_prompt: ready.created_prompt,
-    }
 }
 
 async fn prepare(
@@ -329,20 +449,26 @@ async fn prepare(
     item: &DeployItem,
     target: &DeployTarget,
     snapshot: &plan::Remote,
-) -> Result<Ready, ApiError> {
+) -> Result<Ready, Failed> {
     let (prompt_id, created_prompt) = ensure_prompt(client, item.target.as_ref()).await?;
     let remote = snapshot.prompts.get(&prompt_id);
     let current = remote.and_then(|p| p.current_version.as_ref());
-    let (version, commit) = match target {
-        DeployTarget::Existing { version, commit } => (*version, *commit),
+    let (version, commit, created_version) = match target {
+        DeployTarget::Existing { version, commit } => (*version, *commit, false),
         DeployTarget::Create { spec, digest } => {
-            let created = create_version(client, &prompt_id, spec, digest).await?;
+            let created = create_version(client, &prompt_id, spec, digest)
+                .await
+                .map_err(|error| Failed {
+                    prompt_id: Some(prompt_id.clone()),
+                    created_prompt,
+                    ..Failed::from(error)
+                })?;
             tracing::debug!(
                 prompt_id,
                 version = created.number,
                 "created the release version"
             );
-            (created.number, !created.readonly())
+            (created.number, !created.readonly(), true)
         }
     };
     // The newest committed version once `commit` is done: the one committed, or the
@@ -360,9 +486,72 @@ async fn prepare(
         prompt_id,
         version,
         created_prompt,
+        created_version,
         commit,
         bulk,
     })
+}
+
+/// Make sure each deploy left the planned version live, given the remote as read
+/// again after the deploy step (a prompt that could not be read again is left as it
+/// is: its sync fails anyway). A bulk deploy makes the newest committed version
+/// live, and another writer (a person, CI and the daemon at once) may have committed
+/// a newer one since the snapshot; a prompt whose live version is not the planned one
+/// gets the planned one deployed with a single request, or, when that fails, an
+/// outcome that says which version is live. Returns the ids of the prompts it changed
+/// again, to be re-read.
+pub async fn confirm_live(
+    client: &Client,
+    outcomes: &mut [Option<Outcome>],
+    remote: &plan::Remote,
+) -> Vec<String> {
+    let mut changed = Vec::new();
+    for outcome in outcomes.iter_mut() {
+        let Some(Ok(applied)) = outcome.as_ref() else {
+            continue;
+        };
+        let applied = applied.clone();
+        let (Some(planned), Some(prompt)) =
+            (applied.version, remote.prompts.get(&applied.prompt_id))
+        else {
+            continue;
+        };
+        if remote.unreadable.contains_key(&applied.prompt_id) {
+            continue;
+        }
+        let live = prompt.live_version.as_ref().map(|v| v.number);
+        if live == Some(planned) {
+            continue;
+        }
+        let prompt_id = applied.prompt_id.as_str();
+        let span = tracing::info_span!("prompt", prompt_id);
+        tracing::warn!(parent: &span, planned, live, "another version is live than the one deployed (another writer?); deploying it again");
+        let commit_first = prompt
+            .current_version
+            .as_ref()
+            .is_some_and(|c| c.number == planned && !c.readonly());
+        let redeploy = async {
+            if commit_first {
+                commit(client, prompt_id, planned).await?;
+            }
+            client.deploy(prompt_id, planned).await?;
+            tracing::info!(version = planned, "deployed the planned version");
+            Ok::<_, ApiError>(())
+        };
+        let result = redeploy.instrument(span).await;
+        changed.push(applied.prompt_id.clone());
+        if let Err(error) = result {
+            *outcome = Some(Err(Failed {
+                error,
+                prompt_id: Some(applied.prompt_id),
+                created_prompt: applied.created_prompt,
+                version: Some(planned),
+                created_version: applied.created_version,
+                live,
+            }));
+        }
+    }
+    changed
 }
 
 /// Split bulk work so that no request exceeds the item limit and a prompt's items stay
@@ -456,27 +645,4 @@ async fn finish(client: &Client, ready: &Ready, reread: bool) -> Result<(), ApiE
         "deployed"
     );
     Ok(())
-}
-
-/// Read the current state of the given prompts again (after a deploy changed them).
-pub async fn refresh(
-    client: &Client,
-    ids: &[String],
-    limit: usize,
-) -> Result<Vec<Prompt>, ApiError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    if ids.len() > limit {
-        return client
-            .list_prompts(&filter_in("prompt_id", ids.iter().cloned()))
-            .await;
-    }
-    stream::iter(ids)
-        .map(|id| client.get_prompt(id))
-        .buffered(limit.max(1))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
 }

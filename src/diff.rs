@@ -1,7 +1,11 @@
 //! Human-readable unified diffs of version content, made with `similar`. Content is
-//! rendered in a stable YAML-like layout (one field per line, messages as blocks, JSON
-//! objects spread over lines) so that the diff points at the line that changed. Fields
-//! at their API default on both sides are left out. Pure, no I/O.
+//! rendered in a stable YAML-like layout (one field per line, multi-line message text
+//! as blocks, JSON objects spread over lines) so that the diff points at the line that
+//! changed. Fields at their API default on both sides are left out. Differences a
+//! terminal would not show are made visible: one-line text is quoted, trailing spaces
+//! and tabs in a block show as `·` and `→`, a block without a newline at its end gets
+//! git's `\ No newline at end of text` line, and control characters are escaped
+//! ([`term::block`]). Pure, no I/O.
 
 use std::fmt::Write as _;
 
@@ -9,6 +13,10 @@ use serde_json::{Map, Value};
 use similar::TextDiff;
 
 use crate::normalize::{CONTENT_FIELDS, canonical, is_default};
+use crate::term;
+
+/// The line after a block of text that does not end with a newline.
+const NO_NEWLINE: &str = "\\ No newline at end of text";
 
 /// A unified diff from `before` (the remote version's fields; `None` for a new prompt)
 /// to `after` (the desired fields). Empty when they render the same.
@@ -35,9 +43,14 @@ pub fn unified(
     let text = TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
-        .header(labels.0, labels.1)
+        .header(&term::line(labels.0), &term::line(labels.1))
         .to_string();
-    if color { paint(&text) } else { text }
+    let text = term::block(&text);
+    if color {
+        paint(&text)
+    } else {
+        text.into_owned()
+    }
 }
 
 /// The fields in `shown`, one per line; messages and objects as indented blocks.
@@ -76,12 +89,9 @@ fn render_message(out: &mut String, message: &Value) {
             continue;
         }
         match value {
-            Value::String(text) if text.contains('\n') || key == "content" => {
+            Value::String(text) if text.contains('\n') => {
                 let _ = writeln!(out, "    {key}: |");
-                indent(out, text, "      ");
-                if text.is_empty() {
-                    out.push_str("      \n");
-                }
+                text_block(out, text, "      ");
             }
             Value::Object(_) | Value::Array(_) => {
                 let _ = writeln!(out, "    {key}:");
@@ -90,6 +100,32 @@ fn render_message(out: &mut String, message: &Value) {
             scalar => {
                 let _ = writeln!(out, "    {key}: {scalar}");
             }
+        }
+    }
+}
+
+/// Multi-line text as an indented block, each line as it is but for its trailing
+/// spaces and tabs (shown as `·` and `→`), and [`NO_NEWLINE`] after a last line that
+/// has no newline.
+fn text_block(out: &mut String, text: &str, prefix: &str) {
+    for segment in text.split_inclusive('\n') {
+        let (line, ended) = match segment.strip_suffix('\n') {
+            Some(line) => (line, true),
+            None => (segment, false),
+        };
+        let body = line.trim_end_matches([' ', '\t']);
+        out.push_str(prefix);
+        out.push_str(body);
+        out.extend(
+            line[body.len()..]
+                .chars()
+                .map(|c| if c == '\t' { '→' } else { '·' }),
+        );
+        out.push('\n');
+        if !ended {
+            out.push_str(prefix);
+            out.push_str(NO_NEWLINE);
+            out.push('\n');
         }
     }
 }
@@ -162,16 +198,82 @@ mod tests {
             "\
 --- remote v3
 +++ prompts/a.prompt.yaml
-@@ -3,5 +3,5 @@
+@@ -3,6 +3,6 @@
    - role: system
      content: |
        You help.
 -      Be brief.
--temperature: 0.7
 +      Be thorough.
+       \\ No newline at end of text
+-temperature: 0.7
 +temperature: 0.2
 "
         );
+    }
+
+    fn message(content: &str) -> Map<String, Value> {
+        fields(json!({"model": "m", "messages": [{"role": "user", "content": content}]}))
+    }
+
+    #[test]
+    fn whitespace_only_changes_are_visible() {
+        let diff = |a: &str, b: &str| unified(Some(&message(a)), &message(b), ("a", "b"), false);
+        // A newline added at the end of a one-line message.
+        let added = diff("Hello.", "Hello.\n");
+        assert!(
+            added.contains("-    content: \"Hello.\"\n+    content: |\n+      Hello.\n"),
+            "{added}"
+        );
+        // ... and at the end of a block.
+        let ended = diff("Hi.\nBye.", "Hi.\nBye.\n");
+        assert!(
+            ended.contains("       Bye.\n-      \\ No newline at end of text\n"),
+            "{ended}"
+        );
+        // Trailing spaces and tabs, inside a block and on a one-line text.
+        let trailing = diff("Hi.\nBye.\n", "Hi.  \nBye.\t\n");
+        assert!(
+            trailing.contains("+      Hi.··\n+      Bye.→\n"),
+            "{trailing}"
+        );
+        assert!(diff("Hi.", "Hi. ").contains("+    content: \"Hi. \"\n"));
+        // A carriage return before the newline.
+        let cr = diff("Hi.\nBye.\n", "Hi.\r\nBye.\n");
+        assert!(cr.contains("+      Hi.\\r\n"), "{cr}");
+        // Every one of them is a change that shows.
+        for (a, b) in [
+            ("x", "x\n"),
+            ("x\ny", "x\ny\n"),
+            ("x\n", "x\n\n"),
+            ("x\n", " x\n"),
+        ] {
+            assert!(!diff(a, b).is_empty(), "{a:?} -> {b:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal_raw() {
+        let evil = "Title \u{1b}]0;owned\u{7}\nclear \u{1b}[2J\n";
+        let diff = unified(
+            None,
+            &message(evil),
+            ("(none)", "prompts/\u{1b}[31mred.prompt.yaml"),
+            false,
+        );
+        assert!(
+            !diff.contains('\u{1b}') && !diff.contains('\u{7}'),
+            "{diff:?}"
+        );
+        assert!(
+            diff.contains("+      Title \\u{1b}]0;owned\\u{7}\n"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("+++ prompts/\\u{1b}[31mred.prompt.yaml\n"),
+            "{diff}"
+        );
+        let one_line = unified(None, &message("\u{1b}[2J"), ("a", "b"), false);
+        assert!(!one_line.contains('\u{1b}'), "{one_line:?}");
     }
 
     #[test]

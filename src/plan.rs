@@ -18,11 +18,33 @@ use crate::provenance;
 pub struct Remote {
     /// Prompts by id.
     pub prompts: BTreeMap<String, Prompt>,
-    /// Every version of some prompts (fetched only where a deploy needs to search).
-    pub versions: HashMap<String, Vec<Version>>,
+    /// The version histories of some prompts, fetched only where a plan must search
+    /// them ([`version_searches`], [`history_searches`]).
+    pub versions: HashMap<String, History>,
     /// Prompts a planned deploy will create, by name (dry runs only): they resolve to
     /// "exists, id not known yet".
     pub pending: HashMap<String, Prompt>,
+    /// Remote prompts this pass could not read (or read again) in full, by id, with
+    /// the reason. Files on them fail rather than act on a guess.
+    pub unreadable: BTreeMap<String, String>,
+    /// Names of listed prompts that could not be read, with the reason: files with
+    /// such a name fail rather than create a second prompt of that name.
+    pub unreadable_names: BTreeMap<String, String>,
+}
+
+/// Every version of one prompt, newest first, as far as it could be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub versions: Vec<Version>,
+    /// Why part of it is missing (a failed request, items that could not be read).
+    pub incomplete: Option<String>,
+}
+
+impl History {
+    /// Whether any version carries promptsync's provenance.
+    fn has_ours(&self) -> bool {
+        self.versions.iter().any(|v| provenance_of(v).is_some())
+    }
 }
 
 impl Remote {
@@ -34,6 +56,17 @@ impl Remote {
         Remote {
             prompts,
             ..Remote::default()
+        }
+    }
+
+    /// Note that prompt `id` (named `name`, when known) could not be read: `reason`.
+    pub fn mark_unreadable(&mut self, id: Option<&str>, name: Option<&str>, reason: &str) {
+        if let Some(id) = id {
+            self.unreadable.insert(id.to_owned(), reason.to_owned());
+        }
+        if let Some(name) = name {
+            self.unreadable_names
+                .insert(name.to_owned(), reason.to_owned());
         }
     }
 
@@ -92,8 +125,9 @@ impl Target {
 pub enum VersionWrite {
     /// Create a version (it becomes the draft and freezes the ones before).
     Create,
-    /// Overwrite this draft in place: it is a copy the server made of the committed
-    /// version when it was committed (respan-api.md 4.5, second reading).
+    /// Overwrite this draft in place: it is the untouched copy the server made of the
+    /// committed version below it when that was committed (respan-api.md 4.5, second
+    /// reading), so nothing anyone wrote is lost.
     EditDraft(u64),
 }
 
@@ -271,7 +305,11 @@ fn sync_step(
         Some(current) if matches_version(&desired.spec, &digest, current) => None,
         _ => {
             let live = remote_prompt.and_then(|p| p.live_version.as_ref());
-            Some(content_change(desired, source, digest, current, live))
+            let history = target.id().and_then(|id| remote.versions.get(id));
+            match content_change(desired, source, digest, current, live, history) {
+                Ok(change) => Some(change),
+                Err(error) => return SyncStep::Failed { error },
+            }
         }
     };
     if !desired.sync {
@@ -294,33 +332,41 @@ fn sync_step(
     SyncStep::Change { metadata, content }
 }
 
+/// The change that makes `desired` the newest version; an error when whether the
+/// remote was changed behind promptsync's back cannot be told.
 fn content_change(
     desired: &DesiredPrompt,
     source: &SourceInfo,
     digest: String,
     current: Option<&Version>,
     live: Option<&Version>,
-) -> ContentChange {
+    history: Option<&History>,
+) -> Result<ContentChange, String> {
     let mut spec = desired.spec.clone();
     spec.description = Some(provenance::describe(source, &digest));
-    let ours = |v: &Version| v.description().and_then(provenance::parse);
-    let write = match (current, live) {
-        (Some(current), Some(live))
-            if !current.readonly()
-                && current.number == live.number + 1
-                && ours(current).is_some()
-                && ours(current).map(|p| p.digest) == ours(live).map(|p| p.digest) =>
-        {
-            VersionWrite::EditDraft(current.number)
+    // A draft that claims to be the server's copy of the committed version below it:
+    // edited in place only while its content is still exactly that version's.
+    let copy = match (current, live) {
+        (Some(current), Some(live)) if is_server_copy(current, live) => {
+            Some(normalize::canonical(&current.fields) == normalize::canonical(&live.fields))
         }
+        _ => None,
+    };
+    let write = match (copy, current) {
+        (Some(true), Some(current)) => VersionWrite::EditDraft(current.number),
         _ => VersionWrite::Create,
     };
-    // Drift: the newest version was not written by promptsync (or was edited after),
-    // on a prompt that promptsync manages (its live version is ours).
-    let drift = current.is_some_and(|current| match ours(current) {
-        None => live.is_some_and(|l| ours(l).is_some()),
-        Some(prov) => prov.digest == digest,
-    });
+    // Drift: the newest version was changed outside promptsync: an edited copy, a
+    // version of ours edited in place, or someone else's version on a prompt that
+    // promptsync manages (one of its versions is ours).
+    let drift = match current {
+        None => false,
+        Some(_) if copy == Some(false) => true,
+        Some(current) => match provenance_of(current) {
+            Some(prov) => prov.digest == digest,
+            None => managed(current.number, live, history)?,
+        },
+    };
     let fields = match current {
         Some(current) => normalize::changed_fields(&current.fields, &normalize::spec_fields(&spec)),
         None => {
@@ -332,13 +378,53 @@ fn content_change(
                 .collect()
         }
     };
-    ContentChange {
+    Ok(ContentChange {
         write,
         spec,
         digest,
         before: current.cloned(),
         fields,
         drift,
+    })
+}
+
+fn provenance_of(version: &Version) -> Option<provenance::Provenance> {
+    version.description().and_then(provenance::parse)
+}
+
+/// Whether `draft` is (or claims to be) the copy the server made of `committed` when
+/// it was committed: the draft right above it, with its provenance.
+fn is_server_copy(draft: &Version, committed: &Version) -> bool {
+    !draft.readonly()
+        && committed.readonly()
+        && draft.number == committed.number + 1
+        && provenance_of(committed).is_some()
+        && provenance_of(draft) == provenance_of(committed)
+}
+
+/// Whether promptsync wrote this prompt (so a newest version not of its making is
+/// drift): its live version or any version in its history carries our provenance.
+/// Without a history, the live version decides; with an incomplete one that shows
+/// none of ours, it cannot be told.
+fn managed(
+    current: u64,
+    live: Option<&Version>,
+    history: Option<&History>,
+) -> Result<bool, String> {
+    if live.is_some_and(|l| provenance_of(l).is_some()) {
+        return Ok(true);
+    }
+    match history {
+        None => Ok(false),
+        Some(history) if history.has_ours() => Ok(true),
+        Some(History {
+            incomplete: Some(reason),
+            ..
+        }) => Err(format!(
+            "cannot tell whether v{current} was changed outside promptsync: \
+             the prompt's version history could not be read ({reason})"
+        )),
+        Some(_) => Ok(false),
     }
 }
 
@@ -402,9 +488,16 @@ fn resolve_all(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Result<Target,
 }
 
 fn resolve(key: &PromptKey, desired: &DesiredPrompt, remote: &Remote) -> Result<Target, String> {
+    let unreadable = |id: &str, reason: &str| {
+        Err(format!(
+            "cannot read remote prompt {id}: {reason}; nothing was sent for it"
+        ))
+    };
     match key {
         PromptKey::Id(id) => {
-            if remote.prompts.contains_key(id) {
+            if let Some(reason) = remote.unreadable.get(id) {
+                unreadable(id, reason)
+            } else if remote.prompts.contains_key(id) {
                 Ok(Target::Existing(id.clone()))
             } else {
                 Err(format!(
@@ -414,6 +507,12 @@ fn resolve(key: &PromptKey, desired: &DesiredPrompt, remote: &Remote) -> Result<
             }
         }
         PromptKey::Name(name) => match remote.ids_named(name).as_slice() {
+            _ if remote.unreadable_names.contains_key(name) => Err(format!(
+                "cannot read the remote prompts named {name:?}: {}; nothing was sent, \
+                 so that no second prompt of this name is created",
+                remote.unreadable_names[name]
+            )),
+            [id] if remote.unreadable.contains_key(*id) => unreadable(id, &remote.unreadable[*id]),
             [] if remote.pending.contains_key(name) => Ok(Target::Pending(name.clone())),
             [] => Ok(Target::New(NewPrompt {
                 name: name.clone(),
@@ -497,23 +596,29 @@ fn deploy_step(
             version: live.number,
         };
     }
-    let versions = target
-        .id()
-        .and_then(|id| remote.versions.get(id))
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let history = target.id().and_then(|id| remote.versions.get(id));
+    let versions = history.map(|h| h.versions.as_slice()).unwrap_or_default();
     let current = prompt.current_version.as_ref();
     let found = current
         .into_iter()
         .chain(versions)
         .filter(|v| matches_version(&desired.spec, &digest, v))
         .max_by_key(|v| v.number);
-    let target = match found {
-        Some(version) => DeployTarget::Existing {
+    let target = match (found, history.and_then(|h| h.incomplete.as_deref())) {
+        (Some(version), _) => DeployTarget::Existing {
             version: version.number,
             commit: current.is_some_and(|c| c.number == version.number && !c.readonly()),
         },
-        None => create(),
+        // The version with the release content may be among those not read.
+        (None, Some(reason)) => {
+            return DeployStep::Failed {
+                error: format!(
+                    "cannot search the versions of {} for the release content: {reason}",
+                    target.id().unwrap_or_default()
+                ),
+            };
+        }
+        (None, None) => create(),
     };
     DeployStep::Deploy {
         target,
@@ -531,6 +636,30 @@ pub fn version_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Strin
             Ok(Target::Existing(id)) => {
                 let prompt = remote.prompts.get(&id)?;
                 needs_version_list(desired, prompt).then_some(id)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ids of the prompts whose version history the sync plan needs to tell drift from
+/// adoption: those whose newest version differs from the file and carries no
+/// provenance, while their live version (if any) carries none either. Prompts whose
+/// history is known already are left out.
+pub fn history_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<String> {
+    prompts
+        .iter()
+        .filter(|desired| desired.sync)
+        .filter_map(|desired| match resolve(&desired.key, desired, remote) {
+            Ok(Target::Existing(id)) if !remote.versions.contains_key(&id) => {
+                let prompt = remote.prompts.get(&id)?;
+                let current = prompt.current_version.as_ref()?;
+                let digest = normalize::digest(&desired.spec);
+                let foreign = |v: &Version| provenance_of(v).is_none();
+                let needed = foreign(current)
+                    && !matches_version(&desired.spec, &digest, current)
+                    && prompt.live_version.as_ref().is_none_or(foreign);
+                needed.then_some(id)
             }
             _ => None,
         })

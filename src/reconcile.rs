@@ -4,15 +4,17 @@
 //! report. It knows nothing about what triggered it (CLI, watcher, timer): the trigger
 //! is only logged. Progress goes to an [`Observer`] (a progress bar for the CLI,
 //! metrics for the daemon); a pass that cannot finish returns a [`PassError`] that says
-//! what the caller should do next and keeps what the pass had done.
+//! what the caller should do next and keeps what the pass had done. A read that fails
+//! for one prompt fails that prompt only; only a refused key ends the pass early.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
 use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use crate::Error;
-use crate::api::types::{Prompt, Version};
+use crate::api::types::{ItemProblem, Listing, Prompt, Version};
 use crate::api::{ApiError, Client, filter_in};
 use crate::apply::{self, Observer, Outcome};
 use crate::config::Settings;
@@ -20,7 +22,7 @@ use crate::deploy::{self, Release};
 use crate::desired::{self, DesiredSet, PromptKey, SourceRev};
 use crate::error::FailureClass;
 use crate::gitrepo::GitRepo;
-use crate::plan::{self, DeployItem, DeployStep, ReleaseRef, Remote, SyncItem};
+use crate::plan::{self, DeployItem, DeployStep, History, ReleaseRef, Remote, SyncItem, Target};
 
 /// What a pass should do.
 #[derive(Debug, Clone)]
@@ -77,6 +79,8 @@ pub struct Pass {
     pub suspended: bool,
     pub sync: Vec<(SyncItem, Option<Outcome>)>,
     pub deploy: Vec<(DeployItem, Option<Outcome>)>,
+    /// Problems no single prompt owns (a list item that names no prompt).
+    pub warnings: Vec<String>,
 }
 
 /// Run one pass. Per-prompt failures are in the returned [`Pass`]; a problem that ends
@@ -119,26 +123,45 @@ async fn run_pass(
         suspended,
         sync: Vec::new(),
         deploy: Vec::new(),
+        warnings: Vec::new(),
     };
-    let limit = settings.api.max_in_flight;
+    let mut reader = Reader {
+        client,
+        limit: settings.api.max_in_flight.max(1),
+        warnings: Vec::new(),
+    };
+    let result = reconcile(&mut pass, &mut reader, settings, apply, observer).await;
+    pass.warnings = reader.warnings;
+    match result {
+        Ok(()) => Ok(pass),
+        Err(err) => Err(PassError::new(err, Some(pass))),
+    }
+}
+
+/// Snapshot, deploy, sync: fills `pass` as it goes, so that what was done before an
+/// error that ends the pass is kept.
+async fn reconcile(
+    pass: &mut Pass,
+    reader: &mut Reader<'_>,
+    settings: &Settings,
+    apply: bool,
+    observer: &dyn Observer,
+) -> Result<(), ApiError> {
+    let client = reader.client;
+    let limit = reader.limit;
     let release_set = pass.release.as_ref().map(|(_, set)| set);
-    let mut remote = match snapshot(client, &pass.source, release_set, limit).await {
-        Ok(remote) => remote,
-        Err(err) => return Err(PassError::new(err, Some(pass))),
-    };
+    let mut remote = reader.snapshot(&pass.source, release_set).await?;
     tracing::info!(
         prompts = pass.source.prompts.len(),
         remote = remote.prompts.len(),
+        unreadable = remote.unreadable.len() + remote.unreadable_names.len(),
         release = pass.release.as_ref().map(|(r, _)| r.tag.as_str()),
         "loaded"
     );
 
     if let Some((release, set)) = &pass.release {
         let searches = plan::version_searches(&set.prompts, &remote);
-        match list_versions(client, &searches, limit).await {
-            Ok(versions) => remote.versions = versions,
-            Err(err) => return Err(PassError::new(err, Some(pass))),
-        }
+        reader.histories(&searches, &mut remote).await?;
         let release_ref = ReleaseRef {
             tag: release.tag.clone(),
             source: set.source.clone(),
@@ -151,38 +174,33 @@ async fn run_pass(
                     .filter(|i| matches!(i.step, DeployStep::Deploy { .. }))
                     .count(),
             );
-            let outcomes = apply::apply_deploy(client, &items, &remote, limit, observer).await;
-            let stalled = stalled(&outcomes);
-            let touched: Vec<String> = outcomes
-                .iter()
-                .flatten()
-                .filter_map(|o| o.as_ref().ok().map(|a| a.prompt_id.clone()))
-                .collect();
-            pass.deploy = items.into_iter().zip(outcomes).collect();
-            if let Some(err) = stalled {
-                return Err(PassError::new(err, Some(pass)));
-            }
-            let refreshed = async {
-                let mut refreshed = apply::refresh(client, &touched, limit).await?;
-                complete_versions(client, refreshed.iter_mut(), limit).await?;
-                Ok::<_, ApiError>(refreshed)
+            let mut outcomes = apply::apply_deploy(client, &items, &remote, limit, observer).await;
+            let settled = async {
+                stalled(&outcomes)?;
+                // Every prompt the deploy step touched, failed or not, is read again,
+                // so the sync half never plans on a snapshot the deploy made stale.
+                reader
+                    .reread(&touched(&items, &outcomes), &mut remote)
+                    .await?;
+                let again = apply::confirm_live(client, &mut outcomes, &remote).await;
+                stalled(&outcomes)?;
+                let again = Touched {
+                    ids: again.into_iter().map(|id| (id, None)).collect(),
+                    names: BTreeSet::new(),
+                };
+                reader.reread(&again, &mut remote).await
             };
-            match refreshed.await {
-                Ok(refreshed) => {
-                    for prompt in refreshed {
-                        if let Some(id) = prompt.id() {
-                            remote.prompts.insert(id.to_owned(), prompt);
-                        }
-                    }
-                }
-                Err(err) => return Err(PassError::new(err, Some(pass))),
-            }
+            let settled = settled.await;
+            pass.deploy = items.into_iter().zip(outcomes).collect();
+            settled?;
         } else {
             remote = plan::simulate_deploy(&remote, &items);
             pass.deploy = items.into_iter().map(|item| (item, None)).collect();
         }
     }
 
+    let searches = plan::history_searches(&pass.source.prompts, &remote);
+    reader.histories(&searches, &mut remote).await?;
     let items = plan::plan_sync(
         &pass.source.prompts,
         &pass.source.source,
@@ -194,9 +212,7 @@ async fn run_pass(
         let outcomes = apply::apply_sync(client, &items, limit, observer).await;
         let stalled = stalled(&outcomes);
         pass.sync = items.into_iter().zip(outcomes).collect();
-        if let Some(err) = stalled {
-            return Err(PassError::new(err, Some(pass)));
-        }
+        stalled?;
     } else {
         pass.sync = items.into_iter().map(|item| (item, None)).collect();
     }
@@ -207,7 +223,7 @@ async fn run_pass(
             .chain(pass.sync.iter().map(|(_, o)| o)),
     );
     tracing::info!(written, failed, dry_run = !apply, "reconciled");
-    Ok(pass)
+    Ok(())
 }
 
 /// How many applied items succeeded and failed.
@@ -221,12 +237,54 @@ fn count<'a>(outcomes: impl Iterator<Item = &'a Option<Outcome>>) -> (usize, usi
 }
 
 /// A refused key ends the run: every other request would be refused too.
-fn stalled(outcomes: &[Option<Outcome>]) -> Option<ApiError> {
-    outcomes
+fn stalled(outcomes: &[Option<Outcome>]) -> Result<(), ApiError> {
+    match outcomes
         .iter()
         .flatten()
-        .find_map(|o| o.as_ref().err().filter(|e| e.is_stalled()))
-        .cloned()
+        .find_map(|o| o.as_ref().err().filter(|f| f.is_stalled()))
+    {
+        Some(failed) => Err(failed.error.clone()),
+        None => Ok(()),
+    }
+}
+
+/// Prompts to read again: by id (with the name, when known, so that a prompt that
+/// cannot be read again is never created a second time by name), and by name where a
+/// deploy may have created a prompt without learning its id.
+#[derive(Debug, Default)]
+struct Touched {
+    ids: BTreeMap<String, Option<String>>,
+    names: BTreeSet<String>,
+}
+
+/// The prompts the deploy step sent anything for, failed or not.
+fn touched(items: &[DeployItem], outcomes: &[Option<Outcome>]) -> Touched {
+    let mut touched = Touched::default();
+    for (item, outcome) in items.iter().zip(outcomes) {
+        if !matches!(item.step, DeployStep::Deploy { .. }) {
+            continue;
+        }
+        let planned = item.target.as_ref().and_then(Target::id).map(str::to_owned);
+        let id = match outcome {
+            Some(Ok(applied)) => Some(applied.prompt_id.clone()),
+            Some(Err(failed)) => failed.prompt_id.clone().or(planned),
+            None => planned,
+        };
+        match (id, &item.target) {
+            (Some(id), target) => {
+                let name = match target {
+                    Some(Target::New(new)) => Some(new.name.clone()),
+                    _ => None,
+                };
+                touched.ids.insert(id, name);
+            }
+            (None, Some(Target::New(new))) => {
+                touched.names.insert(new.name.clone());
+            }
+            (None, _) => {}
+        }
+    }
+    touched
 }
 
 /// The desired state of the source, and of the release commit when a tag applies.
@@ -268,91 +326,314 @@ async fn load(
     .map_err(|err| Error::Internal(format!("loading the repository: {err}")))?
 }
 
-/// The remote prompts the repository names: listed by id and by name, 100 a page,
-/// with their current and live versions complete.
-async fn snapshot(
-    client: &Client,
-    source: &DesiredSet,
-    release: Option<&DesiredSet>,
+/// Reads of the remote for one pass. A read that fails for one prompt is recorded in
+/// the [`Remote`] (the prompt's items then fail with the reason); only a stalled
+/// error is returned, or a failure of the snapshot's list itself.
+struct Reader<'a> {
+    client: &'a Client,
     limit: usize,
-) -> Result<Remote, ApiError> {
-    let mut ids = BTreeSet::new();
-    let mut names = BTreeSet::new();
-    for desired in source
-        .prompts
-        .iter()
-        .chain(release.into_iter().flat_map(|s| &s.prompts))
-    {
-        match &desired.key {
-            PromptKey::Id(id) => ids.insert(id.clone()),
-            PromptKey::Name(name) => names.insert(name.clone()),
-        };
-    }
-    let by_id = async {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        client
-            .list_prompts(&filter_in("prompt_id", ids.iter().cloned()))
-            .await
-    };
-    let by_name = async {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        client
-            .list_prompts(&filter_in("name", names.iter().cloned()))
-            .await
-    };
-    let (by_id, by_name) = tokio::try_join!(by_id, by_name)?;
-    let mut remote = Remote::new(by_id.into_iter().chain(by_name));
-    complete_versions(client, remote.prompts.values_mut(), limit).await?;
-    Ok(remote)
+    warnings: Vec<String>,
 }
 
-/// Fetch the full objects of current and live versions that came as summaries (a
-/// server may list `{version, model, updated_at}` only).
-async fn complete_versions<'a>(
-    client: &Client,
-    prompts: impl Iterator<Item = &'a mut Prompt>,
-    limit: usize,
-) -> Result<(), ApiError> {
-    let mut slots: Vec<(String, &'a mut Version)> = Vec::new();
-    for prompt in prompts {
-        let Some(id) = prompt.id().map(str::to_owned) else {
-            continue;
-        };
-        for version in [&mut prompt.current_version, &mut prompt.live_version]
-            .into_iter()
-            .flatten()
+/// What a prompt list was asked for, to attribute an item that names nothing.
+#[derive(Debug, Clone, Copy)]
+enum Asked<'a> {
+    Ids(&'a BTreeSet<String>),
+    Names(&'a BTreeSet<String>),
+}
+
+impl Reader<'_> {
+    /// The remote prompts the repository names: listed by id and by name, 100 a page,
+    /// with their current and live versions complete.
+    async fn snapshot(
+        &mut self,
+        source: &DesiredSet,
+        release: Option<&DesiredSet>,
+    ) -> Result<Remote, ApiError> {
+        let mut ids = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for desired in source
+            .prompts
+            .iter()
+            .chain(release.into_iter().flat_map(|s| &s.prompts))
         {
-            if !version.has_content() {
-                slots.push((id.clone(), version));
+            match &desired.key {
+                PromptKey::Id(id) => ids.insert(id.clone()),
+                PromptKey::Name(name) => names.insert(name.clone()),
+            };
+        }
+        let (by_id, by_name) = tokio::try_join!(
+            list_in(self.client, "prompt_id", &ids),
+            list_in(self.client, "name", &names)
+        )?;
+        let mut remote = Remote::new(by_id.items.into_iter().chain(by_name.items));
+        self.attribute(&mut remote, &by_id.problems, Asked::Ids(&ids));
+        self.attribute(&mut remote, &by_name.problems, Asked::Names(&names));
+        let failures = self.complete(remote.prompts.values_mut()).await?;
+        for (id, reason) in failures {
+            remote.unreadable.insert(id, reason);
+        }
+        Ok(remote)
+    }
+
+    /// Record the list items that could not be read on the prompts they name. One
+    /// that does not name what the list was asked for may be any prompt asked for
+    /// that did not come back: those are marked too (so none is created twice), and
+    /// the pass gets a warning.
+    fn attribute(&mut self, remote: &mut Remote, problems: &[ItemProblem], asked: Asked<'_>) {
+        for problem in problems {
+            let reason = problem.to_string();
+            tracing::warn!(
+                prompt_id = problem.prompt_id,
+                name = problem.name,
+                problem = %reason,
+                "a listed prompt could not be read"
+            );
+            remote.mark_unreadable(
+                problem.prompt_id.as_deref(),
+                problem.name.as_deref(),
+                &reason,
+            );
+            let unnamed = match asked {
+                Asked::Ids(ids) => {
+                    let missing: Vec<String> = ids
+                        .iter()
+                        .filter(|id| !remote.prompts.contains_key(*id))
+                        .cloned()
+                        .collect();
+                    problem.prompt_id.is_none().then_some((missing, true))
+                }
+                Asked::Names(names) => {
+                    let missing: Vec<String> = names
+                        .iter()
+                        .filter(|name| remote.ids_named(name).is_empty())
+                        .cloned()
+                        .collect();
+                    problem.name.is_none().then_some((missing, false))
+                }
+            };
+            let Some((missing, by_id)) = unnamed else {
+                continue;
+            };
+            self.warnings.push(format!(
+                "the prompt list: {reason}; it names no prompt, so the {} prompt(s) the list did not return are not synced this pass",
+                missing.len()
+            ));
+            for key in missing {
+                let map = if by_id {
+                    &mut remote.unreadable
+                } else {
+                    &mut remote.unreadable_names
+                };
+                map.entry(key).or_insert_with(|| reason.clone());
             }
         }
     }
-    let fetched: Vec<Result<Version, ApiError>> = stream::iter(&slots)
-        .map(|(id, version)| client.get_version(id, version.number))
-        .buffered(limit.max(1))
-        .collect()
-        .await;
-    for ((_, slot), full) in slots.into_iter().zip(fetched) {
-        *slot = full?;
+
+    /// Fetch the full objects of current and live versions that came as summaries (a
+    /// server may list `{version, model, updated_at}` only). Returns the prompts whose
+    /// versions could not be read, with why.
+    async fn complete<'p>(
+        &self,
+        prompts: impl Iterator<Item = &'p mut Prompt>,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let mut slots: Vec<(String, &'p mut Version)> = Vec::new();
+        for prompt in prompts {
+            let Some(id) = prompt.id().map(str::to_owned) else {
+                continue;
+            };
+            for version in [&mut prompt.current_version, &mut prompt.live_version]
+                .into_iter()
+                .flatten()
+            {
+                if !version.has_content() {
+                    slots.push((id.clone(), version));
+                }
+            }
+        }
+        let wanted: Vec<(usize, String, u64)> = slots
+            .iter()
+            .enumerate()
+            .map(|(slot, (id, version))| (slot, id.clone(), version.number))
+            .collect();
+        let client = self.client;
+        let fetched: Vec<(usize, Result<Version, ApiError>)> = stream::iter(wanted)
+            .map(|(slot, id, number)| async move {
+                let span = tracing::info_span!("prompt", prompt_id = %id, version = number);
+                (slot, client.get_version(&id, number).instrument(span).await)
+            })
+            .buffer_unordered(self.limit)
+            .collect()
+            .await;
+        let mut failures = Vec::new();
+        for (slot, result) in fetched {
+            let (id, version) = &mut slots[slot];
+            match result {
+                Ok(full) => **version = full,
+                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) => {
+                    tracing::warn!(prompt_id = %id, version = version.number, error = %err, "cannot read a version in full");
+                    failures.push((
+                        id.clone(),
+                        format!("reading v{} in full: {err}", version.number),
+                    ));
+                }
+            }
+        }
+        Ok(failures)
     }
-    Ok(())
+
+    /// Every version of the given prompts, concurrently, into `remote.versions`; a
+    /// list that could not be read in full says why in its [`History`].
+    async fn histories(&self, ids: &[String], remote: &mut Remote) -> Result<(), ApiError> {
+        let client = self.client;
+        let listed = self.each(ids, |id| client.list_versions(id)).await;
+        for (id, result) in listed {
+            let history = match result {
+                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) => {
+                    tracing::warn!(prompt_id = %id, error = %err, "cannot list the versions");
+                    History {
+                        versions: Vec::new(),
+                        incomplete: Some(err.to_string()),
+                    }
+                }
+                Ok(listing) => {
+                    let problems: Vec<String> =
+                        listing.problems.iter().map(ToString::to_string).collect();
+                    for problem in &problems {
+                        tracing::warn!(prompt_id = %id, problem, "a listed version could not be read");
+                    }
+                    History {
+                        versions: listing.items,
+                        incomplete: (!problems.is_empty())
+                            .then(|| format!("the version list: {}", problems.join("; "))),
+                    }
+                }
+            };
+            remote.versions.insert(id.clone(), history);
+        }
+        Ok(())
+    }
+
+    /// Read the given prompts again (after a deploy changed them or may have), by id
+    /// (one request each, or the list endpoint when that takes fewer) and by name. A
+    /// prompt that cannot be read again is marked unreadable: its sync would act on a
+    /// stale snapshot.
+    async fn reread(&mut self, touched: &Touched, remote: &mut Remote) -> Result<(), ApiError> {
+        let client = self.client;
+        let mut fresh: Vec<Prompt> = Vec::new();
+        let mut lost: Vec<(&String, String)> = Vec::new();
+        if touched.ids.len() > self.limit {
+            let ids: BTreeSet<String> = touched.ids.keys().cloned().collect();
+            match client
+                .list_prompts(&filter_in("prompt_id", ids.iter().cloned()))
+                .await
+            {
+                Ok(listing) => fresh.extend(self.listed(listing, Asked::Ids(&ids), remote)),
+                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) => lost.extend(touched.ids.keys().map(|id| (id, err.to_string()))),
+            }
+            for id in touched.ids.keys() {
+                if !fresh.iter().any(|p| p.id() == Some(id.as_str()))
+                    && !lost.iter().any(|(lost, _)| *lost == id)
+                {
+                    lost.push((id, "not found".into()));
+                }
+            }
+        } else {
+            let got = self
+                .each(touched.ids.keys(), |id| client.get_prompt(id))
+                .await;
+            for (id, result) in got {
+                match result {
+                    Ok(prompt) => fresh.push(prompt),
+                    Err(err) if err.is_stalled() => return Err(err),
+                    Err(err) => lost.push((id, err.to_string())),
+                }
+            }
+        }
+        for (id, error) in lost {
+            tracing::warn!(prompt_id = %id, error, "cannot read the prompt again after the deploy");
+            let name = touched.ids[id]
+                .clone()
+                .or_else(|| remote.prompts.get(id).and_then(|p| p.name.clone()));
+            let reason = format!("reading it again after the deploy: {error}");
+            remote.mark_unreadable(Some(id), name.as_deref(), &reason);
+        }
+        if !touched.names.is_empty() {
+            match client
+                .list_prompts(&filter_in("name", touched.names.iter().cloned()))
+                .await
+            {
+                Ok(listing) => {
+                    fresh.extend(self.listed(listing, Asked::Names(&touched.names), remote));
+                }
+                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) => {
+                    let reason = format!("reading it again after the deploy: {err}");
+                    for name in &touched.names {
+                        remote.mark_unreadable(None, Some(name), &reason);
+                    }
+                }
+            }
+        }
+        let failures = self.complete(fresh.iter_mut()).await?;
+        for prompt in fresh {
+            if let Some(id) = prompt.id().map(str::to_owned) {
+                remote.versions.remove(&id);
+                remote.unreadable.remove(&id);
+                remote.prompts.insert(id, prompt);
+            }
+        }
+        for (id, reason) in failures {
+            remote.unreadable.insert(id, reason);
+        }
+        Ok(())
+    }
+
+    /// `read` for each prompt id, `limit` at a time, each in its prompt's span.
+    async fn each<'i, T, Fut>(
+        &self,
+        ids: impl IntoIterator<Item = &'i String>,
+        read: impl Fn(&'i String) -> Fut,
+    ) -> Vec<(&'i String, Result<T, ApiError>)>
+    where
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        stream::iter(ids)
+            .map(|id| {
+                let span = tracing::info_span!("prompt", prompt_id = %id);
+                let read = read(id);
+                async move { (id, read.instrument(span).await) }
+            })
+            .buffer_unordered(self.limit)
+            .collect()
+            .await
+    }
+
+    /// The prompts of a listing, its problems recorded.
+    fn listed(
+        &mut self,
+        listing: Listing<Prompt>,
+        asked: Asked<'_>,
+        remote: &mut Remote,
+    ) -> Vec<Prompt> {
+        self.attribute(remote, &listing.problems, asked);
+        listing.items
+    }
 }
 
-/// Every version of the given prompts, concurrently.
-async fn list_versions(
+/// The prompts whose `field` is one of `values` (none asked, none listed).
+async fn list_in(
     client: &Client,
-    ids: &[String],
-    limit: usize,
-) -> Result<std::collections::HashMap<String, Vec<Version>>, ApiError> {
-    stream::iter(ids)
-        .map(|id| async move { client.list_versions(id).await.map(|v| (id.clone(), v)) })
-        .buffered(limit.max(1))
-        .collect::<Vec<_>>()
+    field: &str,
+    values: &BTreeSet<String>,
+) -> Result<Listing<Prompt>, ApiError> {
+    if values.is_empty() {
+        return Ok(Listing::default());
+    }
+    client
+        .list_prompts(&filter_in(field, values.iter().cloned()))
         .await
-        .into_iter()
-        .collect()
 }

@@ -40,6 +40,9 @@
 //! - `drop_before`: close the connection with no reply; nothing is applied.
 //! - `drop_after`: apply the request, then close the connection with no reply.
 //! - `delay`: wait `delay_ms` more, then reply normally.
+//! - `rewrite`: run the request, then change its JSON reply at `pointer` (a JSON
+//!   pointer, e.g. `/results/0/version`): put `value` there, or remove the key (or
+//!   array item) when `value` is absent.
 //!
 //! Hostile kinds, for a client's defences; none of them runs the request:
 //!

@@ -93,6 +93,8 @@ pub enum FaultKind {
     Trickle,
     /// Answer `status` (300 to 399, default 302) with `Location: location`.
     Redirect,
+    /// Run the request, then change its JSON reply at `pointer` (see `rewrite.rs`).
+    Rewrite,
 }
 
 impl FaultKind {
@@ -109,6 +111,7 @@ impl FaultKind {
             FaultKind::Html => "html",
             FaultKind::Trickle => "trickle",
             FaultKind::Redirect => "redirect",
+            FaultKind::Rewrite => "rewrite",
         }
     }
 }
@@ -159,6 +162,12 @@ pub struct FaultRule {
     /// For `redirect`: the `Location` header (default `/api/moved/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// For `rewrite`: a JSON pointer into the reply, e.g. `/results/0/version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// For `rewrite`: the value put at `pointer`; absent removes what is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
 }
 
 fn any_method() -> String {
@@ -191,6 +200,8 @@ impl FaultRule {
             fresh: false,
             count: None,
             location: None,
+            pointer: None,
+            value: None,
         }
     }
 
@@ -244,6 +255,11 @@ impl FaultRule {
                 "`location` is not a valid header value: {location:?}"
             ));
         }
+        super::rewrite::check(
+            self.kind == FaultKind::Rewrite,
+            self.pointer.as_deref(),
+            self.value.is_some(),
+        )?;
         GlobBuilder::new(&self.path)
             .literal_separator(true)
             .build()
@@ -524,6 +540,11 @@ pub(crate) async fn fault_layer(
                 .as_deref()
                 .unwrap_or(hostile::REDIRECT_LOCATION);
             marked(hostile::redirect(status, location), &rule)
+        }
+        FaultKind::Rewrite => {
+            let response = next.run(request).await;
+            let pointer = rule.pointer.as_deref().unwrap_or_default();
+            super::rewrite::rewritten(response, pointer, rule.value.as_ref()).await
         }
     }
 }

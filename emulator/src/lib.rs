@@ -13,7 +13,7 @@
 //! Layout: `routes` (HTTP API, auth), `store` (state and lifecycle rules, pure),
 //! `validate` (request bodies), `filters` (list filters and sorting), `paging`,
 //! `model` (records and their JSON), `presets` (response-format presets), `knobs`, `faults` (latency, failures, rate limit,
-//! cut connections), `hostile` (endless pages, huge, broken, trickling bodies, redirects), `reqlog` (request log), `persist` (state file), `admin`, `reply`
+//! cut connections), `hostile` (endless pages, huge, broken, trickling bodies, redirects; `rewrite` corrupts replies), `reqlog` (request log), `persist` (state file), `admin`, `reply`
 //! (error bodies). Knows nothing about git, prompt files or the API client.
 
 pub mod admin;
@@ -27,6 +27,7 @@ mod persist;
 mod presets;
 mod reply;
 mod reqlog;
+mod rewrite;
 mod routes;
 mod store;
 mod validate;

@@ -35,7 +35,7 @@ pub struct RequestRecord {
     pub user_agent: Option<String>,
     /// What answered instead of the API: `latency`, `rate_limited`, `injected`,
     /// `injected_after_apply`, `drop_before`, `drop_after`, `delay`, a hostile kind
-    /// (`endless_pages`, `huge_body`, `garbage_json`, `html`, `trickle`, `redirect`),
+    /// (`endless_pages`, `huge_body`, `garbage_json`, `html`, `trickle`, `redirect`), `rewrite`,
     /// or `client_gone` when the client closed the connection before the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,

@@ -22,8 +22,8 @@ use super::error::{ApiError, Target, error_detail};
 use super::paging::{Next, Pager};
 use super::retry::{RetryPolicy, Step, retry_after, retrying};
 use super::types::{
-    BulkItem, BulkResponse, CommitBody, CreatePrompt, Page, Prompt, UpdatePrompt, Version,
-    VersionSpec,
+    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Page, Prompt, UpdatePrompt,
+    Version, VersionSpec,
 };
 use crate::config::ApiSettings;
 
@@ -169,11 +169,12 @@ impl Client {
     }
 
     /// Every prompt matching `filters` (a respan-api.md 2.6 filter object), all pages
-    /// (at most [`MAX_PROMPT_PAGES`]; see `paging` for when a listing ends).
+    /// (at most [`MAX_PROMPT_PAGES`]; see `paging` for when a listing ends); items
+    /// that do not parse are in the listing's problems.
     pub async fn list_prompts(
         &self,
         filters: &Map<String, Value>,
-    ) -> Result<Vec<Prompt>, ApiError> {
+    ) -> Result<Listing<Prompt>, ApiError> {
         let body = serde_json::to_vec(&json!({ "filters": filters })).map_err(encode_error)?;
         let pager = Pager::new("prompts", PROMPT_PAGE_SIZE, MAX_PROMPT_PAGES);
         let path_of = |page: u64| {
@@ -225,8 +226,9 @@ impl Client {
         Ok(())
     }
 
-    /// Every version of a prompt, newest first (at most [`MAX_VERSION_PAGES`]).
-    pub async fn list_versions(&self, prompt_id: &str) -> Result<Vec<Version>, ApiError> {
+    /// Every version of a prompt, newest first (at most [`MAX_VERSION_PAGES`]); items
+    /// that do not parse are in the listing's problems.
+    pub async fn list_versions(&self, prompt_id: &str) -> Result<Listing<Version>, ApiError> {
         let pager = Pager::new("versions", VERSION_PAGE_SIZE, MAX_VERSION_PAGES);
         let id = segment(prompt_id);
         let path_of = |page: u64| {
@@ -246,12 +248,12 @@ impl Client {
         body: Option<&[u8]>,
         mut pager: Pager,
         id_of: fn(&T) -> Option<String>,
-    ) -> Result<Vec<T>, ApiError>
+    ) -> Result<Listing<T>, ApiError>
     where
-        T: DeserializeOwned,
+        T: Listed,
         P: Fn(u64) -> String,
     {
-        let mut items = Vec::new();
+        let mut listing = Listing::default();
         loop {
             let path = path_of(pager.page());
             let page: Page<T> = self
@@ -259,14 +261,17 @@ impl Client {
                 .await?;
             let count = page.count.as_ref().and_then(Value::as_u64);
             let ids = page.results.iter().filter_map(id_of).collect();
-            let next = pager.after(count, page.results.len(), ids, page.next.is_some());
-            items.extend(page.results);
+            // An item that did not parse still fills the page: it is not empty.
+            let len = page.results.len() + page.problems.len();
+            let number = usize::try_from(pager.page()).unwrap_or(usize::MAX);
+            let next = pager.after(count, len, ids, page.next.is_some());
+            listing.add(number, page);
             match next.map_err(|problem| ApiError::Paging {
                 target: target(&method, &path),
                 problem,
             })? {
                 Next::Page(_) => {}
-                Next::Done => return Ok(items),
+                Next::Done => return Ok(listing),
             }
         }
     }

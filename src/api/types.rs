@@ -156,17 +156,126 @@ impl<'de> Deserialize<'de> for Version {
     }
 }
 
-/// The paging envelope (2.5). `next` only says whether more pages exist; `count`
-/// (per page or a total; any JSON, so an odd one never fails the page) only caps
-/// the pages read (`api::paging`).
-#[derive(Debug, Clone, Deserialize)]
+/// The paging envelope (2.5), read leniently: each item is parsed on its own, and one
+/// that does not parse becomes an [`ItemProblem`] instead of failing the page, so one
+/// malformed prompt or version costs only itself. `next` only says whether more pages
+/// exist; `count` (per page or a total; any JSON, so an odd one never fails the page)
+/// only caps the pages read (`api::paging`).
+#[derive(Debug, Clone)]
 pub struct Page<T> {
-    #[serde(default)]
     pub count: Option<Value>,
-    #[serde(default)]
     pub next: Option<String>,
-    #[serde(default = "Vec::new")]
     pub results: Vec<T>,
+    pub problems: Vec<ItemProblem>,
+}
+
+/// A list item that could not be read, with what could still be read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemProblem {
+    /// The page it came in (1-based; 0 until [`Listing::add`] sets it).
+    pub page: usize,
+    /// Its position in the page (0-based).
+    pub index: usize,
+    /// The prompt it belongs to, when the item names one readably.
+    pub prompt_id: Option<String>,
+    /// The prompt's name, when readable.
+    pub name: Option<String>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ItemProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "item {} of page {} could not be read: {}",
+            self.index, self.page, self.reason
+        )
+    }
+}
+
+/// A type that list pages hold.
+pub trait Listed: serde::de::DeserializeOwned {
+    /// The prompt id and name that can still be read from an item that does not
+    /// parse. Version items carry no prompt id of their own: their caller knows it.
+    fn identify(_raw: &Value) -> (Option<String>, Option<String>) {
+        (None, None)
+    }
+}
+
+impl Listed for Prompt {
+    fn identify(raw: &Value) -> (Option<String>, Option<String>) {
+        let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
+        (text("id").or_else(|| text("prompt_id")), text("name"))
+    }
+}
+
+impl Listed for Version {}
+
+impl<'de, T: Listed> Deserialize<'de> for Page<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            #[serde(default)]
+            count: Option<Value>,
+            #[serde(default)]
+            next: Option<String>,
+            #[serde(default)]
+            results: Vec<Value>,
+        }
+        let envelope = Envelope::deserialize(deserializer)?;
+        let mut results = Vec::with_capacity(envelope.results.len());
+        let mut problems = Vec::new();
+        for (index, raw) in envelope.results.iter().enumerate() {
+            match T::deserialize(raw) {
+                Ok(item) => results.push(item),
+                Err(err) => {
+                    let (prompt_id, name) = T::identify(raw);
+                    problems.push(ItemProblem {
+                        page: 0,
+                        index,
+                        prompt_id,
+                        name,
+                        reason: err.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Page {
+            count: envelope.count,
+            next: envelope.next,
+            results,
+            problems,
+        })
+    }
+}
+
+/// Every page of a list: the items read, and those that could not be.
+#[derive(Debug, Clone)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub problems: Vec<ItemProblem>,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            items: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl<T> Listing<T> {
+    /// Add page `number` (1-based); whether more pages follow.
+    pub fn add(&mut self, number: usize, page: Page<T>) -> bool {
+        self.items.extend(page.results);
+        self.problems
+            .extend(page.problems.into_iter().map(|problem| ItemProblem {
+                page: number,
+                ..problem
+            }));
+        page.next.is_some()
+    }
 }
 
 /// Body of `POST /api/prompts/`.
@@ -268,6 +377,54 @@ mod tests {
         assert_eq!(v.description(), Some("d"));
         assert_eq!(v.fields["brand_new_field"], json!(1));
         assert!(serde_json::from_value::<Version>(json!({"model": "x"})).is_err());
+    }
+
+    #[test]
+    fn a_malformed_item_costs_only_itself_and_names_its_prompt_when_it_can() {
+        let page: Page<Prompt> = serde_json::from_value(json!({
+            "next": null,
+            "results": [
+                {"id": "prm_1", "name": "Good"},
+                {"id": "prm_2", "name": "Bad", "current_version": {"version": "three"}},
+                {"id": 7, "name": ["not", "a", "name"]},
+                {"id": "prm_4", "name": "Good too"}
+            ]
+        }))
+        .unwrap();
+        let ids: Vec<_> = page.results.iter().map(Prompt::id).collect();
+        assert_eq!(ids, [Some("prm_1"), Some("prm_4")]);
+        assert_eq!(page.problems.len(), 2);
+        let bad = page.problems[0].clone();
+        assert_eq!(
+            (bad.index, bad.prompt_id.as_deref(), bad.name.as_deref()),
+            (1, Some("prm_2"), Some("Bad"))
+        );
+        assert!(bad.reason.contains("version"), "{}", bad.reason);
+        assert_eq!(
+            (
+                page.problems[1].prompt_id.as_ref(),
+                page.problems[1].name.as_ref()
+            ),
+            (None, None)
+        );
+
+        let mut listing = Listing::default();
+        assert!(!listing.add(2, page));
+        assert_eq!(listing.items.len(), 2);
+        assert_eq!(
+            listing.problems[0].to_string(),
+            format!("item 1 of page 2 could not be read: {}", bad.reason)
+        );
+
+        let versions: Page<Version> = serde_json::from_value(json!({
+            "next": "https://x/?page=2",
+            "results": [{"version": 2}, {"version": null}, {"version": 1}]
+        }))
+        .unwrap();
+        assert_eq!(versions.results.len(), 2);
+        assert_eq!(versions.problems[0].index, 1);
+        assert_eq!(versions.problems[0].prompt_id, None);
+        assert!(serde_json::from_value::<Page<Version>>(json!({"results": {}})).is_err());
     }
 
     #[test]

@@ -194,7 +194,9 @@ async fn unmanaged(settings: &Settings, client: &Client) -> Result<Vec<Selected>
         };
     }
     let all = client.list_prompts(&Map::new()).await?;
+    warn_unreadable(&all.problems);
     Ok(all
+        .items
         .into_iter()
         .filter(|p| {
             let by_id = p.id().is_some_and(|id| ids.contains(id));
@@ -211,6 +213,9 @@ async fn named(client: &Client, asked: &[String]) -> Result<Vec<Selected>, ApiEr
     let names = filter_in("name", asked.iter().cloned());
     let (by_id, by_name) =
         tokio::try_join!(client.list_prompts(&ids), client.list_prompts(&names))?;
+    warn_unreadable(&by_id.problems);
+    warn_unreadable(&by_name.problems);
+    let (by_id, by_name) = (by_id.items, by_name.items);
     let mut named: BTreeMap<&str, Vec<&Prompt>> = BTreeMap::new();
     for prompt in &by_name {
         if let Some(name) = prompt.name.as_deref() {
@@ -238,6 +243,17 @@ async fn named(client: &Client, asked: &[String]) -> Result<Vec<Selected>, ApiEr
             (asked.clone(), found)
         })
         .collect())
+}
+
+/// Remote prompts the listing could not read are left out, and said so.
+fn warn_unreadable(problems: &[crate::api::types::ItemProblem]) {
+    for problem in problems {
+        tracing::warn!(
+            prompt_id = problem.prompt_id.as_deref(),
+            name = problem.name.as_deref(),
+            "a remote prompt cannot be read and is not pulled: {problem}"
+        );
+    }
 }
 
 /// The version to write, with all its fields.

@@ -446,7 +446,11 @@ impl Loop {
             .map(|(_, o)| o)
             .chain(pass.deploy.iter().map(|(_, o)| o))
             .flatten()
-            .any(|outcome| outcome.as_ref().is_err_and(retryable));
+            .any(|outcome| {
+                outcome
+                    .as_ref()
+                    .is_err_and(|failed| retryable(&failed.error))
+            });
         let counts = Counts {
             created: s.created,
             updated: s.updated,

@@ -64,8 +64,27 @@ fn prompt(id: &str, name: &str, current: Option<Version>, live: Option<Version>)
     p
 }
 
+fn history(versions: Vec<Version>) -> History {
+    History {
+        versions,
+        incomplete: None,
+    }
+}
+
 fn sync_one(d: DesiredPrompt, remote: &Remote) -> SyncItem {
     plan_sync(&[d], &source(), remote, DriftPolicy::Correct).remove(0)
+}
+
+/// Whether `drift = "report"` skips `d`, reporting its drift.
+fn drift_is_reported(d: DesiredPrompt, remote: &Remote) -> bool {
+    let item = plan_sync(&[d], &source(), remote, DriftPolicy::Report).remove(0);
+    matches!(
+        item.step,
+        SyncStep::Skipped {
+            reason: SkipReason::DriftReported,
+            ..
+        }
+    )
 }
 
 fn content_of(item: &SyncItem) -> &ContentChange {
@@ -161,19 +180,7 @@ fn an_edit_in_place_of_our_version_is_drift() {
     let remote = Remote::new([prompt("p1", "Greeter", Some(edited), None)]);
     let item = sync_one(by_name("Greeter", hello()), &remote);
     assert!(content_of(&item).drift);
-    let reported = plan_sync(
-        &[by_name("Greeter", hello())],
-        &source(),
-        &remote,
-        DriftPolicy::Report,
-    );
-    assert!(matches!(
-        reported[0].step,
-        SyncStep::Skipped {
-            reason: SkipReason::DriftReported,
-            ..
-        }
-    ));
+    assert!(drift_is_reported(by_name("Greeter", hello()), &remote));
 }
 
 #[test]
@@ -282,6 +289,179 @@ fn a_draft_of_other_content_is_never_overwritten() {
 }
 
 #[test]
+fn a_server_copy_edited_by_a_person_is_never_overwritten_and_is_drift() {
+    let live = ours(3, &hello(), true);
+    // The server's copy of v3 (same description), then edited in the UI.
+    let mut copy = ours(4, &hello(), false);
+    copy.fields.insert("temperature".into(), json!(0.1));
+    let remote = Remote::new([prompt("p1", "Greeter", Some(copy), Some(live))]);
+    let mut new = hello();
+    new["seed"] = json!(7);
+    let item = sync_one(by_name("Greeter", new.clone()), &remote);
+    let change = content_of(&item);
+    assert_eq!(change.write, VersionWrite::Create);
+    assert!(change.drift);
+    assert!(drift_is_reported(by_name("Greeter", new), &remote));
+}
+
+#[test]
+fn a_draft_of_ours_above_the_live_version_is_not_taken_for_a_copy() {
+    // HEAD ahead of the tag: v3 live, v4 our own draft of other content.
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let draft = {
+        let mut source = source();
+        source.commit = Some("f".repeat(40));
+        let spec: VersionSpec = serde_json::from_value(other.clone()).unwrap();
+        let mut v = ours(4, &other, false);
+        v.fields.insert(
+            "description".into(),
+            json!(provenance::describe(&source, &normalize::digest(&spec))),
+        );
+        v
+    };
+    let remote = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(draft),
+        Some(ours(3, &hello(), true)),
+    )]);
+    let change = content_of(&sync_one(by_name("Greeter", hello()), &remote)).clone();
+    assert_eq!(change.write, VersionWrite::Create);
+    assert!(!change.drift, "git changed, nobody else");
+}
+
+#[test]
+fn a_person_s_version_on_a_prompt_with_no_live_version_is_drift_when_the_history_is_ours() {
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let mut remote = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(foreign(2, &other, false)),
+        None,
+    )]);
+    let d = by_name("Greeter", hello());
+    assert_eq!(
+        history_searches(std::slice::from_ref(&d), &remote),
+        vec!["p1".to_owned()]
+    );
+    remote.versions.insert(
+        "p1".into(),
+        history(vec![foreign(2, &other, false), ours(1, &hello(), true)]),
+    );
+    assert!(history_searches(std::slice::from_ref(&d), &remote).is_empty());
+    assert!(content_of(&sync_one(d.clone(), &remote)).drift);
+    assert!(drift_is_reported(d.clone(), &remote));
+    // A history with nothing of ours is an adoption, not drift.
+    remote
+        .versions
+        .insert("p1".into(), history(vec![foreign(2, &other, false)]));
+    assert!(!content_of(&sync_one(d.clone(), &remote)).drift);
+    // One that could not be read in full cannot tell: the prompt fails.
+    remote.versions.insert(
+        "p1".into(),
+        History {
+            versions: vec![foreign(2, &other, false)],
+            incomplete: Some("item 1 of page 1 could not be read".into()),
+        },
+    );
+    let SyncStep::Failed { error } = sync_one(d, &remote).step else {
+        panic!("expected a failure")
+    };
+    assert!(error.contains("item 1 of page 1"), "{error}");
+}
+
+#[test]
+fn the_history_is_fetched_only_where_it_decides_something() {
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let remote = Remote::new([
+        // Ours, differs: git changed.
+        prompt("a", "A", Some(ours(1, &other, false)), None),
+        // Someone else's, equal: unchanged.
+        prompt("b", "B", Some(foreign(1, &hello(), false)), None),
+        // Someone else's, differs, our live version says it is managed.
+        prompt(
+            "c",
+            "C",
+            Some(foreign(2, &other, false)),
+            Some(ours(1, &hello(), true)),
+        ),
+        // Someone else's, differs, nothing live: only the history can tell.
+        prompt("d", "D", Some(foreign(2, &other, false)), None),
+    ]);
+    let files: Vec<DesiredPrompt> = ["A", "B", "C", "D"]
+        .into_iter()
+        .map(|n| by_name(n, hello()))
+        .collect();
+    assert_eq!(history_searches(&files, &remote), vec!["d".to_owned()]);
+}
+
+#[test]
+fn an_unreadable_remote_prompt_fails_its_files_instead_of_creating_another() {
+    let mut remote = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(ours(1, &hello(), false)),
+        None,
+    )]);
+    remote.mark_unreadable(Some("p1"), None, "reading v1 in full: 500");
+    remote.mark_unreadable(
+        Some("p2"),
+        Some("Lost"),
+        "item 0 of page 1 could not be read",
+    );
+    for d in [
+        by_name("Greeter", hello()),
+        desired(PromptKey::Id("p1".into()), hello()),
+        by_name("Lost", hello()),
+        desired(PromptKey::Id("p2".into()), hello()),
+    ] {
+        let item = sync_one(d.clone(), &remote);
+        let SyncStep::Failed { error } = &item.step else {
+            panic!("{item:?}")
+        };
+        assert!(
+            error.contains("could not be read") || error.contains("500"),
+            "{error}"
+        );
+        let deploy = deploy_one(d, &remote);
+        assert!(
+            matches!(deploy.step, DeployStep::Failed { .. }),
+            "{deploy:?}"
+        );
+    }
+    assert!(sync_one(by_name("Other", hello()), &remote).is_change());
+}
+
+#[test]
+fn a_deploy_search_in_an_incomplete_history_reuses_what_it_finds_and_never_guesses() {
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let live = ours(5, &other, true);
+    let mut remote = Remote::new([prompt("p1", "Greeter", Some(live.clone()), Some(live))]);
+    remote.versions.insert(
+        "p1".into(),
+        History {
+            versions: vec![ours(5, &other, true), ours(2, &hello(), true)],
+            incomplete: Some("item 1 of page 1 could not be read".into()),
+        },
+    );
+    assert!(matches!(
+        deploy_one(by_name("Greeter", hello()), &remote).step,
+        DeployStep::Deploy {
+            target: DeployTarget::Existing { version: 2, .. },
+            ..
+        }
+    ));
+    let third = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "third"}]});
+    let DeployStep::Failed { error } = deploy_one(by_name("Greeter", third), &remote).step else {
+        panic!("expected a failure")
+    };
+    assert!(
+        error.contains("cannot search the versions of p1"),
+        "{error}"
+    );
+}
+
+#[test]
 fn sync_false_is_skipped_but_still_shows_its_change() {
     let mut d = by_name("Greeter", hello());
     d.sync = false;
@@ -370,11 +550,11 @@ fn deploy_of_an_older_version_is_a_rollback_and_reuses_it() {
     assert!(needs_version_list(&d, &remote.prompts["p1"]));
     remote.versions.insert(
         "p1".into(),
-        vec![
+        history(vec![
             ours(5, &other, true),
             ours(4, &hello(), true),
             ours(2, &hello(), true),
-        ],
+        ]),
     );
     let item = deploy_one(d, &remote);
     assert_eq!(

@@ -1,7 +1,9 @@
 //! The report of a reconcile pass: one row per prompt file (with its deploy, if the
 //! release touches it), the invalid files, and a summary; rendered as text for people
 //! (with unified diffs for `plan`) or as one JSON document. The shape of the JSON is
-//! documented in README and pinned by a snapshot test.
+//! documented in README and pinned by a snapshot test. Text that came from outside
+//! (paths, names, ids, server errors, diffs) goes through [`term`] in the text report;
+//! the JSON keeps it exact.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +20,7 @@ use crate::plan::{
     VersionWrite,
 };
 use crate::reconcile::{Pass, PassError};
+use crate::term;
 
 /// Which command produced the pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,6 +44,8 @@ pub struct PassReport {
     pub release: Option<ReleaseReport>,
     pub prompts: Vec<PromptReport>,
     pub invalid_files: Vec<InvalidFile>,
+    /// Problems no single prompt owns (a list item that names no prompt).
+    pub warnings: Vec<String>,
     pub summary: Summary,
     /// Why the pass ended before it was done; `null` when it finished.
     pub error: Option<Failure>,
@@ -109,8 +114,13 @@ pub struct DeployReport {
     pub action: DeployAction,
     /// The live version before.
     pub live_before: Option<u64>,
-    /// The version live after (`null` in a dry run when it does not exist yet).
+    /// The version live after, as read back once the deploy was done (`null` in a dry
+    /// run when it does not exist yet, or when a failed deploy could not tell).
     pub live_after: Option<u64>,
+    /// The version with the release content, found or created (`null` while it does
+    /// not exist).
+    pub version: Option<u64>,
+    /// The version was (or would be) created for the release.
     pub created_version: bool,
     /// The prompt itself was (or would be) created for the release.
     pub created_prompt: bool,
@@ -198,7 +208,8 @@ impl PassReport {
         if let Some((release, set)) = &pass.release {
             invalid_files.extend(invalid(&set.diagnostics, Some(&release.tag)));
         }
-        let summary = summarize(&rows, &invalid_files, &pass.source.diagnostics);
+        let mut summary = summarize(&rows, &invalid_files, &pass.source.diagnostics);
+        summary.warnings += pass.warnings.len();
         PassReport {
             format: 1,
             mode,
@@ -215,6 +226,7 @@ impl PassReport {
             }),
             prompts: rows,
             invalid_files,
+            warnings: pass.warnings.clone(),
             summary,
             error: None,
             color,
@@ -246,6 +258,7 @@ impl PassReport {
             release: None,
             prompts: Vec::new(),
             invalid_files: Vec::new(),
+            warnings: Vec::new(),
             summary: Summary::default(),
             error: Some(Failure {
                 class: error.class(),
@@ -272,43 +285,51 @@ impl PassReport {
         let style = Style { color };
         for file in &self.invalid_files {
             if let Some(tag) = &file.release_tag {
-                out.push_str(&format!("{} at release {tag}:\n", style.red("invalid")));
+                out.push_str(&format!(
+                    "{} at release {}:\n",
+                    style.red("invalid"),
+                    term::line(tag)
+                ));
             }
             for d in &file.diagnostics {
                 out.push_str(&d.render(color));
                 out.push('\n');
             }
         }
+        for warning in &self.warnings {
+            out.push_str(&format!(
+                "{}: {}\n",
+                style.yellow("warning"),
+                term::line(warning)
+            ));
+        }
         let verb =
             |done: &'static str, planned: &'static str| if self.dry_run { planned } else { done };
         for row in &self.prompts {
             let who = who(row);
+            let file = term::line(&row.file);
             match row.action {
                 Action::Create => out.push_str(&format!(
-                    "{} {}  {who}{}\n",
+                    "{} {file}  {who}{}\n",
                     style.green(verb("created", "create")),
-                    row.file,
                     version_arrow(row)
                 )),
                 Action::Update => out.push_str(&format!(
-                    "{} {}  {who}{}{}\n",
+                    "{} {file}  {who}{}{}\n",
                     style.yellow(verb("updated", "update")),
-                    row.file,
                     version_arrow(row),
                     changes(row)
                 )),
                 Action::Skipped => out.push_str(&format!(
-                    "{} {}  {who}: {}{}\n",
+                    "{} {file}  {who}: {}{}\n",
                     style.dim("skipped"),
-                    row.file,
                     row.skip_reason.unwrap_or("skipped"),
                     changes(row)
                 )),
                 Action::Failed => out.push_str(&format!(
-                    "{} {}  {who}: {}\n",
+                    "{} {file}  {who}: {}\n",
                     style.red("failed"),
-                    row.file,
-                    row.error.as_deref().unwrap_or("failed")
+                    term::line(row.error.as_deref().unwrap_or("failed"))
                 )),
                 Action::Unchanged | Action::DeployOnly => {}
             }
@@ -316,26 +337,24 @@ impl PassReport {
                 out.push_str(&row.diff);
             }
             if let Some(deploy) = &row.deploy {
+                let tag = term::line(&deploy.tag);
                 let line = match deploy.action {
                     DeployAction::Deploy => format!(
-                        "{} {}  {who}: live {} → {} ({}{})\n",
+                        "{} {file}  {who}: live {} → {} ({tag}{})\n",
                         style.cyan(verb("deployed", "deploy")),
-                        row.file,
                         deploy
                             .live_before
                             .map_or("none".into(), |v| format!("v{v}")),
                         deploy
                             .live_after
                             .map_or("new version".into(), |v| format!("v{v}")),
-                        deploy.tag,
                         if deploy.rollback { ", rollback" } else { "" }
                     ),
                     DeployAction::Failed => format!(
-                        "{} {}  {who}: deploy of {}: {}\n",
+                        "{} {file}  {who}: deploy of {tag}: {}{}\n",
                         style.red("failed"),
-                        row.file,
-                        deploy.tag,
-                        deploy.error.as_deref().unwrap_or("failed")
+                        term::line(deploy.error.as_deref().unwrap_or("failed")),
+                        deploy_done(deploy)
                     ),
                     DeployAction::AlreadyLive | DeployAction::Skipped => String::new(),
                 };
@@ -371,7 +390,11 @@ impl PassReport {
         }
         parts.push(format!("{} failed", s.failed));
         if let Some(release) = &self.release {
-            parts.push(format!("{} deployed ({})", s.deployed, release.tag));
+            parts.push(format!(
+                "{} deployed ({})",
+                s.deployed,
+                term::line(&release.tag)
+            ));
         }
         if s.invalid_files > 0 {
             parts.push(format!("{} invalid file(s)", s.invalid_files));
@@ -451,10 +474,13 @@ fn sync_row(item: &SyncItem, outcome: Option<&Outcome>, color: bool) -> PromptRe
                 row.version_after = applied.version;
             }
         }
-        Some(Err(err)) => {
+        Some(Err(failed)) => {
             row.action = Action::Failed;
-            row.error = Some(err.to_string());
+            row.error = Some(failed.to_string());
             row.version_after = row.version_before;
+            if failed.prompt_id.is_some() {
+                row.prompt_id.clone_from(&failed.prompt_id);
+            }
         }
         None => {}
     }
@@ -488,6 +514,7 @@ fn deploy_report(item: &DeployItem, outcome: Option<&Outcome>, tag: &str) -> Dep
         action: DeployAction::AlreadyLive,
         live_before: None,
         live_after: None,
+        version: None,
         created_version: false,
         created_prompt: matches!(item.target, Some(Target::New(_))),
         rollback: item.is_rollback(),
@@ -497,6 +524,7 @@ fn deploy_report(item: &DeployItem, outcome: Option<&Outcome>, tag: &str) -> Dep
         DeployStep::AlreadyLive { version } => {
             report.live_before = Some(*version);
             report.live_after = Some(*version);
+            report.version = Some(*version);
         }
         DeployStep::Skipped { .. } => report.action = DeployAction::Skipped,
         DeployStep::Failed { error } => {
@@ -510,16 +538,29 @@ fn deploy_report(item: &DeployItem, outcome: Option<&Outcome>, tag: &str) -> Dep
             report.action = DeployAction::Deploy;
             report.live_before = *live_before;
             match target {
-                DeployTarget::Existing { version, .. } => report.live_after = Some(*version),
+                DeployTarget::Existing { version, .. } => {
+                    report.live_after = Some(*version);
+                    report.version = Some(*version);
+                }
                 DeployTarget::Create { .. } => report.created_version = true,
             }
         }
     }
+    // What was done, not what was planned.
     match outcome {
-        Some(Ok(applied)) => report.live_after = applied.version,
-        Some(Err(err)) => {
+        Some(Ok(applied)) => {
+            report.live_after = applied.version;
+            report.version = applied.version;
+            report.created_prompt = applied.created_prompt;
+            report.created_version = applied.created_version;
+        }
+        Some(Err(failed)) => {
             report.action = DeployAction::Failed;
-            report.error = Some(err.to_string());
+            report.error = Some(failed.to_string());
+            report.live_after = failed.live;
+            report.version = failed.version;
+            report.created_prompt = failed.created_prompt;
+            report.created_version = failed.created_version;
         }
         None => {}
     }
@@ -527,9 +568,33 @@ fn deploy_report(item: &DeployItem, outcome: Option<&Outcome>, tag: &str) -> Dep
 }
 
 fn deploy_prompt_id(item: &DeployItem, outcome: Option<&Outcome>) -> Option<String> {
+    let planned = || item.target.as_ref().and_then(Target::id).map(str::to_owned);
     match outcome {
         Some(Ok(applied)) => Some(applied.prompt_id.clone()),
-        _ => item.target.as_ref().and_then(Target::id).map(str::to_owned),
+        Some(Err(failed)) => failed.prompt_id.clone().or_else(planned),
+        None => planned(),
+    }
+}
+
+/// What a failed deploy had done, for the text report: ` (prompt created, v3
+/// created; live v2)`.
+fn deploy_done(deploy: &DeployReport) -> String {
+    let mut done = Vec::new();
+    if deploy.created_prompt {
+        done.push("prompt created".to_owned());
+    }
+    match (deploy.created_version, deploy.version) {
+        (true, Some(v)) => done.push(format!("v{v} created")),
+        (false, Some(v)) => done.push(format!("release content in v{v}")),
+        _ => {}
+    }
+    if let Some(live) = deploy.live_after {
+        done.push(format!("live v{live}"));
+    }
+    if done.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", done.join(", "))
     }
 }
 
@@ -603,13 +668,15 @@ fn summarize(
     s
 }
 
+/// The prompt of a row for people: its quoted name and id, escaped.
 fn who(row: &PromptReport) -> String {
-    match (&row.prompt_id, &row.name) {
+    let text = match (&row.prompt_id, &row.name) {
         (Some(id), Some(name)) => format!("{name:?} ({id})"),
         (Some(id), None) => id.clone(),
         (None, Some(name)) => format!("{name:?} (new)"),
         (None, None) => "(new)".to_owned(),
-    }
+    };
+    term::line(&text).into_owned()
 }
 
 fn version_arrow(row: &PromptReport) -> String {
@@ -664,5 +731,48 @@ impl Style {
     }
     fn dim(&self, t: &str) -> String {
         self.paint(t, |s| s.dim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_outside_is_escaped_in_the_text_report_and_exact_in_json() {
+        let mut report = PassReport::failed_early(Mode::Sync, &Error::Internal("stopped".into()));
+        let mut row = PromptReport::new(
+            "p/\u{1b}[31mx.prompt.yaml",
+            Some("prm_\u{1b}]0;t\u{7}".into()),
+            &PromptKey::Name("N\u{1b}[1m".into()),
+            Action::Failed,
+        );
+        row.error = Some("POST /api/x/ answered 400: \u{1b}[2J gone\r".into());
+        row.deploy = Some(DeployReport {
+            tag: "v1\u{1b}[5m".into(),
+            action: DeployAction::Failed,
+            live_before: None,
+            live_after: Some(2),
+            version: Some(3),
+            created_version: true,
+            created_prompt: false,
+            rollback: false,
+            error: Some("bulk: \u{9b}31m".into()),
+        });
+        report.prompts.push(row);
+        report.warnings.push("item \u{1b}[2J".into());
+        let text = report.to_text();
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("gone\\r"), "{text}");
+        assert!(text.contains("(v3 created, live v2)"), "{text}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["prompts"][0]["error"],
+            "POST /api/x/ answered 400: \u{1b}[2J gone\r"
+        );
+        assert_eq!(json["prompts"][0]["deploy"]["tag"], "v1\u{1b}[5m");
     }
 }

@@ -299,7 +299,7 @@ fn plan_and_dry_run_send_no_change_and_plan_shows_a_diff() {
 
     let (plan, _) = texts(&s.run(&["plan"], 0));
     assert!(
-        plan.contains("-      Greet warmly.\n+      Greet briefly.\n"),
+        plan.contains("-    content: \"Greet warmly.\"\n+    content: \"Greet briefly.\"\n"),
         "{plan}"
     );
     assert!(plan.contains("+++ prompts/new.prompt.yaml"), "{plan}");
