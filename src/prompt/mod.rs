@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::diagnostic::{Diagnostic, Severity};
 use check::Finding;
 use format::PromptFile;
-use yaml::{Pos, PosIndex};
+use yaml::PosIndex;
 
 /// The largest prompt (or content) file accepted: 1 MiB.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -99,20 +99,25 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     file.text = text.to_owned();
     let document = match yaml::parse(text) {
         Ok(document) => document,
-        Err(err) => {
-            let pos = err.pos.unwrap_or(Pos { line: 1, column: 1 });
-            file.diagnostics.push(
-                Diagnostic::error(path, format!("invalid YAML: {}", err.message))
-                    .at(text, pos.line, pos.column),
-            );
+        Err(problems) => {
+            file.diagnostics = problems
+                .into_iter()
+                .map(|problem| yaml_diagnostic(path, text, problem))
+                .collect();
             return file;
         }
     };
     file.value = document.value;
     file.index = document.index;
+    let yaml_problems = document.problems.len();
+    file.diagnostics = document
+        .problems
+        .into_iter()
+        .map(|problem| yaml_diagnostic(path, text, problem))
+        .collect();
     let mut findings = check::schema_findings(&file.value);
     findings.extend(check::rule_findings(&file.value));
-    if findings.is_empty() {
+    if findings.is_empty() && yaml_problems == 0 {
         match serde_path_to_error::deserialize::<_, PromptFile>(&file.value) {
             Ok(prompt) => file.prompt = Some(prompt),
             Err(err) => findings.push(decode_finding(&err)),
@@ -120,6 +125,16 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     }
     file.add(Severity::Error, findings);
     file
+}
+
+/// A problem of the YAML itself, positioned in `text`.
+fn yaml_diagnostic(path: &str, text: &str, problem: yaml::Problem) -> Diagnostic {
+    let diagnostic =
+        Diagnostic::error(path, problem.message).at(text, problem.pos.line, problem.pos.column);
+    match problem.help {
+        Some(help) => diagnostic.with_help(help),
+        None => diagnostic,
+    }
 }
 
 /// A value the schema let through but the types refuse (`max_tokens: 1.0`).

@@ -206,7 +206,7 @@ fn paths_work_outside_any_repository_but_the_default_needs_one() {
     std::fs::write(dir.path().join("a.prompt.yaml"), valid_prompt("A")).unwrap();
     std::fs::write(
         dir.path().join("b.prompt.yaml"),
-        "name: B\nmodel: 5\nmessages: [{role: user}]\n",
+        "name: B\nmodel: [5]\nmessages: [{role: user}]\n",
     )
     .unwrap();
 
@@ -215,7 +215,7 @@ fn paths_work_outside_any_repository_but_the_default_needs_one() {
         .args(["validate", "."])
         .assert()
         .code(1)
-        .stdout(contains("error: wrong type for `model`: expected a string, found the number 5\n  --> b.prompt.yaml:2:8\n"));
+        .stdout(contains("error: wrong type for `model`: expected a string, found a list\n  --> b.prompt.yaml:2:8\n"));
 
     promptsync()
         .current_dir(dir.path())
