@@ -332,6 +332,13 @@ pub fn rule_findings(value: &Value) -> Vec<Finding> {
             ));
         }
     }
+    // (An empty one was reported just above.)
+    if let Some(id) = text("prompt_id").filter(|id| !id.trim().is_empty()) {
+        out.extend(id_finding(id));
+    }
+    if let Some(name) = text("name").filter(|name| !name.trim().is_empty()) {
+        out.extend(name_finding(name));
+    }
     let identity_given = ["prompt_id", "name"]
         .iter()
         .any(|key| root.get(*key).is_some_and(|v| !v.is_null()));
@@ -370,6 +377,59 @@ pub fn rule_findings(value: &Value) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The longest `prompt_id` or `name` accepted, in characters.
+pub const MAX_IDENTITY_CHARS: usize = 256;
+
+/// A `prompt_id` that cannot be a Respan id: the API's ids are short hex strings, and an
+/// id is put in request paths, so a `/`, `..`, whitespace or a control character is never
+/// part of one.
+fn id_finding(id: &str) -> Option<Finding> {
+    let problem = if let Some(c) = id.chars().find(|c| c.is_control()) {
+        format!("contains the control character `{}`", escaped(c))
+    } else if id.chars().any(char::is_whitespace) {
+        "contains whitespace".to_owned()
+    } else if id.contains('/') {
+        "contains `/`".to_owned()
+    } else if id.contains("..") {
+        "contains `..`".to_owned()
+    } else if id.chars().count() > MAX_IDENTITY_CHARS {
+        format!(
+            "is {} characters long, over the limit of {MAX_IDENTITY_CHARS}",
+            id.chars().count()
+        )
+    } else {
+        return None;
+    };
+    Some(
+        Finding::at_value("/prompt_id", format!("`prompt_id` {problem}; it cannot be a Respan prompt id"))
+            .help("copy the id from Respan (a short hex string such as `4f7c2a9e1b`), or leave `prompt_id` out and identify the prompt by `name`"),
+    )
+}
+
+/// A `name` that cannot be meant: names are free text, but not control characters (a
+/// line break, an escape sequence) and not pages long.
+fn name_finding(name: &str) -> Option<Finding> {
+    let problem = if let Some(c) = name.chars().find(|c| c.is_control()) {
+        format!("contains the control character `{}`", escaped(c))
+    } else if name.chars().count() > MAX_IDENTITY_CHARS {
+        format!(
+            "is {} characters long, over the limit of {MAX_IDENTITY_CHARS}",
+            name.chars().count()
+        )
+    } else {
+        return None;
+    };
+    Some(
+        Finding::at_value("/name", format!("`name` {problem}"))
+            .help("a prompt name is one line of text; put longer text in `description`"),
+    )
+}
+
+/// A character as an escape (`\u{1b}`, `\n`), for messages.
+fn escaped(c: char) -> String {
+    c.escape_debug().to_string()
 }
 
 #[cfg(test)]
@@ -549,6 +609,60 @@ mod tests {
             vec![(
                 "".into(),
                 "the prompt has no identity: neither `prompt_id` nor `name` is given".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn identities_that_cannot_be_valid() {
+        let long = "a".repeat(MAX_IDENTITY_CHARS + 1);
+        let cases = [
+            (
+                "prm/../x",
+                "`prompt_id` contains `/`; it cannot be a Respan prompt id",
+            ),
+            (
+                "a..b",
+                "`prompt_id` contains `..`; it cannot be a Respan prompt id",
+            ),
+            (
+                "abc def",
+                "`prompt_id` contains whitespace; it cannot be a Respan prompt id",
+            ),
+            (
+                "abc\u{1b}[2J",
+                "`prompt_id` contains the control character `\\u{1b}`; it cannot be a Respan prompt id",
+            ),
+            (
+                long.as_str(),
+                "`prompt_id` is 257 characters long, over the limit of 256; it cannot be a Respan prompt id",
+            ),
+        ];
+        for (id, expected) in cases {
+            let value = json!({"prompt_id": id, "model": "m", "messages": []});
+            assert_eq!(
+                messages(&rule_findings(&value)),
+                [("/prompt_id".to_owned(), expected.to_owned())],
+                "{id}"
+            );
+        }
+        let value =
+            json!({"prompt_id": "4f7c2a9e1b", "name": "Support — ünïcode 2024", "model": "m"});
+        assert_eq!(rule_findings(&value), []);
+        let value = json!({"name": "two\nlines", "model": "m"});
+        assert_eq!(
+            messages(&rule_findings(&value)),
+            [(
+                "/name".to_owned(),
+                "`name` contains the control character `\\n`".to_owned()
+            )]
+        );
+        let value = json!({"name": long, "model": "m"});
+        assert_eq!(
+            messages(&rule_findings(&value)),
+            [(
+                "/name".to_owned(),
+                "`name` is 257 characters long, over the limit of 256".to_owned()
             )]
         );
     }
