@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use console::Style;
 use serde::Serialize;
 
+use crate::term;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -108,7 +110,10 @@ impl Diagnostic {
     ///    = help: did you mean `temperature`?
     /// ```
     ///
-    /// `color` adds ANSI colours (only for a terminal, never with NO_COLOR).
+    /// `color` adds ANSI colours (only for a terminal, never with NO_COLOR). Text from
+    /// the files (message, help, path, the source line) goes through [`term::line`], so a
+    /// control character is shown escaped and never acts on the terminal; a line longer
+    /// than [`SNIPPET_WIDTH`] is cut to a window around the column, marked with `…`.
     pub fn render(&self, color: bool) -> String {
         let paint = Paint::new(color);
         let level = match self.severity {
@@ -123,18 +128,16 @@ impl Diagnostic {
             "{}{} {}",
             level.apply_to(self.severity.as_str()),
             paint.strong.apply_to(":"),
-            paint.strong.apply_to(&self.message)
+            paint.strong.apply_to(term::line(&self.message))
         );
         let _ = writeln!(
             out,
             "{gutter}{} {}",
             paint.frame.apply_to("-->"),
-            self.location()
+            term::line(&self.location())
         );
         if let (Some(source), Some(column)) = (&self.source_line, self.column) {
-            let source = source.replace('\t', " ");
-            let offset = column.saturating_sub(1);
-            let width = token_width(&source, offset);
+            let snippet = Snippet::new(source, column.saturating_sub(1));
             let _ = writeln!(out, "{gutter} {}", paint.frame.apply_to("|"));
             let _ = writeln!(
                 out,
@@ -143,20 +146,90 @@ impl Diagnostic {
                     .frame
                     .apply_to(format!("{number:>width$}", width = gutter.len())),
                 paint.frame.apply_to("|"),
-                source.trim_end()
+                snippet.text.trim_end()
             );
             let _ = writeln!(
                 out,
                 "{gutter} {} {}{}",
                 paint.frame.apply_to("|"),
-                " ".repeat(offset),
-                level.apply_to("^".repeat(width))
+                " ".repeat(snippet.caret_offset),
+                level.apply_to("^".repeat(snippet.caret_width))
             );
         }
         if let Some(help) = &self.help {
-            let _ = writeln!(out, "{gutter} {} {help}", paint.frame.apply_to("= help:"));
+            let _ = writeln!(
+                out,
+                "{gutter} {} {}",
+                paint.frame.apply_to("= help:"),
+                term::line(help)
+            );
         }
         out
+    }
+}
+
+/// The widest part of a source line shown, in characters.
+pub const SNIPPET_WIDTH: usize = 120;
+
+/// A source line as shown under a finding: escaped for the terminal, cut to a window
+/// around the column when long, and where the caret goes in what is shown.
+#[derive(Debug, PartialEq, Eq)]
+struct Snippet {
+    text: String,
+    caret_offset: usize,
+    caret_width: usize,
+}
+
+impl Snippet {
+    /// `offset` is the 0-based column in characters of `line`.
+    fn new(line: &str, offset: usize) -> Snippet {
+        let line = line.replace('\t', " ");
+        let width = token_width(&line, offset);
+        let chars: Vec<char> = line.chars().collect();
+        let len = chars.len();
+        let (start, end) = if len <= SNIPPET_WIDTH {
+            (0, len)
+        } else {
+            // Some context before the column, the rest after it.
+            let start = offset
+                .min(len)
+                .saturating_sub(SNIPPET_WIDTH / 4)
+                .min(len - SNIPPET_WIDTH);
+            (start, start + SNIPPET_WIDTH)
+        };
+        let shown = |range: &[char]| -> Vec<String> {
+            range
+                .iter()
+                .map(|c| term::line(c.encode_utf8(&mut [0; 4])).into_owned())
+                .collect()
+        };
+        let pieces = shown(&chars[start..end]);
+        let cut_before = start > 0;
+        let cut_after = end < len;
+        let mut text = String::new();
+        if cut_before {
+            text.push('…');
+        }
+        text.extend(pieces.iter().map(String::as_str));
+        if cut_after {
+            text.push('…');
+        }
+        let piece_width = |piece: &String| piece.chars().count();
+        let before = offset.clamp(start, end) - start;
+        let caret_offset = usize::from(cut_before)
+            + pieces[..before].iter().map(piece_width).sum::<usize>()
+            + offset.saturating_sub(end);
+        let token_end = offset.saturating_add(width).min(end);
+        let caret_width = pieces[before..token_end.max(offset.min(end)) - start]
+            .iter()
+            .map(piece_width)
+            .sum::<usize>()
+            .max(1);
+        Snippet {
+            text,
+            caret_offset,
+            caret_width,
+        }
     }
 }
 
@@ -293,6 +366,78 @@ error: unknown key `temprature`
         let diagnostic = Diagnostic::error("a.yaml", "bad").at("x: 1\n", 1, 1);
         assert!(!diagnostic.render(false).contains('\u{1b}'));
         assert!(diagnostic.render(true).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal_raw() {
+        let text = "name: \u{1b}]0;owned\u{7}\n";
+        let diagnostic = Diagnostic::error("a\u{1b}[2J.prompt.yaml", "bad `\u{1b}[31m`")
+            .at(text, 1, 7)
+            .with_help("not \u{9b}this");
+        let rendered = diagnostic.render(false);
+        assert_eq!(
+            rendered,
+            "\
+error: bad `\\u{1b}[31m`
+  --> a\\u{1b}[2J.prompt.yaml:1:7
+   |
+ 1 | name: \\u{1b}]0;owned\\u{7}
+   |       ^^^^^^^^^^^^^^^^^^^
+   = help: not \\u{9b}this
+"
+        );
+        assert!(!rendered.chars().any(|c| c.is_control() && c != '\n'));
+        // JSON keeps the text exact.
+        let json = serde_json::to_value(&diagnostic).unwrap();
+        assert_eq!(json["path"], "a\u{1b}[2J.prompt.yaml");
+    }
+
+    #[test]
+    fn the_caret_stays_under_its_character_after_escapes() {
+        let text = "a: \u{7}\u{7} x: [1, 2]\n";
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(text, 1, 7)
+            .render(false);
+        let expected = format!(
+            " 1 | a: \\u{{7}}\\u{{7}} x: [1, 2]\n   | {}^\n",
+            " ".repeat(14)
+        );
+        assert!(rendered.contains(&expected), "{rendered}");
+    }
+
+    #[test]
+    fn long_lines_are_cut_to_a_window_around_the_column() {
+        let line = format!(
+            "x: [{}], bad: \"oops\"{}",
+            "1, ".repeat(100_000),
+            ", 2".repeat(100_000)
+        );
+        let column = line.find("bad").unwrap() + 1;
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(&line, 1, column)
+            .render(false);
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert!(rendered.len() < 600, "{} bytes", rendered.len());
+        let shown = lines[3].strip_prefix(" 1 | ").unwrap();
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.chars().count(), SNIPPET_WIDTH + 2);
+        let caret = lines[4].strip_prefix("   | ").unwrap();
+        let at = caret.find('^').unwrap();
+        assert_eq!(shown.chars().skip(at).take(3).collect::<String>(), "bad");
+        assert_eq!(caret.trim(), "^^^");
+        // Near the start and the end of the line.
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(&line, 1, 1)
+            .render(false);
+        assert!(rendered.contains(" 1 | x: [1, 1, "), "{rendered}");
+        assert!(rendered.contains("\n   | ^\n"), "{rendered}");
+        let end = line.chars().count();
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(&line, 1, end)
+            .render(false);
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert!(lines[3].ends_with(", 2"), "{rendered}");
+        assert_eq!(lines[4].find('^'), Some(lines[3].chars().count() - 1));
     }
 
     #[test]
