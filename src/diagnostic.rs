@@ -3,6 +3,7 @@
 //! the column, and an optional help line (a did-you-mean, say). Knows nothing about
 //! what the files mean.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use console::Style;
@@ -41,10 +42,116 @@ pub struct Diagnostic {
     /// How to fix it, when we can tell (`did you mean `temperature`?`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
-    /// The text of the line the finding points at, for the caret rendering.
+    /// The text of the line the finding points at, for the caret rendering; of a long
+    /// line, only the part around the column (`source_cut` says what was left out), so
+    /// that many findings on one huge line stay small.
     #[serde(skip)]
     pub source_line: Option<String>,
+    #[serde(skip)]
+    pub source_cut: SourceCut,
 }
+
+/// What [`Diagnostic::source_line`] leaves out of a long line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceCut {
+    /// Characters left out before it.
+    pub before: usize,
+    /// Whether characters are left out after it.
+    pub after: bool,
+}
+
+/// The start of every line of a text, and for long lines where every 256th character
+/// starts, so that the part of a line a finding shows is found without scanning the
+/// text again for each finding (a 1 MiB line can carry thousands of them).
+#[derive(Debug, Clone, Default)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+    /// By 0-based line, for lines longer than a snippet keeps: the line's length in
+    /// characters and the byte offset (in the line) of every [`CHECKPOINT`]th character.
+    long: HashMap<usize, (usize, Vec<usize>)>,
+}
+
+/// The spacing of the character checkpoints of a long line.
+const CHECKPOINT: usize = 256;
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(at, _)| at + 1));
+        let mut index = LineIndex {
+            starts,
+            long: HashMap::new(),
+        };
+        for line in 0..index.starts.len() {
+            let Some(source) = index.line(text, line + 1) else {
+                continue;
+            };
+            if source.len() <= SNIPPET_KEEP {
+                continue;
+            }
+            let mut chars = 0;
+            let mut checkpoints = Vec::new();
+            for (at, _) in source.char_indices() {
+                if chars % CHECKPOINT == 0 {
+                    checkpoints.push(at);
+                }
+                chars += 1;
+            }
+            index.long.insert(line, (chars, checkpoints));
+        }
+        index
+    }
+
+    /// The 1-based `line` of `text` (the text this index was made from), without its
+    /// line break, as [`str::lines`] gives it.
+    pub fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
+        let start = *self.starts.get(line.checked_sub(1)?)?;
+        let end = self.starts.get(line).map_or(text.len(), |next| next - 1);
+        let found = text.get(start..end)?;
+        if found.is_empty() && start == text.len() {
+            return None;
+        }
+        Some(found.strip_suffix('\r').unwrap_or(found))
+    }
+
+    /// What a finding at 1-based `line` and `column` keeps of its line: all of a short
+    /// line, a window around the column of a long one.
+    pub fn snippet<'t>(
+        &self,
+        text: &'t str,
+        line: usize,
+        column: usize,
+    ) -> Option<(&'t str, SourceCut)> {
+        let source = self.line(text, line)?;
+        let Some((chars, checkpoints)) = self.long.get(&(line - 1)) else {
+            return Some((source, SourceCut::default()));
+        };
+        let keep = SNIPPET_KEEP.min(*chars);
+        let before = column
+            .saturating_sub(1)
+            .saturating_sub(SNIPPET_WIDTH)
+            .min(chars - keep);
+        let byte_at = |char_index: usize| -> usize {
+            let from = checkpoints
+                .get(char_index / CHECKPOINT)
+                .copied()
+                .unwrap_or(source.len());
+            source[from..]
+                .char_indices()
+                .nth(char_index % CHECKPOINT)
+                .map_or(source.len(), |(at, _)| from + at)
+        };
+        let (start, end) = (byte_at(before), byte_at(before + keep));
+        let cut = SourceCut {
+            before,
+            after: before + keep < *chars,
+        };
+        Some((&source[start..end], cut))
+    }
+}
+
+/// The most characters of a line a finding keeps.
+const SNIPPET_KEEP: usize = 2 * SNIPPET_WIDTH;
 
 impl Diagnostic {
     /// An error about the file at `path`, without a position yet.
@@ -66,18 +173,31 @@ impl Diagnostic {
             message: message.into(),
             help: None,
             source_line: None,
+            source_cut: SourceCut::default(),
         }
     }
 
     /// Point at 1-based `line` and `column` of `text` (the file's contents); the line's
-    /// text is kept for the rendering.
-    pub fn at(mut self, text: &str, line: usize, column: usize) -> Diagnostic {
+    /// text is kept for the rendering (of a long line, a window around the column).
+    pub fn at(self, text: &str, line: usize, column: usize) -> Diagnostic {
+        let snippet = LineIndex::new(text).snippet(text, line, column);
+        self.at_snippet(snippet, line, column)
+    }
+
+    /// [`Diagnostic::at`] with the line's text already found by a [`LineIndex`] of the
+    /// file, for the many findings of one file.
+    pub fn at_snippet(
+        mut self,
+        snippet: Option<(&str, SourceCut)>,
+        line: usize,
+        column: usize,
+    ) -> Diagnostic {
         self.line = Some(line);
         self.column = Some(column);
-        self.source_line = line
-            .checked_sub(1)
-            .and_then(|index| text.lines().nth(index))
-            .map(str::to_owned);
+        if let Some((source, cut)) = snippet {
+            self.source_line = Some(source.to_owned());
+            self.source_cut = cut;
+        }
         self
     }
 
@@ -137,7 +257,13 @@ impl Diagnostic {
             term::line(&self.location())
         );
         if let (Some(source), Some(column)) = (&self.source_line, self.column) {
-            let snippet = Snippet::new(source, column.saturating_sub(1));
+            let snippet = Snippet::new(
+                source,
+                column
+                    .saturating_sub(1)
+                    .saturating_sub(self.source_cut.before),
+                self.source_cut,
+            );
             let _ = writeln!(out, "{gutter} {}", paint.frame.apply_to("|"));
             let _ = writeln!(
                 out,
@@ -181,8 +307,9 @@ struct Snippet {
 }
 
 impl Snippet {
-    /// `offset` is the 0-based column in characters of `line`.
-    fn new(line: &str, offset: usize) -> Snippet {
+    /// `offset` is the 0-based column in characters of `line`, itself cut out of a
+    /// longer line as `cut` says.
+    fn new(line: &str, offset: usize, cut: SourceCut) -> Snippet {
         let line = line.replace('\t', " ");
         let width = token_width(&line, offset);
         let chars: Vec<char> = line.chars().collect();
@@ -204,8 +331,8 @@ impl Snippet {
                 .collect()
         };
         let pieces = shown(&chars[start..end]);
-        let cut_before = start > 0;
-        let cut_after = end < len;
+        let cut_before = start > 0 || cut.before > 0;
+        let cut_after = end < len || cut.after;
         let mut text = String::new();
         if cut_before {
             text.push('…');

@@ -11,7 +11,7 @@ pub mod yaml;
 
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, LineIndex, Severity};
 use check::Finding;
 use format::PromptFile;
 use yaml::PosIndex;
@@ -34,6 +34,8 @@ pub struct ParsedFile {
     pub prompt: Option<PromptFile>,
     /// Findings so far, in file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where the lines of `text` start, for positioning findings.
+    lines: LineIndex,
 }
 
 impl ParsedFile {
@@ -48,12 +50,28 @@ impl ParsedFile {
         } else {
             self.index.value_pos(&finding.pointer)
         };
-        let diagnostic = Diagnostic::new(severity, &self.path, finding.message).at(
-            &self.text,
-            pos.line.max(1),
-            pos.column.max(1),
+        let line = pos.line.max(1);
+        let column = pos.column.max(1);
+        let diagnostic = Diagnostic::new(severity, &self.path, finding.message).at_snippet(
+            self.lines.snippet(&self.text, line, column),
+            line,
+            column,
         );
         match finding.help {
+            Some(help) => diagnostic.with_help(help),
+            None => diagnostic,
+        }
+    }
+
+    /// A problem of the YAML itself, as an error positioned in this file.
+    fn yaml_diagnostic(&self, problem: yaml::Problem) -> Diagnostic {
+        let yaml::Pos { line, column } = problem.pos;
+        let diagnostic = Diagnostic::error(&self.path, problem.message).at_snippet(
+            self.lines.snippet(&self.text, line, column),
+            line,
+            column,
+        );
+        match problem.help {
             Some(help) => diagnostic.with_help(help),
             None => diagnostic,
         }
@@ -83,6 +101,7 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
         index: PosIndex::default(),
         prompt: None,
         diagnostics: Vec::new(),
+        lines: LineIndex::default(),
     };
     if bytes.len() as u64 > MAX_FILE_BYTES {
         file.diagnostics.push(too_large(path, bytes.len() as u64));
@@ -97,12 +116,13 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
         }
     };
     file.text = text.to_owned();
+    file.lines = LineIndex::new(text);
     let document = match yaml::parse(text) {
         Ok(document) => document,
         Err(problems) => {
             file.diagnostics = problems
                 .into_iter()
-                .map(|problem| yaml_diagnostic(path, text, problem))
+                .map(|problem| file.yaml_diagnostic(problem))
                 .collect();
             return file;
         }
@@ -113,7 +133,7 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     file.diagnostics = document
         .problems
         .into_iter()
-        .map(|problem| yaml_diagnostic(path, text, problem))
+        .map(|problem| file.yaml_diagnostic(problem))
         .collect();
     let mut findings = check::schema_findings(&file.value);
     findings.extend(check::rule_findings(&file.value));
@@ -125,16 +145,6 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     }
     file.add(Severity::Error, findings);
     file
-}
-
-/// A problem of the YAML itself, positioned in `text`.
-fn yaml_diagnostic(path: &str, text: &str, problem: yaml::Problem) -> Diagnostic {
-    let diagnostic =
-        Diagnostic::error(path, problem.message).at(text, problem.pos.line, problem.pos.column);
-    match problem.help {
-        Some(help) => diagnostic.with_help(help),
-        None => diagnostic,
-    }
 }
 
 /// A value the schema let through but the types refuse (`max_tokens: 1.0`).
