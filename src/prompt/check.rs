@@ -386,21 +386,16 @@ pub const MAX_IDENTITY_CHARS: usize = 256;
 /// id is put in request paths, so a `/`, `..`, whitespace or a control character is never
 /// part of one.
 fn id_finding(id: &str) -> Option<Finding> {
-    let problem = if let Some(c) = id.chars().find(|c| c.is_control()) {
-        format!("contains the control character `{}`", escaped(c))
+    let problem = if let Some(problem) = control_character(id) {
+        problem
     } else if id.chars().any(char::is_whitespace) {
         "contains whitespace".to_owned()
     } else if id.contains('/') {
         "contains `/`".to_owned()
     } else if id.contains("..") {
         "contains `..`".to_owned()
-    } else if id.chars().count() > MAX_IDENTITY_CHARS {
-        format!(
-            "is {} characters long, over the limit of {MAX_IDENTITY_CHARS}",
-            id.chars().count()
-        )
     } else {
-        return None;
+        too_long(id)?
     };
     Some(
         Finding::at_value("/prompt_id", format!("`prompt_id` {problem}; it cannot be a Respan prompt id"))
@@ -411,25 +406,27 @@ fn id_finding(id: &str) -> Option<Finding> {
 /// A `name` that cannot be meant: names are free text, but not control characters (a
 /// line break, an escape sequence) and not pages long.
 fn name_finding(name: &str) -> Option<Finding> {
-    let problem = if let Some(c) = name.chars().find(|c| c.is_control()) {
-        format!("contains the control character `{}`", escaped(c))
-    } else if name.chars().count() > MAX_IDENTITY_CHARS {
-        format!(
-            "is {} characters long, over the limit of {MAX_IDENTITY_CHARS}",
-            name.chars().count()
-        )
-    } else {
-        return None;
-    };
+    let problem = control_character(name).or_else(|| too_long(name))?;
     Some(
         Finding::at_value("/name", format!("`name` {problem}"))
             .help("a prompt name is one line of text; put longer text in `description`"),
     )
 }
 
-/// A character as an escape (`\u{1b}`, `\n`), for messages.
-fn escaped(c: char) -> String {
-    c.escape_debug().to_string()
+/// `contains the control character `\u{1b}``, when `text` holds one.
+fn control_character(text: &str) -> Option<String> {
+    let c = text.chars().find(|c| c.is_control())?;
+    Some(format!(
+        "contains the control character `{}`",
+        c.escape_debug()
+    ))
+}
+
+/// `is 300 characters long, over the limit of 256`, when it is.
+fn too_long(text: &str) -> Option<String> {
+    let chars = text.chars().count();
+    (chars > MAX_IDENTITY_CHARS)
+        .then(|| format!("is {chars} characters long, over the limit of {MAX_IDENTITY_CHARS}"))
 }
 
 #[cfg(test)]

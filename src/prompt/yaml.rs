@@ -209,11 +209,7 @@ fn syntax_problem(err: &serde_saphyr::Error) -> Problem {
             Problem::new(pos, message)
                 .help("a key may appear only once in a mapping: keep one of them")
         }
-        E::MultipleDocuments { .. } => Problem::new(
-            pos,
-            "the file holds more than one YAML document; a second one starts here",
-        )
-        .help("one prompt per file: move what follows the `---` line into a file of its own"),
+        E::MultipleDocuments { .. } => multiple_documents(pos),
         E::Budget { breach, .. } => budget_problem(pos, breach),
         E::AliasReplayLimitExceeded { .. }
         | E::AliasExpansionLimitExceeded { .. }
@@ -271,14 +267,18 @@ fn budget_problem(pos: Pos, breach: &BudgetBreach) -> Problem {
         | BudgetBreach::RecordedAnchorEvents { .. }
         | BudgetBreach::RecordedAnchorBytes { .. }
         | BudgetBreach::MergeKeys { .. } => too_many_aliases(pos),
-        BudgetBreach::Documents { .. } => Problem::new(
-            pos,
-            "the file holds more than one YAML document; a second one starts here",
-        )
-        .help("one prompt per file: move what follows the `---` line into a file of its own"),
+        BudgetBreach::Documents { .. } => multiple_documents(pos),
         _ => Problem::new(pos, "the file is too large or too repetitive to read")
             .help("a prompt file is a small mapping of keys: split it up"),
     }
+}
+
+fn multiple_documents(pos: Pos) -> Problem {
+    Problem::new(
+        pos,
+        "the file holds more than one YAML document; a second one starts here",
+    )
+    .help("one prompt per file: move what follows the `---` line into a file of its own")
 }
 
 fn too_many_aliases(pos: Pos) -> Problem {
@@ -318,6 +318,18 @@ fn scan_problem(pos: Pos, scan: &ScanError, err: &serde_saphyr::Error) -> Proble
         | K::TabInBlockIndentation
         | K::TabInPlainScalar
         | K::TabAtBlockScalarStart => "a tab where YAML allows only spaces",
+        K::UnexpectedCharacter { character } if character.is_control() => {
+            return Problem::new(
+                pos,
+                format!(
+                    "invalid YAML: the control character `{}` cannot appear in YAML text",
+                    character.escape_debug()
+                ),
+            )
+            .help(
+                "write it as an escape in a double-quoted string (`\\e`, `\\x07`), or remove it",
+            );
+        }
         K::RecursionLimitExceeded => return budget_problem(pos, &BudgetBreach::Depth { depth: 0 }),
         _ => {
             return Problem::new(pos, format!("invalid YAML: {}", plain_message(err)));
@@ -735,7 +747,6 @@ mod tests {
     fn library_wording_does_not_leak() {
         let deep = format!("x: {}{}\n", "[".repeat(40), "]".repeat(40));
         let deeper = format!("x: {}{}\n", "[".repeat(5000), "]".repeat(5000));
-        let wide = format!("x: [{}]\n", vec!["1"; MAX_NODES + 1].join(","));
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..9u8 {
             let (name, prev) = ((b'a' + i) as char, (b'a' + i - 1) as char);
@@ -759,12 +770,12 @@ mod tests {
                 "the file nests lists and mappings more than 32 levels deep",
             ),
             (
-                wide.as_str(),
+                bomb.as_str(),
                 "the file holds more than 250000 values (an alias counts all the values of its anchor each time it is used)",
             ),
             (
-                bomb.as_str(),
-                "the file holds more than 250000 values (an alias counts all the values of its anchor each time it is used)",
+                "a: b\u{1b}[2J\n",
+                "invalid YAML: the control character `\\u{1b}` cannot appear in YAML text",
             ),
             (
                 "a: *nope\n",
