@@ -72,6 +72,9 @@ pub struct GitRepo {
     repo: Repository,
     root: PathBuf,
     git_dir: PathBuf,
+    /// The worktree's own git dir (`.git/worktrees/NAME` for a linked worktree; the
+    /// same as `git_dir` otherwise), canonical.
+    worktree_git_dir: PathBuf,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -170,14 +173,24 @@ impl GitRepo {
             });
         };
         let root = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_owned());
-        let git_dir =
-            std::fs::canonicalize(repo.commondir()).unwrap_or_else(|_| repo.commondir().to_owned());
+        let canonical =
+            |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let git_dir = canonical(repo.commondir());
+        let worktree_git_dir = canonical(repo.path());
         tracing::debug!(root = %root.display(), git_dir = %git_dir.display(), "opened repository");
         Ok(GitRepo {
             repo,
             root,
             git_dir,
+            worktree_git_dir,
         })
+    }
+
+    /// Every git dir of this checkout (canonical): the common dir and the worktree's own
+    /// (they differ for a linked worktree). Nothing under them is read as a prompt or
+    /// content file: they hold the configuration, credentials included.
+    pub fn git_dirs(&self) -> [&Path; 2] {
+        [&self.git_dir, &self.worktree_git_dir]
     }
 
     /// The work tree root (canonical).

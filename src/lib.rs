@@ -31,6 +31,7 @@ pub mod discover;
 pub mod emulator;
 pub mod error;
 pub mod gitrepo;
+pub mod localfile;
 pub mod logging;
 pub mod normalize;
 pub mod plan;

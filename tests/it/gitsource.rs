@@ -152,6 +152,13 @@ fn a_linked_worktree_opens_with_its_own_root_and_the_common_git_dir() {
     let git = GitRepo::open(&linked).unwrap();
     assert_eq!(git.root(), linked);
     assert_eq!(git.git_dir(), repo.path().join(".git"));
+    assert_eq!(
+        git.git_dirs(),
+        [
+            repo.path().join(".git").as_path(),
+            repo.path().join(".git/worktrees/linked").as_path()
+        ]
+    );
     let set = desired::load(&git, &head(), &PromptSettings::default()).unwrap();
     assert_eq!(set.source.commit.as_deref(), Some(commit.as_str()));
     assert_eq!(set.files, ["a.prompt.yaml"]);
