@@ -197,10 +197,14 @@ fn open_finds_the_root_from_a_subdirectory_and_refuses_non_repositories() {
     assert!(err.to_string().contains("--repo"), "{err}");
 }
 
+/// The advice is followed to the letter: the suggested command, run as it is printed,
+/// makes the repository open. Started from a subdirectory with a relative `--repo`, the
+/// advice still names the work tree's top, absolute.
 #[test]
 fn a_repository_of_another_owner_explains_safe_directory() {
     use std::os::unix::fs::MetadataExt;
     let repo = TestRepo::new();
+    repo.write("sub/dir/a.prompt.yaml", &prompt("A", "a"));
     let git_dir = repo.path().join(".git");
     if std::fs::metadata(&git_dir).unwrap().uid() != 0 {
         // Only root can hand a directory to another user; nothing to check otherwise.
@@ -211,16 +215,40 @@ fn a_repository_of_another_owner_explains_safe_directory() {
     std::os::unix::fs::chown(&git_dir, Some(65533), Some(65533)).unwrap();
     // The binary, with an empty HOME: a developer's own safe.directory cannot interfere.
     let home = tempfile::tempdir().unwrap();
-    crate::support::promptsync()
+    let validate = || {
+        let mut cmd = crate::support::promptsync();
+        cmd.current_dir(repo.path().join("sub"))
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .args(["validate", "--repo", "dir"]);
+        cmd
+    };
+    let output = validate().output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(stderr.contains("owned by another user"), "{stderr}");
+    assert!(stderr.contains("65533"), "{stderr}");
+    let advice = format!(
+        "`git config --global --add safe.directory {}`",
+        repo.path().display()
+    );
+    assert!(stderr.contains(&advice), "{stderr}");
+
+    // Follow it: run the command as printed, with that HOME.
+    let command = advice.trim_matches('`');
+    let status = std::process::Command::new("sh")
+        .args(["-c", command])
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
-        .args(["validate", "--repo"])
-        .arg(repo.path())
+        .env_remove("GIT_CONFIG_GLOBAL")
+        .env_remove("GIT_CONFIG_SYSTEM")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    validate()
         .assert()
-        .code(1)
-        .stderr(predicates::str::contains("owned by another user"))
-        .stderr(predicates::str::contains("safe.directory"))
-        .stderr(predicates::str::contains("65533"));
+        .success()
+        .stdout("checked 1 prompt file: 1 valid, 0 invalid; 0 errors, 0 warnings\n");
 }
 
 #[test]
