@@ -195,19 +195,18 @@ pub fn io_text(err: &io::Error) -> String {
     }
 }
 
+/// A FIFO at `dir/fifo`, for tests (with the `mkfifo` tool).
+#[cfg(test)]
+pub(crate) fn test_fifo(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    assert!(made.is_ok_and(|status| status.success()), "mkfifo {path:?}");
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fifo(dir: &Path) -> std::path::PathBuf {
-        let path = dir.join("fifo");
-        let status = std::process::Command::new("mkfifo")
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        path
-    }
 
     #[test]
     fn regular_files_are_read_up_to_the_limit() {
@@ -226,7 +225,7 @@ mod tests {
     #[test]
     fn directories_fifos_and_devices_are_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = fifo(dir.path());
+        let fifo = test_fifo(dir.path());
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&fifo, &link).unwrap();
         for (path, kind) in [

@@ -30,7 +30,8 @@ fn with_content_file(name: &str, file: &str) -> String {
     format!("name: {name}\nmodel: gpt-4o\nmessages:\n  - role: system\n    content_file: {file}\n")
 }
 
-fn mkfifo(path: &Path) {
+/// A FIFO at `path` (with the `mkfifo` tool); config tests use it too.
+pub fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")
         .arg(path)
         .status()
