@@ -224,18 +224,43 @@ fn wrong_type(pointer: &str, name: &str, got: &Value, wanted: &[&str]) -> Findin
         return Finding::at_value(pointer, message)
             .help("start from `model:` and `messages:`; see the prompt file format");
     }
+    let wants_number = wanted
+        .iter()
+        .any(|ty| matches!(*ty, "an integer" | "a number"));
     let wanted = match wanted {
         [] => "another type".to_owned(),
         [one] => (*one).to_owned(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     };
-    Finding::at_value(
+    let finding = Finding::at_value(
         pointer,
         format!(
             "wrong type for `{name}`: expected {wanted}, found {}",
             value_kind(got)
         ),
-    )
+    );
+    match got.as_str().filter(|_| wants_number).and_then(number_hint) {
+        Some(help) => finding.help(help),
+        None => finding,
+    }
+}
+
+/// Help for text that looks like a number where a number is wanted: `0100` (YAML reads
+/// a leading zero as text, and YAML 1.1 tools as octal) or `"5"` (quoted).
+fn number_hint(text: &str) -> Option<String> {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let sign = &text[..text.len() - digits.len()];
+        let trimmed = digits.trim_start_matches('0');
+        let number = if trimmed.is_empty() { "0" } else { trimmed };
+        return Some(format!(
+            "a number with a leading zero is read as text: write `{sign}{number}`"
+        ));
+    }
+    text.trim()
+        .parse::<f64>()
+        .is_ok_and(f64::is_finite)
+        .then(|| "write the number without quotes".to_owned())
 }
 
 fn type_name(ty: JsonType) -> &'static str {
@@ -661,6 +686,33 @@ mod tests {
                 "/name".to_owned(),
                 "`name` is 257 characters long, over the limit of 256".to_owned()
             )]
+        );
+    }
+
+    #[test]
+    fn numbers_written_as_text_get_a_hint() {
+        let mut value = valid();
+        value["max_tokens"] = json!("0100");
+        value["temperature"] = json!("0.5");
+        value["seed"] = json!("-007");
+        let findings = schema_findings(&value);
+        let helps: Vec<(&str, Option<&str>)> = findings
+            .iter()
+            .map(|f| (f.pointer.as_str(), f.help.as_deref()))
+            .collect();
+        assert_eq!(
+            helps,
+            [
+                (
+                    "/max_tokens",
+                    Some("a number with a leading zero is read as text: write `100`")
+                ),
+                (
+                    "/seed",
+                    Some("a number with a leading zero is read as text: write `-7`")
+                ),
+                ("/temperature", Some("write the number without quotes")),
+            ]
         );
     }
 
