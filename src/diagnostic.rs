@@ -60,12 +60,15 @@ pub struct SourceCut {
     pub after: bool,
 }
 
-/// The start of every line of a text, and for long lines where every 256th character
-/// starts, so that the part of a line a finding shows is found without scanning the
-/// text again for each finding (a 1 MiB line can carry thousands of them).
+/// Where every line of a text starts and ends, and for long lines where every 256th
+/// character starts, so that the part of a line a finding shows is found without
+/// scanning the text again for each finding (a 1 MiB line can carry thousands of them).
+/// Lines end as YAML ends them: at `\r\n`, `\n` or a lone `\r` (which is how YAML
+/// counts the lines that positions refer to).
 #[derive(Debug, Clone, Default)]
 pub struct LineIndex {
-    starts: Vec<usize>,
+    /// Byte ranges of the lines, without their breaks.
+    lines: Vec<(usize, usize)>,
     /// By 0-based line, for lines longer than a snippet keeps: the line's length in
     /// characters and the byte offset (in the line) of every [`CHECKPOINT`]th character.
     long: HashMap<usize, (usize, Vec<usize>)>,
@@ -76,19 +79,35 @@ const CHECKPOINT: usize = 256;
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(at, _)| at + 1));
-        let mut index = LineIndex {
-            starts,
-            long: HashMap::new(),
-        };
-        for line in 0..index.starts.len() {
-            let Some(source) = index.line(text, line + 1) else {
+        let bytes = text.as_bytes();
+        let mut lines = Vec::new();
+        let mut start = 0;
+        let mut at = 0;
+        while at < bytes.len() {
+            match bytes[at] {
+                b'\n' => {
+                    lines.push((start, at));
+                    start = at + 1;
+                }
+                b'\r' => {
+                    lines.push((start, at));
+                    if bytes.get(at + 1) == Some(&b'\n') {
+                        at += 1;
+                    }
+                    start = at + 1;
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+        if start < bytes.len() {
+            lines.push((start, bytes.len()));
+        }
+        let mut long = HashMap::new();
+        for (number, &(start, end)) in lines.iter().enumerate() {
+            let Some(source) = text.get(start..end).filter(|s| s.len() > SNIPPET_KEEP) else {
                 continue;
             };
-            if source.len() <= SNIPPET_KEEP {
-                continue;
-            }
             let mut chars = 0;
             let mut checkpoints = Vec::new();
             for (at, _) in source.char_indices() {
@@ -97,21 +116,38 @@ impl LineIndex {
                 }
                 chars += 1;
             }
-            index.long.insert(line, (chars, checkpoints));
+            long.insert(number, (chars, checkpoints));
         }
-        index
+        LineIndex { lines, long }
+    }
+
+    /// How many lines the text has.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
     }
 
     /// The 1-based `line` of `text` (the text this index was made from), without its
-    /// line break, as [`str::lines`] gives it.
+    /// line break.
     pub fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
-        let start = *self.starts.get(line.checked_sub(1)?)?;
-        let end = self.starts.get(line).map_or(text.len(), |next| next - 1);
-        let found = text.get(start..end)?;
-        if found.is_empty() && start == text.len() {
-            return None;
-        }
-        Some(found.strip_suffix('\r').unwrap_or(found))
+        let &(start, end) = self.lines.get(line.checked_sub(1)?)?;
+        text.get(start..end)
+    }
+
+    /// The 1-based line and column (in characters) of byte `offset` of `text`.
+    pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let line = self
+            .lines
+            .partition_point(|&(start, _)| start <= offset)
+            .max(1);
+        let start = self.lines.get(line - 1).map_or(0, |&(start, _)| start);
+        let column = text
+            .get(start..offset.min(text.len()))
+            .map_or(0, |before| before.chars().count());
+        (line, column + 1)
     }
 
     /// What a finding at 1-based `line` and `column` keeps of its line: all of a short

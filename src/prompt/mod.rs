@@ -185,10 +185,9 @@ pub fn too_large(path: &str, size: u64) -> Diagnostic {
 
 /// Diagnostic for bytes that are not UTF-8, at the first bad byte.
 pub fn not_utf8(path: &str, bytes: &[u8], valid_up_to: usize) -> Diagnostic {
-    let prefix = String::from_utf8_lossy(&bytes[..valid_up_to.min(bytes.len())]);
-    let line = prefix.matches('\n').count() + 1;
-    let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    // The valid prefix is the same bytes in the lossy text.
     let lossy = String::from_utf8_lossy(bytes);
+    let (line, column) = LineIndex::new(&lossy).position(&lossy, valid_up_to.min(bytes.len()));
     Diagnostic::error(
         path,
         format!("the file is not valid UTF-8 (bad byte at offset {valid_up_to})"),
