@@ -162,6 +162,10 @@ pub fn parse(text: &str) -> Result<Document, Vec<Problem>> {
 /// values at any depth. Stops at the first syntax error: parsing reports that.
 fn tag_problems(text: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
+    // Every tag starts with `!`: without one there is nothing to scan for.
+    if !text.contains('!') {
+        return problems;
+    }
     for event in granit_parser::Parser::new_from_str(text) {
         let Ok((event, span)) = event else {
             break;
