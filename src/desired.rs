@@ -545,7 +545,9 @@ fn check_conflicts(files: &mut [Loaded]) {
     }
 }
 
-fn desired_prompt(
+/// The desired prompt of one valid file (`prompt`, read from `path`), `texts` its
+/// content files' text by message index. Pure.
+pub fn desired_prompt(
     path: &str,
     prompt: &PromptFile,
     texts: &BTreeMap<usize, String>,
