@@ -604,6 +604,20 @@ error: bad `\\u{1b}[31m`
     }
 
     #[test]
+    fn lines_end_as_yaml_ends_them() {
+        let text = "a\r\nb\rc\nd";
+        let index = LineIndex::new(text);
+        let lines: Vec<Option<&str>> = (1..=5).map(|n| index.line(text, n)).collect();
+        assert_eq!(lines, [Some("a"), Some("b"), Some("c"), Some("d"), None]);
+        assert_eq!(index.position(text, text.find('c').unwrap()), (3, 1));
+        assert_eq!(index.position(text, text.len()), (4, 2));
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(text, 3, 1)
+            .render(false);
+        assert!(rendered.contains(" 3 | c\n"), "{rendered}");
+    }
+
+    #[test]
     fn suggestions_are_close_matches_only() {
         let keys = ["temperature", "top_p", "max_tokens", "model", "messages"];
         assert_eq!(did_you_mean("temprature", keys), Some("temperature"));

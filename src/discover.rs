@@ -29,7 +29,11 @@ pub enum DiscoverError {
         error: globset::Error,
     },
 
-    #[error("cannot list the directory {}: {}", path.display(), localfile::io_text(error))]
+    #[error(
+        "cannot list the directory {}: {}",
+        crate::term::line(&path.display().to_string()),
+        localfile::io_text(error)
+    )]
     Walk {
         path: PathBuf,
         error: std::io::Error,

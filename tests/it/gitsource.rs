@@ -416,6 +416,45 @@ fn identities_sync_flag_and_conflicts() {
     );
 }
 
+/// Respan ids are hex and names free text: unquoted, `0123`, `2024` or `1e3` are the
+/// text as written, in the commit and the working tree alike; numbers stay numbers.
+#[test]
+fn unquoted_ids_names_and_models_are_the_text_as_written() {
+    let repo = TestRepo::new();
+    repo.write(
+        "a.prompt.yaml",
+        "prompt_id: 37159387308e4920\nname: 2024\ndescription: 1e3\nmodel: 0123\ntemperature: 1e0\nmessages:\n  - role: user\n    content: 007\n",
+    );
+    repo.write(
+        "b.prompt.yaml",
+        "prompt_id: 0123\nname: true\nmodel: m\nmessages:\n  - role: user\n",
+    );
+    repo.commit("add");
+    for rev in [head(), SourceRev::Worktree] {
+        let set = load(&repo, rev);
+        assert_eq!(errors(&set), Vec::<String>::new());
+        let a = &set.prompts[0];
+        assert_eq!(a.key, PromptKey::Id("37159387308e4920".into()));
+        assert_eq!(a.name.as_deref(), Some("2024"));
+        assert_eq!(a.description.as_deref(), Some("1e3"));
+        assert_eq!(a.spec.model.as_deref(), Some("0123"));
+        assert_eq!(a.spec.temperature, Some(1.0));
+        assert_eq!(
+            a.spec.messages[0].content,
+            MessageContent::Text("007".into())
+        );
+        let b = &set.prompts[1];
+        assert_eq!(b.key, PromptKey::Id("0123".into()));
+        assert_eq!(b.name.as_deref(), Some("true"));
+    }
+    crate::support::promptsync()
+        .current_dir(repo.path())
+        .arg("validate")
+        .assert()
+        .success()
+        .stdout("checked 2 prompt files: 2 valid, 0 invalid; 0 errors, 0 warnings\n");
+}
+
 #[test]
 fn tags_annotated_lightweight_and_odd_ones() {
     let repo = TestRepo::new();
