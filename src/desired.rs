@@ -13,8 +13,9 @@ use thiserror::Error;
 use crate::api::types::{Message, MessageContent, VersionSpec};
 use crate::config::PromptSettings;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::discover::{self, DiscoverError, FileTree, Matcher, ReadError};
+use crate::discover::{self, DiscoverError, FileTree, Listing, Matcher, ReadError};
 use crate::gitrepo::{GitError, GitRepo};
+use crate::localfile;
 use crate::prompt::check::Finding;
 use crate::prompt::format::{Content, PromptFile};
 use crate::prompt::{self, ParsedFile, variables};
@@ -113,15 +114,15 @@ pub fn load(
                 worktree: false,
             };
             let tree = FileTree::Commit(repo.tree(&commit)?);
-            let paths = tree.list(|path| matcher.is_match(path))?;
-            Ok(load_files(&tree, paths, source, Vec::new()))
+            let listing = tree.list(|path| matcher.is_match(path))?;
+            Ok(load_files(&tree, listing, source, Vec::new()))
         }
         SourceRev::Worktree => {
             let tree = FileTree::worktree(repo);
-            let paths = tree.list(|path| matcher.is_match(path))?;
+            let listing = tree.list(|path| matcher.is_match(path))?;
             Ok(load_files(
                 &tree,
-                paths,
+                listing,
                 worktree_source(Some(repo)),
                 Vec::new(),
             ))
@@ -148,6 +149,7 @@ pub fn load_paths(
         repo,
     };
     let mut files = BTreeSet::new();
+    let mut unreadable = Vec::new();
     let mut problems = Vec::new();
     for given in paths {
         let shown = given.display().to_string();
@@ -155,8 +157,11 @@ pub fn load_paths(
             Ok(canonical) => canonical,
             Err(err) => {
                 problems.push(
-                    Diagnostic::error(&shown, format!("cannot read `{shown}`: {err}"))
-                        .with_help("check the path"),
+                    Diagnostic::error(
+                        &shown,
+                        format!("cannot read `{shown}`: {}", localfile::io_text(&err)),
+                    )
+                    .with_help("check the path"),
                 );
                 continue;
             }
@@ -172,6 +177,16 @@ pub fn load_paths(
             continue;
         };
         let rel = discover::to_slash(inside);
+        if tree.in_git_dir(&rel) {
+            problems.push(
+                Diagnostic::error(
+                    &shown,
+                    format!("`{shown}` is inside the git directory, which promptsync never reads"),
+                )
+                .with_help(GIT_DIR_HELP),
+            );
+            continue;
+        }
         if canonical.is_dir() {
             let prefix = if rel.is_empty() {
                 String::new()
@@ -185,18 +200,20 @@ pub fn load_paths(
                         || matcher.includes(from_dir)
                         || discover::is_prompt_file_name(path))
             })?;
-            files.extend(found);
+            files.extend(found.files);
+            unreadable.extend(found.unreadable);
         } else {
             files.insert(rel);
         }
     }
-    Ok(load_files(
-        &tree,
-        files.into_iter().collect(),
-        worktree_source(repo),
-        problems,
-    ))
+    let listing = Listing {
+        files: files.into_iter().collect(),
+        unreadable,
+    };
+    Ok(load_files(&tree, listing, worktree_source(repo), problems))
 }
+
+const GIT_DIR_HELP: &str = "the git directory holds the repository's configuration, credentials included: keep prompt and content files in the working tree";
 
 fn worktree_source(repo: Option<&GitRepo>) -> SourceInfo {
     let head = repo.and_then(|repo| repo.resolve_commit("HEAD").ok());
@@ -209,11 +226,24 @@ fn worktree_source(repo: Option<&GitRepo>) -> SourceInfo {
 
 fn load_files(
     tree: &FileTree<'_>,
-    paths: Vec<String>,
+    listing: Listing,
     source: SourceInfo,
     mut diagnostics: Vec<Diagnostic>,
 ) -> DesiredSet {
+    let Listing {
+        files: paths,
+        unreadable,
+    } = listing;
     let mut files: Vec<Loaded> = paths.iter().map(|path| load_file(tree, path)).collect();
+    files.extend(unreadable.into_iter().map(|(path, err)| Loaded {
+        file: unreadable_file(&path, err),
+        texts: BTreeMap::new(),
+    }));
+    files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+    let paths: Vec<String> = files
+        .iter()
+        .map(|loaded| loaded.file.path.clone())
+        .collect();
     check_conflicts(&mut files);
     let mut prompts = Vec::new();
     for loaded in files {
@@ -241,14 +271,8 @@ fn load_file(tree: &FileTree<'_>, path: &str) -> Loaded {
     let bytes = match tree.read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
-            let diagnostic = match err {
-                ReadError::TooLarge { size, .. } => prompt::too_large(path, size),
-                err => Diagnostic::error(path, format!("cannot read the prompt file: {err}")),
-            };
-            let mut file = prompt::parse_file(path, b"");
-            file.diagnostics = vec![diagnostic];
             return Loaded {
-                file,
+                file: unreadable_file(path, err),
                 texts: BTreeMap::new(),
             };
         }
@@ -261,6 +285,48 @@ fn load_file(tree: &FileTree<'_>, path: &str) -> Loaded {
         file.add(Severity::Warning, warnings);
     }
     Loaded { file, texts }
+}
+
+/// A prompt file that could not be read, with one whole-file finding (at line 1,
+/// column 1, without a snippet).
+fn unreadable_file(path: &str, err: ReadError) -> ParsedFile {
+    let mut diagnostic = match err {
+        ReadError::TooLarge { size, .. } => prompt::too_large(path, size),
+        ReadError::NotAFile { what, .. } => Diagnostic::error(
+            path,
+            format!("the prompt file is {what}, not a regular file"),
+        )
+        .with_help(
+            "prompt files are regular files: remove it, or leave it out with prompts.exclude",
+        ),
+        ReadError::InGitDir { .. } => Diagnostic::error(
+            path,
+            "the prompt file is inside the git directory, which promptsync never reads",
+        )
+        .with_help(GIT_DIR_HELP),
+        ReadError::Escapes { .. } => Diagnostic::error(
+            path,
+            "the prompt file is a symbolic link that leads outside the repository",
+        )
+        .with_help("prompt files must be inside the repository: copy the file in"),
+        ReadError::Dangling { link, .. } if link == path => Diagnostic::error(
+            path,
+            "the prompt file is a symbolic link that leads nowhere",
+        )
+        .with_help("point the link at a file, or remove it"),
+        ReadError::NameNotUtf8 { .. } => Diagnostic::error(
+            path,
+            "the file name is not valid UTF-8, so the file cannot be named in the API or a report",
+        )
+        .with_help("rename it to UTF-8 (the `\u{fffd}` marks the bytes that are not)"),
+        err => Diagnostic::error(path, format!("cannot read the prompt file: {err}"))
+            .with_help("check the file and its permissions"),
+    };
+    diagnostic.line = Some(1);
+    diagnostic.column = Some(1);
+    let mut file = prompt::parse_file(path, b"");
+    file.diagnostics = vec![diagnostic];
+    file
 }
 
 /// Read every message's `content_file` (whatever else is wrong with the file).
@@ -333,6 +399,12 @@ fn content_file_finding(
                 }
             },
         ),
+        ReadError::Dangling { link, .. } => (
+            format!(
+                "content file `{relative}` does not exist: the symbolic link `{link}` leads nowhere"
+            ),
+            "point the link at a file of the repository".to_owned(),
+        ),
         ReadError::Escapes { via, .. } => (
             match via {
                 Some(via) => format!(
@@ -346,9 +418,19 @@ fn content_file_finding(
             format!("content file `{relative}` is {size} bytes, over the limit of 1 MiB"),
             "split the text into smaller files".to_owned(),
         ),
-        ReadError::NotAFile { .. } => (
-            format!("content file `{relative}` is not a file"),
-            "name a file, not a directory".to_owned(),
+        ReadError::NotAFile { what, .. } => (
+            format!("content file `{relative}` is {what}, not a regular file"),
+            if what == "a directory" {
+                "name a file, not a directory".to_owned()
+            } else {
+                "content files are regular files: name one".to_owned()
+            },
+        ),
+        ReadError::InGitDir { .. } => (
+            format!(
+                "content file `{relative}` is inside the git directory, which promptsync never reads"
+            ),
+            GIT_DIR_HELP.to_owned(),
         ),
         err => (
             format!("cannot read content file `{relative}`: {err}"),
@@ -463,7 +545,9 @@ fn check_conflicts(files: &mut [Loaded]) {
     }
 }
 
-fn desired_prompt(
+/// The desired prompt of one valid file (`prompt`, read from `path`), `texts` its
+/// content files' text by message index. Pure.
+pub fn desired_prompt(
     path: &str,
     prompt: &PromptFile,
     texts: &BTreeMap<usize, String>,

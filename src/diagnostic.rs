@@ -3,10 +3,13 @@
 //! the column, and an optional help line (a did-you-mean, say). Knows nothing about
 //! what the files mean.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use console::Style;
 use serde::Serialize;
+
+use crate::term;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,10 +42,152 @@ pub struct Diagnostic {
     /// How to fix it, when we can tell (`did you mean `temperature`?`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
-    /// The text of the line the finding points at, for the caret rendering.
+    /// The text of the line the finding points at, for the caret rendering; of a long
+    /// line, only the part around the column (`source_cut` says what was left out), so
+    /// that many findings on one huge line stay small.
     #[serde(skip)]
     pub source_line: Option<String>,
+    #[serde(skip)]
+    pub source_cut: SourceCut,
 }
+
+/// What [`Diagnostic::source_line`] leaves out of a long line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceCut {
+    /// Characters left out before it.
+    pub before: usize,
+    /// Whether characters are left out after it.
+    pub after: bool,
+}
+
+/// Where every line of a text starts and ends, and for long lines where every 256th
+/// character starts, so that the part of a line a finding shows is found without
+/// scanning the text again for each finding (a 1 MiB line can carry thousands of them).
+/// Lines end as YAML ends them: at `\r\n`, `\n` or a lone `\r` (which is how YAML
+/// counts the lines that positions refer to).
+#[derive(Debug, Clone, Default)]
+pub struct LineIndex {
+    /// Byte ranges of the lines, without their breaks.
+    lines: Vec<(usize, usize)>,
+    /// By 0-based line, for lines longer than a snippet keeps: the line's length in
+    /// characters and the byte offset (in the line) of every [`CHECKPOINT`]th character.
+    long: HashMap<usize, (usize, Vec<usize>)>,
+}
+
+/// The spacing of the character checkpoints of a long line.
+const CHECKPOINT: usize = 256;
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let bytes = text.as_bytes();
+        let mut lines = Vec::new();
+        let mut start = 0;
+        let mut at = 0;
+        while at < bytes.len() {
+            match bytes[at] {
+                b'\n' => {
+                    lines.push((start, at));
+                    start = at + 1;
+                }
+                b'\r' => {
+                    lines.push((start, at));
+                    if bytes.get(at + 1) == Some(&b'\n') {
+                        at += 1;
+                    }
+                    start = at + 1;
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+        if start < bytes.len() {
+            lines.push((start, bytes.len()));
+        }
+        let mut long = HashMap::new();
+        for (number, &(start, end)) in lines.iter().enumerate() {
+            let Some(source) = text.get(start..end).filter(|s| s.len() > SNIPPET_KEEP) else {
+                continue;
+            };
+            let mut chars = 0;
+            let mut checkpoints = Vec::new();
+            for (at, _) in source.char_indices() {
+                if chars % CHECKPOINT == 0 {
+                    checkpoints.push(at);
+                }
+                chars += 1;
+            }
+            long.insert(number, (chars, checkpoints));
+        }
+        LineIndex { lines, long }
+    }
+
+    /// How many lines the text has.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The 1-based `line` of `text` (the text this index was made from), without its
+    /// line break.
+    pub fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
+        let &(start, end) = self.lines.get(line.checked_sub(1)?)?;
+        text.get(start..end)
+    }
+
+    /// The 1-based line and column (in characters) of byte `offset` of `text`.
+    pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let line = self
+            .lines
+            .partition_point(|&(start, _)| start <= offset)
+            .max(1);
+        let start = self.lines.get(line - 1).map_or(0, |&(start, _)| start);
+        let column = text
+            .get(start..offset.min(text.len()))
+            .map_or(0, |before| before.chars().count());
+        (line, column + 1)
+    }
+
+    /// What a finding at 1-based `line` and `column` keeps of its line: all of a short
+    /// line, a window around the column of a long one.
+    pub fn snippet<'t>(
+        &self,
+        text: &'t str,
+        line: usize,
+        column: usize,
+    ) -> Option<(&'t str, SourceCut)> {
+        let source = self.line(text, line)?;
+        let Some((chars, checkpoints)) = self.long.get(&(line - 1)) else {
+            return Some((source, SourceCut::default()));
+        };
+        let keep = SNIPPET_KEEP.min(*chars);
+        let before = column
+            .saturating_sub(1)
+            .saturating_sub(SNIPPET_WIDTH)
+            .min(chars - keep);
+        let byte_at = |char_index: usize| -> usize {
+            let from = checkpoints
+                .get(char_index / CHECKPOINT)
+                .copied()
+                .unwrap_or(source.len());
+            source[from..]
+                .char_indices()
+                .nth(char_index % CHECKPOINT)
+                .map_or(source.len(), |(at, _)| from + at)
+        };
+        let (start, end) = (byte_at(before), byte_at(before + keep));
+        let cut = SourceCut {
+            before,
+            after: before + keep < *chars,
+        };
+        Some((&source[start..end], cut))
+    }
+}
+
+/// The most characters of a line a finding keeps.
+const SNIPPET_KEEP: usize = 2 * SNIPPET_WIDTH;
 
 impl Diagnostic {
     /// An error about the file at `path`, without a position yet.
@@ -64,18 +209,31 @@ impl Diagnostic {
             message: message.into(),
             help: None,
             source_line: None,
+            source_cut: SourceCut::default(),
         }
     }
 
     /// Point at 1-based `line` and `column` of `text` (the file's contents); the line's
-    /// text is kept for the rendering.
-    pub fn at(mut self, text: &str, line: usize, column: usize) -> Diagnostic {
+    /// text is kept for the rendering (of a long line, a window around the column).
+    pub fn at(self, text: &str, line: usize, column: usize) -> Diagnostic {
+        let snippet = LineIndex::new(text).snippet(text, line, column);
+        self.at_snippet(snippet, line, column)
+    }
+
+    /// [`Diagnostic::at`] with the line's text already found by a [`LineIndex`] of the
+    /// file, for the many findings of one file.
+    pub fn at_snippet(
+        mut self,
+        snippet: Option<(&str, SourceCut)>,
+        line: usize,
+        column: usize,
+    ) -> Diagnostic {
         self.line = Some(line);
         self.column = Some(column);
-        self.source_line = line
-            .checked_sub(1)
-            .and_then(|index| text.lines().nth(index))
-            .map(str::to_owned);
+        if let Some((source, cut)) = snippet {
+            self.source_line = Some(source.to_owned());
+            self.source_cut = cut;
+        }
         self
     }
 
@@ -108,7 +266,10 @@ impl Diagnostic {
     ///    = help: did you mean `temperature`?
     /// ```
     ///
-    /// `color` adds ANSI colours (only for a terminal, never with NO_COLOR).
+    /// `color` adds ANSI colours (only for a terminal, never with NO_COLOR). Text from
+    /// the files (message, help, path, the source line) goes through [`term::line`], so a
+    /// control character is shown escaped and never acts on the terminal; a line longer
+    /// than [`SNIPPET_WIDTH`] is cut to a window around the column, marked with `…`.
     pub fn render(&self, color: bool) -> String {
         let paint = Paint::new(color);
         let level = match self.severity {
@@ -123,18 +284,22 @@ impl Diagnostic {
             "{}{} {}",
             level.apply_to(self.severity.as_str()),
             paint.strong.apply_to(":"),
-            paint.strong.apply_to(&self.message)
+            paint.strong.apply_to(term::line(&self.message))
         );
         let _ = writeln!(
             out,
             "{gutter}{} {}",
             paint.frame.apply_to("-->"),
-            self.location()
+            term::line(&self.location())
         );
         if let (Some(source), Some(column)) = (&self.source_line, self.column) {
-            let source = source.replace('\t', " ");
-            let offset = column.saturating_sub(1);
-            let width = token_width(&source, offset);
+            let snippet = Snippet::new(
+                source,
+                column
+                    .saturating_sub(1)
+                    .saturating_sub(self.source_cut.before),
+                self.source_cut,
+            );
             let _ = writeln!(out, "{gutter} {}", paint.frame.apply_to("|"));
             let _ = writeln!(
                 out,
@@ -143,20 +308,91 @@ impl Diagnostic {
                     .frame
                     .apply_to(format!("{number:>width$}", width = gutter.len())),
                 paint.frame.apply_to("|"),
-                source.trim_end()
+                snippet.text.trim_end()
             );
             let _ = writeln!(
                 out,
                 "{gutter} {} {}{}",
                 paint.frame.apply_to("|"),
-                " ".repeat(offset),
-                level.apply_to("^".repeat(width))
+                " ".repeat(snippet.caret_offset),
+                level.apply_to("^".repeat(snippet.caret_width))
             );
         }
         if let Some(help) = &self.help {
-            let _ = writeln!(out, "{gutter} {} {help}", paint.frame.apply_to("= help:"));
+            let _ = writeln!(
+                out,
+                "{gutter} {} {}",
+                paint.frame.apply_to("= help:"),
+                term::line(help)
+            );
         }
         out
+    }
+}
+
+/// The widest part of a source line shown, in characters.
+pub const SNIPPET_WIDTH: usize = 120;
+
+/// A source line as shown under a finding: escaped for the terminal, cut to a window
+/// around the column when long, and where the caret goes in what is shown.
+#[derive(Debug, PartialEq, Eq)]
+struct Snippet {
+    text: String,
+    caret_offset: usize,
+    caret_width: usize,
+}
+
+impl Snippet {
+    /// `offset` is the 0-based column in characters of `line`, itself cut out of a
+    /// longer line as `cut` says.
+    fn new(line: &str, offset: usize, cut: SourceCut) -> Snippet {
+        let line = line.replace('\t', " ");
+        let width = token_width(&line, offset);
+        let chars: Vec<char> = line.chars().collect();
+        let len = chars.len();
+        let (start, end) = if len <= SNIPPET_WIDTH {
+            (0, len)
+        } else {
+            // Some context before the column, the rest after it.
+            let start = offset
+                .min(len)
+                .saturating_sub(SNIPPET_WIDTH / 4)
+                .min(len - SNIPPET_WIDTH);
+            (start, start + SNIPPET_WIDTH)
+        };
+        let shown = |range: &[char]| -> Vec<String> {
+            range
+                .iter()
+                .map(|c| term::line(c.encode_utf8(&mut [0; 4])).into_owned())
+                .collect()
+        };
+        let pieces = shown(&chars[start..end]);
+        let cut_before = start > 0 || cut.before > 0;
+        let cut_after = end < len || cut.after;
+        let mut text = String::new();
+        if cut_before {
+            text.push('…');
+        }
+        text.extend(pieces.iter().map(String::as_str));
+        if cut_after {
+            text.push('…');
+        }
+        let piece_width = |piece: &String| piece.chars().count();
+        let before = offset.clamp(start, end) - start;
+        let caret_offset = usize::from(cut_before)
+            + pieces[..before].iter().map(piece_width).sum::<usize>()
+            + offset.saturating_sub(end);
+        let token_end = offset.saturating_add(width).min(end);
+        let caret_width = pieces[before..token_end.max(offset.min(end)) - start]
+            .iter()
+            .map(piece_width)
+            .sum::<usize>()
+            .max(1);
+        Snippet {
+            text,
+            caret_offset,
+            caret_width,
+        }
     }
 }
 
@@ -293,6 +529,92 @@ error: unknown key `temprature`
         let diagnostic = Diagnostic::error("a.yaml", "bad").at("x: 1\n", 1, 1);
         assert!(!diagnostic.render(false).contains('\u{1b}'));
         assert!(diagnostic.render(true).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal_raw() {
+        let text = "name: \u{1b}]0;owned\u{7}\n";
+        let diagnostic = Diagnostic::error("a\u{1b}[2J.prompt.yaml", "bad `\u{1b}[31m`")
+            .at(text, 1, 7)
+            .with_help("not \u{9b}this");
+        let rendered = diagnostic.render(false);
+        assert_eq!(
+            rendered,
+            "\
+error: bad `\\u{1b}[31m`
+  --> a\\u{1b}[2J.prompt.yaml:1:7
+   |
+ 1 | name: \\u{1b}]0;owned\\u{7}
+   |       ^^^^^^^^^^^^^^^^^^^
+   = help: not \\u{9b}this
+"
+        );
+        assert!(!rendered.chars().any(|c| c.is_control() && c != '\n'));
+        // JSON keeps the text exact.
+        let json = serde_json::to_value(&diagnostic).unwrap();
+        assert_eq!(json["path"], "a\u{1b}[2J.prompt.yaml");
+    }
+
+    #[test]
+    fn the_caret_stays_under_its_character_after_escapes() {
+        let text = "a: \u{7}\u{7} x: [1, 2]\n";
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(text, 1, 7)
+            .render(false);
+        let expected = format!(
+            " 1 | a: \\u{{7}}\\u{{7}} x: [1, 2]\n   | {}^\n",
+            " ".repeat(14)
+        );
+        assert!(rendered.contains(&expected), "{rendered}");
+    }
+
+    #[test]
+    fn long_lines_are_cut_to_a_window_around_the_column() {
+        let line = format!(
+            "x: [{}], bad: \"oops\"{}",
+            "1, ".repeat(100_000),
+            ", 2".repeat(100_000)
+        );
+        let column = line.find("bad").unwrap() + 1;
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(&line, 1, column)
+            .render(false);
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert!(rendered.len() < 600, "{} bytes", rendered.len());
+        let shown = lines[3].strip_prefix(" 1 | ").unwrap();
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.chars().count(), SNIPPET_WIDTH + 2);
+        let caret = lines[4].strip_prefix("   | ").unwrap();
+        let at = caret.find('^').unwrap();
+        assert_eq!(shown.chars().skip(at).take(3).collect::<String>(), "bad");
+        assert_eq!(caret.trim(), "^^^");
+        // Near the start and the end of the line.
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(&line, 1, 1)
+            .render(false);
+        assert!(rendered.contains(" 1 | x: [1, 1, "), "{rendered}");
+        assert!(rendered.contains("\n   | ^\n"), "{rendered}");
+        let end = line.chars().count();
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(&line, 1, end)
+            .render(false);
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert!(lines[3].ends_with(", 2"), "{rendered}");
+        assert_eq!(lines[4].find('^'), Some(lines[3].chars().count() - 1));
+    }
+
+    #[test]
+    fn lines_end_as_yaml_ends_them() {
+        let text = "a\r\nb\rc\nd";
+        let index = LineIndex::new(text);
+        let lines: Vec<Option<&str>> = (1..=5).map(|n| index.line(text, n)).collect();
+        assert_eq!(lines, [Some("a"), Some("b"), Some("c"), Some("d"), None]);
+        assert_eq!(index.position(text, text.find('c').unwrap()), (3, 1));
+        assert_eq!(index.position(text, text.len()), (4, 2));
+        let rendered = Diagnostic::error("a.yaml", "here")
+            .at(text, 3, 1)
+            .render(false);
+        assert!(rendered.contains(" 3 | c\n"), "{rendered}");
     }
 
     #[test]

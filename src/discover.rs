@@ -1,9 +1,11 @@
 //! Find prompt files in a tree by the configured include/exclude globs, and resolve a
 //! message's `content_file` inside the repository (never outside, symlinks included).
 //! A tree is a commit's (read through [`gitrepo`](crate::gitrepo)) or a directory on
-//! disk (the working tree). Knows nothing about the prompt format.
+//! disk (the working tree). Nothing under a git directory is ever read (it holds the
+//! repository's configuration, credentials included), and on disk only regular files
+//! are opened, never more than [`MAX_FILE_BYTES`]: a FIFO, socket or device that matches
+//! a glob is reported, not read. Knows nothing about the prompt format.
 
-use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobSet, GlobSetBuilder};
@@ -11,6 +13,7 @@ use thiserror::Error;
 
 use crate::config::PromptSettings;
 use crate::gitrepo::{CommitTree, GitError, GitRepo, TreeEntry};
+use crate::localfile::{self, Failure};
 use crate::prompt::MAX_FILE_BYTES;
 
 /// How many symbolic links one path may pass through.
@@ -19,19 +22,21 @@ const MAX_SYMLINKS: usize = 40;
 /// A failure to list a tree (as opposed to a problem with one file).
 #[derive(Debug, Error)]
 pub enum DiscoverError {
-    #[error("invalid glob `{glob}` in prompts.{key}: {source}; fix it in promptsync.toml")]
+    #[error("invalid glob `{glob}` in prompts.{key}: {error}; fix it in promptsync.toml")]
     Glob {
         key: &'static str,
         glob: String,
-        #[source]
-        source: globset::Error,
+        error: globset::Error,
     },
 
-    #[error("cannot list {}: {source}", path.display())]
+    #[error(
+        "cannot list the directory {}: {}",
+        crate::term::line(&path.display().to_string()),
+        localfile::io_text(error)
+    )]
     Walk {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error(transparent)]
@@ -47,8 +52,17 @@ pub enum ReadError {
     #[error("`{path}` leads outside the repository{}", via.as_ref().map(|v| format!(" (through the symbolic link `{v}`)")).unwrap_or_default())]
     Escapes { path: String, via: Option<String> },
 
-    #[error("`{path}` is not a file")]
-    NotAFile { path: String },
+    #[error("`{path}` does not exist: the symbolic link `{link}` leads nowhere")]
+    Dangling { path: String, link: String },
+
+    #[error("`{path}` is {what}, not a regular file")]
+    NotAFile { path: String, what: &'static str },
+
+    #[error("`{path}` is inside the git directory, which promptsync never reads")]
+    InGitDir { path: String },
+
+    #[error("the name of `{path}` is not valid UTF-8")]
+    NameNotUtf8 { path: String },
 
     #[error("`{path}` is {size} bytes, over the limit of 1 MiB")]
     TooLarge { path: String, size: u64 },
@@ -56,12 +70,8 @@ pub enum ReadError {
     #[error("`{path}` passes through more than {MAX_SYMLINKS} symbolic links")]
     SymlinkLoop { path: String },
 
-    #[error("cannot read `{path}`: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read `{path}`: {}", localfile::io_text(error))]
+    Io { path: String, error: std::io::Error },
 
     #[error(transparent)]
     Git(#[from] GitError),
@@ -104,17 +114,17 @@ fn glob_set(key: &'static str, globs: &[String]) -> Result<GlobSet, DiscoverErro
         let parsed = globset::GlobBuilder::new(glob)
             .literal_separator(true)
             .build()
-            .map_err(|source| DiscoverError::Glob {
+            .map_err(|error| DiscoverError::Glob {
                 key,
                 glob: glob.clone(),
-                source,
+                error,
             })?;
         builder.add(parsed);
     }
-    builder.build().map_err(|source| DiscoverError::Glob {
+    builder.build().map_err(|error| DiscoverError::Glob {
         key,
         glob: globs.join(", "),
-        source,
+        error,
     })
 }
 
@@ -148,40 +158,60 @@ impl FileTree<'_> {
     }
 
     /// Every file of the tree that `accept` takes, in path order. On disk: `.git`,
-    /// nested repositories, git-ignored paths and symlinked directories are skipped.
-    pub fn list(&self, accept: impl Fn(&str) -> bool) -> Result<Vec<String>, DiscoverError> {
-        match self {
-            FileTree::Commit(tree) => Ok(tree
-                .files()?
-                .into_iter()
-                .map(|file| file.path)
-                .filter(|path| accept(path))
-                .collect()),
-            FileTree::Disk { root, repo } => {
-                let mut files = Vec::new();
-                walk(root, "", *repo, &accept, &mut files)?;
-                files.sort();
-                Ok(files)
-            }
-        }
+    /// nested repositories, git-ignored paths and symlinked directories are skipped;
+    /// anything else that `accept` takes is listed, FIFOs, sockets, devices and links
+    /// that lead nowhere included, so that reading it reports what it is. A name that
+    /// is not UTF-8 cannot be read by its path: it is listed as unreadable.
+    pub fn list(&self, accept: impl Fn(&str) -> bool) -> Result<Listing, DiscoverError> {
+        self.list_under("", accept)
     }
 
-    /// The files under `dir` (relative to the root) that `accept` takes, on disk.
+    /// [`FileTree::list`] for the files under `dir` (relative to the root).
     pub fn list_under(
         &self,
         dir: &str,
         accept: impl Fn(&str) -> bool,
-    ) -> Result<Vec<String>, DiscoverError> {
+    ) -> Result<Listing, DiscoverError> {
+        let mut listing = Listing::default();
         match self {
-            FileTree::Commit(_) => {
+            FileTree::Commit(tree) => {
                 let prefix = format!("{}/", dir.trim_end_matches('/'));
-                self.list(|path| (dir.is_empty() || path.starts_with(&prefix)) && accept(path))
+                listing.files = tree
+                    .files()?
+                    .into_iter()
+                    .map(|file| file.path)
+                    .filter(|path| (dir.is_empty() || path.starts_with(&prefix)) && accept(path))
+                    .collect();
             }
             FileTree::Disk { root, repo } => {
-                let mut files = Vec::new();
-                walk(root, dir, *repo, &accept, &mut files)?;
-                files.sort();
-                Ok(files)
+                walk(root, dir, *repo, &accept, &mut listing)?;
+                listing.files.sort();
+                listing.unreadable.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Whether `path` (relative to the root, `/`-separated) is in a git directory: a
+    /// `.git` component anywhere (the repository's own, a nested one's), or, on disk,
+    /// under one of the repository's git dirs once symbolic links are followed.
+    pub fn in_git_dir(&self, path: &str) -> bool {
+        if path
+            .split('/')
+            .any(|part| part.eq_ignore_ascii_case(".git"))
+        {
+            return true;
+        }
+        match self {
+            FileTree::Commit(_) => false,
+            FileTree::Disk { root, repo } => {
+                let Some(repo) = repo else {
+                    return false;
+                };
+                let canonical = std::fs::canonicalize(root.join(path));
+                canonical.is_ok_and(|canonical| {
+                    repo.git_dirs().iter().any(|dir| canonical.starts_with(dir))
+                })
             }
         }
     }
@@ -224,50 +254,39 @@ impl FileTree<'_> {
                 path: relative.to_owned(),
                 via,
             },
-            ReadError::NotAFile { .. } => ReadError::NotAFile {
+            ReadError::NotAFile { what, .. } => ReadError::NotAFile {
                 path: relative.to_owned(),
+                what,
+            },
+            ReadError::InGitDir { .. } => ReadError::InGitDir {
+                path: relative.to_owned(),
+            },
+            ReadError::Dangling { link, .. } => ReadError::Dangling {
+                path: relative.to_owned(),
+                link,
             },
             other => other,
         })
     }
 
-    /// Follow `path` (normalized, relative to the root) to a file inside the tree.
+    /// Follow `path` (normalized, relative to the root) to a file inside the tree and
+    /// outside any git directory.
     fn resolve_path(&self, path: &str) -> Result<String, ReadError> {
-        match self {
-            FileTree::Commit(tree) => resolve_in_tree(tree, path),
-            FileTree::Disk { root, .. } => {
-                let full = root.join(path);
-                let canonical = match std::fs::canonicalize(&full) {
-                    Ok(canonical) => canonical,
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(ReadError::Missing {
-                            path: path.to_owned(),
-                        });
-                    }
-                    Err(source) => {
-                        return Err(ReadError::Io {
-                            path: path.to_owned(),
-                            source,
-                        });
-                    }
-                };
-                let Ok(inside) = canonical.strip_prefix(root) else {
-                    return Err(ReadError::Escapes {
-                        path: path.to_owned(),
-                        via: full
-                            .is_symlink()
-                            .then(|| path.to_owned())
-                            .or_else(|| symlink_on_the_way(root, path)),
-                    });
-                };
-                if !canonical.is_file() {
-                    return Err(ReadError::NotAFile {
-                        path: path.to_owned(),
-                    });
-                }
-                Ok(to_slash(inside))
-            }
+        if self.in_git_dir(path) {
+            return Err(ReadError::InGitDir {
+                path: path.to_owned(),
+            });
         }
+        let resolved = match self {
+            FileTree::Commit(tree) => resolve_in_tree(tree, path)?,
+            FileTree::Disk { root, .. } => resolve_on_disk(root, path)?,
+        };
+        if resolved != path && self.in_git_dir(&resolved) {
+            return Err(ReadError::InGitDir {
+                path: path.to_owned(),
+            });
+        }
+        Ok(resolved)
     }
 
     /// Read exactly `path` (already resolved), refusing files over the limit.
@@ -281,38 +300,87 @@ impl FileTree<'_> {
                     })
                 }
                 Some(TreeEntry::File { .. }) => Ok(tree.read(path)?),
-                Some(_) => Err(ReadError::NotAFile {
+                Some(entry) => Err(ReadError::NotAFile {
                     path: path.to_owned(),
+                    what: tree_kind(&entry),
                 }),
                 None => Err(ReadError::Missing {
                     path: path.to_owned(),
                 }),
             },
-            FileTree::Disk { root, .. } => {
-                let io = |source: std::io::Error| match source.kind() {
-                    std::io::ErrorKind::NotFound => ReadError::Missing {
-                        path: path.to_owned(),
-                    },
-                    _ => ReadError::Io {
-                        path: path.to_owned(),
-                        source,
-                    },
-                };
-                let file = std::fs::File::open(root.join(path)).map_err(io)?;
-                let size = file.metadata().map_err(io)?.len();
-                if size > MAX_FILE_BYTES {
-                    return Err(ReadError::TooLarge {
-                        path: path.to_owned(),
-                        size,
-                    });
-                }
-                let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-                file.take(MAX_FILE_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(io)?;
-                Ok(bytes)
-            }
+            FileTree::Disk { root, .. } => localfile::read(&root.join(path), MAX_FILE_BYTES)
+                .map_err(|failure| {
+                    let path = path.to_owned();
+                    match failure {
+                        Failure::Missing => ReadError::Missing { path },
+                        Failure::NotAFile(kind) => ReadError::NotAFile {
+                            path,
+                            what: kind.describe(),
+                        },
+                        Failure::TooLarge { size, .. } => ReadError::TooLarge { path, size },
+                        Failure::Io(error) => ReadError::Io { path, error },
+                    }
+                }),
         }
+    }
+}
+
+/// What a tree entry that is not a file is, for messages.
+fn tree_kind(entry: &TreeEntry) -> &'static str {
+    match entry {
+        TreeEntry::File { .. } => "a file",
+        TreeEntry::Symlink { .. } => "a symbolic link",
+        TreeEntry::Dir => "a directory",
+        TreeEntry::Submodule => "a submodule",
+    }
+}
+
+/// Follow `path` on disk to a regular file inside `root` (canonical).
+fn resolve_on_disk(root: &Path, path: &str) -> Result<String, ReadError> {
+    let full = root.join(path);
+    let canonical = match std::fs::canonicalize(&full) {
+        Ok(canonical) => canonical,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(match symlink_on_the_way(root, path) {
+                Some(link) => ReadError::Dangling {
+                    path: path.to_owned(),
+                    link,
+                },
+                None => ReadError::Missing {
+                    path: path.to_owned(),
+                },
+            });
+        }
+        Err(error) => {
+            return Err(ReadError::Io {
+                path: path.to_owned(),
+                error,
+            });
+        }
+    };
+    let Ok(inside) = canonical.strip_prefix(root) else {
+        return Err(ReadError::Escapes {
+            path: path.to_owned(),
+            via: full
+                .is_symlink()
+                .then(|| path.to_owned())
+                .or_else(|| symlink_on_the_way(root, path)),
+        });
+    };
+    // The type, never by opening: a FIFO would block.
+    match localfile::kind(&canonical) {
+        Ok(None) => Ok(to_slash(inside)),
+        Ok(Some(kind)) => Err(ReadError::NotAFile {
+            path: path.to_owned(),
+            what: kind.describe(),
+        }),
+        Err(Failure::Io(error)) => Err(ReadError::Io {
+            path: path.to_owned(),
+            error,
+        }),
+        Err(_) => Err(ReadError::Missing {
+            path: path.to_owned(),
+        }),
     }
 }
 
@@ -349,6 +417,12 @@ fn resolve_in_tree(tree: &CommitTree<'_>, path: &str) -> Result<String, ReadErro
             ".." => {
                 resolved.pop().ok_or_else(|| escapes(&via))?;
                 continue;
+            }
+            // Not even a crafted tree's `.git`, nor one a symbolic link leads into.
+            part if part.eq_ignore_ascii_case(".git") => {
+                return Err(ReadError::InGitDir {
+                    path: path.to_owned(),
+                });
             }
             _ => resolved.push(part),
         }
@@ -390,8 +464,9 @@ fn resolve_in_tree(tree: &CommitTree<'_>, path: &str) -> Result<String, ReadErro
     let resolved = resolved.join("/");
     match tree.entry(&resolved)? {
         Some(TreeEntry::File { .. }) => Ok(resolved),
-        Some(_) => Err(ReadError::NotAFile {
+        Some(entry) => Err(ReadError::NotAFile {
             path: path.to_owned(),
+            what: tree_kind(&entry),
         }),
         None => Err(ReadError::Missing {
             path: path.to_owned(),
@@ -426,30 +501,39 @@ pub fn to_slash(path: &Path) -> String {
         .join("/")
 }
 
+/// What a listing found: the files to read, and what matched but cannot be read by its
+/// path (a name that is not UTF-8), with why.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub files: Vec<String>,
+    pub unreadable: Vec<(String, ReadError)>,
+}
+
 fn walk(
     root: &Path,
     dir: &str,
     repo: Option<&GitRepo>,
     accept: &dyn Fn(&str) -> bool,
-    out: &mut Vec<String>,
+    out: &mut Listing,
 ) -> Result<(), DiscoverError> {
     let full = if dir.is_empty() {
         root.to_owned()
     } else {
         root.join(dir)
     };
-    let entries = std::fs::read_dir(&full).map_err(|source| DiscoverError::Walk {
+    let walk_error = |error| DiscoverError::Walk {
         path: full.clone(),
-        source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| DiscoverError::Walk {
-            path: full.clone(),
-            source,
-        })?;
-        let Ok(name) = entry.file_name().into_string() else {
-            tracing::warn!(dir = %full.display(), "skipping a file name that is not UTF-8");
+        error,
+    };
+    for entry in std::fs::read_dir(&full).map_err(walk_error)? {
+        let entry = entry.map_err(walk_error)?;
+        let Ok(file_type) = entry.file_type() else {
             continue;
+        };
+        let name = entry.file_name();
+        let (name, utf8) = match name.to_str() {
+            Some(name) => (name.to_owned(), true),
+            None => (name.to_string_lossy().into_owned(), false),
         };
         if name == ".git" {
             continue;
@@ -459,20 +543,26 @@ fn walk(
         } else {
             format!("{dir}/{name}")
         };
-        let Ok(file_type) = entry.file_type() else {
-            continue;
-        };
-        if file_type.is_dir() {
+        // A symbolic link to a directory is skipped like the directories it could loop
+        // through; every other non-directory is listed, whatever it is.
+        let is_dir = file_type.is_dir() || (file_type.is_symlink() && entry.path().is_dir());
+        if file_type.is_dir() && utf8 {
             let nested_repo = entry.path().join(".git").exists();
             if nested_repo || repo.is_some_and(|repo| repo.is_ignored(&format!("{rel}/"))) {
                 continue;
             }
             walk(root, &rel, repo, accept, out)?;
-        } else if (file_type.is_file() || (file_type.is_symlink() && entry.path().is_file()))
-            && !repo.is_some_and(|repo| repo.is_ignored(&rel))
-            && accept(&rel)
-        {
-            out.push(rel);
+        } else if is_dir {
+            if !utf8 {
+                tracing::warn!(dir = %full.display(), name = %rel, "skipping a directory whose name is not UTF-8");
+            }
+        } else if !repo.is_some_and(|repo| repo.is_ignored(&rel)) && accept(&rel) {
+            if utf8 {
+                out.files.push(rel);
+            } else {
+                out.unreadable
+                    .push((rel.clone(), ReadError::NameNotUtf8 { path: rel }));
+            }
         }
     }
     Ok(())

@@ -29,9 +29,12 @@ pub enum GitError {
          repository's owner (for kubernetes git-sync, uid 65533), or mark it safe knowingly with \
          `git config --global --add safe.directory {}`",
         path.display(),
-        path.display()
+        shell_word(&path.to_string_lossy())
     )]
-    NotOwner { path: PathBuf },
+    NotOwner {
+        /// The work tree's top, absolute and canonical: what `safe.directory` must say.
+        path: PathBuf,
+    },
 
     #[error(
         "{} is a bare repository: promptsync needs a working tree (clone it without --bare)",
@@ -73,6 +76,9 @@ pub struct GitRepo {
     repo: Repository,
     root: PathBuf,
     git_dir: PathBuf,
+    /// The worktree's own git dir (`.git/worktrees/NAME` for a linked worktree; the
+    /// same as `git_dir` otherwise), canonical.
+    worktree_git_dir: PathBuf,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -159,7 +165,7 @@ impl GitRepo {
         )
         .map_err(|err| match err.code() {
             ErrorCode::Owner => GitError::NotOwner {
-                path: path.to_owned(),
+                path: safe_directory(path),
             },
             _ => GitError::NotARepository {
                 path: path.to_owned(),
@@ -171,14 +177,24 @@ impl GitRepo {
             });
         };
         let root = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_owned());
-        let git_dir =
-            std::fs::canonicalize(repo.commondir()).unwrap_or_else(|_| repo.commondir().to_owned());
+        let canonical =
+            |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let git_dir = canonical(repo.commondir());
+        let worktree_git_dir = canonical(repo.path());
         tracing::debug!(root = %root.display(), git_dir = %git_dir.display(), "opened repository");
         Ok(GitRepo {
             repo,
             root,
             git_dir,
+            worktree_git_dir,
         })
+    }
+
+    /// Every git dir of this checkout (canonical): the common dir and the worktree's own
+    /// (they differ for a linked worktree). Nothing under them is read as a prompt or
+    /// content file: they hold the configuration, credentials included.
+    pub fn git_dirs(&self) -> [&Path; 2] {
+        [&self.git_dir, &self.worktree_git_dir]
     }
 
     /// The work tree root (canonical).
@@ -336,6 +352,34 @@ impl GitRepo {
     }
 }
 
+/// The directory that `safe.directory` must name for the repository found from `path`:
+/// absolute and canonical (git compares the value with the repository's path as it is,
+/// so `.` or a relative path never matches), and the work tree's top (found by its
+/// `.git`), not the subdirectory promptsync was started in.
+fn safe_directory(path: &Path) -> PathBuf {
+    let canonical = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned());
+    canonical
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map_or_else(|| canonical.clone(), Path::to_owned)
+}
+
+/// `text` as one word for a POSIX shell: as it is when that is safe, else in single
+/// quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | '@')
+        });
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
     let subject = commit
         .summary_bytes()
@@ -483,6 +527,25 @@ impl CommitTree<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn safe_directory_advice_is_absolute_and_shell_safe() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap().join("my repo");
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::create_dir_all(root.join("sub/dir")).unwrap();
+        assert_eq!(safe_directory(&root.join("sub/dir")), root);
+        let err = GitError::NotOwner { path: root.clone() };
+        assert!(
+            err.to_string().ends_with(&format!(
+                "`git config --global --add safe.directory '{}'`",
+                root.display()
+            )),
+            "{err}"
+        );
+        assert_eq!(shell_word("/srv/repo"), "/srv/repo");
+        assert_eq!(shell_word("/it's"), "'/it'\\''s'");
+    }
 
     /// Async callers move a `GitRepo` into `spawn_blocking`.
     #[test]

@@ -32,6 +32,7 @@ pub mod diff;
 pub mod discover;
 pub mod error;
 pub mod gitrepo;
+pub mod localfile;
 pub mod logging;
 pub mod normalize;
 pub mod plan;

@@ -62,10 +62,15 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
 /// at the root whatever the current directory. Outside a repository the path stays as
 /// given (the command reports that, or, for `validate PATHS`, does without).
 fn load_settings(global: &GlobalArgs, overrides: &Overrides) -> Result<Settings, Error> {
+    Ok(Settings::load(&at_repo_root(global), overrides)?)
+}
+
+/// `global` with `--repo` taken up to the work tree root that git finds.
+fn at_repo_root(global: &GlobalArgs) -> GlobalArgs {
     let start = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut global = global.clone();
     if let Ok(repo) = GitRepo::open(&start) {
         global.repo = Some(repo.root().to_owned());
     }
-    Ok(Settings::load(&global, overrides)?)
+    global
 }

@@ -3,7 +3,7 @@
 use crate::Error;
 use crate::cli::{GlobalArgs, OutputFormat, ValidateArgs};
 use crate::commands::ExitStatus;
-use crate::config::Overrides;
+use crate::config::{Overrides, Settings};
 use crate::desired::{self, SourceRev};
 use crate::gitrepo::{GitError, GitRepo};
 use crate::report::{self, Stdout};
@@ -11,7 +11,9 @@ use crate::report::{self, Stdout};
 /// Check the working tree's prompt files (default), a commit's (`--rev`), or the files
 /// and directories named; print every finding; exit 1 when any file is invalid.
 pub fn run(global: &GlobalArgs, args: ValidateArgs) -> Result<ExitStatus, Error> {
-    let settings = super::load_settings(global, &Overrides::default())?;
+    // No API settings: a missing key file or a bad base URL cannot stop a check that
+    // never calls the API.
+    let settings = Settings::load_offline(&super::at_repo_root(global), &Overrides::default())?;
     crate::logging::init(&settings.log)?;
     let repo = match GitRepo::open(&settings.repo) {
         Ok(repo) => Some(repo),

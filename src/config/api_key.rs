@@ -2,11 +2,11 @@
 //! `api.api_key_file` (a Kubernetes secret mount), never both. The key's text is never
 //! put in a message; only the variable's or the file's name is.
 
-use std::io::Read;
 use std::path::Path;
 
 use super::error::Problem;
 use super::layers::API_KEY_VAR;
+use crate::localfile::{self, Failure, FileKind};
 use crate::secret::ApiKey;
 
 /// A key file larger than this is not a key file.
@@ -45,34 +45,33 @@ pub(super) fn resolve(
     }
 }
 
-/// Read and trim the key file. Errors name the file, never its contents.
+/// Read and trim the key file (a regular file, at most [`MAX_KEY_FILE_BYTES`]). Errors
+/// name the file, never its contents.
 fn read(path: &Path) -> Result<ApiKey, String> {
     let shown = path.display();
-    let mut text = String::new();
-    let file = std::fs::File::open(path).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => {
+    let bytes = localfile::read(path, MAX_KEY_FILE_BYTES).map_err(|failure| match failure {
+        Failure::Missing => {
             format!("the key file {shown} does not exist; check the path (is the secret mounted?)")
         }
-        _ => format!("cannot open the key file {shown}: {err}"),
+        Failure::NotAFile(FileKind::Directory) => format!(
+            "{shown} is a directory; point api_key_file at the file inside it that holds the key"
+        ),
+        Failure::NotAFile(kind) => format!(
+            "the key file {shown} is {kind}, not a regular file; point api_key_file at the \
+             file that holds the key"
+        ),
+        Failure::TooLarge { .. } => format!(
+            "the key file {shown} is larger than {}; it must hold the key alone",
+            localfile::human_size(MAX_KEY_FILE_BYTES)
+        ),
+        Failure::Io(err) => format!(
+            "cannot read the key file {shown}: {}",
+            localfile::io_text(&err)
+        ),
     })?;
-    file.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|err| match err.kind() {
-            std::io::ErrorKind::IsADirectory => format!(
-                "{shown} is a directory; point api_key_file at the file inside it that \
-                 holds the key"
-            ),
-            std::io::ErrorKind::InvalidData => {
-                format!("the key file {shown} is not UTF-8 text; it must hold the key alone")
-            }
-            _ => format!("cannot read the key file {shown}: {err}"),
-        })?;
-    if text.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(format!(
-            "the key file {shown} is larger than {MAX_KEY_FILE_BYTES} bytes; it must hold \
-             the key alone"
-        ));
-    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        format!("the key file {shown} is not UTF-8 text; it must hold the key alone")
+    })?;
     let key = text.trim();
     if key.is_empty() {
         return Err(format!(
@@ -188,6 +187,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(problem.message.contains("is a directory"), "{problem}");
+    }
+
+    #[test]
+    fn fifos_and_devices_are_not_key_files_and_do_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = localfile::test_fifo(dir.path());
+        for (path, kind) in [
+            (fifo.as_path(), "a named pipe (FIFO)"),
+            (Path::new("/dev/zero"), "a character device"),
+        ] {
+            let problem = resolve(
+                None,
+                Some(KeyFile {
+                    path,
+                    origin: "promptsync.toml",
+                }),
+            )
+            .unwrap_err();
+            assert!(
+                problem
+                    .message
+                    .contains(&format!("is {kind}, not a regular file")),
+                "{problem}"
+            );
+        }
     }
 
     #[test]

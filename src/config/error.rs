@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::localfile::{self, FileKind};
+
 /// The configuration could not be loaded. Needs a person: retrying does not help.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -19,11 +21,37 @@ pub enum ConfigError {
     )]
     FileMissing { path: PathBuf },
 
-    #[error("cannot read configuration file {}: {source}", path.display())]
+    #[error(
+        "configuration file {} is {kind}, not a regular file; promptsync reads its settings \
+         from a TOML file",
+        path.display()
+    )]
+    FileNotRegular { path: PathBuf, kind: FileKind },
+
+    #[error(
+        "configuration file {} is {size} bytes, over the limit of {}; a configuration file \
+         holds a few settings",
+        path.display(),
+        localfile::human_size(*limit)
+    )]
+    FileTooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+
+    #[error(
+        "configuration file {} is not UTF-8 text (bad byte at offset {offset}); save it as UTF-8",
+        path.display()
+    )]
+    FileNotUtf8 { path: PathBuf, offset: usize },
+
+    /// The OS error is in the message, not a `source`: printed as a chain it would show
+    /// twice.
+    #[error("cannot read configuration file {}: {}", path.display(), localfile::io_text(error))]
     FileUnreadable {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("{}", render_problems(problems))]
@@ -53,6 +81,15 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Whether only the API needs what this problem is about: a key under `api.`, or the
+    /// `RESPAN_*` variables.
+    pub fn is_about_the_api(&self) -> bool {
+        let under_api = |key: &str| key == "api" || key.starts_with("api.");
+        self.key.as_deref().is_some_and(under_api)
+            || self.origin.contains(super::layers::API_KEY_VAR)
+            || self.origin.contains(super::layers::BASE_URL_VAR)
+    }
+
     pub(super) fn new(
         key: Option<&str>,
         origin: impl Into<String>,

@@ -180,6 +180,11 @@ pub(super) fn flags(global: &GlobalArgs, overrides: &Overrides) -> Labelled {
     layer
 }
 
+/// The built-in defaults alone.
+pub(super) fn defaults() -> Figment {
+    merge(None, &EnvVars::default(), &Labelled::new(FLAG_LAYER))
+}
+
 /// Merge the layers, later wins.
 pub(super) fn merge(file: Option<&ConfigFile>, env: &EnvVars, flags: &Labelled) -> Figment {
     let defaults = Renamed {

@@ -5,8 +5,10 @@
 //! remembers where each value came from ([`raw`] checks its shape and names the unknown
 //! keys); [`validate`] then turns it into typed [`Settings`] in one step that reports
 //! every problem, each with its key and origin. The API key is read here (from
-//! `RESPAN_API_KEY` or `api_key_file`) and never leaves an [`ApiKey`].
-//! Knows nothing about git, prompt files or the API client.
+//! `RESPAN_API_KEY` or `api_key_file`) and never leaves an [`ApiKey`]; commands that
+//! never call the API load with [`ApiUse::Unused`] and neither read nor check API
+//! settings. Every file is read through [`localfile`](crate::localfile): regular files
+//! only, bounded. Knows nothing about git, prompt files or the API client.
 
 mod api_key;
 mod base_url;
@@ -21,12 +23,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, LogFormat};
+use crate::localfile::{self, Failure};
 use crate::secret::ApiKey;
 
 pub use error::{ConfigError, Problem};
 
 /// The configuration file read from the repository root when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "promptsync.toml";
+
+/// The largest configuration file read: 1 MiB (a few settings fit in far less).
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Whether a command calls the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiUse {
+    /// It does: API settings are read (the key file too) and checked.
+    Needed,
+    /// It never does (`validate`): API settings are neither read nor checked, so a
+    /// missing key file or a bad base URL cannot stop it; [`Settings::api`] holds the
+    /// built-in defaults and no key.
+    Unused,
+}
 
 /// Validated settings for one run.
 #[derive(Debug, Clone)]
@@ -133,6 +150,14 @@ impl Settings {
         Self::load_from_env(global, overrides, std::env::vars_os())
     }
 
+    /// [`Settings::load`] for a command that never calls the API ([`ApiUse::Unused`]).
+    pub fn load_offline(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
+        Self::load_for(global, overrides, std::env::vars_os(), ApiUse::Unused)
+    }
+
     /// [`Settings::load`] with the environment given as name/value pairs, so that tests
     /// control exactly what is set. Only `PROMPTSYNC_*`, `RESPAN_BASE_URL` and
     /// `RESPAN_API_KEY` are read from it.
@@ -140,6 +165,21 @@ impl Settings {
         global: &GlobalArgs,
         overrides: &Overrides,
         env: I,
+    ) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        Self::load_for(global, overrides, env, ApiUse::Needed)
+    }
+
+    /// [`Settings::load_from_env`] for a command that calls the API or not.
+    pub fn load_for<I, K, V>(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+        env: I,
+        api: ApiUse,
     ) -> Result<Settings, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -155,12 +195,16 @@ impl Settings {
             repo,
             config_file: file.map(|file| file.path),
             env_api_key: env.api_key,
+            api,
         };
         let mut problems = env.problems;
         let validated = raw::extract(&figment).and_then(|(raw, unknown)| {
             problems.extend(unknown);
             validate::settings(raw, context)
         });
+        if api == ApiUse::Unused {
+            problems.retain(|problem| !problem.is_about_the_api());
+        }
         match validated {
             Ok(settings) if problems.is_empty() => Ok(settings),
             Ok(_) => Err(ConfigError::Invalid { problems }),
@@ -189,13 +233,22 @@ fn read_config_file(
         Some(path) => path.to_owned(),
         None => repo.join(DEFAULT_CONFIG_FILE),
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(ConfigFile { path, text })),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => Ok(None),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            Err(ConfigError::FileMissing { path })
+    let bytes = match localfile::read(&path, MAX_CONFIG_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(Failure::Missing) if explicit.is_none() => return Ok(None),
+        Err(Failure::Missing) => return Err(ConfigError::FileMissing { path }),
+        Err(Failure::NotAFile(kind)) => return Err(ConfigError::FileNotRegular { path, kind }),
+        Err(Failure::TooLarge { size, limit }) => {
+            return Err(ConfigError::FileTooLarge { path, size, limit });
         }
-        Err(source) => Err(ConfigError::FileUnreadable { path, source }),
+        Err(Failure::Io(error)) => return Err(ConfigError::FileUnreadable { path, error }),
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(ConfigFile { path, text })),
+        Err(err) => Err(ConfigError::FileNotUtf8 {
+            path,
+            offset: err.utf8_error().valid_up_to(),
+        }),
     }
 }
 

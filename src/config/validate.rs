@@ -12,10 +12,12 @@ use figment::value::Value;
 use super::api_key::{self, KeyFile};
 use super::error::Problem;
 use super::layers::{self, Layer, Origin};
-use super::raw::{Field, RawApi, RawConfig, RawDeploy, RawLog, RawPrompts, RawSync, RawWatch};
+use super::raw::{
+    self, Field, RawApi, RawConfig, RawDeploy, RawLog, RawPrompts, RawSync, RawWatch,
+};
 use super::{
-    ApiSettings, DeploySettings, DriftPolicy, LogSettings, PromptSettings, Settings, SyncSettings,
-    WatchSettings, base_url,
+    ApiSettings, ApiUse, DeploySettings, DriftPolicy, LogSettings, PromptSettings, Settings,
+    SyncSettings, WatchSettings, base_url,
 };
 use crate::cli::LogFormat;
 use crate::secret::ApiKey;
@@ -28,6 +30,7 @@ pub(super) struct Context<'a> {
     pub(super) config_file: Option<PathBuf>,
     /// `RESPAN_API_KEY`, when set.
     pub(super) env_api_key: Option<ApiKey>,
+    pub(super) api: ApiUse,
 }
 
 /// Build [`Settings`], or return every problem found.
@@ -36,7 +39,10 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
         figment: context.figment,
         problems: Vec::new(),
     };
-    let api = api(&mut check, raw.api, context.env_api_key);
+    let api = match context.api {
+        ApiUse::Needed => api(&mut check, raw.api, context.env_api_key),
+        ApiUse::Unused => offline_api(&mut check),
+    };
     let prompts = prompts(&mut check, raw.prompts);
     let deploy = deploy(&mut check, raw.deploy);
     let sync = sync(&mut check, raw.sync);
@@ -103,6 +109,26 @@ fn api(check: &mut Checker<'_>, raw: RawApi, env_key: Option<ApiKey>) -> Option<
         max_in_flight: max_in_flight?,
         retry_max_elapsed: retry_max_elapsed?,
     })
+}
+
+/// The API settings of a command that never calls the API: the built-in defaults, no
+/// key; nothing the user set is read (a key file least of all).
+fn offline_api(check: &mut Checker<'_>) -> Option<ApiSettings> {
+    let defaults = layers::defaults();
+    let raw = raw::extract(&defaults).ok().map(|(raw, _)| raw.api);
+    let mut own = Checker {
+        figment: &defaults,
+        problems: Vec::new(),
+    };
+    let settings = raw.and_then(|raw| api(&mut own, raw, None));
+    if settings.is_none() {
+        check.problems.push(Problem::new(
+            Some("api"),
+            "built-in default",
+            "the built-in API defaults do not validate (a bug)",
+        ));
+    }
+    settings
 }
 
 fn prompts(check: &mut Checker<'_>, raw: RawPrompts) -> Option<PromptSettings> {

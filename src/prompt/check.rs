@@ -224,18 +224,43 @@ fn wrong_type(pointer: &str, name: &str, got: &Value, wanted: &[&str]) -> Findin
         return Finding::at_value(pointer, message)
             .help("start from `model:` and `messages:`; see the prompt file format");
     }
+    let wants_number = wanted
+        .iter()
+        .any(|ty| matches!(*ty, "an integer" | "a number"));
     let wanted = match wanted {
         [] => "another type".to_owned(),
         [one] => (*one).to_owned(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     };
-    Finding::at_value(
+    let finding = Finding::at_value(
         pointer,
         format!(
             "wrong type for `{name}`: expected {wanted}, found {}",
             value_kind(got)
         ),
-    )
+    );
+    match got.as_str().filter(|_| wants_number).and_then(number_hint) {
+        Some(help) => finding.help(help),
+        None => finding,
+    }
+}
+
+/// Help for text that looks like a number where a number is wanted: `0100` (YAML reads
+/// a leading zero as text, and YAML 1.1 tools as octal) or `"5"` (quoted).
+fn number_hint(text: &str) -> Option<String> {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let sign = &text[..text.len() - digits.len()];
+        let trimmed = digits.trim_start_matches('0');
+        let number = if trimmed.is_empty() { "0" } else { trimmed };
+        return Some(format!(
+            "a number with a leading zero is read as text: write `{sign}{number}`"
+        ));
+    }
+    text.trim()
+        .parse::<f64>()
+        .is_ok_and(f64::is_finite)
+        .then(|| "write the number without quotes".to_owned())
 }
 
 fn type_name(ty: JsonType) -> &'static str {
@@ -332,6 +357,13 @@ pub fn rule_findings(value: &Value) -> Vec<Finding> {
             ));
         }
     }
+    // (An empty one was reported just above.)
+    if let Some(id) = text("prompt_id").filter(|id| !id.trim().is_empty()) {
+        out.extend(id_finding(id));
+    }
+    if let Some(name) = text("name").filter(|name| !name.trim().is_empty()) {
+        out.extend(name_finding(name));
+    }
     let identity_given = ["prompt_id", "name"]
         .iter()
         .any(|key| root.get(*key).is_some_and(|v| !v.is_null()));
@@ -370,6 +402,56 @@ pub fn rule_findings(value: &Value) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The longest `prompt_id` or `name` accepted, in characters.
+pub const MAX_IDENTITY_CHARS: usize = 256;
+
+/// A `prompt_id` that cannot be a Respan id: the API's ids are short hex strings, and an
+/// id is put in request paths, so a `/`, `..`, whitespace or a control character is never
+/// part of one.
+fn id_finding(id: &str) -> Option<Finding> {
+    let problem = if let Some(problem) = control_character(id) {
+        problem
+    } else if id.chars().any(char::is_whitespace) {
+        "contains whitespace".to_owned()
+    } else if id.contains('/') {
+        "contains `/`".to_owned()
+    } else if id.contains("..") {
+        "contains `..`".to_owned()
+    } else {
+        too_long(id)?
+    };
+    Some(
+        Finding::at_value("/prompt_id", format!("`prompt_id` {problem}; it cannot be a Respan prompt id"))
+            .help("copy the id from Respan (a short hex string such as `4f7c2a9e1b`), or leave `prompt_id` out and identify the prompt by `name`"),
+    )
+}
+
+/// A `name` that cannot be meant: names are free text, but not control characters (a
+/// line break, an escape sequence) and not pages long.
+fn name_finding(name: &str) -> Option<Finding> {
+    let problem = control_character(name).or_else(|| too_long(name))?;
+    Some(
+        Finding::at_value("/name", format!("`name` {problem}"))
+            .help("a prompt name is one line of text; put longer text in `description`"),
+    )
+}
+
+/// `contains the control character `\u{1b}``, when `text` holds one.
+fn control_character(text: &str) -> Option<String> {
+    let c = text.chars().find(|c| c.is_control())?;
+    Some(format!(
+        "contains the control character `{}`",
+        c.escape_debug()
+    ))
+}
+
+/// `is 300 characters long, over the limit of 256`, when it is.
+fn too_long(text: &str) -> Option<String> {
+    let chars = text.chars().count();
+    (chars > MAX_IDENTITY_CHARS)
+        .then(|| format!("is {chars} characters long, over the limit of {MAX_IDENTITY_CHARS}"))
 }
 
 #[cfg(test)]
@@ -550,6 +632,87 @@ mod tests {
                 "".into(),
                 "the prompt has no identity: neither `prompt_id` nor `name` is given".into()
             )]
+        );
+    }
+
+    #[test]
+    fn identities_that_cannot_be_valid() {
+        let long = "a".repeat(MAX_IDENTITY_CHARS + 1);
+        let cases = [
+            (
+                "prm/../x",
+                "`prompt_id` contains `/`; it cannot be a Respan prompt id",
+            ),
+            (
+                "a..b",
+                "`prompt_id` contains `..`; it cannot be a Respan prompt id",
+            ),
+            (
+                "abc def",
+                "`prompt_id` contains whitespace; it cannot be a Respan prompt id",
+            ),
+            (
+                "abc\u{1b}[2J",
+                "`prompt_id` contains the control character `\\u{1b}`; it cannot be a Respan prompt id",
+            ),
+            (
+                long.as_str(),
+                "`prompt_id` is 257 characters long, over the limit of 256; it cannot be a Respan prompt id",
+            ),
+        ];
+        for (id, expected) in cases {
+            let value = json!({"prompt_id": id, "model": "m", "messages": []});
+            assert_eq!(
+                messages(&rule_findings(&value)),
+                [("/prompt_id".to_owned(), expected.to_owned())],
+                "{id}"
+            );
+        }
+        let value =
+            json!({"prompt_id": "4f7c2a9e1b", "name": "Support — ünïcode 2024", "model": "m"});
+        assert_eq!(rule_findings(&value), []);
+        let value = json!({"name": "two\nlines", "model": "m"});
+        assert_eq!(
+            messages(&rule_findings(&value)),
+            [(
+                "/name".to_owned(),
+                "`name` contains the control character `\\n`".to_owned()
+            )]
+        );
+        let value = json!({"name": long, "model": "m"});
+        assert_eq!(
+            messages(&rule_findings(&value)),
+            [(
+                "/name".to_owned(),
+                "`name` is 257 characters long, over the limit of 256".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn numbers_written_as_text_get_a_hint() {
+        let mut value = valid();
+        value["max_tokens"] = json!("0100");
+        value["temperature"] = json!("0.5");
+        value["seed"] = json!("-007");
+        let findings = schema_findings(&value);
+        let helps: Vec<(&str, Option<&str>)> = findings
+            .iter()
+            .map(|f| (f.pointer.as_str(), f.help.as_deref()))
+            .collect();
+        assert_eq!(
+            helps,
+            [
+                (
+                    "/max_tokens",
+                    Some("a number with a leading zero is read as text: write `100`")
+                ),
+                (
+                    "/seed",
+                    Some("a number with a leading zero is read as text: write `-7`")
+                ),
+                ("/temperature", Some("write the number without quotes")),
+            ]
         );
     }
 

@@ -11,10 +11,10 @@ pub mod yaml;
 
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, LineIndex, Severity};
 use check::Finding;
 use format::PromptFile;
-use yaml::{Pos, PosIndex};
+use yaml::PosIndex;
 
 /// The largest prompt (or content) file accepted: 1 MiB.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -34,6 +34,8 @@ pub struct ParsedFile {
     pub prompt: Option<PromptFile>,
     /// Findings so far, in file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where the lines of `text` start, for positioning findings.
+    lines: LineIndex,
 }
 
 impl ParsedFile {
@@ -48,12 +50,28 @@ impl ParsedFile {
         } else {
             self.index.value_pos(&finding.pointer)
         };
-        let diagnostic = Diagnostic::new(severity, &self.path, finding.message).at(
-            &self.text,
-            pos.line.max(1),
-            pos.column.max(1),
+        let line = pos.line.max(1);
+        let column = pos.column.max(1);
+        let diagnostic = Diagnostic::new(severity, &self.path, finding.message).at_snippet(
+            self.lines.snippet(&self.text, line, column),
+            line,
+            column,
         );
         match finding.help {
+            Some(help) => diagnostic.with_help(help),
+            None => diagnostic,
+        }
+    }
+
+    /// A problem of the YAML itself, as an error positioned in this file.
+    fn yaml_diagnostic(&self, problem: yaml::Problem) -> Diagnostic {
+        let yaml::Pos { line, column } = problem.pos;
+        let diagnostic = Diagnostic::error(&self.path, problem.message).at_snippet(
+            self.lines.snippet(&self.text, line, column),
+            line,
+            column,
+        );
+        match problem.help {
             Some(help) => diagnostic.with_help(help),
             None => diagnostic,
         }
@@ -83,6 +101,7 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
         index: PosIndex::default(),
         prompt: None,
         diagnostics: Vec::new(),
+        lines: LineIndex::default(),
     };
     if bytes.len() as u64 > MAX_FILE_BYTES {
         file.diagnostics.push(too_large(path, bytes.len() as u64));
@@ -97,22 +116,28 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
         }
     };
     file.text = text.to_owned();
+    file.lines = LineIndex::new(text);
     let document = match yaml::parse(text) {
         Ok(document) => document,
-        Err(err) => {
-            let pos = err.pos.unwrap_or(Pos { line: 1, column: 1 });
-            file.diagnostics.push(
-                Diagnostic::error(path, format!("invalid YAML: {}", err.message))
-                    .at(text, pos.line, pos.column),
-            );
+        Err(problems) => {
+            file.diagnostics = problems
+                .into_iter()
+                .map(|problem| file.yaml_diagnostic(problem))
+                .collect();
             return file;
         }
     };
     file.value = document.value;
     file.index = document.index;
+    let yaml_problems = document.problems.len();
+    file.diagnostics = document
+        .problems
+        .into_iter()
+        .map(|problem| file.yaml_diagnostic(problem))
+        .collect();
     let mut findings = check::schema_findings(&file.value);
     findings.extend(check::rule_findings(&file.value));
-    if findings.is_empty() {
+    if findings.is_empty() && yaml_problems == 0 {
         match serde_path_to_error::deserialize::<_, PromptFile>(&file.value) {
             Ok(prompt) => file.prompt = Some(prompt),
             Err(err) => findings.push(decode_finding(&err)),
@@ -160,10 +185,9 @@ pub fn too_large(path: &str, size: u64) -> Diagnostic {
 
 /// Diagnostic for bytes that are not UTF-8, at the first bad byte.
 pub fn not_utf8(path: &str, bytes: &[u8], valid_up_to: usize) -> Diagnostic {
-    let prefix = String::from_utf8_lossy(&bytes[..valid_up_to.min(bytes.len())]);
-    let line = prefix.matches('\n').count() + 1;
-    let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    // The valid prefix is the same bytes in the lossy text.
     let lossy = String::from_utf8_lossy(bytes);
+    let (line, column) = LineIndex::new(&lossy).position(&lossy, valid_up_to.min(bytes.len()));
     Diagnostic::error(
         path,
         format!("the file is not valid UTF-8 (bad byte at offset {valid_up_to})"),

@@ -67,6 +67,24 @@ pub(crate) fn schema_at(pointer: &str) -> Option<&'static Value> {
     Some(schema)
 }
 
+/// Whether the format wants text at `pointer`: the schema there takes a string (alone,
+/// or as one of its types or `anyOf` branches). Unknown places and free-form values
+/// (`variables`, `tools`) do not.
+pub(crate) fn accepts_text(pointer: &str) -> bool {
+    schema_at(pointer).is_some_and(takes_string)
+}
+
+fn takes_string(schema: &'static Value) -> bool {
+    match schema.get("type") {
+        Some(Value::String(ty)) => ty == "string",
+        Some(Value::Array(types)) => types.iter().any(|ty| ty == "string"),
+        _ => schema
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .is_some_and(|branches| branches.iter().filter_map(resolve).any(takes_string)),
+    }
+}
+
 fn child(schema: &'static Value, token: &str) -> Option<&'static Value> {
     if let Some(property) = schema.get("properties").and_then(|p| p.get(token)) {
         return resolve(property);
@@ -139,6 +157,43 @@ mod tests {
         assert_eq!(part["required"][0], "type");
         assert!(schema_at("/nope").is_none());
         assert_eq!(schema_at("").unwrap()["title"], SCHEMA["title"]);
+    }
+
+    #[test]
+    fn text_places_come_from_the_schema() {
+        for pointer in [
+            "/prompt_id",
+            "/name",
+            "/description",
+            "/model",
+            "/reasoning_effort",
+            "/verbosity",
+            "/fallback_models/0",
+            "/load_balance_models/1/model",
+            "/messages/0/role",
+            "/messages/0/name",
+            "/messages/0/tool_call_id",
+            "/messages/0/content",
+            "/messages/0/content_file",
+            "/messages/0/content/0/type",
+            "/tool_choice",
+        ] {
+            assert!(accepts_text(pointer), "{pointer}");
+        }
+        for pointer in [
+            "",
+            "/temperature",
+            "/max_tokens",
+            "/seed",
+            "/stream",
+            "/load_balance_models/0/weight",
+            "/variables/x",
+            "/tools/0/type",
+            "/messages/0/content/0/text",
+            "/nope",
+        ] {
+            assert!(!accepts_text(pointer), "{pointer}");
+        }
     }
 
     #[test]

@@ -1,7 +1,14 @@
 //! YAML text to an untyped JSON value plus the position of every node, so that
 //! checks made on the JSON value (schema, identities, variables) can point at the line
 //! and column of the YAML they came from. The YAML itself is read by serde-saphyr
-//! (syntax, duplicate keys, alias limits); nothing here parses YAML by hand.
+//! (syntax, duplicate keys, alias and size limits); nothing here parses YAML by hand.
+//!
+//! Two rules are ours. A plain scalar where the format wants text (`prompt_id: 0123`,
+//! `name: 2024`) is that text exactly as written, whatever it would resolve to
+//! elsewhere; which places want text is read from the format's JSON Schema. And YAML
+//! tags (`!!binary`, `!secret`) are refused wherever they are, found by a scan of the
+//! parser's events before the value is read. Library wording never reaches the user:
+//! every error is said in our words, with a position.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,7 +16,19 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::granit_parser::{self, Event, ScanError};
+use serde_saphyr::{ExternalMessageSource, Location, Spanned};
+
+use super::schema;
+
+/// The deepest nesting of lists and mappings a prompt file may have. Reading a level
+/// takes tens of kilobytes of stack in a debug build, and files are read on threads with
+/// 2 MiB stacks (tokio's blocking pool, test threads): 32 keeps well inside that.
+pub const MAX_DEPTH: usize = 32;
+/// The most values (scalars, lists, mappings; aliases counted each time they are used)
+/// a prompt file may hold.
+pub const MAX_NODES: usize = 250_000;
 
 /// A 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -70,54 +89,269 @@ impl PosIndex {
     }
 }
 
-/// A parsed document: the JSON value, node positions, and problems the JSON form
-/// cannot hold (non-finite numbers), each with its position.
+/// A problem with the YAML of a file, in our words, at a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub pos: Pos,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Problem {
+    fn new(pos: Pos, message: impl Into<String>) -> Problem {
+        Problem {
+            pos,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    fn help(mut self, help: impl Into<String>) -> Problem {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// A parsed document: the JSON value, node positions, and problems found in a document
+/// that did parse (tags, values the JSON form cannot hold), each with its position.
 #[derive(Debug, Clone)]
 pub struct Document {
     pub value: Value,
     pub index: PosIndex,
-    pub problems: Vec<(Pos, String)>,
+    pub problems: Vec<Problem>,
 }
 
-/// A YAML syntax error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
-    pub pos: Option<Pos>,
-    pub message: String,
-}
-
-/// Parse one YAML document. YAML 1.2 booleans only (`yes` is a string).
-pub fn parse(text: &str) -> Result<Document, SyntaxError> {
+/// Parse one YAML document. YAML 1.2 booleans only (`yes` is a string); a decimal
+/// with redundant leading zeros (`0755`) is a string, as serde_yaml read it. Err holds
+/// the problems of a file that could not be read as one YAML document at all.
+pub fn parse(text: &str) -> Result<Document, Vec<Problem>> {
+    let tags = tag_problems(text);
     let options = serde_saphyr::options! {
         strict_booleans: true,
         with_snippet: false,
+        leading_zero_numbers_as_strings: true,
+        ignore_binary_tag_for_string: true,
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_nodes: MAX_NODES,
+        },
     };
-    let root: Spanned<Node> =
-        serde_saphyr::from_str_with_options(text, options).map_err(|err| SyntaxError {
-            pos: err.location().and_then(Pos::from_location),
-            message: syntax_message(&err),
-        })?;
+    let root: Spanned<Node> = match serde_saphyr::from_str_with_options(text, options) {
+        Ok(root) => root,
+        // A tag can be why the rest failed (`!!int abc`): say the tag first, alone.
+        Err(_) if !tags.is_empty() => return Err(tags),
+        Err(err) => return Err(vec![syntax_problem(&err)]),
+    };
     let mut document = Document {
         value: Value::Null,
         index: PosIndex::default(),
-        problems: Vec::new(),
+        problems: tags,
     };
     let mut pointer = String::new();
-    document.value = to_json(root, None, &mut pointer, &mut document);
+    let mut reader = Reader {
+        text,
+        document: &mut document,
+    };
+    let value = reader.read(root, None, &mut pointer);
+    document.value = value;
     Ok(document)
 }
 
-/// serde-saphyr's message without its trailing "at line X column Y" (we print the
-/// position ourselves).
-fn syntax_message(err: &serde_saphyr::Error) -> String {
+/// Every explicit tag of the document (`!!str`, `!secret`, `!<tag:...>`), on keys and
+/// values at any depth. Stops at the first syntax error: parsing reports that.
+fn tag_problems(text: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    // Every tag starts with `!`: without one there is nothing to scan for.
+    if !text.contains('!') {
+        return problems;
+    }
+    for event in granit_parser::Parser::new_from_str(text) {
+        let Ok((event, span)) = event else {
+            break;
+        };
+        let tag = match &event {
+            Event::Scalar(_, _, _, tag)
+            | Event::SequenceStart(_, _, tag)
+            | Event::MappingStart(_, _, tag) => tag,
+            _ => continue,
+        };
+        if let Some(tag) = tag {
+            let marker = span.tag_start.unwrap_or(span.start);
+            let pos = Pos {
+                line: marker.line().max(1),
+                column: marker.col() + 1,
+            };
+            problems.push(
+                Problem::new(
+                    pos,
+                    format!("YAML tags are not supported: `{}`", tag.original()),
+                )
+                .help(
+                    "remove the tag; values are read as plain YAML (quote a value to keep it text)",
+                ),
+            );
+        }
+    }
+    problems
+}
+
+/// serde-saphyr's error in our words.
+fn syntax_problem(err: &serde_saphyr::Error) -> Problem {
+    use serde_saphyr::Error as E;
+    let pos = err
+        .location()
+        .and_then(Pos::from_location)
+        .unwrap_or(Pos { line: 1, column: 1 });
+    let err = innermost(err);
+    match err {
+        E::DuplicateMappingKey { key, .. } => {
+            let message = match key {
+                Some(key) => format!("duplicate key `{key}`"),
+                None => "duplicate key".to_owned(),
+            };
+            Problem::new(pos, message)
+                .help("a key may appear only once in a mapping: keep one of them")
+        }
+        E::MultipleDocuments { .. } => multiple_documents(pos),
+        E::Budget { breach, .. } => budget_problem(pos, breach),
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => too_many_aliases(pos),
+        E::UnknownAnchor { .. } => Problem::new(
+            pos,
+            "invalid YAML: this alias (`*name`) refers to no anchor (`&name`) defined before it",
+        )
+        .help("define the anchor first, or write the value out"),
+        E::RecursiveReferencesRequireWeakTypes { .. } => Problem::new(
+            pos,
+            "invalid YAML: this alias refers to a node that contains it",
+        )
+        .help("an alias cannot repeat its own surroundings: write the value out"),
+        E::Eof { .. } => Problem::new(pos, "invalid YAML: the file ends in the middle of a value"),
+        E::NonFiniteFloat { value, .. } => not_finite(pos, value),
+        E::ExternalMessage { source, .. } => match source.as_ref() {
+            ExternalMessageSource::Parser(scan) => scan_problem(pos, scan, err),
+            _ => Problem::new(pos, format!("invalid YAML: {}", plain_message(err))),
+        },
+        _ => Problem::new(pos, format!("invalid YAML: {}", plain_message(err))),
+    }
+}
+
+/// The error an alias error or a snippet wrapper is about.
+fn innermost(err: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    let mut err = err;
+    for _ in 0..8 {
+        err = match err {
+            serde_saphyr::Error::AliasError { error, .. } => error,
+            serde_saphyr::Error::WithSnippet { error, .. } => error,
+            _ => break,
+        };
+    }
+    err
+}
+
+fn budget_problem(pos: Pos, breach: &BudgetBreach) -> Problem {
+    match breach {
+        BudgetBreach::Depth { .. } => Problem::new(
+            pos,
+            format!("the file nests lists and mappings more than {MAX_DEPTH} levels deep"),
+        )
+        .help("flatten it: a prompt file needs only a few levels"),
+        BudgetBreach::Nodes { .. } => Problem::new(
+            pos,
+            format!(
+                "the file holds more than {MAX_NODES} values (an alias counts all the values of its anchor each time it is used)"
+            ),
+        )
+        .help("write less, or use fewer aliases; a prompt file needs far fewer values"),
+        BudgetBreach::Aliases { .. }
+        | BudgetBreach::AliasAnchorRatio { .. }
+        | BudgetBreach::RecordedAnchorEvents { .. }
+        | BudgetBreach::RecordedAnchorBytes { .. }
+        | BudgetBreach::MergeKeys { .. } => too_many_aliases(pos),
+        BudgetBreach::Documents { .. } => multiple_documents(pos),
+        _ => Problem::new(pos, "the file is too large or too repetitive to read")
+            .help("a prompt file is a small mapping of keys: split it up"),
+    }
+}
+
+fn multiple_documents(pos: Pos) -> Problem {
+    Problem::new(
+        pos,
+        "the file holds more than one YAML document; a second one starts here",
+    )
+    .help("one prompt per file: move what follows the `---` line into a file of its own")
+}
+
+fn too_many_aliases(pos: Pos) -> Problem {
+    Problem::new(
+        pos,
+        "the file's aliases (`*name`) expand to far more than a prompt file holds",
+    )
+    .help("write the values out, or use fewer aliases")
+}
+
+fn not_finite(pos: Pos, raw: &str) -> Problem {
+    Problem::new(pos, format!("`{raw}` is not a finite number"))
+        .help("give a number, or quote the value to make it text")
+}
+
+/// A parser (syntax) error. The usual indentation slips get our words and a hint.
+fn scan_problem(pos: Pos, scan: &ScanError, err: &serde_saphyr::Error) -> Problem {
+    use granit_parser::ErrorKind as K;
+    let indentation = "check the indentation: the keys of one mapping, and the `-` entries of one list, start in the same column; what belongs to a key or an entry is indented further, with spaces (never tabs)";
+    let message = match scan.kind() {
+        K::ExpectedBlockMappingKey => {
+            "expected a `key: value` here, in the column of the keys above it"
+        }
+        K::ExpectedBlockSequenceEntry => {
+            "expected a list entry (`- ...`) here, in the column of the entries above it"
+        }
+        K::MappingValueNotAllowed | K::InvalidColonPlacement => {
+            "a `key: value` is not allowed here (is it indented too far?)"
+        }
+        K::BlockSequenceEntryNotAllowed => "a list entry (`- ...`) is not allowed here",
+        K::InvalidIndentation
+        | K::InvalidFlowScalarIndent
+        | K::InvalidQuotedScalarIndent
+        | K::InvalidBlockScalarIndent => "wrong indentation",
+        K::TabNotAllowed
+        | K::TabInIndentation
+        | K::TabInBlockIndentation
+        | K::TabInPlainScalar
+        | K::TabAtBlockScalarStart => "a tab where YAML allows only spaces",
+        K::UnexpectedCharacter { character } if character.is_control() => {
+            return Problem::new(
+                pos,
+                format!(
+                    "invalid YAML: the control character `{}` cannot appear in YAML text",
+                    character.escape_debug()
+                ),
+            )
+            .help(
+                "write it as an escape in a double-quoted string (`\\e`, `\\x07`), or remove it",
+            );
+        }
+        K::RecursionLimitExceeded => return budget_problem(pos, &BudgetBreach::Depth { depth: 0 }),
+        _ => {
+            return Problem::new(pos, format!("invalid YAML: {}", plain_message(err)));
+        }
+    };
+    Problem::new(pos, format!("invalid YAML: {message}")).help(indentation)
+}
+
+/// The library's own text, without its "at line X column Y" (we print the position).
+fn plain_message(err: &serde_saphyr::Error) -> String {
     let text = err.without_snippet().to_string();
-    let text = match text.rfind(" at line ") {
+    let text = match text.find(" at line ") {
         Some(cut) if text[cut..].contains("column") => text[..cut].to_owned(),
         _ => text,
     };
     let text = text.trim().trim_end_matches('.').to_owned();
     if text.is_empty() {
-        "invalid YAML".to_owned()
+        "the file cannot be read as YAML".to_owned()
     } else {
         text
     }
@@ -133,7 +367,7 @@ enum Node {
     Float(f64),
     Str(String),
     Seq(Vec<Spanned<Node>>),
-    Map(Vec<(Spanned<String>, Spanned<Node>)>),
+    Map(Vec<(Spanned<Node>, Spanned<Node>)>),
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -176,17 +410,12 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
-        match i64::try_from(v) {
-            Ok(v) => Ok(Node::Int(v)),
-            Err(_) => Err(E::custom(format_args!("the integer {v} is too large"))),
-        }
+        // Out of the 64-bit range: as a float, like any other number JSON holds.
+        Ok(i64::try_from(v).map_or(Node::Float(v as f64), Node::Int))
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node, E> {
-        match u64::try_from(v) {
-            Ok(v) => Ok(Node::UInt(v)),
-            Err(_) => Err(E::custom(format_args!("the integer {v} is too large"))),
-        }
+        Ok(u64::try_from(v).map_or(Node::Float(v as f64), Node::UInt))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
@@ -211,7 +440,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
+        while let Some(key) = map.next_key::<Spanned<Node>>()? {
             let value = map.next_value::<Spanned<Node>>()?;
             entries.push((key, value));
         }
@@ -219,60 +448,120 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
-fn to_json(
-    node: Spanned<Node>,
-    key: Option<Pos>,
-    pointer: &mut String,
-    document: &mut Document,
-) -> Value {
-    let value_pos = Pos::from_location(node.referenced)
-        .or(key)
-        .unwrap_or(Pos { line: 1, column: 1 });
-    document.index.nodes.insert(
-        pointer.clone(),
-        NodePos {
-            key,
-            value: value_pos,
-        },
-    );
-    match node.value {
-        Node::Null => Value::Null,
-        Node::Bool(v) => Value::Bool(v),
-        Node::Int(v) => Value::from(v),
-        Node::UInt(v) => Value::from(v),
-        Node::Float(v) => match Number::from_f64(v) {
-            Some(number) => Value::Number(number),
-            None => {
-                document
-                    .problems
-                    .push((value_pos, format!("`{v}` is not a finite number")));
-                Value::Null
-            }
-        },
-        Node::Str(v) => Value::String(v),
-        Node::Seq(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                out.push(to_json(item, None, pointer, document));
-                pointer.truncate(len);
-            }
-            Value::Array(out)
+/// Turns nodes into JSON, recording positions and problems.
+struct Reader<'a> {
+    text: &'a str,
+    document: &'a mut Document,
+}
+
+impl Reader<'_> {
+    /// The scalar as written in the file (for an alias, as written at its anchor).
+    fn source_text(&self, node: &Spanned<Node>) -> Option<&str> {
+        let span = node.defined.span();
+        let start = usize::try_from(span.byte_offset()?).ok()?;
+        let len = usize::try_from(span.byte_len()?).ok()?;
+        self.text.get(start..start.checked_add(len)?)
+    }
+
+    /// A non-text scalar (number, boolean) read back as its source text.
+    fn as_written(&self, node: &Spanned<Node>) -> Option<String> {
+        let fallback = match &node.value {
+            Node::Bool(v) => v.to_string(),
+            Node::Int(v) => v.to_string(),
+            Node::UInt(v) => v.to_string(),
+            Node::Float(v) => v.to_string(),
+            _ => return None,
+        };
+        Some(self.source_text(node).map_or(fallback, str::to_owned))
+    }
+
+    fn read(&mut self, node: Spanned<Node>, key: Option<Pos>, pointer: &mut String) -> Value {
+        let value_pos = Pos::from_location(node.referenced)
+            .or(key)
+            .unwrap_or(Pos { line: 1, column: 1 });
+        self.document.index.nodes.insert(
+            pointer.clone(),
+            NodePos {
+                key,
+                value: value_pos,
+            },
+        );
+        if matches!(
+            node.value,
+            Node::Bool(_) | Node::Int(_) | Node::UInt(_) | Node::Float(_)
+        ) && schema::accepts_text(pointer)
+            && let Some(text) = self.as_written(&node)
+        {
+            return Value::String(text);
         }
-        Node::Map(entries) => {
-            let mut out = Map::with_capacity(entries.len());
-            for (name, value) in entries {
-                let len = pointer.len();
-                pointer.push('/');
-                push_escaped(pointer, &name.value);
-                let key = Pos::from_location(name.referenced).or(Some(value_pos));
-                let value = to_json(value, key, pointer, document);
-                pointer.truncate(len);
-                out.insert(name.value, value);
+        match node.value {
+            Node::Null => Value::Null,
+            Node::Bool(v) => Value::Bool(v),
+            Node::Int(v) => Value::from(v),
+            Node::UInt(v) => Value::from(v),
+            Node::Float(v) => match Number::from_f64(v) {
+                Some(number) => Value::Number(number),
+                None => {
+                    let raw = self
+                        .source_text(&node)
+                        .map_or_else(|| v.to_string(), str::to_owned);
+                    self.document.problems.push(not_finite(value_pos, &raw));
+                    Value::Null
+                }
+            },
+            Node::Str(v) => Value::String(v),
+            Node::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    out.push(self.read(item, None, pointer));
+                    pointer.truncate(len);
+                }
+                Value::Array(out)
             }
-            Value::Object(out)
+            Node::Map(entries) => {
+                let mut out = Map::with_capacity(entries.len());
+                for (name, value) in entries {
+                    let key_pos = Pos::from_location(name.referenced).unwrap_or(value_pos);
+                    let Some(name) = self.key_text(name, key_pos) else {
+                        continue;
+                    };
+                    if out.contains_key(&name) {
+                        self.document.problems.push(
+                            Problem::new(key_pos, format!("duplicate key `{name}`"))
+                                .help("a key may appear only once in a mapping: keep one of them"),
+                        );
+                        continue;
+                    }
+                    let len = pointer.len();
+                    pointer.push('/');
+                    push_escaped(pointer, &name);
+                    let value = self.read(value, Some(key_pos), pointer);
+                    pointer.truncate(len);
+                    out.insert(name, value);
+                }
+                Value::Object(out)
+            }
+        }
+    }
+
+    /// A mapping key as text: a string as it is, any other scalar as written (`1.5`,
+    /// `true`, `~`). A list or mapping as a key is a problem.
+    fn key_text(&mut self, name: Spanned<Node>, pos: Pos) -> Option<String> {
+        let written = self.source_text(&name).map(str::to_owned);
+        match name.value {
+            Node::Str(text) => Some(text),
+            Node::Seq(_) | Node::Map(_) => {
+                self.document.problems.push(
+                    Problem::new(pos, "a list or mapping cannot be a key")
+                        .help("keys are plain names, like `model` or a variable's name"),
+                );
+                None
+            }
+            Node::Null => Some(written.unwrap_or_default()),
+            _ => self.as_written(&name).or(written),
         }
     }
 }
@@ -323,21 +612,205 @@ mod tests {
         );
     }
 
-    #[test]
-    fn syntax_errors_have_a_position() {
-        let err = parse("model: gpt-4o\nmessages: [\n").unwrap_err();
-        assert!(err.pos.is_some(), "{err:?}");
-        assert!(!err.message.contains(" at line "), "{err:?}");
-        let err = parse("a: 1\na: 2\n").unwrap_err();
-        assert_eq!(err.pos.map(|p| p.line), Some(2), "{err:?}");
-        assert!(err.message.contains("duplicate"), "{err:?}");
+    fn problems(text: &str) -> Vec<(Pos, String, Option<String>)> {
+        let problems = match parse(text) {
+            Ok(doc) => doc.problems,
+            Err(problems) => problems,
+        };
+        problems
+            .into_iter()
+            .map(|p| (p.pos, p.message, p.help))
+            .collect()
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        problems(text).into_iter().map(|(_, m, _)| m).collect()
     }
 
     #[test]
-    fn non_finite_numbers_are_refused() {
-        let err = parse("temperature: .nan\n").unwrap_err();
-        assert_eq!(err.pos, Some(pos(1, 14)));
-        assert!(err.message.contains("non-finite"), "{err:?}");
+    fn syntax_errors_have_a_position() {
+        let err = parse("model: gpt-4o\nmessages: [\n").unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(err[0].message.starts_with("invalid YAML: "), "{err:?}");
+        assert!(!err[0].message.contains(" at line "), "{err:?}");
+        let err = parse("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(err[0].pos, pos(2, 1), "{err:?}");
+        assert_eq!(err[0].message, "duplicate key `a`");
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_where_numbers_go() {
+        assert_eq!(
+            problems("temperature: .nan\n"),
+            [(
+                pos(1, 14),
+                "`.nan` is not a finite number".to_owned(),
+                Some("give a number, or quote the value to make it text".to_owned())
+            )]
+        );
+        assert_eq!(messages("x: [-.inf, 1e999]\n").len(), 2);
+    }
+
+    #[test]
+    fn plain_scalars_are_text_where_the_format_wants_text() {
+        let doc = parse(
+            "prompt_id: 37159387308e4920\nname: 2024\ndescription: 1e3\nmodel: 0123\n\
+             reasoning_effort: true\nverbosity: 0x10\nfallback_models: [1.50, -0, .inf]\n\
+             load_balance_models: [{model: 4.0, weight: 1e0}]\n\
+             messages:\n  - role: user\n    name: 12\n    tool_call_id: 007\n    content: 3.14\n\
+             \x20 - role: user\n    content_file: 1_000\n    content: ~\n\
+             temperature: 1e0\nmax_tokens: 100\nseed: 0x10\nstream: true\n\
+             variables: {n: 1e3, z: 0123}\nanchored: &a 1.0\n",
+        )
+        .unwrap();
+        let v = &doc.value;
+        assert_eq!(v["prompt_id"], "37159387308e4920");
+        assert_eq!(v["name"], "2024");
+        assert_eq!(v["description"], "1e3");
+        assert_eq!(v["model"], "0123");
+        assert_eq!(v["reasoning_effort"], "true");
+        assert_eq!(v["verbosity"], "0x10");
+        assert_eq!(
+            v["fallback_models"],
+            serde_json::json!(["1.50", "-0", ".inf"])
+        );
+        assert_eq!(v["load_balance_models"][0]["model"], "4.0");
+        assert_eq!(
+            v["load_balance_models"][0]["weight"],
+            serde_json::json!(1.0)
+        );
+        let message = &v["messages"][0];
+        assert_eq!(message["name"], "12");
+        assert_eq!(message["tool_call_id"], "007");
+        assert_eq!(message["content"], "3.14");
+        assert_eq!(v["messages"][1]["content_file"], "1_000");
+        assert_eq!(v["messages"][1]["content"], Value::Null);
+        // Numbers stay numbers where the format wants numbers, and in free-form values.
+        assert_eq!(v["temperature"], serde_json::json!(1.0));
+        assert_eq!(v["max_tokens"], serde_json::json!(100));
+        assert_eq!(v["seed"], serde_json::json!(16));
+        assert_eq!(v["stream"], serde_json::json!(true));
+        assert_eq!(
+            v["variables"],
+            serde_json::json!({"n": 1000.0, "z": "0123"})
+        );
+        assert!(doc.problems.is_empty(), "{:?}", doc.problems);
+    }
+
+    #[test]
+    fn aliases_give_the_text_of_their_anchor() {
+        let doc = parse("description: &d 1e3\nname: *d\n").unwrap();
+        assert_eq!(doc.value["name"], "1e3");
+        assert_eq!(doc.index.get("/name").unwrap().value, pos(2, 7));
+    }
+
+    #[test]
+    fn keys_are_read_as_written() {
+        let doc = parse("variables:\n  1.50: a\n  true: b\n  ~: c\n  007: d\n").unwrap();
+        let keys: Vec<&String> = doc.value["variables"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["1.50", "true", "~", "007"]);
+        assert_eq!(
+            messages("variables:\n  ? [a]\n  : x\n"),
+            ["a list or mapping cannot be a key"]
+        );
+        assert_eq!(
+            messages("variables:\n  \"1\": a\n  1: b\n"),
+            ["duplicate key `1`"]
+        );
+    }
+
+    #[test]
+    fn tags_are_refused_wherever_they_are() {
+        let found = problems(
+            "name: !secret A\nmodel: !!binary aGVsbG8=\n!key k: 1\nmessages: !!seq\n  - {role: user, content: !!str 12}\n  - ! x\n  - !<tag:example.com,2000:x> y\n",
+        );
+        let found: Vec<(Pos, &str)> = found.iter().map(|(p, m, _)| (*p, m.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (pos(1, 7), "YAML tags are not supported: `!secret`"),
+                (pos(2, 8), "YAML tags are not supported: `!!binary`"),
+                (pos(3, 1), "YAML tags are not supported: `!key`"),
+                (pos(4, 11), "YAML tags are not supported: `!!seq`"),
+                (pos(5, 27), "YAML tags are not supported: `!!str`"),
+                (pos(6, 5), "YAML tags are not supported: `!`"),
+                (
+                    pos(7, 5),
+                    "YAML tags are not supported: `!<tag:example.com,2000:x>`"
+                ),
+            ]
+        );
+        // A tag that breaks the value is reported alone.
+        assert_eq!(
+            messages("max_tokens: !!int abc\n"),
+            ["YAML tags are not supported: `!!int`"]
+        );
+    }
+
+    #[test]
+    fn library_wording_does_not_leak() {
+        let deep = format!("x: {}{}\n", "[".repeat(40), "]".repeat(40));
+        let deeper = format!("x: {}{}\n", "[".repeat(5000), "]".repeat(5000));
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9u8 {
+            let (name, prev) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+            bomb.push_str(&format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{prev}"); 10].join(", ")
+            ));
+        }
+        let cases = [
+            ("a: 1\na: 2\n", "duplicate key `a`"),
+            (
+                "a: 1\n---\nb: 2\n",
+                "the file holds more than one YAML document; a second one starts here",
+            ),
+            (
+                deep.as_str(),
+                "the file nests lists and mappings more than 32 levels deep",
+            ),
+            (
+                deeper.as_str(),
+                "the file nests lists and mappings more than 32 levels deep",
+            ),
+            (
+                bomb.as_str(),
+                "the file holds more than 250000 values (an alias counts all the values of its anchor each time it is used)",
+            ),
+            (
+                "a: b\u{1b}[2J\n",
+                "invalid YAML: the control character `\\u{1b}` cannot appear in YAML text",
+            ),
+            (
+                "a: *nope\n",
+                "invalid YAML: this alias (`*name`) refers to no anchor (`&name`) defined before it",
+            ),
+            (
+                "messages:\n  - role: user\n   content: x\n",
+                "invalid YAML: expected a list entry (`- ...`) here, in the column of the entries above it",
+            ),
+            (
+                "messages:\n- role: user\n  content: x\n    bad: 1\n",
+                "invalid YAML: a `key: value` is not allowed here (is it indented too far?)",
+            ),
+        ];
+        for (text, expected) in cases {
+            let found = problems(text);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].1, expected);
+            for word in ["Options", "from_str", "budget", "Depth", "Nodes", "policy"] {
+                assert!(!found[0].1.contains(word), "{found:?}");
+            }
+            assert!(found[0].2.is_some(), "{found:?}");
+        }
+        let indentation = problems("messages:\n  - role: user\n   content: x\n");
+        assert!(
+            indentation[0]
+                .2
+                .as_deref()
+                .unwrap()
+                .starts_with("check the indentation")
+        );
     }
 
     #[test]

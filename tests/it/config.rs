@@ -180,11 +180,100 @@ fn a_config_path_that_is_a_directory_cannot_be_read() {
     let repo = Repo::new();
     std::fs::create_dir(repo.path().join("promptsync.toml")).unwrap();
     let err = repo.load(&[], &[]).unwrap_err();
-    assert!(matches!(err, ConfigError::FileUnreadable { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains("cannot read configuration file"),
-        "{err}"
+    assert!(matches!(err, ConfigError::FileNotRegular { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "configuration file {} is a directory, not a regular file; promptsync reads its \
+             settings from a TOML file",
+            repo.config_label()
+        )
     );
+}
+
+#[test]
+fn config_files_are_bounded_regular_utf8_files() {
+    let repo = Repo::new();
+    let big = repo.write("big.toml", &format!("# {}\n", "x".repeat(1024 * 1024)));
+    let latin1 = repo.path().join("latin1.toml");
+    std::fs::write(&latin1, b"# caf\xe9\n").unwrap();
+    let fifo = repo.path().join("fifo.toml");
+    crate::badinput::mkfifo(&fifo);
+    let cases = [
+        (
+            big.clone(),
+            format!(
+                "configuration file {} is 1048579 bytes, over the limit of 1 MiB; a \
+                 configuration file holds a few settings",
+                big.display()
+            ),
+        ),
+        (
+            latin1.clone(),
+            format!(
+                "configuration file {} is not UTF-8 text (bad byte at offset 5); save it as UTF-8",
+                latin1.display()
+            ),
+        ),
+        (
+            fifo.clone(),
+            format!(
+                "configuration file {} is a named pipe (FIFO), not a regular file; promptsync \
+                 reads its settings from a TOML file",
+                fifo.display()
+            ),
+        ),
+        (
+            PathBuf::from("/dev/zero"),
+            "configuration file /dev/zero is a character device, not a regular file; \
+             promptsync reads its settings from a TOML file"
+                .to_owned(),
+        ),
+    ];
+    for (path, expected) in cases {
+        let err = repo
+            .load(&["--config", path.to_str().unwrap()], &[])
+            .unwrap_err();
+        assert_eq!(err.to_string(), expected);
+    }
+}
+
+/// `--config /dev/zero` used to grow past 4 GB; a FIFO would block. Through the binary
+/// both end at once, and an OS error is said once, not twice.
+#[test]
+fn the_binary_refuses_devices_fifos_and_says_an_os_error_once() {
+    let repo = Repo::new();
+    let fifo = repo.path().join("fifo.toml");
+    crate::badinput::mkfifo(&fifo);
+    for (config, expected) in [
+        (
+            "/dev/zero".to_owned(),
+            "error: configuration file /dev/zero is a character device, not a regular file"
+                .to_owned(),
+        ),
+        (
+            fifo.display().to_string(),
+            format!(
+                "error: configuration file {} is a named pipe (FIFO), not a regular file",
+                fifo.display()
+            ),
+        ),
+        (
+            "/etc/hostname/x.toml".to_owned(),
+            "error: cannot read configuration file /etc/hostname/x.toml: Not a directory\n"
+                .to_owned(),
+        ),
+    ] {
+        let output = binary(&repo)
+            .args(["--config", &config, "validate", "a.prompt.yaml"])
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(err.starts_with(&expected), "{err}");
+        assert!(!err.contains("os error"), "{err}");
+    }
 }
 
 #[test]
@@ -399,18 +488,26 @@ fn the_binary_reports_every_config_problem_with_its_origin_and_exits_1() {
     let repo = Repo::with_config("[api]\ntimeout = \"soon\"\nmax_in_flight = 0\n");
     let (code, err) = stderr_of(
         binary(&repo)
-            .args(["validate", "a.prompt.yaml"])
+            .arg("plan")
+            .env("RESPAN_API_KEY", "sk_test")
             .env("PROMPTSYNC_SYNC__DRIFT", "ignore"),
     );
     assert_eq!(code, Some(1), "{err}");
-    for expected in [
-        "api.timeout",
-        "api.max_in_flight",
-        "promptsync.toml",
-        "sync.drift",
-        "environment variable PROMPTSYNC_SYNC__DRIFT",
-    ] {
-        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    assert_contains_all(
+        &err,
+        &[
+            "api.timeout",
+            "api.max_in_flight",
+            "promptsync.toml",
+            "sync.drift",
+            "environment variable PROMPTSYNC_SYNC__DRIFT",
+        ],
+    );
+}
+
+fn assert_contains_all(text: &str, expected: &[&str]) {
+    for expected in expected {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
 
@@ -438,6 +535,45 @@ fn the_binary_refuses_a_missing_config_file_plain_http_and_a_bad_rust_log() {
     );
     assert_eq!(code, Some(1));
     assert!(err.contains("RUST_LOG"), "{err}");
+}
+
+/// `validate` never calls the API, so API settings cannot stop it: not a missing key
+/// file, a bad base URL or a typo under `[api]`. Its other settings are still checked,
+/// and commands that call the API still refuse the same settings.
+#[test]
+fn validate_needs_no_api_settings() {
+    let repo = Repo::with_config(
+        "[api]\napi_key_file = \"/run/secrets/missing\"\ntimeout = \"soon\"\ntimout = 1\n",
+    );
+    binary(&repo)
+        .args(["validate", "a.prompt.yaml"])
+        .env("RESPAN_BASE_URL", "http://api.example.com")
+        .env("RESPAN_API_KEY", "two words")
+        .assert()
+        .success()
+        .stdout("checked 1 prompt file: 1 valid, 0 invalid; 0 errors, 0 warnings\n");
+
+    let (code, err) = stderr_of(binary(&repo).arg("plan"));
+    assert_eq!(code, Some(1), "{err}");
+    assert_contains_all(
+        &err,
+        &[
+            "api.api_key_file",
+            "the key file /run/secrets/missing does not exist",
+            "api.timeout",
+            "api.timout",
+        ],
+    );
+
+    let repo = Repo::with_config("[api]\napi_key_file = \"/run/secrets/missing\"\n");
+    let (code, err) = stderr_of(
+        binary(&repo)
+            .args(["validate", "a.prompt.yaml"])
+            .env("PROMPTSYNC_SYNC__DRIFT", "ignore"),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("sync.drift"), "{err}");
+    assert!(!err.contains("api_key_file"), "{err}");
 }
 
 #[test]

@@ -152,6 +152,13 @@ fn a_linked_worktree_opens_with_its_own_root_and_the_common_git_dir() {
     let git = GitRepo::open(&linked).unwrap();
     assert_eq!(git.root(), linked);
     assert_eq!(git.git_dir(), repo.path().join(".git"));
+    assert_eq!(
+        git.git_dirs(),
+        [
+            repo.path().join(".git").as_path(),
+            repo.path().join(".git/worktrees/linked").as_path()
+        ]
+    );
     let set = desired::load(&git, &head(), &PromptSettings::default()).unwrap();
     assert_eq!(set.source.commit.as_deref(), Some(commit.as_str()));
     assert_eq!(set.files, ["a.prompt.yaml"]);
@@ -190,10 +197,14 @@ fn open_finds_the_root_from_a_subdirectory_and_refuses_non_repositories() {
     assert!(err.to_string().contains("--repo"), "{err}");
 }
 
+/// The advice is followed to the letter: the suggested command, run as it is printed,
+/// makes the repository open. Started from a subdirectory with a relative `--repo`, the
+/// advice still names the work tree's top, absolute.
 #[test]
 fn a_repository_of_another_owner_explains_safe_directory() {
     use std::os::unix::fs::MetadataExt;
     let repo = TestRepo::new();
+    repo.write("sub/dir/a.prompt.yaml", &prompt("A", "a"));
     let git_dir = repo.path().join(".git");
     if std::fs::metadata(&git_dir).unwrap().uid() != 0 {
         // Only root can hand a directory to another user; nothing to check otherwise.
@@ -204,16 +215,40 @@ fn a_repository_of_another_owner_explains_safe_directory() {
     std::os::unix::fs::chown(&git_dir, Some(65533), Some(65533)).unwrap();
     // The binary, with an empty HOME: a developer's own safe.directory cannot interfere.
     let home = tempfile::tempdir().unwrap();
-    crate::support::promptsync()
+    let validate = || {
+        let mut cmd = crate::support::promptsync();
+        cmd.current_dir(repo.path().join("sub"))
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .args(["validate", "--repo", "dir"]);
+        cmd
+    };
+    let output = validate().output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(stderr.contains("owned by another user"), "{stderr}");
+    assert!(stderr.contains("65533"), "{stderr}");
+    let advice = format!(
+        "`git config --global --add safe.directory {}`",
+        repo.path().display()
+    );
+    assert!(stderr.contains(&advice), "{stderr}");
+
+    // Follow it: run the command as printed, with that HOME.
+    let command = advice.trim_matches('`');
+    let status = std::process::Command::new("sh")
+        .args(["-c", command])
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
-        .args(["validate", "--repo"])
-        .arg(repo.path())
+        .env_remove("GIT_CONFIG_GLOBAL")
+        .env_remove("GIT_CONFIG_SYSTEM")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    validate()
         .assert()
-        .code(1)
-        .stderr(predicates::str::contains("owned by another user"))
-        .stderr(predicates::str::contains("safe.directory"))
-        .stderr(predicates::str::contains("65533"));
+        .success()
+        .stdout("checked 1 prompt file: 1 valid, 0 invalid; 0 errors, 0 warnings\n");
 }
 
 #[test]
@@ -379,6 +414,45 @@ fn identities_sync_flag_and_conflicts() {
             "c2.prompt.yaml:1:7: name `Same` is also used by `c1.prompt.yaml`",
         ]
     );
+}
+
+/// Respan ids are hex and names free text: unquoted, `0123`, `2024` or `1e3` are the
+/// text as written, in the commit and the working tree alike; numbers stay numbers.
+#[test]
+fn unquoted_ids_names_and_models_are_the_text_as_written() {
+    let repo = TestRepo::new();
+    repo.write(
+        "a.prompt.yaml",
+        "prompt_id: 37159387308e4920\nname: 2024\ndescription: 1e3\nmodel: 0123\ntemperature: 1e0\nmessages:\n  - role: user\n    content: 007\n",
+    );
+    repo.write(
+        "b.prompt.yaml",
+        "prompt_id: 0123\nname: true\nmodel: m\nmessages:\n  - role: user\n",
+    );
+    repo.commit("add");
+    for rev in [head(), SourceRev::Worktree] {
+        let set = load(&repo, rev);
+        assert_eq!(errors(&set), Vec::<String>::new());
+        let a = &set.prompts[0];
+        assert_eq!(a.key, PromptKey::Id("37159387308e4920".into()));
+        assert_eq!(a.name.as_deref(), Some("2024"));
+        assert_eq!(a.description.as_deref(), Some("1e3"));
+        assert_eq!(a.spec.model.as_deref(), Some("0123"));
+        assert_eq!(a.spec.temperature, Some(1.0));
+        assert_eq!(
+            a.spec.messages[0].content,
+            MessageContent::Text("007".into())
+        );
+        let b = &set.prompts[1];
+        assert_eq!(b.key, PromptKey::Id("0123".into()));
+        assert_eq!(b.name.as_deref(), Some("true"));
+    }
+    crate::support::promptsync()
+        .current_dir(repo.path())
+        .arg("validate")
+        .assert()
+        .success()
+        .stdout("checked 2 prompt files: 2 valid, 0 invalid; 0 errors, 0 warnings\n");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod badinput;
 mod cli;
 mod config;
 mod deploy;

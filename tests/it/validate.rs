@@ -1,5 +1,89 @@
 //! `promptsync validate` end to end: the real binary on the project's examples and
 //! fixtures, and on repositories made for the test (working tree, `--rev`, PATHS).
+//!
+//! Every class of bad input and its exact message. Fixtures under `tests/fixtures/` are
+//! pinned by [`the_fixtures_report_every_error_class`] (snapshot
+//! `it__validate__validate_fixtures.snap`); what cannot be committed (FIFOs, sockets,
+//! links to devices, names that are not UTF-8 or hold escapes, a 300 KB line) is
+//! generated in a temp repository by `badinput.rs` (snapshot
+//! `it__badinput__badinput_generated.snap`); paths on the command line are tested
+//! below and in `badinput.rs`. Settings files (`--config`, `api_key_file`) have their
+//! own classes in `config.rs`.
+//!
+//! | # | class | fixture | message |
+//! |---|---|---|---|
+//! | 1 | file over 1 MiB | `invalid/too-large.prompt.yaml` | the file is 1048644 bytes, over the limit of 1 MiB (1048576 bytes) |
+//! | 2 | bytes that are not UTF-8 | `invalid/not-utf8.prompt.yaml` | the file is not valid UTF-8 (bad byte at offset 71) |
+//! | 3 | empty file | `invalid/empty-file.prompt.yaml` | the file is empty |
+//! | 4 | not a mapping | `invalid/not-a-mapping.prompt.yaml` | a prompt file must be a mapping of keys, found a list |
+//! | 5 | YAML syntax | `invalid/yaml-syntax.prompt.yaml` | invalid YAML: unclosed quote |
+//! | 6 | raw control character | `invalid/control-character.prompt.yaml` | invalid YAML: the control character `\u{1b}` cannot appear in YAML text |
+//! | 7 | indentation: list entry | `invalid/bad-indentation-list.prompt.yaml` | invalid YAML: expected a list entry (`- ...`) here, in the column of the entries above it |
+//! | 8 | indentation: key too far in | `invalid/bad-indentation-key.prompt.yaml` | invalid YAML: a `key: value` is not allowed here (is it indented too far?) |
+//! | 9 | tab indentation | `invalid/tab-indentation.prompt.yaml` | invalid YAML: a tab where YAML allows only spaces |
+//! | 10 | duplicate key | `invalid/duplicate-key.prompt.yaml` | duplicate key `model` |
+//! | 11 | several documents | `invalid/multiple-documents.prompt.yaml` | the file holds more than one YAML document; a second one starts here |
+//! | 12 | nesting too deep | `invalid/too-deep.prompt.yaml` | the file nests lists and mappings more than 32 levels deep |
+//! | 13 | alias bomb | `invalid/alias-bomb.prompt.yaml` | the file holds more than 250000 values (an alias counts all the values of its anchor each time it is used) |
+//! | 14 | unknown anchor | `invalid/unknown-anchor.prompt.yaml` | invalid YAML: this alias (`*name`) refers to no anchor (`&name`) defined before it |
+//! | 15 | YAML tags (value, `!!binary`, key) | `invalid/yaml-tags.prompt.yaml` | YAML tags are not supported: `!secret`; the same for `!!binary` and `!note` (on a key) |
+//! | 16 | list as a key | `invalid/list-as-key.prompt.yaml` | a list or mapping cannot be a key |
+//! | 17 | non-finite number | `invalid/non-finite-number.prompt.yaml` | `.nan` is not a finite number |
+//! | 18 | missing `messages` | `invalid/missing-messages.prompt.yaml` | missing required key `messages` |
+//! | 19 | missing `model` | `invalid/missing-model.prompt.yaml` | missing required key `model` |
+//! | 20 | no identity | `invalid/no-identity.prompt.yaml` | the prompt has no identity: neither `prompt_id` nor `name` is given |
+//! | 21 | empty `name` | `invalid/empty-name.prompt.yaml` | `name` is empty |
+//! | 22 | id with `/` | `invalid/id-with-slash.prompt.yaml` | `prompt_id` contains `/`; it cannot be a Respan prompt id |
+//! | 23 | id with `..` | `invalid/id-with-dots.prompt.yaml` | `prompt_id` contains `..`; it cannot be a Respan prompt id |
+//! | 24 | id with whitespace | `invalid/id-with-whitespace.prompt.yaml` | `prompt_id` contains whitespace; it cannot be a Respan prompt id |
+//! | 25 | id with a control character | `invalid/id-with-control-character.prompt.yaml` | `prompt_id` contains the control character `\u{1b}`; it cannot be a Respan prompt id |
+//! | 26 | id too long | `invalid/id-too-long.prompt.yaml` | `prompt_id` is 300 characters long, over the limit of 256; it cannot be a Respan prompt id |
+//! | 27 | name with a control character | `invalid/name-with-control-character.prompt.yaml` | `name` contains the control character `\n` |
+//! | 28 | name too long | `invalid/name-too-long.prompt.yaml` | `name` is 299 characters long, over the limit of 256 |
+//! | 29 | duplicate prompt id | `invalid/duplicate-id-a.prompt.yaml`, `-b` | prompt id `prm_duplicate` is also used by `tests/fixtures/invalid/duplicate-id-b.prompt.yaml` |
+//! | 30 | duplicate name | `invalid/duplicate-name-a.prompt.yaml`, `-b` | name `Duplicate name` is also used by `tests/fixtures/invalid/duplicate-name-b.prompt.yaml` |
+//! | 31 | empty `messages` | `invalid/empty-messages.prompt.yaml` | `messages` is empty; it needs at least one entry |
+//! | 32 | message without role | `invalid/message-without-role.prompt.yaml` | `messages[1]` is missing required key `role` |
+//! | 33 | unknown role (did you mean) | `invalid/bad-role.prompt.yaml` | `messages[0].role` is `usr`, expected one of `system`, `user`, `assistant`, `tool`, `developer`, `none` |
+//! | 34 | unknown top-level key (did you mean) | `invalid/unknown-key.prompt.yaml` | unknown key `temprature` |
+//! | 35 | unknown nested key (did you mean) | `invalid/unknown-key.prompt.yaml` | unknown key `contnet` |
+//! | 36 | unknown key, no near miss (keys listed) | `invalid/unknown-message-key.prompt.yaml` | unknown key `colour` |
+//! | 37 | wrong type | `invalid/wrong-type.prompt.yaml` | wrong type for `stream`: expected a boolean, found the string "yes" |
+//! | 38 | float for an integer | `invalid/wrong-type.prompt.yaml` | wrong type for `max_tokens`: expected an integer, found the number 1.5 |
+//! | 39 | leading-zero number | `invalid/leading-zero-number.prompt.yaml` | wrong type for `max_tokens`: expected an integer, found the string "0100" |
+//! | 40 | content neither text nor parts | `invalid/content-wrong-type.prompt.yaml` | wrong type for `messages[0].content`: expected a string or a list, found a mapping |
+//! | 41 | content part without type | `invalid/content-part-without-type.prompt.yaml` | `messages[0].content[0]` is missing required key `type` |
+//! | 42 | unknown `tool_choice` (did you mean) | `invalid/bad-tool-choice.prompt.yaml` | `tool_choice` is `autoo`, expected one of `auto`, `none`, `required` |
+//! | 43 | `temperature` out of range | `invalid/temperature-out-of-range.prompt.yaml` | `temperature` is 2.5, out of range: it must be between 0 and 2 |
+//! | 44 | `top_p` out of range | `invalid/top-p-out-of-range.prompt.yaml` | `top_p` is 1.5, out of range: it must be between 0 and 1 |
+//! | 45 | penalties out of range | `invalid/penalty-out-of-range.prompt.yaml` | `frequency_penalty` is -2.5, out of range: it must be between -2 and 2 |
+//! | 46 | `max_tokens` not positive | `invalid/max-tokens-not-positive.prompt.yaml` | `max_tokens` is 0, out of range: it must be at least 1 |
+//! | 47 | negative weight | `invalid/negative-weight.prompt.yaml` | `load_balance_models[0].weight` is -1, out of range: it must be at least 0 |
+//! | 48 | `content` and `content_file` | `invalid/content-and-content-file.prompt.yaml` | `messages[0]` has both `content` and `content_file` |
+//! | 49 | empty `content_file` | `invalid/content-file-empty.prompt.yaml` | `messages[0].content_file` is empty |
+//! | 50 | content file missing | `invalid/content-file-missing.prompt.yaml` | content file `text/does-not-exist.md` does not exist |
+//! | 51 | content file outside the repository | `invalid/content-file-outside.prompt.yaml` | content file `../../../../etc/hostname` is outside the repository |
+//! | 52 | content file in the git directory | `invalid/content-file-in-git-dir.prompt.yaml` | content file `../../../.git/config` is inside the git directory, which promptsync never reads |
+//! | 53 | content file is a directory | `invalid/content-file-directory.prompt.yaml` | content file `../valid/text` is a directory, not a regular file |
+//! | 54 | content file not UTF-8 | `invalid/content-file-not-utf8.prompt.yaml` | content file `text/latin1.md` is not valid UTF-8 (bad byte at offset 3) |
+//! | 55 | undeclared placeholder (warning) | `valid/variable-warnings.prompt.yaml` | `{{audience}}` in `messages[0]` is not declared under `variables` |
+//! | 56 | unused variable (warning) | `valid/variable-warnings.prompt.yaml` | variable `tone` is declared but no message uses it |
+//! | 57 | prompt file is a FIFO | generated: `p/fifo.prompt.yaml` | the prompt file is a named pipe (FIFO), not a regular file |
+//! | 58 | prompt file is a socket | generated: `p/socket.prompt.yaml` | the prompt file is a socket, not a regular file |
+//! | 59 | prompt file links to a device | generated: `p/device.prompt.yaml` → `/dev/zero` | the prompt file is a symbolic link that leads outside the repository |
+//! | 60 | prompt file links nowhere | generated: `p/dangling.prompt.yaml` | the prompt file is a symbolic link that leads nowhere |
+//! | 61 | prompt file links into `.git` | generated: `p/git-config.prompt.yaml` | the prompt file is inside the git directory, which promptsync never reads |
+//! | 62 | file name not UTF-8 | generated: `p/caf\xe9.prompt.yaml` | the file name is not valid UTF-8, so the file cannot be named in the API or a report |
+//! | 63 | escape sequence in a file name | generated: `p/\e[2Jclear.prompt.yaml` | missing required key `model` (at `p/\u{1b}[2Jclear.prompt.yaml:1:1`: the name escaped) |
+//! | 64 | 300 KB line | generated: `p/long-line.prompt.yaml` | wrong type for `fallback_models[20000]`: expected a string, found a mapping (the line shown as a 120-character window, `…` at both ends) |
+//! | 65 | content file is a FIFO | generated: `p/content-fifo.prompt.yaml` | content file `text/fifo.md` is a named pipe (FIFO), not a regular file |
+//! | 66 | content file links to a device | generated: `p/content-device.prompt.yaml` | content file `text/zero.md` leads outside the repository through the symbolic link `p/text/zero.md` |
+//! | 67 | content file in `.git` | generated: `p/content-git.prompt.yaml` | content file `../.git/config` is inside the git directory, which promptsync never reads |
+//! | 68 | content file links into `.git` | generated: `p/content-git-link.prompt.yaml` | content file `text/git.md` is inside the git directory, which promptsync never reads |
+//! | 69 | content file over 1 MiB | generated: `p/content-big.prompt.yaml` | content file `text/big.md` is 1048577 bytes, over the limit of 1 MiB |
+//! | 70 | path that does not exist | `validate nope.prompt.yaml` | cannot read `nope.prompt.yaml`: No such file or directory |
+//! | 71 | path outside the repository | `validate /elsewhere/x.prompt.yaml` | `<dir>/x.prompt.yaml` is outside the repository at `<root>` |
+//! | 72 | git directory named | `validate .git .git/config` | `.git` is inside the git directory, which promptsync never reads |
 
 use std::path::Path;
 
@@ -61,7 +145,7 @@ fn json_output_has_the_same_findings() {
     let diagnostics = report["diagnostics"].as_array().unwrap();
     assert_eq!(
         report["summary"],
-        serde_json::json!({"files": 22, "valid": 2, "invalid": 20, "errors": 23, "warnings": 2})
+        serde_json::json!({"files": 56, "valid": 2, "invalid": 54, "errors": 59, "warnings": 2})
     );
     for d in diagnostics {
         let location = format!(
@@ -85,7 +169,7 @@ fn json_output_has_the_same_findings() {
         );
     }
     let files = report["files"].as_array().unwrap();
-    assert_eq!(files.len(), 22);
+    assert_eq!(files.len(), 56);
     assert!(files.contains(&serde_json::json!({
         "path": "tests/fixtures/valid/variable-warnings.prompt.yaml", "valid": true
     })));
@@ -206,7 +290,7 @@ fn paths_work_outside_any_repository_but_the_default_needs_one() {
     std::fs::write(dir.path().join("a.prompt.yaml"), valid_prompt("A")).unwrap();
     std::fs::write(
         dir.path().join("b.prompt.yaml"),
-        "name: B\nmodel: 5\nmessages: [{role: user}]\n",
+        "name: B\nmodel: [5]\nmessages: [{role: user}]\n",
     )
     .unwrap();
 
@@ -215,7 +299,7 @@ fn paths_work_outside_any_repository_but_the_default_needs_one() {
         .args(["validate", "."])
         .assert()
         .code(1)
-        .stdout(contains("error: wrong type for `model`: expected a string, found the number 5\n  --> b.prompt.yaml:2:8\n"));
+        .stdout(contains("error: wrong type for `model`: expected a string, found a list\n  --> b.prompt.yaml:2:8\n"));
 
     promptsync()
         .current_dir(dir.path())
