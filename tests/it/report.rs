@@ -24,14 +24,18 @@ fn plan_output_carries_no_raw_control_characters() {
     s.repo
         .write(
             "evil.prompt.yaml",
-            "name: \"Evil \\e[31mname\"\nmodel: gpt-4o\nmessages:\n  - role: system\n    content: \"Title \\e]0;owned\\a\\nclear \\e[2J\\n\"\n",
+            "name: Evil\nmodel: gpt-4o\nmessages:\n  - role: system\n    content: \"Title \\e]0;owned\\a\\nclear \\e[2J\\n\"\n",
         )
+        // A name cannot hold a control character: the file is invalid, and its
+        // finding is shown escaped too.
+        .write("badname.prompt.yaml", "name: \"Evil \\e[31mname\"\nmodel: gpt-4o\nmessages:\n  - role: system\n    content: hi\n")
         .write("clear\u{1b}[2J.prompt.yaml", &prompt("Path", "Hello."))
         .write("remote.prompt.yaml", &prompt("Remote", "New text."));
     s.repo.commit("Escapes everywhere");
 
-    let (out, _) = texts(&s.run(&["plan"], 0));
+    let (out, _) = texts(&s.run(&["plan"], 1));
     assert_eq!(raw_control(&out), None, "{out:?}");
+    assert!(out.contains("`name` contains the control character `\\u{1b}`"), "{out}");
     assert!(out.contains("Title \\u{1b}]0;owned\\u{7}"), "{out}");
     assert!(out.contains("clear \\u{1b}[2J"), "{out}");
     assert!(
@@ -42,18 +46,16 @@ fn plan_output_carries_no_raw_control_characters() {
         out.contains("clear\\u{1b}[2J.prompt.yaml"),
         "the path: {out}"
     );
-    assert!(out.contains("Evil \\u{1b}[31mname"), "the name: {out}");
-
-    let report = json_of(&s.run(&["plan", "--output", "json"], 0));
-    let evil = report["prompts"]
+    let report = json_of(&s.run(&["plan", "--output", "json"], 1));
+    let path = report["prompts"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["file"] == "evil.prompt.yaml")
+        .find(|p| p["name"] == "Path")
         .unwrap();
-    assert_eq!(evil["name"], "Evil \u{1b}[31mname", "JSON stays exact");
+    assert_eq!(path["file"], "clear\u{1b}[2J.prompt.yaml", "JSON stays exact");
 
-    let (out, _) = texts(&s.run(&["sync"], 0));
+    let (out, _) = texts(&s.run(&["sync"], 1));
     assert_eq!(raw_control(&out), None, "{out:?}");
 }
 
