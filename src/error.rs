@@ -70,6 +70,22 @@ impl Error {
     }
 }
 
+/// An error and its causes as one line of text, `a: b: c`, leaving out a cause whose
+/// text the message already holds (many of our messages name their cause).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// What to do after an error that ended a pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,4 +96,22 @@ pub enum FailureClass {
     Transient,
     /// A bug or a broken runtime.
     Fatal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "Is a directory (os error 21)",
+        );
+        let err = Error::Io {
+            what: "cannot read x".into(),
+            source: io,
+        };
+        assert_eq!(chain(&err), "cannot read x: Is a directory (os error 21)");
+    }
 }

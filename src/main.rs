@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(err) => {
             // Server error bodies and file names can reach this text: escape controls.
-            let err = format!("{:#}", anyhow::Error::from(err));
+            let err = promptsync::error::chain(&err);
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("error: {}", promptsync::term::block(&err));

@@ -264,7 +264,7 @@ impl Loop {
     ) -> Ended {
         let reason = trigger.reason.as_str();
         if let Err(err) = self.reload().await {
-            let message = error_text(&err);
+            let message = crate::error::chain(&err);
             tracing::error!(trigger = reason, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
             self.status.config_invalid(&message);
             self.metrics.pass(reason, "stalled", 0.0, None);
@@ -354,7 +354,7 @@ impl Loop {
             Err(err) => {
                 record.revision = err.partial.as_deref().and_then(revision);
                 span.record("revision", record.revision.as_deref());
-                record.error = Some(error_text(&err.error));
+                record.error = Some(crate::error::chain(&err.error));
                 let stalled = err.class == FailureClass::Stalled;
                 record.outcome = match err.class {
                     FailureClass::Stalled => "stalled",
@@ -533,20 +533,6 @@ fn revision(pass: &Pass) -> Option<String> {
         (None, true) => Some("worktree".to_owned()),
         (None, false) => None,
     }
-}
-
-fn error_text(err: &Error) -> String {
-    let mut chain = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !chain.contains(&cause_text) {
-            chain.push_str(": ");
-            chain.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    chain
 }
 
 fn millis(duration: Duration) -> u64 {

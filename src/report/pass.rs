@@ -237,7 +237,7 @@ impl PassReport {
     pub fn with_failure(mut self, error: &PassError) -> PassReport {
         self.error = Some(Failure {
             class: error.class,
-            message: error_chain(error),
+            message: crate::error::chain(error),
         });
         self
     }
@@ -262,7 +262,7 @@ impl PassReport {
             summary: Summary::default(),
             error: Some(Failure {
                 class: error.class(),
-                message: error_chain(error),
+                message: crate::error::chain(error),
             }),
             color: false,
         }
@@ -409,21 +409,6 @@ impl PassReport {
         };
         format!("{lead}: {}{tail}.", parts.join(", "))
     }
-}
-
-/// An error with its causes, as `main` prints them (`a: b: c`).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = source.and_then(std::error::Error::source);
-    }
-    text
 }
 
 fn sync_row(item: &SyncItem, outcome: Option<&Outcome>, color: bool) -> PromptReport {

@@ -35,7 +35,10 @@ fn plan_output_carries_no_raw_control_characters() {
 
     let (out, _) = texts(&s.run(&["plan"], 1));
     assert_eq!(raw_control(&out), None, "{out:?}");
-    assert!(out.contains("`name` contains the control character `\\u{1b}`"), "{out}");
+    assert!(
+        out.contains("`name` contains the control character `\\u{1b}`"),
+        "{out}"
+    );
     assert!(out.contains("Title \\u{1b}]0;owned\\u{7}"), "{out}");
     assert!(out.contains("clear \\u{1b}[2J"), "{out}");
     assert!(
@@ -53,7 +56,10 @@ fn plan_output_carries_no_raw_control_characters() {
         .iter()
         .find(|p| p["name"] == "Path")
         .unwrap();
-    assert_eq!(path["file"], "clear\u{1b}[2J.prompt.yaml", "JSON stays exact");
+    assert_eq!(
+        path["file"], "clear\u{1b}[2J.prompt.yaml",
+        "JSON stays exact"
+    );
 
     let (out, _) = texts(&s.run(&["sync"], 1));
     assert_eq!(raw_control(&out), None, "{out:?}");
