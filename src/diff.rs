@@ -24,7 +24,6 @@ pub fn unified(
     before: Option<&Map<String, Value>>,
     after: &Map<String, Value>,
     labels: (&str, &str),
-    color: bool,
 ) -> String {
     let before = before.map(canonical);
     let after = canonical(after);
@@ -45,12 +44,7 @@ pub fn unified(
         .context_radius(3)
         .header(&term::line(labels.0), &term::line(labels.1))
         .to_string();
-    let text = term::block(&text);
-    if color {
-        paint(&text)
-    } else {
-        text.into_owned()
-    }
+    term::block(&text).into_owned()
 }
 
 /// The fields in `shown`, one per line; messages and objects as indented blocks.
@@ -142,7 +136,8 @@ fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-fn paint(diff: &str) -> String {
+/// `diff` (from [`unified`] without colour) with ANSI colours for a terminal.
+pub fn paint(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + 64);
     for line in diff.split_inclusive('\n') {
         let (body, newline) = match line.strip_suffix('\n') {
@@ -191,7 +186,6 @@ mod tests {
             Some(&before),
             &after,
             ("remote v3", "prompts/a.prompt.yaml"),
-            false,
         );
         assert_eq!(
             diff,
@@ -217,7 +211,7 @@ mod tests {
 
     #[test]
     fn whitespace_only_changes_are_visible() {
-        let diff = |a: &str, b: &str| unified(Some(&message(a)), &message(b), ("a", "b"), false);
+        let diff = |a: &str, b: &str| unified(Some(&message(a)), &message(b), ("a", "b"));
         // A newline added at the end of a one-line message.
         let added = diff("Hello.", "Hello.\n");
         assert!(
@@ -258,7 +252,6 @@ mod tests {
             None,
             &message(evil),
             ("(none)", "prompts/\u{1b}[31mred.prompt.yaml"),
-            false,
         );
         assert!(
             !diff.contains('\u{1b}') && !diff.contains('\u{7}'),
@@ -272,7 +265,7 @@ mod tests {
             diff.contains("+++ prompts/\\u{1b}[31mred.prompt.yaml\n"),
             "{diff}"
         );
-        let one_line = unified(None, &message("\u{1b}[2J"), ("a", "b"), false);
+        let one_line = unified(None, &message("\u{1b}[2J"), ("a", "b"));
         assert!(!one_line.contains('\u{1b}'), "{one_line:?}");
     }
 
@@ -280,7 +273,7 @@ mod tests {
     fn defaults_on_both_sides_are_left_out_and_equal_content_has_no_diff() {
         let a = fields(json!({"model": "m", "messages": [], "stream": false}));
         let b = fields(json!({"model": "m", "messages": [], "top_p": 1.0}));
-        assert_eq!(unified(Some(&a), &b, ("a", "b"), false), "");
+        assert_eq!(unified(Some(&a), &b, ("a", "b")), "");
     }
 
     #[test]
@@ -289,7 +282,7 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "function", "function": {"name": "f"}}]}),
         );
-        let diff = unified(None, &after, ("(none)", "new"), false);
+        let diff = unified(None, &after, ("(none)", "new"));
         assert!(
             diff.starts_with("--- (none)\n+++ new\n@@ -0,0 +1,"),
             "{diff}"
@@ -304,7 +297,7 @@ mod tests {
         console::set_colors_enabled(true);
         let a = fields(json!({"model": "a", "messages": []}));
         let b = fields(json!({"model": "b", "messages": []}));
-        let diff = unified(Some(&a), &b, ("x", "y"), true);
+        let diff = paint(&unified(Some(&a), &b, ("x", "y")));
         assert!(diff.contains("\u{1b}["), "{diff:?}");
     }
 }

@@ -295,35 +295,62 @@ async fn load(
     let settings = settings.clone();
     let options = options.clone();
     tokio::task::spawn_blocking(move || {
-        let repo = GitRepo::open(&settings.repo)?;
-        let source = desired::load(&repo, &options.source, &settings.prompts)?;
-        if !(options.deploy && settings.deploy.enabled) {
-            return Ok((source, None));
+        // The repository path may be a link that kubernetes git-sync swaps to a new
+        // worktree at any moment: read again when it moved during the read, so that
+        // what is read is one revision, named as the link named it.
+        for attempt in 1..=MOVED_RETRIES {
+            let before = resolved(&settings.repo);
+            let read = read_sources(&settings, &options);
+            if resolved(&settings.repo) == before {
+                return read;
+            }
+            tracing::info!(attempt, repo = %settings.repo.display(), "the repository moved during the read (a git-sync swap?); reading it again");
         }
-        let scan = repo.tags()?;
-        for skipped in &scan.skipped {
-            tracing::warn!(tag = skipped.name, reason = skipped.reason, "skipped tag");
-        }
-        let Some(release) = deploy::select_release(&scan.tags, &settings.deploy.tags)? else {
-            tracing::debug!(patterns = ?settings.deploy.tags, "no release tag matches");
-            return Ok((source, None));
-        };
-        tracing::info!(tag = release.tag, commit = release.commit, "release");
-        let set = if !source.source.worktree
-            && source.source.commit.as_deref() == Some(release.commit.as_str())
-        {
-            source.clone()
-        } else {
-            desired::load(
-                &repo,
-                &SourceRev::Commit(release.commit.clone()),
-                &settings.prompts,
-            )?
-        };
-        Ok((source, Some((release, set))))
+        read_sources(&settings, &options)
     })
     .await
     .map_err(|err| Error::Internal(format!("loading the repository: {err}")))?
+}
+
+/// Reads of a repository whose path moved under them before one is stable.
+const MOVED_RETRIES: u32 = 5;
+
+/// Where `path` leads now, links followed (`None` when it leads nowhere).
+fn resolved(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::canonicalize(path).ok()
+}
+
+/// The desired state of the source and, when a release tag applies, of its commit.
+fn read_sources(
+    settings: &Settings,
+    options: &PassOptions,
+) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
+    let repo = GitRepo::open(&settings.repo)?;
+    let source = desired::load(&repo, &options.source, &settings.prompts)?;
+    if !(options.deploy && settings.deploy.enabled) {
+        return Ok((source, None));
+    }
+    let scan = repo.tags()?;
+    for skipped in &scan.skipped {
+        tracing::warn!(tag = skipped.name, reason = skipped.reason, "skipped tag");
+    }
+    let Some(release) = deploy::select_release(&scan.tags, &settings.deploy.tags)? else {
+        tracing::debug!(patterns = ?settings.deploy.tags, "no release tag matches");
+        return Ok((source, None));
+    };
+    tracing::info!(tag = release.tag, commit = release.commit, "release");
+    let set = if !source.source.worktree
+        && source.source.commit.as_deref() == Some(release.commit.as_str())
+    {
+        source.clone()
+    } else {
+        desired::load(
+            &repo,
+            &SourceRev::Commit(release.commit.clone()),
+            &settings.prompts,
+        )?
+    };
+    Ok((source, Some((release, set))))
 }
 
 /// Reads of the remote for one pass. A read that fails for one prompt is recorded in

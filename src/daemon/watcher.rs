@@ -294,12 +294,14 @@ impl Source {
                     }
                 }
                 Some(dir) = new_dirs.recv() => {
-                    if let Mode::Events(watcher) = &mut mode
-                        && let Err(err) = watch_tree(watcher, &mut watched, &dir)
-                    {
-                        advise(&err, self.poll_interval);
-                        mode = Mode::Polling;
-                        fingerprint = None;
+                    if let Mode::Events(watcher) = &mut mode {
+                        if let Err(err) = watch_tree(watcher, &mut watched, &dir) {
+                            advise(&err, self.poll_interval);
+                            mode = Mode::Polling;
+                            fingerprint = None;
+                        }
+                        // Files written into it before its watch began made no event.
+                        let _ = out.try_send(Reason::Files);
                     }
                 }
                 _ = ticks.tick(), if polling => {

@@ -104,8 +104,18 @@ pub struct PromptReport {
     pub skip_reason: Option<&'static str>,
     pub error: Option<String>,
     pub deploy: Option<DeployReport>,
-    #[serde(skip)]
-    diff: String,
+    /// The unified diff of the content change (no colours), for a bot to post;
+    /// `null` when the content does not change.
+    #[serde(serialize_with = "empty_as_null")]
+    pub diff: String,
+}
+
+fn empty_as_null<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    if text.is_empty() {
+        serializer.serialize_none()
+    } else {
+        serializer.serialize_str(text)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -164,7 +174,7 @@ impl PassReport {
         let mut rows: Vec<PromptReport> = pass
             .sync
             .iter()
-            .map(|(item, outcome)| sync_row(item, outcome.as_ref(), color))
+            .map(|(item, outcome)| sync_row(item, outcome.as_ref()))
             .collect();
         let mut by_path: BTreeMap<String, usize> = rows
             .iter()
@@ -334,7 +344,11 @@ impl PassReport {
                 Action::Unchanged | Action::DeployOnly => {}
             }
             if self.mode == Mode::Plan && !row.diff.is_empty() {
-                out.push_str(&row.diff);
+                if color {
+                    out.push_str(&diff::paint(&row.diff));
+                } else {
+                    out.push_str(&row.diff);
+                }
             }
             if let Some(deploy) = &row.deploy {
                 let tag = term::line(&deploy.tag);
@@ -411,7 +425,7 @@ impl PassReport {
     }
 }
 
-fn sync_row(item: &SyncItem, outcome: Option<&Outcome>, color: bool) -> PromptReport {
+fn sync_row(item: &SyncItem, outcome: Option<&Outcome>) -> PromptReport {
     let id = item.target.as_ref().and_then(Target::id).map(str::to_owned);
     let mut row = PromptReport::new(&item.path, id, &item.key, Action::Unchanged);
     match &item.step {
@@ -430,7 +444,7 @@ fn sync_row(item: &SyncItem, outcome: Option<&Outcome>, color: bool) -> PromptRe
                 SkipReason::DriftReported => "drift (drift = \"report\")",
             });
             if let Some(content) = content {
-                describe_content(&mut row, item, content, color);
+                describe_content(&mut row, item, content);
             }
         }
         SyncStep::Change { metadata, content } => {
@@ -440,7 +454,7 @@ fn sync_row(item: &SyncItem, outcome: Option<&Outcome>, color: bool) -> PromptRe
                 Action::Update
             };
             if let Some(content) = content {
-                describe_content(&mut row, item, content, color);
+                describe_content(&mut row, item, content);
             } else {
                 row.version_after = row.version_before;
             }
@@ -472,7 +486,7 @@ fn sync_row(item: &SyncItem, outcome: Option<&Outcome>, color: bool) -> PromptRe
     row
 }
 
-fn describe_content(row: &mut PromptReport, item: &SyncItem, content: &ContentChange, color: bool) {
+fn describe_content(row: &mut PromptReport, item: &SyncItem, content: &ContentChange) {
     row.version_before = content.before.as_ref().map(|v| v.number);
     row.version_after = match content.write {
         VersionWrite::EditDraft(n) => Some(n),
@@ -489,7 +503,6 @@ fn describe_content(row: &mut PromptReport, item: &SyncItem, content: &ContentCh
         content.before.as_ref().map(|v| &v.fields),
         &normalize::spec_fields(&content.spec),
         (&before_label, &item.path),
-        color,
     );
 }
 
