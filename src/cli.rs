@@ -99,6 +99,16 @@ pub enum Command {
     )]
     Validate(ValidateArgs),
 
+    /// Show what is where: per prompt file its remote newest and live versions and the
+    /// commits they came from, drift, the release tag; then the unmanaged prompts.
+    #[command(after_help = "\
+Sends no change. With --prompt NAME_OR_ID: that prompt's versions, newest first, with
+the commit, subject and tags each came from, the live one marked.
+
+Exit status: 0; 1 on errors (invalid files, prompts that cannot be read); with
+--detailed-exitcode, 2 when anything is out of sync.")]
+    Status(StatusArgs),
+
     /// Write prompt files for remote prompts, to adopt an existing account.
     #[command(
         after_help = "\
@@ -216,6 +226,27 @@ pub struct ValidateArgs {
     /// Findings format on stdout.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Report format on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
+    pub output: OutputFormat,
+
+    /// Exit 2 when anything is out of sync (0 when all is, 1 on errors).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Show one prompt's version history instead (by id or exact name).
+    #[arg(long, value_name = "NAME_OR_ID")]
+    pub prompt: Option<String>,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Clone, Args)]

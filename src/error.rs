@@ -39,6 +39,10 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// A value on the command line that names nothing (a prompt that does not exist).
+    #[error("{0}")]
+    Usage(String),
+
     /// A command or flag that a later release fills in.
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
@@ -65,7 +69,7 @@ impl Error {
             Error::Api(err) if err.is_stalled() => FailureClass::Stalled,
             Error::Api(_) => FailureClass::Transient,
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
-            Error::NotImplemented(_) => FailureClass::Stalled,
+            Error::NotImplemented(_) | Error::Usage(_) => FailureClass::Stalled,
         }
     }
 }

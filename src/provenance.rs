@@ -44,6 +44,14 @@ pub fn describe(source: &SourceInfo, digest: &str) -> String {
     format!("{subject} [promptsync {origin}; content {digest}]")
 }
 
+/// The commit subject of a description promptsync wrote (the text before the
+/// provenance mark), if it has one.
+pub fn subject(description: &str) -> Option<&str> {
+    parse(description)?;
+    let cut = description.rfind("[promptsync ")?;
+    Some(description[..cut].trim_end()).filter(|s| !s.is_empty())
+}
+
 /// The provenance recorded in a description, if promptsync wrote one.
 pub fn parse(description: &str) -> Option<Provenance> {
     let start = description.rfind("[promptsync ")?;

@@ -34,6 +34,19 @@ pub struct PassOptions {
     pub deploy: bool,
     /// What started the pass, for the logs only.
     pub trigger: &'static str,
+    /// List the whole account to find the remote prompts no file names.
+    pub unmanaged: bool,
+}
+
+/// A remote prompt that no prompt file names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unmanaged {
+    pub prompt_id: String,
+    pub name: Option<String>,
+    /// Its live version, when one is deployed.
+    pub live_version: Option<u64>,
+    /// Its newest version.
+    pub newest_version: Option<u64>,
 }
 
 /// A pass that ended before it was done, with what it had found and done so far.
@@ -81,6 +94,11 @@ pub struct Pass {
     pub deploy: Vec<(DeployItem, Option<Outcome>)>,
     /// Problems no single prompt owns (a list item that names no prompt).
     pub warnings: Vec<String>,
+    /// The remote prompts no file names, when asked for and the listing worked.
+    pub unmanaged: Option<Vec<Unmanaged>>,
+    /// The remote prompts the repository names, as read at the start of the pass, for
+    /// reports that show what is where: kept only when no change is sent (a dry run).
+    pub remote: Remote,
 }
 
 /// Run one pass. Per-prompt failures are in the returned [`Pass`]; a problem that ends
@@ -124,11 +142,14 @@ async fn run_pass(
         sync: Vec::new(),
         deploy: Vec::new(),
         warnings: Vec::new(),
+        unmanaged: None,
+        remote: Remote::default(),
     };
     let mut reader = Reader {
         client,
         limit: settings.api.max_in_flight.max(1),
         warnings: Vec::new(),
+        unmanaged: options.unmanaged,
     };
     let result = reconcile(&mut pass, &mut reader, settings, apply, observer).await;
     pass.warnings = reader.warnings;
@@ -158,6 +179,12 @@ async fn reconcile(
         release = pass.release.as_ref().map(|(r, _)| r.tag.as_str()),
         "loaded"
     );
+    if reader.unmanaged {
+        pass.unmanaged = reader.unmanaged(pass, &remote).await?;
+    }
+    if !apply {
+        pass.remote = remote.clone();
+    }
 
     if let Some((release, set)) = &pass.release {
         let searches = plan::version_searches(&set.prompts, &remote);
@@ -360,6 +387,8 @@ struct Reader<'a> {
     client: &'a Client,
     limit: usize,
     warnings: Vec<String>,
+    /// List the whole account for the prompts no file names.
+    unmanaged: bool,
 }
 
 /// What a prompt list was asked for, to attribute an item that names nothing.
@@ -637,6 +666,50 @@ impl Reader<'_> {
             .buffer_unordered(self.limit)
             .collect()
             .await
+    }
+
+    /// Every remote prompt that no file of the source or release names (the whole
+    /// account, paged). A failed listing is a warning, not the pass's end.
+    async fn unmanaged(
+        &mut self,
+        pass: &Pass,
+        remote: &Remote,
+    ) -> Result<Option<Vec<Unmanaged>>, ApiError> {
+        let listing = match self.client.list_prompts(&serde_json::Map::new()).await {
+            Ok(listing) => listing,
+            Err(err) if err.is_stalled() => return Err(err),
+            Err(err) => {
+                self.warnings.push(format!(
+                    "cannot list the whole account for unmanaged prompts: {err}"
+                ));
+                return Ok(None);
+            }
+        };
+        let names: BTreeSet<&str> = pass
+            .source
+            .prompts
+            .iter()
+            .chain(pass.release.iter().flat_map(|(_, set)| &set.prompts))
+            .filter_map(|desired| match &desired.key {
+                PromptKey::Name(name) => Some(name.as_str()),
+                PromptKey::Id(_) => None,
+            })
+            .collect();
+        let unmanaged = listing
+            .items
+            .iter()
+            .filter_map(|prompt| {
+                let id = prompt.id()?;
+                let named = prompt.name.as_deref().is_some_and(|n| names.contains(n));
+                (!remote.prompts.contains_key(id) && !named).then(|| Unmanaged {
+                    prompt_id: id.to_owned(),
+                    name: prompt.name.clone(),
+                    live_version: prompt.live_version.as_ref().map(|v| v.number),
+                    newest_version: prompt.current_version.as_ref().map(|v| v.number),
+                })
+            })
+            .collect();
+        Ok(Some(unmanaged))
     }
 
     /// The prompts of a listing, its problems recorded.

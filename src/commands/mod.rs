@@ -4,6 +4,7 @@
 
 mod emulator;
 mod pull;
+mod status;
 mod sync;
 mod validate;
 mod watch;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Some(Command::Validate(args)) => validate::run(&global, args),
         Some(Command::Emulator(args)) => emulator::run(&global, args),
         Some(Command::Pull(args)) => pull::run(&global, args),
+        Some(Command::Status(args)) => status::run(&global, args),
         // `Cli::parse_checked` refuses a command line without a subcommand.
         None => Ok(ExitStatus::Failure),
     }

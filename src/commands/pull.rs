@@ -208,7 +208,7 @@ async fn unmanaged(settings: &Settings, client: &Client) -> Result<Vec<Selected>
 }
 
 /// The prompts named on the command line: an id match first, then an exact name.
-async fn named(client: &Client, asked: &[String]) -> Result<Vec<Selected>, ApiError> {
+pub(super) async fn named(client: &Client, asked: &[String]) -> Result<Vec<Selected>, ApiError> {
     let ids = filter_in("prompt_id", asked.iter().cloned());
     let names = filter_in("name", asked.iter().cloned());
     let (by_id, by_name) =

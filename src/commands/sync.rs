@@ -89,6 +89,7 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
         dry_run: mode != Mode::Sync,
         deploy: !remote.no_deploy,
         trigger: "command line",
+        unmanaged: settings.sync.report_unmanaged,
     };
     let progress = mode == Mode::Sync
         && global.quiet == 0

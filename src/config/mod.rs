@@ -111,6 +111,8 @@ pub struct SyncSettings {
     pub drift: DriftPolicy,
     /// Stop all changes while still reporting the plan.
     pub suspend: bool,
+    /// List the whole account to count the prompts no file names (pages of 100).
+    pub report_unmanaged: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -57,6 +57,7 @@ pub(super) struct RawDeploy {
 pub(super) struct RawSync {
     pub(super) drift: Field,
     pub(super) suspend: Field,
+    pub(super) report_unmanaged: Field,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -240,7 +241,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 20, "{keys:?}");
+        assert_eq!(keys.len(), 21, "{keys:?}");
     }
 
     #[test]

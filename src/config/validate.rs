@@ -160,9 +160,11 @@ fn sync(check: &mut Checker<'_>, raw: RawSync) -> Option<SyncSettings> {
         )
     });
     let suspend = check.get("sync.suspend", raw.suspend, boolean);
+    let report_unmanaged = check.get("sync.report_unmanaged", raw.report_unmanaged, boolean);
     Some(SyncSettings {
         drift: drift?,
         suspend: suspend?,
+        report_unmanaged: report_unmanaged?,
     })
 }
 

@@ -6,7 +6,7 @@
 //! | `promptsync_reconcile_total` | counter | `trigger`, `result` (`success`, `partial`, `transient`, `stalled`, `fatal`) |
 //! | `promptsync_reconcile_duration_seconds` | histogram | |
 //! | `promptsync_last_success_timestamp_seconds` | gauge | |
-//! | `promptsync_prompts` | gauge | `state` (`managed`, `invalid`, `drifted`, `suspended`) |
+//! | `promptsync_prompts` | gauge | `state` (`managed`, `invalid`, `drifted`, `suspended`; `unmanaged`: remote prompts no file names, from the last full pass) |
 //! | `promptsync_versions_created_total` | counter | |
 //! | `promptsync_deploys_total` | counter | |
 //! | `promptsync_api_requests_total` | counter | `method`, `code` (`error` when no answer came) |
@@ -179,6 +179,13 @@ impl Metrics {
                 .get_or_create(&StateLabels { state })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Remote prompts no file names (from a pass that listed the account).
+    pub fn unmanaged(&self, count: usize) {
+        self.prompts
+            .get_or_create(&StateLabels { state: "unmanaged" })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// One API request answered with `code` (`None`: no answer).

@@ -280,6 +280,8 @@ impl Loop {
             dry_run: false,
             deploy: self.deploy,
             trigger: reason,
+            // The whole account is listed on full passes only, not on every commit.
+            unmanaged: self.settings.sync.report_unmanaged && trigger.reason.is_full(),
         };
         let span = tracing::info_span!("pass", trigger = reason, revision = tracing::field::Empty);
         let started = Instant::now();
@@ -411,6 +413,10 @@ impl Loop {
     fn observe(&self, pass: &Pass) -> (Counts, bool) {
         let report = PassReport::new(pass, Mode::Sync, false);
         let s = &report.summary;
+        if let Some(unmanaged) = &report.unmanaged {
+            self.status.set_unmanaged(unmanaged.len());
+            self.metrics.unmanaged(unmanaged.len());
+        }
         let drifted = report.prompts.iter().filter(|p| p.drift).count();
         let suspended = if pass.suspended {
             report.prompts.len()

@@ -36,6 +36,9 @@ pub struct StatusData {
     pub synced_once: bool,
     /// How changes are noticed: `events` (file system notifications) or `polling`.
     pub watcher: &'static str,
+    /// Remote prompts no file names, as of the last pass that listed the account
+    /// (full passes only; `null` before one, or with `sync.report_unmanaged = false`).
+    pub unmanaged: Option<usize>,
     /// The newest pass first.
     pub passes: VecDeque<PassRecord>,
 }
@@ -105,6 +108,7 @@ impl Status {
                 last_success: None,
                 synced_once: false,
                 watcher,
+                unmanaged: None,
                 passes: VecDeque::with_capacity(HISTORY),
             }),
             heartbeat: AtomicU64::new(0),
@@ -154,6 +158,10 @@ impl Status {
 
     pub fn set_watcher(&self, watcher: &'static str) {
         self.lock().watcher = watcher;
+    }
+
+    pub fn set_unmanaged(&self, count: usize) {
+        self.lock().unmanaged = Some(count);
     }
 
     /// A pass starts.

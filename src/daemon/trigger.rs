@@ -52,6 +52,16 @@ impl Reason {
         }
     }
 
+    /// Whether a pass for this reason looks at everything, the whole account included
+    /// (the first pass, the resync, a rescan, a person's request), as opposed to one
+    /// that follows a change in the repository.
+    pub fn is_full(self) -> bool {
+        matches!(
+            self,
+            Reason::Startup | Reason::Resync | Reason::Rescan | Reason::Signal | Reason::Http
+        )
+    }
+
     /// Whether this reason says something changed (or a person asked), as opposed to
     /// the timer: such triggers end a backoff early.
     pub fn is_change(self) -> bool {

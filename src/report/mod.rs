@@ -3,6 +3,7 @@
 
 pub mod pass;
 pub mod pull;
+pub mod status;
 pub mod validate;
 
 use std::io::{self, Write};

@@ -19,7 +19,7 @@ use crate::plan::{
     ContentChange, DeployItem, DeployStep, DeployTarget, SkipReason, SyncItem, SyncStep, Target,
     VersionWrite,
 };
-use crate::reconcile::{Pass, PassError};
+use crate::reconcile::{Pass, PassError, Unmanaged};
 use crate::term;
 
 /// Which command produced the pass.
@@ -46,6 +46,9 @@ pub struct PassReport {
     pub invalid_files: Vec<InvalidFile>,
     /// Problems no single prompt owns (a list item that names no prompt).
     pub warnings: Vec<String>,
+    /// Remote prompts no file names; `null` when the account was not listed
+    /// (`sync.report_unmanaged = false`, or the listing failed: see `warnings`).
+    pub unmanaged: Option<Vec<Unmanaged>>,
     pub summary: Summary,
     /// Why the pass ended before it was done; `null` when it finished.
     pub error: Option<Failure>,
@@ -147,7 +150,7 @@ pub enum DeployAction {
     Failed,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct InvalidFile {
     pub file: String,
     /// `null` for the source commit, the tag for the release commit.
@@ -165,6 +168,8 @@ pub struct Summary {
     pub deployed: usize,
     pub invalid_files: usize,
     pub warnings: usize,
+    /// Remote prompts no file names (0 when the account was not listed).
+    pub unmanaged: usize,
 }
 
 impl PassReport {
@@ -220,6 +225,7 @@ impl PassReport {
         }
         let mut summary = summarize(&rows, &invalid_files, &pass.source.diagnostics);
         summary.warnings += pass.warnings.len();
+        summary.unmanaged = pass.unmanaged.as_ref().map_or(0, Vec::len);
         PassReport {
             format: 1,
             mode,
@@ -237,6 +243,7 @@ impl PassReport {
             prompts: rows,
             invalid_files,
             warnings: pass.warnings.clone(),
+            unmanaged: pass.unmanaged.clone(),
             summary,
             error: None,
             color,
@@ -269,6 +276,7 @@ impl PassReport {
             prompts: Vec::new(),
             invalid_files: Vec::new(),
             warnings: Vec::new(),
+            unmanaged: None,
             summary: Summary::default(),
             error: Some(Failure {
                 class: error.class(),
@@ -375,6 +383,9 @@ impl PassReport {
                 out.push_str(&line);
             }
         }
+        if let Some(unmanaged) = self.unmanaged.as_deref().filter(|u| !u.is_empty()) {
+            out.push_str(&unmanaged_lines(unmanaged));
+        }
         out.push_str(&self.summary_line());
         out.push('\n');
         out
@@ -416,6 +427,9 @@ impl PassReport {
         if s.warnings > 0 {
             parts.push(format!("{} warning(s)", s.warnings));
         }
+        if s.unmanaged > 0 {
+            parts.push(format!("{} unmanaged", s.unmanaged));
+        }
         let tail = if self.mode == Mode::Plan && !self.has_changes() && !self.has_errors() {
             " — no changes"
         } else {
@@ -423,6 +437,35 @@ impl PassReport {
         };
         format!("{lead}: {}{tail}.", parts.join(", "))
     }
+}
+
+/// Prompts shown by name in the text report before "and N more".
+const UNMANAGED_SHOWN: usize = 10;
+
+/// The remote prompts no file names, the first few by name, and what to do.
+fn unmanaged_lines(unmanaged: &[Unmanaged]) -> String {
+    let mut out = format!(
+        "{} remote prompt(s) that no file names (unmanaged):\n",
+        unmanaged.len()
+    );
+    for prompt in unmanaged.iter().take(UNMANAGED_SHOWN) {
+        let live = prompt
+            .live_version
+            .map_or_else(|| "nothing live".to_owned(), |v| format!("v{v} live"));
+        out.push_str(&format!(
+            "  {:?} ({}), {live}\n",
+            term::line(prompt.name.as_deref().unwrap_or("")),
+            term::line(&prompt.prompt_id)
+        ));
+    }
+    if unmanaged.len() > UNMANAGED_SHOWN {
+        out.push_str(&format!(
+            "  … and {} more (`promptsync status` lists them all)\n",
+            unmanaged.len() - UNMANAGED_SHOWN
+        ));
+    }
+    out.push_str("  `promptsync pull --all` writes files for them\n");
+    out
 }
 
 fn sync_row(item: &SyncItem, outcome: Option<&Outcome>) -> PromptReport {

@@ -22,6 +22,7 @@ mod partial;
 mod pull;
 mod report;
 mod secrets;
+mod status;
 mod sync;
 mod validate;
 mod watch;

@@ -1,0 +1,132 @@
+//! `promptsync status`: what is where, read-only. Without `--prompt`: a dry-run pass
+//! with the whole account listed, shown as one row per prompt file and the unmanaged
+//! prompts. With `--prompt NAME_OR_ID`: that prompt's versions, newest first, each with
+//! the commit, subject and tags it came from: the prompt's history read as git history.
+
+use std::collections::BTreeMap;
+
+use crate::Error;
+use crate::api::Client;
+use crate::apply::Unobserved;
+use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
+use crate::commands::ExitStatus;
+use crate::config::Overrides;
+use crate::desired::SourceRev;
+use crate::gitrepo::GitRepo;
+use crate::reconcile::{self, PassOptions};
+use crate::report::Stdout;
+use crate::report::pass::{Mode, PassReport};
+use crate::report::status::{HistoryReport, StatusReport};
+
+pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
+    let mut settings = super::load_settings(global, &Overrides::default())?;
+    crate::logging::init(&settings.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            what: "cannot start the async runtime".into(),
+            source,
+        })?;
+    runtime.block_on(async {
+        let local = if args.remote.emulator {
+            Some(super::sync::start_local_emulator(&mut settings).await?)
+        } else {
+            None
+        };
+        let client = Client::new(&settings.api)?;
+        let status = match &args.prompt {
+            Some(prompt) => history(&settings, &client, prompt, args.output).await,
+            None => overview(&settings, &client, &args).await,
+        };
+        if let Some(local) = local {
+            local.shutdown().await?;
+        }
+        status
+    })
+}
+
+async fn overview(
+    settings: &crate::config::Settings,
+    client: &Client,
+    args: &StatusArgs,
+) -> Result<ExitStatus, Error> {
+    let options = PassOptions {
+        source: if args.source.worktree {
+            SourceRev::Worktree
+        } else {
+            SourceRev::Commit(args.source.rev.clone())
+        },
+        dry_run: true,
+        deploy: !args.remote.no_deploy,
+        trigger: "command line",
+        unmanaged: true,
+    };
+    let pass = reconcile::run(settings, client, &options, &Unobserved)
+        .await
+        .map_err(|err| err.error)?;
+    let invalid = PassReport::new(&pass, Mode::Plan, false).invalid_files;
+    let report = StatusReport::new(&pass, invalid);
+    print(args.output, &report.to_text(), &report)?;
+    Ok(if report.has_errors() {
+        ExitStatus::Failure
+    } else if report.out_of_sync() && args.detailed_exitcode {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+async fn history(
+    settings: &crate::config::Settings,
+    client: &Client,
+    asked: &str,
+    output: OutputFormat,
+) -> Result<ExitStatus, Error> {
+    let found = super::pull::named(client, &[asked.to_owned()]).await?;
+    let Some((_, found)) = found.into_iter().next() else {
+        return Ok(ExitStatus::Failure);
+    };
+    let prompt = found.map_err(Error::Usage)?;
+    let id = prompt.id().unwrap_or_default().to_owned();
+    let versions = client.list_versions(&id).await?;
+    let repo = settings.repo.clone();
+    let tags = tokio::task::spawn_blocking(move || tags_by_commit(&repo))
+        .await
+        .map_err(|err| Error::Internal(err.to_string()))?;
+    let report = HistoryReport::new(
+        &id,
+        prompt.name.as_deref(),
+        &versions.items,
+        prompt.live_version.as_ref().map(|v| v.number),
+        &tags,
+    );
+    print(output, &report.to_text(), &report)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Tag names by the commit they lead to (none outside a repository).
+fn tags_by_commit(repo: &std::path::Path) -> BTreeMap<String, Vec<String>> {
+    let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Ok(scan) = GitRepo::open(repo).and_then(|repo| repo.tags()) {
+        for tag in scan.tags {
+            tags.entry(tag.commit).or_default().push(tag.name);
+        }
+    }
+    tags
+}
+
+fn print<T: serde::Serialize>(output: OutputFormat, text: &str, report: &T) -> Result<(), Error> {
+    let mut out = Stdout::new();
+    let written = match output {
+        OutputFormat::Text => out.text(text),
+        OutputFormat::Json => out.json(report),
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Io {
+            what: "cannot write the report".into(),
+            source,
+        })
+}
