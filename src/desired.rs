@@ -234,7 +234,25 @@ fn load_files(
         files: paths,
         unreadable,
     } = listing;
-    let mut files: Vec<Loaded> = paths.iter().map(|path| load_file(tree, path)).collect();
+    // Reading goes through the tree (git2 is not thread-safe); parsing, the costly
+    // part, is pure and runs on every core.
+    let read: Vec<Read> = paths
+        .into_iter()
+        .map(|path| {
+            let bytes = tree.read(&path);
+            (path, bytes)
+        })
+        .collect();
+    let mut files: Vec<Loaded> = parse_all(read)
+        .into_iter()
+        .map(|parsed| match parsed {
+            Ok(file) => checked(tree, file),
+            Err((path, err)) => Loaded {
+                file: unreadable_file(&path, err),
+                texts: BTreeMap::new(),
+            },
+        })
+        .collect();
     files.extend(unreadable.into_iter().map(|(path, err)| Loaded {
         file: unreadable_file(&path, err),
         texts: BTreeMap::new(),
@@ -267,17 +285,50 @@ struct Loaded {
     texts: BTreeMap<usize, String>,
 }
 
-fn load_file(tree: &FileTree<'_>, path: &str) -> Loaded {
-    let bytes = match tree.read(path) {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            return Loaded {
-                file: unreadable_file(path, err),
-                texts: BTreeMap::new(),
-            };
-        }
+/// A prompt file's path and its bytes, or why they could not be read.
+type Read = (String, Result<Vec<u8>, ReadError>);
+
+/// Files below this many are parsed on the calling thread (threads cost more).
+const PARALLEL_FROM: usize = 64;
+
+/// Parse every file that could be read, on as many threads as there are cores.
+fn parse_all(read: Vec<Read>) -> Vec<Result<ParsedFile, (String, ReadError)>> {
+    let parse = |(path, bytes): Read| match bytes {
+        Ok(bytes) => Ok(prompt::parse_file(&path, &bytes)),
+        Err(err) => Err((path, err)),
     };
-    let mut file = prompt::parse_file(path, &bytes);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || read.len() < PARALLEL_FROM {
+        return read.into_iter().map(parse).collect();
+    }
+    let chunk = read.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<Read>> = Vec::new();
+    let mut rest = read.into_iter();
+    loop {
+        let part: Vec<_> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        chunks.push(part);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| match handle.join() {
+                Ok(parsed) => parsed,
+                // A panic in the parser is a bug; carry it to the caller's thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// A parsed file with its content files read and its variables checked.
+fn checked(tree: &FileTree<'_>, mut file: ParsedFile) -> Loaded {
     let (texts, findings) = content_files(tree, &file);
     file.add(Severity::Error, findings);
     if let Some(prompt) = &file.prompt {

@@ -208,7 +208,11 @@ impl FileTree<'_> {
                 let Some(repo) = repo else {
                     return false;
                 };
-                let canonical = std::fs::canonicalize(root.join(path));
+                let full = root.join(path);
+                if without_links(root, path).is_some() {
+                    return repo.git_dirs().iter().any(|dir| full.starts_with(dir));
+                }
+                let canonical = std::fs::canonicalize(full);
                 canonical.is_ok_and(|canonical| {
                     repo.git_dirs().iter().any(|dir| canonical.starts_with(dir))
                 })
@@ -336,7 +340,37 @@ fn tree_kind(entry: &TreeEntry) -> &'static str {
 }
 
 /// Follow `path` on disk to a regular file inside `root` (canonical).
+/// The metadata of `root/path` when no component of `path` (clean: no `.`, `..` or
+/// empty parts) is a symbolic link, so that `root/path` is its own canonical path;
+/// `None` otherwise (a link on the way, a missing component: the slow path decides).
+fn without_links(root: &Path, path: &str) -> Option<std::fs::Metadata> {
+    let mut current = root.to_path_buf();
+    let mut metadata = None;
+    for part in path.split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return None;
+        }
+        current.push(part);
+        let found = std::fs::symlink_metadata(&current).ok()?;
+        if found.file_type().is_symlink() {
+            return None;
+        }
+        metadata = Some(found);
+    }
+    metadata
+}
+
 fn resolve_on_disk(root: &Path, path: &str) -> Result<String, ReadError> {
+    // The common case costs one lstat per component instead of a canonicalize.
+    if let Some(metadata) = without_links(root, path) {
+        return match localfile::FileKind::of(&metadata) {
+            None => Ok(path.to_owned()),
+            Some(kind) => Err(ReadError::NotAFile {
+                path: path.to_owned(),
+                what: kind.describe(),
+            }),
+        };
+    }
     let full = root.join(path);
     let canonical = match std::fs::canonicalize(&full) {
         Ok(canonical) => canonical,

@@ -150,6 +150,7 @@ async fn run_pass(
         limit: settings.api.max_in_flight.max(1),
         warnings: Vec::new(),
         unmanaged: options.unmanaged,
+        unmanaged_found: None,
     };
     let result = reconcile(&mut pass, &mut reader, settings, apply, observer).await;
     pass.warnings = reader.warnings;
@@ -179,9 +180,7 @@ async fn reconcile(
         release = pass.release.as_ref().map(|(r, _)| r.tag.as_str()),
         "loaded"
     );
-    if reader.unmanaged {
-        pass.unmanaged = reader.unmanaged(pass, &remote).await?;
-    }
+    pass.unmanaged = reader.unmanaged_found.take();
     if !apply {
         pass.remote = remote.clone();
     }
@@ -389,6 +388,8 @@ struct Reader<'a> {
     warnings: Vec<String>,
     /// List the whole account for the prompts no file names.
     unmanaged: bool,
+    /// What that listing found.
+    unmanaged_found: Option<Vec<Unmanaged>>,
 }
 
 /// What a prompt list was asked for, to attribute an item that names nothing.
@@ -418,13 +419,21 @@ impl Reader<'_> {
                 PromptKey::Name(name) => names.insert(name.clone()),
             };
         }
-        let (by_id, by_name) = tokio::try_join!(
-            list_in(self.client, "prompt_id", &ids),
-            list_in(self.client, "name", &names)
-        )?;
-        let mut remote = Remote::new(by_id.items.into_iter().chain(by_name.items));
-        self.attribute(&mut remote, &by_id.problems, Asked::Ids(&ids));
-        self.attribute(&mut remote, &by_name.problems, Asked::Names(&names));
+        let mut remote = match self.account(&ids, &names).await? {
+            // The whole account was listed for the unmanaged prompts: the snapshot
+            // comes from that listing, at no extra request.
+            Some(remote) => remote,
+            None => {
+                let (by_id, by_name) = tokio::try_join!(
+                    list_in(self.client, "prompt_id", &ids),
+                    list_in(self.client, "name", &names)
+                )?;
+                let mut remote = Remote::new(by_id.items.into_iter().chain(by_name.items));
+                self.attribute(&mut remote, &by_id.problems, Asked::Ids(&ids));
+                self.attribute(&mut remote, &by_name.problems, Asked::Names(&names));
+                remote
+            }
+        };
         let failures = self.complete(remote.prompts.values_mut()).await?;
         for (id, reason) in failures {
             remote.unreadable.insert(id, reason);
@@ -668,13 +677,17 @@ impl Reader<'_> {
             .await
     }
 
-    /// Every remote prompt that no file of the source or release names (the whole
-    /// account, paged). A failed listing is a warning, not the pass's end.
-    async fn unmanaged(
+    /// When asked to, list the whole account: the prompts named by `ids` or `names`
+    /// make the snapshot, the others are the unmanaged prompts. `None` when not asked,
+    /// or when the listing failed (a warning; the filtered lists are read instead).
+    async fn account(
         &mut self,
-        pass: &Pass,
-        remote: &Remote,
-    ) -> Result<Option<Vec<Unmanaged>>, ApiError> {
+        ids: &BTreeSet<String>,
+        names: &BTreeSet<String>,
+    ) -> Result<Option<Remote>, ApiError> {
+        if !self.unmanaged {
+            return Ok(None);
+        }
         let listing = match self.client.list_prompts(&serde_json::Map::new()).await {
             Ok(listing) => listing,
             Err(err) if err.is_stalled() => return Err(err),
@@ -685,31 +698,31 @@ impl Reader<'_> {
                 return Ok(None);
             }
         };
-        let names: BTreeSet<&str> = pass
-            .source
-            .prompts
-            .iter()
-            .chain(pass.release.iter().flat_map(|(_, set)| &set.prompts))
-            .filter_map(|desired| match &desired.key {
-                PromptKey::Name(name) => Some(name.as_str()),
-                PromptKey::Id(_) => None,
-            })
-            .collect();
-        let unmanaged = listing
-            .items
-            .iter()
-            .filter_map(|prompt| {
-                let id = prompt.id()?;
-                let named = prompt.name.as_deref().is_some_and(|n| names.contains(n));
-                (!remote.prompts.contains_key(id) && !named).then(|| Unmanaged {
-                    prompt_id: id.to_owned(),
-                    name: prompt.name.clone(),
-                    live_version: prompt.live_version.as_ref().map(|v| v.number),
-                    newest_version: prompt.current_version.as_ref().map(|v| v.number),
+        let (named, unnamed): (Vec<Prompt>, Vec<Prompt>) =
+            listing.items.into_iter().partition(|prompt| {
+                prompt.id().is_some_and(|id| ids.contains(id))
+                    || prompt
+                        .name
+                        .as_ref()
+                        .is_some_and(|name| names.contains(name))
+            });
+        let mut remote = Remote::new(named);
+        self.attribute(&mut remote, &listing.problems, Asked::Ids(ids));
+        self.attribute(&mut remote, &listing.problems, Asked::Names(names));
+        self.unmanaged_found = Some(
+            unnamed
+                .iter()
+                .filter_map(|prompt| {
+                    Some(Unmanaged {
+                        prompt_id: prompt.id()?.to_owned(),
+                        name: prompt.name.clone(),
+                        live_version: prompt.live_version.as_ref().map(|v| v.number),
+                        newest_version: prompt.current_version.as_ref().map(|v| v.number),
+                    })
                 })
-            })
-            .collect();
-        Ok(Some(unmanaged))
+                .collect(),
+        );
+        Ok(Some(remote))
     }
 
     /// The prompts of a listing, its problems recorded.

@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use super::error::{ApiError, Target, error_detail};
+use super::pace::Pacer;
 use super::paging::{Next, Pager};
 use super::retry::{RetryPolicy, Step, retry_after, retrying};
 use super::types::{
@@ -62,6 +63,7 @@ struct Inner {
     base: String,
     timeouts: Timeouts,
     limiter: Semaphore,
+    pacer: Pacer,
     retry: RetryPolicy,
     /// Told about every exchange (for metrics); knows nothing of what is sent.
     on_reply: Option<ReplyHook>,
@@ -150,6 +152,7 @@ impl Client {
                     connect: settings.connect_timeout,
                 },
                 limiter: Semaphore::new(settings.max_in_flight.max(1)),
+                pacer: Pacer::new(settings.requests_per_minute),
                 retry: RetryPolicy::new(settings.retry_max_elapsed),
                 on_reply: None,
             }),
@@ -421,6 +424,7 @@ impl Client {
         let Ok(_permit) = self.inner.limiter.acquire().await else {
             unreachable!("the semaphore is never closed")
         };
+        self.inner.pacer.ready().await;
         let url = format!("{}{}", self.inner.base, target.path);
         let mut request = self.inner.http.request(method.clone(), &url);
         if let Some(body) = body {
@@ -439,6 +443,21 @@ impl Client {
             Err(err) => Exchange::Lost(describe(&err, self.inner.timeouts)),
             Ok(response) => read_answer(target, response, self.inner.timeouts).await,
         };
+        if let Exchange::Answer {
+            status,
+            headers,
+            body,
+        } = &exchange
+            && *status == StatusCode::TOO_MANY_REQUESTS
+        {
+            // Throttled: the whole client waits, not only this request.
+            let wait = retry_after(headers, body).unwrap_or(Duration::from_secs(1));
+            tracing::debug!(
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "throttled: every request waits"
+            );
+            self.inner.pacer.pause(wait);
+        }
         if let Some(hook) = &self.inner.on_reply {
             let status = match &exchange {
                 Exchange::Answer { status, .. } => Some(status.as_u16()),
@@ -738,6 +757,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
             connect_timeout: std::time::Duration::from_secs(1),
             max_in_flight: 1,
+            requests_per_minute: None,
             retry_max_elapsed: std::time::Duration::from_secs(1),
         };
         assert!(matches!(Client::new(&settings), Err(ApiError::MissingKey)));

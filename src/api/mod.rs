@@ -4,6 +4,7 @@
 
 mod client;
 mod error;
+mod pace;
 mod paging;
 mod retry;
 pub mod types;

@@ -76,6 +76,8 @@ pub struct ApiSettings {
     pub connect_timeout: Duration,
     /// Requests in flight at once (default 8).
     pub max_in_flight: usize,
+    /// Pace requests to at most this many a minute (a token bucket); `None`: no pacing.
+    pub requests_per_minute: Option<usize>,
     /// Total time a request may spend retrying transient failures (zero: no retries).
     pub retry_max_elapsed: Duration,
 }

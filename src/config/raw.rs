@@ -35,6 +35,7 @@ pub(super) struct RawApi {
     pub(super) timeout: Field,
     pub(super) connect_timeout: Field,
     pub(super) max_in_flight: Field,
+    pub(super) requests_per_minute: Field,
     pub(super) retry_max_elapsed: Field,
 }
 
@@ -241,7 +242,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 21, "{keys:?}");
+        assert_eq!(keys.len(), 22, "{keys:?}");
     }
 
     #[test]

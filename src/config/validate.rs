@@ -82,6 +82,11 @@ fn api(check: &mut Checker<'_>, raw: RawApi, env_key: Option<ApiKey>) -> Option<
         duration(Duration::from_millis(1)),
     );
     let max_in_flight = check.get("api.max_in_flight", raw.max_in_flight, count(1, 256));
+    let requests_per_minute = check.optional(
+        "api.requests_per_minute",
+        raw.requests_per_minute,
+        count(1, 1_000_000),
+    );
     let retry_max_elapsed = check.get(
         "api.retry_max_elapsed",
         raw.retry_max_elapsed,
@@ -107,6 +112,7 @@ fn api(check: &mut Checker<'_>, raw: RawApi, env_key: Option<ApiKey>) -> Option<
         timeout: timeout?,
         connect_timeout: connect_timeout?,
         max_in_flight: max_in_flight?,
+        requests_per_minute: requests_per_minute?,
         retry_max_elapsed: retry_max_elapsed?,
     })
 }

@@ -21,6 +21,7 @@ mod hostile;
 mod partial;
 mod pull;
 mod report;
+mod scale;
 mod secrets;
 mod status;
 mod sync;

@@ -1,0 +1,150 @@
+//! Scale: pacing against the API's rate limit (a token bucket paced to the limit gets
+//! no 429; a 429 pauses every request of the run, not only the one throttled), and
+//! reading prompt files in time linear in their number.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::git::TestRepo;
+use crate::support::promptsync;
+use crate::support::scenario::{Scenario, prompt};
+
+fn many(s: &Scenario, n: usize) {
+    for i in 0..n {
+        s.repo.write(
+            &format!("p/{i:03}.prompt.yaml"),
+            &prompt(&format!("P{i}"), "x"),
+        );
+    }
+    s.repo.commit("Many prompts");
+}
+
+/// When a request arrived, in seconds since the epoch (from the log's ISO time).
+fn arrived(at: &str) -> f64 {
+    let time = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{at}: {e}"));
+    time.unix_timestamp_nanos() as f64 / 1e9
+}
+
+#[test]
+fn a_sync_paced_to_the_limit_gets_no_429() {
+    let s = Scenario::new();
+    many(&s, 12);
+    s.emu
+        .set_knobs(json!({"rate_limit": {"requests": 10, "window_ms": 1000}}));
+    s.emu.clear_requests();
+    let output = s
+        .cmd(&["sync"])
+        .env("PROMPTSYNC_API__REQUESTS_PER_MINUTE", "600")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let requests = s.emu.requests();
+    let throttled = requests.iter().filter(|r| r.status == 429).count();
+    assert_eq!(throttled, 0, "{requests:#?}");
+    assert_eq!(
+        requests.len(),
+        25,
+        "the account listing and two creates a prompt"
+    );
+}
+
+#[test]
+fn a_429_pauses_every_request_of_the_run() {
+    let s = Scenario::new();
+    many(&s, 12);
+    s.emu
+        .set_knobs(json!({"rate_limit": {"requests": 6, "window_ms": 2000}}));
+    s.emu.clear_requests();
+    let output = s
+        .cmd(&["sync"])
+        .env("PROMPTSYNC_API__RETRY_MAX_ELAPSED", "60s")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let requests = s.emu.requests();
+    let first = requests
+        .iter()
+        .find(|r| r.status == 429)
+        .expect("the limit was hit");
+    // Its Retry-After is the rest of the 2 s window, at least 1 s. Requests sent in
+    // the meantime were already on their way; after a short grace nothing arrives
+    // until the pause is over.
+    let throttled_at = arrived(&first.at) + first.duration_ms as f64 / 1000.0;
+    let during: Vec<_> = requests
+        .iter()
+        .filter(|r| {
+            let t = arrived(&r.at);
+            t > throttled_at + 0.15 && t < throttled_at + 0.9
+        })
+        .collect();
+    assert!(
+        during.is_empty(),
+        "requests went out during the pause: {during:#?}"
+    );
+}
+
+/// Time `promptsync validate` over `n` prompt files in one directory.
+fn validate_time(n: usize, rev: bool) -> Duration {
+    let repo = TestRepo::new();
+    for i in 0..n {
+        repo.write(
+            &format!("p/{i:05}.prompt.yaml"),
+            &format!("name: P{i}\nmodel: m\nmessages:\n  - role: user\n    content: hi {i}\n"),
+        );
+    }
+    repo.commit("Many");
+    let args: &[&str] = if rev {
+        &["validate", "--rev", "HEAD"]
+    } else {
+        &["validate"]
+    };
+    // The best of three, against a machine shared with other tests.
+    (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            promptsync()
+                .current_dir(repo.path())
+                .args(args)
+                .assert()
+                .success();
+            started.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn reading_a_commit_is_linear_in_its_files() {
+    let small = validate_time(500, true);
+    let large = validate_time(2000, true);
+    let ratio = large.as_secs_f64() / small.as_secs_f64();
+    eprintln!("validate --rev HEAD: 500 files {small:?}, 2000 files {large:?}, ratio {ratio:.2}");
+    assert!(
+        ratio < 6.0,
+        "4x the files cost {ratio:.1}x the time ({small:?} vs {large:?})"
+    );
+}
+
+#[test]
+fn reading_the_working_tree_is_linear_in_its_files() {
+    let small = validate_time(500, false);
+    let large = validate_time(2000, false);
+    let ratio = large.as_secs_f64() / small.as_secs_f64();
+    eprintln!("validate: 500 files {small:?}, 2000 files {large:?}, ratio {ratio:.2}");
+    assert!(
+        ratio < 6.0,
+        "4x the files cost {ratio:.1}x the time ({small:?} vs {large:?})"
+    );
+}
