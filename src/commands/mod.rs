@@ -60,10 +60,20 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
 /// at the root whatever the current directory. Outside a repository the path stays as
 /// given (the command reports that, or, for `validate PATHS`, does without).
 fn load_settings(global: &GlobalArgs, overrides: &Overrides) -> Result<Settings, Error> {
-    let start = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut global = global.clone();
-    if let Ok(repo) = GitRepo::open(&start) {
-        global.repo = Some(repo.root().to_owned());
-    }
+    global.repo = Some(repository_root(&global));
     Ok(Settings::load(&global, overrides)?)
+}
+
+/// `--repo` (default `.`) taken up to the work tree root that git finds; as given
+/// outside a repository.
+fn repository_root(global: &GlobalArgs) -> PathBuf {
+    let start = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    GitRepo::open(&start).map_or(start, |repo| repo.root().to_owned())
+}
+
+/// GitHub Actions' annotations and job summary, when its variables are set.
+fn github(global: &GlobalArgs) -> Option<crate::report::github::GitHub> {
+    crate::report::github::GitHub::from_env()
+        .map(|github| github.with_root(&repository_root(global)))
 }

@@ -103,6 +103,14 @@ pub struct PromptReport {
     diff: String,
 }
 
+impl PromptReport {
+    /// The unified diff of the content change, as `plan` prints it; empty when the
+    /// content did not change.
+    pub fn diff(&self) -> &str {
+        &self.diff
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct DeployReport {
     pub tag: String,

@@ -15,6 +15,7 @@ mod config;
 mod deploy;
 mod emulator;
 mod failures;
+mod github;
 mod gitsource;
 mod hostile;
 mod secrets;
