@@ -2,6 +2,7 @@
 //! 0/1/2 exit contract. Commands load settings, start logging, call into the library
 //! and hand the outcome to [`report`](crate::report).
 
+mod completions;
 mod emulator;
 mod sync;
 mod validate;
@@ -50,6 +51,8 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Some(Command::Watch(args)) => watch::run(&global, args),
         Some(Command::Validate(args)) => validate::run(&global, args),
         Some(Command::Emulator(args)) => emulator::run(&global, args),
+        Some(Command::Completions(args)) => completions::completions(&args),
+        Some(Command::Man(args)) => completions::man(&args),
         // `Cli::parse_checked` refuses a command line without a subcommand.
         None => Ok(ExitStatus::Failure),
     }
