@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod deploy;
 mod emulator;
+mod examples;
 mod failures;
 mod github;
 mod gitsource;
