@@ -252,54 +252,30 @@ fn class_name(report: &PassReport) -> String {
 /// size limit: what does not fit is counted, not shown.
 pub fn summary(report: &PassReport) -> String {
     let mut out = String::new();
-    let s = &report.summary;
     let command = match report.mode {
         Mode::Sync => "promptsync sync",
         Mode::DryRun => "promptsync sync --dry-run",
         Mode::Plan => "promptsync plan",
     };
-    let mut counts = vec![
-        format!("{} created", s.created),
-        format!("{} updated", s.updated),
-        format!("{} unchanged", s.unchanged),
-    ];
-    if s.skipped > 0 {
-        counts.push(format!("{} skipped", s.skipped));
-    }
-    counts.push(format!("{} failed", s.failed));
-    if report.release.is_some() {
-        counts.push(format!("{} deployed", s.deployed));
-    }
-    if s.invalid_files > 0 {
-        counts.push(format!("{} invalid files", s.invalid_files));
-    }
-    let _ = writeln!(out, "### {command}: {}\n", counts.join(", "));
+    // The text report's closing line: the same counts, the same words.
+    let _ = writeln!(out, "### {command}\n\n{}\n", md(&report.summary_line()));
 
+    // What the counts line leaves out: the commit's subject, the release.
     let mut facts = Vec::new();
-    match (&report.source.commit, report.source.worktree) {
-        (_, true) => facts.push("the working tree".to_owned()),
-        (Some(commit), false) => {
-            let subject = report.source.subject.as_deref().unwrap_or_default();
-            facts.push(format!(
-                "commit <code>{}</code> {}",
-                short(commit),
-                md(subject)
-            ));
-        }
-        (None, false) => {}
+    if let Some(subject) = report
+        .source
+        .subject
+        .as_deref()
+        .filter(|_| !report.source.worktree)
+    {
+        facts.push(format!("Commit: {}", md(subject)));
     }
     if let Some(release) = &report.release {
         facts.push(format!(
-            "release <code>{}</code> at <code>{}</code>",
+            "Release: <code>{}</code> at <code>{}</code>",
             md(&release.tag),
             short(&release.commit)
         ));
-    }
-    if report.dry_run {
-        facts.push("nothing was sent".to_owned());
-    }
-    if report.suspended {
-        facts.push("**suspended** (`sync.suspend`)".to_owned());
     }
     if !facts.is_empty() {
         let _ = writeln!(out, "{}\n", facts.join(" · "));

@@ -355,7 +355,8 @@ impl PassReport {
         out
     }
 
-    fn summary_line(&self) -> String {
+    /// The closing line of the text report: what was done to what, in counts.
+    pub fn summary_line(&self) -> String {
         let s = &self.summary;
         let source = match (&self.source.commit, self.source.worktree) {
             (_, true) => "the working tree".to_owned(),

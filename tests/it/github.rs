@@ -117,11 +117,11 @@ fn sync_annotates_invalid_files_and_failed_prompts_and_appends_a_summary() {
 
     let summary = step.summary();
     assert!(
-        summary.starts_with("Written by an earlier step.\n### promptsync sync: "),
+        summary.starts_with("Written by an earlier step.\n### promptsync sync\n\nSynced commit "),
         "{summary}"
     );
     assert!(
-        summary.contains("1 created, 0 updated, 0 unchanged, 1 failed, 1 invalid files"),
+        summary.contains(": 1 created, 0 updated, 0 unchanged, 1 failed, 1 invalid file(s)."),
         "{summary}"
     );
     assert!(summary.contains("| File | Prompt | Action | Version | Changes | Deploy |"));
@@ -156,7 +156,11 @@ fn plan_summarizes_the_diffs_in_collapsed_details_and_json_output_has_no_annotat
     );
     let summary = step.summary();
     assert!(
-        summary.starts_with("### promptsync plan: 0 created, 1 updated"),
+        summary.starts_with("### promptsync plan\n\nPlan for commit "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(": 0 created, 1 updated, 0 unchanged, 0 failed."),
         "{summary}"
     );
     assert!(

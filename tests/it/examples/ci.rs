@@ -159,7 +159,8 @@ fn the_github_workflow_plans_pull_requests_syncs_main_and_deploys_tags() {
     let (outputs, summary) = run.on("pull_request");
     assert!(outputs.contains("changes=true"), "{outputs}");
     assert!(
-        summary.contains("### promptsync plan: 1 created"),
+        summary.contains("### promptsync plan\n\nPlan for commit ")
+            && summary.contains(": 1 created"),
         "{summary}"
     );
     assert!(
@@ -174,7 +175,8 @@ fn the_github_workflow_plans_pull_requests_syncs_main_and_deploys_tags() {
 
     let (_, summary) = run.on("refs/heads/main");
     assert!(
-        summary.contains("### promptsync sync: 1 created"),
+        summary.contains("### promptsync sync\n\nSynced commit ")
+            && summary.contains(": 1 created"),
         "{summary}"
     );
     assert_eq!(
