@@ -89,6 +89,15 @@ fn port(container: &Value, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no port named {name}"))
 }
 
+/// git-sync's `--root` and `--link`: the link to the newest checkout is root/link.
+fn git_sync_link(pod: &Value) -> (String, String) {
+    let args = strings(&container(pod, "git-sync")["args"]);
+    (
+        flag(&args, "root").expect("git-sync --root"),
+        flag(&args, "link").expect("git-sync --link"),
+    )
+}
+
 #[test]
 fn the_promptsync_container_s_args_parse_and_its_env_names_settings_promptsync_knows() {
     let promptsync_container = container(&pod(), "promptsync");
@@ -132,10 +141,7 @@ fn the_promptsync_container_s_args_parse_and_its_env_names_settings_promptsync_k
 fn the_promptsync_container_syncs_git_sync_s_checkout_and_does_not_deploy() {
     let pod = pod();
     let promptsync_container = container(&pod, "promptsync");
-    let git_sync = container(&pod, "git-sync");
-    let git_sync_args = strings(&git_sync["args"]);
-    let root = flag(&git_sync_args, "root").expect("git-sync --root");
-    let link = flag(&git_sync_args, "link").expect("git-sync --link");
+    let (root, link) = git_sync_link(&pod);
 
     let upstream = repo_with_a_prompt();
     upstream.tag("v1.0.0");
@@ -206,9 +212,7 @@ fn promptsync_runs_on_git_sync_s_link_as_git_sync_s_user() {
     let pod = pod();
     let promptsync_container = container(&pod, "promptsync");
     let git_sync = container(&pod, "git-sync");
-    let git_sync_args = strings(&git_sync["args"]);
-    let root = flag(&git_sync_args, "root").unwrap();
-    let link = flag(&git_sync_args, "link").unwrap();
+    let (root, link) = git_sync_link(&pod);
     let args = strings(&promptsync_container["args"]);
     assert_eq!(flag(&args, "repo"), Some(format!("{root}/{link}")));
     assert!(

@@ -62,21 +62,14 @@ fn defaults() -> promptsync::config::Settings {
     .unwrap()
 }
 
-/// Every environment variable that a promptsync flag reads (`PROMPTSYNC_REPO`, ...).
+/// Every environment variable that a promptsync flag reads (`PROMPTSYNC_REPO`, ...):
+/// the global flags', which are all defined on the top command.
 fn flag_env_names() -> BTreeSet<String> {
-    fn walk(command: &clap::Command, names: &mut BTreeSet<String>) {
-        for arg in command.get_arguments() {
-            if let Some(env) = arg.get_env() {
-                names.insert(env.to_string_lossy().into_owned());
-            }
-        }
-        for sub in command.get_subcommands() {
-            walk(sub, names);
-        }
-    }
-    let mut names = BTreeSet::new();
-    walk(&promptsync::cli::Cli::command(), &mut names);
-    names
+    promptsync::cli::Cli::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Check that each variable is one promptsync reads: a flag's, `RESPAN_*`, or a
@@ -170,28 +163,25 @@ fn shown(output: &Output) -> String {
 
 /// Kubernetes-style memory quantities (`64Mi`, `1Gi`) in MiB.
 fn mebibytes(quantity: &str) -> u64 {
-    let (number, unit) = quantity.split_at(quantity.trim_end_matches(char::is_alphabetic).len());
-    let number: u64 = number
-        .parse()
-        .unwrap_or_else(|_| panic!("quantity {quantity}"));
-    match unit {
-        "Mi" => number,
-        "Gi" => number * 1024,
-        _ => panic!("unexpected unit in {quantity}"),
-    }
+    with_unit(quantity, &[("Mi", 1), ("Gi", 1024)])
 }
 
 /// systemd-style durations (`30s`, `15min`) in seconds.
 fn seconds(duration: &str) -> u64 {
-    let (number, unit) = duration.split_at(duration.trim_end_matches(char::is_alphabetic).len());
+    with_unit(duration, &[("s", 1), ("min", 60)])
+}
+
+/// A number followed by one of `units`, in the smallest unit.
+fn with_unit(text: &str, units: &[(&str, u64)]) -> u64 {
+    let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
     let number: u64 = number
         .parse()
-        .unwrap_or_else(|_| panic!("duration {duration}"));
-    match unit {
-        "s" | "" => number,
-        "min" => number * 60,
-        _ => panic!("unexpected unit in {duration}"),
-    }
+        .unwrap_or_else(|_| panic!("not a number: {text}"));
+    let (_, factor) = units
+        .iter()
+        .find(|(name, _)| *name == unit)
+        .unwrap_or_else(|| panic!("unexpected unit in {text}"));
+    number * factor
 }
 
 /// `path`, as a string (temp paths are UTF-8 here).
