@@ -1,6 +1,12 @@
 # syntax=docker/dockerfile:1
 
+# promptsync as a container: `watch` by default (the Kubernetes sidecar, see
+# examples/kubernetes/), or any other subcommand (`docker run IMAGE sync`).
+# tests/it/examples/docker.rs reads this file and runs its ENTRYPOINT + CMD, ENV and
+# WORKDIR against the emulator, so what it says is what the CI suite ran.
+
 # ---- build: a release binary from the locked dependency set ----------------------
+# The toolchain the project is built and tested with (Rust 1.95).
 FROM rust:1.95-slim-bookworm AS builder
 
 # Versions are not pinned: Debian replaces them with every security update, so a pin
@@ -12,41 +18,52 @@ RUN apt-get update \
 
 WORKDIR /src
 
-# The registry and the target directory are BuildKit caches, so a source change
-# recompiles the workspace, not its dependencies.
+# The whole workspace: the root crate (the promptsync binary) and its member emulator/
+# (the in-process emulator behind `--emulator`), which the binary links. The registry
+# and the target directory are BuildKit caches, so a source change recompiles the
+# workspace, not its dependencies.
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bin promptsync \
+    cargo build --release --locked --package promptsync --bin promptsync \
     && install -m 0755 target/release/promptsync /usr/local/bin/promptsync
 
-# ---- runtime: a small image, running as a non-root user ----------------------------
+# ---- runtime: a small image, no build tools, running as a non-root user ------------
+# The same Debian release as the builder, so the binary finds the glibc it was linked
+# against.
 FROM debian:bookworm-slim
 
 LABEL org.opencontainers.image.title="promptsync" \
       org.opencontainers.image.description="GitOps sync daemon: keeps LLM prompts in a git repository in sync with the Respan prompt API" \
+      org.opencontainers.image.source="https://github.com/promptsync/promptsync" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# ca-certificates for https to the API; git for people who open a shell in the
-# container (promptsync itself uses libgit2). Not pinned, for the reason given above.
+# ca-certificates: the trust roots for https to the API; nothing else is needed
+# (libgit2 is linked in, promptsync never runs git). Not pinned, as above.
 # uid/gid 65533 is the user kubernetes git-sync runs as: the repository it checks out
-# is then owned by promptsync's user, which libgit2's owner check requires.
+# on a shared volume is then owned by promptsync's own user, which git's (libgit2's)
+# owner check requires, without turning that check off.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates git \
+    && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 65533 promptsync \
-    && useradd --uid 65533 --gid 65533 --create-home --home-dir /home/promptsync \
-        --shell /usr/sbin/nologin promptsync
+    && useradd --uid 65533 --gid 65533 --no-log-init --create-home \
+        --home-dir /home/promptsync --shell /usr/sbin/nologin promptsync \
+    && mkdir /repo \
+    && chown 65533:65533 /repo
 
 COPY --from=builder /usr/local/bin/promptsync /usr/local/bin/promptsync
 
-# Containers log to a collector: JSON by default (PROMPTSYNC_LOG__FORMAT=pretty undoes it).
-ENV PROMPTSYNC_LOG__FORMAT=json
+# No log-format setting: `watch` logs JSON by itself when stderr is not a terminal (a
+# container under Kubernetes), and pretty lines under `docker run -it`.
+ENV HOME=/home/promptsync
 
 USER 65533:65533
+# The repository: mount it here, or pass --repo (the sidecar passes git-sync's link).
 WORKDIR /repo
-# watch.listen: health, readiness and metrics.
+# watch.listen (0.0.0.0:8080): /healthz, /readyz, /metrics, /status, POST /reconcile.
+# No HEALTHCHECK: Kubernetes probes those routes itself (examples/kubernetes/).
 EXPOSE 8080
 
 ENTRYPOINT ["promptsync"]

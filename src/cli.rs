@@ -124,6 +124,22 @@ Exit status: 0 when every prompt asked for was written or already had its file, 
 
     /// Serve a local, Respan-compatible prompts API (for tests and trials).
     Emulator(EmulatorArgs),
+
+    /// Print a shell completion script on stdout.
+    #[command(after_help = "\
+Examples:
+  promptsync completions bash > ~/.local/share/bash-completion/completions/promptsync
+  promptsync completions zsh > ~/.zfunc/_promptsync      # with fpath+=(~/.zfunc)
+  promptsync completions fish > ~/.config/fish/completions/promptsync.fish")]
+    Completions(CompletionsArgs),
+
+    /// Print a man page (roff) on stdout: promptsync(1), or a subcommand's page.
+    #[command(after_help = "\
+Examples:
+  promptsync man | man -l -                              # read it now
+  promptsync man > ~/.local/share/man/man1/promptsync.1
+  promptsync man sync > ~/.local/share/man/man1/promptsync-sync.1")]
+    Man(ManArgs),
 }
 
 /// Where the prompt content comes from.
@@ -352,6 +368,35 @@ pub struct EmulatorArgs {
     pub no_admin: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// The subcommands that have a man page of their own, `promptsync-NAME(1)`; a unit
+/// test keeps the list equal to [`Command`]'s.
+pub const MAN_PAGES: [&str; 9] = [
+    "sync",
+    "plan",
+    "watch",
+    "validate",
+    "status",
+    "pull",
+    "emulator",
+    "completions",
+    "man",
+];
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print, `promptsync-COMMAND(1)`; without it,
+    /// promptsync(1).
+    #[arg(value_name = "COMMAND", value_parser = MAN_PAGES)]
+    pub command: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     #[default]
@@ -453,6 +498,15 @@ mod tests {
         assert!(err.to_string().contains("--dry-run needs --sync"), "{err}");
         assert!(Cli::try_parse_checked(["promptsync", "--sync", "--dry-run"]).is_ok());
         assert!(Cli::try_parse_checked(["promptsync", "-v", "validate"]).is_ok());
+    }
+
+    #[test]
+    fn every_subcommand_has_a_man_page() {
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|sub| sub.get_name().to_owned())
+            .collect();
+        assert_eq!(names, MAN_PAGES);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! 0/1/2 exit contract. Commands load settings, start logging, call into the library
 //! and hand the outcome to [`report`](crate::report).
 
+mod completions;
 mod emulator;
 mod pull;
 mod status;
@@ -54,6 +55,8 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Some(Command::Emulator(args)) => emulator::run(&global, args),
         Some(Command::Pull(args)) => pull::run(&global, args),
         Some(Command::Status(args)) => status::run(&global, args),
+        Some(Command::Completions(args)) => completions::completions(&args),
+        Some(Command::Man(args)) => completions::man(&args),
         // `Cli::parse_checked` refuses a command line without a subcommand.
         None => Ok(ExitStatus::Failure),
     }
@@ -69,10 +72,20 @@ fn load_settings(global: &GlobalArgs, overrides: &Overrides) -> Result<Settings,
 
 /// `global` with `--repo` taken up to the work tree root that git finds.
 fn at_repo_root(global: &GlobalArgs) -> GlobalArgs {
-    let start = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut global = global.clone();
-    if let Ok(repo) = GitRepo::open(&start) {
-        global.repo = Some(repo.root().to_owned());
-    }
+    global.repo = Some(repository_root(&global));
     global
+}
+
+/// `--repo` (default `.`) taken up to the work tree root that git finds; as given
+/// outside a repository.
+fn repository_root(global: &GlobalArgs) -> PathBuf {
+    let start = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    GitRepo::open(&start).map_or(start, |repo| repo.root().to_owned())
+}
+
+/// GitHub Actions' annotations and job summary, when its variables are set.
+fn github(global: &GlobalArgs) -> Option<crate::report::github::GitHub> {
+    crate::report::github::GitHub::from_env()
+        .map(|github| github.with_root(&repository_root(global)))
 }

@@ -14,6 +14,7 @@ use crate::desired::SourceRev;
 use crate::gitrepo::GitRepo;
 use crate::reconcile::{self, PassError, PassOptions};
 use crate::report::Stdout;
+use crate::report::github::GitHub;
 use crate::report::pass::{Mode, PassReport};
 use crate::secret::ApiKey;
 use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
@@ -28,6 +29,7 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
         pass(global, &args.source, &args.remote, mode),
         mode,
         args.output,
+        super::github(global).as_ref(),
     )?;
     Ok(if report.has_errors() {
         ExitStatus::Failure
@@ -42,6 +44,7 @@ pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
         pass(global, &args.source, &args.remote, mode),
         mode,
         args.output,
+        super::github(global).as_ref(),
     )?;
     Ok(match (report.has_errors(), report.has_changes()) {
         (true, _) => ExitStatus::Failure,
@@ -56,24 +59,56 @@ type Ran = Result<PassReport, (Option<Box<PassReport>>, Error)>;
 
 /// Print the report of `ran`; a pass that ended early is an `Err` for `main` to print,
 /// after its report (with `--output json`, always one document on stdout, the error
-/// in it).
-fn reported(ran: Ran, mode: Mode, output: OutputFormat) -> Result<PassReport, Error> {
+/// in it). In GitHub Actions, also its annotations and job summary.
+fn reported(
+    ran: Ran,
+    mode: Mode,
+    output: OutputFormat,
+    github: Option<&GitHub>,
+) -> Result<PassReport, Error> {
     match ran {
         Ok(report) => {
             print(&report, output)?;
+            if let Some(github) = github {
+                publish(github, &report, output)?;
+            }
             Ok(report)
         }
         Err((report, error)) => {
-            match (report, output) {
-                (Some(report), _) => print(&report, output)?,
+            match (&report, output) {
+                (Some(report), _) => print(report, output)?,
                 (None, OutputFormat::Json) => {
                     print(&PassReport::failed_early(mode, &error), output)?;
                 }
                 (None, OutputFormat::Text) => {}
             }
+            if let Some(github) = github {
+                let early =
+                    report.unwrap_or_else(|| Box::new(PassReport::failed_early(mode, &error)));
+                publish(github, &early, output)?;
+            }
             Err(error)
         }
     }
+}
+
+/// GitHub Actions: annotations on stdout (not with `--output json`, whose stdout is one
+/// document), and the job summary. A summary that cannot be written is a warning: the
+/// pass it reports is done either way.
+fn publish(github: &GitHub, report: &PassReport, output: OutputFormat) -> Result<(), Error> {
+    if output == OutputFormat::Text {
+        github
+            .annotate(&mut Stdout::new(), &github.pass_annotations(report))
+            .map_err(|source| Error::Io {
+                what: "cannot write the GitHub annotations".into(),
+                source,
+            })?;
+    }
+    if let Err(err) = github.append_summary(report) {
+        let file = github.summary_file().map(|f| f.display().to_string());
+        tracing::warn!(error = %err, file, "cannot append the job summary to GITHUB_STEP_SUMMARY");
+    }
+    Ok(())
 }
 
 fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mode) -> Ran {

@@ -47,6 +47,15 @@ pub fn run(global: &GlobalArgs, args: ValidateArgs) -> Result<ExitStatus, Error>
             source,
         },
     )?;
+    // GitHub Actions: each finding as an annotation (not beside a JSON document).
+    if let Some(github) = super::github(global).filter(|_| args.output == OutputFormat::Text) {
+        github
+            .annotate(&mut out, &github.findings_annotations(&set.diagnostics))
+            .map_err(|source| Error::Io {
+                what: "writing the GitHub annotations to stdout".to_owned(),
+                source,
+            })?;
+    }
     Ok(if set.has_errors() {
         ExitStatus::Failure
     } else {

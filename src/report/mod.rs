@@ -1,6 +1,7 @@
 //! Text and JSON reports of a pass or a validation. The only writer to stdout: every
 //! result a command prints goes through [`Stdout`], logs go to stderr.
 
+pub mod github;
 pub mod pass;
 pub mod pull;
 pub mod status;

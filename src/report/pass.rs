@@ -121,6 +121,14 @@ fn empty_as_null<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::O
     }
 }
 
+impl PromptReport {
+    /// The unified diff of the content change, as `plan` prints it; empty when the
+    /// content did not change.
+    pub fn diff(&self) -> &str {
+        &self.diff
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct DeployReport {
     pub tag: String,
@@ -391,7 +399,8 @@ impl PassReport {
         out
     }
 
-    fn summary_line(&self) -> String {
+    /// The closing line of the text report: what was done to what, in counts.
+    pub fn summary_line(&self) -> String {
         let s = &self.summary;
         let source = match (&self.source.commit, self.source.worktree) {
             (_, true) => "the working tree".to_owned(),

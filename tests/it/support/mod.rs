@@ -10,7 +10,8 @@ pub mod scenario;
 use std::time::{Duration, Instant};
 
 /// The `promptsync` binary under test, with a clean environment: no inherited
-/// `PROMPTSYNC_*`, `RESPAN_*` or `RUST_LOG` variables, so tests see only what they set.
+/// `PROMPTSYNC_*`, `RESPAN_*`, `GITHUB_*` or `RUST_LOG` variables, so tests see only
+/// what they set (and a suite run in GitHub Actions prints no annotations).
 pub fn promptsync() -> assert_cmd::Command {
     assert_cmd::Command::from_std(promptsync_command())
 }
@@ -21,7 +22,11 @@ pub fn promptsync_command() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_promptsync"));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        if key.starts_with("PROMPTSYNC_") || key.starts_with("RESPAN_") || key == "RUST_LOG" {
+        if key.starts_with("PROMPTSYNC_")
+            || key.starts_with("RESPAN_")
+            || key.starts_with("GITHUB_")
+            || key == "RUST_LOG"
+        {
             cmd.env_remove(key.as_ref());
         }
     }

@@ -1,0 +1,546 @@
+//! GitHub Actions output, beside the text and JSON reports: workflow-command
+//! annotations on stdout (`::error file=…,line=…,col=…::message`, `::warning …`) that
+//! GitHub pins to the files of a run and a pull request, and a Markdown job summary
+//! (a table of the prompts and their actions, the diffs collapsed) appended to the file
+//! that `GITHUB_STEP_SUMMARY` names. Active only where GitHub sets those variables.
+//!
+//! Reads the public fields of a [`PassReport`] and of validation [`Diagnostic`]s;
+//! knows nothing about how they were made. The rendering is pure; only
+//! [`GitHub::annotate`] (stdout, through [`Stdout`]) and [`GitHub::append_summary`]
+//! (the summary file) write.
+
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use super::Stdout;
+use super::pass::{Action, DeployAction, Mode, PassReport, PromptReport};
+use crate::diagnostic::{Diagnostic, Severity};
+
+/// GitHub keeps at most 1 MiB of summary per step; this leaves room for what other
+/// steps' tools add to the same file.
+const SUMMARY_BUDGET: usize = 900 * 1024;
+
+/// Where GitHub's variables say to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHub {
+    /// `GITHUB_ACTIONS=true`: annotations on stdout.
+    annotations: bool,
+    /// `GITHUB_STEP_SUMMARY`: the file the job summary is appended to.
+    summary: Option<PathBuf>,
+    /// `GITHUB_WORKSPACE`, which annotation paths are relative to.
+    workspace: Option<PathBuf>,
+    /// The repository root relative to the workspace, with a trailing `/` (empty when
+    /// they are the same): report paths are relative to the repository root.
+    prefix: String,
+}
+
+impl GitHub {
+    /// From the process environment; `None` outside GitHub Actions.
+    pub fn from_env() -> Option<GitHub> {
+        GitHub::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// From the variables `var` returns (tests give them explicitly).
+    pub fn from_vars(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<GitHub> {
+        let annotations = var("GITHUB_ACTIONS").is_some_and(|v| v == "true");
+        let summary = var("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        let workspace = var("GITHUB_WORKSPACE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        (annotations || summary.is_some()).then_some(GitHub {
+            annotations,
+            summary,
+            workspace,
+            prefix: String::new(),
+        })
+    }
+
+    /// Name files from the workspace when the repository root `root` lies inside it
+    /// (a checkout into a subdirectory, `--repo sub/dir`).
+    pub fn with_root(mut self, root: &Path) -> GitHub {
+        let canonical = |path: &Path| std::fs::canonicalize(path).ok();
+        let inside = self
+            .workspace
+            .as_deref()
+            .and_then(canonical)
+            .zip(canonical(root))
+            .and_then(|(workspace, root)| {
+                root.strip_prefix(&workspace)
+                    .ok()
+                    .map(|rel| rel.to_string_lossy().replace('\\', "/"))
+            });
+        self.prefix = match inside {
+            Some(rel) if !rel.is_empty() => format!("{rel}/"),
+            _ => String::new(),
+        };
+        self
+    }
+
+    /// Whether annotations are wanted (`GITHUB_ACTIONS=true`).
+    pub fn wants_annotations(&self) -> bool {
+        self.annotations
+    }
+
+    /// The file the summary goes to, if any.
+    pub fn summary_file(&self) -> Option<&Path> {
+        self.summary.as_deref()
+    }
+
+    /// The annotations for a pass: invalid files, failed prompts and deploys, drift,
+    /// and the error that ended the pass early.
+    pub fn pass_annotations(&self, report: &PassReport) -> String {
+        let mut out = String::new();
+        for file in &report.invalid_files {
+            let title = match &file.release_tag {
+                Some(tag) => format!("promptsync: invalid at release {tag}"),
+                None => "promptsync: invalid prompt file".to_owned(),
+            };
+            for diagnostic in &file.diagnostics {
+                out.push_str(&self.diagnostic(diagnostic, &title));
+            }
+        }
+        for row in &report.prompts {
+            if row.action == Action::Failed {
+                let message = about(row, row.error.as_deref().unwrap_or("failed"));
+                out.push_str(&self.file_command(
+                    "error",
+                    &row.file,
+                    "promptsync: sync failed",
+                    &message,
+                ));
+            }
+            if row.drift {
+                let message = about(
+                    row,
+                    "the newest remote version was changed outside promptsync (drift)",
+                );
+                out.push_str(&self.file_command(
+                    "warning",
+                    &row.file,
+                    "promptsync: drift",
+                    &message,
+                ));
+            }
+            if let Some(deploy) = row
+                .deploy
+                .as_ref()
+                .filter(|d| d.action == DeployAction::Failed)
+            {
+                let message = about(row, deploy.error.as_deref().unwrap_or("failed"));
+                let title = format!("promptsync: deploy of {} failed", deploy.tag);
+                out.push_str(&self.file_command("error", &row.file, &title, &message));
+            }
+        }
+        if let Some(failure) = &report.error {
+            let title = format!("promptsync stopped early ({})", class_name(report));
+            out.push_str(&command("error", &[("title", title)], &failure.message));
+        }
+        out
+    }
+
+    /// The annotations for validation findings, errors and warnings.
+    pub fn findings_annotations(&self, diagnostics: &[Diagnostic]) -> String {
+        diagnostics
+            .iter()
+            .map(|d| self.diagnostic(d, "promptsync validate"))
+            .collect()
+    }
+
+    /// Print `annotations` on stdout, when annotations are wanted.
+    pub fn annotate(&self, out: &mut Stdout, annotations: &str) -> io::Result<()> {
+        if self.annotations && !annotations.is_empty() {
+            out.text(annotations)?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Append the job summary of `report` to the summary file, when there is one.
+    pub fn append_summary(&self, report: &PassReport) -> io::Result<()> {
+        let Some(path) = &self.summary else {
+            return Ok(());
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        file.write_all(summary(report).as_bytes())?;
+        file.flush()
+    }
+
+    fn diagnostic(&self, d: &Diagnostic, title: &str) -> String {
+        let kind = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut properties = vec![("file", format!("{}{}", self.prefix, d.path))];
+        if let Some(line) = d.line {
+            properties.push(("line", line.to_string()));
+        }
+        if let Some(column) = d.column {
+            properties.push(("col", column.to_string()));
+        }
+        properties.push(("title", title.to_owned()));
+        let message = match &d.help {
+            Some(help) => format!("{}\nhelp: {help}", d.message),
+            None => d.message.clone(),
+        };
+        command(kind, &properties, &message)
+    }
+
+    fn file_command(&self, kind: &str, file: &str, title: &str, message: &str) -> String {
+        let properties = [
+            ("file", format!("{}{file}", self.prefix)),
+            ("title", title.to_owned()),
+        ];
+        command(kind, &properties, message)
+    }
+}
+
+/// One workflow command line: `::kind key=value,...::message`.
+fn command(kind: &str, properties: &[(&str, String)], message: &str) -> String {
+    let properties: Vec<String> = properties
+        .iter()
+        .map(|(key, value)| format!("{key}={}", escape_property(value)))
+        .collect();
+    let separator = if properties.is_empty() { "" } else { " " };
+    format!(
+        "::{kind}{separator}{}::{}\n",
+        properties.join(","),
+        escape_data(message)
+    )
+}
+
+/// A command's message, as GitHub's protocol wants it: `%`, CR and LF escaped.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A command's property value: as [`escape_data`], and `:` and `,` too.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `name (id): message`, or the message alone when the row names no prompt (its
+/// error names the file then).
+fn about(row: &PromptReport, message: &str) -> String {
+    match (&row.name, &row.prompt_id) {
+        (Some(name), Some(id)) => format!("{name} ({id}): {message}"),
+        (Some(name), None) => format!("{name}: {message}"),
+        (None, Some(id)) => format!("{id}: {message}"),
+        (None, None) => message.to_owned(),
+    }
+}
+
+fn class_name(report: &PassReport) -> String {
+    report
+        .error
+        .as_ref()
+        .and_then(|f| serde_json::to_value(f.class).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "error".to_owned())
+}
+
+/// The job summary of a pass, in GitHub-flavoured Markdown: a headline with the
+/// counts, a table of every prompt that was (or would be) changed, skipped or failed,
+/// the invalid files, then each diff in a collapsed `<details>`. Kept under GitHub's
+/// size limit: what does not fit is counted, not shown.
+pub fn summary(report: &PassReport) -> String {
+    let mut out = String::new();
+    let command = match report.mode {
+        Mode::Sync => "promptsync sync",
+        Mode::DryRun => "promptsync sync --dry-run",
+        Mode::Plan => "promptsync plan",
+    };
+    // The text report's closing line: the same counts, the same words.
+    let _ = writeln!(out, "### {command}\n\n{}\n", md(&report.summary_line()));
+
+    // What the counts line leaves out: the commit's subject, the release.
+    let mut facts = Vec::new();
+    if let Some(subject) = report
+        .source
+        .subject
+        .as_deref()
+        .filter(|_| !report.source.worktree)
+    {
+        facts.push(format!("Commit: {}", md(subject)));
+    }
+    if let Some(release) = &report.release {
+        facts.push(format!(
+            "Release: <code>{}</code> at <code>{}</code>",
+            md(&release.tag),
+            short(&release.commit)
+        ));
+    }
+    if !facts.is_empty() {
+        let _ = writeln!(out, "{}\n", facts.join(" · "));
+    }
+    if let Some(failure) = &report.error {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> Stopped early ({}): {}\n",
+            class_name(report),
+            md(&failure.message)
+        );
+    }
+
+    let rows: Vec<&PromptReport> = report.prompts.iter().filter(|r| shown(r)).collect();
+    if rows.is_empty() {
+        if report.error.is_none() {
+            out.push_str("No changes.\n\n");
+        }
+    } else {
+        out.push_str("| File | Prompt | Action | Version | Changes | Deploy |\n");
+        out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+        let mut left_out = 0;
+        for row in &rows {
+            let line = table_row(row);
+            if out.len() + line.len() > SUMMARY_BUDGET {
+                left_out += 1;
+            } else {
+                out.push_str(&line);
+            }
+        }
+        out.push('\n');
+        if left_out > 0 {
+            let _ = writeln!(
+                out,
+                "{left_out} more rows left out: a job summary holds at most 1 MiB. \
+                 `{command} --output json` lists them all.\n"
+            );
+        }
+    }
+
+    if !report.invalid_files.is_empty() {
+        out.push_str("#### Invalid files\n\n");
+        for file in &report.invalid_files {
+            for d in &file.diagnostics {
+                let at = match &file.release_tag {
+                    Some(tag) => format!(" (at release {})", md(tag)),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "- <code>{}</code>{at}: {}",
+                    md(&d.location()),
+                    md(&d.message)
+                );
+            }
+        }
+        out.push('\n');
+    }
+
+    let diffs: Vec<&PromptReport> = rows
+        .iter()
+        .copied()
+        .filter(|r| !r.diff().is_empty())
+        .collect();
+    if !diffs.is_empty() {
+        out.push_str("#### Diffs\n\n");
+        let mut left_out = 0;
+        for row in diffs {
+            let block = diff_block(row);
+            if out.len() + block.len() > SUMMARY_BUDGET {
+                left_out += 1;
+            } else {
+                out.push_str(&block);
+            }
+        }
+        if left_out > 0 {
+            let _ = writeln!(
+                out,
+                "{left_out} more diffs left out: a job summary holds at most 1 MiB. \
+                 `promptsync plan` prints them all.\n"
+            );
+        }
+    }
+    out
+}
+
+/// Rows worth a line: anything but an unchanged prompt whose release was live already.
+fn shown(row: &PromptReport) -> bool {
+    let deploy_did_something = row
+        .deploy
+        .as_ref()
+        .is_some_and(|d| matches!(d.action, DeployAction::Deploy | DeployAction::Failed));
+    row.action != Action::Unchanged || deploy_did_something || row.drift
+}
+
+fn table_row(row: &PromptReport) -> String {
+    let prompt = match (&row.name, &row.prompt_id) {
+        (Some(name), Some(id)) => format!("{} <code>{}</code>", md(name), md(id)),
+        (Some(name), None) => md(name),
+        (None, Some(id)) => format!("<code>{}</code>", md(id)),
+        (None, None) => String::new(),
+    };
+    let mut action = serde_json::to_value(row.action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if row.drift {
+        action.push_str(" (drift)");
+    }
+    let version = match (row.version_before, row.version_after) {
+        (None, None) if row.action == Action::Create => "new".to_owned(),
+        (None, None) => String::new(),
+        (None, Some(after)) => format!("v{after}"),
+        (Some(before), Some(after)) if before == after => format!("v{after}"),
+        (Some(before), Some(after)) => format!("v{before} → v{after}"),
+        (Some(before), None) => format!("v{before} → new"),
+    };
+    let changes = match row.action {
+        Action::Failed => md(row.error.as_deref().unwrap_or("failed")),
+        Action::Skipped => md(row.skip_reason.unwrap_or("skipped")),
+        _ => md(&row.changes.join(", ")),
+    };
+    let deploy = row
+        .deploy
+        .as_ref()
+        .map_or_else(String::new, |d| match d.action {
+            DeployAction::Deploy => format!(
+                "{} → {} ({}{})",
+                d.live_before.map_or("none".to_owned(), |v| format!("v{v}")),
+                d.live_after.map_or("new".to_owned(), |v| format!("v{v}")),
+                md(&d.tag),
+                if d.rollback { ", rollback" } else { "" }
+            ),
+            DeployAction::Failed => {
+                format!("failed: {}", md(d.error.as_deref().unwrap_or("failed")))
+            }
+            DeployAction::AlreadyLive => "live".to_owned(),
+            DeployAction::Skipped => "skipped".to_owned(),
+        });
+    format!(
+        "| <code>{}</code> | {prompt} | {action} | {version} | {changes} | {deploy} |\n",
+        md(&row.file)
+    )
+}
+
+fn diff_block(row: &PromptReport) -> String {
+    // Colours would be noise in a browser.
+    let diff = console::strip_ansi_codes(row.diff());
+    let fence = "`".repeat(longest_backtick_run(&diff).max(2) + 1);
+    let newline = if diff.ends_with('\n') { "" } else { "\n" };
+    format!(
+        "<details><summary><code>{}</code></summary>\n\n{fence}diff\n{diff}{newline}{fence}\n\n</details>\n\n",
+        md(&row.file)
+    )
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+fn short(commit: &str) -> String {
+    md(commit.get(..10).unwrap_or(commit))
+}
+
+/// Text for a Markdown table cell or line: HTML and Markdown punctuation as entities
+/// (so a name cannot open a tag, a link or emphasis, nor end the cell), line breaks
+/// as spaces.
+fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' | '\n' => out.push(' '),
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '#' | '!' => {
+                let _ = write!(out, "&#{};", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_and_properties_are_escaped_as_the_protocol_says() {
+        assert_eq!(escape_data("50% off\r\nnext"), "50%25 off%0D%0Anext");
+        assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+        assert_eq!(
+            command(
+                "error",
+                &[("file", "p/a,b.yaml".into()), ("line", "3".into())],
+                "x\ny"
+            ),
+            "::error file=p/a%2Cb.yaml,line=3::x%0Ay\n"
+        );
+        assert_eq!(command("error", &[], "bare"), "::error::bare\n");
+    }
+
+    #[test]
+    fn a_diagnostic_names_file_line_column_and_help() {
+        let github = GitHub {
+            annotations: true,
+            summary: None,
+            workspace: None,
+            prefix: "prompts-repo/".into(),
+        };
+        let d = Diagnostic::error("a.prompt.yaml", "unknown key `temprature`")
+            .at("temprature: 1\n", 1, 1)
+            .with_help("did you mean `temperature`?");
+        assert_eq!(
+            github.findings_annotations(&[d]),
+            "::error file=prompts-repo/a.prompt.yaml,line=1,col=1,title=promptsync validate::\
+             unknown key `temprature`%0Ahelp: did you mean `temperature`?\n"
+        );
+    }
+
+    #[test]
+    fn github_is_off_without_its_variables() {
+        let vars = |set: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                set.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert_eq!(GitHub::from_vars(vars(&[])), None);
+        assert_eq!(
+            GitHub::from_vars(vars(&[("GITHUB_ACTIONS", "false")])),
+            None
+        );
+        let on = GitHub::from_vars(vars(&[("GITHUB_ACTIONS", "true")])).unwrap();
+        assert!(on.wants_annotations() && on.summary_file().is_none());
+        let summary = GitHub::from_vars(vars(&[("GITHUB_STEP_SUMMARY", "/tmp/s.md")])).unwrap();
+        assert!(!summary.wants_annotations());
+        assert_eq!(summary.summary_file(), Some(Path::new("/tmp/s.md")));
+    }
+
+    #[test]
+    fn markdown_text_cannot_escape_its_cell() {
+        assert_eq!(
+            md("a|b <i>*x*</i>\nc"),
+            "a&#124;b &lt;i&gt;&#42;x&#42;&lt;/i&gt; c"
+        );
+        assert_eq!(longest_backtick_run("a ```` b ` c"), 4);
+    }
+
+    #[test]
+    fn a_workspace_subdirectory_prefixes_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("sub").join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        let github = GitHub {
+            annotations: true,
+            summary: None,
+            workspace: Some(dir.path().to_owned()),
+            prefix: String::new(),
+        };
+        assert_eq!(github.clone().with_root(&repo).prefix, "sub/repo/");
+        assert_eq!(github.clone().with_root(dir.path()).prefix, "");
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_eq!(github.with_root(elsewhere.path()).prefix, "");
+    }
+}
