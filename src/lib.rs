@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod baseline;
 pub mod cli;
 pub mod commands;
 pub mod config;

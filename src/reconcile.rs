@@ -17,9 +17,10 @@ use crate::Error;
 use crate::api::types::{ItemProblem, Listing, Prompt, Version};
 use crate::api::{ApiError, Client, filter_in};
 use crate::apply::{self, Observer, Outcome};
+use crate::baseline::Baseline;
 use crate::config::Settings;
 use crate::deploy::{self, Release};
-use crate::desired::{self, DesiredSet, PromptKey, SourceRev};
+use crate::desired::{self, DesiredPrompt, DesiredSet, PromptKey, SourceRev};
 use crate::error::FailureClass;
 use crate::gitrepo::GitRepo;
 use crate::plan::{self, DeployItem, DeployStep, History, ReleaseRef, Remote, SyncItem, Target};
@@ -36,6 +37,9 @@ pub struct PassOptions {
     pub trigger: &'static str,
     /// List the whole account to find the remote prompts no file names.
     pub unmanaged: bool,
+    /// What an earlier pass left in sync: when it still applies (same release, same
+    /// settings), only the prompts that changed since are listed and planned.
+    pub since: Option<std::sync::Arc<Baseline>>,
 }
 
 /// A remote prompt that no prompt file names.
@@ -99,6 +103,9 @@ pub struct Pass {
     /// The remote prompts the repository names, as read at the start of the pass, for
     /// reports that show what is where: kept only when no change is sent (a dry run).
     pub remote: Remote,
+    /// Prompt files left out because they are as they were when last in sync (an
+    /// incremental pass); they count as unchanged.
+    pub carried: usize,
 }
 
 /// Run one pass. Per-prompt failures are in the returned [`Pass`]; a problem that ends
@@ -144,6 +151,7 @@ async fn run_pass(
         warnings: Vec::new(),
         unmanaged: None,
         remote: Remote::default(),
+        carried: 0,
     };
     let mut reader = Reader {
         client,
@@ -152,7 +160,15 @@ async fn run_pass(
         unmanaged: options.unmanaged,
         unmanaged_found: None,
     };
-    let result = reconcile(&mut pass, &mut reader, settings, apply, observer).await;
+    let result = reconcile(
+        &mut pass,
+        &mut reader,
+        settings,
+        options.since.as_deref(),
+        apply,
+        observer,
+    )
+    .await;
     pass.warnings = reader.warnings;
     match result {
         Ok(()) => Ok(pass),
@@ -166,15 +182,45 @@ async fn reconcile(
     pass: &mut Pass,
     reader: &mut Reader<'_>,
     settings: &Settings,
+    since: Option<&Baseline>,
     apply: bool,
     observer: &dyn Observer,
 ) -> Result<(), ApiError> {
     let client = reader.client;
     let limit = reader.limit;
-    let release_set = pass.release.as_ref().map(|(_, set)| set);
-    let mut remote = reader.snapshot(&pass.source, release_set).await?;
+    let release_id = pass
+        .release
+        .as_ref()
+        .map(|(r, _)| (r.tag.as_str(), r.commit.as_str()));
+    // An incremental pass: the release and settings are as they were, so only the
+    // prompts that changed since the baseline need a look.
+    let changed: Option<Vec<DesiredPrompt>> = since
+        .filter(|baseline| baseline.applies(settings, release_id))
+        .map(|baseline| {
+            pass.source
+                .prompts
+                .iter()
+                .filter(|desired| !baseline.unchanged(desired))
+                .cloned()
+                .collect()
+        });
+    if let Some(changed) = &changed {
+        pass.carried = pass.source.prompts.len() - changed.len();
+        tracing::info!(
+            changed = changed.len(),
+            carried = pass.carried,
+            "incremental pass: only the prompts that changed are looked at"
+        );
+    }
+    let sources: &[DesiredPrompt] = changed.as_deref().unwrap_or(&pass.source.prompts);
+    let release_set = pass
+        .release
+        .as_ref()
+        .filter(|_| changed.is_none())
+        .map(|(_, set)| set.prompts.as_slice());
+    let mut remote = reader.snapshot(sources, release_set).await?;
     tracing::info!(
-        prompts = pass.source.prompts.len(),
+        prompts = sources.len(),
         remote = remote.prompts.len(),
         unreadable = remote.unreadable.len() + remote.unreadable_names.len(),
         release = pass.release.as_ref().map(|(r, _)| r.tag.as_str()),
@@ -185,7 +231,7 @@ async fn reconcile(
         pass.remote = remote.clone();
     }
 
-    if let Some((release, set)) = &pass.release {
+    if let Some((release, set)) = pass.release.as_ref().filter(|_| changed.is_none()) {
         let searches = plan::version_searches(&set.prompts, &remote);
         reader.histories(&searches, &mut remote).await?;
         let release_ref = ReleaseRef {
@@ -225,14 +271,9 @@ async fn reconcile(
         }
     }
 
-    let searches = plan::history_searches(&pass.source.prompts, &remote);
+    let searches = plan::history_searches(sources, &remote);
     reader.histories(&searches, &mut remote).await?;
-    let items = plan::plan_sync(
-        &pass.source.prompts,
-        &pass.source.source,
-        &remote,
-        settings.sync.drift,
-    );
+    let items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
     if apply {
         observer.planned(items.iter().filter(|i| i.is_change()).count());
         let outcomes = apply::apply_sync(client, &items, limit, observer).await;
@@ -404,16 +445,12 @@ impl Reader<'_> {
     /// with their current and live versions complete.
     async fn snapshot(
         &mut self,
-        source: &DesiredSet,
-        release: Option<&DesiredSet>,
+        source: &[DesiredPrompt],
+        release: Option<&[DesiredPrompt]>,
     ) -> Result<Remote, ApiError> {
         let mut ids = BTreeSet::new();
         let mut names = BTreeSet::new();
-        for desired in source
-            .prompts
-            .iter()
-            .chain(release.into_iter().flat_map(|s| &s.prompts))
-        {
+        for desired in source.iter().chain(release.into_iter().flatten()) {
             match &desired.key {
                 PromptKey::Id(id) => ids.insert(id.clone()),
                 PromptKey::Name(name) => names.insert(name.clone()),

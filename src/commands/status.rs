@@ -62,6 +62,7 @@ async fn overview(
         deploy: !args.remote.no_deploy,
         trigger: "command line",
         unmanaged: true,
+        since: None,
     };
     let pass = reconcile::run(settings, client, &options, &Unobserved)
         .await

@@ -125,6 +125,7 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
         deploy: !remote.no_deploy,
         trigger: "command line",
         unmanaged: settings.sync.report_unmanaged,
+        since: None,
     };
     let progress = mode == Mode::Sync
         && global.quiet == 0

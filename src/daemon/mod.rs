@@ -41,6 +41,7 @@ use tracing::Instrument;
 use crate::Error;
 use crate::api::{ApiError, Client};
 use crate::apply::Unobserved;
+use crate::baseline::Baseline;
 use crate::config::Settings;
 use crate::desired::SourceRev;
 use crate::error::FailureClass;
@@ -156,6 +157,7 @@ pub async fn run(
         pending,
         watch_set,
         health: Health::Idle,
+        baseline: None,
         failures: 0,
         _triggers: triggers,
     };
@@ -192,6 +194,8 @@ struct Loop {
     pending: Pending,
     watch_set: watch::Sender<Arc<WatchSet>>,
     health: Health,
+    /// What the last pass left in sync, for incremental passes.
+    baseline: Option<Arc<Baseline>>,
     /// Failed passes in a row (for the backoff).
     failures: u32,
     /// Keeps the slot open while no worker runs (`--once`).
@@ -282,7 +286,13 @@ impl Loop {
             trigger: reason,
             // The whole account is listed on full passes only, not on every commit.
             unmanaged: self.settings.sync.report_unmanaged && trigger.reason.is_full(),
+            // After a commit or a saved file, only what changed since the last pass.
+            since: self
+                .baseline
+                .clone()
+                .filter(|_| trigger.reason.is_incremental()),
         };
+        let since = options.since.clone();
         let span = tracing::info_span!("pass", trigger = reason, revision = tracing::field::Empty);
         let started = Instant::now();
         let started_at = SystemTime::now();
@@ -315,6 +325,11 @@ impl Loop {
         let _entered = span.enter();
         match result {
             Ok(pass) => {
+                self.baseline = Some(Arc::new(Baseline::after(
+                    &pass,
+                    since.as_deref(),
+                    &self.settings,
+                )));
                 record.revision = revision(&pass);
                 span.record("revision", record.revision.as_deref());
                 let (counts, retry) = self.observe(&pass);
@@ -354,6 +369,9 @@ impl Loop {
                 }
             }
             Err(err) => {
+                // What a pass that stopped early left behind is not known: the next
+                // pass looks at everything.
+                self.baseline = None;
                 record.revision = err.partial.as_deref().and_then(revision);
                 span.record("revision", record.revision.as_deref());
                 record.error = Some(crate::error::chain(&err.error));
@@ -428,7 +446,7 @@ impl Loop {
                 .count()
         };
         self.metrics.prompts(
-            report.prompts.len().saturating_sub(s.failed),
+            (report.prompts.len() + pass.carried).saturating_sub(s.failed),
             s.invalid_files,
             drifted,
             suspended,

@@ -62,6 +62,12 @@ impl Reason {
         )
     }
 
+    /// Whether a pass for this reason may look only at what changed since the last
+    /// one: a commit, a swapped worktree, a saved file.
+    pub fn is_incremental(self) -> bool {
+        matches!(self, Reason::Refs | Reason::Repository | Reason::Files)
+    }
+
     /// Whether this reason says something changed (or a person asked), as opposed to
     /// the timer: such triggers end a backoff early.
     pub fn is_change(self) -> bool {

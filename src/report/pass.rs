@@ -234,6 +234,7 @@ impl PassReport {
         let mut summary = summarize(&rows, &invalid_files, &pass.source.diagnostics);
         summary.warnings += pass.warnings.len();
         summary.unmanaged = pass.unmanaged.as_ref().map_or(0, Vec::len);
+        summary.unchanged += pass.carried;
         PassReport {
             format: 1,
             mode,

@@ -30,6 +30,13 @@ fn a_commit_makes_a_version_and_a_new_tag_deploys_it() {
     wait_until(DEADLINE, "the tag's version to go live", || {
         (s.live_of("A") == Some(2)).then_some(())
     });
+    wait_until(DEADLINE, "the deploy to be counted", || {
+        daemon
+            .get("/metrics")
+            .1
+            .contains("promptsync_deploys_total 1")
+            .then_some(())
+    });
     let status = daemon.status();
     assert_eq!(status["last_applied_revision"], head.as_str(), "{status:#}");
     assert_eq!(status["synced_once"], true);
@@ -228,4 +235,38 @@ fn the_emulator_flag_is_the_zero_setup_demo() {
     daemon.signal("INT");
     assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(0));
     assert!(repo.path().join(".git/promptsync/emulator.json").exists());
+}
+
+#[test]
+fn a_commit_that_changes_one_prompt_of_many_costs_one_list_and_one_create() {
+    let s = crate::support::scenario::Scenario::new();
+    for i in 0..150 {
+        s.repo.write(
+            &format!("p/{i:03}.prompt.yaml"),
+            &prompt(&format!("P{i}"), "one"),
+        );
+    }
+    s.repo.commit("150 prompts");
+    let daemon = s.watch(&[]);
+    daemon.wait_ready(DEADLINE);
+    let before = daemon.passes().len();
+    s.emu.clear_requests();
+    s.repo.write("p/077.prompt.yaml", &prompt("P77", "two"));
+    let head = s.repo.commit("Change one prompt");
+    let pass = daemon.wait_pass(DEADLINE, "the commit's pass", |p| {
+        p["revision"] == head.as_str()
+    });
+    assert_eq!(pass["updated"], 1, "{pass}");
+    assert_eq!(pass["unchanged"], 149, "{pass}");
+    let requests = s.emu.requests();
+    assert!(
+        requests.len() <= 3,
+        "an incremental pass: one list, one create: {requests:#?}"
+    );
+    assert_eq!(daemon.passes().len(), before + 1);
+    // The resync still looks at everything.
+    let (code, _) = daemon.post("/reconcile");
+    assert_eq!(code, 202);
+    let full = daemon.wait_passes(before + 2, DEADLINE);
+    assert_eq!(full["unchanged"], 150, "{full}");
 }
