@@ -109,6 +109,7 @@ fn main() {
     let idle_cpu = ticks_to_secs(cpu_ticks(pid) - cpu_before);
     let idle_pct = idle_cpu / idle.elapsed().as_secs_f64() * 100.0;
     let (rss, hwm) = rss_kib(pid);
+    let (anon, file) = rss_parts_kib(pid);
 
     println!(
         "promptsync watch benchmark: {prompts} prompt files, {commits} commits, release binary, emulator in-process"
@@ -135,6 +136,11 @@ fn main() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0,
         verdict(rss < 20 * 1024)
+    );
+    println!(
+        "  of which its own memory (RssAnon) {:>6.1} MiB, pages of the binary and libraries (RssFile) {:>6.1} MiB",
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0
     );
 
     Command::new("kill")
@@ -185,6 +191,21 @@ fn git(repo: &Path, args: &[&str]) {
 fn git_output(repo: &Path, args: &[&str]) -> String {
     let output = git_command(repo, args).output().unwrap();
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// RssAnon and RssFile of `pid` (memory of its own, and pages of the binary and
+/// libraries it touched), in KiB.
+fn rss_parts_kib(pid: u32) -> (i64, i64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
 }
 
 /// VmRSS and VmHWM of `pid`, in KiB.

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
 use crate::Error;
 use crate::api::Client;
-use crate::apply::Observer;
+use crate::apply::{Observer, ProgressLog};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
 use crate::config::{Overrides, Settings};
@@ -127,9 +127,8 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
         unmanaged: settings.sync.report_unmanaged,
         since: None,
     };
-    let progress = mode == Mode::Sync
-        && global.quiet == 0
-        && settings.log.format == crate::cli::LogFormat::Pretty;
+    let progress = mode == Mode::Sync && global.quiet == 0;
+    let bar = settings.log.format == crate::cli::LogFormat::Pretty;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -149,7 +148,7 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
         };
         let result = match Client::new(&settings.api) {
             Ok(client) => {
-                let observer = Progress::new(progress);
+                let observer = Progress::new(progress, bar);
                 reconcile::run(&settings, &client, &options, &observer).await
             }
             Err(err) => Err(PassError {
@@ -174,42 +173,58 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
     })
 }
 
-/// A progress bar on stderr while changes are applied (drawn only on a terminal,
-/// cleared when the pass ends).
-struct Progress(Option<ProgressBar>);
+/// Progress while changes are applied: a bar with the time left on a terminal
+/// (cleared when the pass ends), log lines every few seconds elsewhere (CI logs).
+enum Progress {
+    Bar(ProgressBar),
+    Log(ProgressLog),
+    Quiet,
+}
 
 impl Progress {
-    fn new(shown: bool) -> Progress {
-        Progress(shown.then(|| {
+    /// `shown`: progress is wanted at all; `bar`: the logs are for people, so a bar
+    /// may share their terminal.
+    fn new(shown: bool, bar: bool) -> Progress {
+        if !shown {
+            return Progress::Quiet;
+        }
+        if !bar || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return Progress::Log(ProgressLog::default());
+        }
+        Progress::Bar(
             ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
                 .with_style(
                     ProgressStyle::with_template(
-                        "{spinner} {pos}/{len} changes applied {wide_bar}",
+                        "{spinner} {pos}/{len} changes applied {wide_bar} {eta} left",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
                 )
-                .with_finish(ProgressFinish::AndClear)
-        }))
+                .with_finish(ProgressFinish::AndClear),
+        )
     }
 }
 
 impl Observer for Progress {
     fn planned(&self, changes: usize) {
-        if let Some(bar) = &self.0 {
-            bar.inc_length(changes as u64);
+        match self {
+            Progress::Bar(bar) => bar.inc_length(changes as u64),
+            Progress::Log(log) => log.planned(changes),
+            Progress::Quiet => {}
         }
     }
 
     fn applied(&self) {
-        if let Some(bar) = &self.0 {
-            bar.inc(1);
+        match self {
+            Progress::Bar(bar) => bar.inc(1),
+            Progress::Log(log) => log.applied(),
+            Progress::Quiet => {}
         }
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Some(bar) = &self.0 {
+        if let Progress::Bar(bar) = self {
             bar.finish_and_clear();
         }
     }

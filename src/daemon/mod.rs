@@ -40,7 +40,7 @@ use tracing::Instrument;
 
 use crate::Error;
 use crate::api::{ApiError, Client};
-use crate::apply::Unobserved;
+use crate::apply::ProgressLog;
 use crate::baseline::Baseline;
 use crate::config::Settings;
 use crate::desired::SourceRev;
@@ -297,7 +297,8 @@ impl Loop {
         let started = Instant::now();
         let started_at = SystemTime::now();
         let result = {
-            let run = reconcile::run(&self.settings, &self.client, &options, &Unobserved)
+            let progress = ProgressLog::default();
+            let run = reconcile::run(&self.settings, &self.client, &options, &progress)
                 .instrument(span.clone());
             tokio::pin!(run);
             loop {
