@@ -8,13 +8,13 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use promptsync_emulator::{self as emulator, EmulatorConfig};
+use promptsync_emulator::EmulatorConfig;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{Watch, git, git_output, status_kib, write_prompt};
 
 fn main() {
     let env = |name: &str, default: usize| {
@@ -30,61 +30,26 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let running = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        emulator::start(EmulatorConfig::default(), listener)
-            .await
-            .unwrap()
-    });
+    let running = common::emulator(&runtime, EmulatorConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
-    git(repo, &["init", "--quiet", "--initial-branch=main"]);
-    for i in 0..prompts {
-        write_prompt(repo, i, 0);
-    }
-    git(repo, &["add", "--all"]);
-    git(repo, &["commit", "--quiet", "-m", "Many prompts"]);
+    common::repository(repo, prompts);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
-        .current_dir(repo)
-        .args(["watch", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env("RESPAN_BASE_URL", running.base_url())
-        .env("RESPAN_API_KEY", "bench")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    // Each line of the log with the instant it arrived.
-    let (lines, log) = mpsc::channel::<(Instant, String)>();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_pass = |revision: Option<&str>| -> Instant {
-        loop {
-            let (at, line) = log.recv_timeout(Duration::from_secs(300)).expect("a pass");
-            if !line.contains("\"pass finished\"") && !line.contains("\"pass failed\"") {
-                continue;
-            }
-            assert!(
-                line.contains("\"outcome\":\"success\""),
-                "a pass failed: {line}"
-            );
-            if revision.is_none_or(|r| line.contains(r)) {
-                return at;
-            }
-        }
+    let watch = Watch::start(repo, &running.base_url(), &[]);
+    let pid = watch.pid();
+    let rss = || {
+        let field = |name| status_kib(pid, name).unwrap_or(0) as f64 / 1024.0;
+        (
+            field("VmRSS:"),
+            field("VmHWM:"),
+            field("RssAnon:"),
+            field("RssFile:"),
+        )
     };
     let started = Instant::now();
-    wait_pass(None);
+    watch.wait_pass(None);
     let first = started.elapsed();
-    let after_first = rss_kib(pid);
+    let after_first = rss().0;
 
     let mut latencies = Vec::new();
     for n in 0..commits {
@@ -95,7 +60,7 @@ fn main() {
         );
         let committed = Instant::now();
         let head = git_output(repo, &["rev-parse", "HEAD"]);
-        let seen = wait_pass(Some(&head));
+        let seen = watch.wait_pass(Some(&head));
         latencies.push(seen.saturating_duration_since(committed));
     }
     latencies.sort();
@@ -103,13 +68,12 @@ fn main() {
 
     // Idle: no event for 10 s; the CPU time the process used meanwhile.
     std::thread::sleep(Duration::from_secs(1));
-    let cpu_before = cpu_ticks(pid);
+    let cpu_before = common::cpu(pid);
     let idle = Instant::now();
     std::thread::sleep(Duration::from_secs(10));
-    let idle_cpu = ticks_to_secs(cpu_ticks(pid) - cpu_before);
+    let idle_cpu = common::cpu(pid).saturating_sub(cpu_before).as_secs_f64();
     let idle_pct = idle_cpu / idle.elapsed().as_secs_f64() * 100.0;
-    let (rss, hwm) = rss_kib(pid);
-    let (anon, file) = rss_parts_kib(pid);
+    let (idle_rss, hwm, anon, file) = rss();
 
     println!(
         "promptsync watch benchmark: {prompts} prompt files, {commits} commits, release binary, emulator in-process"
@@ -132,23 +96,17 @@ fn main() {
     );
     println!(
         "RSS after the first pass {:>6.1} MiB; idle {:>6.1} MiB (peak {:>6.1} MiB)   target < 20 MiB: {}",
-        after_first.0 as f64 / 1024.0,
-        rss as f64 / 1024.0,
-        hwm as f64 / 1024.0,
-        verdict(rss < 20 * 1024)
+        after_first,
+        idle_rss,
+        hwm,
+        verdict(idle_rss < 20.0)
     );
     println!(
         "  of which its own memory (RssAnon) {:>6.1} MiB, pages of the binary and libraries (RssFile) {:>6.1} MiB",
-        anon as f64 / 1024.0,
-        file as f64 / 1024.0
+        anon, file
     );
 
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "promptsync watch exited with {status}");
+    watch.stop();
     runtime.block_on(running.shutdown()).unwrap();
 }
 
@@ -158,81 +116,4 @@ fn verdict(ok: bool) -> &'static str {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-fn write_prompt(repo: &Path, i: usize, revision: usize) {
-    let text = format!(
-        "name: Prompt {i:05}\nmodel: gpt-4o\ntemperature: 0.3\nmessages:\n  - role: system\n    content: |\n      You are assistant number {i} (revision {revision}).\n      Answer briefly about {{{{topic}}}}.\n  - role: user\n    content: \"{{{{question}}}}\"\nvariables:\n  topic: billing\n  question: How do I pay?\n"
-    );
-    let path = repo.join(format!("prompts/p{i:05}.prompt.yaml"));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-fn git_command(repo: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new("git");
-    command
-        .current_dir(repo)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1");
-    command
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let status = git_command(repo, args).status().unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
-fn git_output(repo: &Path, args: &[&str]) -> String {
-    let output = git_command(repo, args).output().unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-/// RssAnon and RssFile of `pid` (memory of its own, and pages of the binary and
-/// libraries it touched), in KiB.
-fn rss_parts_kib(pid: u32) -> (i64, i64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("RssAnon:"), field("RssFile:"))
-}
-
-/// VmRSS and VmHWM of `pid`, in KiB.
-fn rss_kib(pid: u32) -> (i64, i64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// User plus system CPU time of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The fields after the command name (which is in parentheses and may hold spaces).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-fn ticks_to_secs(ticks: u64) -> f64 {
-    // USER_HZ is 100 on Linux.
-    ticks as f64 / 100.0
 }

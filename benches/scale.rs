@@ -13,14 +13,15 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use promptsync_emulator::{self as emulator, EmulatorConfig, Latency, RateLimit};
-use serde_json::Value;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{Watch, clear_requests, git, git_output, requests, set_latency, write_prompt};
 
 const LATENCY_MS: u64 = 20;
 const IN_FLIGHT: u64 = 8;
@@ -49,12 +50,7 @@ fn main() {
         let base = emu.base_url();
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path();
-        git(repo, &["init", "--quiet", "--initial-branch=main"]);
-        for i in 0..n {
-            write_prompt(repo, i, 0);
-        }
-        git(repo, &["add", "--all"]);
-        git(repo, &["commit", "--quiet", "-m", "Many prompts"]);
+        common::repository(repo, n);
         let load = run(repo, &base, &["validate", "--rev", "HEAD"]).0;
         // The first sync, without latency, to get there quickly.
         run(repo, &base, &["sync"]);
@@ -110,16 +106,15 @@ fn start(
     runtime: &tokio::runtime::Runtime,
     rate_limit: Option<RateLimit>,
 ) -> emulator::RunningEmulator {
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let config = EmulatorConfig {
+    common::emulator(
+        runtime,
+        EmulatorConfig {
             durable_writes: false,
             rate_limit,
             latency: Latency::default(),
             ..EmulatorConfig::default()
-        };
-        emulator::start(config, listener).await.unwrap()
-    })
+        },
+    )
 }
 
 /// Start `promptsync watch`, wait for its first pass, commit a change to one prompt,
@@ -130,50 +125,19 @@ fn daemon_pass(
     base: &str,
     n: usize,
 ) -> (Duration, usize, Duration) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
-        .current_dir(repo)
-        .args(["watch", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env("RESPAN_BASE_URL", base)
-        .env("RESPAN_API_KEY", "bench")
-        .env("PROMPTSYNC_WATCH__DEBOUNCE", "50ms")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (lines, log) = mpsc::channel::<(Instant, String)>();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_pass = |revision: Option<&str>| -> Instant {
-        loop {
-            let (at, line) = log.recv_timeout(Duration::from_secs(600)).expect("a pass");
-            if line.contains("\"pass finished\"") && revision.is_none_or(|r| line.contains(r)) {
-                return at;
-            }
-        }
-    };
-    wait_pass(None);
+    let watch = Watch::start(repo, base, &[("PROMPTSYNC_WATCH__DEBOUNCE", "50ms")]);
+    let pid = watch.pid();
+    watch.wait_pass(None);
     clear_requests(runtime, base);
-    let cpu_before = cpu(pid);
+    let cpu_before = common::cpu(pid);
     write_prompt(repo, n / 2 + 1, 7);
     git(repo, &["commit", "--quiet", "--all", "-m", "One prompt"]);
     let committed = Instant::now();
     let head = git_output(repo, &["rev-parse", "HEAD"]);
-    let seen = wait_pass(Some(&head));
-    let cpu_used = cpu(pid).saturating_sub(cpu_before);
+    let seen = watch.wait_pass(Some(&head));
+    let cpu_used = common::cpu(pid).saturating_sub(cpu_before);
     let requests = requests(runtime, base).len();
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    watch.stop();
     (
         seen.saturating_duration_since(committed),
         requests,
@@ -194,12 +158,7 @@ fn paced(runtime: &tokio::runtime::Runtime) {
     let base = emu.base_url();
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
-    git(repo, &["init", "--quiet", "--initial-branch=main"]);
-    for i in 0..n {
-        write_prompt(repo, i, 0);
-    }
-    git(repo, &["add", "--all"]);
-    git(repo, &["commit", "--quiet", "-m", "Many prompts"]);
+    common::repository(repo, n);
     let started = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_promptsync"))
         .current_dir(repo)
@@ -230,127 +189,5 @@ fn paced(runtime: &tokio::runtime::Runtime) {
 
 /// Run the binary; its wall time and peak RSS (KiB).
 fn run(repo: &Path, base: &str, args: &[&str]) -> (Duration, i64) {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
-        .current_dir(repo)
-        .args(args)
-        .args(["-q"])
-        .env("RESPAN_BASE_URL", base)
-        .env("RESPAN_API_KEY", "bench")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let status = loop {
-        if let Some(hwm) = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|s| field(&s, "VmHWM:"))
-        {
-            peak = peak.max(hwm);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    assert!(status.success(), "promptsync {args:?} failed");
-    (started.elapsed(), peak)
-}
-
-fn field(status: &str, name: &str) -> Option<i64> {
-    let line = status.lines().find(|l| l.starts_with(name))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// User plus system CPU time of `pid`.
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-fn admin(
-    runtime: &tokio::runtime::Runtime,
-    base: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Value {
-    runtime.block_on(async {
-        let mut request = reqwest::Client::new().request(method, format!("{base}{path}"));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = request.send().await.unwrap();
-        reply.json().await.unwrap_or(Value::Null)
-    })
-}
-
-fn set_latency(runtime: &tokio::runtime::Runtime, base: &str, ms: u64) {
-    admin(
-        runtime,
-        base,
-        reqwest::Method::PATCH,
-        "/_emulator/knobs",
-        Some(serde_json::json!({"latency": {"fixed_ms": ms}})),
-    );
-}
-
-fn clear_requests(runtime: &tokio::runtime::Runtime, base: &str) {
-    admin(
-        runtime,
-        base,
-        reqwest::Method::DELETE,
-        "/_emulator/requests",
-        None,
-    );
-}
-
-fn requests(runtime: &tokio::runtime::Runtime, base: &str) -> Vec<Value> {
-    admin(
-        runtime,
-        base,
-        reqwest::Method::GET,
-        "/_emulator/requests",
-        None,
-    )["requests"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn write_prompt(repo: &Path, i: usize, revision: usize) {
-    let text = format!(
-        "name: Prompt {i:05}\nmodel: gpt-4o\ntemperature: 0.3\nmessages:\n  - role: system\n    content: |\n      You are assistant number {i} (revision {revision}).\n      Answer briefly about {{{{topic}}}}.\n  - role: user\n    content: \"{{{{question}}}}\"\nvariables:\n  topic: billing\n  question: How do I pay?\n"
-    );
-    let path = repo.join(format!("prompts/p{i:05}.prompt.yaml"));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-fn git_command(repo: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new("git");
-    command
-        .current_dir(repo)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1");
-    command
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let status = git_command(repo, args).status().unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
-fn git_output(repo: &Path, args: &[&str]) -> String {
-    let output = git_command(repo, args).output().unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    common::run_measured(common::promptsync(repo, base, args))
 }

@@ -48,30 +48,6 @@ pub enum PullError {
     RoundTrip { version: u64, why: String },
 }
 
-/// The prompt-level fields of a file, then the version fields, in the schema's order.
-const VERSION_FIELDS: &[&str] = &[
-    "messages",
-    "model",
-    "thinking",
-    "stream",
-    "temperature",
-    "max_tokens",
-    "top_p",
-    "frequency_penalty",
-    "presence_penalty",
-    "reasoning_effort",
-    "verbosity",
-    "seed",
-    "variables",
-    "fallback_models",
-    "load_balance_models",
-    "tools",
-    "tool_choice",
-    "response_format",
-    "json_schema",
-    "is_enforcing_response_format",
-];
-
 /// Message keys a prompt file can hold, in the schema's order.
 const MESSAGE_KEYS: &[&str] = &["role", "content", "name", "tool_call_id", "tool_calls"];
 
@@ -105,7 +81,11 @@ pub fn file_text(prompt: &Prompt, version: &Version) -> Result<String, PullError
     if let Some(description) = &prompt.description {
         let _ = writeln!(out, "description: {}", quoted(description));
     }
-    for &field in VERSION_FIELDS {
+    // The version fields in the schema's order (the prompt-level ones are written above).
+    for field in prompt::schema::property_names()
+        .into_iter()
+        .filter(|f| normalize::CONTENT_FIELDS.contains(f))
+    {
         let Some(value) = fields.get(field) else {
             continue;
         };

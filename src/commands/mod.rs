@@ -62,6 +62,19 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
     }
 }
 
+/// The runtime a command's async work runs on: two workers are plenty for a pass that
+/// waits on the network, and keep the daemon's footprint small.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            what: "cannot start the async runtime".into(),
+            source,
+        })
+}
+
 /// Settings for a command started anywhere inside the repository: `--repo` (default
 /// `.`) is taken up to the work tree root that git finds, so `promptsync.toml` is read
 /// at the root whatever the current directory. Outside a repository the path stays as

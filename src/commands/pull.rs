@@ -25,14 +25,7 @@ use crate::report::pull::{PullAction, PullReport, PullRow};
 pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitStatus, Error> {
     let mut settings = super::load_settings(global, &Overrides::default())?;
     crate::logging::init(&settings.log)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io {
-            what: "cannot start the async runtime".into(),
-            source,
-        })?;
+    let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         let local = if args.emulator {
             Some(super::sync::start_local_emulator(&mut settings).await?)

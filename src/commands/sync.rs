@@ -129,16 +129,7 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
     };
     let progress = mode == Mode::Sync && global.quiet == 0;
     let bar = settings.log.format == crate::cli::LogFormat::Pretty;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| {
-            early(Error::Io {
-                what: "cannot start the async runtime".into(),
-                source,
-            })
-        })?;
+    let runtime = super::runtime().map_err(early)?;
     let color = Stdout::wants_color();
     runtime.block_on(async {
         let local = if remote.emulator {

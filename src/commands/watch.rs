@@ -31,14 +31,7 @@ pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
         log.format = LogFormat::Json;
     }
     crate::logging::init(&log)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io {
-            what: "cannot start the async runtime".into(),
-            source,
-        })?;
+    let runtime = super::runtime()?;
     let exit = runtime.block_on(async {
         let local = if args.remote.emulator {
             Some(super::sync::start_local_emulator(&mut settings).await?)

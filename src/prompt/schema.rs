@@ -53,6 +53,15 @@ pub fn schema_text() -> String {
     text
 }
 
+/// The top-level keys of a prompt file, in the schema's (and the format's) order.
+pub fn property_names() -> Vec<&'static str> {
+    SCHEMA
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|properties| properties.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
 /// The generated schema, built once.
 pub(crate) static SCHEMA: LazyLock<Value> = LazyLock::new(schema);
 

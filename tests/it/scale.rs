@@ -27,25 +27,31 @@ fn arrived(at: &str) -> f64 {
     time.unix_timestamp_nanos() as f64 / 1e9
 }
 
-#[test]
-fn a_sync_paced_to_the_limit_gets_no_429() {
+/// A sync of 12 new prompts against an emulator that admits `requests` per window
+/// (`env` set for promptsync); the requests it received.
+fn limited_sync(
+    requests: u32,
+    window_ms: u64,
+    env: (&str, &str),
+) -> Vec<crate::support::emulator::RequestRecord> {
     let s = Scenario::new();
     many(&s, 12);
     s.emu
-        .set_knobs(json!({"rate_limit": {"requests": 10, "window_ms": 1000}}));
+        .set_knobs(json!({"rate_limit": {"requests": requests, "window_ms": window_ms}}));
     s.emu.clear_requests();
-    let output = s
-        .cmd(&["sync"])
-        .env("PROMPTSYNC_API__REQUESTS_PER_MINUTE", "600")
-        .output()
-        .unwrap();
+    let output = s.cmd(&["sync"]).env(env.0, env.1).output().unwrap();
     assert_eq!(
         output.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let requests = s.emu.requests();
+    s.emu.requests()
+}
+
+#[test]
+fn a_sync_paced_to_the_limit_gets_no_429() {
+    let requests = limited_sync(10, 1000, ("PROMPTSYNC_API__REQUESTS_PER_MINUTE", "600"));
     let throttled = requests.iter().filter(|r| r.status == 429).count();
     assert_eq!(throttled, 0, "{requests:#?}");
     assert_eq!(
@@ -57,23 +63,7 @@ fn a_sync_paced_to_the_limit_gets_no_429() {
 
 #[test]
 fn a_429_pauses_every_request_of_the_run() {
-    let s = Scenario::new();
-    many(&s, 12);
-    s.emu
-        .set_knobs(json!({"rate_limit": {"requests": 6, "window_ms": 2000}}));
-    s.emu.clear_requests();
-    let output = s
-        .cmd(&["sync"])
-        .env("PROMPTSYNC_API__RETRY_MAX_ELAPSED", "60s")
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let requests = s.emu.requests();
+    let requests = limited_sync(6, 2000, ("PROMPTSYNC_API__RETRY_MAX_ELAPSED", "60s"));
     let first = requests
         .iter()
         .find(|r| r.status == 429)

@@ -1,0 +1,234 @@
+//! What the benchmarks share: a git repository of many prompt files, the emulator's
+//! admin endpoint, and the process figures read from `/proc`.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Write prompt file `i` of a benchmark repository, at `revision`.
+pub fn write_prompt(repo: &Path, i: usize, revision: impl std::fmt::Display) {
+    let text = format!(
+        "name: Prompt {i:05}\nmodel: gpt-4o\ntemperature: 0.3\nmessages:\n  - role: system\n    content: |\n      You are assistant number {i} ({revision} revision).\n      Answer briefly about {{{{topic}}}}.\n  - role: user\n    content: \"{{{{question}}}}\"\nvariables:\n  topic: billing\n  question: How do I pay?\n"
+    );
+    let path = repo.join(format!("prompts/p{i:05}.prompt.yaml"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A new repository in `repo` with `n` prompt files committed.
+pub fn repository(repo: &Path, n: usize) {
+    git(repo, &["init", "--quiet", "--initial-branch=main"]);
+    for i in 0..n {
+        write_prompt(repo, i, "first");
+    }
+    git(repo, &["add", "--all"]);
+    git(repo, &["commit", "--quiet", "-m", "Many prompts"]);
+}
+
+fn git_command(repo: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("git");
+    command
+        .current_dir(repo)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    command
+}
+
+pub fn git(repo: &Path, args: &[&str]) {
+    let status = git_command(repo, args).status().unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+pub fn git_output(repo: &Path, args: &[&str]) -> String {
+    let output = git_command(repo, args).output().unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`, `RssAnon:`...).
+pub fn status_kib(pid: u32, name: &str) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(name))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User plus system CPU time of `pid` (clock ticks of 10 ms).
+pub fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which is in parentheses and may hold spaces):
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// The release binary, quiet, run in `repo` against the emulator at `base`.
+pub fn promptsync(repo: &Path, base: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_promptsync"));
+    command
+        .current_dir(repo)
+        .args(args)
+        .args(["-q"])
+        .env("RESPAN_BASE_URL", base)
+        .env("RESPAN_API_KEY", "bench")
+        .stdout(std::process::Stdio::null());
+    command
+}
+
+/// Run `command` to its end, sampling its peak RSS (`VmHWM`, KiB) every 2 ms; its wall
+/// time and that peak. Panics unless it succeeds.
+pub fn run_measured(mut command: Command) -> (Duration, i64) {
+    let started = std::time::Instant::now();
+    let mut child = command.spawn().unwrap();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(hwm) = status_kib(child.id(), "VmHWM:") {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(status.success(), "{command:?} failed");
+    (started.elapsed(), peak)
+}
+
+/// A request to the emulator's admin endpoint; its JSON reply (`null` when empty).
+pub fn admin(
+    runtime: &tokio::runtime::Runtime,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    runtime.block_on(async {
+        let mut request = reqwest::Client::new().request(method, format!("{base}{path}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().await.unwrap();
+        reply.json().await.unwrap_or(Value::Null)
+    })
+}
+
+pub fn set_latency(runtime: &tokio::runtime::Runtime, base: &str, ms: u64) {
+    admin(
+        runtime,
+        base,
+        reqwest::Method::PATCH,
+        "/_emulator/knobs",
+        Some(serde_json::json!({"latency": {"fixed_ms": ms}})),
+    );
+}
+
+pub fn clear_requests(runtime: &tokio::runtime::Runtime, base: &str) {
+    admin(
+        runtime,
+        base,
+        reqwest::Method::DELETE,
+        "/_emulator/requests",
+        None,
+    );
+}
+
+/// The emulator's request log.
+pub fn requests(runtime: &tokio::runtime::Runtime, base: &str) -> Vec<Value> {
+    admin(
+        runtime,
+        base,
+        reqwest::Method::GET,
+        "/_emulator/requests",
+        None,
+    )["requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The emulator in this process, on a loopback port.
+pub fn emulator(
+    runtime: &tokio::runtime::Runtime,
+    config: promptsync_emulator::EmulatorConfig,
+) -> promptsync_emulator::RunningEmulator {
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        promptsync_emulator::start(config, listener).await.unwrap()
+    })
+}
+
+/// `promptsync watch` (the release binary) on `repo` against the emulator at `base`,
+/// with its JSON log read line by line as it arrives.
+pub struct Watch {
+    child: std::process::Child,
+    log: std::sync::mpsc::Receiver<(std::time::Instant, String)>,
+}
+
+impl Watch {
+    pub fn start(repo: &Path, base: &str, env: &[(&str, &str)]) -> Watch {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
+            .current_dir(repo)
+            .args(["watch", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .env("RESPAN_BASE_URL", base)
+            .env("RESPAN_API_KEY", "bench")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (lines, log) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if lines.send((std::time::Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for a successful pass (of `revision`, when given); the instant its log line
+    /// arrived. Panics on a failed pass.
+    pub fn wait_pass(&self, revision: Option<&str>) -> std::time::Instant {
+        loop {
+            let (at, line) = self
+                .log
+                .recv_timeout(Duration::from_secs(600))
+                .expect("a pass");
+            if !line.contains("\"pass finished\"") && !line.contains("\"pass failed\"") {
+                continue;
+            }
+            assert!(
+                line.contains("\"outcome\":\"success\""),
+                "a pass failed: {line}"
+            );
+            if revision.is_none_or(|r| line.contains(r)) {
+                return at;
+            }
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.pid().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "promptsync watch exited with {status}");
+    }
+}
