@@ -24,20 +24,6 @@ pub struct Baseline {
     settings: u64,
 }
 
-/// A digest of everything a pass would send for one prompt file.
-pub fn fingerprint(desired: &DesiredPrompt) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    desired.path.hash(&mut hasher);
-    desired.key.hash(&mut hasher);
-    desired.name.hash(&mut hasher);
-    desired.description.hash(&mut hasher);
-    desired.sync.hash(&mut hasher);
-    serde_json::to_string(&desired.spec)
-        .unwrap_or_default()
-        .hash(&mut hasher);
-    hasher.finish()
-}
-
 /// A digest of the settings that change what a pass does.
 fn settings_fingerprint(settings: &Settings) -> u64 {
     let mut hasher = DefaultHasher::new();
@@ -68,7 +54,7 @@ impl Baseline {
         }
         let mut prompts = HashMap::new();
         for desired in &pass.source.prompts {
-            let print = fingerprint(desired);
+            let print = desired.fingerprint();
             let carried = since.is_some_and(|b| b.prompts.get(&desired.path) == Some(&print));
             let synced = in_sync.get(desired.path.as_str()).copied();
             if synced == Some(true) || (synced.is_none() && carried) {
@@ -111,7 +97,7 @@ impl Baseline {
 
     /// Whether `desired` is as it was when last in sync.
     pub fn unchanged(&self, desired: &DesiredPrompt) -> bool {
-        self.prompts.get(&desired.path) == Some(&fingerprint(desired))
+        self.prompts.get(&desired.path) == Some(&desired.fingerprint())
     }
 
     /// How many prompt files it holds.
@@ -141,17 +127,17 @@ mod tests {
     }
 
     fn desired(path: &str, text: &str) -> DesiredPrompt {
-        DesiredPrompt {
-            path: path.into(),
-            key: PromptKey::Name(path.into()),
-            name: None,
-            description: None,
-            sync: true,
-            spec: serde_json::from_value(serde_json::json!({
+        DesiredPrompt::new(
+            path.into(),
+            PromptKey::Name(path.into()),
+            None,
+            None,
+            true,
+            serde_json::from_value(serde_json::json!({
                 "model": "m", "messages": [{"role": "user", "content": text}]
             }))
             .unwrap(),
-        }
+        )
     }
 
     fn item(path: &str, step: SyncStep) -> SyncItem {

@@ -4,7 +4,8 @@
 //! Conflicts (two files naming one prompt) are found here. Knows nothing about the API
 //! beyond the shape of a version body.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -19,6 +20,10 @@ use crate::localfile;
 use crate::prompt::check::Finding;
 use crate::prompt::format::{Content, PromptFile};
 use crate::prompt::{self, ParsedFile, variables};
+
+mod cache;
+pub use cache::LoadCache;
+use cache::{Cached, ContentBlob};
 
 /// How a prompt file names its remote prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -43,8 +48,48 @@ pub struct DesiredPrompt {
     /// `sync: false` in the file: validated, never sent.
     pub sync: bool,
     /// The version content to send, `content_file`s already inlined; `description`
-    /// left empty (the provenance line is added when a version is created).
-    pub spec: VersionSpec,
+    /// left empty (the provenance line is added when a version is created). Shared:
+    /// the daemon's cache hands the same content to every pass.
+    pub spec: std::sync::Arc<VersionSpec>,
+    /// A digest of all of the above, taken once by [`DesiredPrompt::new`] (the fields
+    /// are read-only after that).
+    fingerprint: u64,
+}
+
+impl DesiredPrompt {
+    pub fn new(
+        path: String,
+        key: PromptKey,
+        name: Option<String>,
+        description: Option<String>,
+        sync: bool,
+        spec: VersionSpec,
+    ) -> DesiredPrompt {
+        let mut hasher = DefaultHasher::new();
+        path.hash(&mut hasher);
+        key.hash(&mut hasher);
+        name.hash(&mut hasher);
+        description.hash(&mut hasher);
+        sync.hash(&mut hasher);
+        serde_json::to_string(&spec)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        DesiredPrompt {
+            path,
+            key,
+            name,
+            description,
+            sync,
+            spec: std::sync::Arc::new(spec),
+            fingerprint: hasher.finish(),
+        }
+    }
+
+    /// A digest of everything a pass would send for this file: equal digests, same
+    /// requests.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
 }
 
 /// Where the desired state was read from.
@@ -104,6 +149,17 @@ pub fn load(
     rev: &SourceRev,
     prompts: &PromptSettings,
 ) -> Result<DesiredSet, LoadError> {
+    load_with(repo, rev, prompts, None)
+}
+
+/// [`load`], taking the files of a commit whose blobs are as they were from `cache`
+/// (and keeping the valid ones it reads there).
+pub fn load_with(
+    repo: &GitRepo,
+    rev: &SourceRev,
+    prompts: &PromptSettings,
+    cache: Option<&mut LoadCache>,
+) -> Result<DesiredSet, LoadError> {
     let matcher = Matcher::new(prompts)?;
     match rev {
         SourceRev::Commit(rev) => {
@@ -115,7 +171,7 @@ pub fn load(
             };
             let tree = FileTree::Commit(repo.tree(&commit)?);
             let listing = tree.list(|path| matcher.is_match(path))?;
-            Ok(load_files(&tree, listing, source, Vec::new()))
+            Ok(load_files(&tree, listing, source, Vec::new(), cache))
         }
         SourceRev::Worktree => {
             let tree = FileTree::worktree(repo);
@@ -125,6 +181,7 @@ pub fn load(
                 listing,
                 worktree_source(Some(repo)),
                 Vec::new(),
+                None,
             ))
         }
     }
@@ -210,7 +267,13 @@ pub fn load_paths(
         files: files.into_iter().collect(),
         unreadable,
     };
-    Ok(load_files(&tree, listing, worktree_source(repo), problems))
+    Ok(load_files(
+        &tree,
+        listing,
+        worktree_source(repo),
+        problems,
+        None,
+    ))
 }
 
 const GIT_DIR_HELP: &str = "the git directory holds the repository's configuration, credentials included: keep prompt and content files in the working tree";
@@ -229,47 +292,93 @@ fn load_files(
     listing: Listing,
     source: SourceInfo,
     mut diagnostics: Vec<Diagnostic>,
+    mut cache: Option<&mut LoadCache>,
 ) -> DesiredSet {
     let Listing {
         files: paths,
         unreadable,
     } = listing;
-    // Reading goes through the tree (git2 is not thread-safe); parsing, the costly
-    // part, is pure and runs on every core.
-    let read: Vec<Read> = paths
-        .into_iter()
-        .map(|path| {
-            let bytes = tree.read(&path);
-            (path, bytes)
-        })
-        .collect();
-    let mut files: Vec<Loaded> = parse_all(read)
-        .into_iter()
-        .map(|parsed| match parsed {
-            Ok(file) => checked(tree, file),
-            Err((path, err)) => Loaded {
-                file: unreadable_file(&path, err),
-                texts: BTreeMap::new(),
-            },
-        })
-        .collect();
+    // Files kept from an earlier load, their blobs unchanged, are neither read nor
+    // parsed; the others are read here.
+    let (mut kept, misses): (Vec<String>, Vec<String>) = match cache.as_deref_mut() {
+        Some(cache) => paths.into_iter().partition(|path| cache.fresh(tree, path)),
+        None => (Vec::new(), paths),
+    };
+    let mut files = read_and_check(tree, misses);
     files.extend(unreadable.into_iter().map(|(path, err)| Loaded {
         file: unreadable_file(&path, err),
         texts: BTreeMap::new(),
+        content: Vec::new(),
     }));
-    files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
-    let paths: Vec<String> = files
-        .iter()
-        .map(|loaded| loaded.file.path.clone())
-        .collect();
-    check_conflicts(&mut files);
-    let mut prompts = Vec::new();
-    for loaded in files {
-        tracing::debug!(path = %loaded.file.path, findings = loaded.file.diagnostics.len(), "checked prompt file");
-        if let Some(prompt) = &loaded.file.prompt {
-            prompts.push(desired_prompt(&loaded.file.path, prompt, &loaded.texts));
+    if let Some(cache) = cache.as_deref() {
+        // A kept file that shares a `prompt_id` or `name` with another is read again,
+        // so that the conflict check below sees, and positions its error in, every
+        // file involved.
+        let mut uses: HashMap<(usize, &str), usize> = HashMap::new();
+        let written = kept
+            .iter()
+            .filter_map(|path| cache.peek(path))
+            .flat_map(|cached| conflict_keys_of(&cached.keys))
+            .chain(
+                files
+                    .iter()
+                    .flat_map(|loaded| conflict_keys(&loaded.file.value)),
+            );
+        for key in written {
+            *uses.entry(key).or_default() += 1;
         }
-        diagnostics.extend(loaded.file.diagnostics);
+        let shared = |path: &String| {
+            cache.peek(path).is_none_or(|cached| {
+                conflict_keys_of(&cached.keys).any(|key| uses.get(&key).is_some_and(|&n| n > 1))
+            })
+        };
+        let (again, rest): (Vec<String>, Vec<String>) = kept.into_iter().partition(shared);
+        kept = rest;
+        drop(uses);
+        files.extend(read_and_check(tree, again));
+    }
+    check_conflicts(&mut files);
+
+    // Every file in path order: its desired prompt (when valid) and its findings,
+    // from this read (by index into `read`) or from the cache.
+    let mut read: Vec<Option<(Option<DesiredPrompt>, Vec<Diagnostic>)>> =
+        Vec::with_capacity(files.len());
+    let mut all: Vec<(String, Option<usize>)> = Vec::with_capacity(files.len() + kept.len());
+    for loaded in files {
+        let path = loaded.file.path.clone();
+        let desired = loaded
+            .file
+            .prompt
+            .as_ref()
+            .map(|prompt| desired_prompt(&path, prompt, &loaded.texts));
+        if let (Some(cache), Some(desired)) = (cache.as_deref_mut(), &desired)
+            && let Some(cached) = cacheable(tree, &loaded, desired)
+        {
+            cache.insert(&path, cached);
+        }
+        all.push((path, Some(read.len())));
+        read.push(Some((desired, loaded.file.diagnostics)));
+    }
+    all.extend(kept.into_iter().map(|path| (path, None)));
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut prompts = Vec::with_capacity(all.len());
+    let mut paths = Vec::with_capacity(all.len());
+    for (path, from) in all {
+        match from {
+            Some(index) => {
+                let (desired, findings) = read[index].take().unwrap_or_default();
+                tracing::debug!(path = %path, findings = findings.len(), "checked prompt file");
+                prompts.extend(desired);
+                diagnostics.extend(findings);
+            }
+            None => {
+                if let Some(cached) = cache.as_deref().and_then(|cache| cache.peek(&path)) {
+                    prompts.push(cached.desired.clone());
+                    diagnostics.extend(cached.diagnostics.iter().cloned());
+                }
+            }
+        }
+        paths.push(path);
     }
     DesiredSet {
         source,
@@ -279,10 +388,93 @@ fn load_files(
     }
 }
 
+/// Read, parse and check the files at `paths`.
+fn read_and_check(tree: &FileTree<'_>, paths: Vec<String>) -> Vec<Loaded> {
+    // Reading goes through the tree (git2 is not thread-safe); parsing, the costly
+    // part, is pure and runs on every core.
+    let read: Vec<Read> = paths
+        .into_iter()
+        .map(|path| {
+            let bytes = tree.read(&path);
+            (path, bytes)
+        })
+        .collect();
+    parse_all(read)
+        .into_iter()
+        .map(|parsed| match parsed {
+            Ok(file) => checked(tree, file),
+            Err((path, err)) => Loaded {
+                file: unreadable_file(&path, err),
+                texts: BTreeMap::new(),
+                content: Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// The keys the conflict check compares: `prompt_id` (0) and `name` (1), as written.
+const CONFLICT_KEYS: [&str; 2] = ["prompt_id", "name"];
+
+/// The values of a file's conflict keys, when set (not blank).
+fn written_keys(value: &Value) -> [Option<String>; 2] {
+    CONFLICT_KEYS.map(|key| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_owned)
+    })
+}
+
+fn conflict_keys(value: &Value) -> impl Iterator<Item = (usize, &str)> {
+    CONFLICT_KEYS.iter().enumerate().filter_map(|(i, key)| {
+        let v = value.get(*key)?.as_str()?;
+        (!v.trim().is_empty()).then_some((i, v))
+    })
+}
+
+fn conflict_keys_of(keys: &[Option<String>; 2]) -> impl Iterator<Item = (usize, &str)> {
+    keys.iter()
+        .enumerate()
+        .filter_map(|(i, key)| Some((i, key.as_deref()?)))
+}
+
+/// What the cache keeps of a valid file of a commit: `None` when something it read is
+/// not a regular file of the tree (a link, or a working tree), or it has an error.
+fn cacheable(tree: &FileTree<'_>, loaded: &Loaded, desired: &DesiredPrompt) -> Option<Cached> {
+    if loaded.file.diagnostics.iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let blob = tree.blob_id(&loaded.file.path)?;
+    let content = loaded
+        .content
+        .iter()
+        .map(|(relative, resolved)| {
+            Some(ContentBlob {
+                relative: relative.clone(),
+                resolved: resolved.clone(),
+                blob: tree.blob_id(resolved)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Cached {
+        blob,
+        content,
+        keys: written_keys(&loaded.file.value),
+        desired: desired.clone(),
+        diagnostics: loaded.file.diagnostics.clone(),
+    })
+}
+
+/// A content file read: its path as written, and where that led.
+type ContentRead = (String, String);
+
 /// One file, parsed and checked, with its content files' text by message index.
 struct Loaded {
     file: ParsedFile,
     texts: BTreeMap<usize, String>,
+    /// The content files read.
+    content: Vec<ContentRead>,
 }
 
 /// A prompt file's path and its bytes, or why they could not be read.
@@ -329,13 +521,17 @@ fn parse_all(read: Vec<Read>) -> Vec<Result<ParsedFile, (String, ReadError)>> {
 
 /// A parsed file with its content files read and its variables checked.
 fn checked(tree: &FileTree<'_>, mut file: ParsedFile) -> Loaded {
-    let (texts, findings) = content_files(tree, &file);
+    let (texts, findings, content) = content_files(tree, &file);
     file.add(Severity::Error, findings);
     if let Some(prompt) = &file.prompt {
         let warnings = variable_findings(prompt, &texts);
         file.add(Severity::Warning, warnings);
     }
-    Loaded { file, texts }
+    Loaded {
+        file,
+        texts,
+        content,
+    }
 }
 
 /// A prompt file that could not be read, with one whole-file finding (at line 1,
@@ -381,14 +577,16 @@ fn unreadable_file(path: &str, err: ReadError) -> ParsedFile {
 }
 
 /// Read every message's `content_file` (whatever else is wrong with the file).
+/// Also returns each content file read, as written and where that led.
 fn content_files(
     tree: &FileTree<'_>,
     file: &ParsedFile,
-) -> (BTreeMap<usize, String>, Vec<Finding>) {
+) -> (BTreeMap<usize, String>, Vec<Finding>, Vec<ContentRead>) {
     let mut texts = BTreeMap::new();
     let mut findings = Vec::new();
+    let mut read_from = Vec::new();
     let Some(messages) = file.value.get("messages").and_then(Value::as_array) else {
-        return (texts, findings);
+        return (texts, findings, read_from);
     };
     for (i, message) in messages.iter().enumerate() {
         let Some(relative) = message.get("content_file").and_then(Value::as_str) else {
@@ -398,13 +596,15 @@ fn content_files(
             continue;
         }
         let pointer = format!("/messages/{i}/content_file");
-        let read = tree
-            .resolve(&file.path, relative)
-            .and_then(|resolved| tree.read(&resolved));
+        let read = tree.resolve(&file.path, relative).and_then(|resolved| {
+            let bytes = tree.read(&resolved)?;
+            Ok((resolved, bytes))
+        });
         let finding = match read {
-            Ok(bytes) => match String::from_utf8(bytes) {
+            Ok((resolved, bytes)) => match String::from_utf8(bytes) {
                 Ok(text) => {
                     texts.insert(i, text);
+                    read_from.push((relative.to_owned(), resolved));
                     continue;
                 }
                 Err(err) => Finding {
@@ -421,7 +621,7 @@ fn content_files(
         };
         findings.push(finding);
     }
-    (texts, findings)
+    (texts, findings, read_from)
 }
 
 fn content_file_finding(
@@ -609,14 +809,14 @@ pub fn desired_prompt(
         // Validation refuses a file without either; keep the path as a last resort.
         (None, None) => PromptKey::Name(path.to_owned()),
     };
-    DesiredPrompt {
-        path: path.to_owned(),
+    DesiredPrompt::new(
+        path.to_owned(),
         key,
-        name: prompt.name.clone(),
-        description: prompt.description.clone(),
-        sync: prompt.sync.unwrap_or(true),
-        spec: version_spec(prompt, texts),
-    }
+        prompt.name.clone(),
+        prompt.description.clone(),
+        prompt.sync.unwrap_or(true),
+        version_spec(prompt, texts),
+    )
 }
 
 /// The version body for `prompt`, content files inlined as text.

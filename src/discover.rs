@@ -220,6 +220,15 @@ impl FileTree<'_> {
         }
     }
 
+    /// The blob id of the regular file at `path` of a commit's tree; `None` on disk
+    /// (a working tree has no content ids) and for anything but a regular file.
+    pub fn blob_id(&self, path: &str) -> Option<git2::Oid> {
+        match self {
+            FileTree::Commit(tree) => tree.blob_id(path),
+            FileTree::Disk { .. } => None,
+        }
+    }
+
     /// Read the file at `path`, following symbolic links inside the repository; at
     /// most [`MAX_FILE_BYTES`].
     pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {

@@ -509,6 +509,13 @@ impl CommitTree<'_> {
         }))
     }
 
+    /// The blob id of the regular file at `path` (`None` for anything else: a link, a
+    /// directory, nothing), without reading it.
+    pub fn blob_id(&self, path: &str) -> Option<Oid> {
+        let entry = self.index().ok()?.get(path).copied()?;
+        (entry.kind == Some(ObjectType::Blob) && entry.mode != MODE_SYMLINK).then_some(entry.oid)
+    }
+
     /// The bytes of the file (or symlink target) at `path`.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, GitError> {
         let read = |source| self.read_error(format!("`{path}`"), source);

@@ -70,13 +70,16 @@ impl Remote {
         }
     }
 
-    /// Ids of the prompts with exactly this name.
-    pub fn ids_named(&self, name: &str) -> Vec<&str> {
-        self.prompts
-            .iter()
-            .filter(|(_, p)| p.name.as_deref() == Some(name))
-            .map(|(id, _)| id.as_str())
-            .collect()
+    /// The ids of the prompts by name, for resolving many names at once (one lookup
+    /// each, not a scan of the account per name).
+    pub fn ids_by_name(&self) -> HashMap<&str, Vec<&str>> {
+        let mut names: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (id, prompt) in &self.prompts {
+            if let Some(name) = prompt.name.as_deref() {
+                names.entry(name).or_default().push(id.as_str());
+            }
+        }
+        names
     }
 }
 
@@ -342,7 +345,7 @@ fn content_change(
     live: Option<&Version>,
     history: Option<&History>,
 ) -> Result<ContentChange, String> {
-    let mut spec = desired.spec.clone();
+    let mut spec = VersionSpec::clone(&desired.spec);
     spec.description = Some(provenance::describe(source, &digest));
     // A draft that claims to be the server's copy of the committed version below it:
     // edited in place only while its content is still exactly that version's.
@@ -459,8 +462,11 @@ fn metadata_update(desired: &DesiredPrompt, remote: &Prompt) -> MetadataUpdate {
 
 /// Resolve every prompt to its remote target; two files on one remote prompt fail both.
 fn resolve_all(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Result<Target, String>> {
-    let mut targets: Vec<Result<Target, String>> =
-        prompts.iter().map(|p| resolve(&p.key, p, remote)).collect();
+    let names = remote.ids_by_name();
+    let mut targets: Vec<Result<Target, String>> = prompts
+        .iter()
+        .map(|p| resolve(&p.key, p, remote, &names))
+        .collect();
     let mut by_target: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, target) in targets.iter().enumerate() {
         let key = match target {
@@ -487,7 +493,12 @@ fn resolve_all(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Result<Target,
     targets
 }
 
-fn resolve(key: &PromptKey, desired: &DesiredPrompt, remote: &Remote) -> Result<Target, String> {
+fn resolve(
+    key: &PromptKey,
+    desired: &DesiredPrompt,
+    remote: &Remote,
+    names: &HashMap<&str, Vec<&str>>,
+) -> Result<Target, String> {
     let unreadable = |id: &str, reason: &str| {
         Err(format!(
             "cannot read remote prompt {id}: {reason}; nothing was sent for it"
@@ -506,7 +517,7 @@ fn resolve(key: &PromptKey, desired: &DesiredPrompt, remote: &Remote) -> Result<
                 ))
             }
         }
-        PromptKey::Name(name) => match remote.ids_named(name).as_slice() {
+        PromptKey::Name(name) => match names.get(name.as_str()).map_or(&[][..], Vec::as_slice) {
             _ if remote.unreadable_names.contains_key(name) => Err(format!(
                 "cannot read the remote prompts named {name:?}: {}; nothing was sent, \
                  so that no second prompt of this name is created",
@@ -577,7 +588,7 @@ fn deploy_step(
     }
     let digest = normalize::digest(&desired.spec);
     let create = || {
-        let mut spec = desired.spec.clone();
+        let mut spec = VersionSpec::clone(&desired.spec);
         spec.description = Some(provenance::describe(&release.source, &digest));
         DeployTarget::Create {
             spec: Box::new(spec),
@@ -629,16 +640,19 @@ fn deploy_step(
 /// Ids of the prompts whose version lists a deploy of `prompts` must search: those
 /// that exist and whose live and current versions both lack the release content.
 pub fn version_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<String> {
+    let names = remote.ids_by_name();
     prompts
         .iter()
         .filter(|desired| desired.sync)
-        .filter_map(|desired| match resolve(&desired.key, desired, remote) {
-            Ok(Target::Existing(id)) => {
-                let prompt = remote.prompts.get(&id)?;
-                needs_version_list(desired, prompt).then_some(id)
-            }
-            _ => None,
-        })
+        .filter_map(
+            |desired| match resolve(&desired.key, desired, remote, &names) {
+                Ok(Target::Existing(id)) => {
+                    let prompt = remote.prompts.get(&id)?;
+                    needs_version_list(desired, prompt).then_some(id)
+                }
+                _ => None,
+            },
+        )
         .collect()
 }
 
@@ -647,22 +661,25 @@ pub fn version_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Strin
 /// provenance, while their live version (if any) carries none either. Prompts whose
 /// history is known already are left out.
 pub fn history_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<String> {
+    let names = remote.ids_by_name();
     prompts
         .iter()
         .filter(|desired| desired.sync)
-        .filter_map(|desired| match resolve(&desired.key, desired, remote) {
-            Ok(Target::Existing(id)) if !remote.versions.contains_key(&id) => {
-                let prompt = remote.prompts.get(&id)?;
-                let current = prompt.current_version.as_ref()?;
-                let digest = normalize::digest(&desired.spec);
-                let foreign = |v: &Version| provenance_of(v).is_none();
-                let needed = foreign(current)
-                    && !matches_version(&desired.spec, &digest, current)
-                    && prompt.live_version.as_ref().is_none_or(foreign);
-                needed.then_some(id)
-            }
-            _ => None,
-        })
+        .filter_map(
+            |desired| match resolve(&desired.key, desired, remote, &names) {
+                Ok(Target::Existing(id)) if !remote.versions.contains_key(&id) => {
+                    let prompt = remote.prompts.get(&id)?;
+                    let current = prompt.current_version.as_ref()?;
+                    let digest = normalize::digest(&desired.spec);
+                    let foreign = |v: &Version| provenance_of(v).is_none();
+                    let needed = foreign(current)
+                        && !matches_version(&desired.spec, &digest, current)
+                        && prompt.live_version.as_ref().is_none_or(foreign);
+                    needed.then_some(id)
+                }
+                _ => None,
+            },
+        )
         .collect()
 }
 

@@ -20,7 +20,7 @@ use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
 use crate::config::Settings;
 use crate::deploy::{self, Release};
-use crate::desired::{self, DesiredPrompt, DesiredSet, PromptKey, SourceRev};
+use crate::desired::{self, DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceRev};
 use crate::error::FailureClass;
 use crate::gitrepo::GitRepo;
 use crate::plan::{self, DeployItem, DeployStep, History, ReleaseRef, Remote, SyncItem, Target};
@@ -40,6 +40,8 @@ pub struct PassOptions {
     /// What an earlier pass left in sync: when it still applies (same release, same
     /// settings), only the prompts that changed since are listed and planned.
     pub since: Option<std::sync::Arc<Baseline>>,
+    /// The valid files of earlier loads, to take unchanged blobs from (the daemon's).
+    pub cache: Option<std::sync::Arc<std::sync::Mutex<LoadCache>>>,
 }
 
 /// A remote prompt that no prompt file names.
@@ -133,9 +135,17 @@ async fn run_pass(
     options: &PassOptions,
     observer: &dyn Observer,
 ) -> Result<Pass, PassError> {
-    let (source, release) = load(settings, options)
-        .await
-        .map_err(|err| PassError::new(err, None))?;
+    // The account-wide listing (for the unmanaged prompts, and the snapshot with
+    // them) does not depend on the files: it runs while they are read.
+    let account = async {
+        if options.unmanaged {
+            Some(client.list_prompts(&serde_json::Map::new()).await)
+        } else {
+            None
+        }
+    };
+    let (loaded, account) = tokio::join!(load(settings, options), account);
+    let (source, release) = loaded.map_err(|err| PassError::new(err, None))?;
     let suspended = settings.sync.suspend;
     let apply = !options.dry_run && !suspended;
     if suspended {
@@ -157,7 +167,7 @@ async fn run_pass(
         client,
         limit: settings.api.max_in_flight.max(1),
         warnings: Vec::new(),
-        unmanaged: options.unmanaged,
+        account,
         unmanaged_found: None,
     };
     let result = reconcile(
@@ -392,8 +402,36 @@ fn read_sources(
     settings: &Settings,
     options: &PassOptions,
 ) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
+    let mut cache = options.cache.as_ref().map(|cache| {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
+    let read = read_trees(settings, options, cache.as_deref_mut());
+    if let Some(cache) = cache.as_deref_mut() {
+        let reused = cache.sweep();
+        tracing::debug!(
+            reused,
+            kept = cache.len(),
+            "prompt files taken from the cache"
+        );
+    }
+    read
+}
+
+/// [`read_sources`], with the cache.
+fn read_trees(
+    settings: &Settings,
+    options: &PassOptions,
+    mut cache: Option<&mut LoadCache>,
+) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
     let repo = GitRepo::open(&settings.repo)?;
-    let source = desired::load(&repo, &options.source, &settings.prompts)?;
+    let source = desired::load_with(
+        &repo,
+        &options.source,
+        &settings.prompts,
+        cache.as_deref_mut(),
+    )?;
     if !(options.deploy && settings.deploy.enabled) {
         return Ok((source, None));
     }
@@ -411,10 +449,11 @@ fn read_sources(
     {
         source.clone()
     } else {
-        desired::load(
+        desired::load_with(
             &repo,
             &SourceRev::Commit(release.commit.clone()),
             &settings.prompts,
+            cache,
         )?
     };
     Ok((source, Some((release, set))))
@@ -427,8 +466,8 @@ struct Reader<'a> {
     client: &'a Client,
     limit: usize,
     warnings: Vec<String>,
-    /// List the whole account for the prompts no file names.
-    unmanaged: bool,
+    /// The whole account, listed for the prompts no file names (when asked for).
+    account: Option<Result<Listing<Prompt>, ApiError>>,
     /// What that listing found.
     unmanaged_found: Option<Vec<Unmanaged>>,
 }
@@ -456,7 +495,7 @@ impl Reader<'_> {
                 PromptKey::Name(name) => names.insert(name.clone()),
             };
         }
-        let mut remote = match self.account(&ids, &names).await? {
+        let mut remote = match self.account_snapshot(&ids, &names)? {
             // The whole account was listed for the unmanaged prompts: the snapshot
             // comes from that listing, at no extra request.
             Some(remote) => remote,
@@ -506,9 +545,10 @@ impl Reader<'_> {
                     problem.prompt_id.is_none().then_some((missing, true))
                 }
                 Asked::Names(names) => {
+                    let known = remote.ids_by_name();
                     let missing: Vec<String> = names
                         .iter()
-                        .filter(|name| remote.ids_named(name).is_empty())
+                        .filter(|name| !known.contains_key(name.as_str()))
                         .cloned()
                         .collect();
                     problem.name.is_none().then_some((missing, false))
@@ -714,18 +754,19 @@ impl Reader<'_> {
             .await
     }
 
-    /// When asked to, list the whole account: the prompts named by `ids` or `names`
-    /// make the snapshot, the others are the unmanaged prompts. `None` when not asked,
-    /// or when the listing failed (a warning; the filtered lists are read instead).
-    async fn account(
+    /// The whole account's listing, when it was asked for: the prompts named by `ids`
+    /// or `names` make the snapshot, the others are the unmanaged prompts. `None` when
+    /// not asked, or when the listing failed (a warning; the filtered lists are read
+    /// instead).
+    fn account_snapshot(
         &mut self,
         ids: &BTreeSet<String>,
         names: &BTreeSet<String>,
     ) -> Result<Option<Remote>, ApiError> {
-        if !self.unmanaged {
+        let Some(account) = self.account.take() else {
             return Ok(None);
-        }
-        let listing = match self.client.list_prompts(&serde_json::Map::new()).await {
+        };
+        let listing = match account {
             Ok(listing) => listing,
             Err(err) if err.is_stalled() => return Err(err),
             Err(err) => {

@@ -56,6 +56,7 @@ async fn overview(
         trigger: "command line",
         unmanaged: true,
         since: None,
+        cache: None,
     };
     let pass = reconcile::run(settings, client, &options, &Unobserved)
         .await

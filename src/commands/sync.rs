@@ -126,6 +126,7 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
         trigger: "command line",
         unmanaged: settings.sync.report_unmanaged,
         since: None,
+        cache: None,
     };
     let progress = mode == Mode::Sync && global.quiet == 0;
     let bar = settings.log.format == crate::cli::LogFormat::Pretty;

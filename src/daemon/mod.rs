@@ -43,6 +43,7 @@ use crate::api::{ApiError, Client};
 use crate::apply::ProgressLog;
 use crate::baseline::Baseline;
 use crate::config::Settings;
+use crate::desired::LoadCache;
 use crate::desired::SourceRev;
 use crate::error::FailureClass;
 use crate::reconcile::{self, Pass, PassOptions};
@@ -158,6 +159,7 @@ pub async fn run(
         watch_set,
         health: Health::Idle,
         baseline: None,
+        cache: Arc::default(),
         failures: 0,
         _triggers: triggers,
     };
@@ -196,6 +198,9 @@ struct Loop {
     health: Health,
     /// What the last pass left in sync, for incremental passes.
     baseline: Option<Arc<Baseline>>,
+    /// The valid prompt files of earlier passes, by blob: a commit costs the files it
+    /// changed.
+    cache: Arc<std::sync::Mutex<LoadCache>>,
     /// Failed passes in a row (for the backoff).
     failures: u32,
     /// Keeps the slot open while no worker runs (`--once`).
@@ -291,6 +296,7 @@ impl Loop {
                 .baseline
                 .clone()
                 .filter(|_| trigger.reason.is_incremental()),
+            cache: Some(Arc::clone(&self.cache)),
         };
         let since = options.since.clone();
         let span = tracing::info_span!("pass", trigger = reason, revision = tracing::field::Empty);

@@ -13,19 +13,20 @@ fn source() -> SourceInfo {
 }
 
 fn desired(key: PromptKey, content: Value) -> DesiredPrompt {
-    DesiredPrompt {
-        path: format!(
-            "prompts/{}.prompt.yaml",
-            match &key {
-                PromptKey::Id(s) | PromptKey::Name(s) => s.replace(' ', "-"),
-            }
-        ),
+    let path = format!(
+        "prompts/{}.prompt.yaml",
+        match &key {
+            PromptKey::Id(s) | PromptKey::Name(s) => s.replace(' ', "-"),
+        }
+    );
+    DesiredPrompt::new(
+        path,
         key,
-        name: None,
-        description: None,
-        sync: true,
-        spec: serde_json::from_value(content).unwrap(),
-    }
+        None,
+        None,
+        true,
+        serde_json::from_value(content).unwrap(),
+    )
 }
 
 fn by_name(name: &str, content: Value) -> DesiredPrompt {

@@ -20,6 +20,7 @@ mod failures;
 mod github;
 mod gitsource;
 mod hostile;
+mod loadcache;
 mod partial;
 mod pull;
 mod report;
