@@ -171,3 +171,33 @@ fn plan_and_sync_reports_count_the_unmanaged_prompts_unless_told_not_to() {
         "only the filtered list (by name), no account listing"
     );
 }
+
+#[test]
+fn the_daemon_s_status_and_metrics_count_the_unmanaged_prompts() {
+    let (s, _, _) = landscape();
+    let deadline = std::time::Duration::from_secs(60);
+    let mut daemon = s.watch(&[]);
+    daemon.wait_ready(deadline);
+    let status = daemon.status();
+    assert_eq!(status["unmanaged"], 1, "{status:#}");
+    let (_, metrics) = daemon.get("/metrics");
+    assert!(
+        metrics.contains("promptsync_prompts{state=\"unmanaged\"} 1"),
+        "{metrics}"
+    );
+
+    // A pass after a commit does not list the account: the count of the last full
+    // pass stays.
+    s.repo.write("f.prompt.yaml", &prompt("F", "f"));
+    let head = s.repo.commit("Add F");
+    crate::support::wait_until(deadline, "the pass of the commit", || {
+        daemon
+            .passes()
+            .into_iter()
+            .find(|p| p["revision"] == head.as_str())
+    });
+    assert_eq!(daemon.status()["unmanaged"], 1);
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(deadline).code(), Some(0));
+}
