@@ -101,7 +101,7 @@ impl Status {
                 conditions: vec![
                     condition(READY, "False", "Progressing", "no pass has finished yet"),
                     condition(RECONCILING, "False", "Idle", "waiting for the first pass"),
-                    condition(STALLED, "False", "Running", "nothing needs a person"),
+                    condition(STALLED, "False", RUNNING.0, RUNNING.1),
                 ],
                 last_applied_revision: None,
                 last_attempted_revision: None,
@@ -200,13 +200,7 @@ impl Status {
             "Idle",
             "waiting for a change",
         );
-        set(
-            &mut data,
-            STALLED,
-            "False",
-            "Running",
-            "nothing needs a person",
-        );
+        not_stalled(&mut data);
         push(&mut data, record);
     }
 
@@ -237,13 +231,7 @@ impl Status {
                 |delay| format!("retrying in {:.1}s", delay.as_secs_f64()),
             );
             set(&mut data, RECONCILING, "True", "Backoff", &next);
-            set(
-                &mut data,
-                STALLED,
-                "False",
-                "Running",
-                "nothing needs a person",
-            );
+            not_stalled(&mut data);
         }
         push(&mut data, record);
     }
@@ -287,6 +275,13 @@ fn summary(counts: &Counts) -> String {
 
 fn bool_text(value: bool) -> &'static str {
     if value { "True" } else { "False" }
+}
+
+/// `Stalled` when nothing needs a person: its reason and message.
+const RUNNING: (&str, &str) = ("Running", "nothing needs a person");
+
+fn not_stalled(data: &mut StatusData) {
+    set(data, STALLED, "False", RUNNING.0, RUNNING.1);
 }
 
 /// Set a condition; its transition time moves only when its status does.
