@@ -32,7 +32,8 @@ fn text_of(set: &DesiredSet, path: &str) -> MessageContent {
     prompt.spec.messages[0].content.clone()
 }
 
-fn errors(set: &DesiredSet) -> Vec<String> {
+/// The errors of a load, as `path:line:col: message`.
+pub(crate) fn errors(set: &DesiredSet) -> Vec<String> {
     set.diagnostics
         .iter()
         .filter(|d| d.is_error())

@@ -8,6 +8,7 @@ use promptsync::config::PromptSettings;
 use promptsync::desired::{self, DesiredSet, LoadCache, SourceRev};
 use promptsync::gitrepo::GitRepo;
 
+use crate::gitsource::errors;
 use crate::support::git::TestRepo;
 
 fn prompt(name: &str, text: &str) -> String {
@@ -42,14 +43,6 @@ fn system_text(set: &DesiredSet, path: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-fn errors(set: &DesiredSet) -> Vec<String> {
-    set.diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| format!("{}: {}", d.location(), d.message))
-        .collect()
 }
 
 #[test]
