@@ -35,6 +35,7 @@ pub mod error;
 pub mod gitrepo;
 pub mod localfile;
 pub mod logging;
+pub mod memory;
 pub mod normalize;
 pub mod plan;
 pub mod prompt;

@@ -31,6 +31,7 @@ pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
         log.format = LogFormat::Json;
     }
     crate::logging::init(&log)?;
+    crate::memory::limit_arenas();
     let runtime = super::runtime()?;
     let exit = runtime.block_on(async {
         let local = if args.remote.emulator {

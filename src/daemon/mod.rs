@@ -253,6 +253,8 @@ impl Loop {
             // What waits in the slot now happened before this pass reads anything.
             self.pending.clear();
             let ended = self.pass(trigger, &mut heartbeat, force).await;
+            // What the pass freed goes back to the system before the loop idles.
+            crate::memory::release();
             resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
             if ended.forced {
                 return Exit::Forced;

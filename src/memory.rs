@@ -1,0 +1,41 @@
+//! What the daemon does so that its resident memory stays near what it keeps alive.
+//! glibc's allocator gives each thread that contends for it an arena of its own and
+//! returns freed pages only from the top of a heap, so a long-running process stays
+//! resident at the high-water mark of its last busy moment. The daemon caps the
+//! arenas when it starts and hands the free pages back after each pass. Elsewhere
+//! (musl, macOS, other allocators) both are no-ops.
+//!
+//! The crate's only `unsafe`: two calls into glibc that take no pointers.
+
+/// Arenas the daemon's allocator may use; its passes are I/O-bound, so two keep the
+/// lock uncontended without one arena per thread.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ARENAS: libc::c_int = 2;
+
+/// Cap glibc's arenas. Call before the runtime starts its threads: an arena, once
+/// made, lives as long as the process.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn limit_arenas() {
+    // SAFETY: `mallopt` takes no pointers and glibc serializes it with every other
+    // allocator call; `M_ARENA_MAX` with a positive value is always valid.
+    let set = unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENAS) } == 1;
+    tracing::debug!(arenas = ARENAS, set, "capped the allocator's arenas");
+}
+
+/// Hand the pages the allocator holds free back to the system. Cheap at a quiescent
+/// point (after a pass); it locks each arena in turn while it walks it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn release() {
+    // SAFETY: `malloc_trim` takes no pointers and only rearranges glibc's own free
+    // lists, under their locks.
+    let released = unsafe { libc::malloc_trim(0) } == 1;
+    tracing::trace!(released, "returned free heap pages to the system");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_arenas() {}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release() {}
