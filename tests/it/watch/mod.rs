@@ -39,8 +39,13 @@ fn wait_for_text(s: &Scenario, name: &str, text: &str) {
         DEADLINE,
         &format!("{name}'s newest version to say {text:?}"),
         || {
+            // The prompt and its first version are two requests: between
+            // them the prompt exists with no version yet.
             let found = s.emu.prompts().into_iter().any(|p| p["name"] == name);
-            (found && text_of(&s.newest_of(name)) == text).then_some(())
+            let newest = found
+                .then(|| s.versions_of(name))
+                .and_then(|v| v.into_iter().next());
+            newest.filter(|v| text_of(v) == text).map(drop)
         },
     );
 }
