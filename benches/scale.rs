@@ -140,6 +140,18 @@ fn daemon_pass(
     let watch = Watch::start(repo, base, &[("PROMPTSYNC_WATCH__DEBOUNCE", "50ms")]);
     let pid = watch.pid();
     watch.wait_pass(None);
+    // The first pass's aftermath (the load cache packed, free pages returned) runs
+    // after its log line: let it end, so the CPU below is the commit's alone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = common::cpu(pid);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = common::cpu(pid);
+        if now == last || Instant::now() > deadline {
+            break;
+        }
+        last = now;
+    }
     clear_requests(runtime, base);
     let cpu_before = common::cpu(pid);
     write_prompt(repo, n / 2 + 1, 7);

@@ -135,6 +135,9 @@ impl Client {
         // on the same origin), and turns a POST answered 301/302/303 into a GET
         // without its body, so a list or a create would silently become another
         // request.
+        // reqwest is built without a TLS provider (Cargo.toml): ring is the
+        // process's. An `Err` means one is installed already, which is the goal.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("promptsync/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)

@@ -55,6 +55,8 @@ use watcher::WatchSet;
 
 /// How often the loop proves it is alive (liveness reads it).
 const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long the loop waits for the watcher to put a new watch set in place.
+const WATCH_APPLY: Duration = Duration::from_secs(2);
 /// Backoff after a failed pass: this, doubling, up to [`BACKOFF_MAX`], with jitter.
 const BACKOFF_MIN: Duration = Duration::from_millis(750);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -114,6 +116,7 @@ pub async fn run(
     let client = client(&config.settings, &metrics)?;
     let (triggers, pending) = trigger::slot();
     let (watch_set, watch_set_rx) = watch::channel(Arc::new(WatchSet::default()));
+    let (applied_tx, applied) = watch::channel(0);
     let stop = CancellationToken::new();
     let mut workers = JoinSet::new();
     if !config.once {
@@ -133,6 +136,7 @@ pub async fn run(
         let (reasons, reasons_rx) = mpsc::channel(256);
         let source = watcher::Source {
             set: watch_set_rx,
+            applied: applied_tx,
             poll: watch_settings.poll,
             poll_interval: watch_settings.poll_interval,
             status: Arc::clone(&status),
@@ -157,6 +161,7 @@ pub async fn run(
         metrics,
         pending,
         watch_set,
+        applied,
         health: Health::Idle,
         baseline: None,
         cache: Arc::default(),
@@ -195,6 +200,8 @@ struct Loop {
     metrics: Arc<Metrics>,
     pending: Pending,
     watch_set: watch::Sender<Arc<WatchSet>>,
+    /// The generation of the watch set in place (see [`Loop::rewatch`]).
+    applied: watch::Receiver<u64>,
     health: Health,
     /// What the last pass left in sync, for incremental passes.
     baseline: Option<Arc<Baseline>>,
@@ -224,6 +231,11 @@ impl Loop {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next = Some(Trigger::now(Reason::Startup));
         let mut resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
+        if !once {
+            // Watch before the first pass reads: a commit made during it must
+            // trigger the next one, not wait for the resync timer.
+            self.rewatch().await;
+        }
         loop {
             let trigger = match next.take() {
                 Some(trigger) => trigger,
@@ -253,7 +265,11 @@ impl Loop {
             // What waits in the slot now happened before this pass reads anything.
             self.pending.clear();
             let ended = self.pass(trigger, &mut heartbeat, force).await;
-            // What the pass freed goes back to the system before the loop idles.
+            // What the pass freed goes back to the system before the loop idles, with
+            // the cache's new entries first packed together (see `LoadCache::compact`).
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.compact();
+            }
             crate::memory::release();
             resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
             if ended.forced {
@@ -507,7 +523,10 @@ impl Loop {
     }
 
     /// Watch what matters for the settings and repository as they are now.
-    async fn rewatch(&self) {
+    /// Work out what to watch and wait (at most [`WATCH_APPLY`]) until the watches are
+    /// in place: a change made before then is read by the next pass, one made after
+    /// makes an event.
+    async fn rewatch(&mut self) {
         let inputs = watcher::Inputs {
             repo: self.settings.repo.clone(),
             config_file: self.settings.config_file.clone(),
@@ -515,8 +534,17 @@ impl Loop {
             worktree: self.source == SourceRev::Worktree,
         };
         match tokio::task::spawn_blocking(move || watcher::plan(&inputs)).await {
-            Ok(set) => {
+            Ok(mut set) => {
+                set.generation = self.watch_set.borrow().generation + 1;
+                let generation = set.generation;
                 self.watch_set.send_replace(Arc::new(set));
+                let applied = self.applied.wait_for(|applied| *applied >= generation);
+                if tokio::time::timeout(WATCH_APPLY, applied).await.is_err() {
+                    tracing::warn!(
+                        timeout_ms = millis(WATCH_APPLY),
+                        "the watches were not in place in time; the resync timer covers what they miss"
+                    );
+                }
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot work out what to watch; the resync timer still runs")

@@ -51,6 +51,8 @@ pub enum Depth {
 pub struct WatchSet {
     pub dirs: BTreeMap<PathBuf, Depth>,
     pub filter: Filter,
+    /// Counts the sets sent; [`Source`] reports the one it has applied.
+    pub generation: u64,
 }
 
 /// Tells relevant paths from noise, and what a relevant one means.
@@ -237,6 +239,8 @@ enum Mode {
 #[derive(Debug)]
 pub struct Source {
     pub set: watch::Receiver<Arc<WatchSet>>,
+    /// The generation of the set whose watches are in place (or polled).
+    pub applied: watch::Sender<u64>,
     pub poll: bool,
     pub poll_interval: Duration,
     pub status: Arc<Status>,
@@ -292,6 +296,7 @@ impl Source {
                         mode = Mode::Polling;
                         fingerprint = None;
                     }
+                    self.applied.send_replace(set.generation);
                 }
                 Some(dir) = new_dirs.recv() => {
                     if let Mode::Events(watcher) = &mut mode {

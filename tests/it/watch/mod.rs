@@ -49,3 +49,10 @@ fn wait_for_text(s: &Scenario, name: &str, text: &str) {
         },
     );
 }
+
+/// Wait until the daemon's status says a pass is running.
+fn wait_reconciling(daemon: &crate::support::daemon::Daemon) {
+    wait_until(DEADLINE, "a pass to be running", || {
+        (daemon.status()["conditions"][1]["status"] == "True").then_some(())
+    });
+}

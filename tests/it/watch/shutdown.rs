@@ -7,16 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{DEADLINE, one_prompt, text_of, wait_for_text};
+use super::{DEADLINE, one_prompt, text_of, wait_for_text, wait_reconciling};
 use crate::support::scenario::{Scenario, prompt};
 use crate::support::wait_until;
-
-/// Wait until the daemon's status says a pass is running.
-fn wait_reconciling(daemon: &crate::support::daemon::Daemon) {
-    wait_until(DEADLINE, "a pass to be running", || {
-        (daemon.status()["conditions"][1]["status"] == "True").then_some(())
-    });
-}
 
 #[test]
 fn sigterm_during_a_pass_lets_it_finish_then_exits_zero() {

@@ -1,7 +1,9 @@
 //! What starts a pass: a commit, a tag, an edit saved by rename (`--worktree`), SIGHUP,
 //! `POST /reconcile`, the resync timer; and what the probes show meanwhile.
 
-use super::{DEADLINE, one_prompt, text_of, wait_for_text};
+use serde_json::json;
+
+use super::{DEADLINE, one_prompt, text_of, wait_for_text, wait_reconciling};
 use crate::support::daemon::Daemon;
 use crate::support::scenario::{KEY, prompt};
 use crate::support::wait_until;
@@ -96,6 +98,30 @@ fn a_file_in_a_new_directory_in_worktree_mode_is_watched_at_once() {
         .write("team/b/b.prompt.yaml", &prompt("B", "bee two"));
     wait_for_text(&s, "B", "bee two");
     daemon.wait_passes(passes + 1, DEADLINE);
+}
+
+#[test]
+fn a_commit_during_the_first_pass_makes_the_next_pass() {
+    let s = one_prompt();
+    // Each request takes 1 s, so the commit below lands while the first pass runs.
+    s.emu.set_knobs(json!({"latency": {"fixed_ms": 1000}}));
+    let daemon = s.watch(&[]);
+    wait_reconciling(&daemon);
+    s.repo.write(
+        "prompts/a.prompt.yaml",
+        &prompt("A", "during the first pass"),
+    );
+    s.repo.commit("Change A");
+    let head = s.repo.head();
+    // Well inside the 5-minute resync: the commit's own event makes the pass.
+    wait_until(DEADLINE, "a pass of the new commit", || {
+        daemon
+            .passes()
+            .into_iter()
+            .find(|p| p["revision"] == head.as_str())
+    });
+    s.emu.set_knobs(json!({"latency": {"fixed_ms": 0}}));
+    wait_for_text(&s, "A", "during the first pass");
 }
 
 #[test]
