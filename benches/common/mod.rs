@@ -112,8 +112,7 @@ pub fn admin(
     body: Option<Value>,
 ) -> Value {
     runtime.block_on(async {
-        // reqwest is built without a TLS provider (Cargo.toml): install promptsync's.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        promptsync::api::install_tls_provider();
         let mut request = reqwest::Client::new().request(method, format!("{base}{path}"));
         if let Some(body) = body {
             request = request.json(&body);

@@ -128,6 +128,7 @@ impl Client {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, auth);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        install_tls_provider();
         // Redirects are never followed: the API does not redirect, so a 3xx means the
         // base URL points elsewhere (`ApiError::Redirected`). Followed, they would do
         // harm: reqwest (0.13) follows up to 10 by default, drops the Authorization
@@ -135,9 +136,6 @@ impl Client {
         // on the same origin), and turns a POST answered 301/302/303 into a GET
         // without its body, so a list or a create would silently become another
         // request.
-        // reqwest is built without a TLS provider (Cargo.toml): ring is the
-        // process's. An `Err` means one is installed already, which is the goal.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("promptsync/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
@@ -728,6 +726,13 @@ fn segment(id: &str) -> String {
 
 fn encode_error(err: serde_json::Error) -> ApiError {
     ApiError::Setup(format!("cannot encode a request body: {err}"))
+}
+
+/// Make ring the process's TLS provider, which every `reqwest::Client` needs: reqwest
+/// is built without one (Cargo.toml). Does nothing when a provider is installed
+/// already (by an earlier call, or by an application embedding this crate).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The filter that selects prompts whose `field` is one of `values` (respan-api.md 2.6).

@@ -522,10 +522,9 @@ impl Loop {
         full.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
 
-    /// Watch what matters for the settings and repository as they are now.
-    /// Work out what to watch and wait (at most [`WATCH_APPLY`]) until the watches are
-    /// in place: a change made before then is read by the next pass, one made after
-    /// makes an event.
+    /// Watch what matters for the settings and repository as they are now, and wait
+    /// (at most [`WATCH_APPLY`]) until the watches are in place: a change made before
+    /// then is read by the next pass, one made after makes an event.
     async fn rewatch(&mut self) {
         let inputs = watcher::Inputs {
             repo: self.settings.repo.clone(),

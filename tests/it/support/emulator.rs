@@ -62,8 +62,7 @@ impl Http {
             .enable_all()
             .build()
             .expect("test client runtime");
-        // reqwest is built without a TLS provider (Cargo.toml): install promptsync's.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        promptsync::api::install_tls_provider();
         // Raw replies: a redirect is a reply to look at, never followed.
         let client = reqwest::Client::builder()
             .no_proxy()
