@@ -53,6 +53,7 @@ fn main() {
         "peak RSS"
     );
     let mut daemon_rows = Vec::new();
+    let mut verdicts = Vec::new();
     for &n in &sizes {
         let emu = start(&runtime, None);
         let base = emu.base_url();
@@ -81,15 +82,35 @@ fn main() {
         let creates = changed.len() as u64;
         let floor = pages + creates;
         let floor_time = Duration::from_millis(LATENCY_MS * (pages + creates.div_ceil(IN_FLIGHT)));
+        let ratio = wall.as_secs_f64() / floor_time.as_secs_f64();
         println!(
-            "{n:>7} {:>10.2}s {:>12.2}s {:>8.2}s {requests:>9} {floor:>7} {:>9.2}s {:>7.2} {:>6.1} MiB",
+            "{n:>7} {:>10.2}s {:>12.2}s {:>8.2}s {requests:>9} {floor:>7} {:>9.2}s {ratio:>7.2} {:>6.1} MiB",
             load.as_secs_f64(),
             load_worktree.as_secs_f64(),
             wall.as_secs_f64(),
             floor_time.as_secs_f64(),
-            wall.as_secs_f64() / floor_time.as_secs_f64(),
             peak as f64 / 1024.0,
         );
+        if n == 1000 {
+            verdicts.push(verdict(
+                "sync at 1,000: time / floor's time <= 1.5",
+                ratio <= 1.5,
+                format!("{ratio:.2}"),
+            ));
+        }
+        if n == 10_000 {
+            let (commit, worktree) = (load.as_secs_f64(), load_worktree.as_secs_f64());
+            verdicts.push(verdict(
+                "10,000 files: load a commit < 1 s",
+                commit < 1.0,
+                format!("{commit:.2} s"),
+            ));
+            verdicts.push(verdict(
+                "10,000 files: load the working tree < 0.5 s",
+                worktree < 0.5,
+                format!("{worktree:.2} s"),
+            ));
+        }
         daemon_rows.push((n, daemon_pass(&runtime, repo, &base, n)));
         runtime.block_on(emu.shutdown()).unwrap();
     }
@@ -102,11 +123,27 @@ fn main() {
         "N", "latency", "requests", "CPU"
     );
     for (n, (latency, requests, cpu)) in daemon_rows {
+        let cpu_ms = cpu.as_secs_f64() * 1000.0;
         println!(
-            "{n:>7} {:>8.0}ms {requests:>9} {:>7.0}ms",
+            "{n:>7} {:>8.0}ms {requests:>9} {cpu_ms:>7.0}ms",
             latency.as_secs_f64() * 1000.0,
-            cpu.as_secs_f64() * 1000.0
         );
+        verdicts.push(verdict(
+            &format!("daemon pass at {n}: <= 3 requests"),
+            requests <= 3,
+            requests.to_string(),
+        ));
+        if n == 10_000 {
+            verdicts.push(verdict(
+                "daemon pass at 10,000: < 50 ms of CPU",
+                cpu_ms < 50.0,
+                format!("{cpu_ms:.0} ms"),
+            ));
+        }
+    }
+    println!();
+    for line in verdicts {
+        println!("{line}");
     }
     if std::env::var("PACED").as_deref() != Ok("0") {
         paced(&runtime);
@@ -153,13 +190,13 @@ fn daemon_pass(
         last = now;
     }
     clear_requests(runtime, base);
-    let cpu_before = common::cpu(pid);
+    let cpu_before = common::cpu_precise(pid);
     write_prompt(repo, n / 2 + 1, 7);
     git(repo, &["commit", "--quiet", "--all", "-m", "One prompt"]);
     let committed = Instant::now();
     let head = git_output(repo, &["rev-parse", "HEAD"]);
     let seen = watch.wait_pass(Some(&head));
-    let cpu_used = common::cpu(pid).saturating_sub(cpu_before);
+    let cpu_used = common::cpu_precise(pid).saturating_sub(cpu_before);
     let requests = requests(runtime, base).len();
     watch.stop();
     (
@@ -214,4 +251,9 @@ fn paced(runtime: &tokio::runtime::Runtime) {
 /// Run the binary; its wall time and peak RSS (KiB).
 fn run(repo: &Path, base: &str, args: &[&str]) -> (Duration, i64) {
     common::run_measured(common::promptsync(repo, base, args))
+}
+
+/// `target: ok (figure)` or `target: MISSED (figure)`.
+fn verdict(target: &str, met: bool, figure: String) -> String {
+    format!("{target}: {} ({figure})", if met { "ok" } else { "MISSED" })
 }

@@ -292,17 +292,27 @@ fn load_files(
     listing: Listing,
     source: SourceInfo,
     mut diagnostics: Vec<Diagnostic>,
-    mut cache: Option<&mut LoadCache>,
+    cache: Option<&mut LoadCache>,
 ) -> DesiredSet {
     let Listing {
         files: paths,
         unreadable,
     } = listing;
     // Files kept from an earlier load, their blobs unchanged, are neither read nor
-    // parsed; the others are read here.
-    let (mut kept, misses): (Vec<String>, Vec<String>) = match cache.as_deref_mut() {
-        Some(cache) => paths.into_iter().partition(|path| cache.fresh(tree, path)),
-        None => (Vec::new(), paths),
+    // parsed; the others are read here. What is read is kept once the set is built.
+    let mut kept: Vec<(String, &Cached)> = Vec::new();
+    let misses = match cache.as_deref() {
+        Some(cache) => {
+            let mut misses = Vec::new();
+            for path in paths {
+                match cache.fresh(tree, &path) {
+                    Some(cached) => kept.push((path, cached)),
+                    None => misses.push(path),
+                }
+            }
+            misses
+        }
+        None => paths,
     };
     let mut files = read_and_check(tree, misses);
     files.extend(unreadable.into_iter().map(|(path, err)| Loaded {
@@ -310,15 +320,15 @@ fn load_files(
         texts: BTreeMap::new(),
         content: Vec::new(),
     }));
-    if let Some(cache) = cache.as_deref() {
+    if !kept.is_empty() {
         // A kept file that shares a `prompt_id` or `name` with another is read again,
         // so that the conflict check below sees, and positions its error in, every
         // file involved.
-        let mut uses: HashMap<(usize, &str), usize> = HashMap::new();
+        let mut uses: HashMap<(usize, &str), usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(2 * (kept.len() + files.len()), Default::default());
         let written = kept
             .iter()
-            .filter_map(|path| cache.peek(path))
-            .flat_map(|cached| conflict_keys_of(&cached.keys))
+            .flat_map(|(_, cached)| conflict_keys_of(&cached.keys))
             .chain(
                 files
                     .iter()
@@ -327,23 +337,23 @@ fn load_files(
         for key in written {
             *uses.entry(key).or_default() += 1;
         }
-        let shared = |path: &String| {
-            cache.peek(path).is_none_or(|cached| {
-                conflict_keys_of(&cached.keys).any(|key| uses.get(&key).is_some_and(|&n| n > 1))
-            })
+        let shared = |(_, cached): &(String, &Cached)| {
+            conflict_keys_of(&cached.keys).any(|key| uses.get(&key).is_some_and(|&n| n > 1))
         };
-        let (again, rest): (Vec<String>, Vec<String>) = kept.into_iter().partition(shared);
+        let (again, rest): (Vec<_>, Vec<_>) = kept.into_iter().partition(shared);
         kept = rest;
         drop(uses);
-        files.extend(read_and_check(tree, again));
+        files.extend(read_and_check(
+            tree,
+            again.into_iter().map(|(path, _)| path).collect(),
+        ));
     }
     check_conflicts(&mut files);
 
     // Every file in path order: its desired prompt (when valid) and its findings,
-    // from this read (by index into `read`) or from the cache.
-    let mut read: Vec<Option<(Option<DesiredPrompt>, Vec<Diagnostic>)>> =
-        Vec::with_capacity(files.len());
-    let mut all: Vec<(String, Option<usize>)> = Vec::with_capacity(files.len() + kept.len());
+    // from this read or from the cache.
+    let mut store = Vec::new();
+    let mut all: Vec<(String, Found)> = Vec::with_capacity(files.len() + kept.len());
     for loaded in files {
         let path = loaded.file.path.clone();
         let desired = loaded
@@ -351,34 +361,39 @@ fn load_files(
             .prompt
             .as_ref()
             .map(|prompt| desired_prompt(&path, prompt, &loaded.texts));
-        if let (Some(cache), Some(desired)) = (cache.as_deref_mut(), &desired)
+        if cache.is_some()
+            && let Some(desired) = &desired
             && let Some(cached) = cacheable(tree, &loaded, desired)
         {
-            cache.insert(&path, cached);
+            store.push((path.clone(), cached));
         }
-        all.push((path, Some(read.len())));
-        read.push(Some((desired, loaded.file.diagnostics)));
+        all.push((path, Found::Read(desired, loaded.file.diagnostics)));
     }
-    all.extend(kept.into_iter().map(|path| (path, None)));
+    all.extend(
+        kept.into_iter()
+            .map(|(path, cached)| (path, Found::Kept(cached))),
+    );
     all.sort_by(|a, b| a.0.cmp(&b.0));
     let mut prompts = Vec::with_capacity(all.len());
     let mut paths = Vec::with_capacity(all.len());
-    for (path, from) in all {
-        match from {
-            Some(index) => {
-                let (desired, findings) = read[index].take().unwrap_or_default();
+    for (path, found) in all {
+        match found {
+            Found::Read(desired, findings) => {
                 tracing::debug!(path = %path, findings = findings.len(), "checked prompt file");
                 prompts.extend(desired);
                 diagnostics.extend(findings);
             }
-            None => {
-                if let Some(cached) = cache.as_deref().and_then(|cache| cache.peek(&path)) {
-                    prompts.push(cached.desired.clone());
-                    diagnostics.extend(cached.diagnostics.iter().cloned());
-                }
+            Found::Kept(cached) => {
+                prompts.push(cached.desired.clone());
+                diagnostics.extend(cached.diagnostics.iter().cloned());
             }
         }
         paths.push(path);
+    }
+    if let Some(cache) = cache {
+        for (path, cached) in store {
+            cache.insert(&path, cached);
+        }
     }
     DesiredSet {
         source,
@@ -388,18 +403,38 @@ fn load_files(
     }
 }
 
+/// Where a file's part of the set comes from: this read (its desired prompt when it is
+/// valid, and its findings), or the cache.
+enum Found<'c> {
+    Read(Option<DesiredPrompt>, Vec<Diagnostic>),
+    Kept(&'c Cached),
+}
+
 /// Read, parse and check the files at `paths`.
 fn read_and_check(tree: &FileTree<'_>, paths: Vec<String>) -> Vec<Loaded> {
-    // Reading goes through the tree (git2 is not thread-safe); parsing, the costly
-    // part, is pure and runs on every core.
-    let read: Vec<Read> = paths
-        .into_iter()
-        .map(|path| {
-            let bytes = tree.read(&path);
-            (path, bytes)
-        })
-        .collect();
-    parse_all(read)
+    let parse = |path: String, bytes: Result<Vec<u8>, ReadError>| match bytes {
+        Ok(bytes) => Ok(prompt::parse_file(&path, &bytes)),
+        Err(err) => Err((path, err)),
+    };
+    // Parsing, the costly part, is pure and runs on every core; so does reading from
+    // disk. A commit's blobs are read here first (git2 is not thread-safe).
+    let parsed = match tree.disk() {
+        Some(disk) => on_all_cores(paths, |path| {
+            let bytes = disk.read(&path);
+            parse(path, bytes)
+        }),
+        None => {
+            let read: Vec<_> = paths
+                .into_iter()
+                .map(|path| {
+                    let bytes = tree.read(&path);
+                    (path, bytes)
+                })
+                .collect();
+            on_all_cores(read, |(path, bytes)| parse(path, bytes))
+        }
+    };
+    parsed
         .into_iter()
         .map(|parsed| match parsed {
             Ok(file) => checked(tree, file),
@@ -477,25 +512,18 @@ struct Loaded {
     content: Vec<ContentRead>,
 }
 
-/// A prompt file's path and its bytes, or why they could not be read.
-type Read = (String, Result<Vec<u8>, ReadError>);
-
 /// Files below this many are parsed on the calling thread (threads cost more).
 const PARALLEL_FROM: usize = 64;
 
-/// Parse every file that could be read, on as many threads as there are cores.
-fn parse_all(read: Vec<Read>) -> Vec<Result<ParsedFile, (String, ReadError)>> {
-    let parse = |(path, bytes): Read| match bytes {
-        Ok(bytes) => Ok(prompt::parse_file(&path, &bytes)),
-        Err(err) => Err((path, err)),
-    };
+/// `work` on every item, in order, on as many threads as there are cores (at most 8).
+fn on_all_cores<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if threads < 2 || read.len() < PARALLEL_FROM {
-        return read.into_iter().map(parse).collect();
+    if threads < 2 || items.len() < PARALLEL_FROM {
+        return items.into_iter().map(work).collect();
     }
-    let chunk = read.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<Read>> = Vec::new();
-    let mut rest = read.into_iter();
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut rest = items.into_iter();
     loop {
         let part: Vec<_> = rest.by_ref().take(chunk).collect();
         if part.is_empty() {
@@ -503,15 +531,16 @@ fn parse_all(read: Vec<Read>) -> Vec<Result<ParsedFile, (String, ReadError)>> {
         }
         chunks.push(part);
     }
+    let work = &work;
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(parse).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || part.into_iter().map(work).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
             .flat_map(|handle| match handle.join() {
-                Ok(parsed) => parsed,
+                Ok(done) => done,
                 // A panic in the parser is a bug; carry it to the caller's thread.
                 Err(panic) => std::panic::resume_unwind(panic),
             })

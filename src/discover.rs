@@ -9,6 +9,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobSet, GlobSetBuilder};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use thiserror::Error;
 
 use crate::config::PromptSettings;
@@ -184,7 +185,8 @@ impl FileTree<'_> {
                     .collect();
             }
             FileTree::Disk { root, repo } => {
-                walk(root, dir, *repo, &accept, &mut listing)?;
+                let mut ignores = repo.map(|repo| Ignores::new(root, repo, dir));
+                walk(root, dir, ignores.as_mut(), &accept, &mut listing)?;
                 listing.files.sort();
                 listing.unreadable.sort_by(|a, b| a.0.cmp(&b.0));
             }
@@ -196,27 +198,18 @@ impl FileTree<'_> {
     /// `.git` component anywhere (the repository's own, a nested one's), or, on disk,
     /// under one of the repository's git dirs once symbolic links are followed.
     pub fn in_git_dir(&self, path: &str) -> bool {
-        if path
-            .split('/')
-            .any(|part| part.eq_ignore_ascii_case(".git"))
-        {
-            return true;
-        }
+        has_git_component(path) || self.disk().is_some_and(|disk| disk.under_git_dir(path))
+    }
+
+    /// The part of a tree on disk that reading needs (see [`Disk`]); `None` for a
+    /// commit's tree.
+    pub fn disk(&self) -> Option<Disk<'_>> {
         match self {
-            FileTree::Commit(_) => false,
-            FileTree::Disk { root, repo } => {
-                let Some(repo) = repo else {
-                    return false;
-                };
-                let full = root.join(path);
-                if without_links(root, path).is_some() {
-                    return repo.git_dirs().iter().any(|dir| full.starts_with(dir));
-                }
-                let canonical = std::fs::canonicalize(full);
-                canonical.is_ok_and(|canonical| {
-                    repo.git_dirs().iter().any(|dir| canonical.starts_with(dir))
-                })
-            }
+            FileTree::Commit(_) => None,
+            FileTree::Disk { root, repo } => Some(Disk {
+                root,
+                git_dirs: repo.map(|repo| repo.git_dirs()),
+            }),
         }
     }
 
@@ -232,6 +225,9 @@ impl FileTree<'_> {
     /// Read the file at `path`, following symbolic links inside the repository; at
     /// most [`MAX_FILE_BYTES`].
     pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+        if let Some(disk) = self.disk() {
+            return disk.read(path);
+        }
         let path = self.resolve_path(path)?;
         self.read_exact(&path)
     }
@@ -321,20 +317,102 @@ impl FileTree<'_> {
                     path: path.to_owned(),
                 }),
             },
-            FileTree::Disk { root, .. } => localfile::read(&root.join(path), MAX_FILE_BYTES)
-                .map_err(|failure| {
-                    let path = path.to_owned();
-                    match failure {
-                        Failure::Missing => ReadError::Missing { path },
-                        Failure::NotAFile(kind) => ReadError::NotAFile {
-                            path,
-                            what: kind.describe(),
-                        },
-                        Failure::TooLarge { size, .. } => ReadError::TooLarge { path, size },
-                        Failure::Io(error) => ReadError::Io { path, error },
-                    }
-                }),
+            FileTree::Disk { root, .. } => read_on_disk(root, path),
         }
+    }
+}
+
+/// A tree on disk as reading sees it: its root and the repository's git directories,
+/// without the repository's handle (which is not thread-safe), so that the files of
+/// one load can be read on every core.
+#[derive(Debug, Clone, Copy)]
+pub struct Disk<'a> {
+    /// The root, canonical.
+    root: &'a Path,
+    git_dirs: Option<[&'a Path; 2]>,
+}
+
+impl Disk<'_> {
+    /// [`FileTree::read`] on disk. The common case, a regular file reached without a
+    /// symbolic link, costs one `lstat` a component, then the open.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+        if !has_git_component(path)
+            && let Some(metadata) = without_links(self.root, path)
+        {
+            let full = self.root.join(path);
+            if self.in_git_dirs(&full) {
+                return Err(ReadError::InGitDir {
+                    path: path.to_owned(),
+                });
+            }
+            if let Some(kind) = localfile::FileKind::of(&metadata) {
+                return Err(ReadError::NotAFile {
+                    path: path.to_owned(),
+                    what: kind.describe(),
+                });
+            }
+            // Just seen to be a regular file: opened without looking again (the open
+            // checks what it got, should it have been swapped since).
+            return localfile::read_opened(&full, MAX_FILE_BYTES)
+                .map_err(|failure| disk_failure(path, failure));
+        }
+        // Anything else (a link on the way, nothing there): resolved the long way.
+        let in_git_dir = |path: &str| has_git_component(path) || self.under_git_dir(path);
+        if in_git_dir(path) {
+            return Err(ReadError::InGitDir {
+                path: path.to_owned(),
+            });
+        }
+        let resolved = resolve_on_disk(self.root, path)?;
+        if resolved != path && in_git_dir(&resolved) {
+            return Err(ReadError::InGitDir {
+                path: path.to_owned(),
+            });
+        }
+        read_on_disk(self.root, &resolved)
+    }
+
+    /// Whether `path` (without a `.git` component) is under one of the repository's
+    /// git directories once symbolic links are followed.
+    fn under_git_dir(&self, path: &str) -> bool {
+        if self.git_dirs.is_none() {
+            return false;
+        }
+        let full = self.root.join(path);
+        if without_links(self.root, path).is_some() {
+            return self.in_git_dirs(&full);
+        }
+        std::fs::canonicalize(full).is_ok_and(|canonical| self.in_git_dirs(&canonical))
+    }
+
+    fn in_git_dirs(&self, canonical: &Path) -> bool {
+        self.git_dirs
+            .is_some_and(|dirs| dirs.iter().any(|dir| canonical.starts_with(dir)))
+    }
+}
+
+/// Whether a component of `path` is `.git` (in any case).
+fn has_git_component(path: &str) -> bool {
+    path.split('/')
+        .any(|part| part.eq_ignore_ascii_case(".git"))
+}
+
+/// Read exactly `path` (resolved) on disk, refusing anything but a regular file.
+fn read_on_disk(root: &Path, path: &str) -> Result<Vec<u8>, ReadError> {
+    localfile::read(&root.join(path), MAX_FILE_BYTES).map_err(|failure| disk_failure(path, failure))
+}
+
+/// A failure to read `path` on disk, in the tree's words.
+fn disk_failure(path: &str, failure: Failure) -> ReadError {
+    let path = path.to_owned();
+    match failure {
+        Failure::Missing => ReadError::Missing { path },
+        Failure::NotAFile(kind) => ReadError::NotAFile {
+            path,
+            what: kind.describe(),
+        },
+        Failure::TooLarge { size, .. } => ReadError::TooLarge { path, size },
+        Failure::Io(error) => ReadError::Io { path, error },
     }
 }
 
@@ -552,10 +630,94 @@ pub struct Listing {
     pub unreadable: Vec<(String, ReadError)>,
 }
 
+/// Git's ignore rules for one walk of a working tree: each directory's `.gitignore`,
+/// read as the walk enters it (a deeper file's verdict wins), then the repository's
+/// `info/exclude` and `core.excludesFile`. Matched in memory: libgit2, asked path by
+/// path, would look at every ignore file on the way again for each one.
+struct Ignores {
+    /// The `.gitignore` of each directory from the root down to the one being walked.
+    levels: Vec<Option<Gitignore>>,
+    /// The repository-wide files, in the order git consults them.
+    base: Vec<Gitignore>,
+    ignore_case: bool,
+}
+
+/// The largest ignore file read; git's own limit is 100 MiB, but a larger one in a
+/// prompt repository is a mistake, not rules.
+const MAX_IGNORE_BYTES: u64 = 1024 * 1024;
+
+impl Ignores {
+    /// The rules of `repo`, with the `.gitignore` of every directory above `dir`.
+    fn new(root: &Path, repo: &GitRepo, dir: &str) -> Ignores {
+        let (files, ignore_case) = repo.exclude_files();
+        let base = files
+            .iter()
+            .filter_map(|file| ignore_file(root, file, ignore_case))
+            .collect();
+        let mut ignores = Ignores {
+            levels: Vec::new(),
+            base,
+            ignore_case,
+        };
+        let mut above = root.to_owned();
+        if !dir.is_empty() {
+            ignores.enter(&above);
+            for part in dir.split('/').take(dir.split('/').count() - 1) {
+                above.push(part);
+                ignores.enter(&above);
+            }
+        }
+        ignores
+    }
+
+    /// Walking into `dir` (full path): its `.gitignore` applies below it.
+    fn enter(&mut self, dir: &Path) {
+        let file = dir.join(".gitignore");
+        let rules = std::fs::symlink_metadata(&file)
+            .is_ok_and(|metadata| metadata.is_file())
+            .then(|| ignore_file(dir, &file, self.ignore_case))
+            .flatten();
+        self.levels.push(rules);
+    }
+
+    fn leave(&mut self) {
+        self.levels.pop();
+    }
+
+    /// Whether git ignores `path` (full path, under the root).
+    fn ignored(&self, path: &Path, is_dir: bool) -> bool {
+        let verdict = self
+            .levels
+            .iter()
+            .rev()
+            .flatten()
+            .chain(&self.base)
+            .map(|rules| rules.matched(path, is_dir))
+            .find(|found| !found.is_none());
+        verdict.is_some_and(|found| found.is_ignore())
+    }
+}
+
+/// The rules of one ignore file, whose patterns are relative to `dir`; `None` when it
+/// cannot be read (as git, which then goes without it). A line that is not a valid
+/// pattern is skipped, as git skips it.
+fn ignore_file(dir: &Path, file: &Path, ignore_case: bool) -> Option<Gitignore> {
+    let bytes = localfile::read(file, MAX_IGNORE_BYTES).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut builder = GitignoreBuilder::new(dir);
+    builder.case_insensitive(ignore_case).ok()?;
+    for line in text.lines() {
+        if let Err(err) = builder.add_line(Some(file.to_owned()), line) {
+            tracing::debug!(file = %file.display(), line, error = %err, "skipping an ignore pattern git would skip");
+        }
+    }
+    builder.build().ok()
+}
+
 fn walk(
     root: &Path,
     dir: &str,
-    repo: Option<&GitRepo>,
+    mut ignores: Option<&mut Ignores>,
     accept: &dyn Fn(&str) -> bool,
     out: &mut Listing,
 ) -> Result<(), DiscoverError> {
@@ -568,8 +730,14 @@ fn walk(
         path: full.clone(),
         error,
     };
-    for entry in std::fs::read_dir(&full).map_err(walk_error)? {
-        let entry = entry.map_err(walk_error)?;
+    let entries = std::fs::read_dir(&full)
+        .map_err(walk_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(walk_error)?;
+    if let Some(ignores) = ignores.as_deref_mut() {
+        ignores.enter(&full);
+    }
+    for entry in entries {
         let Ok(file_type) = entry.file_type() else {
             continue;
         };
@@ -586,20 +754,25 @@ fn walk(
         } else {
             format!("{dir}/{name}")
         };
+        let ignored = |is_dir: bool| {
+            ignores
+                .as_deref()
+                .is_some_and(|ignores| ignores.ignored(&entry.path(), is_dir))
+        };
         // A symbolic link to a directory is skipped like the directories it could loop
         // through; every other non-directory is listed, whatever it is.
         let is_dir = file_type.is_dir() || (file_type.is_symlink() && entry.path().is_dir());
         if file_type.is_dir() && utf8 {
             let nested_repo = entry.path().join(".git").exists();
-            if nested_repo || repo.is_some_and(|repo| repo.is_ignored(&format!("{rel}/"))) {
+            if nested_repo || ignored(true) {
                 continue;
             }
-            walk(root, &rel, repo, accept, out)?;
+            walk(root, &rel, ignores.as_deref_mut(), accept, out)?;
         } else if is_dir {
             if !utf8 {
                 tracing::warn!(dir = %full.display(), name = %rel, "skipping a directory whose name is not UTF-8");
             }
-        } else if !repo.is_some_and(|repo| repo.is_ignored(&rel)) && accept(&rel) {
+        } else if accept(&rel) && !ignored(false) {
             if utf8 {
                 out.files.push(rel);
             } else {
@@ -607,6 +780,9 @@ fn walk(
                     .push((rel.clone(), ReadError::NameNotUtf8 { path: rel }));
             }
         }
+    }
+    if let Some(ignores) = ignores {
+        ignores.leave();
     }
     Ok(())
 }

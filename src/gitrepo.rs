@@ -214,6 +214,34 @@ impl GitRepo {
         std::fs::canonicalize(self.repo.path()).unwrap_or_else(|_| self.repo.path().to_owned())
     }
 
+    /// The ignore files git reads after every `.gitignore` of the working tree, in
+    /// that order: `info/exclude` of the common git dir, then `core.excludesFile`
+    /// (`$XDG_CONFIG_HOME/git/ignore` when unset); and whether they match without
+    /// regard to case (`core.ignoreCase`).
+    pub fn exclude_files(&self) -> (Vec<PathBuf>, bool) {
+        let config = self.repo.config().ok();
+        let excludes = config
+            .as_ref()
+            .and_then(|config| config.get_path("core.excludesfile").ok())
+            .or_else(|| {
+                let config_home = std::env::var_os("XDG_CONFIG_HOME")
+                    .filter(|dir| !dir.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|home| Path::new(&home).join(".config"))
+                    })?;
+                Some(config_home.join("git").join("ignore"))
+            });
+        let ignore_case = config
+            .as_ref()
+            .and_then(|config| config.get_bool("core.ignorecase").ok())
+            .unwrap_or(false);
+        let files = std::iter::once(self.git_dir.join("info").join("exclude"))
+            .chain(excludes)
+            .collect();
+        (files, ignore_case)
+    }
+
     /// Whether this is a shallow clone.
     pub fn is_shallow(&self) -> bool {
         self.repo.is_shallow()
@@ -403,7 +431,15 @@ pub struct CommitTree<'r> {
     repo: &'r GitRepo,
     commit: CommitInfo,
     tree: git2::Tree<'r>,
-    index: std::cell::OnceCell<HashMap<String, IndexEntry>>,
+    index: std::cell::OnceCell<TreeIndex>,
+}
+
+/// Every entry of a commit's tree, from one walk: by path (looked up several times a
+/// file on every pass, so hashed with foldhash), and the files in path order.
+#[derive(Debug, Default)]
+struct TreeIndex {
+    entries: HashMap<String, IndexEntry, foldhash::fast::RandomState>,
+    files: Vec<TreeFile>,
 }
 
 /// One entry of a commit's tree.
@@ -437,44 +473,48 @@ impl CommitTree<'_> {
 
     /// Every entry of the tree by path, from one walk. Paths that are not UTF-8 are
     /// skipped with a warning; submodules are not entered.
-    fn index(&self) -> Result<&HashMap<String, IndexEntry>, GitError> {
+    fn index(&self) -> Result<&TreeIndex, GitError> {
         if let Some(index) = self.index.get() {
             return Ok(index);
         }
-        let mut index = HashMap::new();
+        let mut index = TreeIndex::default();
         self.tree
             .walk(TreeWalkMode::PreOrder, |dir, entry| {
                 let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
                     tracing::warn!(dir, name = %String::from_utf8_lossy(entry.name_bytes()), "skipping a path that is not UTF-8");
                     return TreeWalkResult::Skip;
                 };
-                index.insert(
-                    format!("{dir}{name}"),
+                let path = format!("{dir}{name}");
+                let kind = entry.kind();
+                let mode = entry.filemode();
+                if kind == Some(ObjectType::Blob) {
+                    index.files.push(TreeFile {
+                        path: path.clone(),
+                        symlink: mode == MODE_SYMLINK,
+                    });
+                }
+                index.entries.insert(
+                    path,
                     IndexEntry {
                         oid: entry.id(),
-                        mode: entry.filemode(),
-                        kind: entry.kind(),
+                        mode,
+                        kind,
                     },
                 );
                 TreeWalkResult::Ok
             })
             .map_err(|source| self.read_error(format!("the tree of {}", self.commit.id), source))?;
+        // Git keeps a tree's entries sorted with directories as if named `dir/`, so
+        // a walk meets the paths in order; a tree written out of order is sorted here.
+        if !index.files.is_sorted_by(|a, b| a.path <= b.path) {
+            index.files.sort_by(|a, b| a.path.cmp(&b.path));
+        }
         Ok(self.index.get_or_init(|| index))
     }
 
     /// Every file and symlink of the tree, in path order.
     pub fn files(&self) -> Result<Vec<TreeFile>, GitError> {
-        let mut files: Vec<TreeFile> = self
-            .index()?
-            .iter()
-            .filter(|(_, entry)| entry.kind == Some(ObjectType::Blob))
-            .map(|(path, entry)| TreeFile {
-                path: path.clone(),
-                symlink: entry.mode == MODE_SYMLINK,
-            })
-            .collect();
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(files)
+        Ok(self.index()?.files.clone())
     }
 
     /// What `path` names, or `None` when nothing is there.
@@ -482,7 +522,7 @@ impl CommitTree<'_> {
         if path.is_empty() {
             return Ok(Some(TreeEntry::Dir));
         }
-        let Some(entry) = self.index()?.get(path).copied() else {
+        let Some(entry) = self.index()?.entries.get(path).copied() else {
             return Ok(None);
         };
         let read = |source| self.read_error(format!("`{path}`"), source);
@@ -512,14 +552,14 @@ impl CommitTree<'_> {
     /// The blob id of the regular file at `path` (`None` for anything else: a link, a
     /// directory, nothing), without reading it.
     pub fn blob_id(&self, path: &str) -> Option<Oid> {
-        let entry = self.index().ok()?.get(path).copied()?;
+        let entry = self.index().ok()?.entries.get(path).copied()?;
         (entry.kind == Some(ObjectType::Blob) && entry.mode != MODE_SYMLINK).then_some(entry.oid)
     }
 
     /// The bytes of the file (or symlink target) at `path`.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, GitError> {
         let read = |source| self.read_error(format!("`{path}`"), source);
-        let entry = self.index()?.get(path).copied().ok_or_else(|| {
+        let entry = self.index()?.entries.get(path).copied().ok_or_else(|| {
             read(git2::Error::new(
                 ErrorCode::NotFound,
                 git2::ErrorClass::Tree,

@@ -143,6 +143,13 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
     if let Some(kind) = kind(path)? {
         return Err(Failure::NotAFile(kind));
     }
+    read_opened(path, limit)
+}
+
+/// [`read`] for a path the caller has just seen to be a regular file (by `lstat`):
+/// opened without looking at it again. What was opened is still checked, and the open
+/// does not wait where the platform allows it to say so.
+pub fn read_opened(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(O_NONBLOCK)

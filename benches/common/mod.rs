@@ -71,6 +71,26 @@ pub fn cpu(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time of the live threads of `pid`, to the nanosecond (the scheduler's own
+/// count, `/proc/PID/task/*/schedstat`), for spans shorter than [`cpu`]'s 10 ms
+/// ticks. A thread that ended is not counted: measure across a span in which the
+/// process keeps its threads.
+pub fn cpu_precise(pid: u32) -> Duration {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path().join("schedstat");
+        // A thread may end between the listing and the read.
+        if let Ok(stat) = std::fs::read_to_string(path) {
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
 /// The release binary, quiet, run in `repo` against the emulator at `base`.
 pub fn promptsync(repo: &Path, base: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_promptsync"));

@@ -218,6 +218,8 @@ struct Loop {
 struct Ended {
     ok: bool,
     forced: bool,
+    /// An incremental pass that looked at few of the prompts: it freed little.
+    small: bool,
 }
 
 impl Loop {
@@ -267,10 +269,12 @@ impl Loop {
             let ended = self.pass(trigger, &mut heartbeat, force).await;
             // What the pass freed goes back to the system before the loop idles, with
             // the cache's new entries first packed together (see `LoadCache::compact`).
-            if let Ok(mut cache) = self.cache.lock() {
-                cache.compact();
+            // After a pass that looked at a few prompts, there is little to give back,
+            // and walking the heap for it would cost more than the pass.
+            let packed = self.cache.lock().is_ok_and(|mut cache| cache.compact());
+            if packed || !ended.small {
+                crate::memory::release();
             }
-            crate::memory::release();
             resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
             if ended.forced {
                 return Exit::Forced;
@@ -299,6 +303,7 @@ impl Loop {
             return Ended {
                 ok: false,
                 forced: false,
+                small: true,
             };
         }
         self.status.started(reason);
@@ -331,7 +336,7 @@ impl Loop {
                     _ = heartbeat.tick() => self.status.beat(),
                     () = force.cancelled() => {
                         tracing::warn!(trigger = reason, "shutdown deadline: the running pass is dropped (it is safe to kill)");
-                        return Ended { ok: false, forced: true };
+                        return Ended { ok: false, forced: true, small: false };
                     }
                 }
             }
@@ -388,9 +393,11 @@ impl Loop {
                     "pass finished"
                 );
                 self.status.completed(record);
+                let looked_at = pass.source.prompts.len().saturating_sub(pass.carried);
                 Ended {
                     ok: clean,
                     forced: false,
+                    small: since.is_some() && looked_at * 4 < pass.source.prompts.len(),
                 }
             }
             Err(err) => {
@@ -429,6 +436,7 @@ impl Loop {
                 Ended {
                     ok: false,
                     forced: false,
+                    small: false,
                 }
             }
         }

@@ -5,8 +5,10 @@
 //! Only regular files of commit trees are kept (the working tree has no content ids);
 //! invalid files are always read again, so their findings are fresh.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
+use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
 use git2::Oid;
 
 use super::DesiredPrompt;
@@ -14,16 +16,22 @@ use crate::api::types::VersionSpec;
 use crate::diagnostic::Diagnostic;
 use crate::discover::FileTree;
 
-/// Valid prompt files of earlier loads, by path.
+/// Valid prompt files of earlier loads, by path. Looked up several times a file on
+/// every pass, so hashed with foldhash (paths are the repository's, not a stranger's).
 #[derive(Debug, Default)]
 pub struct LoadCache {
-    files: HashMap<String, Cached>,
-    /// Paths used or stored since the last [`LoadCache::sweep`].
-    used: HashSet<String>,
-    /// Files taken from the cache since then.
-    reused: usize,
+    files: HashMap<String, Entry, RandomState>,
+    /// Files taken from the cache since the last [`LoadCache::sweep`].
+    reused: Cell<usize>,
     /// Files stored since the last [`LoadCache::compact`].
     stored: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    cached: Cached,
+    /// Used or stored since the last [`LoadCache::sweep`].
+    used: Cell<bool>,
 }
 
 /// One valid prompt file as loaded from a commit.
@@ -57,33 +65,39 @@ impl LoadCache {
         self.files.is_empty()
     }
 
-    /// Whether the file at `path` of `tree` is kept and none of its blobs changed
+    /// The file at `path` of `tree`, when it is kept and none of its blobs changed
     /// (counted as used).
-    pub(super) fn fresh(&mut self, tree: &FileTree<'_>, path: &str) -> bool {
-        let Some(cached) = self.files.get(path) else {
-            return false;
-        };
+    pub(super) fn fresh(&self, tree: &FileTree<'_>, path: &str) -> Option<&Cached> {
+        let entry = self.files.get(path)?;
+        let cached = &entry.cached;
         let fresh = tree.blob_id(path) == Some(cached.blob)
             && cached.content.iter().all(|content| {
                 tree.resolve(path, &content.relative)
                     .is_ok_and(|resolved| resolved == content.resolved)
                     && tree.blob_id(&content.resolved) == Some(content.blob)
             });
-        if fresh {
-            self.used.insert(path.to_owned());
-            self.reused += 1;
+        if !fresh {
+            return None;
         }
-        fresh
+        entry.used.set(true);
+        self.reused.set(self.reused.get() + 1);
+        Some(cached)
     }
 
     /// The kept file at `path`, as it is (see [`LoadCache::fresh`]).
-    pub(super) fn peek(&self, path: &str) -> Option<&Cached> {
-        self.files.get(path)
+    #[cfg(test)]
+    fn peek(&self, path: &str) -> Option<&Cached> {
+        self.files.get(path).map(|entry| &entry.cached)
     }
 
     pub(super) fn insert(&mut self, path: &str, cached: Cached) {
-        self.used.insert(path.to_owned());
-        self.files.insert(path.to_owned(), cached);
+        self.files.insert(
+            path.to_owned(),
+            Entry {
+                cached,
+                used: Cell::new(true),
+            },
+        );
         self.stored += 1;
     }
 
@@ -91,9 +105,8 @@ impl LoadCache {
     /// invalid). Called once a pass, after every tree it reads. Returns how many files
     /// were taken from the cache meanwhile.
     pub fn sweep(&mut self) -> usize {
-        let used = std::mem::take(&mut self.used);
-        self.files.retain(|path, _| used.contains(path));
-        std::mem::take(&mut self.reused)
+        self.files.retain(|_, entry| entry.used.take());
+        self.reused.take()
     }
 
     /// Copy what the cache keeps into fresh allocations and free the old ones, when a
@@ -103,22 +116,31 @@ impl LoadCache {
     /// parse trees); once those are freed, the scattered entries keep most of the
     /// heap's pages resident. Copied at a quiet moment, they fill the free space
     /// densely, and the pages left empty can go back to the system
-    /// (`memory::release`): with 1,000 files, 1.2 MiB less resident.
-    pub fn compact(&mut self) {
+    /// (`memory::release`): with 1,000 files, 1.2 MiB less resident. Returns whether
+    /// it copied.
+    pub fn compact(&mut self) -> bool {
         let stored = std::mem::take(&mut self.stored);
         if stored == 0 || stored * 4 < self.files.len() {
-            return;
+            return false;
         }
         let old = std::mem::take(&mut self.files);
-        let mut files = HashMap::with_capacity(old.len());
-        for (path, cached) in &old {
-            let mut copy = cached.clone();
+        let mut files = HashMap::with_capacity_and_hasher(old.len(), RandomState::default());
+        for (path, entry) in &old {
+            let mut cached = entry.cached.clone();
             // A deep copy: the content may be shared with a pass that has ended.
-            copy.desired.spec = std::sync::Arc::new(VersionSpec::clone(&cached.desired.spec));
-            files.insert(path.clone(), copy);
+            cached.desired.spec =
+                std::sync::Arc::new(VersionSpec::clone(&entry.cached.desired.spec));
+            files.insert(
+                path.clone(),
+                Entry {
+                    cached,
+                    used: entry.used.clone(),
+                },
+            );
         }
         drop(old);
         self.files = files;
+        true
     }
 }
 
@@ -162,7 +184,7 @@ mod tests {
         }
         let before = Arc::as_ptr(&cache.peek("a.prompt.yaml").unwrap().desired.spec);
 
-        cache.compact();
+        assert!(cache.compact());
         let a = cache.peek("a.prompt.yaml").unwrap();
         assert_eq!(a.desired, cached("A").desired);
         assert_eq!(a.keys, [None, Some("A".to_owned())]);
@@ -171,13 +193,16 @@ mod tests {
         assert_ne!(copied, before, "the content is a copy, not the shared one");
 
         // Nothing stored since, then one file in eight: nothing to copy.
-        cache.compact();
+        assert!(!cache.compact());
         cache.insert("b.prompt.yaml", cached("B"));
-        cache.compact();
+        assert!(!cache.compact());
         let again = Arc::as_ptr(&cache.peek("a.prompt.yaml").unwrap().desired.spec);
         assert_eq!(again, copied);
         // The pass bookkeeping is the cache's, untouched by a copy.
         assert_eq!(cache.sweep(), 0);
         assert_eq!(cache.len(), 8);
+        // No load used them since: the next sweep forgets them all.
+        cache.sweep();
+        assert!(cache.is_empty());
     }
 }

@@ -350,6 +350,83 @@ fn symlinked_prompt_files_are_read_through_the_link() {
 }
 
 #[test]
+fn the_working_tree_leaves_out_what_git_ignores_as_git_does() {
+    let repo = TestRepo::new();
+    // Rules at every level git reads them: nested `.gitignore`s (a deeper one wins,
+    // a `!` brings a file back), anchored and directory patterns, `info/exclude` and
+    // `core.excludesFile`.
+    repo.write(
+        ".gitignore",
+        "*.draft.prompt.yaml\nbuild/\n/top.prompt.yaml\n# a comment\n\\#hash.prompt.yaml\n",
+    );
+    repo.write(
+        "prompts/.gitignore",
+        "!keep.draft.prompt.yaml\nlocal/\n*.yml\n",
+    );
+    repo.write("prompts/team/.gitignore", "!*.yml\nold-*\n");
+    repo.write(".git/info/exclude", "secret.prompt.yaml\n");
+    repo.write("excludes", "*.mine.prompt.yaml\n");
+    let excludes = repo.path().join("excludes");
+    repo.git(["config", "core.excludesFile", excludes.to_str().unwrap()]);
+    for path in [
+        "top.prompt.yaml",
+        "sub/top.prompt.yaml",
+        "#hash.prompt.yaml",
+        "a.draft.prompt.yaml",
+        "build/b.prompt.yaml",
+        "docs/build/c.prompt.yaml",
+        "prompts/keep.draft.prompt.yaml",
+        "prompts/other.draft.prompt.yaml",
+        "prompts/local/d.prompt.yaml",
+        "prompts/e.prompt.yml",
+        "prompts/team/f.prompt.yml",
+        "prompts/team/old-g.prompt.yaml",
+        "prompts/team/h.prompt.yaml",
+        "prompts/team/x.draft.prompt.yaml",
+        "prompts/secret.prompt.yaml",
+        "prompts/i.mine.prompt.yaml",
+        "prompts/j.prompt.yaml",
+    ] {
+        repo.write(path, &prompt(path, "x"));
+    }
+
+    let set = load(&repo, SourceRev::Worktree);
+    // What git itself lists as untracked and not ignored.
+    let listed = repo.git(["ls-files", "--others", "--exclude-standard"]);
+    let mut git_sees: Vec<&str> = listed
+        .lines()
+        .filter(|path| path.ends_with(".prompt.yaml") || path.ends_with(".prompt.yml"))
+        .map(|path| path.trim_matches('"'))
+        .collect();
+    git_sees.sort_unstable();
+    assert_eq!(set.files, git_sees);
+    assert_eq!(
+        set.files,
+        [
+            "prompts/j.prompt.yaml",
+            "prompts/keep.draft.prompt.yaml",
+            "prompts/team/f.prompt.yml",
+            "prompts/team/h.prompt.yaml",
+            "sub/top.prompt.yaml",
+        ]
+    );
+    // A directory named on the command line: the rules of the directories above it
+    // apply too.
+    let git = GitRepo::open(repo.path()).unwrap();
+    let named = desired::load_paths(
+        repo.path(),
+        Some(&git),
+        &[repo.path().join("prompts/team")],
+        &PromptSettings::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        named.files,
+        ["prompts/team/f.prompt.yml", "prompts/team/h.prompt.yaml"]
+    );
+}
+
+#[test]
 fn globs_select_and_git_ignores_in_the_working_tree() {
     let repo = TestRepo::new();
     repo.write(".gitignore", "build/\n");
