@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::api::types::{Message, MessageContent, VersionSpec};
 use crate::config::PromptSettings;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::discover::{self, DiscoverError, FileTree, Listing, Matcher, ReadError};
+use crate::discover::{self, DiscoverError, FileTree, Listing, Located, Matcher, ReadError};
 use crate::gitrepo::{GitError, GitRepo};
 use crate::localfile;
 use crate::prompt::check::Finding;
@@ -416,23 +416,47 @@ fn read_and_check(tree: &FileTree<'_>, paths: Vec<String>) -> Vec<Loaded> {
         Ok(bytes) => Ok(prompt::parse_file(&path, &bytes)),
         Err(err) => Err((path, err)),
     };
-    // Parsing, the costly part, is pure and runs on every core; so does reading from
-    // disk. A commit's blobs are read here first (git2 is not thread-safe).
-    let parsed = match tree.disk() {
-        Some(disk) => on_all_cores(paths, |path| {
+    // Parsing, the costly part, is pure and runs on every core; so does reading: from
+    // disk, and a commit's blobs, each thread with a repository handle of its own
+    // once they are located here (the tree's index is not shared).
+    let threads = threads_for(paths.len());
+    let readers = match tree {
+        FileTree::Commit(commit) if threads > 1 => (0..threads)
+            .map(|_| commit.blob_reader())
+            .collect::<Result<Vec<_>, _>>()
+            .ok(),
+        _ => None,
+    };
+    let parsed = if let Some(disk) = tree.disk() {
+        on_all_cores(paths, vec![(); threads], |(), path| {
             let bytes = disk.read(&path);
             parse(path, bytes)
-        }),
-        None => {
-            let read: Vec<_> = paths
-                .into_iter()
-                .map(|path| {
-                    let bytes = tree.read(&path);
-                    (path, bytes)
-                })
-                .collect();
-            on_all_cores(read, |(path, bytes)| parse(path, bytes))
-        }
+        })
+    } else if let Some(readers) = readers {
+        let located: Vec<_> = paths
+            .into_iter()
+            .map(|path| {
+                let located = tree
+                    .locate(&path)
+                    .unwrap_or_else(|| tree.read(&path).map(Located::Read));
+                (path, located)
+            })
+            .collect();
+        on_all_cores(located, readers, |reader, (path, located)| {
+            let bytes = located.and_then(|located| located.read(reader));
+            parse(path, bytes)
+        })
+    } else {
+        let read: Vec<_> = paths
+            .into_iter()
+            .map(|path| {
+                let bytes = tree.read(&path);
+                (path, bytes)
+            })
+            .collect();
+        on_all_cores(read, vec![(); threads], |(), (path, bytes)| {
+            parse(path, bytes)
+        })
     };
     parsed
         .into_iter()
@@ -515,13 +539,32 @@ struct Loaded {
 /// Files below this many are parsed on the calling thread (threads cost more).
 const PARALLEL_FROM: usize = 64;
 
-/// `work` on every item, in order, on as many threads as there are cores (at most 8).
-fn on_all_cores<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if threads < 2 || items.len() < PARALLEL_FROM {
-        return items.into_iter().map(work).collect();
+/// How many threads `items` things are worked on with: one below [`PARALLEL_FROM`],
+/// else as many as there are cores (at most 8).
+fn threads_for(items: usize) -> usize {
+    if items < PARALLEL_FROM {
+        return 1;
     }
-    let chunk = items.len().div_ceil(threads);
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// `work` on every item, in order, on one thread per state in `states` (each thread
+/// works with its own); on the calling thread when there is one state.
+fn on_all_cores<T: Send, S: Send, R: Send>(
+    items: Vec<T>,
+    mut states: Vec<S>,
+    work: impl Fn(&mut S, T) -> R + Sync,
+) -> Vec<R> {
+    if states.len() < 2 {
+        let Some(mut state) = states.pop() else {
+            return Vec::new();
+        };
+        return items
+            .into_iter()
+            .map(|item| work(&mut state, item))
+            .collect();
+    }
+    let chunk = items.len().div_ceil(states.len());
     let mut chunks: Vec<Vec<T>> = Vec::new();
     let mut rest = items.into_iter();
     loop {
@@ -535,7 +578,14 @@ fn on_all_cores<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(work).collect::<Vec<_>>()))
+            .zip(states)
+            .map(|(part, mut state)| {
+                scope.spawn(move || {
+                    part.into_iter()
+                        .map(|item| work(&mut state, item))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()

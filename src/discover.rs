@@ -1,10 +1,11 @@
 //! Find prompt files in a tree by the configured include/exclude globs, and resolve a
 //! message's `content_file` inside the repository (never outside, symlinks included).
 //! A tree is a commit's (read through [`gitrepo`](crate::gitrepo)) or a directory on
-//! disk (the working tree). Nothing under a git directory is ever read (it holds the
-//! repository's configuration, credentials included), and on disk only regular files
-//! are opened, never more than [`MAX_FILE_BYTES`]: a FIFO, socket or device that matches
-//! a glob is reported, not read. Knows nothing about the prompt format.
+//! disk (the working tree, less what git ignores: the rules read once per walk).
+//! Nothing under a git directory is ever read (it holds the repository's
+//! configuration, credentials included), and on disk only regular files are opened,
+//! never more than [`MAX_FILE_BYTES`]: a FIFO, socket or device that matches a glob is
+//! reported, not read. Knows nothing about the prompt format.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -13,7 +14,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use thiserror::Error;
 
 use crate::config::PromptSettings;
-use crate::gitrepo::{CommitTree, GitError, GitRepo, TreeEntry};
+use crate::gitrepo::{BlobReader, CommitTree, GitError, GitRepo, TreeEntry};
 use crate::localfile::{self, Failure};
 use crate::prompt::MAX_FILE_BYTES;
 
@@ -232,6 +233,23 @@ impl FileTree<'_> {
         self.read_exact(&path)
     }
 
+    /// For a commit's tree: the blob that reading `path` reads, links followed, or why
+    /// it cannot be read; the blob is then read with a [`BlobReader`], on another
+    /// thread. `None` on disk.
+    pub fn locate(&self, path: &str) -> Option<Result<Located, ReadError>> {
+        let FileTree::Commit(tree) = self else {
+            return None;
+        };
+        let located = self
+            .resolve_path(path)
+            .and_then(|resolved| match tree.blob_id(&resolved) {
+                Some(oid) => Ok(Located::Blob { resolved, oid }),
+                // Not a regular file: reading it says what it is.
+                None => self.read_exact(&resolved).map(Located::Read),
+            });
+        Some(located)
+    }
+
     /// Resolve `relative` (a `content_file` value) against the directory of the file
     /// `from`, following symbolic links; the result must be a file inside the
     /// repository. Returns its path relative to the root.
@@ -400,6 +418,30 @@ fn has_git_component(path: &str) -> bool {
 /// Read exactly `path` (resolved) on disk, refusing anything but a regular file.
 fn read_on_disk(root: &Path, path: &str) -> Result<Vec<u8>, ReadError> {
     localfile::read(&root.join(path), MAX_FILE_BYTES).map_err(|failure| disk_failure(path, failure))
+}
+
+/// What [`FileTree::locate`] found: the blob to read, or what reading gave already.
+#[derive(Debug)]
+pub enum Located {
+    Blob { resolved: String, oid: git2::Oid },
+    Read(Vec<u8>),
+}
+
+impl Located {
+    /// The bytes, at most [`MAX_FILE_BYTES`].
+    pub fn read(self, reader: &BlobReader) -> Result<Vec<u8>, ReadError> {
+        let (resolved, oid) = match self {
+            Located::Blob { resolved, oid } => (resolved, oid),
+            Located::Read(bytes) => return Ok(bytes),
+        };
+        match reader.read_at_most(&resolved, oid, MAX_FILE_BYTES)? {
+            Ok(bytes) => Ok(bytes),
+            Err(size) => Err(ReadError::TooLarge {
+                path: resolved,
+                size,
+            }),
+        }
+    }
 }
 
 /// A failure to read `path` on disk, in the tree's words.

@@ -556,6 +556,19 @@ impl CommitTree<'_> {
         (entry.kind == Some(ObjectType::Blob) && entry.mode != MODE_SYMLINK).then_some(entry.oid)
     }
 
+    /// A reader of this tree's blobs for another thread (see [`BlobReader`]).
+    pub fn blob_reader(&self) -> Result<BlobReader, GitError> {
+        let open = |source| GitError::Read {
+            what: "the repository, again for reading on another thread".to_owned(),
+            root: self.repo.root.clone(),
+            source,
+        };
+        Ok(BlobReader {
+            repo: Repository::open(self.repo.repo.path()).map_err(open)?,
+            root: self.repo.root.clone(),
+        })
+    }
+
     /// The bytes of the file (or symlink target) at `path`.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, GitError> {
         let read = |source| self.read_error(format!("`{path}`"), source);
@@ -568,6 +581,44 @@ impl CommitTree<'_> {
         })?;
         let blob = self.repo.repo.find_blob(entry.oid).map_err(read)?;
         Ok(blob.content().to_vec())
+    }
+}
+
+/// Reads blobs by id on a thread of its own: git2's handles are not shared between
+/// threads, so this is a second handle on the same repository.
+pub struct BlobReader {
+    repo: Repository,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobReader {
+    /// The bytes of blob `oid` (the file at `path`, for messages); `Ok(Err(size))`
+    /// when it is over `limit` bytes, told by the object's header without loading it.
+    pub fn read_at_most(
+        &self,
+        path: &str,
+        oid: Oid,
+        limit: u64,
+    ) -> Result<Result<Vec<u8>, u64>, GitError> {
+        let read = |source| GitError::Read {
+            what: format!("`{path}`"),
+            root: self.root.clone(),
+            source,
+        };
+        let odb = self.repo.odb().map_err(read)?;
+        let (size, _) = odb.read_header(oid).map_err(read)?;
+        if size as u64 > limit {
+            return Ok(Err(size as u64));
+        }
+        Ok(Ok(odb.read(oid).map_err(read)?.data().to_vec()))
     }
 }
 

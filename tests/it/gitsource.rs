@@ -607,6 +607,60 @@ fn equal_tag_dates_fall_back_to_version_order() {
 }
 
 #[test]
+fn many_files_read_on_every_core_give_what_a_few_read_in_turn_give() {
+    // Odd files among many (read and parsed on threads, a commit's blobs through a
+    // repository handle per thread) and alone (read in turn): the same findings.
+    let odd = |repo: &TestRepo| {
+        repo.write("big.prompt.yaml", &"#".repeat(1024 * 1024 + 1));
+        repo.write("real/linked.yaml", &prompt("Linked", "through a link"));
+        repo.symlink("linked.prompt.yaml", "real/linked.yaml");
+        repo.symlink("dangling.prompt.yaml", "nowhere.yaml");
+        repo.symlink("dir.prompt.yaml", "real");
+        repo.write("broken.prompt.yaml", "name: [unclosed\n");
+    };
+    let few = TestRepo::new();
+    odd(&few);
+    few.commit("odd files");
+    let many = TestRepo::new();
+    odd(&many);
+    for i in 0..100 {
+        many.write(
+            &format!("many/p{i:03}.prompt.yaml"),
+            &prompt(&format!("P{i}"), "x"),
+        );
+    }
+    many.commit("odd files among many");
+    for rev in [head(), SourceRev::Worktree] {
+        let alone = load(&few, rev.clone());
+        let among = load(&many, rev.clone());
+        assert_eq!(among.files.len(), alone.files.len() + 100, "{rev:?}");
+        assert_eq!(errors(&among), errors(&alone), "{rev:?}");
+        for (file, error) in [
+            ("big", "the file is 1048577 bytes"),
+            ("broken", "invalid YAML"),
+            ("dangling", ""),
+        ] {
+            let at = format!("{file}.prompt.yaml:1:");
+            assert!(
+                errors(&among)
+                    .iter()
+                    .any(|e| e.starts_with(&at) && e.contains(error)),
+                "{rev:?}: {:?}",
+                errors(&among)
+            );
+        }
+        assert_eq!(
+            text_of(&among, "linked.prompt.yaml"),
+            MessageContent::Text("through a link".into())
+        );
+        assert_eq!(
+            text_of(&among, "many/p042.prompt.yaml"),
+            MessageContent::Text("x".into())
+        );
+    }
+}
+
+#[test]
 fn files_over_one_mebibyte_are_refused_in_commits_and_on_disk() {
     let repo = TestRepo::new();
     let big = "#".repeat(1024 * 1024 + 1);
