@@ -55,6 +55,8 @@ use watcher::WatchSet;
 
 /// How often the loop proves it is alive (liveness reads it).
 const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long the loop is idle after a small pass before it trims the heap.
+const IDLE_TRIM: Duration = Duration::from_secs(2);
 /// How long the loop waits for the watcher to put a new watch set in place.
 const WATCH_APPLY: Duration = Duration::from_secs(2);
 /// Backoff after a failed pass: this, doubling, up to [`BACKOFF_MAX`], with jitter.
@@ -233,6 +235,8 @@ impl Loop {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next = Some(Trigger::now(Reason::Startup));
         let mut resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
+        // When to hand free heap pages back after small passes: once the loop is idle.
+        let mut trim_at: Option<Instant> = None;
         if !once {
             // Watch before the first pass reads: a commit made during it must
             // trigger the next one, not wait for the resync timer.
@@ -256,6 +260,11 @@ impl Loop {
                             Some(t) => t,
                         },
                         () = sleep_until(retry_at), if retry_at.is_some() => Trigger::now(Reason::Retry),
+                        () = sleep_until(trim_at), if trim_at.is_some() => {
+                            trim_at = None;
+                            crate::memory::release();
+                            continue;
+                        }
                         () = tokio::time::sleep_until(resync_at) => Trigger::now(Reason::Resync),
                         _ = heartbeat.tick() => {
                             self.status.beat();
@@ -269,11 +278,15 @@ impl Loop {
             let ended = self.pass(trigger, &mut heartbeat, force).await;
             // What the pass freed goes back to the system before the loop idles, with
             // the cache's new entries first packed together (see `LoadCache::compact`).
-            // After a pass that looked at a few prompts, there is little to give back,
-            // and walking the heap for it would cost more than the pass.
+            // After a pass that looked at a few prompts, the walk of the heap would
+            // cost more than the pass: it waits until the loop has been idle a while
+            // (a burst of commits is trimmed once, after its last pass).
             let packed = self.cache.lock().is_ok_and(|mut cache| cache.compact());
             if packed || !ended.small {
                 crate::memory::release();
+                trim_at = None;
+            } else {
+                trim_at = Some(Instant::now() + IDLE_TRIM);
             }
             resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
             if ended.forced {
