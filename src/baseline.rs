@@ -14,11 +14,15 @@ use crate::desired::DesiredPrompt;
 use crate::plan::{DeployStep, SyncStep};
 use crate::reconcile::Pass;
 
+/// Maps over every prompt file of a pass, made and read on every pass: hashed with
+/// foldhash (the keys are the repository's paths, not a stranger's).
+type PathMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The prompts known to be in sync, and under which release and settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Baseline {
     /// Fingerprint by prompt file path.
-    prompts: HashMap<String, u64>,
+    prompts: PathMap<String, u64>,
     /// The release tag and its commit, when the release's content was all live.
     release: Option<(String, String)>,
     settings: u64,
@@ -43,7 +47,8 @@ impl Baseline {
     /// dry run, `suspend`, `drift = "report"`), is left out, so the next pass looks at
     /// it again.
     pub fn after(pass: &Pass, since: Option<&Baseline>, settings: &Settings) -> Baseline {
-        let mut in_sync: HashMap<&str, bool> = HashMap::new();
+        let mut in_sync: PathMap<&str, bool> =
+            PathMap::with_capacity_and_hasher(pass.sync.len(), Default::default());
         for (item, outcome) in &pass.sync {
             let ok = match (&item.step, outcome) {
                 (SyncStep::Unchanged { .. }, _) => true,
@@ -52,7 +57,8 @@ impl Baseline {
             };
             in_sync.insert(item.path.as_str(), ok);
         }
-        let mut prompts = HashMap::new();
+        let mut prompts =
+            PathMap::with_capacity_and_hasher(pass.source.prompts.len(), Default::default());
         for desired in &pass.source.prompts {
             let print = desired.fingerprint();
             let carried = since.is_some_and(|b| b.prompts.get(&desired.path) == Some(&print));

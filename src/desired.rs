@@ -35,9 +35,15 @@ pub enum PromptKey {
     Name(String),
 }
 
-/// One valid prompt file, ready to be compared with the remote.
+/// One valid prompt file, ready to be compared with the remote. Its fields are read
+/// through [`DesiredPromptFields`]; a clone shares them (the daemon's cache hands the
+/// same prompts to every pass, and a pass over 10,000 kept files copies none).
 #[derive(Debug, Clone, PartialEq)]
-pub struct DesiredPrompt {
+pub struct DesiredPrompt(std::sync::Arc<DesiredPromptFields>);
+
+/// What a [`DesiredPrompt`] holds; read-only once made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredPromptFields {
     /// Path of the file, relative to the repository root, `/`-separated.
     pub path: String,
     pub key: PromptKey,
@@ -48,12 +54,18 @@ pub struct DesiredPrompt {
     /// `sync: false` in the file: validated, never sent.
     pub sync: bool,
     /// The version content to send, `content_file`s already inlined; `description`
-    /// left empty (the provenance line is added when a version is created). Shared:
-    /// the daemon's cache hands the same content to every pass.
+    /// left empty (the provenance line is added when a version is created).
     pub spec: std::sync::Arc<VersionSpec>,
-    /// A digest of all of the above, taken once by [`DesiredPrompt::new`] (the fields
-    /// are read-only after that).
+    /// A digest of all of the above, taken once by [`DesiredPrompt::new`].
     fingerprint: u64,
+}
+
+impl std::ops::Deref for DesiredPrompt {
+    type Target = DesiredPromptFields;
+
+    fn deref(&self) -> &DesiredPromptFields {
+        &self.0
+    }
 }
 
 impl DesiredPrompt {
@@ -74,7 +86,7 @@ impl DesiredPrompt {
         serde_json::to_string(&spec)
             .unwrap_or_default()
             .hash(&mut hasher);
-        DesiredPrompt {
+        DesiredPrompt(std::sync::Arc::new(DesiredPromptFields {
             path,
             key,
             name,
@@ -82,13 +94,21 @@ impl DesiredPrompt {
             sync,
             spec: std::sync::Arc::new(spec),
             fingerprint: hasher.finish(),
-        }
+        }))
     }
 
     /// A digest of everything a pass would send for this file: equal digests, same
     /// requests.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
+    }
+
+    /// The same prompt in allocations of its own, shared with nothing (see
+    /// [`LoadCache::compact`]).
+    pub fn deep_copy(&self) -> DesiredPrompt {
+        let mut fields = DesiredPromptFields::clone(&self.0);
+        fields.spec = std::sync::Arc::new(VersionSpec::clone(&self.spec));
+        DesiredPrompt(std::sync::Arc::new(fields))
     }
 }
 

@@ -12,7 +12,6 @@ use foldhash::fast::RandomState;
 use git2::Oid;
 
 use super::DesiredPrompt;
-use crate::api::types::VersionSpec;
 use crate::diagnostic::Diagnostic;
 use crate::discover::FileTree;
 
@@ -127,9 +126,8 @@ impl LoadCache {
         let mut files = HashMap::with_capacity_and_hasher(old.len(), RandomState::default());
         for (path, entry) in &old {
             let mut cached = entry.cached.clone();
-            // A deep copy: the content may be shared with a pass that has ended.
-            cached.desired.spec =
-                std::sync::Arc::new(VersionSpec::clone(&entry.cached.desired.spec));
+            // A deep copy: the prompt may be shared with a pass that has ended.
+            cached.desired = entry.cached.desired.deep_copy();
             files.insert(
                 path.clone(),
                 Entry {
@@ -149,6 +147,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::api::types::VersionSpec;
     use crate::desired::PromptKey;
 
     fn cached(name: &str) -> Cached {

@@ -33,6 +33,23 @@ fn by_name(name: &str, content: Value) -> DesiredPrompt {
     desired(PromptKey::Name(name.into()), content)
 }
 
+/// `d` with other metadata and `sync` flag.
+fn altered(
+    d: &DesiredPrompt,
+    name: Option<&str>,
+    description: Option<&str>,
+    sync: bool,
+) -> DesiredPrompt {
+    DesiredPrompt::new(
+        d.path.clone(),
+        d.key.clone(),
+        name.map(Into::into),
+        description.map(Into::into),
+        sync,
+        VersionSpec::clone(&d.spec),
+    )
+}
+
 fn hello() -> Value {
     json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]})
 }
@@ -464,8 +481,8 @@ fn a_deploy_search_in_an_incomplete_history_reuses_what_it_finds_and_never_guess
 
 #[test]
 fn sync_false_is_skipped_but_still_shows_its_change() {
-    let mut d = by_name("Greeter", hello());
-    d.sync = false;
+    let greeter = by_name("Greeter", hello());
+    let d = altered(&greeter, greeter.name.as_deref(), None, false);
     let item = sync_one(d, &Remote::default());
     assert!(matches!(
         item.step,
@@ -478,9 +495,12 @@ fn sync_false_is_skipped_but_still_shows_its_change() {
 
 #[test]
 fn metadata_differences_update_the_prompt_without_a_version() {
-    let mut d = desired(PromptKey::Id("p1".into()), hello());
-    d.name = Some("Greeter v2".into());
-    d.description = Some("Says hello".into());
+    let d = altered(
+        &desired(PromptKey::Id("p1".into()), hello()),
+        Some("Greeter v2"),
+        Some("Says hello"),
+        true,
+    );
     let remote = Remote::new([prompt(
         "p1",
         "Greeter",
