@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::api::types::{Message, MessageContent, VersionSpec};
 use crate::config::PromptSettings;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::discover::{self, DiscoverError, FileTree, Listing, Located, Matcher, ReadError};
+use crate::discover::{self, DiscoverError, FileTree, Listing, Matcher, ReadError};
 use crate::gitrepo::{GitError, GitRepo};
 use crate::localfile;
 use crate::prompt::check::Finding;
@@ -22,8 +22,10 @@ use crate::prompt::format::{Content, PromptFile};
 use crate::prompt::{self, ParsedFile, variables};
 
 mod cache;
+mod parallel;
 pub use cache::LoadCache;
 use cache::{Cached, ContentBlob};
+use parallel::{on_all_cores, threads_for};
 
 /// How a prompt file names its remote prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -440,6 +442,8 @@ fn read_and_check(tree: &FileTree<'_>, paths: Vec<String>) -> Vec<Loaded> {
     // disk, and a commit's blobs, each thread with a repository handle of its own
     // once they are located here (the tree's index is not shared).
     let threads = threads_for(paths.len());
+    // Without a handle per thread (the repository cannot be opened again), the
+    // blobs are read here in turn.
     let readers = match tree {
         FileTree::Commit(commit) if threads > 1 => (0..threads)
             .map(|_| commit.blob_reader())
@@ -456,9 +460,7 @@ fn read_and_check(tree: &FileTree<'_>, paths: Vec<String>) -> Vec<Loaded> {
         let located: Vec<_> = paths
             .into_iter()
             .map(|path| {
-                let located = tree
-                    .locate(&path)
-                    .unwrap_or_else(|| tree.read(&path).map(Located::Read));
+                let located = tree.locate(&path);
                 (path, located)
             })
             .collect();
@@ -554,68 +556,6 @@ struct Loaded {
     texts: BTreeMap<usize, String>,
     /// The content files read.
     content: Vec<ContentRead>,
-}
-
-/// Files below this many are parsed on the calling thread (threads cost more).
-const PARALLEL_FROM: usize = 64;
-
-/// How many threads `items` things are worked on with: one below [`PARALLEL_FROM`],
-/// else as many as there are cores (at most 8).
-fn threads_for(items: usize) -> usize {
-    if items < PARALLEL_FROM {
-        return 1;
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-}
-
-/// `work` on every item, in order, on one thread per state in `states` (each thread
-/// works with its own); on the calling thread when there is one state.
-fn on_all_cores<T: Send, S: Send, R: Send>(
-    items: Vec<T>,
-    mut states: Vec<S>,
-    work: impl Fn(&mut S, T) -> R + Sync,
-) -> Vec<R> {
-    if states.len() < 2 {
-        let Some(mut state) = states.pop() else {
-            return Vec::new();
-        };
-        return items
-            .into_iter()
-            .map(|item| work(&mut state, item))
-            .collect();
-    }
-    let chunk = items.len().div_ceil(states.len());
-    let mut chunks: Vec<Vec<T>> = Vec::new();
-    let mut rest = items.into_iter();
-    loop {
-        let part: Vec<_> = rest.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        chunks.push(part);
-    }
-    let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .zip(states)
-            .map(|(part, mut state)| {
-                scope.spawn(move || {
-                    part.into_iter()
-                        .map(|item| work(&mut state, item))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| match handle.join() {
-                Ok(done) => done,
-                // A panic in the parser is a bug; carry it to the caller's thread.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
 }
 
 /// A parsed file with its content files read and its variables checked.

@@ -10,13 +10,15 @@
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobSet, GlobSetBuilder};
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use thiserror::Error;
 
 use crate::config::PromptSettings;
 use crate::gitrepo::{BlobReader, CommitTree, GitError, GitRepo, TreeEntry};
 use crate::localfile::{self, Failure};
 use crate::prompt::MAX_FILE_BYTES;
+use ignores::Ignores;
+
+mod ignores;
 
 /// How many symbolic links one path may pass through.
 const MAX_SYMLINKS: usize = 40;
@@ -207,10 +209,7 @@ impl FileTree<'_> {
     pub fn disk(&self) -> Option<Disk<'_>> {
         match self {
             FileTree::Commit(_) => None,
-            FileTree::Disk { root, repo } => Some(Disk {
-                root,
-                git_dirs: repo.map(|repo| repo.git_dirs()),
-            }),
+            FileTree::Disk { root, repo } => Some(Disk::new(root, *repo)),
         }
     }
 
@@ -233,21 +232,19 @@ impl FileTree<'_> {
         self.read_exact(&path)
     }
 
-    /// For a commit's tree: the blob that reading `path` reads, links followed, or why
-    /// it cannot be read; the blob is then read with a [`BlobReader`], on another
-    /// thread. `None` on disk.
-    pub fn locate(&self, path: &str) -> Option<Result<Located, ReadError>> {
+    /// Where reading `path` finds its bytes: in a commit's tree, the blob (links
+    /// followed), to be read with a [`BlobReader`] on another thread; on disk, or for
+    /// what is not a regular file, what reading gives.
+    pub fn locate(&self, path: &str) -> Result<Located, ReadError> {
         let FileTree::Commit(tree) = self else {
-            return None;
+            return self.read(path).map(Located::Read);
         };
-        let located = self
-            .resolve_path(path)
-            .and_then(|resolved| match tree.blob_id(&resolved) {
-                Some(oid) => Ok(Located::Blob { resolved, oid }),
-                // Not a regular file: reading it says what it is.
-                None => self.read_exact(&resolved).map(Located::Read),
-            });
-        Some(located)
+        let resolved = self.resolve_path(path)?;
+        match tree.blob_id(&resolved) {
+            Some(oid) => Ok(Located::Blob { resolved, oid }),
+            // Not a regular file: reading it says what it is.
+            None => self.read_exact(&resolved).map(Located::Read),
+        }
     }
 
     /// Resolve `relative` (a `content_file` value) against the directory of the file
@@ -299,21 +296,12 @@ impl FileTree<'_> {
     /// Follow `path` (normalized, relative to the root) to a file inside the tree and
     /// outside any git directory.
     fn resolve_path(&self, path: &str) -> Result<String, ReadError> {
-        if self.in_git_dir(path) {
-            return Err(ReadError::InGitDir {
-                path: path.to_owned(),
-            });
+        match self {
+            FileTree::Commit(tree) => {
+                outside_git_dirs(path, has_git_component, |path| resolve_in_tree(tree, path))
+            }
+            FileTree::Disk { root, repo } => Disk::new(root, *repo).resolve(path),
         }
-        let resolved = match self {
-            FileTree::Commit(tree) => resolve_in_tree(tree, path)?,
-            FileTree::Disk { root, .. } => resolve_on_disk(root, path)?,
-        };
-        if resolved != path && self.in_git_dir(&resolved) {
-            return Err(ReadError::InGitDir {
-                path: path.to_owned(),
-            });
-        }
-        Ok(resolved)
     }
 
     /// Read exactly `path` (already resolved), refusing files over the limit.
@@ -350,7 +338,14 @@ pub struct Disk<'a> {
     git_dirs: Option<[&'a Path; 2]>,
 }
 
-impl Disk<'_> {
+impl<'a> Disk<'a> {
+    fn new(root: &'a Path, repo: Option<&'a GitRepo>) -> Disk<'a> {
+        Disk {
+            root,
+            git_dirs: repo.map(GitRepo::git_dirs),
+        }
+    }
+
     /// [`FileTree::read`] on disk. The common case, a regular file reached without a
     /// symbolic link, costs one `lstat` a component, then the open.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
@@ -375,19 +370,17 @@ impl Disk<'_> {
                 .map_err(|failure| disk_failure(path, failure));
         }
         // Anything else (a link on the way, nothing there): resolved the long way.
-        let in_git_dir = |path: &str| has_git_component(path) || self.under_git_dir(path);
-        if in_git_dir(path) {
-            return Err(ReadError::InGitDir {
-                path: path.to_owned(),
-            });
-        }
-        let resolved = resolve_on_disk(self.root, path)?;
-        if resolved != path && in_git_dir(&resolved) {
-            return Err(ReadError::InGitDir {
-                path: path.to_owned(),
-            });
-        }
-        read_on_disk(self.root, &resolved)
+        read_on_disk(self.root, &self.resolve(path)?)
+    }
+
+    /// Follow `path` on disk to a regular file inside the root and outside any git
+    /// directory.
+    fn resolve(&self, path: &str) -> Result<String, ReadError> {
+        outside_git_dirs(
+            path,
+            |path| has_git_component(path) || self.under_git_dir(path),
+            |path| resolve_on_disk(self.root, path),
+        )
     }
 
     /// Whether `path` (without a `.git` component) is under one of the repository's
@@ -407,6 +400,25 @@ impl Disk<'_> {
         self.git_dirs
             .is_some_and(|dirs| dirs.iter().any(|dir| canonical.starts_with(dir)))
     }
+}
+
+/// `resolve` `path`, refused when it or where it leads is in a git directory.
+fn outside_git_dirs(
+    path: &str,
+    in_git_dir: impl Fn(&str) -> bool,
+    resolve: impl FnOnce(&str) -> Result<String, ReadError>,
+) -> Result<String, ReadError> {
+    let in_git_dir_error = || ReadError::InGitDir {
+        path: path.to_owned(),
+    };
+    if in_git_dir(path) {
+        return Err(in_git_dir_error());
+    }
+    let resolved = resolve(path)?;
+    if resolved != path && in_git_dir(&resolved) {
+        return Err(in_git_dir_error());
+    }
+    Ok(resolved)
 }
 
 /// Whether a component of `path` is `.git` (in any case).
@@ -672,90 +684,6 @@ pub struct Listing {
     pub unreadable: Vec<(String, ReadError)>,
 }
 
-/// Git's ignore rules for one walk of a working tree: each directory's `.gitignore`,
-/// read as the walk enters it (a deeper file's verdict wins), then the repository's
-/// `info/exclude` and `core.excludesFile`. Matched in memory: libgit2, asked path by
-/// path, would look at every ignore file on the way again for each one.
-struct Ignores {
-    /// The `.gitignore` of each directory from the root down to the one being walked.
-    levels: Vec<Option<Gitignore>>,
-    /// The repository-wide files, in the order git consults them.
-    base: Vec<Gitignore>,
-    ignore_case: bool,
-}
-
-/// The largest ignore file read; git's own limit is 100 MiB, but a larger one in a
-/// prompt repository is a mistake, not rules.
-const MAX_IGNORE_BYTES: u64 = 1024 * 1024;
-
-impl Ignores {
-    /// The rules of `repo`, with the `.gitignore` of every directory above `dir`.
-    fn new(root: &Path, repo: &GitRepo, dir: &str) -> Ignores {
-        let (files, ignore_case) = repo.exclude_files();
-        let base = files
-            .iter()
-            .filter_map(|file| ignore_file(root, file, ignore_case))
-            .collect();
-        let mut ignores = Ignores {
-            levels: Vec::new(),
-            base,
-            ignore_case,
-        };
-        let mut above = root.to_owned();
-        if !dir.is_empty() {
-            ignores.enter(&above);
-            for part in dir.split('/').take(dir.split('/').count() - 1) {
-                above.push(part);
-                ignores.enter(&above);
-            }
-        }
-        ignores
-    }
-
-    /// Walking into `dir` (full path): its `.gitignore` applies below it.
-    fn enter(&mut self, dir: &Path) {
-        let file = dir.join(".gitignore");
-        let rules = std::fs::symlink_metadata(&file)
-            .is_ok_and(|metadata| metadata.is_file())
-            .then(|| ignore_file(dir, &file, self.ignore_case))
-            .flatten();
-        self.levels.push(rules);
-    }
-
-    fn leave(&mut self) {
-        self.levels.pop();
-    }
-
-    /// Whether git ignores `path` (full path, under the root).
-    fn ignored(&self, path: &Path, is_dir: bool) -> bool {
-        let verdict = self
-            .levels
-            .iter()
-            .rev()
-            .flatten()
-            .chain(&self.base)
-            .map(|rules| rules.matched(path, is_dir))
-            .find(|found| !found.is_none());
-        verdict.is_some_and(|found| found.is_ignore())
-    }
-}
-
-/// The rules of one ignore file, whose patterns are relative to `dir`; `None` when it
-/// cannot be read (as git, which then goes without it). A line that is not a valid
-/// pattern is skipped, as git skips it.
-fn ignore_file(dir: &Path, file: &Path, ignore_case: bool) -> Option<Gitignore> {
-    let bytes = localfile::read(file, MAX_IGNORE_BYTES).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
-    let mut builder = GitignoreBuilder::new(dir);
-    builder.case_insensitive(ignore_case).ok()?;
-    for line in text.lines() {
-        if let Err(err) = builder.add_line(Some(file.to_owned()), line) {
-            tracing::debug!(file = %file.display(), line, error = %err, "skipping an ignore pattern git would skip");
-        }
-    }
-    builder.build().ok()
-}
-
 fn walk(
     root: &Path,
     dir: &str,
@@ -772,14 +700,12 @@ fn walk(
         path: full.clone(),
         error,
     };
-    let entries = std::fs::read_dir(&full)
-        .map_err(walk_error)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(walk_error)?;
+    let entries = std::fs::read_dir(&full).map_err(walk_error)?;
     if let Some(ignores) = ignores.as_deref_mut() {
         ignores.enter(&full);
     }
     for entry in entries {
+        let entry = entry.map_err(walk_error)?;
         let Ok(file_type) = entry.file_type() else {
             continue;
         };
