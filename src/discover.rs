@@ -3,9 +3,11 @@
 //! A tree is a commit's (read through [`gitrepo`](crate::gitrepo)) or a directory on
 //! disk (the working tree, less what git ignores: the rules read once per walk).
 //! Nothing under a git directory is ever read (it holds the repository's
-//! configuration, credentials included), and on disk only regular files are opened,
-//! never more than [`MAX_FILE_BYTES`]: a FIFO, socket or device that matches a glob is
-//! reported, not read. Knows nothing about the prompt format.
+//! configuration, credentials included). On disk every file is read through
+//! [`repofile`](crate::repofile), the one reader of files a repository names: links
+//! followed inside the root only, regular files only, never more than
+//! [`MAX_FILE_BYTES`]: a FIFO, socket or device that matches a glob is reported, not
+//! read. Knows nothing about the prompt format.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -14,14 +16,12 @@ use thiserror::Error;
 
 use crate::config::PromptSettings;
 use crate::gitrepo::{BlobReader, CommitTree, GitError, GitRepo, TreeEntry};
-use crate::localfile::{self, Failure};
+use crate::localfile;
 use crate::prompt::MAX_FILE_BYTES;
+use crate::repofile::{MAX_SYMLINKS, Refusal, RepoDir};
 use ignores::Ignores;
 
 mod ignores;
-
-/// How many symbolic links one path may pass through.
-const MAX_SYMLINKS: usize = 40;
 
 /// A failure to list a tree (as opposed to a problem with one file).
 #[derive(Debug, Error)]
@@ -323,82 +323,78 @@ impl FileTree<'_> {
                     path: path.to_owned(),
                 }),
             },
-            FileTree::Disk { root, .. } => read_on_disk(root, path),
+            FileTree::Disk { root, repo } => Disk::new(root, *repo).read(path),
         }
     }
 }
 
-/// A tree on disk as reading sees it: its root and the repository's git directories,
-/// without the repository's handle (which is not thread-safe), so that the files of
-/// one load can be read on every core.
+/// A tree on disk as reading sees it: the one reader of files a repository names
+/// ([`RepoDir`]) over its root and git directories, without the repository's handle
+/// (which is not thread-safe), so that the files of one load can be read on every core.
 #[derive(Debug, Clone, Copy)]
 pub struct Disk<'a> {
-    /// The root, canonical.
-    root: &'a Path,
-    git_dirs: Option<[&'a Path; 2]>,
+    dir: RepoDir<'a>,
 }
 
 impl<'a> Disk<'a> {
     fn new(root: &'a Path, repo: Option<&'a GitRepo>) -> Disk<'a> {
+        let dir = RepoDir::new(root);
         Disk {
-            root,
-            git_dirs: repo.map(GitRepo::git_dirs),
+            dir: match repo {
+                Some(repo) => dir.with_git_dirs(repo.git_dirs()),
+                None => dir,
+            },
         }
     }
 
-    /// [`FileTree::read`] on disk. The common case, a regular file reached without a
-    /// symbolic link, costs one `lstat` a component, then the open.
+    /// [`FileTree::read`] on disk: resolved one `lstat` a component, links followed
+    /// inside the root only, then the file that was found is read.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
-        if !has_git_component(path)
-            && let Some(metadata) = without_links(self.root, path)
-        {
-            let full = self.root.join(path);
-            if self.in_git_dirs(&full) {
-                return Err(ReadError::InGitDir {
-                    path: path.to_owned(),
-                });
-            }
-            if let Some(kind) = localfile::FileKind::of(&metadata) {
-                return Err(ReadError::NotAFile {
-                    path: path.to_owned(),
-                    what: kind.describe(),
-                });
-            }
-            // Just seen to be a regular file: opened without looking again (the open
-            // checks what it got, should it have been swapped since).
-            return localfile::read_opened(&full, MAX_FILE_BYTES)
-                .map_err(|failure| disk_failure(path, failure));
-        }
-        // Anything else (a link on the way, nothing there): resolved the long way.
-        read_on_disk(self.root, &self.resolve(path)?)
+        self.dir
+            .read(path, MAX_FILE_BYTES)
+            .map_err(|refusal| refused(path, refusal))
     }
 
     /// Follow `path` on disk to a regular file inside the root and outside any git
     /// directory.
     fn resolve(&self, path: &str) -> Result<String, ReadError> {
-        outside_git_dirs(
-            path,
-            |path| has_git_component(path) || self.under_git_dir(path),
-            |path| resolve_on_disk(self.root, path),
-        )
+        self.dir
+            .resolve(path)
+            .map(|resolved| resolved.path)
+            .map_err(|refusal| refused(path, refusal))
     }
 
     /// Whether `path` (without a `.git` component) is under one of the repository's
     /// git directories once symbolic links are followed.
     fn under_git_dir(&self, path: &str) -> bool {
-        if self.git_dirs.is_none() {
-            return false;
+        let root = self.dir.root();
+        let full = root.join(path);
+        if without_links(root, path) {
+            return self.dir.in_git_dirs(&full);
         }
-        let full = self.root.join(path);
-        if without_links(self.root, path).is_some() {
-            return self.in_git_dirs(&full);
-        }
-        std::fs::canonicalize(full).is_ok_and(|canonical| self.in_git_dirs(&canonical))
+        std::fs::canonicalize(full).is_ok_and(|canonical| self.dir.in_git_dirs(&canonical))
     }
+}
 
-    fn in_git_dirs(&self, canonical: &Path) -> bool {
-        self.git_dirs
-            .is_some_and(|dirs| dirs.iter().any(|dir| canonical.starts_with(dir)))
+/// A refusal of the reader, in the tree's words.
+fn refused(path: &str, refusal: Refusal) -> ReadError {
+    let path = path.to_owned();
+    match refusal {
+        Refusal::Missing => ReadError::Missing { path },
+        Refusal::Dangling { link } => ReadError::Dangling { path, link },
+        Refusal::Escapes { via } => ReadError::Escapes { path, via },
+        Refusal::InGitDir => ReadError::InGitDir { path },
+        Refusal::SymlinkLoop => ReadError::SymlinkLoop { path },
+        Refusal::NotAFile(kind) => ReadError::NotAFile {
+            path,
+            what: kind.describe(),
+        },
+        Refusal::TooLarge { size, .. } => ReadError::TooLarge { path, size },
+        Refusal::Io(error) => ReadError::Io { path, error },
+        Refusal::Unstable => ReadError::Io {
+            path,
+            error: std::io::Error::other("it kept changing while it was read"),
+        },
     }
 }
 
@@ -427,11 +423,6 @@ fn has_git_component(path: &str) -> bool {
         .any(|part| part.eq_ignore_ascii_case(".git"))
 }
 
-/// Read exactly `path` (resolved) on disk, refusing anything but a regular file.
-fn read_on_disk(root: &Path, path: &str) -> Result<Vec<u8>, ReadError> {
-    localfile::read(&root.join(path), MAX_FILE_BYTES).map_err(|failure| disk_failure(path, failure))
-}
-
 /// What [`FileTree::locate`] found: the blob to read, or what reading gave already.
 #[derive(Debug)]
 pub enum Located {
@@ -456,20 +447,6 @@ impl Located {
     }
 }
 
-/// A failure to read `path` on disk, in the tree's words.
-fn disk_failure(path: &str, failure: Failure) -> ReadError {
-    let path = path.to_owned();
-    match failure {
-        Failure::Missing => ReadError::Missing { path },
-        Failure::NotAFile(kind) => ReadError::NotAFile {
-            path,
-            what: kind.describe(),
-        },
-        Failure::TooLarge { size, .. } => ReadError::TooLarge { path, size },
-        Failure::Io(error) => ReadError::Io { path, error },
-    }
-}
-
 /// What a tree entry that is not a file is, for messages.
 fn tree_kind(entry: &TreeEntry) -> &'static str {
     match entry {
@@ -480,98 +457,21 @@ fn tree_kind(entry: &TreeEntry) -> &'static str {
     }
 }
 
-/// Follow `path` on disk to a regular file inside `root` (canonical).
-/// The metadata of `root/path` when no component of `path` (clean: no `.`, `..` or
-/// empty parts) is a symbolic link, so that `root/path` is its own canonical path;
-/// `None` otherwise (a link on the way, a missing component: the slow path decides).
-fn without_links(root: &Path, path: &str) -> Option<std::fs::Metadata> {
+/// Whether no component of `path` (clean: no `.`, `..` or empty parts) is a symbolic
+/// link and all exist, so that `root/path` is its own canonical path.
+fn without_links(root: &Path, path: &str) -> bool {
     let mut current = root.to_path_buf();
-    let mut metadata = None;
     for part in path.split('/') {
         if part.is_empty() || part == "." || part == ".." {
-            return None;
+            return false;
         }
         current.push(part);
-        let found = std::fs::symlink_metadata(&current).ok()?;
-        if found.file_type().is_symlink() {
-            return None;
-        }
-        metadata = Some(found);
-    }
-    metadata
-}
-
-fn resolve_on_disk(root: &Path, path: &str) -> Result<String, ReadError> {
-    // The common case costs one lstat per component instead of a canonicalize.
-    if let Some(metadata) = without_links(root, path) {
-        return match localfile::FileKind::of(&metadata) {
-            None => Ok(path.to_owned()),
-            Some(kind) => Err(ReadError::NotAFile {
-                path: path.to_owned(),
-                what: kind.describe(),
-            }),
-        };
-    }
-    let full = root.join(path);
-    let canonical = match std::fs::canonicalize(&full) {
-        Ok(canonical) => canonical,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(match symlink_on_the_way(root, path) {
-                Some(link) => ReadError::Dangling {
-                    path: path.to_owned(),
-                    link,
-                },
-                None => ReadError::Missing {
-                    path: path.to_owned(),
-                },
-            });
-        }
-        Err(error) => {
-            return Err(ReadError::Io {
-                path: path.to_owned(),
-                error,
-            });
-        }
-    };
-    let Ok(inside) = canonical.strip_prefix(root) else {
-        return Err(ReadError::Escapes {
-            path: path.to_owned(),
-            via: full
-                .is_symlink()
-                .then(|| path.to_owned())
-                .or_else(|| symlink_on_the_way(root, path)),
-        });
-    };
-    // The type, never by opening: a FIFO would block.
-    match localfile::kind(&canonical) {
-        Ok(None) => Ok(to_slash(inside)),
-        Ok(Some(kind)) => Err(ReadError::NotAFile {
-            path: path.to_owned(),
-            what: kind.describe(),
-        }),
-        Err(Failure::Io(error)) => Err(ReadError::Io {
-            path: path.to_owned(),
-            error,
-        }),
-        Err(_) => Err(ReadError::Missing {
-            path: path.to_owned(),
-        }),
-    }
-}
-
-/// The first symbolic link among the components of `path` on disk, for the message.
-fn symlink_on_the_way(root: &Path, path: &str) -> Option<String> {
-    let mut current = String::new();
-    for part in path.split('/') {
-        if !current.is_empty() {
-            current.push('/');
-        }
-        current.push_str(part);
-        if root.join(&current).is_symlink() {
-            return Some(current);
+        match std::fs::symlink_metadata(&current) {
+            Ok(found) if !found.file_type().is_symlink() => {}
+            _ => return false,
         }
     }
-    None
+    true
 }
 
 /// Walk a commit's tree along `path`, splicing in symbolic link targets by hand (git

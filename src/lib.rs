@@ -42,6 +42,7 @@ pub mod prompt;
 pub mod provenance;
 pub mod pull;
 pub mod reconcile;
+pub mod repofile;
 pub mod report;
 pub mod secret;
 pub mod term;

@@ -150,13 +150,36 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
 /// opened without looking at it again. What was opened is still checked, and the open
 /// does not wait where the platform allows it to say so.
 pub fn read_opened(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
+    let (file, metadata) = open(path)?;
+    read_checked(file, &metadata, limit)
+}
+
+/// [`read_opened`] for the file that `seen` (its `lstat`) describes: `Ok(None)` when
+/// what the open found is another file (same device and inode, or not), because a
+/// name on the way was swapped in between. Callers resolve the path again.
+pub fn read_if_same(path: &Path, seen: &Metadata, limit: u64) -> Result<Option<Vec<u8>>, Failure> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (file, metadata) = open(path)?;
+    if (metadata.dev(), metadata.ino()) != (seen.dev(), seen.ino()) {
+        return Ok(None);
+    }
+    read_checked(file, &metadata, limit).map(Some)
+}
+
+/// Open `path` for reading without waiting, and what was opened.
+fn open(path: &Path) -> Result<(File, Metadata), Failure> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(O_NONBLOCK)
         .open(path)?;
     // What was opened, not what was looked at: it may have been swapped since.
     let metadata = file.metadata()?;
-    if let Some(kind) = FileKind::of(&metadata) {
+    Ok((file, metadata))
+}
+
+/// Read the opened `file` when it is a regular file within `limit`.
+fn read_checked(file: File, metadata: &Metadata, limit: u64) -> Result<Vec<u8>, Failure> {
+    if let Some(kind) = FileKind::of(metadata) {
         return Err(Failure::NotAFile(kind));
     }
     if metadata.len() > limit {
