@@ -1,7 +1,8 @@
 //! Logging setup with tracing-subscriber: `pretty` (compact, for people) or `json` (one
 //! object per line, with span fields) on stderr; the level from settings (`log.level`,
-//! `-v`/`-q`), with `RUST_LOG` winning when set. Results never go through here: stdout
-//! belongs to [`report`](crate::report). Knows nothing about what is logged.
+//! `-v`/`-q`), with `RUST_LOG` winning when set. Every line is redacted of the secrets
+//! promptsync holds on its way out ([`Redacted`]). Results never go through here:
+//! stdout belongs to [`report`](crate::report). Knows nothing about what is logged.
 
 use std::io::IsTerminal;
 
@@ -15,6 +16,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::cli::LogFormat;
 use crate::config::LogSettings;
+use crate::secret::Redacting;
 
 /// The environment variable that overrides the configured filter.
 pub const RUST_LOG: &str = "RUST_LOG";
@@ -81,6 +83,7 @@ where
             message,
         })?,
     };
+    let writer = Redacted(writer);
     let layer = match settings.format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .compact()
@@ -96,6 +99,24 @@ where
             .boxed(),
     };
     Ok(Registry::default().with(layer.with_filter(filter)))
+}
+
+/// A `MakeWriter` whose writers redact every secret promptsync holds
+/// ([`secret::Redacting`]): each event is one line, written when the writer is dropped
+/// at the latest.
+#[derive(Debug)]
+pub struct Redacted<M>(pub M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacted<M> {
+    type Writer = Redacting<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Redacting::new(self.0.make_writer())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        Redacting::new(self.0.make_writer_for(meta))
+    }
 }
 
 /// Parse a filter. Stricter than `EnvFilter` alone: a bare word must be a level, so
@@ -169,6 +190,18 @@ mod tests {
         assert!(text.contains("parsed"), "{text}");
         assert!(text.contains("file=\"a.prompt.yaml\""), "{text}");
         assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_every_line() {
+        let key = crate::secret::ApiKey::new("sk_unit_logged_secret_31");
+        for format in [LogFormat::Pretty, LogFormat::Json] {
+            let text = capture(&settings(format, "info"), None, || {
+                tracing::info!(body = key.expose(), "the server said {}", key.expose());
+            });
+            assert!(!text.contains(key.expose()), "{text}");
+            assert_eq!(text.matches("[redacted]").count(), 2, "{text}");
+        }
     }
 
     #[test]

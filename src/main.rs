@@ -9,8 +9,10 @@ fn main() -> ExitCode {
     match promptsync::commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
-            // Server error bodies and file names can reach this text: escape controls.
+            // Server error bodies and file names can reach this text: escape controls,
+            // and redact every secret promptsync holds.
             let err = promptsync::error::chain(&err);
+            let err = promptsync::secret::redact(&err);
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("error: {}", promptsync::term::block(&err));

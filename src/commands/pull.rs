@@ -91,6 +91,14 @@ async fn pull_all(
             }
         };
         let text = match pull::file_text(&prompt, &version) {
+            // A file is committed and shared: one that would hold a secret (a server
+            // that echoes the key in a name or a message) is never written.
+            Ok(text) if crate::secret::holds_secret(&text) => {
+                let error = "the remote prompt holds a secret promptsync holds (the API key); \
+                             its file is not written";
+                rows.push(failed(asked, Some(&prompt), error.to_owned()));
+                continue;
+            }
             Ok(text) => text,
             Err(err) => {
                 rows.push(failed(asked, Some(&prompt), err.to_string()));

@@ -9,6 +9,9 @@
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /status` | the status as JSON (no configuration, no key) |
 //! | `POST /reconcile` | 202: a pass is requested |
+//!
+//! Every body passes through [`redacted`] on its way out: a secret promptsync holds
+//! (a server's error that echoed the key, kept in the status) shows as `[redacted]`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +48,31 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/status", get(status))
         .route("/reconcile", post(reconcile))
         .with_state(shared)
+        .layer(axum::middleware::map_response(redacted))
+}
+
+/// The largest body [`redacted`] handles; the probe server's own bodies are far smaller.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// `response` with every secret promptsync holds redacted from its body (and its
+/// length fixed to match). A body that cannot be read whole is not sent.
+pub async fn redacted(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            let body = match crate::secret::redact_bytes(&bytes) {
+                std::borrow::Cow::Borrowed(_) => bytes,
+                std::borrow::Cow::Owned(redacted) => axum::body::Bytes::from(redacted),
+            };
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(body))
+        }
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the answer could not be read to be redacted\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Serve until `stop` is cancelled.

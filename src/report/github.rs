@@ -7,7 +7,9 @@
 //! Reads the public fields of a [`PassReport`] and of validation [`Diagnostic`]s;
 //! knows nothing about how they were made. The rendering is pure; only
 //! [`GitHub::annotate`] (stdout, through [`Stdout`]) and [`GitHub::append_summary`]
-//! (the summary file) write.
+//! (the summary file) write. Text is redacted of every secret promptsync holds before
+//! it is escaped (an entity or a `%25` would hide a secret from the redactor), and the
+//! summary once more as a whole.
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
@@ -167,7 +169,7 @@ impl GitHub {
             .create(true)
             .append(true)
             .open(path)?;
-        file.write_all(summary(report).as_bytes())?;
+        file.write_all(crate::secret::redact(&summary(report)).as_bytes())?;
         file.flush()
     }
 
@@ -215,8 +217,10 @@ fn command(kind: &str, properties: &[(&str, String)], message: &str) -> String {
 }
 
 /// A command's message, as GitHub's protocol wants it: `%`, CR and LF escaped.
+/// Secrets are redacted first, so that escaping cannot hide one from the redactor.
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
+    crate::secret::redact(text)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
@@ -444,6 +448,8 @@ fn short(commit: &str) -> String {
 /// (so a name cannot open a tag, a link or emphasis, nor end the cell), line breaks
 /// as spaces.
 fn md(text: &str) -> String {
+    // Redacted first: the entities below would hide a secret from the redactor.
+    let text = crate::secret::redact(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

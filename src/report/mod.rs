@@ -1,5 +1,6 @@
 //! Text and JSON reports of a pass or a validation. The only writer to stdout: every
-//! result a command prints goes through [`Stdout`], logs go to stderr.
+//! result a command prints goes through [`Stdout`], which redacts every secret
+//! promptsync holds ([`secret::Redacting`]); logs go to stderr.
 
 pub mod github;
 pub mod pass;
@@ -9,17 +10,19 @@ pub mod validate;
 
 use std::io::{self, Write};
 
-/// Locked, buffered stdout for one report. Write errors other than a closed pipe are
-/// returned; a closed pipe (`promptsync plan | head`) ends the output quietly.
+use crate::secret::Redacting;
+
+/// Locked, buffered, redacted stdout for one report. Write errors other than a closed
+/// pipe are returned; a closed pipe (`promptsync plan | head`) ends the output quietly.
 #[derive(Debug)]
 pub struct Stdout {
-    out: io::BufWriter<io::StdoutLock<'static>>,
+    out: io::BufWriter<Redacting<io::StdoutLock<'static>>>,
 }
 
 impl Stdout {
     pub fn new() -> Self {
         Stdout {
-            out: io::BufWriter::new(io::stdout().lock()),
+            out: io::BufWriter::new(Redacting::new(io::stdout().lock())),
         }
     }
 
