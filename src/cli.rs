@@ -69,6 +69,18 @@ pub struct GlobalArgs {
     /// Less log output (-q warnings and errors only, -qq errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub quiet: u8,
+
+    /// Let the repository's own configuration file decide where the API key goes
+    /// (`api.base_url`) and which file holds it (`api.api_key_file`). Off by default:
+    /// a pull request could point them elsewhere.
+    #[arg(
+        long,
+        global = true,
+        env = "PROMPTSYNC_TRUST_REPO_CONFIG",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub trust_repo_config: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,8 +24,9 @@ impl std::fmt::Display for Target {
 pub enum ApiError {
     /// No key was configured.
     #[error(
-        "no API key: set RESPAN_API_KEY, or `api_key_file` under [api] in promptsync.toml \
-         (or add --emulator to try promptsync on a local emulator)"
+        "no API key: set RESPAN_API_KEY, or api.api_key_file (PROMPTSYNC_API__API_KEY_FILE, \
+         or a --config file outside the repository) to a file that holds it (or add \
+         --emulator to try promptsync on a local emulator)"
     )]
     MissingKey,
 

@@ -4,16 +4,19 @@
 
 use url::{Host, Url};
 
+use super::error::quoted;
+
 /// Parse and normalise a base URL; the error says what is wrong and what to write.
 pub(super) fn parse(text: &str) -> Result<Url, String> {
+    let shown = quoted(text);
     let mut url = Url::parse(text).map_err(|err| {
-        format!("{text:?} is not a URL ({err}); write it like \"https://api.respan.ai\"")
+        format!("{shown} is not a URL ({err}); write it like \"https://api.respan.ai\"")
     })?;
     let host = match url.host() {
         Some(host) => host.to_owned(),
         None => {
             return Err(format!(
-                "{text:?} has no host; write it like \"https://api.respan.ai\""
+                "{shown} has no host; write it like \"https://api.respan.ai\""
             ));
         }
     };
@@ -29,7 +32,7 @@ pub(super) fn parse(text: &str) -> Result<Url, String> {
         }
         other => {
             return Err(format!(
-                "{text:?} uses the scheme {other:?}; use https:// (or http:// for a \
+                "{shown} uses the scheme {other:?}; use https:// (or http:// for a \
                  loopback host)"
             ));
         }
@@ -43,7 +46,7 @@ pub(super) fn parse(text: &str) -> Result<Url, String> {
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
-            "{text:?} has a query or fragment; give the host root, like \
+            "{shown} has a query or fragment; give the host root, like \
              \"https://api.respan.ai\""
         ));
     }
@@ -54,8 +57,9 @@ pub(super) fn parse(text: &str) -> Result<Url, String> {
         .trim_end_matches('/');
     if !path.is_empty() {
         return Err(format!(
-            "{text:?} has the path {path:?}; give the host root, like \
-             \"https://api.respan.ai\" (a trailing /api is accepted)"
+            "{shown} has the path {}; give the host root, like \
+             \"https://api.respan.ai\" (a trailing /api is accepted)",
+            quoted(path)
         ));
     }
     url.set_path("/");

@@ -3,6 +3,7 @@
 //! never carry the API key: no problem quotes it and [`ApiKey`](crate::secret::ApiKey)
 //! prints `[redacted]`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -45,6 +46,14 @@ pub enum ConfigError {
         path.display()
     )]
     FileNotUtf8 { path: PathBuf, offset: usize },
+
+    /// The repository's file leads where promptsync does not read (outside the
+    /// repository, into its git directory): refused before anything is read.
+    #[error(
+        "configuration file {} {reason}; promptsync reads a repository's files only inside it",
+        path.display()
+    )]
+    FileRefused { path: PathBuf, reason: String },
 
     /// The OS error is in the message, not a `source`: printed as a chain it would show
     /// twice.
@@ -90,15 +99,17 @@ impl Problem {
             || self.origin.contains(super::layers::BASE_URL_VAR)
     }
 
+    /// A problem; each part is cut to a short excerpt (a key or a value of the file
+    /// can be as long as the file).
     pub(super) fn new(
         key: Option<&str>,
         origin: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
         Problem {
-            key: key.map(str::to_owned),
-            origin: origin.into(),
-            message: message.into(),
+            key: key.map(|key| excerpt(key, MAX_KEY_CHARS).into_owned()),
+            origin: cut(origin.into(), MAX_ORIGIN_CHARS),
+            message: cut(message.into(), MAX_MESSAGE_CHARS),
         }
     }
 }
@@ -110,6 +121,75 @@ impl fmt::Display for Problem {
             None => write!(f, "{}: {}", self.origin, self.message),
         }
     }
+}
+
+/// The longest key, origin and message a problem shows, in characters.
+const MAX_KEY_CHARS: usize = 80;
+const MAX_ORIGIN_CHARS: usize = 300;
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// How much of a quoted value or line a message shows, in characters.
+pub(super) const EXCERPT_CHARS: usize = 60;
+
+/// `text` cut to at most `max` characters, the cut marked with `…`.
+pub(super) fn excerpt(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some(_) => {
+            let keep = text
+                .char_indices()
+                .nth(max.saturating_sub(1))
+                .map_or(text.len(), |(at, _)| at);
+            Cow::Owned(format!("{}…", &text[..keep]))
+        }
+    }
+}
+
+fn cut(text: String, max: usize) -> String {
+    match excerpt(&text, max) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(cut) => cut,
+    }
+}
+
+/// A value as a message quotes it: in double quotes, escaped like Rust's `Debug`, and
+/// cut to [`EXCERPT_CHARS`].
+pub(super) fn quoted(value: &str) -> String {
+    format!("{:?}", excerpt(value, EXCERPT_CHARS))
+}
+
+/// Where byte `offset` of `text` is, for a message: its line and column (1-based,
+/// columns in characters) and an excerpt of the line around it with a caret under
+/// it, at most [`EXCERPT_CHARS`] characters of the line, cuts marked with `…`,
+/// control characters escaped.
+pub(super) fn excerpt_around(text: &str, offset: usize) -> (usize, usize, String) {
+    let offset = (0..=offset.min(text.len()))
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    let start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
+    let end = text[offset..]
+        .find('\n')
+        .map_or(text.len(), |at| offset + at);
+    let line_text = text[start..end].trim_end_matches('\r');
+    let line = text[..start].matches('\n').count() + 1;
+    let column = text[start..offset].chars().count() + 1;
+    let chars: Vec<char> = line_text.chars().collect();
+    let from = (column - 1).saturating_sub(EXCERPT_CHARS / 2);
+    let to = (from + EXCERPT_CHARS).min(chars.len());
+    let from = to.saturating_sub(EXCERPT_CHARS).min(from);
+    let before: String = chars[from..(column - 1).min(to)].iter().collect();
+    let after: String = chars[(column - 1).min(to)..to].iter().collect();
+    let lead = if from > 0 { "…" } else { "" };
+    let tail = if to < chars.len() { "…" } else { "" };
+    let before = crate::term::line(&before);
+    let gutter = " ".repeat(line.to_string().len());
+    let caret = " ".repeat(lead.chars().count() + before.chars().count());
+    let shown = format!(
+        "{gutter} |\n{line} | {lead}{before}{}{tail}\n{gutter} | {caret}^",
+        crate::term::line(&after)
+    );
+    (line, column, shown)
 }
 
 fn render_problems(problems: &[Problem]) -> String {
@@ -143,6 +223,39 @@ mod tests {
              - environment variable PROMPTSYNC_X: unknown"
         );
         assert_eq!(err.problems().len(), 2);
+    }
+
+    #[test]
+    fn long_parts_are_cut_to_an_excerpt() {
+        let long = "k".repeat(10_000);
+        let problem = Problem::new(Some(&long), long.clone(), long.clone());
+        assert_eq!(problem.key.as_deref().map(|k| k.chars().count()), Some(80));
+        assert!(problem.key.as_deref().unwrap().ends_with('…'));
+        assert_eq!(problem.origin.chars().count(), MAX_ORIGIN_CHARS);
+        assert_eq!(problem.message.chars().count(), MAX_MESSAGE_CHARS);
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("ééééé", 3), "éé…");
+        assert_eq!(quoted(&"x".repeat(100)).chars().count(), EXCERPT_CHARS + 2);
+    }
+
+    #[test]
+    fn an_excerpt_around_an_offset_shows_where() {
+        let text = "a = 1\nb = \"x\" y\n";
+        let (line, column, shown) = excerpt_around(text, 12);
+        assert_eq!((line, column), (2, 7));
+        assert_eq!(shown, "  |\n2 | b = \"x\" y\n  |       ^");
+        let long = format!("{}ERR{}", "a".repeat(1000), "b".repeat(1000));
+        let (_, column, shown) = excerpt_around(&long, 1000);
+        assert_eq!(column, 1001);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(
+            lines[1].starts_with("1 | …") && lines[1].ends_with('…'),
+            "{shown}"
+        );
+        assert!(lines[1].chars().count() < EXCERPT_CHARS + 10, "{shown}");
+        let caret = lines[2].chars().position(|c| c == '^').unwrap();
+        let under: String = lines[1].chars().skip(caret).take(3).collect();
+        assert_eq!(under, "ERR", "{shown}");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use figment::value::{Dict, Map, Tag, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
 use super::error::Problem;
-use super::{ConfigFile, Overrides, verbosity_level};
+use super::file::ConfigFile;
+use super::{Overrides, verbosity_level};
 use crate::cli::{Cli, GlobalArgs};
 use crate::secret::ApiKey;
 
@@ -415,6 +416,7 @@ mod tests {
         let file = ConfigFile {
             path: PathBuf::from("repo/promptsync.toml"),
             text: "[sync]\nsuspend = true\n".to_owned(),
+            repository: true,
         };
         let global =
             Cli::try_parse_checked(["promptsync", "--log-format", "json", "-q", "validate"])

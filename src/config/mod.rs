@@ -7,23 +7,27 @@
 //! every problem, each with its key and origin. The API key is read here (from
 //! `RESPAN_API_KEY` or `api_key_file`) and never leaves an [`ApiKey`]; commands that
 //! never call the API load with [`ApiUse::Unused`] and neither read nor check API
-//! settings. Every file is read through [`localfile`](crate::localfile): regular files
-//! only, bounded. Knows nothing about git, prompt files or the API client.
+//! settings. Every file is read bounded, regular files only: the repository's own
+//! configuration file through [`repofile`](crate::repofile), inside the repository only
+//! ([`file`]). Settings that decide where a secret goes come from the operator unless
+//! the operator trusts the repository's file ([`trust`]). Knows nothing about git,
+//! prompt files or the API client.
 
 mod api_key;
 mod base_url;
 mod error;
+mod file;
 mod layers;
 mod raw;
+mod trust;
 mod validate;
 
 use std::ffi::OsStr;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, LogFormat};
-use crate::localfile::{self, Failure};
 use crate::secret::ApiKey;
 
 pub use error::{ConfigError, Problem};
@@ -191,17 +195,30 @@ impl Settings {
         V: AsRef<OsStr>,
     {
         let repo = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
-        let env = layers::EnvVars::read(env);
-        let file = read_config_file(&repo, global.config.as_deref())?;
+        let mut env = layers::EnvVars::read(env);
+        let mut problems = std::mem::take(&mut env.problems);
+        let file = file::read(&repo, global.config.as_deref())?.filter(|file| {
+            let syntax = file::syntax_problem(file);
+            problems.extend(syntax.clone());
+            syntax.is_none()
+        });
         let figment = layers::merge(file.as_ref(), &env, &layers::flags(global, overrides));
+        // Settings only the operator may make, found in the repository's own file.
+        let refused = match &file {
+            Some(file) if file.repository && !global.trust_repo_config => {
+                trust::refused(&figment, file)
+            }
+            _ => Vec::new(),
+        };
+        problems.extend(refused.iter().map(|(_, problem)| problem.clone()));
         let context = validate::Context {
             figment: &figment,
             repo,
             config_file: file.map(|file| file.path),
             env_api_key: env.api_key,
             api,
+            refused: refused.into_iter().map(|(key, _)| key).collect(),
         };
-        let mut problems = env.problems;
         let validated = raw::extract(&figment).and_then(|(raw, unknown)| {
             problems.extend(unknown);
             validate::settings(raw, context)
@@ -217,42 +234,6 @@ impl Settings {
                 Err(ConfigError::Invalid { problems })
             }
         }
-    }
-}
-
-/// A configuration file's path and text.
-#[derive(Debug)]
-struct ConfigFile {
-    path: PathBuf,
-    text: String,
-}
-
-/// Read `--config FILE` (which must exist) or `promptsync.toml` at the repository root
-/// (which may be missing).
-fn read_config_file(
-    repo: &Path,
-    explicit: Option<&Path>,
-) -> Result<Option<ConfigFile>, ConfigError> {
-    let path = match explicit {
-        Some(path) => path.to_owned(),
-        None => repo.join(DEFAULT_CONFIG_FILE),
-    };
-    let bytes = match localfile::read(&path, MAX_CONFIG_FILE_BYTES) {
-        Ok(bytes) => bytes,
-        Err(Failure::Missing) if explicit.is_none() => return Ok(None),
-        Err(Failure::Missing) => return Err(ConfigError::FileMissing { path }),
-        Err(Failure::NotAFile(kind)) => return Err(ConfigError::FileNotRegular { path, kind }),
-        Err(Failure::TooLarge { size, limit }) => {
-            return Err(ConfigError::FileTooLarge { path, size, limit });
-        }
-        Err(Failure::Io(error)) => return Err(ConfigError::FileUnreadable { path, error }),
-    };
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Some(ConfigFile { path, text })),
-        Err(err) => Err(ConfigError::FileNotUtf8 {
-            path,
-            offset: err.utf8_error().valid_up_to(),
-        }),
     }
 }
 

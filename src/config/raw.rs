@@ -199,6 +199,10 @@ fn spell(key: &str, origin: &Origin) -> String {
 /// The known key that `unknown` most likely meant: the same field name in another
 /// section (`timeout` for `api.timeout`), else the closest spelling.
 pub(super) fn did_you_mean<'a>(unknown: &str, known: &'a [String]) -> Option<&'a str> {
+    // No key is this long; comparing one that is costs time and memory for nothing.
+    if unknown.len() > 100 {
+        return None;
+    }
     let leaf = unknown.rsplit('.').next().unwrap_or(unknown);
     if let Some(key) = known
         .iter()

@@ -10,7 +10,7 @@ use figment::Figment;
 use figment::value::Value;
 
 use super::api_key::{self, KeyFile};
-use super::error::Problem;
+use super::error::{Problem, quoted};
 use super::layers::{self, Layer, Origin};
 use super::raw::{
     self, Field, RawApi, RawConfig, RawDeploy, RawLog, RawPrompts, RawSync, RawWatch,
@@ -31,6 +31,9 @@ pub(super) struct Context<'a> {
     /// `RESPAN_API_KEY`, when set.
     pub(super) env_api_key: Option<ApiKey>,
     pub(super) api: ApiUse,
+    /// Keys whose value is refused already ([`trust`](super::trust)): never read, never
+    /// used (a refused key file is not opened).
+    pub(super) refused: Vec<String>,
 }
 
 /// Build [`Settings`], or return every problem found.
@@ -38,6 +41,7 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
     let mut check = Checker {
         figment: context.figment,
         problems: Vec::new(),
+        refused: &context.refused,
     };
     let api = match context.api {
         ApiUse::Needed => api(&mut check, raw.api, context.env_api_key),
@@ -125,6 +129,7 @@ fn offline_api(check: &mut Checker<'_>) -> Option<ApiSettings> {
     let mut own = Checker {
         figment: &defaults,
         problems: Vec::new(),
+        refused: &[],
     };
     let settings = raw.and_then(|raw| api(&mut own, raw, None));
     if settings.is_none() {
@@ -198,7 +203,10 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
     let listen = check.get("watch.listen", raw.listen, |v, _| {
         let addr = text(v)?;
         addr.parse::<SocketAddr>().map_err(|_| {
-            format!("{addr:?} is not an address; write IP:PORT, like \"0.0.0.0:8080\"")
+            format!(
+                "{} is not an address; write IP:PORT, like \"0.0.0.0:8080\"",
+                quoted(&addr)
+            )
         })
     });
     let resync_interval = check.get(
@@ -232,6 +240,8 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
 struct Checker<'a> {
     figment: &'a Figment,
     problems: Vec<Problem>,
+    /// Keys refused before validation (their problem is reported already).
+    refused: &'a [String],
 }
 
 impl Checker<'_> {
@@ -266,6 +276,9 @@ impl Checker<'_> {
         let Some(tagged) = field else {
             return Some(None);
         };
+        if self.refused.iter().any(|refused| refused == key) {
+            return None;
+        }
         let origin = layers::origin(self.figment, tagged.tag(), key);
         match convert(&tagged, &origin) {
             Ok(value) => Some(Some(value)),
@@ -301,12 +314,14 @@ fn duration(min: Duration) -> impl FnOnce(&Value, &Origin) -> Result<Duration, S
         let text = text(value)?;
         let duration = humantime::parse_duration(&text).map_err(|err| {
             format!(
-                "{text:?} is not a duration ({err}); write it like \"500ms\", \"30s\" or \"5m\""
+                "{} is not a duration ({err}); write it like \"500ms\", \"30s\" or \"5m\"",
+                quoted(&text)
             )
         })?;
         if duration < min {
             return Err(format!(
-                "{text:?} is too short; the least is {}",
+                "{} is too short; the least is {}",
+                quoted(&text),
                 humantime::format_duration(min)
             ));
         }
@@ -351,7 +366,7 @@ fn choice<T: Copy>(value: &Value, choices: &[(&str, T)]) -> Result<T, String> {
                 .iter()
                 .map(|(name, _)| format!("{name:?}"))
                 .collect();
-            format!("{text:?} is not one of {}", names.join(", "))
+            format!("{} is not one of {}", quoted(&text), names.join(", "))
         })
 }
 
@@ -368,7 +383,7 @@ fn globs(required: bool) -> impl FnOnce(&Value, &Origin) -> Result<Vec<String>, 
         }
         for glob in &items {
             globset::Glob::new(glob)
-                .map_err(|err| format!("{glob:?} is not a valid glob: {err}"))?;
+                .map_err(|err| format!("{} is not a valid glob: {}", quoted(glob), err.kind()))?;
         }
         Ok(items)
     }
@@ -391,7 +406,7 @@ fn path(value: &Value, origin: &Origin) -> Result<(PathBuf, Origin), String> {
 /// A value as the user wrote it, for messages.
 fn shown(value: &Value) -> String {
     match value {
-        Value::String(_, text) => format!("{text:?}"),
+        Value::String(_, text) => quoted(text),
         Value::Dict(..) | Value::Array(..) | Value::Empty(..) => value.to_actual().to_string(),
         other => text(other).unwrap_or_else(|_| other.to_actual().to_string()),
     }

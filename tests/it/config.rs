@@ -369,8 +369,10 @@ fn a_file_that_is_not_toml_names_the_file_and_line() {
 
 #[test]
 fn plain_http_is_refused_for_remote_hosts_and_allowed_for_loopback() {
+    // The repository's own file may set the base URL only when the operator trusts it.
+    let trusted = ["--trust-repo-config"];
     let remote = Repo::with_config("[api]\nbase_url = \"http://respan.example.com/api\"\n");
-    let found = remote.problems(&[], &[]);
+    let found = remote.problems(&trusted, &[]);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(
         found[0]
@@ -386,7 +388,7 @@ fn plain_http_is_refused_for_remote_hosts_and_allowed_for_loopback() {
         ("https://api.respan.ai/api/", "https://api.respan.ai/"),
     ] {
         let repo = Repo::with_config(&format!("[api]\nbase_url = \"{url}\"\n"));
-        let settings = repo.load(&[], &[]).unwrap();
+        let settings = repo.load(&trusted, &[]).unwrap();
         assert_eq!(settings.api.base_url.as_str(), normalised, "{url}");
         let from_env = Repo::new().load(&[], &[("RESPAN_BASE_URL", url)]).unwrap();
         assert_eq!(from_env.api.base_url.as_str(), normalised, "{url}");
@@ -395,13 +397,14 @@ fn plain_http_is_refused_for_remote_hosts_and_allowed_for_loopback() {
 
 #[test]
 fn a_relative_key_file_is_found_beside_the_config_file() {
-    let repo = Repo::new();
-    repo.write("secrets/api-key", "sk_from_file_123\n");
-    let config = repo.write(
+    // The operator's configuration, outside the repository.
+    let ops = Repo::new();
+    ops.write("secrets/api-key", "sk_from_file_123\n");
+    let config = ops.write(
         "conf/promptsync.toml",
         "[api]\napi_key_file = \"../secrets/api-key\"\n",
     );
-    let settings = repo
+    let settings = Repo::new()
         .load(&["--config", config.to_str().unwrap()], &[])
         .unwrap();
     let key = settings.api.api_key.expect("key read");
@@ -553,7 +556,7 @@ fn validate_needs_no_api_settings() {
         .success()
         .stdout("checked 1 prompt file: 1 valid, 0 invalid; 0 errors, 0 warnings\n");
 
-    let (code, err) = stderr_of(binary(&repo).arg("plan"));
+    let (code, err) = stderr_of(binary(&repo).args(["--trust-repo-config", "plan"]));
     assert_eq!(code, Some(1), "{err}");
     assert_contains_all(
         &err,
@@ -597,4 +600,33 @@ fn the_root_config_applies_from_a_subdirectory_of_the_repository() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("checked 1 prompt file"), "{stdout}");
+}
+
+/// A message quotes a short excerpt of a configuration file, never a whole line: a
+/// 900 KB line comes back as a window around the error, cut with `…`.
+#[test]
+fn a_huge_line_is_quoted_as_a_short_excerpt() {
+    let line = format!("key = \"{}\" junk", "a".repeat(900_000));
+    let repo = Repo::with_config(&line);
+    let (code, err) = stderr_of(binary(&repo).args(["validate", "a.prompt.yaml"]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.len() < 1000, "{} bytes of error", err.len());
+    assert!(
+        err.contains("TOML syntax error at line 1, column 900010: "),
+        "{err}"
+    );
+    assert!(err.contains("1 | …aaaa"), "{err}");
+
+    // A value or an unknown key as long is cut the same way.
+    let repo = Repo::with_config(&format!(
+        "[sync]\ndrift = \"{}\"\n[api]\n{} = 1\n",
+        "b".repeat(400_000),
+        "k".repeat(400_000)
+    ));
+    let (code, err) = stderr_of(binary(&repo).arg("plan").env("RESPAN_API_KEY", "sk_test"));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.len() < 2000, "{} bytes of error", err.len());
+    assert!(err.contains("sync.drift"), "{err}");
+    assert!(err.contains("bbbb…\" is not one of"), "{err}");
+    assert!(err.contains("api.kkkk"), "{err}");
 }

@@ -53,6 +53,7 @@ fn defaults() -> promptsync::config::Settings {
         log_format: None,
         verbose: 0,
         quiet: 0,
+        trust_repo_config: false,
     };
     promptsync::config::Settings::load_from_env(
         &global,

@@ -1,5 +1,11 @@
 //! The API key never shows: not in `--help`, not in debug or trace logs, not in the
-//! Debug of the settings, not in error messages.
+//! Debug of the settings, not in error messages; a canary key planted wherever an
+//! attacker could put it shows on no output channel (`canary`); and a pull request
+//! cannot redirect it (`trust`).
+
+mod canary;
+mod echo;
+mod trust;
 
 use predicates::prelude::*;
 use promptsync::cli::{Cli, LogFormat};
@@ -112,7 +118,7 @@ fn trace_logs_of_the_settings_show_redacted() {
                 .unwrap();
         tracing::subscriber::with_default(subscriber, || {
             let settings = Settings::load_from_env(
-                &global(repo.path(), &["-vv"]),
+                &global(repo.path(), &["-vv", "--trust-repo-config"]),
                 &Overrides::default(),
                 std::iter::empty::<(&str, &str)>(),
             )
@@ -157,8 +163,9 @@ fn error_messages_never_show_the_key() {
     ];
     for (config, env) in cases {
         std::fs::write(repo.path().join("promptsync.toml"), config).unwrap();
+        // Trusted, so that the key file is read and its errors are what is checked.
         let err = Settings::load_from_env(
-            &global(repo.path(), &[]),
+            &global(repo.path(), &["--trust-repo-config"]),
             &Overrides::default(),
             env.iter().copied(),
         )
