@@ -215,10 +215,10 @@ fn files_linked_out_of_the_repository_are_findings_and_never_read() {
     let key = KeyFile::new();
     let repo = planted_repo(&key);
     let emu = planted_emulator();
-    let run = run(&repo, &emu.base_url(), &["validate"]);
-    run.assert_clean();
-    assert_eq!(run.code, Some(1), "{}", run.all());
-    let stdout = run.channel("stdout");
+    let checked = run(&repo, &emu.base_url(), &["validate"]);
+    checked.assert_clean();
+    assert_eq!(checked.code, Some(1), "{}", checked.all());
+    let stdout = checked.channel("stdout");
     for expected in [
         "the prompt file is a symbolic link that leads outside the repository\n  --> key.prompt.yaml",
         // Whether a file exists outside is not told either.
@@ -235,6 +235,35 @@ fn files_linked_out_of_the_repository_are_findings_and_never_read() {
     }
     // The findings are annotations too; neither holds a byte of the targets.
     assert!(stdout.contains("::error file=key.prompt.yaml"), "{stdout}");
+
+    // A commit's symbolic links are resolved inside its tree just the same.
+    let planned = run(&repo, &emu.base_url(), &["plan", "--output", "json"]);
+    planned.assert_clean();
+    let report: serde_json::Value = serde_json::from_str(planned.channel("stdout")).unwrap();
+    let messages: Vec<String> = report["invalid_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|file| file["diagnostics"].as_array().unwrap().clone())
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["path"].as_str().unwrap(),
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "key.prompt.yaml: the prompt file is a symbolic link that leads outside the repository",
+        "proc.prompt.yaml: the prompt file is a symbolic link that leads outside the repository",
+        "probe.prompt.yaml: the prompt file is a symbolic link that leads outside the repository",
+        "linked.prompt.yaml: content file `text/key.md` leads outside the repository through the symbolic link `text/key.md`",
+    ] {
+        assert!(
+            messages.iter().any(|m| m == expected),
+            "missing {expected:?} in {messages:#?}"
+        );
+    }
 }
 
 #[test]
