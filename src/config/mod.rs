@@ -14,6 +14,7 @@ mod api_key;
 mod base_url;
 mod error;
 mod layers;
+mod notify;
 mod raw;
 mod validate;
 
@@ -27,6 +28,10 @@ use crate::localfile::{self, Failure};
 use crate::secret::ApiKey;
 
 pub use error::{ConfigError, Problem};
+pub use notify::{
+    EVENTS, ExecSettings, ForgeSettings, GateMode, GateSettings, NotifySettings, WebhookFormat,
+    WebhookSettings, WebhookUrl,
+};
 
 /// The configuration file read from the repository root when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "promptsync.toml";
@@ -58,6 +63,8 @@ pub struct Settings {
     pub sync: SyncSettings,
     pub log: LogSettings,
     pub watch: WatchSettings,
+    /// `[notify]`: commit statuses, webhooks, the exec hook; all off by default.
+    pub notify: NotifySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +103,8 @@ pub struct DeploySettings {
     pub enabled: bool,
     /// Tag-name globs that mark a release (default `v*`). Never empty.
     pub tags: Vec<String>,
+    /// `deploy.gate_command`: a program that must pass before a release goes live.
+    pub gate: Option<GateSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
