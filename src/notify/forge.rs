@@ -160,14 +160,7 @@ impl Forge {
             }
         };
         // In CI, a status links to the run that posted it.
-        let run_url = match kind {
-            Kind::GitHub => env
-                .get("GITHUB_SERVER_URL")
-                .zip(env.get("GITHUB_REPOSITORY"))
-                .zip(env.get("GITHUB_RUN_ID"))
-                .map(|((server, repo), run)| format!("{server}/{repo}/actions/runs/{run}")),
-            Kind::GitLab => env.get("CI_PIPELINE_URL").map(str::to_owned),
-        };
+        let run_url = run_url(kind, env);
         Ok(Forge {
             kind,
             api: api.trim_end_matches('/').to_owned(),
@@ -268,6 +261,19 @@ impl Forge {
             Kind::GitHub => super::github::upsert_comment(self, number, marker, body).await,
             Kind::GitLab => super::gitlab::upsert_note(self, number, marker, body).await,
         }
+    }
+}
+
+/// The page of the CI run this process is part of (a GitHub Actions run, a GitLab
+/// pipeline).
+pub fn run_url(kind: Kind, env: &CiEnv) -> Option<String> {
+    match kind {
+        Kind::GitHub => env
+            .get("GITHUB_SERVER_URL")
+            .zip(env.get("GITHUB_REPOSITORY"))
+            .zip(env.get("GITHUB_RUN_ID"))
+            .map(|((server, repo), run)| format!("{server}/{repo}/actions/runs/{run}")),
+        Kind::GitLab => env.get("CI_PIPELINE_URL").map(str::to_owned),
     }
 }
 

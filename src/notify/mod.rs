@@ -216,14 +216,15 @@ pub enum Commented {
     Failed(String),
 }
 
-/// Post the plan `report` of `target` as the pull (merge) request's comment, editing
-/// the one posted before. Retried within `notify.retry_max_elapsed`.
+/// Post the plan of `target` (`render` gives its body for the host) as the pull
+/// (merge) request's comment, editing the one posted before. Retried within
+/// `notify.retry_max_elapsed`.
 pub async fn comment_plan(
     settings: &NotifySettings,
     env: &CiEnv,
     origin_url: Option<&str>,
     target: &str,
-    report: &PassReport,
+    render: &dyn Fn(Kind) -> String,
 ) -> Commented {
     let (kind, number) = match where_to_comment(settings, env) {
         Ok(found) => found,
@@ -242,8 +243,7 @@ pub async fn comment_plan(
         Ok(forge) => forge,
         Err(err) => return Commented::Skipped(err),
     };
-    let run_url = forge.target_url.clone();
-    let body = comment::body(kind, target, report, run_url.as_deref());
+    let body = render(kind);
     let marker = comment::marker(target);
     let started = tokio::time::Instant::now();
     let mut wait = Duration::from_secs(1);

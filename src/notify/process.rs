@@ -236,7 +236,7 @@ mod tests {
             .unwrap();
         // The grandchild got the group's signal: it is gone (or a zombie being reaped).
         let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| !stat.split_whitespace().nth(2).is_some_and(|s| s == "Z"));
+            .is_ok_and(|stat| stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"));
         assert!(!alive, "the background child {pid} survived");
         assert_eq!(
             done.describe(Duration::from_millis(300)),
