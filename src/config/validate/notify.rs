@@ -231,7 +231,8 @@ fn all_events() -> Vec<String> {
     EVENTS.iter().map(|e| (*e).to_owned()).collect()
 }
 
-/// A table's entries, its unknown keys reported (with a did-you-mean).
+/// A table's entries, its unknown keys reported (with a did-you-mean); `None` when it
+/// is not a table.
 fn table<'v>(
     check: &mut Checker<'_>,
     key: &str,
@@ -252,12 +253,10 @@ fn table<'v>(
         return None;
     };
     let known_keys: Vec<String> = known.iter().map(|k| format!("{key}.{k}")).collect();
-    let mut ok = true;
     for (field, item) in dict {
         if known.contains(&field.as_str()) {
             continue;
         }
-        ok = false;
         let full = format!("{key}.{field}");
         let origin = layers::origin(check.figment, item.tag(), &full);
         let hint = did_you_mean(&full, &known_keys)
@@ -269,7 +268,8 @@ fn table<'v>(
             format!("unknown key; {hint}the keys here are {}", known.join(", ")),
         ));
     }
-    ok.then_some(dict)
+    // The known keys are still checked, so that every problem is reported at once.
+    Some(dict)
 }
 
 /// One value of a table: `Some(None)` when unset, `None` when invalid.
