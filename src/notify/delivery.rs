@@ -160,7 +160,7 @@ struct Worker {
     state: Arc<Mutex<ReceiverState>>,
     timing: Timing,
     queue: VecDeque<Job>,
-    /// Per family: when the last message was sent, and its kind.
+    /// Per family: when the last message was queued to be sent, and its kind.
     sent: HashMap<&'static str, (Instant, &'static str)>,
     /// Per family: the message held back, and when it may go.
     held: HashMap<&'static str, (Instant, String, Box<Payload>)>,
@@ -231,7 +231,12 @@ impl Worker {
                         self.held
                             .insert(fam, (*at + self.timing.min_interval, id, payload));
                     }
-                    _ => self.queue.push_back(Job::Event(id, payload)),
+                    // Counted as sent from the moment it is queued: a burst that
+                    // arrives while one is being delivered is held too.
+                    _ => {
+                        self.sent.insert(fam, (now, payload.kind));
+                        self.queue.push_back(Job::Event(id, payload));
+                    }
                 }
             }
         }
@@ -258,6 +263,7 @@ impl Worker {
                 update(&self.state, |s| s.pending = s.pending.saturating_sub(1));
                 continue;
             }
+            self.sent.insert(fam, (Instant::now(), payload.kind));
             self.queue.push_back(Job::Event(id, payload));
         }
     }
@@ -298,10 +304,6 @@ impl Worker {
             }
         };
         let now = crate::daemon::status::timestamp(std::time::SystemTime::now());
-        if let Job::Event(_, payload) = &job {
-            self.sent
-                .insert(family(payload.kind), (Instant::now(), payload.kind));
-        }
         match result {
             Ok(()) => {
                 tracing::info!(receiver = %label, what = %describe(&job), "notification delivered");
@@ -352,4 +354,81 @@ async fn sleep_until(at: Option<Instant>) {
 /// A new message id for an event.
 pub fn new_id() -> String {
     message_id()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ExecSettings;
+    use crate::notify::event::pass_events;
+    use crate::report::pass::{Mode, PassReport};
+
+    /// An exec receiver that appends each payload's `type` and `suppressed` to `file`.
+    fn recorder(
+        file: &std::path::Path,
+        min_interval: Duration,
+    ) -> (Handle, tokio::task::JoinHandle<()>) {
+        let script = format!(
+            "python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"type\"], d[\"data\"][\"suppressed\"])' >> {}",
+            file.display()
+        );
+        let hook = ExecHook::new(&ExecSettings {
+            command: vec!["sh".into(), "-c".into(), script],
+            events: crate::config::EVENTS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
+            timeout: Duration::from_secs(10),
+        });
+        spawn(
+            Receiver::Exec(hook),
+            Timing {
+                min_interval,
+                retry_max_elapsed: Duration::ZERO,
+            },
+        )
+    }
+
+    fn payload(kind: &'static str) -> Job {
+        let report = PassReport::failed_early(Mode::Sync, &crate::Error::Internal("x".into()));
+        let mut payload = Payload::new("default", &report, pass_events(&report), None);
+        payload.kind = kind;
+        payload.data.events = vec![kind];
+        Job::Event(new_id(), Box::new(payload))
+    }
+
+    #[tokio::test]
+    async fn a_flapping_pass_is_said_once_and_deploys_coalesce() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("got");
+        let (handle, task) = recorder(&file, Duration::from_millis(800));
+        // Failed, recovered, failed again within the interval: the second failure says
+        // what was said already, so only the first is sent.
+        for kind in ["pass.failed", "recovered", "pass.failed"] {
+            handle.offer(payload(kind));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Three deploys in a row: the first at once, the last two as one, later.
+        for _ in 0..3 {
+            handle.offer(payload("deploy.succeeded"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let state = Arc::clone(&handle.state);
+        drop(handle);
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let got = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            got,
+            "pass.failed 0\ndeploy.succeeded 0\ndeploy.succeeded 1\n"
+        );
+        let state = state.lock().unwrap().clone();
+        assert_eq!(
+            (state.delivered, state.held, state.pending),
+            (3, 3, 0),
+            "{state:?}"
+        );
+    }
 }
