@@ -427,7 +427,7 @@ mod tests {
         let state = state.lock().unwrap().clone();
         assert_eq!(
             (state.delivered, state.held, state.pending),
-            (3, 3, 0),
+            (3, 4, 0),
             "{state:?}"
         );
     }
