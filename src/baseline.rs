@@ -179,6 +179,7 @@ mod tests {
             unmanaged: None,
             remote: Default::default(),
             carried: 0,
+            gate: None,
         }
     }
 

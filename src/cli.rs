@@ -206,6 +206,13 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
 
+    /// In CI, post the plan on the pull request (GitHub Actions) or merge request
+    /// (GitLab CI) as one comment, edited in place on every run; needs GITHUB_TOKEN or
+    /// GITLAB_TOKEN (or notify.github/gitlab.token_file). Skipped with a warning where
+    /// there is none; never changes the exit status.
+    #[arg(long)]
+    pub comment: bool,
+
     #[command(flatten)]
     pub source: SourceArgs,
 

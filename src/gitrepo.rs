@@ -197,6 +197,12 @@ impl GitRepo {
         [&self.git_dir, &self.worktree_git_dir]
     }
 
+    /// The URL of the remote `name` (`origin`), as configured; `None` without one.
+    pub fn remote_url(&self, name: &str) -> Option<String> {
+        let remote = self.repo.find_remote(name).ok()?;
+        remote.url().ok().map(str::to_owned)
+    }
+
     /// The work tree root (canonical).
     pub fn root(&self) -> &Path {
         &self.root

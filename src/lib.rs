@@ -37,6 +37,7 @@ pub mod localfile;
 pub mod logging;
 pub mod memory;
 pub mod normalize;
+pub mod notify;
 pub mod plan;
 pub mod prompt;
 pub mod provenance;

@@ -108,6 +108,8 @@ pub struct Pass {
     /// Prompt files left out because they are as they were when last in sync (an
     /// incremental pass); they count as unchanged.
     pub carried: usize,
+    /// The deploy gate's outcome, when `deploy.gate_command` ran before the deploy.
+    pub gate: Option<crate::notify::gate::GateOutcome>,
 }
 
 /// Run one pass. Per-prompt failures are in the returned [`Pass`]; a problem that ends
@@ -162,6 +164,7 @@ async fn run_pass(
         unmanaged: None,
         remote: Remote::default(),
         carried: 0,
+        gate: None,
     };
     let mut reader = Reader {
         client,
@@ -249,7 +252,29 @@ async fn reconcile(
             source: set.source.clone(),
         };
         let items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
-        if apply {
+        // The deploy gate runs before anything of the release is sent; a failed one
+        // in `enforce` mode holds the whole deploy step (drafts still sync).
+        if apply && let Some(gate) = &settings.deploy.gate {
+            let going_live: Vec<String> = items
+                .iter()
+                .filter(|i| matches!(i.step, DeployStep::Deploy { .. }))
+                .map(|i| i.path.clone())
+                .collect();
+            if !going_live.is_empty() {
+                let facts = crate::notify::gate::ReleaseFacts {
+                    target: crate::notify::DEFAULT_TARGET.to_owned(),
+                    tag: release.tag.clone(),
+                    commit: release.commit.clone(),
+                    source_commit: pass.source.source.commit.clone(),
+                    prompt_files: going_live,
+                };
+                let outcome = crate::notify::gate::check(&settings.repo, gate, &facts).await;
+                pass.gate = Some(outcome);
+            }
+        }
+        if pass.gate.as_ref().is_some_and(|g| g.held) {
+            pass.deploy = items.into_iter().map(|item| (item, None)).collect();
+        } else if apply {
             observer.planned(
                 items
                     .iter()

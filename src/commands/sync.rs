@@ -9,9 +9,12 @@ use crate::api::Client;
 use crate::apply::{Observer, ProgressLog};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
+use crate::config::NotifySettings;
 use crate::config::{Overrides, Settings};
 use crate::desired::SourceRev;
 use crate::gitrepo::GitRepo;
+use crate::notify::forge::{CiEnv, Kind};
+use crate::notify::{self, Commented, DEFAULT_TARGET, Notifier};
 use crate::reconcile::{self, PassError, PassOptions};
 use crate::report::Stdout;
 use crate::report::github::GitHub;
@@ -25,12 +28,15 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     } else {
         Mode::Sync
     };
+    let mut tail = Tail::default();
     let report = reported(
-        pass(global, &args.source, &args.remote, mode),
+        pass(global, &args.source, &args.remote, mode, &mut tail),
         mode,
         args.output,
         super::github(global).as_ref(),
-    )?;
+    );
+    tail.finish();
+    let report = report?;
     Ok(if report.has_errors() {
         ExitStatus::Failure
     } else {
@@ -40,12 +46,18 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
 
 pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::Plan;
+    let mut tail = Tail {
+        comment: args.comment,
+        ..Tail::default()
+    };
     let report = reported(
-        pass(global, &args.source, &args.remote, mode),
+        pass(global, &args.source, &args.remote, mode, &mut tail),
         mode,
         args.output,
         super::github(global).as_ref(),
-    )?;
+    );
+    tail.finish();
+    let report = report?;
     Ok(match (report.has_errors(), report.has_changes()) {
         (true, _) => ExitStatus::Failure,
         (false, true) if args.detailed_exitcode => ExitStatus::Changes,
@@ -111,7 +123,13 @@ fn publish(github: &GitHub, report: &PassReport, output: OutputFormat) -> Result
     Ok(())
 }
 
-fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mode) -> Ran {
+fn pass(
+    global: &GlobalArgs,
+    source: &SourceArgs,
+    remote: &RemoteArgs,
+    mode: Mode,
+    tail: &mut Tail,
+) -> Ran {
     let early = |error: Error| (None, error);
     let mut settings = super::load_settings(global, &Overrides::default()).map_err(early)?;
     crate::logging::init(&settings.log).map_err(|err| early(err.into()))?;
@@ -132,12 +150,14 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
     let bar = settings.log.format == crate::cli::LogFormat::Pretty;
     let runtime = super::runtime().map_err(early)?;
     let color = Stdout::wants_color();
-    runtime.block_on(async {
+    let ran = runtime.block_on(async {
+        let notifier = notifier_for(&settings, source, mode).await;
         let local = if remote.emulator {
             Some(start_local_emulator(&mut settings).await.map_err(early)?)
         } else {
             None
         };
+        let started = std::time::Instant::now();
         let result = match Client::new(&settings.api) {
             Ok(client) => {
                 let observer = Progress::new(progress, bar);
@@ -149,10 +169,15 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
                 partial: None,
             }),
         };
+        tracing::info!(
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ok = result.is_ok(),
+            "pass finished"
+        );
         if let Some(local) = local {
             local.shutdown().await.map_err(|err| early(err.into()))?;
         }
-        match result {
+        let ran = match result {
             Ok(pass) => Ok(PassReport::new(&pass, mode, color)),
             Err(err) => {
                 let report = err
@@ -161,8 +186,128 @@ fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mod
                     .map(|pass| Box::new(PassReport::new(pass, mode, color).with_failure(&err)));
                 Err((report, err.error))
             }
+        };
+        tail.after(&settings, notifier, &ran, mode);
+        ran
+    });
+    tail.runtime = Some(runtime);
+    ran
+}
+
+/// What a command does after its report is printed: deliver the pass's notifications
+/// (waiting for them, bounded) and post the plan comment. Never changes the exit
+/// status: a failure here is a warning.
+#[derive(Default)]
+struct Tail {
+    /// `plan --comment`.
+    comment: bool,
+    runtime: Option<tokio::runtime::Runtime>,
+    notifier: Option<Notifier>,
+    /// How long to wait for the notifications.
+    deadline: std::time::Duration,
+    /// The plan comment to post: the settings, the CI's variables, the `origin` URL
+    /// and the body for each host.
+    plan_comment: Option<(NotifySettings, CiEnv, Option<String>, [String; 2])>,
+}
+
+impl Tail {
+    /// Hand the pass's outcome to the notifier, and render the plan comment.
+    fn after(&mut self, settings: &Settings, notifier: Option<Notifier>, ran: &Ran, mode: Mode) {
+        let failed_early;
+        let report: &PassReport = match ran {
+            Ok(report) => report,
+            Err((Some(report), _)) => report,
+            Err((None, error)) => {
+                failed_early = PassReport::failed_early(mode, error);
+                &failed_early
+            }
+        };
+        if let Some(notifier) = notifier {
+            notifier.finished(DEFAULT_TARGET, report);
+            self.deadline = settings.notify.retry_max_elapsed + settings.notify.timeout * 2;
+            self.notifier = Some(notifier);
         }
+        if self.comment {
+            let env = CiEnv::from_process();
+            let origin = origin_url(settings);
+            let bodies = [Kind::GitHub, Kind::GitLab].map(|kind| {
+                let run_url = notify::forge::run_url(kind, &env);
+                notify::comment::body(kind, DEFAULT_TARGET, report, run_url.as_deref())
+            });
+            self.plan_comment = Some((settings.notify.clone(), env, origin, bodies));
+        }
+    }
+
+    fn finish(mut self) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        runtime.block_on(async {
+            if let Some((settings, env, origin, bodies)) = self.plan_comment.take() {
+                let outcome = notify::comment_plan(
+                    &settings,
+                    &env,
+                    origin.as_deref(),
+                    DEFAULT_TARGET,
+                    &|kind| match kind {
+                        Kind::GitHub => bodies[0].clone(),
+                        Kind::GitLab => bodies[1].clone(),
+                    },
+                )
+                .await;
+                match outcome {
+                    Commented::Posted {
+                        kind,
+                        number,
+                        edited,
+                    } => tracing::info!(
+                        host = kind.name(),
+                        number,
+                        edited,
+                        "the plan is on the pull request"
+                    ),
+                    Commented::Skipped(why) => {
+                        tracing::warn!(reason = %why, "plan --comment: not commenting")
+                    }
+                    Commented::Failed(why) => {
+                        tracing::warn!(error = %why, "plan --comment: the comment was not posted")
+                    }
+                }
+            }
+            if let Some(notifier) = self.notifier.take() {
+                notifier.finish(self.deadline).await;
+            }
+        });
+    }
+}
+
+/// The notifier of a `sync` whose settings configure one, with the pending statuses
+/// posted on the commit it reads. `None` for plans and dry runs.
+async fn notifier_for(settings: &Settings, source: &SourceArgs, mode: Mode) -> Option<Notifier> {
+    if mode != Mode::Sync || !settings.notify.any() {
+        return None;
+    }
+    let repo = settings.repo.clone();
+    let rev = (!source.worktree).then(|| source.rev.clone());
+    let looked_up = tokio::task::spawn_blocking(move || {
+        let repo = GitRepo::open(&repo).ok()?;
+        let commit = rev.and_then(|rev| repo.resolve_commit(&rev).ok().map(|c| c.id));
+        Some((repo.remote_url("origin"), commit))
     })
+    .await
+    .ok()
+    .flatten();
+    let (origin, commit) = looked_up.unwrap_or((None, None));
+    let notifier = Notifier::start(&settings.notify, &CiEnv::from_process(), origin.as_deref());
+    if let Some(commit) = commit {
+        notifier.started(DEFAULT_TARGET, &commit);
+    }
+    Some(notifier)
+}
+
+/// The `origin` remote's URL, for the forge's default repository.
+fn origin_url(settings: &Settings) -> Option<String> {
+    GitRepo::open(&settings.repo).ok()?.remote_url("origin")
 }
 
 /// Progress while changes are applied: a bar with the time left on a terminal

@@ -18,6 +18,7 @@ mod base_url;
 mod error;
 mod file;
 mod layers;
+mod notify;
 mod raw;
 mod trust;
 mod validate;
@@ -31,6 +32,10 @@ use crate::cli::{GlobalArgs, LogFormat};
 use crate::secret::ApiKey;
 
 pub use error::{ConfigError, Problem};
+pub use notify::{
+    EVENTS, ExecSettings, ForgeSettings, GateMode, GateSettings, NotifySettings, WebhookFormat,
+    WebhookSettings, WebhookUrl,
+};
 
 /// The configuration file read from the repository root when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "promptsync.toml";
@@ -62,6 +67,8 @@ pub struct Settings {
     pub sync: SyncSettings,
     pub log: LogSettings,
     pub watch: WatchSettings,
+    /// `[notify]`: commit statuses, webhooks, the exec hook; all off by default.
+    pub notify: NotifySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +107,8 @@ pub struct DeploySettings {
     pub enabled: bool,
     /// Tag-name globs that mark a release (default `v*`). Never empty.
     pub tags: Vec<String>,
+    /// `deploy.gate_command`: a program that must pass before a release goes live.
+    pub gate: Option<GateSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]

@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub(super) sync: RawSync,
     pub(super) log: RawLog,
     pub(super) watch: RawWatch,
+    pub(super) notify: RawNotify,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -51,6 +52,9 @@ pub(super) struct RawPrompts {
 pub(super) struct RawDeploy {
     pub(super) enabled: Field,
     pub(super) tags: Field,
+    pub(super) gate_command: Field,
+    pub(super) gate: Field,
+    pub(super) gate_timeout: Field,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -77,6 +81,20 @@ pub(super) struct RawWatch {
     pub(super) poll: Field,
     pub(super) poll_interval: Field,
     pub(super) shutdown_timeout: Field,
+}
+
+/// `[notify]`: its tables (`github`, `gitlab`, `webhook`, `exec`) are checked key by
+/// key in [`validate`](super::validate).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct RawNotify {
+    pub(super) github: Field,
+    pub(super) gitlab: Field,
+    pub(super) webhook: Field,
+    pub(super) exec: Field,
+    pub(super) min_interval: Field,
+    pub(super) timeout: Field,
+    pub(super) retry_max_elapsed: Field,
 }
 
 /// Every known key as a dotted path (`api.timeout`), taken from [`RawConfig`] itself.
@@ -246,7 +264,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 22, "{keys:?}");
+        assert_eq!(keys.len(), 32, "{keys:?}");
     }
 
     #[test]

@@ -41,6 +41,26 @@ pub(super) const OPERATOR_ONLY: &[OperatorOnly] = &[
         key: "api.api_key_file",
         decides: "which file is read and sent as the API key",
     },
+    OperatorOnly {
+        key: "notify.github",
+        decides: "where commit statuses and comments are posted, with which token",
+    },
+    OperatorOnly {
+        key: "notify.gitlab",
+        decides: "where commit statuses and notes are posted, with which token",
+    },
+    OperatorOnly {
+        key: "notify.webhook",
+        decides: "where notifications are sent, signed with which secret",
+    },
+    OperatorOnly {
+        key: "notify.exec",
+        decides: "which program runs after a pass",
+    },
+    OperatorOnly {
+        key: "deploy.gate*",
+        decides: "which program may hold a release, and whether it does",
+    },
 ];
 
 /// The operator-only settings whose value in effect comes from the repository's own

@@ -2,6 +2,8 @@
 //! step. Every key is checked even after a bad one, so that all problems are reported
 //! together, each with its key and the origin of its value.
 
+mod notify;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,21 +54,27 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
     let sync = sync(&mut check, raw.sync);
     let log = log(&mut check, raw.log);
     let watch = watch(&mut check, raw.watch);
-    match (api, prompts, deploy, sync, log, watch) {
-        (Some(api), Some(prompts), Some(deploy), Some(sync), Some(log), Some(watch))
-            if check.problems.is_empty() =>
-        {
-            Ok(Settings {
-                repo: context.repo,
-                config_file: context.config_file,
-                api,
-                prompts,
-                deploy,
-                sync,
-                log,
-                watch,
-            })
-        }
+    let notify = notify::settings(&mut check, raw.notify);
+    match (api, prompts, deploy, sync, log, watch, notify) {
+        (
+            Some(api),
+            Some(prompts),
+            Some(deploy),
+            Some(sync),
+            Some(log),
+            Some(watch),
+            Some(notify),
+        ) if check.problems.is_empty() => Ok(Settings {
+            repo: context.repo,
+            config_file: context.config_file,
+            api,
+            prompts,
+            deploy,
+            sync,
+            log,
+            watch,
+            notify,
+        }),
         _ => Err(check.problems),
     }
 }
@@ -154,9 +162,11 @@ fn prompts(check: &mut Checker<'_>, raw: RawPrompts) -> Option<PromptSettings> {
 fn deploy(check: &mut Checker<'_>, raw: RawDeploy) -> Option<DeploySettings> {
     let enabled = check.get("deploy.enabled", raw.enabled, boolean);
     let tags = check.get("deploy.tags", raw.tags, globs(true));
+    let gate = notify::gate(check, raw.gate_command, raw.gate, raw.gate_timeout);
     Some(DeploySettings {
         enabled: enabled?,
         tags: tags?,
+        gate: gate?,
     })
 }
 

@@ -129,7 +129,7 @@ impl GitHub {
             if let Some(deploy) = row
                 .deploy
                 .as_ref()
-                .filter(|d| d.action == DeployAction::Failed)
+                .filter(|d| matches!(d.action, DeployAction::Failed | DeployAction::Held))
             {
                 let message = about(row, deploy.error.as_deref().unwrap_or("failed"));
                 let title = format!("promptsync: deploy of {} failed", deploy.tag);
@@ -255,6 +255,12 @@ fn class_name(report: &PassReport) -> String {
 /// the invalid files, then each diff in a collapsed `<details>`. Kept under GitHub's
 /// size limit: what does not fit is counted, not shown.
 pub fn summary(report: &PassReport) -> String {
+    summary_within(report, SUMMARY_BUDGET, "a job summary holds at most 1 MiB")
+}
+
+/// [`summary`] within `budget` bytes; `limit` says why, in the note on what was left
+/// out (`a job summary holds at most 1 MiB`).
+pub fn summary_within(report: &PassReport, budget: usize, limit: &str) -> String {
     let mut out = String::new();
     let command = match report.mode {
         Mode::Sync => "promptsync sync",
@@ -304,7 +310,7 @@ pub fn summary(report: &PassReport) -> String {
         let mut left_out = 0;
         for row in &rows {
             let line = table_row(row);
-            if out.len() + line.len() > SUMMARY_BUDGET {
+            if out.len() + line.len() > budget {
                 left_out += 1;
             } else {
                 out.push_str(&line);
@@ -314,7 +320,7 @@ pub fn summary(report: &PassReport) -> String {
         if left_out > 0 {
             let _ = writeln!(
                 out,
-                "{left_out} more rows left out: a job summary holds at most 1 MiB. \
+                "{left_out} more rows left out: {limit}. \
                  `{command} --output json` lists them all.\n"
             );
         }
@@ -349,7 +355,7 @@ pub fn summary(report: &PassReport) -> String {
         let mut left_out = 0;
         for row in diffs {
             let block = diff_block(row);
-            if out.len() + block.len() > SUMMARY_BUDGET {
+            if out.len() + block.len() > budget {
                 left_out += 1;
             } else {
                 out.push_str(&block);
@@ -358,7 +364,7 @@ pub fn summary(report: &PassReport) -> String {
         if left_out > 0 {
             let _ = writeln!(
                 out,
-                "{left_out} more diffs left out: a job summary holds at most 1 MiB. \
+                "{left_out} more diffs left out: {limit}. \
                  `promptsync plan` prints them all.\n"
             );
         }
@@ -368,10 +374,12 @@ pub fn summary(report: &PassReport) -> String {
 
 /// Rows worth a line: anything but an unchanged prompt whose release was live already.
 fn shown(row: &PromptReport) -> bool {
-    let deploy_did_something = row
-        .deploy
-        .as_ref()
-        .is_some_and(|d| matches!(d.action, DeployAction::Deploy | DeployAction::Failed));
+    let deploy_did_something = row.deploy.as_ref().is_some_and(|d| {
+        matches!(
+            d.action,
+            DeployAction::Deploy | DeployAction::Failed | DeployAction::Held
+        )
+    });
     row.action != Action::Unchanged || deploy_did_something || row.drift
 }
 
@@ -416,6 +424,7 @@ fn table_row(row: &PromptReport) -> String {
             DeployAction::Failed => {
                 format!("failed: {}", md(d.error.as_deref().unwrap_or("failed")))
             }
+            DeployAction::Held => "held by the deploy gate".to_owned(),
             DeployAction::AlreadyLive => "live".to_owned(),
             DeployAction::Skipped => "skipped".to_owned(),
         });

@@ -15,6 +15,7 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::diff;
 use crate::error::{Error, FailureClass};
 use crate::normalize;
+use crate::notify::gate::GateOutcome;
 use crate::plan::{
     ContentChange, DeployItem, DeployStep, DeployTarget, SkipReason, SyncItem, SyncStep, Target,
     VersionWrite,
@@ -52,6 +53,8 @@ pub struct PassReport {
     pub summary: Summary,
     /// Why the pass ended before it was done; `null` when it finished.
     pub error: Option<Failure>,
+    /// The deploy gate's outcome, when `deploy.gate_command` ran.
+    pub gate: Option<GateOutcome>,
     /// Colour the text output (decided once, with the diffs).
     #[serde(skip)]
     color: bool,
@@ -156,6 +159,8 @@ pub enum DeployAction {
     AlreadyLive,
     Skipped,
     Failed,
+    /// The deploy gate failed: nothing of the release was sent.
+    Held,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -194,8 +199,14 @@ impl PassReport {
             .enumerate()
             .map(|(i, r)| (r.file.clone(), i))
             .collect();
+        let held = pass.gate.as_ref().filter(|g| g.held);
         for (item, outcome) in &pass.deploy {
-            let deploy = deploy_report(item, outcome.as_ref(), tag.unwrap_or_default());
+            let mut deploy = deploy_report(item, outcome.as_ref(), tag.unwrap_or_default());
+            if let Some(gate) = held.filter(|_| deploy.action == DeployAction::Deploy) {
+                deploy.action = DeployAction::Held;
+                deploy.live_after = deploy.live_before;
+                deploy.error = Some(format!("held by the deploy gate ({})", gate.reason));
+            }
             let id = deploy_prompt_id(item, outcome.as_ref());
             match by_path.get(&item.path) {
                 Some(&i) => {
@@ -255,6 +266,7 @@ impl PassReport {
             unmanaged: pass.unmanaged.clone(),
             summary,
             error: None,
+            gate: pass.gate.clone(),
             color,
         }
     }
@@ -291,13 +303,18 @@ impl PassReport {
                 class: error.class(),
                 message: crate::error::chain(error),
             }),
+            gate: None,
             color: false,
         }
     }
 
-    /// Any prompt failed, any file is invalid, or the pass ended early.
+    /// Any prompt failed, any file is invalid, the deploy gate held the release, or the
+    /// pass ended early.
     pub fn has_errors(&self) -> bool {
-        self.summary.failed > 0 || self.summary.invalid_files > 0 || self.error.is_some()
+        self.summary.failed > 0
+            || self.summary.invalid_files > 0
+            || self.error.is_some()
+            || self.gate.as_ref().is_some_and(|g| g.held)
     }
 
     /// Any change would be (or was) sent.
@@ -329,6 +346,9 @@ impl PassReport {
                 style.yellow("warning"),
                 term::line(warning)
             ));
+        }
+        if let Some(gate) = &self.gate {
+            out.push_str(&gate_lines(gate, &style));
         }
         let verb =
             |done: &'static str, planned: &'static str| if self.dry_run { planned } else { done };
@@ -386,6 +406,10 @@ impl PassReport {
                         style.red("failed"),
                         term::line(deploy.error.as_deref().unwrap_or("failed")),
                         deploy_done(deploy)
+                    ),
+                    DeployAction::Held => format!(
+                        "{} {file}  {who}: deploy of {tag} held by the deploy gate\n",
+                        style.red("held")
                     ),
                     DeployAction::AlreadyLive | DeployAction::Skipped => String::new(),
                 };
@@ -447,6 +471,29 @@ impl PassReport {
         };
         format!("{lead}: {}{tail}.", parts.join(", "))
     }
+}
+
+/// Lines of a failed gate's output shown in the text report.
+const GATE_LINES: usize = 20;
+
+/// The deploy gate's verdict, and the end of its output when it failed.
+fn gate_lines(gate: &GateOutcome, style: &Style) -> String {
+    let verdict = match (gate.passed, gate.held) {
+        (true, _) => style.green("passed"),
+        (false, true) => format!("{}: the deploy is held", style.red(&gate.reason)),
+        (false, false) => format!(
+            "{} (advisory: deploying anyway)",
+            style.yellow(&gate.reason)
+        ),
+    };
+    let mut out = format!("deploy gate `{}`: {verdict}\n", term::line(&gate.command));
+    if !gate.passed {
+        let lines: Vec<&str> = gate.output.lines().collect();
+        for line in &lines[lines.len().saturating_sub(GATE_LINES)..] {
+            out.push_str(&format!("  | {}\n", term::line(line)));
+        }
+    }
+    out
 }
 
 /// Prompts shown by name in the text report before "and N more".

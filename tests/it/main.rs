@@ -21,6 +21,7 @@ mod github;
 mod gitsource;
 mod hostile;
 mod loadcache;
+mod notify;
 mod partial;
 mod pull;
 mod report;

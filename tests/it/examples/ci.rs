@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::{BinDir, run_script, shown, text, yaml};
 use crate::support::emulator::TestEmulator;
 use crate::support::git::TestRepo;
+use crate::support::recorder::{Recorder, TOKEN};
 use crate::support::scenario::{KEY, prompt};
 
 /// The remote prompt `A`'s newest and live version numbers.
@@ -34,7 +35,8 @@ fn calls_promptsync(script: &str) -> bool {
 }
 
 /// A `KEY: value` mapping as pairs; `${{ secrets.RESPAN_API_KEY }}` becomes the test
-/// key, and any other expression fails the test (it could not be run here).
+/// key, `${{ github.token }}` the recorder's token, and any other expression fails the
+/// test (it could not be run here).
 fn github_env(mapping: &Value) -> Vec<(String, String)> {
     mapping
         .as_object()
@@ -44,6 +46,7 @@ fn github_env(mapping: &Value) -> Vec<(String, String)> {
             let value = value.as_str().expect("a string").to_owned();
             let value = match value.as_str() {
                 "${{ secrets.RESPAN_API_KEY }}" => KEY.to_owned(),
+                "${{ github.token }}" => TOKEN.to_owned(),
                 v if v.contains("${{") => {
                     panic!("{name}: an expression this test cannot evaluate: {v}")
                 }
@@ -69,6 +72,8 @@ struct GitHubRun {
     workflow: Value,
     /// Runs so far: each gets its own output and summary files, as each job does.
     runs: std::cell::Cell<usize>,
+    /// GitHub's API, for the plan comment.
+    github: Recorder,
 }
 
 impl GitHubRun {
@@ -122,6 +127,9 @@ impl GitHubRun {
                 ("GITHUB_STEP_SUMMARY".to_owned(), text(&summary)),
                 ("RESPAN_BASE_URL".to_owned(), self.emu.base_url()),
                 ("HOME".to_owned(), text(self.runner.path())),
+                ("GITHUB_API_URL".to_owned(), self.github.url()),
+                ("GITHUB_REPOSITORY".to_owned(), "acme/prompts".to_owned()),
+                ("GITHUB_EVENT_PATH".to_owned(), text(&self.event(event))),
             ]);
             let output = run_script(&script, self.repo.path(), &self.bin, &env);
             assert!(
@@ -132,6 +140,18 @@ impl GitHubRun {
         }
         let read = |path| std::fs::read_to_string(path).unwrap_or_default();
         (read(&outputs), read(&summary))
+    }
+
+    /// The event file GitHub would write for `event` (pull request 5, or a push).
+    fn event(&self, event: &str) -> std::path::PathBuf {
+        let path = self.runner.path().join("event.json");
+        let body = if event == "pull_request" {
+            r#"{"action": "synchronize", "number": 5, "pull_request": {"number": 5}}"#
+        } else {
+            r#"{"ref": "refs/heads/main"}"#
+        };
+        std::fs::write(&path, body).unwrap();
+        path
     }
 }
 
@@ -151,6 +171,7 @@ fn the_github_workflow_plans_pull_requests_syncs_main_and_deploys_tags() {
         runner: tempfile::tempdir().unwrap(),
         workflow,
         runs: std::cell::Cell::new(0),
+        github: Recorder::start(),
     };
     run.repo
         .write("prompts/a.prompt.yaml", &prompt("A", "first"));
@@ -172,6 +193,18 @@ fn the_github_workflow_plans_pull_requests_syncs_main_and_deploys_tags() {
         (None, None),
         "a plan sends nothing"
     );
+    let comments = run.github.comments("github/acme/prompts/5");
+    assert_eq!(
+        comments.len(),
+        1,
+        "the plan on the pull request: {comments:?}"
+    );
+    assert!(
+        comments[0].1.contains("promptsync:plan target=default")
+            && comments[0].1.contains(": 1 created"),
+        "{}",
+        comments[0].1
+    );
 
     let (_, summary) = run.on("refs/heads/main");
     assert!(
@@ -187,6 +220,9 @@ fn the_github_workflow_plans_pull_requests_syncs_main_and_deploys_tags() {
 
     let (outputs, _) = run.on("pull_request");
     assert!(outputs.contains("changes=false"), "{outputs}");
+    let comments = run.github.comments("github/acme/prompts/5");
+    assert_eq!(comments.len(), 1, "edited in place, not a second comment");
+    assert!(comments[0].1.contains("no changes"), "{}", comments[0].1);
 
     run.repo
         .tag_annotated("v1.0.0", "Release", crate::support::git::BASE_TIME + 3600);
@@ -207,6 +243,7 @@ fn the_github_plan_step_passes_without_a_key_for_forks() {
         runner: tempfile::tempdir().unwrap(),
         workflow: yaml("examples/ci/github-actions.yml"),
         runs: std::cell::Cell::new(0),
+        github: Recorder::start(),
     };
     run.repo
         .write("prompts/a.prompt.yaml", &prompt("A", "first"));
@@ -229,6 +266,36 @@ fn the_github_plan_step_passes_without_a_key_for_forks() {
         "{}",
         shown(&output)
     );
+
+    // A key but no token for the comment: the plan runs, the comment is skipped.
+    let step = run.steps(Some("pull_request")).remove(0);
+    let mut env: Vec<(String, String)> = step
+        .env
+        .into_iter()
+        .filter(|(k, _)| k != "GITHUB_TOKEN")
+        .collect();
+    env.extend([
+        ("RESPAN_BASE_URL".to_owned(), run.emu.base_url()),
+        ("GITHUB_ACTIONS".to_owned(), "true".to_owned()),
+        (
+            "GITHUB_OUTPUT".to_owned(),
+            text(&run.runner.path().join("out")),
+        ),
+        (
+            "GITHUB_EVENT_PATH".to_owned(),
+            text(&run.event("pull_request")),
+        ),
+        ("GITHUB_REPOSITORY".to_owned(), "acme/prompts".to_owned()),
+        ("GITHUB_API_URL".to_owned(), run.github.url()),
+    ]);
+    let output = run_script(&step.script, run.repo.path(), &run.bin, &env);
+    assert!(output.status.success(), "{}", shown(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not commenting"),
+        "{}",
+        shown(&output)
+    );
+    assert!(run.github.requests().is_empty());
 }
 
 /// The GitLab jobs whose `rules:` mention `event`, each as its script and the exit
@@ -291,6 +358,8 @@ fn the_gitlab_pipeline_plans_merge_requests_syncs_the_default_branch_and_deploys
     let emu = TestEmulator::start();
     let bin = BinDir::new();
     let home = tempfile::tempdir().unwrap();
+    let gitlab = Recorder::start();
+    let gitlab_api = format!("{}/api/v4", gitlab.url());
     variables.extend([
         // A masked CI/CD variable, set in the project's settings.
         ("RESPAN_API_KEY".to_owned(), KEY.to_owned()),
@@ -326,7 +395,15 @@ fn the_gitlab_pipeline_plans_merge_requests_syncs_the_default_branch_and_deploys
 
     let codes = run_jobs(
         "merge_request_event",
-        &[("CI_PIPELINE_SOURCE", "merge_request_event")],
+        &[
+            ("CI_PIPELINE_SOURCE", "merge_request_event"),
+            ("GITLAB_CI", "true"),
+            ("CI_MERGE_REQUEST_IID", "4"),
+            ("CI_PROJECT_ID", "42"),
+            ("CI_API_V4_URL", &gitlab_api),
+            // A masked CI/CD variable: a project access token for the note.
+            ("GITLAB_TOKEN", TOKEN),
+        ],
     );
     assert_eq!(
         codes,
@@ -334,6 +411,9 @@ fn the_gitlab_pipeline_plans_merge_requests_syncs_the_default_branch_and_deploys
         "validate: clean; plan: changes pending (a warning)"
     );
     assert_eq!(versions_of_a(&emu), (None, None));
+    let notes = gitlab.comments("gitlab/42/4");
+    assert_eq!(notes.len(), 1, "the plan on the merge request: {notes:?}");
+    assert!(notes[0].1.contains(": 1 created"), "{}", notes[0].1);
 
     run_jobs(
         "CI_DEFAULT_BRANCH",

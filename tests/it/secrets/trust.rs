@@ -228,3 +228,55 @@ fn only_a_value_in_effect_from_the_repositorys_file_is_refused() {
     let offline = Settings::load_offline(&global(&[]), &Overrides::default()).unwrap();
     assert_eq!(offline.api.base_url.as_str(), "https://api.respan.ai/");
 }
+
+#[test]
+fn a_pull_request_cannot_set_where_people_are_told_or_what_gates_a_release() {
+    let s = Scenario::new();
+    let marker = s.repo.path().join("gate-ran");
+    for (config, key, decides) in [
+        (
+            format!("[deploy]\ngate_command = \"touch {}\"\n", marker.display()),
+            "deploy.gate_command",
+            "which program may hold a release, and whether it does",
+        ),
+        (
+            "[deploy]\ngate = \"advisory\"\n".to_owned(),
+            "deploy.gate",
+            "which program may hold a release, and whether it does",
+        ),
+        (
+            "[notify.github]\napi_url = \"http://127.0.0.1:9\"\n".to_owned(),
+            "notify.github",
+            "where commit statuses and comments are posted, with which token",
+        ),
+        (
+            "[[notify.webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n".to_owned(),
+            "notify.webhook",
+            "where notifications are sent, signed with which secret",
+        ),
+        (
+            "[notify.exec]\ncommand = \"touch x\"\n".to_owned(),
+            "notify.exec",
+            "which program runs after a pass",
+        ),
+    ] {
+        pull_request(&s, &config);
+        let (code, stdout, stderr) = run(s.repo.path(), &["plan"], &[]);
+        let expected = refusal(
+            key,
+            decides,
+            &format!("PROMPTSYNC_{}", key.replace('.', "__").to_ascii_uppercase()),
+        );
+        let expected = expected
+            .split(" (from {file})")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(code, Some(1), "{config}\n{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("  - {key} (from ")) && stderr.contains(&expected),
+            "{config}\n{stderr}"
+        );
+    }
+    assert!(!marker.exists(), "the pull request's gate command ran");
+}

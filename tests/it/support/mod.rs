@@ -5,12 +5,13 @@
 pub mod daemon;
 pub mod emulator;
 pub mod git;
+pub mod recorder;
 pub mod scenario;
 
 use std::time::{Duration, Instant};
 
 /// The `promptsync` binary under test, with a clean environment: no inherited
-/// `PROMPTSYNC_*`, `RESPAN_*`, `GITHUB_*` or `RUST_LOG` variables, so tests see only
+/// `PROMPTSYNC_*`, `RESPAN_*`, `GITHUB_*`, `GITLAB_*`, `CI_*` or `RUST_LOG` variables, so tests see only
 /// what they set (and a suite run in GitHub Actions prints no annotations).
 pub fn promptsync() -> assert_cmd::Command {
     assert_cmd::Command::from_std(promptsync_command())
@@ -25,6 +26,8 @@ pub fn promptsync_command() -> std::process::Command {
         if key.starts_with("PROMPTSYNC_")
             || key.starts_with("RESPAN_")
             || key.starts_with("GITHUB_")
+            || key.starts_with("GITLAB_")
+            || key.starts_with("CI_")
             || key == "RUST_LOG"
         {
             cmd.env_remove(key.as_ref());

@@ -1,0 +1,361 @@
+//! The git host a repository lives on, GitHub or GitLab, as one type: where its API
+//! is, which repository, which token, worked out from `[notify.github]` /
+//! `[notify.gitlab]`, then the CI's own variables, then the `origin` remote. The two
+//! clients ([`github`](super::github), [`gitlab`](super::gitlab)) speak the hosts'
+//! REST APIs; this module picks and feeds them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::http::{self, Failure, Http};
+use super::secrets;
+use super::status::CommitStatus;
+use crate::config::ForgeSettings;
+
+/// The environment variables the forges' defaults come from, read once (tests give
+/// them explicitly).
+#[derive(Debug, Clone, Default)]
+pub struct CiEnv {
+    vars: BTreeMap<String, String>,
+}
+
+/// Variables read from the environment.
+const VARS: [&str; 13] = [
+    "GITHUB_ACTIONS",
+    "GITHUB_REPOSITORY",
+    "GITHUB_API_URL",
+    "GITHUB_TOKEN",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_SERVER_URL",
+    "GITHUB_RUN_ID",
+    "GITLAB_CI",
+    "CI_PROJECT_ID",
+    "CI_API_V4_URL",
+    "GITLAB_TOKEN",
+    "CI_MERGE_REQUEST_IID",
+    "CI_PIPELINE_URL",
+];
+
+impl CiEnv {
+    pub fn from_process() -> CiEnv {
+        CiEnv::from_pairs(VARS.iter().filter_map(|name| {
+            std::env::var(name)
+                .ok()
+                .map(|value| (name.to_string(), value))
+        }))
+    }
+
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> CiEnv {
+        CiEnv {
+            vars: pairs
+                .into_iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    pub fn in_github_actions(&self) -> bool {
+        self.get("GITHUB_ACTIONS") == Some("true")
+    }
+
+    pub fn in_gitlab_ci(&self) -> bool {
+        self.get("GITLAB_CI") == Some("true")
+    }
+}
+
+/// Which host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    GitHub,
+    GitLab,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::GitHub => "github",
+            Kind::GitLab => "gitlab",
+        }
+    }
+}
+
+/// Where the token is: read at each use, so a rotated one takes effect.
+#[derive(Debug, Clone)]
+enum Token {
+    File(PathBuf),
+    Env(SecretString),
+}
+
+/// A forge's API, a repository on it and the token: ready to post.
+#[derive(Debug, Clone)]
+pub struct Forge {
+    pub kind: Kind,
+    /// The API root, without a trailing slash.
+    api: String,
+    /// `owner/name`, or a GitLab project id or path.
+    pub repository: String,
+    token: Token,
+    pub target_url: Option<String>,
+    http: Http,
+}
+
+impl Forge {
+    /// The forge of `settings` with the defaults filled in; the error says what is
+    /// missing (no repository, no token).
+    pub fn resolve(
+        kind: Kind,
+        settings: &ForgeSettings,
+        env: &CiEnv,
+        origin_url: Option<&str>,
+        http: Http,
+    ) -> Result<Forge, String> {
+        let (repo_var, api_var, token_var, default_api) = match kind {
+            Kind::GitHub => (
+                "GITHUB_REPOSITORY",
+                "GITHUB_API_URL",
+                "GITHUB_TOKEN",
+                "https://api.github.com",
+            ),
+            Kind::GitLab => (
+                "CI_PROJECT_ID",
+                "CI_API_V4_URL",
+                "GITLAB_TOKEN",
+                "https://gitlab.com/api/v4",
+            ),
+        };
+        let repository = settings
+            .repository
+            .clone()
+            .or_else(|| env.get(repo_var).map(str::to_owned))
+            .or_else(|| origin_url.and_then(repository_of_url))
+            .ok_or_else(|| {
+                format!(
+                    "notify.{}: no repository: set `repository`, or {repo_var}, or an `origin` remote",
+                    kind.name()
+                )
+            })?;
+        let api = match (&settings.api_url, env.get(api_var)) {
+            (Some(url), _) => url.as_str().to_owned(),
+            (None, Some(text)) => http::check_url(text)
+                .map_err(|err| format!("{api_var}: {err}"))?
+                .as_str()
+                .to_owned(),
+            (None, None) => default_api.to_owned(),
+        };
+        let token = match (&settings.token_file, secrets::from_env(env.get(token_var))) {
+            (Some(file), _) => Token::File(file.clone()),
+            (None, Some(token)) => Token::Env(token),
+            (None, None) => {
+                return Err(format!(
+                    "notify.{}: no token: set `token_file`, or {token_var}",
+                    kind.name()
+                ));
+            }
+        };
+        // In CI, a status links to the run that posted it.
+        let run_url = run_url(kind, env);
+        Ok(Forge {
+            kind,
+            api: api.trim_end_matches('/').to_owned(),
+            repository,
+            token,
+            target_url: settings.target_url.clone().or(run_url),
+            http,
+        })
+    }
+
+    /// A receiver's name in logs and `/status`: `github owner/name`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.kind.name(), self.repository)
+    }
+
+    /// `{api}/{segments...}` with each segment escaped, then `query`.
+    pub(super) fn url(&self, segments: &[&str], query: &str) -> Result<url::Url, Failure> {
+        let mut text = self.api.clone();
+        for segment in segments {
+            text.push('/');
+            text.extend(url::form_urlencoded::byte_serialize(segment.as_bytes()));
+        }
+        if !query.is_empty() {
+            text.push('?');
+            text.push_str(query);
+        }
+        url::Url::parse(&text).map_err(|err| Failure::fail(format!("a bad API URL: {err}")))
+    }
+
+    /// The authentication headers, with the token read now.
+    pub(super) fn auth(&self) -> Result<Vec<(HeaderName, HeaderValue)>, Failure> {
+        let token = match &self.token {
+            Token::File(path) => secrets::read_file(path, "token").map_err(Failure::fail)?,
+            Token::Env(token) => token.clone(),
+        };
+        let (name, text) = match self.kind {
+            Kind::GitHub => (
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {}", token.expose_secret()),
+            ),
+            Kind::GitLab => (
+                HeaderName::from_static("private-token"),
+                token.expose_secret().to_owned(),
+            ),
+        };
+        let mut value = HeaderValue::from_str(&text)
+            .map_err(|_| Failure::fail("the token holds characters not allowed in a header"))?;
+        value.set_sensitive(true);
+        let mut headers = vec![(name, value)];
+        if self.kind == Kind::GitHub {
+            headers.push((
+                reqwest::header::ACCEPT,
+                HeaderValue::from_static("application/vnd.github+json"),
+            ));
+            headers.push((
+                HeaderName::from_static("x-github-api-version"),
+                HeaderValue::from_static("2022-11-28"),
+            ));
+        }
+        Ok(headers)
+    }
+
+    /// One JSON exchange with the API, authenticated; the reply's JSON (`null` when empty).
+    pub(super) async fn send_json(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<serde_json::Value, Failure> {
+        let headers = self.auth()?;
+        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let reply = self.http.send(method, url, &headers, body, what).await?;
+        if reply.body.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&reply.body)
+            .map_err(|err| Failure::fail(format!("{what}: the reply is not JSON ({err})")))
+    }
+
+    /// Post a commit status.
+    pub async fn post_status(&self, status: &CommitStatus) -> Result<(), Failure> {
+        match self.kind {
+            Kind::GitHub => super::github::post_status(self, status).await,
+            Kind::GitLab => super::gitlab::post_status(self, status).await,
+        }
+    }
+
+    /// Put `body` on the pull (merge) request `number`: edit the comment that holds
+    /// `marker`, or add one. Returns whether a comment was edited (not added).
+    pub async fn upsert_comment(
+        &self,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<bool, Failure> {
+        match self.kind {
+            Kind::GitHub => super::github::upsert_comment(self, number, marker, body).await,
+            Kind::GitLab => super::gitlab::upsert_note(self, number, marker, body).await,
+        }
+    }
+}
+
+/// The page of the CI run this process is part of (a GitHub Actions run, a GitLab
+/// pipeline).
+pub fn run_url(kind: Kind, env: &CiEnv) -> Option<String> {
+    match kind {
+        Kind::GitHub => env
+            .get("GITHUB_SERVER_URL")
+            .zip(env.get("GITHUB_REPOSITORY"))
+            .zip(env.get("GITHUB_RUN_ID"))
+            .map(|((server, repo), run)| format!("{server}/{repo}/actions/runs/{run}")),
+        Kind::GitLab => env.get("CI_PIPELINE_URL").map(str::to_owned),
+    }
+}
+
+/// `owner/name` (or `group/sub/project`) from a remote URL: `https://host/owner/name.git`,
+/// `git@host:owner/name.git`, `ssh://git@host/owner/name`.
+pub fn repository_of_url(url: &str) -> Option<String> {
+    let path = if let Some((_, rest)) = url.split_once("://") {
+        rest.split_once('/')?.1
+    } else {
+        // scp-like: user@host:path
+        url.split_once(':')?.1
+    };
+    let path = path
+        .trim_matches('/')
+        .trim_end_matches(".git")
+        .trim_matches('/');
+    (path.contains('/') && !path.contains("..")).then(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_come_from_remote_urls() {
+        for (url, repo) in [
+            ("https://github.com/acme/prompts.git", Some("acme/prompts")),
+            (
+                "https://x:tok@github.com/acme/prompts",
+                Some("acme/prompts"),
+            ),
+            ("git@github.com:acme/prompts.git", Some("acme/prompts")),
+            (
+                "ssh://git@gitlab.com/group/sub/proj.git",
+                Some("group/sub/proj"),
+            ),
+            ("/srv/repo", None),
+            ("https://github.com/acme", None),
+        ] {
+            assert_eq!(repository_of_url(url).as_deref(), repo, "{url}");
+        }
+    }
+
+    #[test]
+    fn defaults_come_from_the_ci_then_origin() {
+        let http = Http::new(std::time::Duration::from_secs(1)).unwrap();
+        let env = CiEnv::from_pairs([
+            ("GITHUB_REPOSITORY".to_owned(), "acme/from-env".to_owned()),
+            ("GITHUB_TOKEN".to_owned(), "t".to_owned()),
+            (
+                "GITHUB_API_URL".to_owned(),
+                "https://ghe.example.com/api/v3".to_owned(),
+            ),
+        ]);
+        let forge = Forge::resolve(
+            Kind::GitHub,
+            &ForgeSettings::default(),
+            &env,
+            Some("git@github.com:acme/origin.git"),
+            http.clone(),
+        )
+        .unwrap();
+        assert_eq!(forge.repository, "acme/from-env");
+        assert_eq!(
+            forge.url(&["repos", "acme/x"], "").unwrap().as_str(),
+            "https://ghe.example.com/api/v3/repos/acme%2Fx"
+        );
+        let none = CiEnv::default();
+        let err = Forge::resolve(
+            Kind::GitHub,
+            &ForgeSettings::default(),
+            &none,
+            Some("git@github.com:acme/origin.git"),
+            http.clone(),
+        )
+        .unwrap_err();
+        assert!(err.contains("no token"), "{err}");
+        let err =
+            Forge::resolve(Kind::GitLab, &ForgeSettings::default(), &none, None, http).unwrap_err();
+        assert!(
+            err.contains("no repository") && err.contains("CI_PROJECT_ID"),
+            "{err}"
+        );
+    }
+}
