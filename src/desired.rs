@@ -15,6 +15,7 @@ use crate::api::types::{Message, MessageContent, VersionSpec};
 use crate::config::PromptSettings;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::discover::{self, DiscoverError, FileTree, Listing, Matcher, ReadError};
+use crate::excerpt;
 use crate::gitrepo::{GitError, GitRepo};
 use crate::localfile;
 use crate::prompt::check::Finding;
@@ -229,16 +230,20 @@ pub fn load_paths(
     };
     let mut files = BTreeSet::new();
     let mut unreadable = Vec::new();
+    let mut submodules = Vec::new();
     let mut problems = Vec::new();
     for given in paths {
-        let shown = given.display().to_string();
+        // A path on the command line can be any length: its findings quote an excerpt.
+        let full = given.display().to_string();
+        let shown = excerpt::excerpt(&full).into_owned();
+        let quoted = excerpt::quoted(&full);
         let canonical = match std::fs::canonicalize(given) {
             Ok(canonical) => canonical,
             Err(err) => {
                 problems.push(
                     Diagnostic::error(
                         &shown,
-                        format!("cannot read `{shown}`: {}", localfile::io_text(&err)),
+                        format!("cannot read {quoted}: {}", localfile::io_text(&err)),
                     )
                     .with_help("check the path"),
                 );
@@ -249,7 +254,7 @@ pub fn load_paths(
             problems.push(
                 Diagnostic::error(
                     &shown,
-                    format!("`{shown}` is outside the repository at {}", root.display()),
+                    format!("{quoted} is outside the repository at {}", root.display()),
                 )
                 .with_help("check files of another repository from there, or pass --repo"),
             );
@@ -260,9 +265,24 @@ pub fn load_paths(
             problems.push(
                 Diagnostic::error(
                     &shown,
-                    format!("`{shown}` is inside the git directory, which promptsync never reads"),
+                    format!("{quoted} is inside the git directory, which promptsync never reads"),
                 )
                 .with_help(GIT_DIR_HELP),
+            );
+            continue;
+        }
+        if let Some(submodule) = tree.disk().and_then(|disk| disk.submodule_of(&rel)) {
+            let place = if submodule == rel {
+                "is a submodule".to_owned()
+            } else {
+                format!("is inside the submodule {}", excerpt::quoted(&submodule))
+            };
+            problems.push(
+                Diagnostic::error(
+                    &shown,
+                    format!("{quoted} {place}, whose files promptsync does not read"),
+                )
+                .with_help("run promptsync validate in the submodule's repository"),
             );
             continue;
         }
@@ -281,6 +301,7 @@ pub fn load_paths(
             })?;
             files.extend(found.files);
             unreadable.extend(found.unreadable);
+            submodules.extend(found.submodules);
         } else {
             files.insert(rel);
         }
@@ -288,6 +309,7 @@ pub fn load_paths(
     let listing = Listing {
         files: files.into_iter().collect(),
         unreadable,
+        submodules,
     };
     Ok(load_files(
         &tree,
@@ -319,7 +341,9 @@ fn load_files(
     let Listing {
         files: paths,
         unreadable,
+        submodules,
     } = listing;
+    diagnostics.extend(submodules.iter().map(submodule_warning));
     // Files kept from an earlier load, their blobs unchanged, are neither read nor
     // parsed; the others are read here. What is read is kept once the set is built.
     let mut kept: Vec<(String, &Cached)> = Vec::new();
@@ -558,19 +582,48 @@ struct Loaded {
     content: Vec<ContentRead>,
 }
 
-/// A parsed file with its content files read and its variables checked.
+/// A parsed file with its content files read and its variables checked (a file with
+/// errors too: its warnings are shown with them).
 fn checked(tree: &FileTree<'_>, mut file: ParsedFile) -> Loaded {
     let (texts, findings, content) = content_files(tree, &file);
     file.add(Severity::Error, findings);
-    if let Some(prompt) = &file.prompt {
-        let warnings = variable_findings(prompt, &texts);
-        file.add(Severity::Warning, warnings);
-    }
+    let warnings = variable_findings(&file.value, &texts);
+    file.add(Severity::Warning, warnings);
     Loaded {
         file,
         texts,
         content,
     }
+}
+
+/// The warning for a submodule (or another repository inside this one) that holds
+/// files the prompt globs match: they are not read.
+fn submodule_warning(submodule: &discover::Submodule) -> Diagnostic {
+    const SHOWN: usize = 3;
+    let count = submodule.files.len();
+    let mut named: Vec<String> = submodule
+        .files
+        .iter()
+        .take(SHOWN)
+        .map(|file| excerpt::quoted(file))
+        .collect();
+    if count > SHOWN {
+        named.push(format!("and {} more", excerpt::thousands(count - SHOWN)));
+    }
+    let files = if count == 1 {
+        "a prompt file".to_owned()
+    } else {
+        format!("{} prompt files", excerpt::thousands(count))
+    };
+    Diagnostic::warning(
+        &submodule.path,
+        format!(
+            "the submodule {} holds {files} that promptsync does not read: {}",
+            excerpt::quoted(&submodule.path),
+            named.join(", ")
+        ),
+    )
+    .with_help("promptsync reads this repository's own files: move the prompts into it, or run promptsync on the submodule's repository")
 }
 
 /// A prompt file that could not be read, with one whole-file finding (at line 1,
@@ -600,11 +653,24 @@ fn unreadable_file(path: &str, err: ReadError) -> ParsedFile {
             "the prompt file is a symbolic link that leads nowhere",
         )
         .with_help("point the link at a file, or remove it"),
+        ReadError::InSubmodule { submodule, .. } => Diagnostic::error(
+            path,
+            format!(
+                "the prompt file is inside the submodule {}, whose files promptsync does not read",
+                excerpt::quoted(&submodule)
+            ),
+        )
+        .with_help("promptsync reads this repository's own files: move the prompt into it, or run promptsync on the submodule's repository"),
         ReadError::NameNotUtf8 { .. } => Diagnostic::error(
             path,
             "the file name is not valid UTF-8, so the file cannot be named in the API or a report",
         )
         .with_help("rename it to UTF-8 (the `\u{fffd}` marks the bytes that are not)"),
+        ReadError::Io { error, .. } => Diagnostic::error(
+            path,
+            format!("cannot read the prompt file: {}", localfile::io_text(&error)),
+        )
+        .with_help("check the file and its permissions"),
         err => Diagnostic::error(path, format!("cannot read the prompt file: {err}"))
             .with_help("check the file and its permissions"),
     };
@@ -640,6 +706,12 @@ fn content_files(
             Ok((resolved, bytes))
         });
         let finding = match read {
+            Ok((_, bytes)) if let Some(lfs) = prompt::lfs::Pointer::of(&bytes) => Finding {
+                pointer,
+                at_key: true,
+                message: lfs.content_file(relative),
+                help: Some(prompt::lfs::HELP.to_owned()),
+            },
             Ok((resolved, bytes)) => match String::from_utf8(bytes) {
                 Ok(text) => {
                     texts.insert(i, text);
@@ -650,7 +722,8 @@ fn content_files(
                     pointer,
                     at_key: true,
                     message: format!(
-                        "content file `{relative}` is not valid UTF-8 (bad byte at offset {})",
+                        "content file {} is not valid UTF-8 (bad byte at offset {})",
+                        excerpt::quoted(relative),
                         err.utf8_error().valid_up_to()
                     ),
                     help: Some("save it as UTF-8".to_owned()),
@@ -676,9 +749,10 @@ fn content_file_finding(
     } else {
         format!("`{dir}/`")
     };
+    let file = excerpt::quoted(relative);
     let (message, help) = match err {
         ReadError::Missing { .. } => (
-            format!("content file `{relative}` does not exist"),
+            format!("content file {file} does not exist"),
             match tree {
                 FileTree::Commit(tree) => format!(
                     "the path is relative to {dir}; this is commit {}: is the file committed?",
@@ -691,39 +765,57 @@ fn content_file_finding(
         ),
         ReadError::Dangling { link, .. } => (
             format!(
-                "content file `{relative}` does not exist: the symbolic link `{link}` leads nowhere"
+                "content file {file} does not exist: the symbolic link {} leads nowhere",
+                excerpt::quoted(&link)
             ),
             "point the link at a file of the repository".to_owned(),
         ),
         ReadError::Escapes { via, .. } => (
             match via {
                 Some(via) => format!(
-                    "content file `{relative}` leads outside the repository through the symbolic link `{via}`"
+                    "content file {file} leads outside the repository through the symbolic link {}",
+                    excerpt::quoted(&via)
                 ),
-                None => format!("content file `{relative}` is outside the repository"),
+                None => format!("content file {file} is outside the repository"),
             },
             "content files must be inside the repository: move the text into it".to_owned(),
         ),
         ReadError::TooLarge { size, .. } => (
-            format!("content file `{relative}` is {size} bytes, over the limit of 1 MiB"),
+            format!("content file {file} is {size} bytes, over the limit of 1 MiB"),
             "split the text into smaller files".to_owned(),
         ),
         ReadError::NotAFile { what, .. } => (
-            format!("content file `{relative}` is {what}, not a regular file"),
+            format!("content file {file} is {what}, not a regular file"),
             if what == "a directory" {
                 "name a file, not a directory".to_owned()
+            } else if what == "a submodule" {
+                "content files are files of this repository: name one".to_owned()
             } else {
                 "content files are regular files: name one".to_owned()
             },
         ),
         ReadError::InGitDir { .. } => (
             format!(
-                "content file `{relative}` is inside the git directory, which promptsync never reads"
+                "content file {file} is inside the git directory, which promptsync never reads"
             ),
             GIT_DIR_HELP.to_owned(),
         ),
+        ReadError::InSubmodule { submodule, .. } => (
+            format!(
+                "content file {file} is inside the submodule {}, whose files promptsync does not read",
+                excerpt::quoted(&submodule)
+            ),
+            "content files are files of this repository: move the text into it".to_owned(),
+        ),
+        ReadError::Io { error, .. } => (
+            format!(
+                "cannot read content file {file}: {}",
+                localfile::io_text(&error)
+            ),
+            "check the file and its permissions".to_owned(),
+        ),
         err => (
-            format!("cannot read content file `{relative}`: {err}"),
+            format!("cannot read content file {file}: {err}"),
             "check the file".to_owned(),
         ),
     };
@@ -740,39 +832,47 @@ fn short(id: &str) -> &str {
 }
 
 /// Warnings: placeholders no `variables` entry declares, and declared variables no
-/// message uses.
-fn variable_findings(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
-    let declared: BTreeSet<&str> = prompt
-        .variables
-        .iter()
+/// message uses. Read from the file's untyped value, so that a file with errors gets
+/// them too; linear in the text (each name looked up in a set).
+fn variable_findings(value: &Value, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
+    let declared: BTreeSet<&str> = value
+        .get("variables")
+        .and_then(Value::as_object)
+        .into_iter()
         .flat_map(|variables| variables.keys().map(String::as_str))
         .collect();
+    let messages = value
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
     let mut used = BTreeSet::new();
     let mut findings = Vec::new();
-    for (i, message) in prompt.messages.iter().enumerate() {
-        let (text, pointer) = match (texts.get(&i), &message.content) {
+    for (i, message) in messages.iter().enumerate() {
+        let content = message.get("content");
+        let (text, pointer) = match (texts.get(&i), content) {
             (Some(text), _) => (text.clone(), format!("/messages/{i}/content_file")),
-            (None, Some(Content::Text(text))) => (text.clone(), format!("/messages/{i}/content")),
-            (None, Some(Content::Parts(parts))) => {
+            (None, Some(Value::String(text))) => (text.clone(), format!("/messages/{i}/content")),
+            (None, Some(Value::Array(parts))) => {
                 let text: Vec<&str> = parts
                     .iter()
-                    .filter(|part| part.kind == "text")
-                    .filter_map(|part| part.rest.get("text").and_then(Value::as_str))
+                    .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
+                    .filter_map(|part| part.get("text").and_then(Value::as_str))
                     .collect();
                 (text.join("\n"), format!("/messages/{i}/content"))
             }
-            (None, None) => continue,
+            _ => continue,
         };
         for name in variables::placeholders(&text) {
             if !declared.contains(name.as_str()) && !used.contains(&name) {
+                let shown = excerpt::excerpt(&name);
                 findings.push(Finding {
                     pointer: pointer.clone(),
                     at_key: false,
                     message: format!(
-                        "`{{{{{name}}}}}` in `messages[{i}]` is not declared under `variables`"
+                        "`{{{{{shown}}}}}` in `messages[{i}]` is not declared under `variables`"
                     ),
                     help: Some(format!(
-                        "declare it with an example value: `variables: {{{name}: ...}}`"
+                        "declare it with an example value: `variables: {{{shown}: ...}}`"
                     )),
                 });
             }
@@ -783,12 +883,16 @@ fn variable_findings(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> Ve
         if !used.contains(name) {
             let mut pointer = "/variables/".to_owned();
             prompt::yaml::push_escaped(&mut pointer, name);
+            let shown = excerpt::excerpt(name);
             findings.push(Finding {
                 pointer,
                 at_key: true,
-                message: format!("variable `{name}` is declared but no message uses it"),
+                message: format!(
+                    "variable {} is declared but no message uses it",
+                    excerpt::quoted(name)
+                ),
                 help: Some(format!(
-                    "use it as `{{{{{name}}}}}` in a message, or remove it"
+                    "use it as `{{{{{shown}}}}}` in a message, or remove it"
                 )),
             });
         }
@@ -810,12 +914,21 @@ fn check_conflicts(files: &mut [Loaded]) {
         }
         for (value, owners) in by_value.into_iter().filter(|(_, owners)| owners.len() > 1) {
             let paths: Vec<String> = owners.iter().map(|&i| files[i].file.path.clone()).collect();
+            // A few of the others by name, and how many more.
+            const NAMED: usize = 5;
             for &i in &owners {
-                let others: Vec<String> = paths
+                let mut others: Vec<String> = paths
                     .iter()
                     .filter(|path| **path != files[i].file.path)
-                    .map(|path| format!("`{path}`"))
+                    .take(NAMED)
+                    .map(|path| excerpt::quoted(path))
                     .collect();
+                if owners.len() - 1 > NAMED {
+                    others.push(format!(
+                        "and {} more files",
+                        excerpt::thousands(owners.len() - 1 - NAMED)
+                    ));
+                }
                 let what = if key == "prompt_id" {
                     "prompt id"
                 } else {
@@ -824,7 +937,11 @@ fn check_conflicts(files: &mut [Loaded]) {
                 let finding = Finding {
                     pointer: format!("/{key}"),
                     at_key: false,
-                    message: format!("{what} `{value}` is also used by {}", others.join(", ")),
+                    message: format!(
+                        "{what} {} is also used by {}",
+                        excerpt::quoted(&value),
+                        others.join(", ")
+                    ),
                     help: Some(format!(
                         "one prompt, one file: give each file its own `{key}` (neither file syncs until then)"
                     )),
