@@ -27,7 +27,11 @@ const MAX_SYMLINKS: usize = 40;
 /// A failure to list a tree (as opposed to a problem with one file).
 #[derive(Debug, Error)]
 pub enum DiscoverError {
-    #[error("invalid glob `{glob}` in prompts.{key}: {error}; fix it in promptsync.toml")]
+    #[error(
+        "invalid glob {} in prompts.{key}: {}; fix it in promptsync.toml",
+        quoted(glob),
+        error.kind()
+    )]
     Glob {
         key: &'static str,
         glob: String,

@@ -62,11 +62,7 @@ pub enum GitError {
     )]
     NoCommits { root: PathBuf },
 
-    #[error(
-        "unknown revision {} in {}: {reason}",
-        crate::excerpt::quoted(rev),
-        root.display()
-    )]
+    #[error("unknown revision {} in {}: {reason}", shown_rev(rev), root.display())]
     UnknownRevision {
         rev: String,
         root: PathBuf,
@@ -76,7 +72,7 @@ pub enum GitError {
 
     #[error(
         "revision {} is a {kind}, not a commit: give a branch, tag or commit id",
-        crate::excerpt::quoted(rev)
+        shown_rev(rev)
     )]
     NotACommit { rev: String, kind: String },
 
@@ -93,6 +89,11 @@ pub enum GitError {
 /// any length.
 fn shown(path: &Path) -> String {
     crate::excerpt::excerpt(&path.display().to_string()).into_owned()
+}
+
+/// A revision for a message: an excerpt, on one line (a line break in it is escaped).
+fn shown_rev(rev: &str) -> String {
+    crate::term::line(&crate::excerpt::quoted(rev)).into_owned()
 }
 
 impl GitError {
@@ -684,7 +685,7 @@ impl CommitTree<'_> {
         let Some(entry) = self.index()?.entries.get(path).copied() else {
             return Ok(None);
         };
-        let read = |source| self.read_error(format!("`{path}`"), source);
+        let read = |source| self.read_error(crate::excerpt::quoted(path), source);
         Ok(Some(match entry.kind {
             Some(ObjectType::Tree) => TreeEntry::Dir,
             _ if entry.mode == MODE_GITLINK => TreeEntry::Submodule,
@@ -732,7 +733,7 @@ impl CommitTree<'_> {
 
     /// The bytes of the file (or symlink target) at `path`.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, GitError> {
-        let read = |source| self.read_error(format!("`{path}`"), source);
+        let read = |source| self.read_error(crate::excerpt::quoted(path), source);
         let entry = self.index()?.entries.get(path).copied().ok_or_else(|| {
             read(git2::Error::new(
                 ErrorCode::NotFound,
@@ -769,7 +770,8 @@ impl BlobReader {
         oid: Oid,
         limit: u64,
     ) -> Result<Result<Vec<u8>, u64>, GitError> {
-        let read = |source: git2::Error| GitError::read(format!("`{path}`"), &self.root, &source);
+        let read =
+            |source: git2::Error| GitError::read(crate::excerpt::quoted(path), &self.root, &source);
         let odb = self.repo.odb().map_err(read)?;
         let (size, _) = odb.read_header(oid).map_err(read)?;
         if size as u64 > limit {
