@@ -20,12 +20,16 @@ use crate::gitrepo::{GitError, GitRepo};
 use crate::localfile;
 use crate::prompt::check::Finding;
 use crate::prompt::format::{Content, PromptFile};
-use crate::prompt::{self, ParsedFile, variables};
+use crate::prompt::{self, ParsedFile};
 
 mod cache;
+mod findings;
 mod parallel;
 pub use cache::LoadCache;
 use cache::{Cached, ContentBlob};
+use findings::{
+    GIT_DIR_HELP, content_file_finding, submodule_warning, unreadable_file, variable_findings,
+};
 use parallel::{on_all_cores, threads_for};
 
 /// How a prompt file names its remote prompt.
@@ -320,8 +324,6 @@ pub fn load_paths(
     ))
 }
 
-const GIT_DIR_HELP: &str = "the git directory holds the repository's configuration, credentials included: keep prompt and content files in the working tree";
-
 fn worktree_source(repo: Option<&GitRepo>) -> SourceInfo {
     let head = repo.and_then(|repo| repo.resolve_commit("HEAD").ok());
     SourceInfo {
@@ -596,91 +598,6 @@ fn checked(tree: &FileTree<'_>, mut file: ParsedFile) -> Loaded {
     }
 }
 
-/// The warning for a submodule (or another repository inside this one) that holds
-/// files the prompt globs match: they are not read.
-fn submodule_warning(submodule: &discover::Submodule) -> Diagnostic {
-    const SHOWN: usize = 3;
-    let count = submodule.files.len();
-    let mut named: Vec<String> = submodule
-        .files
-        .iter()
-        .take(SHOWN)
-        .map(|file| excerpt::quoted(file))
-        .collect();
-    if count > SHOWN {
-        named.push(format!("and {} more", excerpt::thousands(count - SHOWN)));
-    }
-    let files = if count == 1 {
-        "a prompt file".to_owned()
-    } else {
-        format!("{} prompt files", excerpt::thousands(count))
-    };
-    Diagnostic::warning(
-        &submodule.path,
-        format!(
-            "the submodule {} holds {files} that promptsync does not read: {}",
-            excerpt::quoted(&submodule.path),
-            named.join(", ")
-        ),
-    )
-    .with_help("promptsync reads this repository's own files: move the prompts into it, or run promptsync on the submodule's repository")
-}
-
-/// A prompt file that could not be read, with one whole-file finding (at line 1,
-/// column 1, without a snippet).
-fn unreadable_file(path: &str, err: ReadError) -> ParsedFile {
-    let mut diagnostic = match err {
-        ReadError::TooLarge { size, .. } => prompt::too_large(path, size),
-        ReadError::NotAFile { what, .. } => Diagnostic::error(
-            path,
-            format!("the prompt file is {what}, not a regular file"),
-        )
-        .with_help(
-            "prompt files are regular files: remove it, or leave it out with prompts.exclude",
-        ),
-        ReadError::InGitDir { .. } => Diagnostic::error(
-            path,
-            "the prompt file is inside the git directory, which promptsync never reads",
-        )
-        .with_help(GIT_DIR_HELP),
-        ReadError::Escapes { .. } => Diagnostic::error(
-            path,
-            "the prompt file is a symbolic link that leads outside the repository",
-        )
-        .with_help("prompt files must be inside the repository: copy the file in"),
-        ReadError::Dangling { link, .. } if link == path => Diagnostic::error(
-            path,
-            "the prompt file is a symbolic link that leads nowhere",
-        )
-        .with_help("point the link at a file, or remove it"),
-        ReadError::InSubmodule { submodule, .. } => Diagnostic::error(
-            path,
-            format!(
-                "the prompt file is inside the submodule {}, whose files promptsync does not read",
-                excerpt::quoted(&submodule)
-            ),
-        )
-        .with_help("promptsync reads this repository's own files: move the prompt into it, or run promptsync on the submodule's repository"),
-        ReadError::NameNotUtf8 { .. } => Diagnostic::error(
-            path,
-            "the file name is not valid UTF-8, so the file cannot be named in the API or a report",
-        )
-        .with_help("rename it to UTF-8 (the `\u{fffd}` marks the bytes that are not)"),
-        ReadError::Io { error, .. } => Diagnostic::error(
-            path,
-            format!("cannot read the prompt file: {}", localfile::io_text(&error)),
-        )
-        .with_help("check the file and its permissions"),
-        err => Diagnostic::error(path, format!("cannot read the prompt file: {err}"))
-            .with_help("check the file and its permissions"),
-    };
-    diagnostic.line = Some(1);
-    diagnostic.column = Some(1);
-    let mut file = prompt::parse_file(path, b"");
-    file.diagnostics = vec![diagnostic];
-    file
-}
-
 /// Read every message's `content_file` (whatever else is wrong with the file).
 /// Also returns each content file read, as written and where that led.
 fn content_files(
@@ -734,170 +651,6 @@ fn content_files(
         findings.push(finding);
     }
     (texts, findings, read_from)
-}
-
-fn content_file_finding(
-    tree: &FileTree<'_>,
-    file: &ParsedFile,
-    pointer: String,
-    relative: &str,
-    err: ReadError,
-) -> Finding {
-    let dir = file.path.rsplit_once('/').map_or("", |(dir, _)| dir);
-    let dir = if dir.is_empty() {
-        "the repository root".to_owned()
-    } else {
-        format!("`{dir}/`")
-    };
-    let file = excerpt::quoted(relative);
-    let (message, help) = match err {
-        ReadError::Missing { .. } => (
-            format!("content file {file} does not exist"),
-            match tree {
-                FileTree::Commit(tree) => format!(
-                    "the path is relative to {dir}; this is commit {}: is the file committed?",
-                    short(&tree.commit().id)
-                ),
-                FileTree::Disk { .. } => {
-                    format!("the path is relative to {dir}, the prompt file's directory")
-                }
-            },
-        ),
-        ReadError::Dangling { link, .. } => (
-            format!(
-                "content file {file} does not exist: the symbolic link {} leads nowhere",
-                excerpt::quoted(&link)
-            ),
-            "point the link at a file of the repository".to_owned(),
-        ),
-        ReadError::Escapes { via, .. } => (
-            match via {
-                Some(via) => format!(
-                    "content file {file} leads outside the repository through the symbolic link {}",
-                    excerpt::quoted(&via)
-                ),
-                None => format!("content file {file} is outside the repository"),
-            },
-            "content files must be inside the repository: move the text into it".to_owned(),
-        ),
-        ReadError::TooLarge { size, .. } => (
-            format!("content file {file} is {size} bytes, over the limit of 1 MiB"),
-            "split the text into smaller files".to_owned(),
-        ),
-        ReadError::NotAFile { what, .. } => (
-            format!("content file {file} is {what}, not a regular file"),
-            if what == "a directory" {
-                "name a file, not a directory".to_owned()
-            } else if what == "a submodule" {
-                "content files are files of this repository: name one".to_owned()
-            } else {
-                "content files are regular files: name one".to_owned()
-            },
-        ),
-        ReadError::InGitDir { .. } => (
-            format!(
-                "content file {file} is inside the git directory, which promptsync never reads"
-            ),
-            GIT_DIR_HELP.to_owned(),
-        ),
-        ReadError::InSubmodule { submodule, .. } => (
-            format!(
-                "content file {file} is inside the submodule {}, whose files promptsync does not read",
-                excerpt::quoted(&submodule)
-            ),
-            "content files are files of this repository: move the text into it".to_owned(),
-        ),
-        ReadError::Io { error, .. } => (
-            format!(
-                "cannot read content file {file}: {}",
-                localfile::io_text(&error)
-            ),
-            "check the file and its permissions".to_owned(),
-        ),
-        err => (
-            format!("cannot read content file {file}: {err}"),
-            "check the file".to_owned(),
-        ),
-    };
-    Finding {
-        pointer,
-        at_key: true,
-        message,
-        help: Some(help),
-    }
-}
-
-fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
-/// Warnings: placeholders no `variables` entry declares, and declared variables no
-/// message uses. Read from the file's untyped value, so that a file with errors gets
-/// them too; linear in the text (each name looked up in a set).
-fn variable_findings(value: &Value, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
-    let declared: BTreeSet<&str> = value
-        .get("variables")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|variables| variables.keys().map(String::as_str))
-        .collect();
-    let messages = value
-        .get("messages")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let mut used = BTreeSet::new();
-    let mut findings = Vec::new();
-    for (i, message) in messages.iter().enumerate() {
-        let content = message.get("content");
-        let (text, pointer) = match (texts.get(&i), content) {
-            (Some(text), _) => (text.clone(), format!("/messages/{i}/content_file")),
-            (None, Some(Value::String(text))) => (text.clone(), format!("/messages/{i}/content")),
-            (None, Some(Value::Array(parts))) => {
-                let text: Vec<&str> = parts
-                    .iter()
-                    .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
-                    .filter_map(|part| part.get("text").and_then(Value::as_str))
-                    .collect();
-                (text.join("\n"), format!("/messages/{i}/content"))
-            }
-            _ => continue,
-        };
-        for name in variables::placeholders(&text) {
-            if !declared.contains(name.as_str()) && !used.contains(&name) {
-                let shown = excerpt::excerpt(&name);
-                findings.push(Finding {
-                    pointer: pointer.clone(),
-                    at_key: false,
-                    message: format!(
-                        "`{{{{{shown}}}}}` in `messages[{i}]` is not declared under `variables`"
-                    ),
-                    help: Some(format!(
-                        "declare it with an example value: `variables: {{{shown}: ...}}`"
-                    )),
-                });
-            }
-            used.insert(name);
-        }
-    }
-    for name in declared {
-        if !used.contains(name) {
-            let mut pointer = "/variables/".to_owned();
-            prompt::yaml::push_escaped(&mut pointer, name);
-            let shown = excerpt::excerpt(name);
-            findings.push(Finding {
-                pointer,
-                at_key: true,
-                message: format!(
-                    "variable {} is declared but no message uses it",
-                    excerpt::quoted(name)
-                ),
-                help: Some(format!(
-                    "use it as `{{{{{shown}}}}}` in a message, or remove it"
-                )),
-            });
-        }
-    }
-    findings
 }
 
 /// Two or more files with one `prompt_id`, or one `name`, are a conflict: each of
