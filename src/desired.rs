@@ -15,16 +15,21 @@ use crate::api::types::{Message, MessageContent, VersionSpec};
 use crate::config::PromptSettings;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::discover::{self, DiscoverError, FileTree, Listing, Matcher, ReadError};
+use crate::excerpt;
 use crate::gitrepo::{GitError, GitRepo};
 use crate::localfile;
 use crate::prompt::check::Finding;
 use crate::prompt::format::{Content, PromptFile};
-use crate::prompt::{self, ParsedFile, variables};
+use crate::prompt::{self, ParsedFile};
 
 mod cache;
+mod findings;
 mod parallel;
 pub use cache::LoadCache;
 use cache::{Cached, ContentBlob};
+use findings::{
+    GIT_DIR_HELP, content_file_finding, submodule_warning, unreadable_file, variable_findings,
+};
 use parallel::{on_all_cores, threads_for};
 
 /// How a prompt file names its remote prompt.
@@ -229,16 +234,20 @@ pub fn load_paths(
     };
     let mut files = BTreeSet::new();
     let mut unreadable = Vec::new();
+    let mut submodules = Vec::new();
     let mut problems = Vec::new();
     for given in paths {
-        let shown = given.display().to_string();
+        // A path on the command line can be any length: its findings quote an excerpt.
+        let full = given.display().to_string();
+        let shown = excerpt::excerpt(&full).into_owned();
+        let quoted = excerpt::quoted(&full);
         let canonical = match std::fs::canonicalize(given) {
             Ok(canonical) => canonical,
             Err(err) => {
                 problems.push(
                     Diagnostic::error(
                         &shown,
-                        format!("cannot read `{shown}`: {}", localfile::io_text(&err)),
+                        format!("cannot read {quoted}: {}", localfile::io_text(&err)),
                     )
                     .with_help("check the path"),
                 );
@@ -249,7 +258,7 @@ pub fn load_paths(
             problems.push(
                 Diagnostic::error(
                     &shown,
-                    format!("`{shown}` is outside the repository at {}", root.display()),
+                    format!("{quoted} is outside the repository at {}", root.display()),
                 )
                 .with_help("check files of another repository from there, or pass --repo"),
             );
@@ -260,9 +269,24 @@ pub fn load_paths(
             problems.push(
                 Diagnostic::error(
                     &shown,
-                    format!("`{shown}` is inside the git directory, which promptsync never reads"),
+                    format!("{quoted} is inside the git directory, which promptsync never reads"),
                 )
                 .with_help(GIT_DIR_HELP),
+            );
+            continue;
+        }
+        if let Some(submodule) = tree.disk().and_then(|disk| disk.submodule_of(&rel)) {
+            let place = if submodule == rel {
+                "is a submodule".to_owned()
+            } else {
+                format!("is inside the submodule {}", excerpt::quoted(&submodule))
+            };
+            problems.push(
+                Diagnostic::error(
+                    &shown,
+                    format!("{quoted} {place}, whose files promptsync does not read"),
+                )
+                .with_help("run promptsync validate in the submodule's repository"),
             );
             continue;
         }
@@ -281,6 +305,7 @@ pub fn load_paths(
             })?;
             files.extend(found.files);
             unreadable.extend(found.unreadable);
+            submodules.extend(found.submodules);
         } else {
             files.insert(rel);
         }
@@ -288,6 +313,7 @@ pub fn load_paths(
     let listing = Listing {
         files: files.into_iter().collect(),
         unreadable,
+        submodules,
     };
     Ok(load_files(
         &tree,
@@ -297,8 +323,6 @@ pub fn load_paths(
         None,
     ))
 }
-
-const GIT_DIR_HELP: &str = "the git directory holds the repository's configuration, credentials included: keep prompt and content files in the working tree";
 
 fn worktree_source(repo: Option<&GitRepo>) -> SourceInfo {
     let head = repo.and_then(|repo| repo.resolve_commit("HEAD").ok());
@@ -319,7 +343,9 @@ fn load_files(
     let Listing {
         files: paths,
         unreadable,
+        submodules,
     } = listing;
+    diagnostics.extend(submodules.iter().map(submodule_warning));
     // Files kept from an earlier load, their blobs unchanged, are neither read nor
     // parsed; the others are read here. What is read is kept once the set is built.
     let mut kept: Vec<(String, &Cached)> = Vec::new();
@@ -558,61 +584,18 @@ struct Loaded {
     content: Vec<ContentRead>,
 }
 
-/// A parsed file with its content files read and its variables checked.
+/// A parsed file with its content files read and its variables checked (a file with
+/// errors too: its warnings are shown with them).
 fn checked(tree: &FileTree<'_>, mut file: ParsedFile) -> Loaded {
     let (texts, findings, content) = content_files(tree, &file);
     file.add(Severity::Error, findings);
-    if let Some(prompt) = &file.prompt {
-        let warnings = variable_findings(prompt, &texts);
-        file.add(Severity::Warning, warnings);
-    }
+    let warnings = variable_findings(&file.value, &texts);
+    file.add(Severity::Warning, warnings);
     Loaded {
         file,
         texts,
         content,
     }
-}
-
-/// A prompt file that could not be read, with one whole-file finding (at line 1,
-/// column 1, without a snippet).
-fn unreadable_file(path: &str, err: ReadError) -> ParsedFile {
-    let mut diagnostic = match err {
-        ReadError::TooLarge { size, .. } => prompt::too_large(path, size),
-        ReadError::NotAFile { what, .. } => Diagnostic::error(
-            path,
-            format!("the prompt file is {what}, not a regular file"),
-        )
-        .with_help(
-            "prompt files are regular files: remove it, or leave it out with prompts.exclude",
-        ),
-        ReadError::InGitDir { .. } => Diagnostic::error(
-            path,
-            "the prompt file is inside the git directory, which promptsync never reads",
-        )
-        .with_help(GIT_DIR_HELP),
-        ReadError::Escapes { .. } => Diagnostic::error(
-            path,
-            "the prompt file is a symbolic link that leads outside the repository",
-        )
-        .with_help("prompt files must be inside the repository: copy the file in"),
-        ReadError::Dangling { link, .. } if link == path => Diagnostic::error(
-            path,
-            "the prompt file is a symbolic link that leads nowhere",
-        )
-        .with_help("point the link at a file, or remove it"),
-        ReadError::NameNotUtf8 { .. } => Diagnostic::error(
-            path,
-            "the file name is not valid UTF-8, so the file cannot be named in the API or a report",
-        )
-        .with_help("rename it to UTF-8 (the `\u{fffd}` marks the bytes that are not)"),
-        err => Diagnostic::error(path, format!("cannot read the prompt file: {err}"))
-            .with_help("check the file and its permissions"),
-    };
-    diagnostic.line = Some(1);
-    diagnostic.column = Some(1);
-    let mut file = prompt::parse_file(path, b"");
-    file.diagnostics = vec![diagnostic];
-    file
 }
 
 /// Read every message's `content_file` (whatever else is wrong with the file).
@@ -640,6 +623,12 @@ fn content_files(
             Ok((resolved, bytes))
         });
         let finding = match read {
+            Ok((_, bytes)) if let Some(lfs) = prompt::lfs::Pointer::of(&bytes) => Finding {
+                pointer,
+                at_key: true,
+                message: lfs.content_file(relative),
+                help: Some(prompt::lfs::HELP.to_owned()),
+            },
             Ok((resolved, bytes)) => match String::from_utf8(bytes) {
                 Ok(text) => {
                     texts.insert(i, text);
@@ -650,7 +639,8 @@ fn content_files(
                     pointer,
                     at_key: true,
                     message: format!(
-                        "content file `{relative}` is not valid UTF-8 (bad byte at offset {})",
+                        "content file {} is not valid UTF-8 (bad byte at offset {})",
+                        excerpt::quoted(relative),
                         err.utf8_error().valid_up_to()
                     ),
                     help: Some("save it as UTF-8".to_owned()),
@@ -661,139 +651,6 @@ fn content_files(
         findings.push(finding);
     }
     (texts, findings, read_from)
-}
-
-fn content_file_finding(
-    tree: &FileTree<'_>,
-    file: &ParsedFile,
-    pointer: String,
-    relative: &str,
-    err: ReadError,
-) -> Finding {
-    let dir = file.path.rsplit_once('/').map_or("", |(dir, _)| dir);
-    let dir = if dir.is_empty() {
-        "the repository root".to_owned()
-    } else {
-        format!("`{dir}/`")
-    };
-    let (message, help) = match err {
-        ReadError::Missing { .. } => (
-            format!("content file `{relative}` does not exist"),
-            match tree {
-                FileTree::Commit(tree) => format!(
-                    "the path is relative to {dir}; this is commit {}: is the file committed?",
-                    short(&tree.commit().id)
-                ),
-                FileTree::Disk { .. } => {
-                    format!("the path is relative to {dir}, the prompt file's directory")
-                }
-            },
-        ),
-        ReadError::Dangling { link, .. } => (
-            format!(
-                "content file `{relative}` does not exist: the symbolic link `{link}` leads nowhere"
-            ),
-            "point the link at a file of the repository".to_owned(),
-        ),
-        ReadError::Escapes { via, .. } => (
-            match via {
-                Some(via) => format!(
-                    "content file `{relative}` leads outside the repository through the symbolic link `{via}`"
-                ),
-                None => format!("content file `{relative}` is outside the repository"),
-            },
-            "content files must be inside the repository: move the text into it".to_owned(),
-        ),
-        ReadError::TooLarge { size, .. } => (
-            format!("content file `{relative}` is {size} bytes, over the limit of 1 MiB"),
-            "split the text into smaller files".to_owned(),
-        ),
-        ReadError::NotAFile { what, .. } => (
-            format!("content file `{relative}` is {what}, not a regular file"),
-            if what == "a directory" {
-                "name a file, not a directory".to_owned()
-            } else {
-                "content files are regular files: name one".to_owned()
-            },
-        ),
-        ReadError::InGitDir { .. } => (
-            format!(
-                "content file `{relative}` is inside the git directory, which promptsync never reads"
-            ),
-            GIT_DIR_HELP.to_owned(),
-        ),
-        err => (
-            format!("cannot read content file `{relative}`: {err}"),
-            "check the file".to_owned(),
-        ),
-    };
-    Finding {
-        pointer,
-        at_key: true,
-        message,
-        help: Some(help),
-    }
-}
-
-fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
-/// Warnings: placeholders no `variables` entry declares, and declared variables no
-/// message uses.
-fn variable_findings(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
-    let declared: BTreeSet<&str> = prompt
-        .variables
-        .iter()
-        .flat_map(|variables| variables.keys().map(String::as_str))
-        .collect();
-    let mut used = BTreeSet::new();
-    let mut findings = Vec::new();
-    for (i, message) in prompt.messages.iter().enumerate() {
-        let (text, pointer) = match (texts.get(&i), &message.content) {
-            (Some(text), _) => (text.clone(), format!("/messages/{i}/content_file")),
-            (None, Some(Content::Text(text))) => (text.clone(), format!("/messages/{i}/content")),
-            (None, Some(Content::Parts(parts))) => {
-                let text: Vec<&str> = parts
-                    .iter()
-                    .filter(|part| part.kind == "text")
-                    .filter_map(|part| part.rest.get("text").and_then(Value::as_str))
-                    .collect();
-                (text.join("\n"), format!("/messages/{i}/content"))
-            }
-            (None, None) => continue,
-        };
-        for name in variables::placeholders(&text) {
-            if !declared.contains(name.as_str()) && !used.contains(&name) {
-                findings.push(Finding {
-                    pointer: pointer.clone(),
-                    at_key: false,
-                    message: format!(
-                        "`{{{{{name}}}}}` in `messages[{i}]` is not declared under `variables`"
-                    ),
-                    help: Some(format!(
-                        "declare it with an example value: `variables: {{{name}: ...}}`"
-                    )),
-                });
-            }
-            used.insert(name);
-        }
-    }
-    for name in declared {
-        if !used.contains(name) {
-            let mut pointer = "/variables/".to_owned();
-            prompt::yaml::push_escaped(&mut pointer, name);
-            findings.push(Finding {
-                pointer,
-                at_key: true,
-                message: format!("variable `{name}` is declared but no message uses it"),
-                help: Some(format!(
-                    "use it as `{{{{{name}}}}}` in a message, or remove it"
-                )),
-            });
-        }
-    }
-    findings
 }
 
 /// Two or more files with one `prompt_id`, or one `name`, are a conflict: each of
@@ -810,12 +667,21 @@ fn check_conflicts(files: &mut [Loaded]) {
         }
         for (value, owners) in by_value.into_iter().filter(|(_, owners)| owners.len() > 1) {
             let paths: Vec<String> = owners.iter().map(|&i| files[i].file.path.clone()).collect();
+            // A few of the others by name, and how many more.
+            const NAMED: usize = 5;
             for &i in &owners {
-                let others: Vec<String> = paths
+                let mut others: Vec<String> = paths
                     .iter()
                     .filter(|path| **path != files[i].file.path)
-                    .map(|path| format!("`{path}`"))
+                    .take(NAMED)
+                    .map(|path| excerpt::quoted(path))
                     .collect();
+                if owners.len() - 1 > NAMED {
+                    others.push(format!(
+                        "and {} more files",
+                        excerpt::thousands(owners.len() - 1 - NAMED)
+                    ));
+                }
                 let what = if key == "prompt_id" {
                     "prompt id"
                 } else {
@@ -824,7 +690,11 @@ fn check_conflicts(files: &mut [Loaded]) {
                 let finding = Finding {
                     pointer: format!("/{key}"),
                     at_key: false,
-                    message: format!("{what} `{value}` is also used by {}", others.join(", ")),
+                    message: format!(
+                        "{what} {} is also used by {}",
+                        excerpt::quoted(&value),
+                        others.join(", ")
+                    ),
                     help: Some(format!(
                         "one prompt, one file: give each file its own `{key}` (neither file syncs until then)"
                     )),

@@ -1,17 +1,19 @@
 //! Findings about user files (prompt files, configuration), positioned by file, line
 //! and column, and rendered like a compiler's: the location, the line, a caret under
-//! the column, and an optional help line (a did-you-mean, say). Knows nothing about
-//! what the files mean.
+//! the column, and an optional help line (a did-you-mean, say). A file lists at most
+//! [`MAX_PER_KIND`] findings of one kind ([`Tally`]); the last one listed counts the
+//! rest. Knows nothing about what the files mean.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{Hash as _, Hasher as _};
 
 use console::Style;
 use serde::Serialize;
 
 use crate::term;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
@@ -49,6 +51,14 @@ pub struct Diagnostic {
     pub source_line: Option<String>,
     #[serde(skip)]
     pub source_cut: SourceCut,
+    /// How many more findings of this kind the file has, not listed (see [`Tally`]);
+    /// set on the last one listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more_like_it: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What [`Diagnostic::source_line`] leaves out of a long line.
@@ -210,7 +220,14 @@ impl Diagnostic {
             help: None,
             source_line: None,
             source_cut: SourceCut::default(),
+            more_like_it: 0,
         }
+    }
+
+    /// How many findings this one stands for: itself and the ones like it that are not
+    /// listed. Counts in summaries add these up.
+    pub fn count(&self) -> usize {
+        1 + self.more_like_it
     }
 
     /// Point at 1-based `line` and `column` of `text` (the file's contents); the line's
@@ -326,8 +343,103 @@ impl Diagnostic {
                 term::line(help)
             );
         }
+        if let Some(note) = self.more_note() {
+            let _ = writeln!(out, "{gutter} {} {note}", paint.frame.apply_to("= note:"));
+        }
         out
     }
+
+    /// `and 79,950 more like it in this file`, when findings like this one are not
+    /// listed.
+    pub fn more_note(&self) -> Option<String> {
+        (self.more_like_it > 0).then(|| {
+            format!(
+                "and {} more like it in this file",
+                crate::excerpt::thousands(self.more_like_it)
+            )
+        })
+    }
+}
+
+/// The most findings of one kind listed for one file. A file with 80,000 undeclared
+/// placeholders lists 50, and the 50th says how many more there are: the output, and
+/// the time to make it, stay proportional to the file, not to the square of it.
+pub const MAX_PER_KIND: usize = 50;
+
+/// Counts the findings of one file by kind, to list at most [`MAX_PER_KIND`] of each.
+/// A finding's kind is its severity and its message with the quoted parts and numbers
+/// left out (`unknown key `_``): two findings differ in kind when their wording does.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    seen: HashMap<u64, usize>,
+}
+
+impl Tally {
+    /// Count a finding; whether it is to be listed (one of the first of its kind).
+    pub fn admit(&mut self, severity: Severity, message: &str) -> bool {
+        let seen = self.seen.entry(kind(severity, message)).or_default();
+        *seen += 1;
+        *seen <= MAX_PER_KIND
+    }
+
+    /// Whether any finding was left out.
+    pub fn left_out(&self) -> bool {
+        self.seen.values().any(|&n| n > MAX_PER_KIND)
+    }
+
+    /// Put the count of each kind's findings left out on the last one listed (in the
+    /// order of `diagnostics`, the file's own findings).
+    pub fn settle(&self, diagnostics: &mut [Diagnostic]) {
+        if !self.left_out() {
+            return;
+        }
+        let mut last: HashMap<u64, usize> = HashMap::new();
+        for (i, d) in diagnostics.iter_mut().enumerate() {
+            d.more_like_it = 0;
+            last.insert(kind(d.severity, &d.message), i);
+        }
+        for (kind, &seen) in &self.seen {
+            if let (Some(more), Some(&i)) = (seen.checked_sub(MAX_PER_KIND), last.get(kind)) {
+                diagnostics[i].more_like_it = more;
+            }
+        }
+    }
+}
+
+/// A finding's kind: its severity and its message without what is quoted in it
+/// (between backticks or double quotes) and without its numbers (`-12.5`, `1e3`).
+fn kind(severity: Severity, message: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    severity.hash(&mut hasher);
+    let mut quote = None;
+    let mut in_number = false;
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let Some(open) = quote {
+            if c == open {
+                quote = None;
+                c.hash(&mut hasher);
+            }
+            continue;
+        }
+        let next_is_digit = chars.peek().is_some_and(char::is_ascii_digit);
+        let starts_number = c.is_ascii_digit() || (c == '-' && next_is_digit);
+        let continues_number =
+            in_number && (c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
+        if starts_number || continues_number {
+            if !in_number {
+                '0'.hash(&mut hasher);
+            }
+            in_number = true;
+            continue;
+        }
+        in_number = false;
+        if c == '`' || c == '"' {
+            quote = Some(c);
+        }
+        c.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// The widest part of a source line shown, in characters.
@@ -457,6 +569,11 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // The distance takes time and memory in the product of the lengths: a word far
+    // longer than any candidate is no typo of one.
+    if word.len() > 4 * crate::excerpt::MAX_CHARS {
+        return None;
+    }
     let word = word.to_lowercase();
     candidates
         .into_iter()
@@ -618,11 +735,78 @@ error: bad `\\u{1b}[31m`
     }
 
     #[test]
+    fn a_kind_is_the_wording_without_what_it_quotes() {
+        let same = [
+            (
+                "`{{a}}` in `messages[0]` is not declared",
+                "`{{bb}}` in `messages[12]` is not declared",
+            ),
+            (
+                "`max_tokens` is 0, out of range",
+                "`seed` is -12.5, out of range",
+            ),
+            ("found the string \"yes\"", "found the string \"no\""),
+        ];
+        for (a, b) in same {
+            assert_eq!(
+                kind(Severity::Error, a),
+                kind(Severity::Error, b),
+                "{a} / {b}"
+            );
+        }
+        let different = [
+            ("unknown key `a`", "duplicate key `a`"),
+            ("found a list", "found a mapping"),
+        ];
+        for (a, b) in different {
+            assert_ne!(
+                kind(Severity::Error, a),
+                kind(Severity::Error, b),
+                "{a} / {b}"
+            );
+        }
+        assert_ne!(kind(Severity::Error, "x"), kind(Severity::Warning, "x"));
+    }
+
+    #[test]
+    fn a_tally_lists_the_first_of_a_kind_and_counts_the_rest() {
+        let mut tally = Tally::default();
+        let mut listed = Vec::new();
+        for i in 0..MAX_PER_KIND + 7 {
+            let message = format!("unknown key `k{i}`");
+            if tally.admit(Severity::Error, &message) {
+                listed.push(Diagnostic::error("a.yaml", message));
+            }
+        }
+        assert!(tally.admit(Severity::Warning, "unused `x`"));
+        listed.push(Diagnostic::warning("a.yaml", "unused `x`"));
+        assert_eq!(listed.len(), MAX_PER_KIND + 1);
+        tally.settle(&mut listed);
+        let more: Vec<usize> = listed.iter().map(|d| d.more_like_it).collect();
+        assert_eq!(more[MAX_PER_KIND - 1], 7);
+        assert_eq!(more.iter().sum::<usize>(), 7);
+        assert_eq!(
+            listed.iter().map(Diagnostic::count).sum::<usize>(),
+            MAX_PER_KIND + 8
+        );
+        let json = serde_json::to_value(&listed[MAX_PER_KIND - 1]).unwrap();
+        assert_eq!(json["more_like_it"], 7);
+        assert!(
+            serde_json::to_value(&listed[0])
+                .unwrap()
+                .get("more_like_it")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn suggestions_are_close_matches_only() {
         let keys = ["temperature", "top_p", "max_tokens", "model", "messages"];
         assert_eq!(did_you_mean("temprature", keys), Some("temperature"));
         assert_eq!(did_you_mean("max_token", keys), Some("max_tokens"));
         assert_eq!(did_you_mean("Model", keys), Some("model"));
         assert_eq!(did_you_mean("colour", keys), None);
+        // A word far longer than any key is no typo (and costs no distance matrix).
+        assert_eq!(did_you_mean(&"temperature".repeat(10_000), keys), None);
     }
 }

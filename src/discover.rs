@@ -15,6 +15,7 @@ use globset::{GlobSet, GlobSetBuilder};
 use thiserror::Error;
 
 use crate::config::PromptSettings;
+use crate::excerpt::quoted;
 use crate::gitrepo::{BlobReader, CommitTree, GitError, GitRepo, TreeEntry};
 use crate::localfile;
 use crate::prompt::MAX_FILE_BYTES;
@@ -26,7 +27,11 @@ mod ignores;
 /// A failure to list a tree (as opposed to a problem with one file).
 #[derive(Debug, Error)]
 pub enum DiscoverError {
-    #[error("invalid glob `{glob}` in prompts.{key}: {error}; fix it in promptsync.toml")]
+    #[error(
+        "invalid glob {} in prompts.{key}: {}; fix it in promptsync.toml",
+        quoted(glob),
+        error.kind()
+    )]
     Glob {
         key: &'static str,
         glob: String,
@@ -47,34 +52,52 @@ pub enum DiscoverError {
     Git(#[from] GitError),
 }
 
-/// A problem reading one file of a tree.
+/// A problem reading one file of a tree. Paths are quoted as excerpts (a
+/// `content_file` can name any length of path).
 #[derive(Debug, Error)]
 pub enum ReadError {
-    #[error("`{path}` does not exist")]
+    #[error("{} does not exist", quoted(path))]
     Missing { path: String },
 
-    #[error("`{path}` leads outside the repository{}", via.as_ref().map(|v| format!(" (through the symbolic link `{v}`)")).unwrap_or_default())]
+    #[error("{} leads outside the repository{}", quoted(path), via.as_ref().map(|v| format!(" (through the symbolic link {})", quoted(v))).unwrap_or_default())]
     Escapes { path: String, via: Option<String> },
 
-    #[error("`{path}` does not exist: the symbolic link `{link}` leads nowhere")]
+    #[error(
+        "{} does not exist: the symbolic link {} leads nowhere",
+        quoted(path),
+        quoted(link)
+    )]
     Dangling { path: String, link: String },
 
-    #[error("`{path}` is {what}, not a regular file")]
+    #[error("{} is {what}, not a regular file", quoted(path))]
     NotAFile { path: String, what: &'static str },
 
-    #[error("`{path}` is inside the git directory, which promptsync never reads")]
+    #[error(
+        "{} is inside the git directory, which promptsync never reads",
+        quoted(path)
+    )]
     InGitDir { path: String },
 
-    #[error("the name of `{path}` is not valid UTF-8")]
+    #[error("the name of {} is not valid UTF-8", quoted(path))]
     NameNotUtf8 { path: String },
 
-    #[error("`{path}` is {size} bytes, over the limit of 1 MiB")]
+    #[error(
+        "{} is inside the submodule {}, whose files promptsync does not read",
+        quoted(path),
+        quoted(submodule)
+    )]
+    InSubmodule { path: String, submodule: String },
+
+    #[error("{} is {size} bytes, over the limit of 1 MiB", quoted(path))]
     TooLarge { path: String, size: u64 },
 
-    #[error("`{path}` passes through more than {MAX_SYMLINKS} symbolic links")]
+    #[error(
+        "{} passes through more than {MAX_SYMLINKS} symbolic links",
+        quoted(path)
+    )]
     SymlinkLoop { path: String },
 
-    #[error("cannot read `{path}`: {}", localfile::io_text(error))]
+    #[error("cannot read {}: {}", quoted(path), localfile::io_text(error))]
     Io { path: String, error: std::io::Error },
 
     #[error(transparent)]
@@ -180,18 +203,48 @@ impl FileTree<'_> {
         match self {
             FileTree::Commit(tree) => {
                 let prefix = format!("{}/", dir.trim_end_matches('/'));
+                let under = |path: &str| dir.is_empty() || path.starts_with(&prefix);
                 listing.files = tree
                     .files()?
                     .into_iter()
                     .map(|file| file.path)
-                    .filter(|path| (dir.is_empty() || path.starts_with(&prefix)) && accept(path))
+                    .filter(|path| under(path) && accept(path))
+                    .collect();
+                // The same findings as a walk on disk gives.
+                listing.unreadable = tree
+                    .odd_names()?
+                    .iter()
+                    .filter(|path| under(path) && accept(path))
+                    .map(|path| (path.clone(), ReadError::NameNotUtf8 { path: path.clone() }))
+                    .collect();
+                listing.submodules = tree
+                    .submodules(&accept)?
+                    .into_iter()
+                    .filter(|submodule| under(&submodule.path))
+                    .filter_map(|submodule| {
+                        Some(Submodule {
+                            path: submodule.path,
+                            files: submodule.files?,
+                        })
+                    })
+                    .filter(|submodule| !submodule.files.is_empty())
                     .collect();
             }
             FileTree::Disk { root, repo } => {
                 let mut ignores = repo.map(|repo| Ignores::new(root, repo, dir));
-                walk(root, dir, ignores.as_mut(), &accept, &mut listing)?;
+                let full = if dir.is_empty() {
+                    root.to_owned()
+                } else {
+                    root.join(dir)
+                };
+                let mut walk = Walk {
+                    accept: &accept,
+                    out: &mut listing,
+                };
+                walk.dir(&full, dir, true, ignores.as_mut())?;
                 listing.files.sort();
                 listing.unreadable.sort_by(|a, b| a.0.cmp(&b.0));
+                listing.submodules.sort_by(|a, b| a.path.cmp(&b.path));
             }
         }
         Ok(listing)
@@ -270,7 +323,17 @@ impl FileTree<'_> {
                 via: None,
             });
         }
-        self.resolve_path(&joined).map_err(|err| match err {
+        let resolved = self.resolve_path(&joined).and_then(|resolved| {
+            // On disk a submodule's files are there to read: refused as in a commit.
+            match self.disk().and_then(|disk| disk.submodule_of(&resolved)) {
+                Some(submodule) => Err(ReadError::InSubmodule {
+                    path: resolved,
+                    submodule,
+                }),
+                None => Ok(resolved),
+            }
+        });
+        resolved.map_err(|err| match err {
             ReadError::Missing { .. } => ReadError::Missing {
                 path: relative.to_owned(),
             },
@@ -288,6 +351,10 @@ impl FileTree<'_> {
             ReadError::Dangling { link, .. } => ReadError::Dangling {
                 path: relative.to_owned(),
                 link,
+            },
+            ReadError::InSubmodule { submodule, .. } => ReadError::InSubmodule {
+                path: relative.to_owned(),
+                submodule,
             },
             other => other,
         })
@@ -362,6 +429,27 @@ impl<'a> Disk<'a> {
             .resolve(path)
             .map(|resolved| resolved.path)
             .map_err(|refusal| refused(path, refusal))
+    }
+
+    /// The submodule (or other repository inside this one) that `path` (resolved,
+    /// relative to the root) is in or is: the first directory on the way, itself
+    /// included, that holds a `.git`.
+    pub fn submodule_of(&self, path: &str) -> Option<String> {
+        if path.is_empty() {
+            return None;
+        }
+        let mut dir = self.dir.root().to_path_buf();
+        let ends = path
+            .match_indices('/')
+            .map(|(at, _)| at)
+            .chain([path.len()]);
+        for (end, part) in ends.zip(path.split('/')) {
+            dir.push(part);
+            if dir.join(".git").exists() {
+                return Some(path[..end].to_owned());
+            }
+        }
+        None
     }
 
     /// Whether `path` (without a `.git` component) is under one of the repository's
@@ -529,8 +617,9 @@ fn resolve_in_tree(tree: &CommitTree<'_>, path: &str) -> Result<String, ReadErro
                 });
             }
             Some(TreeEntry::Submodule) if !pending.is_empty() => {
-                return Err(ReadError::Missing {
+                return Err(ReadError::InSubmodule {
                     path: path.to_owned(),
+                    submodule: current,
                 });
             }
             Some(_) => {}
@@ -576,83 +665,131 @@ pub fn to_slash(path: &Path) -> String {
         .join("/")
 }
 
-/// What a listing found: the files to read, and what matched but cannot be read by its
-/// path (a name that is not UTF-8), with why.
+/// What a listing found: the files to read, what matched but cannot be read by its
+/// path (a name that is not UTF-8), with why, and the submodules that hold files the
+/// globs match (never read: they are another repository's).
 #[derive(Debug, Default)]
 pub struct Listing {
     pub files: Vec<String>,
     pub unreadable: Vec<(String, ReadError)>,
+    pub submodules: Vec<Submodule>,
 }
 
-fn walk(
-    root: &Path,
-    dir: &str,
-    mut ignores: Option<&mut Ignores>,
-    accept: &dyn Fn(&str) -> bool,
-    out: &mut Listing,
-) -> Result<(), DiscoverError> {
-    let full = if dir.is_empty() {
-        root.to_owned()
-    } else {
-        root.join(dir)
-    };
-    let walk_error = |error| DiscoverError::Walk {
-        path: full.clone(),
-        error,
-    };
-    let entries = std::fs::read_dir(&full).map_err(walk_error)?;
-    if let Some(ignores) = ignores.as_deref_mut() {
-        ignores.enter(&full);
-    }
-    for entry in entries {
-        let entry = entry.map_err(walk_error)?;
-        let Ok(file_type) = entry.file_type() else {
-            continue;
+/// A submodule (or another repository inside this one) holding files the globs match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submodule {
+    /// Its path from the root.
+    pub path: String,
+    /// The matching files in it, from the root, in path order.
+    pub files: Vec<String>,
+}
+
+/// A walk of a working tree on disk, collecting what `accept` takes.
+struct Walk<'a> {
+    accept: &'a dyn Fn(&str) -> bool,
+    out: &'a mut Listing,
+}
+
+impl Walk<'_> {
+    /// Walk the directory `full` (`rel` from the root, as lossy text when `utf8` is
+    /// false: a directory on the way has a name that is not UTF-8, so every file under
+    /// it is unreadable by its path).
+    fn dir(
+        &mut self,
+        full: &Path,
+        rel: &str,
+        utf8: bool,
+        mut ignores: Option<&mut Ignores>,
+    ) -> Result<(), DiscoverError> {
+        let walk_error = |error| DiscoverError::Walk {
+            path: full.to_owned(),
+            error,
         };
-        let name = entry.file_name();
-        let (name, utf8) = match name.to_str() {
-            Some(name) => (name.to_owned(), true),
-            None => (name.to_string_lossy().into_owned(), false),
-        };
-        if name == ".git" {
-            continue;
+        let entries = std::fs::read_dir(full).map_err(walk_error)?;
+        if let Some(ignores) = ignores.as_deref_mut() {
+            ignores.enter(full);
         }
-        let rel = if dir.is_empty() {
-            name
-        } else {
-            format!("{dir}/{name}")
-        };
-        let ignored = |is_dir: bool| {
-            ignores
-                .as_deref()
-                .is_some_and(|ignores| ignores.ignored(&entry.path(), is_dir))
-        };
-        // A symbolic link to a directory is skipped like the directories it could loop
-        // through; every other non-directory is listed, whatever it is.
-        let is_dir = file_type.is_dir() || (file_type.is_symlink() && entry.path().is_dir());
-        if file_type.is_dir() && utf8 {
-            let nested_repo = entry.path().join(".git").exists();
-            if nested_repo || ignored(true) {
+        for entry in entries {
+            let entry = entry.map_err(walk_error)?;
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let (name, name_utf8) = match name.to_str() {
+                Some(name) => (name.to_owned(), true),
+                None => (name.to_string_lossy().into_owned(), false),
+            };
+            if name == ".git" {
                 continue;
             }
-            walk(root, &rel, ignores.as_deref_mut(), accept, out)?;
-        } else if is_dir {
-            if !utf8 {
-                tracing::warn!(dir = %full.display(), name = %rel, "skipping a directory whose name is not UTF-8");
-            }
-        } else if accept(&rel) && !ignored(false) {
-            if utf8 {
-                out.files.push(rel);
+            let child = if rel.is_empty() {
+                name
             } else {
-                out.unreadable
-                    .push((rel.clone(), ReadError::NameNotUtf8 { path: rel }));
+                format!("{rel}/{name}")
+            };
+            let utf8 = utf8 && name_utf8;
+            let path = entry.path();
+            let ignored = |is_dir: bool| {
+                ignores
+                    .as_deref()
+                    .is_some_and(|ignores| ignores.ignored(&path, is_dir))
+            };
+            // A symbolic link to a directory is skipped like the directories it could
+            // loop through; every other non-directory is listed, whatever it is.
+            if file_type.is_dir() {
+                if ignored(true) {
+                    continue;
+                }
+                if path.join(".git").exists() {
+                    self.nested_repository(&path, &child);
+                    continue;
+                }
+                self.dir(&path, &child, utf8, ignores.as_deref_mut())?;
+            } else if file_type.is_symlink() && path.is_dir() {
+                continue;
+            } else if (self.accept)(&child) && !ignored(false) {
+                if utf8 {
+                    self.out.files.push(child);
+                } else {
+                    self.out
+                        .unreadable
+                        .push((child.clone(), ReadError::NameNotUtf8 { path: child }));
+                }
             }
         }
+        if let Some(ignores) = ignores {
+            ignores.leave();
+        }
+        Ok(())
     }
-    if let Some(ignores) = ignores {
-        ignores.leave();
+
+    /// A submodule, or another repository inside this one: never read, but the files
+    /// in it that `accept` takes are noted, for a warning.
+    fn nested_repository(&mut self, full: &Path, rel: &str) {
+        let mut inside = Listing::default();
+        let walked = Walk {
+            accept: self.accept,
+            out: &mut inside,
+        }
+        .dir(full, rel, true, None);
+        // Only for a warning: a part that cannot be listed is left out of it.
+        if let Err(err) = walked {
+            tracing::debug!(dir = %full.display(), error = %err, "cannot list a nested repository");
+        }
+        let mut files: Vec<String> = inside
+            .files
+            .into_iter()
+            .chain(inside.unreadable.into_iter().map(|(path, _)| path))
+            .chain(inside.submodules.into_iter().flat_map(|s| s.files))
+            .collect();
+        if !files.is_empty() {
+            files.sort();
+            self.out.submodules.push(Submodule {
+                path: rel.to_owned(),
+                files,
+            });
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -15,12 +15,26 @@ const MODE_SYMLINK: i32 = 0o120000;
 /// File mode of a submodule (a gitlink) in a git tree.
 const MODE_GITLINK: i32 = 0o160000;
 
-/// A failure to open or read the repository.
+/// A failure to open or read the repository. Said in our words: libgit2's own text
+/// (`class=Reference (4); code=NotFound (-3)`) is logged, never shown; a revision or
+/// path quoted is cut to an excerpt.
 #[derive(Debug, Error)]
 pub enum GitError {
     #[error(
+        "{} does not exist: pass --repo the directory of a git repository's working tree",
+        shown(path)
+    )]
+    Missing { path: PathBuf },
+
+    #[error(
+        "{} is a file, not a directory: pass --repo the directory of a git repository's working tree",
+        shown(path)
+    )]
+    NotADirectory { path: PathBuf },
+
+    #[error(
         "{} is not inside a git repository: run promptsync in the repository that holds the prompt files, or pass --repo PATH",
-        path.display()
+        shown(path)
     )]
     NotARepository { path: PathBuf },
 
@@ -48,27 +62,68 @@ pub enum GitError {
     )]
     NoCommits { root: PathBuf },
 
-    #[error(
-        "unknown revision `{rev}` in {}: give a branch, tag or commit id that exists here (in a shallow clone, fetch it first)",
-        root.display()
-    )]
+    #[error("unknown revision {} in {}: {reason}", shown_rev(rev), root.display())]
     UnknownRevision {
         rev: String,
         root: PathBuf,
-        #[source]
-        source: git2::Error,
+        /// Why, in a sentence of ours that ends with what to give instead.
+        reason: &'static str,
     },
 
-    #[error("revision `{rev}` is a {kind}, not a commit: give a branch, tag or commit id")]
+    #[error(
+        "revision {} is a {kind}, not a commit: give a branch, tag or commit id",
+        shown_rev(rev)
+    )]
     NotACommit { rev: String, kind: String },
 
-    #[error("cannot read {what} in the repository at {}: {source}", root.display())]
+    #[error("cannot read {what} in the repository at {}: {message}", root.display())]
     Read {
         what: String,
         root: PathBuf,
-        #[source]
-        source: git2::Error,
+        /// libgit2's message, without its class and code.
+        message: String,
     },
+}
+
+/// A path for a message: an excerpt of it, as a path given on the command line can be
+/// any length.
+fn shown(path: &Path) -> String {
+    crate::excerpt::excerpt(&path.display().to_string()).into_owned()
+}
+
+/// A revision for a message: an excerpt, on one line (a line break in it is escaped).
+fn shown_rev(rev: &str) -> String {
+    crate::term::line(&crate::excerpt::quoted(rev)).into_owned()
+}
+
+impl GitError {
+    fn read(what: String, root: &Path, source: &git2::Error) -> GitError {
+        tracing::debug!(what = %what, error = %source, "git read failed");
+        GitError::Read {
+            what,
+            root: root.to_owned(),
+            message: source.message().trim_end_matches('.').to_owned(),
+        }
+    }
+}
+
+/// Why git could not resolve a revision, from libgit2's code: what to give instead.
+fn revision_reason(err: &git2::Error) -> &'static str {
+    match (err.code(), err.class()) {
+        (ErrorCode::InvalidSpec, _) => {
+            "git cannot read it as a revision: give a branch, tag or commit id (`main`, `v1.2.0`, `HEAD~2` and the like)"
+        }
+        (ErrorCode::Ambiguous, _) => {
+            "the short id matches more than one object: give more of its digits"
+        }
+        (ErrorCode::NotFound, git2::ErrorClass::Reference) => {
+            "no branch, tag or commit of that name exists here: give one that does (in a shallow clone, fetch it first)"
+        }
+        (ErrorCode::NotFound, _) => {
+            "it leads to a commit this repository does not have (the history is shorter, or a shallow clone lacks it): give one that exists here"
+        }
+        _ => "git cannot resolve it here: give a branch, tag or commit id that exists here",
+    }
 }
 
 /// An open repository with a working tree.
@@ -145,6 +200,16 @@ pub enum TreeEntry {
     Submodule,
 }
 
+/// A submodule of a commit's tree, found by [`CommitTree::submodules`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmoduleFiles {
+    /// Its path from the tree root.
+    pub path: String,
+    /// The files asked for of the commit it records, from the tree root; `None` when
+    /// that commit cannot be read here (the submodule is not checked out, or lacks it).
+    pub files: Option<Vec<String>>,
+}
+
 /// A file of a commit's tree, found by [`CommitTree::files`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeFile {
@@ -158,6 +223,19 @@ impl GitRepo {
     /// linked worktrees too). Owner-check failures (git2 code -36) get an error that
     /// explains safe.directory.
     pub fn open(path: &Path) -> Result<GitRepo, GitError> {
+        match std::fs::metadata(path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(GitError::Missing {
+                    path: path.to_owned(),
+                });
+            }
+            Ok(metadata) if !metadata.is_dir() => {
+                return Err(GitError::NotADirectory {
+                    path: path.to_owned(),
+                });
+            }
+            _ => {}
+        }
         let repo = Repository::open_ext(
             path,
             RepositoryOpenFlags::empty(),
@@ -264,10 +342,11 @@ impl GitRepo {
                     root: self.root.clone(),
                 }
             } else {
+                tracing::debug!(error = %source, "git could not resolve the revision");
                 GitError::UnknownRevision {
                     rev: rev.to_owned(),
                     root: self.root.clone(),
-                    source,
+                    reason: revision_reason(&source),
                 }
             }
         })?;
@@ -281,10 +360,8 @@ impl GitRepo {
 
     /// The tree of `commit`, for reading its files.
     pub fn tree(&self, commit: &CommitInfo) -> Result<CommitTree<'_>, GitError> {
-        let read = |source| GitError::Read {
-            what: format!("commit {}", commit.id),
-            root: self.root.clone(),
-            source,
+        let read = |source: git2::Error| {
+            GitError::read(format!("commit {}", commit.id), &self.root, &source)
         };
         let oid = Oid::from_str(&commit.id).map_err(read)?;
         let tree = self
@@ -300,6 +377,20 @@ impl GitRepo {
         })
     }
 
+    /// The files of commit `oid` of the submodule checked out at `path` that `accept`
+    /// takes (given `path/file`); `None` when the submodule is not checked out or does
+    /// not have that commit.
+    fn submodule_files(
+        &self,
+        path: &str,
+        oid: Oid,
+        accept: &dyn Fn(&str) -> bool,
+    ) -> Option<Vec<String>> {
+        let repo = Repository::open(self.root.join(path)).ok()?;
+        let tree = repo.find_commit(oid).ok()?.tree().ok()?;
+        blob_paths(&repo, tree.id(), &format!("{path}/"), accept).ok()
+    }
+
     /// Whether git ignores `path` (relative to the root; a directory ends with `/`).
     pub fn is_ignored(&self, path: &str) -> bool {
         self.repo.is_path_ignored(path).unwrap_or(false)
@@ -308,11 +399,7 @@ impl GitRepo {
     /// All tags that point (directly or through annotated tag objects) at commits;
     /// the others are returned in `skipped` with a reason, for a warning.
     pub fn tags(&self) -> Result<TagScan, GitError> {
-        let read = |source| GitError::Read {
-            what: "tags".to_owned(),
-            root: self.root.clone(),
-            source,
-        };
+        let read = |source: git2::Error| GitError::read("tags".to_owned(), &self.root, &source);
         let mut scan = TagScan::default();
         for reference in self.repo.references().map_err(read)? {
             let reference = reference.map_err(read)?;
@@ -362,12 +449,16 @@ impl GitRepo {
         for _ in 0..16 {
             match object.kind() {
                 Some(ObjectType::Commit) => {
-                    let commit = object.peel_to_commit().map_err(|err| err.to_string())?;
+                    let commit = object
+                        .peel_to_commit()
+                        .map_err(|err| err.message().to_owned())?;
                     let date = tag_date.unwrap_or_else(|| commit.time().seconds());
                     return Ok((commit.id().to_string(), date, annotated));
                 }
                 Some(ObjectType::Tag) => {
-                    let tag = object.peel_to_tag().map_err(|err| err.to_string())?;
+                    let tag = object
+                        .peel_to_tag()
+                        .map_err(|err| err.message().to_owned())?;
                     annotated = true;
                     if tag_date.is_none() {
                         tag_date = tag.tagger().map(|tagger| tagger.when().seconds());
@@ -414,6 +505,32 @@ fn shell_word(text: &str) -> String {
     }
 }
 
+/// The paths of the files (blobs) under tree `oid` that `accept` takes, each after
+/// `prefix`, names that are not UTF-8 as lossy text, in path order. Submodules are not
+/// entered.
+fn blob_paths(
+    repo: &Repository,
+    oid: Oid,
+    prefix: &str,
+    accept: &dyn Fn(&str) -> bool,
+) -> Result<Vec<String>, git2::Error> {
+    let mut files = Vec::new();
+    let mut pending = vec![(prefix.to_owned(), oid)];
+    while let Some((dir, oid)) = pending.pop() {
+        let tree = repo.find_tree(oid)?;
+        for entry in tree.iter() {
+            let path = format!("{dir}{}", String::from_utf8_lossy(entry.name_bytes()));
+            match entry.kind() {
+                Some(ObjectType::Blob) if accept(&path) => files.push(path),
+                Some(ObjectType::Tree) => pending.push((format!("{path}/"), entry.id())),
+                _ => {}
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
     let subject = commit
         .summary_bytes()
@@ -446,6 +563,11 @@ pub struct CommitTree<'r> {
 struct TreeIndex {
     entries: HashMap<String, IndexEntry, foldhash::fast::RandomState>,
     files: Vec<TreeFile>,
+    /// Files whose path is not UTF-8 (their name, or a directory's on the way), as
+    /// lossy text, in path order: they cannot be named, only reported.
+    odd_names: Vec<String>,
+    /// The submodules (gitlinks): path and the commit they record.
+    submodules: Vec<(String, Oid)>,
 }
 
 /// One entry of a commit's tree.
@@ -470,34 +592,40 @@ impl CommitTree<'_> {
     }
 
     fn read_error(&self, what: String, source: git2::Error) -> GitError {
-        GitError::Read {
-            what,
-            root: self.repo.root.clone(),
-            source,
-        }
+        GitError::read(what, &self.repo.root, &source)
     }
 
     /// Every entry of the tree by path, from one walk. Paths that are not UTF-8 are
-    /// skipped with a warning; submodules are not entered.
+    /// kept apart ([`CommitTree::odd_names`]); submodules are not entered.
     fn index(&self) -> Result<&TreeIndex, GitError> {
         if let Some(index) = self.index.get() {
             return Ok(index);
         }
         let mut index = TreeIndex::default();
+        // Trees whose name is not UTF-8: git2 cannot walk below them (it hands paths
+        // over as `&str`), so they are listed apart.
+        let mut odd_trees: Vec<(String, Oid)> = Vec::new();
         self.tree
             .walk(TreeWalkMode::PreOrder, |dir, entry| {
+                let kind = entry.kind();
                 let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
-                    tracing::warn!(dir, name = %String::from_utf8_lossy(entry.name_bytes()), "skipping a path that is not UTF-8");
+                    let path = format!("{dir}{}", String::from_utf8_lossy(entry.name_bytes()));
+                    match kind {
+                        Some(ObjectType::Blob) => index.odd_names.push(path),
+                        Some(ObjectType::Tree) => odd_trees.push((path, entry.id())),
+                        _ => {}
+                    }
                     return TreeWalkResult::Skip;
                 };
                 let path = format!("{dir}{name}");
-                let kind = entry.kind();
                 let mode = entry.filemode();
                 if kind == Some(ObjectType::Blob) {
                     index.files.push(TreeFile {
                         path: path.clone(),
                         symlink: mode == MODE_SYMLINK,
                     });
+                } else if mode == MODE_GITLINK {
+                    index.submodules.push((path.clone(), entry.id()));
                 }
                 index.entries.insert(
                     path,
@@ -510,12 +638,44 @@ impl CommitTree<'_> {
                 TreeWalkResult::Ok
             })
             .map_err(|source| self.read_error(format!("the tree of {}", self.commit.id), source))?;
+        for (path, oid) in odd_trees {
+            let files = blob_paths(&self.repo.repo, oid, &format!("{path}/"), &|_| true).map_err(
+                |source| self.read_error(format!("the tree of {}", self.commit.id), source),
+            )?;
+            index.odd_names.extend(files);
+        }
+        index.odd_names.sort();
         // Git keeps a tree's entries sorted with directories as if named `dir/`, so
         // a walk meets the paths in order; a tree written out of order is sorted here.
         if !index.files.is_sorted_by(|a, b| a.path <= b.path) {
             index.files.sort_by(|a, b| a.path.cmp(&b.path));
         }
         Ok(self.index.get_or_init(|| index))
+    }
+
+    /// The files of the tree whose path is not UTF-8, as lossy text (`\u{fffd}` for
+    /// the bytes that are not), in path order.
+    pub fn odd_names(&self) -> Result<&[String], GitError> {
+        Ok(&self.index()?.odd_names)
+    }
+
+    /// The submodules of the tree: each path, and the files of the commit it records
+    /// that `accept` takes (given their path from this tree's root), when that commit
+    /// can be read (the submodule is checked out at `path` and has it); `None` when it
+    /// cannot be.
+    pub fn submodules(
+        &self,
+        accept: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<SubmoduleFiles>, GitError> {
+        Ok(self
+            .index()?
+            .submodules
+            .iter()
+            .map(|(path, oid)| SubmoduleFiles {
+                path: path.clone(),
+                files: self.repo.submodule_files(path, *oid, accept),
+            })
+            .collect())
     }
 
     /// Every file and symlink of the tree, in path order.
@@ -531,7 +691,7 @@ impl CommitTree<'_> {
         let Some(entry) = self.index()?.entries.get(path).copied() else {
             return Ok(None);
         };
-        let read = |source| self.read_error(format!("`{path}`"), source);
+        let read = |source| self.read_error(crate::excerpt::quoted(path), source);
         Ok(Some(match entry.kind {
             Some(ObjectType::Tree) => TreeEntry::Dir,
             _ if entry.mode == MODE_GITLINK => TreeEntry::Submodule,
@@ -564,10 +724,12 @@ impl CommitTree<'_> {
 
     /// A reader of this tree's blobs for another thread (see [`BlobReader`]).
     pub fn blob_reader(&self) -> Result<BlobReader, GitError> {
-        let open = |source| GitError::Read {
-            what: "the repository, again for reading on another thread".to_owned(),
-            root: self.repo.root.clone(),
-            source,
+        let open = |source: git2::Error| {
+            GitError::read(
+                "the repository, again for reading on another thread".to_owned(),
+                &self.repo.root,
+                &source,
+            )
         };
         Ok(BlobReader {
             repo: Repository::open(self.repo.repo.path()).map_err(open)?,
@@ -577,7 +739,7 @@ impl CommitTree<'_> {
 
     /// The bytes of the file (or symlink target) at `path`.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, GitError> {
-        let read = |source| self.read_error(format!("`{path}`"), source);
+        let read = |source| self.read_error(crate::excerpt::quoted(path), source);
         let entry = self.index()?.entries.get(path).copied().ok_or_else(|| {
             read(git2::Error::new(
                 ErrorCode::NotFound,
@@ -614,11 +776,8 @@ impl BlobReader {
         oid: Oid,
         limit: u64,
     ) -> Result<Result<Vec<u8>, u64>, GitError> {
-        let read = |source| GitError::Read {
-            what: format!("`{path}`"),
-            root: self.root.clone(),
-            source,
-        };
+        let read =
+            |source: git2::Error| GitError::read(crate::excerpt::quoted(path), &self.root, &source);
         let odb = self.repo.odb().map_err(read)?;
         let (size, _) = odb.read_header(oid).map_err(read)?;
         if size as u64 > limit {

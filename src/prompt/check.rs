@@ -9,8 +9,9 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{JsonType, ValidationError, Validator};
 use serde_json::Value;
 
-use super::schema::{SCHEMA, schema_at};
+use super::schema::{SCHEMA, SCHEMA_PATH, schema_at};
 use crate::diagnostic::did_you_mean;
+use crate::excerpt;
 
 /// One finding, placed by JSON pointer; turned into a positioned diagnostic by the
 /// caller, which knows the file's positions.
@@ -79,7 +80,8 @@ fn explain(error: &ValidationError<'_>, out: &mut Vec<Finding>) {
                 let mut key_pointer = pointer.clone();
                 key_pointer.push('/');
                 super::yaml::push_escaped(&mut key_pointer, key);
-                let finding = Finding::at_key(key_pointer, format!("unknown key `{key}`"));
+                let finding =
+                    Finding::at_key(key_pointer, format!("unknown key {}", excerpt::quoted(key)));
                 out.push(match did_you_mean(key, known.iter().map(String::as_str)) {
                     Some(candidate) => finding.help(format!("did you mean `{candidate}`?")),
                     None if known.len() <= 8 => {
@@ -111,7 +113,8 @@ fn explain(error: &ValidationError<'_>, out: &mut Vec<Finding>) {
         | ValidationErrorKind::Maximum { .. }
         | ValidationErrorKind::ExclusiveMinimum { .. }
         | ValidationErrorKind::ExclusiveMaximum { .. } => {
-            let bounds = schema.map(range_text).unwrap_or_else(|| error.to_string());
+            let bounds =
+                schema.map_or_else(|| "it is outside the allowed range".to_owned(), range_text);
             out.push(Finding::at_value(
                 pointer,
                 format!("`{name}` is {}, out of range: {bounds}", error.instance()),
@@ -140,7 +143,8 @@ fn explain(error: &ValidationError<'_>, out: &mut Vec<Finding>) {
             let finding = Finding::at_value(
                 pointer,
                 format!(
-                    "`{name}` is `{got_text}`, expected one of {}",
+                    "`{name}` is {}, expected one of {}",
+                    excerpt::quoted(&got_text),
                     quoted(&options)
                 ),
             );
@@ -181,7 +185,18 @@ fn explain(error: &ValidationError<'_>, out: &mut Vec<Finding>) {
                 out.push(wrong_type(&pointer, &name, error.instance(), &wanted));
             }
         }
-        _ => out.push(Finding::at_value(pointer, format!("`{name}`: {error}"))),
+        // Not expected of the format's schema: our words, never the library's (which
+        // quote the whole value).
+        _ => {
+            tracing::debug!(pointer = %pointer, kind = ?error.kind(), "unexpected schema finding");
+            out.push(
+                Finding::at_value(
+                    pointer,
+                    format!("`{name}` does not fit the prompt file format"),
+                )
+                .help(format!("see the format's JSON Schema ({SCHEMA_PATH})")),
+            );
+        }
     }
 }
 

@@ -5,13 +5,14 @@
 
 pub mod check;
 pub mod format;
+pub mod lfs;
 pub mod schema;
 pub mod variables;
 pub mod yaml;
 
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, LineIndex, Severity};
+use crate::diagnostic::{Diagnostic, LineIndex, Severity, Tally};
 use check::Finding;
 use format::PromptFile;
 use yaml::PosIndex;
@@ -36,6 +37,8 @@ pub struct ParsedFile {
     pub diagnostics: Vec<Diagnostic>,
     /// Where the lines of `text` start, for positioning findings.
     lines: LineIndex,
+    /// The findings by kind, all of them counted, a few of each listed.
+    tally: Tally,
 }
 
 impl ParsedFile {
@@ -45,13 +48,25 @@ impl ParsedFile {
 
     /// A diagnostic for `finding`, positioned in this file.
     pub fn diagnostic(&self, severity: Severity, finding: Finding) -> Diagnostic {
+        let pos = self.position(&finding);
+        self.diagnostic_at(severity, finding, pos)
+    }
+
+    /// Where `finding` points in this file: 1-based line and column.
+    fn position(&self, finding: &Finding) -> yaml::Pos {
         let pos = if finding.at_key {
             self.index.key_pos(&finding.pointer)
         } else {
             self.index.value_pos(&finding.pointer)
         };
-        let line = pos.line.max(1);
-        let column = pos.column.max(1);
+        yaml::Pos {
+            line: pos.line.max(1),
+            column: pos.column.max(1),
+        }
+    }
+
+    fn diagnostic_at(&self, severity: Severity, finding: Finding, pos: yaml::Pos) -> Diagnostic {
+        let yaml::Pos { line, column } = pos;
         let diagnostic = Diagnostic::new(severity, &self.path, finding.message).at_snippet(
             self.lines.snippet(&self.text, line, column),
             line,
@@ -77,17 +92,39 @@ impl ParsedFile {
         }
     }
 
-    /// Add findings of `severity`; an error drops the typed prompt.
+    /// Add findings of `severity` (at most [`MAX_PER_KIND`](crate::diagnostic::MAX_PER_KIND)
+    /// of a kind are listed, the last of them counting the rest); an error drops the
+    /// typed prompt.
     pub fn add(&mut self, severity: Severity, findings: impl IntoIterator<Item = Finding>) {
-        for finding in findings {
-            let diagnostic = self.diagnostic(severity, finding);
-            if diagnostic.is_error() {
+        // In file order, so that the findings listed are a kind's first ones.
+        let mut positioned: Vec<(yaml::Pos, Finding)> = findings
+            .into_iter()
+            .map(|finding| (self.position(&finding), finding))
+            .collect();
+        positioned.sort_by_key(|(pos, _)| *pos);
+        for (pos, finding) in positioned {
+            if severity == Severity::Error {
                 self.prompt = None;
             }
-            self.diagnostics.push(diagnostic);
+            if self.tally.admit(severity, &finding.message) {
+                let diagnostic = self.diagnostic_at(severity, finding, pos);
+                self.diagnostics.push(diagnostic);
+            }
         }
         self.diagnostics
             .sort_by_key(|d| (d.line, d.column, std::cmp::Reverse(d.severity)));
+        self.tally.settle(&mut self.diagnostics);
+    }
+
+    /// Take the problems of the YAML itself, as errors positioned in this file.
+    fn take_yaml(&mut self, problems: yaml::Problems) {
+        self.diagnostics = problems
+            .list
+            .into_iter()
+            .map(|problem| self.yaml_diagnostic(problem))
+            .collect();
+        self.tally = problems.tally;
+        self.tally.settle(&mut self.diagnostics);
     }
 }
 
@@ -102,9 +139,14 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
         prompt: None,
         diagnostics: Vec::new(),
         lines: LineIndex::default(),
+        tally: Tally::default(),
     };
     if bytes.len() as u64 > MAX_FILE_BYTES {
         file.diagnostics.push(too_large(path, bytes.len() as u64));
+        return file;
+    }
+    if let Some(pointer) = lfs::Pointer::of(bytes) {
+        file.diagnostics.push(pointer.prompt_file(path));
         return file;
     }
     let text = match std::str::from_utf8(bytes) {
@@ -120,21 +162,14 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     let document = match yaml::parse(text) {
         Ok(document) => document,
         Err(problems) => {
-            file.diagnostics = problems
-                .into_iter()
-                .map(|problem| file.yaml_diagnostic(problem))
-                .collect();
+            file.take_yaml(problems);
             return file;
         }
     };
     file.value = document.value;
     file.index = document.index;
-    let yaml_problems = document.problems.len();
-    file.diagnostics = document
-        .problems
-        .into_iter()
-        .map(|problem| file.yaml_diagnostic(problem))
-        .collect();
+    let yaml_problems = document.problems.list.len();
+    file.take_yaml(document.problems);
     let mut findings = check::schema_findings(&file.value);
     findings.extend(check::rule_findings(&file.value));
     if findings.is_empty() && yaml_problems == 0 {
@@ -147,8 +182,10 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     file
 }
 
-/// A value the schema let through but the types refuse (`max_tokens: 1.0`).
+/// A value the schema let through but the types refuse. Not expected (the schema is
+/// generated from the types): said in our words, the library's text logged only.
 fn decode_finding(err: &serde_path_to_error::Error<serde_json::Error>) -> Finding {
+    tracing::debug!(error = %err.inner(), path = %err.path(), "a value the schema accepts does not fit the types");
     let mut pointer = String::new();
     for segment in err.path().iter() {
         pointer.push('/');
@@ -165,8 +202,11 @@ fn decode_finding(err: &serde_path_to_error::Error<serde_json::Error>) -> Findin
     Finding {
         pointer,
         at_key: false,
-        message: format!("invalid value for `{name}`: {}", err.inner()),
-        help: None,
+        message: format!("`{name}` holds a value the prompt file format cannot hold"),
+        help: Some(format!(
+            "see the format's JSON Schema ({}) for what `{name}` takes",
+            schema::SCHEMA_PATH
+        )),
     }
 }
 
@@ -199,6 +239,7 @@ pub fn not_utf8(path: &str, bytes: &[u8], valid_up_to: usize) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::MAX_PER_KIND;
 
     fn rendered(file: &ParsedFile) -> String {
         file.diagnostics
@@ -263,14 +304,68 @@ mod tests {
     }
 
     #[test]
-    fn integral_floats_for_integers_are_refused_at_their_position() {
+    fn integral_floats_are_integers_where_integers_go() {
         let file = parse_file(
             "a.yaml",
-            b"name: A\nmodel: m\nmax_tokens: 100.0\nmessages:\n  - role: user\n",
+            b"name: A\nmodel: m\nmax_tokens: 2048.0\nseed: 1e3\nmessages:\n  - role: user\n",
         );
-        assert_eq!(file.diagnostics.len(), 1, "{}", rendered(&file));
-        assert_eq!(file.diagnostics[0].line, Some(3));
-        assert!(file.diagnostics[0].message.contains("`max_tokens`"));
+        assert!(file.diagnostics.is_empty(), "{}", rendered(&file));
+        let prompt = file.prompt.unwrap();
+        assert_eq!((prompt.max_tokens, prompt.seed), (Some(2048), Some(1000)));
+        let file = parse_file(
+            "a.yaml",
+            b"name: A\nmodel: m\nmax_tokens: 100.5\nseed: 1e300\nmessages:\n  - role: user\n",
+        );
+        let found: Vec<_> = file
+            .diagnostics
+            .iter()
+            .map(|d| (d.location(), d.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "a.yaml:3:13".to_owned(),
+                    "wrong type for `max_tokens`: expected an integer, found the number 100.5"
+                ),
+                (
+                    "a.yaml:4:7".to_owned(),
+                    "`seed` is 1e300, out of range: it must be at most 9223372036854775807"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn findings_of_a_kind_are_capped_and_counted() {
+        let keys: String = (0..120).map(|i| format!("k{i}: 1\n")).collect();
+        let text = format!("name: A\nmodel: m\n{keys}messages: [{{role: user}}]\n");
+        let file = parse_file("a.yaml", text.as_bytes());
+        assert_eq!(file.diagnostics.len(), MAX_PER_KIND);
+        let last = file.diagnostics.last().unwrap();
+        assert_eq!(last.more_like_it, 70);
+        assert_eq!(last.location(), "a.yaml:52:1");
+        assert!(
+            last.render(false)
+                .ends_with("= note: and 70 more like it in this file\n"),
+            "{}",
+            last.render(false)
+        );
+        let total: usize = file.diagnostics.iter().map(Diagnostic::count).sum();
+        assert_eq!(total, 120);
+    }
+
+    #[test]
+    fn a_git_lfs_pointer_is_not_a_prompt() {
+        let file = parse_file(
+            "a.prompt.yaml",
+            b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 2048\n",
+        );
+        assert_eq!(file.diagnostics.len(), 1);
+        assert_eq!(
+            file.diagnostics[0].message,
+            "the prompt file is a Git LFS pointer (to 2,048 bytes stored in LFS), not the prompt itself"
+        );
     }
 
     #[test]

@@ -83,6 +83,15 @@ pub(crate) fn accepts_text(pointer: &str) -> bool {
     schema_at(pointer).is_some_and(takes_string)
 }
 
+/// Whether the format wants an integer at `pointer` (`max_tokens`, `seed`).
+pub(crate) fn wants_integer(pointer: &str) -> bool {
+    schema_at(pointer).is_some_and(|schema| match schema.get("type") {
+        Some(Value::String(ty)) => ty == "integer",
+        Some(Value::Array(types)) => types.iter().any(|ty| ty == "integer"),
+        _ => false,
+    })
+}
+
 fn takes_string(schema: &'static Value) -> bool {
     match schema.get("type") {
         Some(Value::String(ty)) => ty == "string",

@@ -7,8 +7,11 @@
 //! `name: 2024`) is that text exactly as written, whatever it would resolve to
 //! elsewhere; which places want text is read from the format's JSON Schema. And YAML
 //! tags (`!!binary`, `!secret`) are refused wherever they are, found by a scan of the
-//! parser's events before the value is read. Library wording never reaches the user:
-//! every error is said in our words, with a position.
+//! parser's events before the value is read; so are merge keys (`<<`, YAML 1.1 only).
+//! An integral number where the format wants an integer (`max_tokens: 2048.0`) is that
+//! integer. Library wording never reaches the user: every error is said in our words,
+//! with a position ([`syntax`] for files that do not parse), and at most
+//! [`MAX_PER_KIND`](crate::diagnostic::MAX_PER_KIND) problems of a kind are kept.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,11 +19,14 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
-use serde_saphyr::budget::BudgetBreach;
-use serde_saphyr::granit_parser::{self, Event, ScanError};
-use serde_saphyr::{ExternalMessageSource, Location, Spanned};
+use serde_saphyr::Spanned;
+use serde_saphyr::granit_parser::{self, Event};
 
-use super::schema;
+use super::{check, schema};
+use crate::diagnostic::{Severity, Tally};
+use crate::excerpt;
+
+mod syntax;
 
 /// The deepest nesting of lists and mappings a prompt file may have. Reading a level
 /// takes tens of kilobytes of stack in a debug build, and files are read on threads with
@@ -35,14 +41,6 @@ pub const MAX_NODES: usize = 250_000;
 pub struct Pos {
     pub line: usize,
     pub column: usize,
-}
-
-impl Pos {
-    fn from_location(location: Location) -> Option<Pos> {
-        let line = usize::try_from(location.line()).ok()?;
-        let column = usize::try_from(location.column()).ok()?;
-        (line > 0 && column > 0).then_some(Pos { line, column })
-    }
 }
 
 /// Where a node of the document is: its value and, for a mapping entry, its key.
@@ -112,25 +110,53 @@ impl Problem {
     }
 }
 
+/// The problems of one file, at most [`MAX_PER_KIND`](crate::diagnostic::MAX_PER_KIND)
+/// of a kind kept; `tally` counts them all.
+#[derive(Debug, Clone, Default)]
+pub struct Problems {
+    pub list: Vec<Problem>,
+    pub tally: Tally,
+}
+
+impl Problems {
+    fn push(&mut self, problem: Problem) {
+        if self.tally.admit(Severity::Error, &problem.message) {
+            self.list.push(problem);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn one(problem: Problem) -> Problems {
+        let mut problems = Problems::default();
+        problems.push(problem);
+        problems
+    }
+}
+
 /// A parsed document: the JSON value, node positions, and problems found in a document
 /// that did parse (tags, values the JSON form cannot hold), each with its position.
 #[derive(Debug, Clone)]
 pub struct Document {
     pub value: Value,
     pub index: PosIndex,
-    pub problems: Vec<Problem>,
+    pub problems: Problems,
 }
 
 /// Parse one YAML document. YAML 1.2 booleans only (`yes` is a string); a decimal
-/// with redundant leading zeros (`0755`) is a string, as serde_yaml read it. Err holds
-/// the problems of a file that could not be read as one YAML document at all.
-pub fn parse(text: &str) -> Result<Document, Vec<Problem>> {
+/// with redundant leading zeros (`0755`) is a string, as serde_yaml read it; merge keys
+/// (`<<`) are refused. Err holds the problems of a file that could not be read as one
+/// YAML document at all.
+pub fn parse(text: &str) -> Result<Document, Problems> {
     let tags = tag_problems(text);
     let options = serde_saphyr::options! {
         strict_booleans: true,
         with_snippet: false,
         leading_zero_numbers_as_strings: true,
         ignore_binary_tag_for_string: true,
+        merge_keys: serde_saphyr::MergeKeyPolicy::Error,
         non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
@@ -141,7 +167,7 @@ pub fn parse(text: &str) -> Result<Document, Vec<Problem>> {
         Ok(root) => root,
         // A tag can be why the rest failed (`!!int abc`): say the tag first, alone.
         Err(_) if !tags.is_empty() => return Err(tags),
-        Err(err) => return Err(vec![syntax_problem(&err)]),
+        Err(err) => return Err(Problems::one(syntax::problem(text, &err))),
     };
     let mut document = Document {
         value: Value::Null,
@@ -160,8 +186,8 @@ pub fn parse(text: &str) -> Result<Document, Vec<Problem>> {
 
 /// Every explicit tag of the document (`!!str`, `!secret`, `!<tag:...>`), on keys and
 /// values at any depth. Stops at the first syntax error: parsing reports that.
-fn tag_problems(text: &str) -> Vec<Problem> {
-    let mut problems = Vec::new();
+fn tag_problems(text: &str) -> Problems {
+    let mut problems = Problems::default();
     // Every tag starts with `!`: without one there is nothing to scan for.
     if !text.contains('!') {
         return problems;
@@ -185,7 +211,10 @@ fn tag_problems(text: &str) -> Vec<Problem> {
             problems.push(
                 Problem::new(
                     pos,
-                    format!("YAML tags are not supported: `{}`", tag.original()),
+                    format!(
+                        "YAML tags are not supported: {}",
+                        excerpt::quoted(&tag.original())
+                    ),
                 )
                 .help(
                     "remove the tag; values are read as plain YAML (quote a value to keep it text)",
@@ -196,165 +225,12 @@ fn tag_problems(text: &str) -> Vec<Problem> {
     problems
 }
 
-/// serde-saphyr's error in our words.
-fn syntax_problem(err: &serde_saphyr::Error) -> Problem {
-    use serde_saphyr::Error as E;
-    let pos = err
-        .location()
-        .and_then(Pos::from_location)
-        .unwrap_or(Pos { line: 1, column: 1 });
-    let err = innermost(err);
-    match err {
-        E::DuplicateMappingKey { key, .. } => {
-            let message = match key {
-                Some(key) => format!("duplicate key `{key}`"),
-                None => "duplicate key".to_owned(),
-            };
-            Problem::new(pos, message)
-                .help("a key may appear only once in a mapping: keep one of them")
-        }
-        E::MultipleDocuments { .. } => multiple_documents(pos),
-        E::Budget { breach, .. } => budget_problem(pos, breach),
-        E::AliasReplayLimitExceeded { .. }
-        | E::AliasExpansionLimitExceeded { .. }
-        | E::AliasReplayStackDepthExceeded { .. }
-        | E::AliasReplayCounterOverflow { .. } => too_many_aliases(pos),
-        E::UnknownAnchor { .. } => Problem::new(
-            pos,
-            "invalid YAML: this alias (`*name`) refers to no anchor (`&name`) defined before it",
-        )
-        .help("define the anchor first, or write the value out"),
-        E::RecursiveReferencesRequireWeakTypes { .. } => Problem::new(
-            pos,
-            "invalid YAML: this alias refers to a node that contains it",
-        )
-        .help("an alias cannot repeat its own surroundings: write the value out"),
-        E::Eof { .. } => Problem::new(pos, "invalid YAML: the file ends in the middle of a value"),
-        E::NonFiniteFloat { value, .. } => not_finite(pos, value),
-        E::ExternalMessage { source, .. } => match source.as_ref() {
-            ExternalMessageSource::Parser(scan) => scan_problem(pos, scan, err),
-            _ => Problem::new(pos, format!("invalid YAML: {}", plain_message(err))),
-        },
-        _ => Problem::new(pos, format!("invalid YAML: {}", plain_message(err))),
-    }
-}
-
-/// The error an alias error or a snippet wrapper is about.
-fn innermost(err: &serde_saphyr::Error) -> &serde_saphyr::Error {
-    let mut err = err;
-    for _ in 0..8 {
-        err = match err {
-            serde_saphyr::Error::AliasError { error, .. } => error,
-            serde_saphyr::Error::WithSnippet { error, .. } => error,
-            _ => break,
-        };
-    }
-    err
-}
-
-fn budget_problem(pos: Pos, breach: &BudgetBreach) -> Problem {
-    match breach {
-        BudgetBreach::Depth { .. } => Problem::new(
-            pos,
-            format!("the file nests lists and mappings more than {MAX_DEPTH} levels deep"),
-        )
-        .help("flatten it: a prompt file needs only a few levels"),
-        BudgetBreach::Nodes { .. } => Problem::new(
-            pos,
-            format!(
-                "the file holds more than {MAX_NODES} values (an alias counts all the values of its anchor each time it is used)"
-            ),
-        )
-        .help("write less, or use fewer aliases; a prompt file needs far fewer values"),
-        BudgetBreach::Aliases { .. }
-        | BudgetBreach::AliasAnchorRatio { .. }
-        | BudgetBreach::RecordedAnchorEvents { .. }
-        | BudgetBreach::RecordedAnchorBytes { .. }
-        | BudgetBreach::MergeKeys { .. } => too_many_aliases(pos),
-        BudgetBreach::Documents { .. } => multiple_documents(pos),
-        _ => Problem::new(pos, "the file is too large or too repetitive to read")
-            .help("a prompt file is a small mapping of keys: split it up"),
-    }
-}
-
-fn multiple_documents(pos: Pos) -> Problem {
-    Problem::new(
-        pos,
-        "the file holds more than one YAML document; a second one starts here",
-    )
-    .help("one prompt per file: move what follows the `---` line into a file of its own")
-}
-
-fn too_many_aliases(pos: Pos) -> Problem {
-    Problem::new(
-        pos,
-        "the file's aliases (`*name`) expand to far more than a prompt file holds",
-    )
-    .help("write the values out, or use fewer aliases")
-}
-
 fn not_finite(pos: Pos, raw: &str) -> Problem {
-    Problem::new(pos, format!("`{raw}` is not a finite number"))
-        .help("give a number, or quote the value to make it text")
-}
-
-/// A parser (syntax) error. The usual indentation slips get our words and a hint.
-fn scan_problem(pos: Pos, scan: &ScanError, err: &serde_saphyr::Error) -> Problem {
-    use granit_parser::ErrorKind as K;
-    let indentation = "check the indentation: the keys of one mapping, and the `-` entries of one list, start in the same column; what belongs to a key or an entry is indented further, with spaces (never tabs)";
-    let message = match scan.kind() {
-        K::ExpectedBlockMappingKey => {
-            "expected a `key: value` here, in the column of the keys above it"
-        }
-        K::ExpectedBlockSequenceEntry => {
-            "expected a list entry (`- ...`) here, in the column of the entries above it"
-        }
-        K::MappingValueNotAllowed | K::InvalidColonPlacement => {
-            "a `key: value` is not allowed here (is it indented too far?)"
-        }
-        K::BlockSequenceEntryNotAllowed => "a list entry (`- ...`) is not allowed here",
-        K::InvalidIndentation
-        | K::InvalidFlowScalarIndent
-        | K::InvalidQuotedScalarIndent
-        | K::InvalidBlockScalarIndent => "wrong indentation",
-        K::TabNotAllowed
-        | K::TabInIndentation
-        | K::TabInBlockIndentation
-        | K::TabInPlainScalar
-        | K::TabAtBlockScalarStart => "a tab where YAML allows only spaces",
-        K::UnexpectedCharacter { character } if character.is_control() => {
-            return Problem::new(
-                pos,
-                format!(
-                    "invalid YAML: the control character `{}` cannot appear in YAML text",
-                    character.escape_debug()
-                ),
-            )
-            .help(
-                "write it as an escape in a double-quoted string (`\\e`, `\\x07`), or remove it",
-            );
-        }
-        K::RecursionLimitExceeded => return budget_problem(pos, &BudgetBreach::Depth { depth: 0 }),
-        _ => {
-            return Problem::new(pos, format!("invalid YAML: {}", plain_message(err)));
-        }
-    };
-    Problem::new(pos, format!("invalid YAML: {message}")).help(indentation)
-}
-
-/// The library's own text, without its "at line X column Y" (we print the position).
-fn plain_message(err: &serde_saphyr::Error) -> String {
-    let text = err.without_snippet().to_string();
-    let text = match text.find(" at line ") {
-        Some(cut) if text[cut..].contains("column") => text[..cut].to_owned(),
-        _ => text,
-    };
-    let text = text.trim().trim_end_matches('.').to_owned();
-    if text.is_empty() {
-        "the file cannot be read as YAML".to_owned()
-    } else {
-        text
-    }
+    Problem::new(
+        pos,
+        format!("{} is not a finite number", excerpt::quoted(raw)),
+    )
+    .help("give a number, or quote the value to make it text")
 }
 
 /// A YAML node as serde-saphyr hands it over, with positions on every child.
@@ -476,7 +352,7 @@ impl Reader<'_> {
     }
 
     fn read(&mut self, node: Spanned<Node>, key: Option<Pos>, pointer: &mut String) -> Value {
-        let value_pos = Pos::from_location(node.referenced)
+        let value_pos = syntax::pos_of(node.referenced)
             .or(key)
             .unwrap_or(Pos { line: 1, column: 1 });
         self.document.index.nodes.insert(
@@ -493,6 +369,9 @@ impl Reader<'_> {
             && let Some(text) = self.as_written(&node)
         {
             return Value::String(text);
+        }
+        if matches!(node.value, Node::UInt(_) | Node::Float(_)) && schema::wants_integer(pointer) {
+            return self.integer(node, value_pos, pointer);
         }
         match node.value {
             Node::Null => Value::Null,
@@ -524,14 +403,17 @@ impl Reader<'_> {
             Node::Map(entries) => {
                 let mut out = Map::with_capacity(entries.len());
                 for (name, value) in entries {
-                    let key_pos = Pos::from_location(name.referenced).unwrap_or(value_pos);
+                    let key_pos = syntax::pos_of(name.referenced).unwrap_or(value_pos);
                     let Some(name) = self.key_text(name, key_pos) else {
                         continue;
                     };
                     if out.contains_key(&name) {
                         self.document.problems.push(
-                            Problem::new(key_pos, format!("duplicate key `{name}`"))
-                                .help("a key may appear only once in a mapping: keep one of them"),
+                            Problem::new(
+                                key_pos,
+                                format!("duplicate key {}", excerpt::quoted(&name)),
+                            )
+                            .help("a key may appear only once in a mapping: keep one of them"),
                         );
                         continue;
                     }
@@ -545,6 +427,43 @@ impl Reader<'_> {
                 Value::Object(out)
             }
         }
+    }
+
+    /// A number where the format wants an integer: an integral one (`2048.0`, `1e3`) is
+    /// that integer, as `1` and `1.0` are the same number; one past the 64-bit range is
+    /// a problem (the schema then reports any fraction).
+    fn integer(&mut self, node: Spanned<Node>, pos: Pos, pointer: &str) -> Value {
+        // 2^63: the first integral float past `i64::MAX`.
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+        let in_range = match node.value {
+            Node::UInt(v) => i64::try_from(v).ok().map(Value::from),
+            Node::Float(v) if v.fract() != 0.0 || !v.is_finite() => {
+                return match Number::from_f64(v) {
+                    Some(number) => Value::Number(number),
+                    None => {
+                        let raw = self.as_written(&node).unwrap_or_default();
+                        self.document.problems.push(not_finite(pos, &raw));
+                        Value::Null
+                    }
+                };
+            }
+            // In range, the conversion is exact.
+            Node::Float(v) => (-LIMIT..LIMIT).contains(&v).then(|| Value::from(v as i64)),
+            _ => None,
+        };
+        in_range.unwrap_or_else(|| {
+            let raw = self.as_written(&node).unwrap_or_default();
+            self.document.problems.push(Problem::new(
+                pos,
+                format!(
+                    "`{}` is {}, out of range: it must be at most {}",
+                    check::display_path(pointer),
+                    excerpt::excerpt(&raw),
+                    i64::MAX
+                ),
+            ));
+            Value::Null
+        })
     }
 
     /// A mapping key as text: a string as it is, any other scalar as written (`1.5`,
@@ -614,8 +533,8 @@ mod tests {
 
     fn problems(text: &str) -> Vec<(Pos, String, Option<String>)> {
         let problems = match parse(text) {
-            Ok(doc) => doc.problems,
-            Err(problems) => problems,
+            Ok(doc) => doc.problems.list,
+            Err(problems) => problems.list,
         };
         problems
             .into_iter()
@@ -629,11 +548,11 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_a_position() {
-        let err = parse("model: gpt-4o\nmessages: [\n").unwrap_err();
+        let err = parse("model: gpt-4o\nmessages: [\n").unwrap_err().list;
         assert_eq!(err.len(), 1);
         assert!(err[0].message.starts_with("invalid YAML: "), "{err:?}");
         assert!(!err[0].message.contains(" at line "), "{err:?}");
-        let err = parse("a: 1\na: 2\n").unwrap_err();
+        let err = parse("a: 1\na: 2\n").unwrap_err().list;
         assert_eq!(err[0].pos, pos(2, 1), "{err:?}");
         assert_eq!(err[0].message, "duplicate key `a`");
     }
@@ -694,7 +613,7 @@ mod tests {
             v["variables"],
             serde_json::json!({"n": 1000.0, "z": "0123"})
         );
-        assert!(doc.problems.is_empty(), "{:?}", doc.problems);
+        assert!(doc.problems.is_empty(), "{:?}", doc.problems.list);
     }
 
     #[test]

@@ -186,10 +186,13 @@ impl GitHub {
             properties.push(("col", column.to_string()));
         }
         properties.push(("title", title.to_owned()));
-        let message = match &d.help {
+        let mut message = match &d.help {
             Some(help) => format!("{}\nhelp: {help}", d.message),
             None => d.message.clone(),
         };
+        if let Some(note) = d.more_note() {
+            message.push_str(&format!("\nnote: {note}"));
+        }
         command(kind, &properties, &message)
     }
 

@@ -743,7 +743,8 @@ fn summarize(
         warnings: diagnostics
             .iter()
             .filter(|d| d.severity == Severity::Warning)
-            .count(),
+            .map(Diagnostic::count)
+            .sum(),
         ..Summary::default()
     };
     for row in rows {

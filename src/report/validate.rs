@@ -29,11 +29,13 @@ impl Summary {
             .iter()
             .filter(|path| invalid.contains(path.as_str()))
             .count();
+        // A finding listed for the ones like it that are not counts them too.
         let count = |severity| {
             set.diagnostics
                 .iter()
                 .filter(|d| d.severity == severity)
-                .count()
+                .map(Diagnostic::count)
+                .sum()
         };
         Summary {
             files: set.files.len(),

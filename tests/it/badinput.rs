@@ -1,10 +1,12 @@
 //! Bad local input that cannot be committed as a fixture, end to end through the real
 //! binary: FIFOs, sockets and device links where prompt or content files are expected,
 //! links that lead nowhere, names that are not UTF-8 or hold control characters, a
-//! 300 KB line, content files in the git directory. Nothing may block, nothing from the
-//! git directory may be read or sent, and no control character may reach the terminal.
-//! The transcript is pinned; `tests/it/validate.rs` lists every class of bad input with
-//! its fixture and message.
+//! 300 KB line, content files in the git directory, a 100,000-character `content_file`,
+//! a submodule holding prompt files, 80,000 findings of one kind. Nothing may block,
+//! nothing from the git directory may be read or sent, no control character may reach
+//! the terminal, and no output grows with the input beyond an excerpt. The transcript is
+//! pinned; `tests/it/validate.rs` lists every class of bad input with its fixture and
+//! message.
 //!
 //! The fuzz test at the end feeds mutated prompt files through parsing, validation, the
 //! desired version body and the pure sync plan.
@@ -43,6 +45,44 @@ fn stdout_of(assert: &assert_cmd::assert::Assert) -> String {
     String::from_utf8(assert.get_output().stdout.clone()).unwrap()
 }
 
+/// Each finding of a JSON list of diagnostics as `path:line:column: message`.
+fn located(diagnostics: &serde_json::Value) -> Vec<String> {
+    diagnostics
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}:{}: {}",
+                d["path"].as_str().unwrap(),
+                d["line"],
+                d["column"],
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The findings of the invalid files of a JSON pass report, [`located`].
+fn invalid_findings(report: &serde_json::Value) -> Vec<String> {
+    report["invalid_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| located(&f["diagnostics"]))
+        .collect()
+}
+
+/// The names of the emulator's prompts, as JSON text.
+fn remote_names(scenario: &Scenario) -> Vec<String> {
+    scenario
+        .emu
+        .prompts()
+        .iter()
+        .map(|p| p["name"].to_string())
+        .collect()
+}
+
 /// Put [`GIT_SECRET`] in the repository's git config.
 fn plant_secret(repo: &TestRepo) {
     let header = format!("Authorization: Bearer {GIT_SECRET}");
@@ -62,6 +102,20 @@ fn validate_failing(dir: &Path, args: &[&str]) -> String {
     let out = stdout_of(&assert);
     assert!(!out.contains(GIT_SECRET), "{out}");
     out
+}
+
+/// `promptsync validate --output json` in `dir`, expected to find errors: the report,
+/// and its text checked to hold no secret of the git config.
+fn validate_json(dir: &Path) -> serde_json::Value {
+    let assert = promptsync()
+        .current_dir(dir)
+        .args(["validate", "--output", "json"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1);
+    let stdout = &assert.get_output().stdout;
+    assert!(!String::from_utf8_lossy(stdout).contains(GIT_SECRET));
+    serde_json::from_slice(stdout).unwrap()
 }
 
 /// A repository holding every kind of generated bad input, and a secret in its git
@@ -103,6 +157,21 @@ fn bad_repo() -> (TestRepo, std::os::unix::net::UnixListener) {
     assert!(long.len() > 300_000);
     repo.write("p/long-line.prompt.yaml", &long);
 
+    // A `content_file` of 100,000 characters: quoted as an excerpt.
+    let long_name = format!("text/{}.md", "x".repeat(100_000));
+    repo.write(
+        "p/long-content-file.prompt.yaml",
+        &with_content_file("Long content file", &long_name),
+    );
+
+    // A submodule with prompt files of its own (never read: a warning), and a content
+    // file in it.
+    add_submodule(&repo, "shared");
+    repo.write(
+        "p/content-submodule.prompt.yaml",
+        &with_content_file("In a submodule", "../shared/notes.md"),
+    );
+
     // Content files that are not regular files, or are in the git directory.
     std::fs::create_dir_all(root.join("p/text")).unwrap();
     mkfifo(&root.join("p/text/fifo.md"));
@@ -125,6 +194,26 @@ fn bad_repo() -> (TestRepo, std::os::unix::net::UnixListener) {
     (repo, socket)
 }
 
+/// A repository of its own, with two prompt files and a text file, added to `repo` as
+/// the submodule `path` (checked out, not committed).
+fn add_submodule(repo: &TestRepo, path: &str) -> TestRepo {
+    let other = TestRepo::new();
+    other.write("a.prompt.yaml", &valid_prompt("Submodule A"));
+    other.write("deep/b.prompt.yaml", &valid_prompt("Submodule B"));
+    other.write("notes.md", "Notes kept in the submodule.\n");
+    other.commit("the submodule's prompts");
+    repo.git([
+        OsStr::new("-c"),
+        OsStr::new("protocol.file.allow=always"),
+        OsStr::new("submodule"),
+        OsStr::new("add"),
+        OsStr::new("--quiet"),
+        other.path().as_os_str(),
+        OsStr::new(path),
+    ]);
+    other
+}
+
 /// Every generated class in one run, pinned; nothing blocks (the timeout would fail
 /// the test), the git config's secret never shows, no raw control character reaches
 /// the output.
@@ -140,18 +229,129 @@ fn generated_bad_input_transcript() {
     insta::assert_snapshot!("badinput_generated", out);
 
     // JSON keeps file names exact (the escape is the JSON string's own).
-    let assert = promptsync()
-        .current_dir(repo.path())
-        .args(["validate", "--output", "json"])
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .code(1);
-    let report: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    let report = validate_json(repo.path());
     let files = report["files"].as_array().unwrap();
     assert!(files.contains(&serde_json::json!({
         "path": "p/\u{1b}[2Jclear.prompt.yaml", "valid": false
     })));
-    assert!(!String::from_utf8_lossy(&assert.get_output().stdout).contains(GIT_SECRET));
+}
+
+/// 80,000 undeclared placeholders in one message: 50 warnings listed, the 50th saying
+/// how many more there are, every one counted; the output stays small (it was 34.8 MB).
+#[test]
+fn findings_of_one_kind_are_capped_per_file() {
+    let repo = TestRepo::new();
+    let placeholders: String = (0..80_000).map(|i| format!("{{{{u{i}}}}}")).collect();
+    repo.write(
+        "p/many-variables.prompt.yaml",
+        &format!(
+            "name: Many\nmodel: gpt-4o\ntemperature: 9\nmessages:\n  - role: user\n    content: \"{placeholders}\"\n"
+        ),
+    );
+    let out = validate_failing(repo.path(), &[]);
+    assert!(out.len() < 40_000, "{} bytes of output", out.len());
+    assert_eq!(out.matches("warning: ").count(), 50, "{out}");
+    assert!(
+        out.contains("warning: `{{u49}}` in `messages[0]` is not declared under `variables`\n"),
+        "{out}"
+    );
+    assert!(!out.contains("`{{u50}}`"), "{out}");
+    assert!(
+        out.contains("   = note: and 79,950 more like it in this file\n\nchecked"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("checked 1 prompt file: 0 valid, 1 invalid; 1 error, 80000 warnings\n"),
+        "{out}"
+    );
+
+    // JSON lists the same 50 and says how many more.
+    let report = validate_json(repo.path());
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 51);
+    assert_eq!(diagnostics[50]["more_like_it"], 79_950);
+    assert_eq!(report["summary"]["warnings"], 80_000);
+}
+
+/// A file name that is not UTF-8 (or a directory's on the way) is the same finding in
+/// a commit as in the working tree: `validate`, `validate --rev`, `sync` and `sync
+/// --worktree` all report it; the valid prompt still syncs.
+#[test]
+fn names_that_are_not_utf8_are_reported_from_commits_too() {
+    let scenario = Scenario::new();
+    let repo = &scenario.repo;
+    let root = repo.path();
+    std::fs::create_dir_all(root.join("p")).unwrap();
+    let file = [b"p/caf\xe9".as_slice(), b".prompt.yaml"].concat();
+    std::fs::write(root.join(OsStr::from_bytes(&file)), valid_prompt("Latin-1")).unwrap();
+    let dir = root.join(OsStr::from_bytes(b"d\xe9r"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("b.prompt.yaml"),
+        valid_prompt("In a Latin-1 directory"),
+    )
+    .unwrap();
+    repo.write("ok.prompt.yaml", &valid_prompt("Ok"));
+    repo.commit("odd names");
+
+    let expected = [
+        "d\u{fffd}r/b.prompt.yaml:1:1: the file name is not valid UTF-8, so the file cannot be named in the API or a report",
+        "p/caf\u{fffd}.prompt.yaml:1:1: the file name is not valid UTF-8, so the file cannot be named in the API or a report",
+    ];
+    for args in [&["validate"][..], &["validate", "--rev", "HEAD"][..]] {
+        let mut args = args.to_vec();
+        args.extend(["--output", "json"]);
+        let report: serde_json::Value =
+            serde_json::from_slice(&scenario.run(&args, 1).stdout).unwrap();
+        assert_eq!(located(&report["diagnostics"]), expected, "{args:?}");
+    }
+    for args in [
+        &["sync", "--output", "json"][..],
+        &["sync", "--worktree", "--output", "json"][..],
+    ] {
+        let report: serde_json::Value =
+            serde_json::from_slice(&scenario.run(args, 1).stdout).unwrap();
+        assert_eq!(invalid_findings(&report), expected, "{args:?}");
+    }
+    assert_eq!(remote_names(&scenario), ["\"Ok\""]);
+}
+
+/// The submodule's prompt files get one warning, from the working tree and from a
+/// commit alike; a content file in it is an error; a path named in it is refused.
+#[test]
+fn submodules_are_not_read_and_say_so() {
+    let repo = TestRepo::new();
+    let _other = add_submodule(&repo, "vendor/shared");
+    repo.write(
+        "c.prompt.yaml",
+        &with_content_file("C", "vendor/shared/notes.md"),
+    );
+    repo.commit("add a submodule");
+    let warning = "warning: the submodule `vendor/shared` holds 2 prompt files that promptsync does not read: `vendor/shared/a.prompt.yaml`, `vendor/shared/deep/b.prompt.yaml`\n --> vendor/shared\n";
+    let error = "error: content file `vendor/shared/notes.md` is inside the submodule `vendor/shared`, whose files promptsync does not read\n";
+    for args in [&[][..], &["--rev", "HEAD"][..]] {
+        let out = validate_failing(repo.path(), args);
+        assert!(out.contains(warning), "{args:?}: {out}");
+        assert!(out.contains(error), "{args:?}: {out}");
+        assert!(
+            out.ends_with("checked 1 prompt file: 0 valid, 1 invalid; 1 error, 1 warning\n"),
+            "{args:?}: {out}"
+        );
+    }
+    let out = validate_failing(
+        repo.path(),
+        &["vendor/shared/a.prompt.yaml", "vendor/shared"],
+    );
+    assert!(
+        out.contains("error: `vendor/shared/a.prompt.yaml` is inside the submodule `vendor/shared`, whose files promptsync does not read\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "error: `vendor/shared` is a submodule, whose files promptsync does not read\n"
+        ),
+        "{out}"
+    );
 }
 
 /// Named on the command line, a FIFO or a socket is refused just the same, at once.
@@ -209,31 +409,10 @@ fn the_git_directory_is_never_read_or_sent() {
             "{stdout}\n{stderr}"
         );
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        let found: Vec<String> = report["invalid_files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|f| f["diagnostics"].as_array().unwrap().clone())
-            .map(|d| {
-                format!(
-                    "{}:{}:{}: {}",
-                    d["path"].as_str().unwrap(),
-                    d["line"],
-                    d["column"],
-                    d["message"].as_str().unwrap()
-                )
-            })
-            .collect();
-        assert_eq!(found, expected, "{args:?}");
+        assert_eq!(invalid_findings(&report), expected, "{args:?}");
     }
     // Only the valid prompt reached the API, and nothing sent holds the secret.
-    let names: Vec<String> = scenario
-        .emu
-        .prompts()
-        .iter()
-        .map(|p| p["name"].to_string())
-        .collect();
-    assert_eq!(names, ["\"Ok\""]);
+    assert_eq!(remote_names(&scenario), ["\"Ok\""]);
     for request in scenario.emu.requests() {
         assert!(!format!("{request:?}").contains(GIT_SECRET), "{request:?}");
     }

@@ -20,7 +20,7 @@
 //! | 6 | raw control character | `invalid/control-character.prompt.yaml` | invalid YAML: the control character `\u{1b}` cannot appear in YAML text |
 //! | 7 | indentation: list entry | `invalid/bad-indentation-list.prompt.yaml` | invalid YAML: expected a list entry (`- ...`) here, in the column of the entries above it |
 //! | 8 | indentation: key too far in | `invalid/bad-indentation-key.prompt.yaml` | invalid YAML: a `key: value` is not allowed here (is it indented too far?) |
-//! | 9 | tab indentation | `invalid/tab-indentation.prompt.yaml` | invalid YAML: a tab where YAML allows only spaces |
+//! | 9 | tab indentation | `invalid/tab-indentation.prompt.yaml` | invalid YAML: a tab where YAML allows only spaces (at the tab, 4:1) |
 //! | 10 | duplicate key | `invalid/duplicate-key.prompt.yaml` | duplicate key `model` |
 //! | 11 | several documents | `invalid/multiple-documents.prompt.yaml` | the file holds more than one YAML document; a second one starts here |
 //! | 12 | nesting too deep | `invalid/too-deep.prompt.yaml` | the file nests lists and mappings more than 32 levels deep |
@@ -84,6 +84,25 @@
 //! | 70 | path that does not exist | `validate nope.prompt.yaml` | cannot read `nope.prompt.yaml`: No such file or directory |
 //! | 71 | path outside the repository | `validate /elsewhere/x.prompt.yaml` | `<dir>/x.prompt.yaml` is outside the repository at `<root>` |
 //! | 72 | git directory named | `validate .git .git/config` | `.git` is inside the git directory, which promptsync never reads |
+//! | 73 | tab that starts a line | `invalid/tab-line-start.prompt.yaml` | invalid YAML: a tab where YAML allows only spaces (at 2:1, not at the scalar before it) |
+//! | 74 | unclosed `[` (more lines follow) | `invalid/unclosed-bracket.prompt.yaml` | invalid YAML: this `[` is never closed: the list it starts has no `]` (at the bracket) |
+//! | 75 | unclosed `{` | `invalid/unclosed-brace.prompt.yaml` | invalid YAML: this `{` is never closed: the mapping it starts has no `}` |
+//! | 76 | unclosed quote at the end of the file | `invalid/unclosed-quote-at-end.prompt.yaml` | invalid YAML: unclosed quote |
+//! | 77 | YAML merge key | `invalid/merge-key.prompt.yaml` | YAML merge keys (`<<`) are not supported |
+//! | 78 | prompt file is a Git LFS pointer | `invalid/lfs-pointer.prompt.yaml` | the prompt file is a Git LFS pointer (to 2,048 bytes stored in LFS), not the prompt itself |
+//! | 79 | content file is a Git LFS pointer | `invalid/content-file-lfs.prompt.yaml` | content file `text/lfs-pointer.md` is a Git LFS pointer (to 18,211 bytes stored in LFS), not the text itself |
+//! | 80 | warnings of a file with errors | `invalid/warnings-with-errors.prompt.yaml` | `{{language}}` in `messages[0]` is not declared under `variables` (beside the file's error) |
+//! | 81 | long key, value and `content_file` quoted | `invalid/long-values.prompt.yaml` | unknown key `very_very_…_long_key` (308 characters) (an excerpt of each) |
+//! | 82 | integral float for an integer (valid) | `valid/integral-floats.prompt.yaml` | none: `max_tokens: 2048.0` is 2048, as `1` and `1.0` are one number; a tab after a key is fine |
+//! | 83 | 80,000 undeclared placeholders | generated: `p/many-variables.prompt.yaml` | 50 warnings, the 50th with `= note: and 79,950 more like it in this file`; the summary counts 80000 |
+//! | 84 | 100,000-character `content_file` | generated: `p/long-content-file.prompt.yaml` | cannot read content file `text/xxx…xxx.md` (100,008 characters): File name too long |
+//! | 85 | prompt files in a submodule (warning) | generated: `shared/` | the submodule `shared` holds 2 prompt files that promptsync does not read: ... |
+//! | 86 | content file in a submodule | generated: `p/content-submodule.prompt.yaml` | content file `../shared/notes.md` is inside the submodule `shared`, whose files promptsync does not read |
+//! | 87 | file name not UTF-8 in a commit | generated, committed: `p/caf\xe9.prompt.yaml`, `d\xe9r/b.prompt.yaml` | the same finding as #62, from `validate --rev`, `sync` and `sync --worktree` |
+//! | 88 | 100,000-character `--rev` | `validate --rev xxx…` | unknown revision `xxx…xxx` (100,000 characters) in <root>: ... |
+//! | 89 | revision that does not exist | `validate --rev nope`, `--rev HEAD~5`, `--rev a..b` | our reason for each, never libgit2's `class=Reference (4); code=NotFound (-3)` |
+//! | 90 | `--repo` that does not exist | `validate --repo /nonexistent` | <path> does not exist: pass --repo the directory of a git repository's working tree |
+//! | 91 | a path named inside a submodule | `validate shared/a.prompt.yaml` | `shared/a.prompt.yaml` is inside the submodule `shared`, whose files promptsync does not read |
 
 use std::path::Path;
 
@@ -145,7 +164,7 @@ fn json_output_has_the_same_findings() {
     let diagnostics = report["diagnostics"].as_array().unwrap();
     assert_eq!(
         report["summary"],
-        serde_json::json!({"files": 56, "valid": 2, "invalid": 54, "errors": 59, "warnings": 2})
+        serde_json::json!({"files": 66, "valid": 3, "invalid": 63, "errors": 70, "warnings": 4})
     );
     for d in diagnostics {
         let location = format!(
@@ -169,7 +188,7 @@ fn json_output_has_the_same_findings() {
         );
     }
     let files = report["files"].as_array().unwrap();
-    assert_eq!(files.len(), 56);
+    assert_eq!(files.len(), 66);
     assert!(files.contains(&serde_json::json!({
         "path": "tests/fixtures/valid/variable-warnings.prompt.yaml", "valid": true
     })));
@@ -183,7 +202,7 @@ fn warnings_alone_exit_zero() {
         .assert()
         .success()
         .stdout(contains(
-            "checked 2 prompt files: 2 valid, 0 invalid; 0 errors, 2 warnings\n",
+            "checked 3 prompt files: 3 valid, 0 invalid; 0 errors, 2 warnings\n",
         ));
 }
 
@@ -338,4 +357,77 @@ fn no_api_key_or_network_is_needed() {
         .arg("validate")
         .assert()
         .success();
+}
+
+/// A revision is quoted as an excerpt, and git's failure is said in our words.
+#[test]
+fn revisions_are_excerpted_and_explained() {
+    let repo = TestRepo::new();
+    repo.write("a.prompt.yaml", &valid_prompt("A"));
+    repo.commit("add A");
+    let long = format!("{}{}", "x".repeat(99_990), "0123456789");
+    let assert = promptsync()
+        .current_dir(repo.path())
+        .args(["validate", "--rev", &long])
+        .assert()
+        .code(1)
+        .stdout("");
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.len() < 600, "{} bytes: {stderr}", stderr.len());
+    assert!(
+        stderr.contains(&format!(
+            "error: unknown revision `{}…{}0123456789` (100,000 characters) in ",
+            "x".repeat(60),
+            "x".repeat(20)
+        )),
+        "{stderr}"
+    );
+    let cases = [
+        (
+            "nope",
+            "unknown revision `nope` in ",
+            "no branch, tag or commit of that name exists here: give one that does (in a shallow clone, fetch it first)",
+        ),
+        (
+            "HEAD~5",
+            "unknown revision `HEAD~5` in ",
+            "it leads to a commit this repository does not have (the history is shorter, or a shallow clone lacks it): give one that exists here",
+        ),
+        (
+            "a..b",
+            "unknown revision `a..b` in ",
+            "git cannot read it as a revision: give a branch, tag or commit id (`main`, `v1.2.0`, `HEAD~2` and the like)",
+        ),
+    ];
+    for (rev, start, reason) in cases {
+        let assert = promptsync()
+            .current_dir(repo.path())
+            .args(["validate", "--rev", rev])
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(start) && stderr.contains(reason),
+            "{rev}: {stderr}"
+        );
+        for library in ["class=", "code=", "revspec", "Invalid pattern"] {
+            assert!(!stderr.contains(library), "{rev}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_repo_that_does_not_exist_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nonexistent");
+    promptsync()
+        .args(["validate", "--repo"])
+        .arg(&missing)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(format!(
+            "error: {} does not exist: pass --repo the directory of a git repository's working tree\n",
+            missing.display()
+        ));
 }
