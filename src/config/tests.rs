@@ -254,3 +254,15 @@ fn log_settings_from_flags_alone() {
     assert_eq!(settings.format, LogFormat::Pretty);
     assert_eq!(settings.filter, "info");
 }
+
+#[test]
+fn a_whole_number_written_as_a_float_is_that_number() {
+    let settings = load(&[], &[("PROMPTSYNC_API__MAX_IN_FLIGHT", "8.0")]).unwrap();
+    assert_eq!(settings.api.max_in_flight, 8);
+    let err = load(&[], &[("PROMPTSYNC_API__MAX_IN_FLIGHT", "8.5")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected a whole number from 1 to 256, found 8.5"),
+        "{err}"
+    );
+}

@@ -342,8 +342,13 @@ fn duration(min: Duration) -> impl FnOnce(&Value, &Origin) -> Result<Duration, S
 /// A whole number in `min..=max`.
 fn count(min: usize, max: usize) -> impl FnOnce(&Value, &Origin) -> Result<usize, String> {
     move |value, _| {
+        // `8` and `8.0` are the same number (as in prompt files); `8.5` is not whole.
         let number = match value {
-            Value::Num(_, num) => num.to_u128_lossy(),
+            Value::Num(_, num) => num.to_u128_lossy().or_else(|| {
+                num.to_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                    .map(|f| f as u128)
+            }),
             _ => None,
         };
         let number = number
