@@ -30,6 +30,11 @@ pub(super) fn read(
     repo: &Path,
     explicit: Option<&Path>,
 ) -> Result<Option<ConfigFile>, ConfigError> {
+    if explicit.is_none() && !repo.is_dir() {
+        // No repository there (or a file where it should be): there is no root file to
+        // read, and opening the repository says what is wrong with the path.
+        return Ok(None);
+    }
     let root = std::fs::canonicalize(repo).ok();
     let (path, in_repo) = match explicit {
         None => (

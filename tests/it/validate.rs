@@ -430,4 +430,21 @@ fn a_repo_that_does_not_exist_says_so() {
             "error: {} does not exist: pass --repo the directory of a git repository's working tree\n",
             missing.display()
         ));
+    // A file where the repository should be: said so, not "cannot read
+    // <path>/promptsync.toml: Not a directory".
+    let file = dir.path().join("hostname");
+    std::fs::write(&file, "host\n").unwrap();
+    for command in ["validate", "plan"] {
+        promptsync()
+            .args([command, "--repo"])
+            .arg(&file)
+            .env("RESPAN_API_KEY", "a-key-for-the-test")
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicates::str::contains(format!(
+                "error: {} is a file, not a directory: pass --repo the directory of a git repository's working tree\n",
+                file.display()
+            )));
+    }
 }
