@@ -245,8 +245,8 @@ fn once_is_one_pass_with_its_exit_status() {
     assert!(err.contains("broken.prompt.yaml"), "{err}");
 }
 
-#[test]
-fn the_emulator_flag_is_the_zero_setup_demo() {
+/// A repository with prompt `A` and `watch --emulator` running in it, ready.
+fn emulator_daemon() -> (crate::support::git::TestRepo, Daemon) {
     let repo = crate::support::git::TestRepo::new();
     repo.write("prompts/a.prompt.yaml", &prompt("A", "demo"));
     repo.commit("Demo");
@@ -254,13 +254,71 @@ fn the_emulator_flag_is_the_zero_setup_demo() {
     command
         .current_dir(repo.path())
         .args(["watch", "--emulator"]);
-    let mut daemon = Daemon::spawn(command);
+    let daemon = Daemon::spawn(command);
     daemon.wait_ready(DEADLINE);
+    (repo, daemon)
+}
+
+#[test]
+fn the_emulator_flag_is_the_zero_setup_demo() {
+    let (repo, mut daemon) = emulator_daemon();
     let status = daemon.status();
     assert_eq!(status["passes"][0]["counts"]["created"], 1, "{status:#}");
     daemon.signal("INT");
     assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(0));
     assert!(repo.path().join(".git/promptsync/emulator.json").exists());
+}
+
+#[test]
+fn a_second_emulator_command_in_one_repository_waits_for_the_first() {
+    let (repo, mut daemon) = emulator_daemon();
+    // `sync --emulator` needs the same state file: it waits for the lock.
+    let mut sync = crate::support::promptsync_command()
+        .current_dir(repo.path())
+        .args(["sync", "--emulator", "--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = sync.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = std::thread::spawn({
+        let log = std::sync::Arc::clone(&log);
+        move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stderr, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                log.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    wait_until(DEADLINE, "sync to wait for the state file", || {
+        let text = log.lock().unwrap().clone();
+        text.contains("in use by another emulator").then_some(())
+    });
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains(&format!("pid {}", daemon.pid())),
+        "it says who holds the state: {}",
+        log.lock().unwrap()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(0));
+    let status = wait_until(DEADLINE, "sync to finish", || sync.try_wait().unwrap());
+    reader.join().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut sync.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(0), "{out}\n{}", log.lock().unwrap());
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["summary"]["unchanged"], 1,
+        "the daemon's state: {report:#}"
+    );
 }
 
 #[test]
