@@ -14,6 +14,7 @@ mod api_key;
 mod base_url;
 mod error;
 mod layers;
+mod listen;
 mod raw;
 mod validate;
 
@@ -27,6 +28,7 @@ use crate::localfile::{self, Failure};
 use crate::secret::ApiKey;
 
 pub use error::{ConfigError, Problem};
+pub use listen::parse_listen;
 
 /// The configuration file read from the repository root when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "promptsync.toml";
@@ -139,6 +141,12 @@ pub struct WatchSettings {
     pub poll_interval: Duration,
     /// How long a running pass may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// The file holding the bearer token that a peer other than loopback must send
+    /// with `POST /reconcile`; without it, only loopback may force a pass. An
+    /// operator's setting: it names a secret file.
+    pub reconcile_token_file: Option<PathBuf>,
+    /// Forced passes (`POST /reconcile`) are accepted at most this often.
+    pub reconcile_min_interval: Duration,
 }
 
 /// Values from command-line flags that override configuration keys.

@@ -77,6 +77,8 @@ pub(super) struct RawWatch {
     pub(super) poll: Field,
     pub(super) poll_interval: Field,
     pub(super) shutdown_timeout: Field,
+    pub(super) reconcile_token_file: Field,
+    pub(super) reconcile_min_interval: Field,
 }
 
 /// Every known key as a dotted path (`api.timeout`), taken from [`RawConfig`] itself.
@@ -242,7 +244,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 22, "{keys:?}");
+        assert_eq!(keys.len(), 24, "{keys:?}");
     }
 
     #[test]

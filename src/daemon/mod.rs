@@ -22,6 +22,8 @@
 //! [`run`] takes two tokens, `shutdown` (stop taking triggers, let the running pass
 //! finish) and `force` (drop the running pass; it is kill-safe).
 
+pub mod door;
+pub mod http;
 pub mod metrics;
 pub mod server;
 pub mod status;
@@ -127,10 +129,15 @@ pub async fn run(
                 status: Arc::clone(&status),
                 metrics: Arc::clone(&metrics),
                 triggers: triggers.clone(),
+                door: door::Door::new(
+                    watch_settings.reconcile_token_file.clone(),
+                    watch_settings.reconcile_min_interval,
+                ),
             });
             let stop = stop.clone();
+            let max_connections = crate::fdlimit::connection_cap(crate::fdlimit::soft_limit());
             workers.spawn(async move {
-                if let Err(err) = server::serve(listener, shared, stop).await {
+                if let Err(err) = server::serve(listener, shared, max_connections, stop).await {
                     tracing::error!(error = %err, "the probe server stopped");
                 }
             });
@@ -467,6 +474,14 @@ impl Loop {
         }
         if settings.watch.listen != self.settings.watch.listen {
             tracing::warn!(listen = %settings.watch.listen, "watch.listen changed; the probe server keeps its address until a restart");
+        }
+        let (new, old) = (&settings.watch, &self.settings.watch);
+        if new.reconcile_token_file != old.reconcile_token_file
+            || new.reconcile_min_interval != old.reconcile_min_interval
+        {
+            tracing::warn!(
+                "watch.reconcile_token_file or watch.reconcile_min_interval changed; the probe server keeps the ones it started with until a restart (the token file's contents are read again as they change)"
+            );
         }
         self.settings = settings;
         Ok(())

@@ -115,6 +115,11 @@ impl Triggers {
         tracing::debug!(reason = reason.as_str(), "trigger");
         self.slot.send_replace(Some(Trigger::now(reason)));
     }
+
+    /// The reason of the request still waiting in the slot, if any.
+    pub fn waiting(&self) -> Option<Reason> {
+        self.slot.borrow().map(|trigger| trigger.reason)
+    }
 }
 
 impl Pending {
