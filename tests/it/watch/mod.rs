@@ -2,6 +2,7 @@
 //! git repositories, the emulator over loopback HTTP, real signals. Waits poll the log,
 //! the probes or the emulator with a deadline; nothing sleeps blindly.
 
+mod doors;
 mod failures;
 mod layouts;
 mod shutdown;
