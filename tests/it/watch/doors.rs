@@ -100,9 +100,12 @@ fn assert_healthz_prompt(addr: SocketAddr, times: usize) {
 fn slow_clients(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
     // This process holds them all: make sure it may.
     promptsync::fdlimit::raise();
+    // A server that stops accepting lets its backlog fill, and a connect then waits:
+    // bounded, so that such a server fails the test instead of hanging it.
     (0..count)
-        .map(|_| {
-            let mut stream = TcpStream::connect(addr).unwrap();
+        .map(|i| {
+            let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)
+                .unwrap_or_else(|err| panic!("slow client {i} cannot even connect: {err}"));
             stream
                 .write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\n")
                 .unwrap();
