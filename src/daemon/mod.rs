@@ -23,6 +23,7 @@
 //! finish) and `force` (drop the running pass; it is kill-safe).
 
 pub mod door;
+pub mod fallback;
 pub mod http;
 pub mod metrics;
 pub mod server;
@@ -111,11 +112,7 @@ pub async fn run(
     force: CancellationToken,
 ) -> Result<Exit, Error> {
     let watch_settings = config.settings.watch.clone();
-    let status = Arc::new(Status::new(if watch_settings.poll {
-        "polling"
-    } else {
-        "events"
-    }));
+    let status = Arc::new(Status::new("starting"));
     let metrics = Arc::new(Metrics::new());
     let client = client(&config.settings, &metrics)?;
     let (triggers, pending) = trigger::slot();

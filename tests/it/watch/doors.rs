@@ -118,20 +118,8 @@ fn slow_clients(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
 /// test settings and `--listen 127.0.0.1:0`.
 fn watch_under_ulimit(s: &Scenario, ulimit: &str) -> Daemon {
     let inner = s.watch_command(&["--listen", "127.0.0.1:0"]);
-    let mut command = std::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .current_dir(s.repo.path());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    Daemon::attach(command)
+    let line = format!("ulimit {ulimit} && exec \"$0\" \"$@\"");
+    Daemon::attach(super::wrapped(&inner, "sh", &[], &line))
 }
 
 #[test]
@@ -239,8 +227,8 @@ fn healthz_answers_while_1100_slow_clients_hold_connections() {
         stream
             .set_read_timeout(Some(Duration::from_secs(15)))
             .unwrap();
-        let mut buf = [0u8; 256];
-        match stream.read(&mut buf) {
+        let mut rest = Vec::new();
+        match stream.read_to_end(&mut rest) {
             Ok(_) => {}
             Err(err) => assert!(
                 !matches!(

@@ -162,6 +162,7 @@ fn polling_when_asked_still_notices_a_commit() {
     );
     daemon.wait_ready(DEADLINE);
     assert_eq!(daemon.status()["watcher"], "polling");
+    assert_eq!(daemon.status()["watcher_reason"], "watch.poll is set");
     s.repo
         .write("prompts/a.prompt.yaml", &prompt("A", "polled"));
     s.repo.commit("Polled A");
@@ -174,40 +175,21 @@ fn polling_when_asked_still_notices_a_commit() {
 #[test]
 fn a_tiny_inotify_watch_limit_falls_back_to_polling() {
     let s = one_prompt();
-    // A user namespace of our own may lower its inotify limits for itself alone.
-    let probe = std::process::Command::new("unshare")
-        .args([
-            "--user",
-            "--map-root-user",
-            "sh",
-            "-c",
-            "echo 1 > /proc/sys/user/max_inotify_watches",
-        ])
-        .status();
-    if !probe.is_ok_and(|status| status.success()) {
-        eprintln!("skipped: cannot lower the inotify watch limit here (unshare --user refused)");
+    let mut inner = s.watch_command(&["--listen", "127.0.0.1:0"]);
+    inner.env("PROMPTSYNC_WATCH__POLL_INTERVAL", "200ms");
+    let Some(command) = super::with_inotify_limit(&inner, "max_inotify_watches", 1) else {
         return;
-    }
-    let inner = s.watch_command(&["--listen", "127.0.0.1:0"]);
-    let mut command = std::process::Command::new("unshare");
-    command
-        .args(["--user", "--map-root-user", "sh", "-c"])
-        .arg("echo 1 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"")
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .current_dir(s.repo.path())
-        .env("PROMPTSYNC_WATCH__POLL_INTERVAL", "200ms");
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
+    };
     let daemon = Daemon::attach(command);
     daemon.wait_ready(DEADLINE);
     wait_until(DEADLINE, "the fallback to polling", || {
         (daemon.status()["watcher"] == "polling").then_some(())
     });
+    let reason = daemon.status()["watcher_reason"].clone();
+    assert!(
+        reason.as_str().unwrap().contains("inotify watches"),
+        "/status says why: {reason}"
+    );
     assert!(
         daemon.log_text().contains("max_user_watches"),
         "the log says how to raise the limit:\n{}",
