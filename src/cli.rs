@@ -279,7 +279,8 @@ pub struct PullArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Directory for the files, relative to the repository root.
+    /// Directory for the files, relative to the repository root (inside it: no `..`,
+    /// not under `.git`, through no symbolic link).
     #[arg(long, value_name = "DIR", default_value = "prompts")]
     pub dir: PathBuf,
 
