@@ -26,6 +26,7 @@ pub mod door;
 pub mod fallback;
 pub mod http;
 pub mod metrics;
+pub mod poll;
 pub mod server;
 pub mod status;
 pub mod trigger;

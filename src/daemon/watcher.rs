@@ -6,7 +6,8 @@
 //! directories when events cannot be had: the OS limit on watches or instances is
 //! reached, the process is out of file descriptors (then events are tried again every
 //! few seconds), or `watch.poll` asks for it ([`super::fallback`] says which, and what
-//! `/status` shows). [`debounce`] turns a burst of reasons into one
+//! `/status` shows; [`super::poll`] fingerprints what is polled). [`debounce`] turns a
+//! burst of reasons into one
 //! trigger. Directories are watched, never files, because editors save by rename.
 //!
 //! The debounce is written here rather than taken from notify-debouncer-full: that
@@ -15,10 +16,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fallback::Fallback;
 use super::metrics::Metrics;
+use super::poll::{scan, send_changes};
 use super::status::Status;
 use super::trigger::{Reason, Triggers};
 use crate::config::DEFAULT_CONFIG_FILE;
@@ -36,11 +37,8 @@ use crate::gitrepo::GitRepo;
 /// A steady stream of events still triggers a pass this soon after its first event.
 pub const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
 
-/// Entries one poll may look at, so that a huge tree cannot make polling unbounded.
-const POLL_BUDGET: usize = 200_000;
-
-/// How deep a recursive watch is followed when polling.
-const POLL_DEPTH: usize = 32;
+/// Entries one walk may look at, so that a huge tree cannot make it unbounded.
+pub(super) const POLL_BUDGET: usize = 200_000;
 
 /// While out of file descriptors, events are tried again this often.
 const EVENTS_RETRY: Duration = Duration::from_secs(3);
@@ -402,22 +400,6 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Send the reasons whose fingerprint differs between two polls.
-fn send_changes(
-    before: &HashMap<Reason, u64>,
-    now: &HashMap<Reason, u64>,
-    out: &mpsc::Sender<Reason>,
-) {
-    for (reason, hash) in now {
-        if before.get(reason) != Some(hash) {
-            let _ = out.try_send(*reason);
-        }
-    }
-    for reason in before.keys().filter(|r| !now.contains_key(r)) {
-        let _ = out.try_send(*reason);
-    }
-}
-
 /// The notify watcher, sending classified reasons to `out` from its own thread.
 fn events(
     filter: &Arc<RwLock<Arc<Filter>>>,
@@ -550,64 +532,6 @@ fn watch_tree(
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// One poll: a hash per reason over what its paths look like (times, sizes, inodes,
-/// link targets). Bounded by [`POLL_BUDGET`] entries.
-fn scan(set: &WatchSet) -> HashMap<Reason, u64> {
-    let mut hashers: HashMap<Reason, DefaultHasher> = HashMap::new();
-    let mut budget = POLL_BUDGET;
-    for (dir, depth) in &set.dirs {
-        let depth = match depth {
-            Depth::Flat => 0,
-            Depth::Deep => POLL_DEPTH,
-        };
-        scan_dir(dir, depth, &set.filter, &mut hashers, &mut budget);
-    }
-    hashers
-        .into_iter()
-        .map(|(reason, hasher)| (reason, hasher.finish()))
-        .collect()
-}
-
-fn scan_dir(
-    dir: &Path,
-    depth: usize,
-    filter: &Filter,
-    hashers: &mut HashMap<Reason, DefaultHasher>,
-    budget: &mut usize,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if *budget == 0 {
-            return;
-        }
-        *budget -= 1;
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if let Some(reason) = filter.classify(&path) {
-            let hasher = hashers.entry(reason).or_default();
-            path.hash(hasher);
-            meta.len().hash(hasher);
-            meta.modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .hash(hasher);
-            #[cfg(unix)]
-            std::os::unix::fs::MetadataExt::ino(&meta).hash(hasher);
-            if meta.file_type().is_symlink() {
-                std::fs::read_link(&path).ok().hash(hasher);
-            }
-        }
-        if depth > 0 && meta.is_dir() {
-            scan_dir(&path, depth - 1, filter, hashers, budget);
-        }
-    }
 }
 
 /// Turn bursts of reasons into triggers: wait until `quiet` passes without a new one
