@@ -62,8 +62,12 @@ ENV HOME=/home/promptsync
 USER 65533:65533
 # The repository: mount it here, or pass --repo (the sidecar passes git-sync's link).
 WORKDIR /repo
-# watch.listen (0.0.0.0:8080): /healthz, /readyz, /metrics, /status, POST /reconcile.
+# The probe server: /healthz, /readyz, /metrics, /status, POST /reconcile. watch.listen
+# defaults to loopback; in a container the probes and Prometheus come from outside, so
+# the image listens on every interface, explicitly. POST /reconcile from another host
+# needs watch.reconcile_token_file (loopback peers only without it).
 # No HEALTHCHECK: Kubernetes probes those routes itself (examples/kubernetes/).
+ENV PROMPTSYNC_WATCH__LISTEN=0.0.0.0:8080
 EXPOSE 8080
 
 ENTRYPOINT ["promptsync"]

@@ -231,8 +231,8 @@ Exit status: 0 after a clean shutdown; with --once, 0 when the pass converged an
 otherwise.")]
 pub struct WatchArgs {
     /// Address of the probe server: /healthz, /readyz, /metrics, /status, POST /reconcile
-    /// (default: watch.listen, 0.0.0.0:8080).
-    #[arg(long, value_name = "ADDR")]
+    /// (default: watch.listen, 127.0.0.1:8080). IP:PORT; localhost:PORT means 127.0.0.1.
+    #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_listen)]
     pub listen: Option<SocketAddr>,
 
     /// Run one pass of the daemon's loop and exit with its status (like git-sync's
@@ -298,7 +298,8 @@ pub struct PullArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Directory for the files, relative to the repository root.
+    /// Directory for the files, relative to the repository root (inside it: no `..`,
+    /// not under `.git`, through no symbolic link).
     #[arg(long, value_name = "DIR", default_value = "prompts")]
     pub dir: PathBuf,
 
@@ -330,7 +331,7 @@ pub enum PullVersion {
 #[derive(Debug, Clone, Args)]
 pub struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed once ready).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787", value_parser = crate::config::parse_listen)]
     pub listen: SocketAddr,
 
     /// Persist state to this file (written atomically) and resume from it at start.

@@ -25,6 +25,10 @@ pub enum Error {
     #[error(transparent)]
     Deploy(#[from] crate::deploy::DeployError),
 
+    /// A file promptsync writes cannot be written where it was asked to (`pull`).
+    #[error(transparent)]
+    Write(#[from] crate::confined::WriteError),
+
     #[error(transparent)]
     Emulator(#[from] promptsync_emulator::EmulatorError),
 
@@ -70,6 +74,7 @@ impl Error {
             Error::Api(_) => FailureClass::Transient,
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
             Error::NotImplemented(_) | Error::Usage(_) => FailureClass::Stalled,
+            Error::Write(_) => FailureClass::Stalled,
         }
     }
 }

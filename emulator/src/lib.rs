@@ -13,7 +13,7 @@
 //! Layout: `routes` (HTTP API, auth), `store` (state and lifecycle rules, pure),
 //! `validate` (request bodies), `filters` (list filters and sorting), `paging`,
 //! `model` (records and their JSON), `presets` (response-format presets), `knobs`, `faults` (latency, failures, rate limit,
-//! cut connections), `hostile` (endless pages, huge, broken, trickling bodies, redirects; `rewrite` corrupts replies), `reqlog` (request log), `persist` (state file), `admin`, `reply`
+//! cut connections), `hostile` (endless pages, huge, broken, trickling bodies, redirects; `rewrite` corrupts replies), `reqlog` (request log), `persist` (state file), `statefile` (its lock and bounded read), `admin`, `reply`
 //! (error bodies). Knows nothing about git, prompt files or the API client.
 
 pub mod admin;
@@ -29,6 +29,7 @@ mod reply;
 mod reqlog;
 mod rewrite;
 mod routes;
+mod statefile;
 mod store;
 mod validate;
 
@@ -82,6 +83,9 @@ pub struct EmulatorConfig {
     pub admin: bool,
     /// Request-log records kept (the oldest go first).
     pub request_log_capacity: usize,
+    /// With a state file: how long to wait for another emulator that holds it (zero:
+    /// fail at once, naming that emulator).
+    pub state_lock_wait: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -97,6 +101,7 @@ impl Default for EmulatorConfig {
             faults: Vec::new(),
             admin: true,
             request_log_capacity: 100_000,
+            state_lock_wait: Duration::ZERO,
         }
     }
 }
@@ -128,6 +133,25 @@ pub enum EmulatorError {
          an empty state, or restore a good copy"
     )]
     InvalidState { path: PathBuf, reason: String },
+
+    #[error("the emulator state file {path} is {what}, not a regular file; give --state a file")]
+    StateNotAFile { path: PathBuf, what: &'static str },
+
+    #[error(
+        "the emulator state file {path} is in use by another emulator ({holder}); stop it, \
+         or give this one another --state file"
+    )]
+    StateLocked { path: PathBuf, holder: String },
+
+    #[error(
+        "cannot create the lock file {path} beside the emulator state file: {source}; check \
+         that its directory exists and is writable"
+    )]
+    LockState {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error(
         "cannot write the emulator state file {path}: {source}; check that its directory \
@@ -243,15 +267,28 @@ impl Drop for RunningEmulator {
     }
 }
 
-/// Load the state file (or create it empty) and start its writer.
+/// Lock the state file, load it (or create it empty) and start its writer.
 async fn open_state(
     path: PathBuf,
-    durable: bool,
+    config: &EmulatorConfig,
+    addr: SocketAddr,
     store: &Arc<Mutex<Store>>,
 ) -> Result<Persister, EmulatorError> {
-    let loaded = tokio::task::spawn_blocking({
+    let wait = config.state_lock_wait;
+    let (lock, loaded) = tokio::task::spawn_blocking({
         let path = path.clone();
         move || {
+            // A device or a FIFO is refused before a lock file appears beside it.
+            statefile::check_kind(&path)?;
+            let holder = format!(
+                "pid {} serving http://{addr}, since {}",
+                std::process::id(),
+                time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            );
+            let lock = statefile::lock(&path, wait, &holder)?;
+            // Only the holder of the lock may clean up after a killed writer.
             persist::remove_stale_temps(&path);
             let loaded = persist::load(&path)?;
             if loaded.is_none() {
@@ -266,7 +303,7 @@ async fn open_state(
                     }
                 })?;
             }
-            Ok::<_, EmulatorError>(loaded)
+            Ok::<_, EmulatorError>((lock, loaded))
         }
     })
     .await
@@ -285,7 +322,13 @@ async fn open_state(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .generation();
-    Ok(Persister::start(path, generation, snapshot, durable))
+    Ok(Persister::start(
+        path,
+        generation,
+        snapshot,
+        config.durable_writes,
+        lock,
+    ))
 }
 
 /// Serve on an already-bound listener; returns once the server accepts connections.
@@ -305,7 +348,7 @@ pub async fn start(
         .map_err(EmulatorError::Config)?;
     let store = Arc::new(Mutex::new(Store::default()));
     let persister = match config.state_file.clone() {
-        Some(path) => Some(open_state(path, config.durable_writes, &store).await?),
+        Some(path) => Some(open_state(path, &config, addr, &store).await?),
         None => None,
     };
     let app = Arc::new(App {

@@ -1,4 +1,5 @@
-//! The state file: read at start, written atomically (temp file in the same
+//! The state file: read at start (through `statefile`'s bounded reader, under its
+//! lock, which the writer holds until its last save), written atomically (temp file in the same
 //! directory, fsync, rename, fsync of the directory) so that a killed emulator never
 //! leaves a torn file. Writes are group commits: by default a change waits until a
 //! save that includes it has reached the disk before it is answered, and changes that
@@ -17,6 +18,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::EmulatorError;
+use super::statefile::{self, StateLock};
 use super::store::Store;
 
 /// Identifies a state file.
@@ -47,17 +49,11 @@ pub(crate) fn encode(store: &Store) -> Result<Vec<u8>, serde_json::Error> {
     })
 }
 
-/// Read the state file; `None` when it does not exist yet.
+/// Read the state file (bounded, a regular file only); `None` when it does not exist
+/// yet.
 pub(crate) fn load(path: &Path) -> Result<Option<Store>, EmulatorError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(EmulatorError::ReadState {
-                path: path.to_owned(),
-                source,
-            });
-        }
+    let Some(bytes) = statefile::read(path)? else {
+        return Ok(None);
     };
     let invalid = |reason: String| EmulatorError::InvalidState {
         path: path.to_owned(),
@@ -151,6 +147,8 @@ pub(crate) struct Persister {
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
     /// Answer a change only once it is on disk.
     durable: bool,
+    /// The state file's lock, let go once the last save is done.
+    lock: std::sync::Mutex<Option<StateLock>>,
 }
 
 /// Takes a snapshot of the store: its generation and its encoded bytes.
@@ -158,7 +156,13 @@ pub(crate) type Snapshot = Box<dyn Fn() -> Result<(u64, Vec<u8>), String> + Send
 
 impl Persister {
     /// Start the writer; `initial` is the generation already on disk.
-    pub fn start(path: PathBuf, initial: u64, snapshot: Snapshot, durable: bool) -> Persister {
+    pub fn start(
+        path: PathBuf,
+        initial: u64,
+        snapshot: Snapshot,
+        durable: bool,
+        lock: StateLock,
+    ) -> Persister {
         let wake = Arc::new(Notify::new());
         let (saved_tx, saved) = watch::channel(Saved {
             generation: initial,
@@ -188,6 +192,7 @@ impl Persister {
             stop,
             task: std::sync::Mutex::new(Some(task)),
             durable,
+            lock: std::sync::Mutex::new(Some(lock)),
         }
     }
 
@@ -233,6 +238,11 @@ impl Persister {
         if let Some(task) = task {
             task.await.map_err(|e| EmulatorError::Task(e.to_string()))?;
         }
+        // Nothing more is written: the next emulator may have the file.
+        self.lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         let saved = self.saved.borrow();
         match &saved.failure {
             Some((generation, reason)) if *generation > saved.generation => {

@@ -18,6 +18,7 @@ use promptsync_emulator::{
 
 pub fn run(global: &GlobalArgs, args: EmulatorArgs) -> Result<ExitStatus, Error> {
     crate::logging::init(&LogSettings::from_global(global))?;
+    crate::fdlimit::raise();
     let listen = args.listen;
     let config = config_from(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -2,10 +2,13 @@
 //! account. Which prompts: the ones named (by id or exact name), or with `--all` every
 //! prompt that no file of the working tree names. Which version: the newest (what a
 //! sync compares with, so `plan` then shows nothing) or the live one. Files are never
-//! overwritten without `--force`; each is written whole or not at all.
+//! overwritten without `--force`; each is written whole or not at all, inside the
+//! repository only and through no symbolic link ([`crate::confined`]). The exit
+//! status is 1 unless every prompt asked for was written or already up to date.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::PathBuf;
 
 use serde_json::Map;
 
@@ -15,6 +18,7 @@ use crate::api::{ApiError, Client, filter_in};
 use crate::cli::{GlobalArgs, OutputFormat, PullArgs, PullVersion};
 use crate::commands::ExitStatus;
 use crate::config::{Overrides, Settings};
+use crate::confined::{self, Dir, Entry, WriteError};
 use crate::desired::{self, PromptKey, SourceRev};
 use crate::discover::Matcher;
 use crate::gitrepo::GitRepo;
@@ -65,13 +69,16 @@ async fn pull_all(
     client: &Client,
     args: &PullArgs,
 ) -> Result<Vec<PullRow>, Error> {
+    // The directory is checked before anything is asked of the API: a bad one fails
+    // the command, not each prompt.
+    let root = repo_root(settings);
+    let parts = confined::components(&args.dir)?;
+    let mut dir = Dir::open(&root, &parts, false)?;
     let selected = if args.all {
         unmanaged(settings, client).await?
     } else {
         named(client, &args.prompts).await?
     };
-    let root = repo_root(settings);
-    let dir = root.join(&args.dir);
     let matcher = Matcher::new(&settings.prompts).map_err(desired::LoadError::from)?;
     let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut rows = Vec::new();
@@ -105,21 +112,20 @@ async fn pull_all(
                 continue;
             }
         };
+        let target = match &dir {
+            Some(dir) => dir,
+            None => dir.insert(
+                Dir::open(&root, &parts, true)?
+                    .ok_or_else(|| Error::Internal(format!("{} vanished", args.dir.display())))?,
+            ),
+        };
         let id = prompt.id().unwrap_or_default();
-        let (file, existing) = choose_file(
-            &dir,
-            &pull::slug(prompt.name.as_deref().unwrap_or(id)),
-            id,
-            &mut taken,
-        );
-        let rel = relative(&root, &file);
-        let action = match write(&file, &text, existing && args.force) {
-            Ok(()) if existing => PullAction::Replaced,
-            Ok(()) => PullAction::Wrote,
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => PullAction::Exists,
-            Err(err) => {
-                let mut row = failed(asked, Some(&prompt), format!("cannot write {rel}: {err}"));
-                row.file = Some(rel);
+        let slug = pull::slug(prompt.name.as_deref().unwrap_or(id));
+        let (action, rel) = match place(target, &slug, id, &text, args.force, &mut taken) {
+            Ok(placed) => placed,
+            Err((rel, err)) => {
+                let mut row = failed(asked, Some(&prompt), err.to_string());
+                row.file = rel;
                 rows.push(row);
                 continue;
             }
@@ -148,6 +154,40 @@ async fn pull_all(
     Ok(rows)
 }
 
+/// Write `text` as prompt `id`'s file in `dir`: its own file when one exists (replaced
+/// with `force`, left alone without it, nothing to do when it says the same), else the
+/// first free name. The file's path from the repository root comes back, also with an
+/// error when one was chosen.
+fn place(
+    dir: &Dir,
+    slug: &str,
+    id: &str,
+    text: &str,
+    force: bool,
+    taken: &mut BTreeSet<String>,
+) -> Result<(PullAction, String), (Option<String>, WriteError)> {
+    let (name, existing) =
+        choose_file(dir, slug, id, taken).map_err(|(name, err)| (Some(dir.shown(&name)), err))?;
+    let rel = dir.shown(&name);
+    let outcome = match existing {
+        Some(bytes) if bytes == text.as_bytes() => Ok(PullAction::Unchanged),
+        Some(_) if !force => Ok(PullAction::Exists),
+        Some(_) => dir
+            .write(&name, text.as_bytes(), true)
+            .map(|()| PullAction::Replaced),
+        None => match dir.write(&name, text.as_bytes(), false) {
+            Ok(()) => Ok(PullAction::Wrote),
+            // Made by someone else meanwhile.
+            Err(WriteError::Exists { .. }) => Ok(PullAction::Exists),
+            Err(err) => Err(err),
+        },
+    };
+    match outcome {
+        Ok(action) => Ok((action, rel)),
+        Err(err) => Err((Some(rel), err)),
+    }
+}
+
 fn failed(asked: String, prompt: Option<&Prompt>, error: String) -> PullRow {
     PullRow {
         file: None,
@@ -163,12 +203,6 @@ fn failed(asked: String, prompt: Option<&Prompt>, error: String) -> PullRow {
 
 fn repo_root(settings: &Settings) -> PathBuf {
     GitRepo::open(&settings.repo).map_or_else(|_| settings.repo.clone(), |r| r.root().to_owned())
-}
-
-fn relative(root: &Path, file: &Path) -> String {
-    file.strip_prefix(root)
-        .map(crate::discover::to_slash)
-        .unwrap_or_else(|_| file.display().to_string())
 }
 
 /// Every remote prompt that no file of the working tree names (by id, or by name for
@@ -283,44 +317,52 @@ async fn version_of(
         .map_err(|err| err.to_string())
 }
 
-/// The file for prompt `id`: `slug.prompt.yaml` in `dir`, or the next free
-/// `slug-N.prompt.yaml` when that is taken by another prompt's file. `true` when the
-/// file exists and is this prompt's already.
-fn choose_file(dir: &Path, slug: &str, id: &str, taken: &mut BTreeSet<String>) -> (PathBuf, bool) {
+/// A file name, with the file's bytes when it is the prompt's own already.
+type Chosen = (OsString, Option<Vec<u8>>);
+
+/// The file for prompt `id` in `dir`: `slug.prompt.yaml`, or the next free
+/// `slug-N.prompt.yaml` when that is taken by another prompt's file; with the file's
+/// bytes when it is this prompt's already. A link, a FIFO or anything else that is not
+/// a regular file where a name is wanted is an error, never skipped or opened.
+fn choose_file(
+    dir: &Dir,
+    slug: &str,
+    id: &str,
+    taken: &mut BTreeSet<String>,
+) -> Result<Chosen, (OsString, WriteError)> {
     loop {
-        let name = pull::unique_file_name(slug, taken);
-        let path = dir.join(&name);
-        match std::fs::read(&path) {
-            Err(_) => return (path, false),
-            Ok(bytes) => {
-                let file = crate::prompt::parse_file(&name, &bytes);
+        let name = OsString::from(pull::unique_file_name(slug, taken));
+        let entry = match dir.entry(&name) {
+            Ok(entry) => entry,
+            Err(err) => return Err((name, err)),
+        };
+        match entry {
+            Entry::Missing => return Ok((name, None)),
+            Entry::Link => {
+                let path = dir.shown(&name);
+                return Err((name, WriteError::Link { path }));
+            }
+            Entry::Other(kind) => {
+                let path = dir.shown(&name);
+                return Err((name, WriteError::NotAFile { path, kind }));
+            }
+            Entry::File => {
+                // A file too large to be a prompt file is not this prompt's.
+                let bytes = match dir.read(&name, crate::prompt::MAX_FILE_BYTES) {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => continue,
+                    Err(err) => return Err((name, err)),
+                };
+                let file = crate::prompt::parse_file(&name.to_string_lossy(), &bytes);
                 if file
                     .value
                     .get("prompt_id")
                     .and_then(serde_json::Value::as_str)
                     == Some(id)
                 {
-                    return (path, true);
+                    return Ok((name, Some(bytes)));
                 }
             }
         }
     }
-}
-
-/// Write `text` to `path` whole: a temporary file beside it, then moved into place;
-/// without `replace`, an existing file is left alone (`AlreadyExists`).
-fn write(path: &Path, text: &str, replace: bool) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".promptsync-pull-")
-        .tempfile_in(dir)?;
-    std::io::Write::write_all(&mut temp, text.as_bytes())?;
-    temp.as_file().sync_all()?;
-    if replace {
-        temp.persist(path).map_err(|err| err.error)?;
-    } else {
-        temp.persist_noclobber(path).map_err(|err| err.error)?;
-    }
-    Ok(())
 }

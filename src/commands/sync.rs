@@ -394,6 +394,8 @@ pub(super) async fn start_local_emulator(
         state_file: Some(state_file.clone()),
         durable_writes: false,
         admin: false,
+        // Another `--emulator` command in this repository holds the state a while.
+        state_lock_wait: std::time::Duration::from_secs(10),
         ..EmulatorConfig::default()
     };
     let running = emulator::start(config, listener).await?;

@@ -32,6 +32,20 @@ pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
     }
     crate::logging::init(&log)?;
     crate::memory::limit_arenas();
+    // The soft limit of 1024 open files many systems start with is far below what the
+    // hard limit allows; the probe server's connection cap is derived from it.
+    let raised = crate::fdlimit::raise();
+    tracing::debug!(
+        before = raised.before,
+        after = raised.after,
+        "open-file limit"
+    );
+    if let Some(file) = &settings.watch.reconcile_token_file {
+        // A token file that cannot be read is a mistake to hear about now, not at the
+        // first request from another host.
+        crate::daemon::door::read_token(file)
+            .map_err(|message| Error::Usage(format!("watch.reconcile_token_file: {message}")))?;
+    }
     let runtime = super::runtime()?;
     let exit = runtime.block_on(async {
         let local = if args.remote.emulator {
@@ -71,6 +85,12 @@ pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
                 .local_addr()
                 .map_or_else(|_| addr.to_string(), |a| a.to_string());
             tracing::info!(addr = %bound, "probe server listening");
+            if !addr.ip().is_loopback() && settings.watch.reconcile_token_file.is_none() {
+                tracing::info!(
+                    "POST /reconcile is answered for loopback peers only; set \
+                     watch.reconcile_token_file to let other hosts force a pass with a token"
+                );
+            }
             Some(listener)
         };
         let shutdown = CancellationToken::new();

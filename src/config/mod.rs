@@ -18,6 +18,7 @@ mod base_url;
 mod error;
 mod file;
 mod layers;
+mod listen;
 mod notify;
 mod raw;
 mod trust;
@@ -32,6 +33,7 @@ use crate::cli::{GlobalArgs, LogFormat};
 use crate::secret::ApiKey;
 
 pub use error::{ConfigError, Problem};
+pub use listen::parse_listen;
 pub use notify::{
     EVENTS, ExecSettings, ForgeSettings, GateMode, GateSettings, NotifySettings, WebhookFormat,
     WebhookSettings, WebhookUrl,
@@ -152,6 +154,12 @@ pub struct WatchSettings {
     pub poll_interval: Duration,
     /// How long a running pass may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// The file holding the bearer token that a peer other than loopback must send
+    /// with `POST /reconcile`; without it, only loopback may force a pass. An
+    /// operator's setting: it names a secret file.
+    pub reconcile_token_file: Option<PathBuf>,
+    /// Forced passes (`POST /reconcile`) are accepted at most this often.
+    pub reconcile_min_interval: Duration,
 }
 
 /// Values from command-line flags that override configuration keys.

@@ -81,6 +81,8 @@ pub(super) struct RawWatch {
     pub(super) poll: Field,
     pub(super) poll_interval: Field,
     pub(super) shutdown_timeout: Field,
+    pub(super) reconcile_token_file: Field,
+    pub(super) reconcile_min_interval: Field,
 }
 
 /// `[notify]`: its tables (`github`, `gitlab`, `webhook`, `exec`) are checked key by
@@ -264,7 +266,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 32, "{keys:?}");
+        assert_eq!(keys.len(), 34, "{keys:?}");
     }
 
     #[test]

@@ -44,9 +44,15 @@ fn the_defaults_are_those_documented() {
     assert!(!settings.sync.suspend);
     assert_eq!(settings.log.format, LogFormat::Pretty);
     assert_eq!(settings.log.filter, "info");
+    // Loopback: the probe server opens no door to the network unless asked to.
     assert_eq!(
         settings.watch.listen,
-        SocketAddr::from(([0, 0, 0, 0], 8080))
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    );
+    assert_eq!(settings.watch.reconcile_token_file, None);
+    assert_eq!(
+        settings.watch.reconcile_min_interval,
+        Duration::from_secs(10)
     );
     assert_eq!(settings.watch.resync_interval, Duration::from_secs(300));
     assert_eq!(settings.watch.debounce, Duration::from_millis(500));

@@ -42,6 +42,10 @@ pub(super) const OPERATOR_ONLY: &[OperatorOnly] = &[
         decides: "which file is read and sent as the API key",
     },
     OperatorOnly {
+        key: "watch.reconcile_token_file",
+        decides: "which file holds the token that lets other hosts force a pass",
+    },
+    OperatorOnly {
         key: "notify.github",
         decides: "where commit statuses and comments are posted, with which token",
     },

@@ -4,7 +4,6 @@
 
 mod notify;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -212,12 +211,7 @@ fn log(check: &mut Checker<'_>, raw: RawLog) -> Option<LogSettings> {
 fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
     let listen = check.get("watch.listen", raw.listen, |v, _| {
         let addr = text(v)?;
-        addr.parse::<SocketAddr>().map_err(|_| {
-            format!(
-                "{} is not an address; write IP:PORT, like \"0.0.0.0:8080\"",
-                quoted(&addr)
-            )
-        })
+        super::parse_listen(&addr)
     });
     let resync_interval = check.get(
         "watch.resync_interval",
@@ -236,6 +230,14 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
         raw.shutdown_timeout,
         duration(Duration::ZERO),
     );
+    let reconcile_token_file = check
+        .optional("watch.reconcile_token_file", raw.reconcile_token_file, path)
+        .map(|file| file.map(|(path, _)| path));
+    let reconcile_min_interval = check.get(
+        "watch.reconcile_min_interval",
+        raw.reconcile_min_interval,
+        duration(Duration::ZERO),
+    );
     Some(WatchSettings {
         listen: listen?,
         resync_interval: resync_interval?,
@@ -243,6 +245,8 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
         poll: poll?,
         poll_interval: poll_interval?,
         shutdown_timeout: shutdown_timeout?,
+        reconcile_token_file: reconcile_token_file?,
+        reconcile_min_interval: reconcile_min_interval?,
     })
 }
 

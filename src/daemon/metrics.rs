@@ -11,6 +11,7 @@
 //! | `promptsync_deploys_total` | counter | |
 //! | `promptsync_api_requests_total` | counter | `method`, `code` (`error` when no answer came) |
 //! | `promptsync_watcher_rescans_total` | counter | |
+//! | `promptsync_http_refused_total` | counter | `reason` (`evicted`, `connection_cap`, `out_of_descriptors`: connections; `body_too_large`, `unauthorized`, `forbidden`, `rate_limited`: requests) |
 //! | `promptsync_build_info` | gauge (1) | `version` |
 //!
 //! Nothing here carries configuration or the key.
@@ -45,6 +46,11 @@ struct RequestLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -61,6 +67,7 @@ pub struct Metrics {
     deploys: Counter,
     api_requests: Family<RequestLabels, Counter>,
     rescans: Counter,
+    refused: Family<RefusedLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -81,6 +88,7 @@ impl Metrics {
         let deploys = Counter::default();
         let api_requests = Family::<RequestLabels, Counter>::default();
         let rescans = Counter::default();
+        let refused = Family::<RefusedLabels, Counter>::default();
         // The registry adds `_total` to counters and `_info` to info metrics.
         registry.register(
             "promptsync_reconcile",
@@ -119,6 +127,11 @@ impl Metrics {
             rescans.clone(),
         );
         registry.register(
+            "promptsync_http_refused",
+            "Probe server connections closed and requests refused, by reason",
+            refused.clone(),
+        );
+        registry.register(
             "promptsync_build",
             "The running build",
             Info::new(BuildLabels {
@@ -138,6 +151,7 @@ impl Metrics {
             deploys,
             api_requests,
             rescans,
+            refused,
         }
     }
 
@@ -200,6 +214,11 @@ impl Metrics {
         self.rescans.inc();
     }
 
+    /// The probe server closed a connection or refused a request, for `reason`.
+    pub fn http_refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&RefusedLabels { reason }).inc();
+    }
+
     /// The Prometheus text format.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -231,6 +250,7 @@ mod tests {
         metrics.api_request("POST", Some(201));
         metrics.api_request("GET", None);
         metrics.rescan();
+        metrics.http_refused("rate_limited");
         let text = metrics.render();
         for line in [
             "promptsync_reconcile_total{trigger=\"files\",result=\"success\"} 1",
@@ -242,6 +262,7 @@ mod tests {
             "promptsync_api_requests_total{method=\"POST\",code=\"201\"} 1",
             "promptsync_api_requests_total{method=\"GET\",code=\"error\"} 1",
             "promptsync_watcher_rescans_total 1",
+            "promptsync_http_refused_total{reason=\"rate_limited\"} 1",
             "promptsync_build_info{version=\"",
             "promptsync_last_success_timestamp_seconds ",
         ] {

@@ -22,7 +22,11 @@
 //! [`run`] takes two tokens, `shutdown` (stop taking triggers, let the running pass
 //! finish) and `force` (drop the running pass; it is kill-safe).
 
+pub mod door;
+pub mod fallback;
+pub mod http;
 pub mod metrics;
+pub mod poll;
 pub mod server;
 pub mod status;
 pub mod trigger;
@@ -109,11 +113,7 @@ pub async fn run(
     force: CancellationToken,
 ) -> Result<Exit, Error> {
     let watch_settings = config.settings.watch.clone();
-    let status = Arc::new(Status::new(if watch_settings.poll {
-        "polling"
-    } else {
-        "events"
-    }));
+    let status = Arc::new(Status::new("starting"));
     let metrics = Arc::new(Metrics::new());
     let client = client(&config.settings, &metrics)?;
     let (triggers, pending) = trigger::slot();
@@ -127,10 +127,15 @@ pub async fn run(
                 status: Arc::clone(&status),
                 metrics: Arc::clone(&metrics),
                 triggers: triggers.clone(),
+                door: door::Door::new(
+                    watch_settings.reconcile_token_file.clone(),
+                    watch_settings.reconcile_min_interval,
+                ),
             });
             let stop = stop.clone();
+            let max_connections = crate::fdlimit::connection_cap(crate::fdlimit::soft_limit());
             workers.spawn(async move {
-                if let Err(err) = server::serve(listener, shared, stop).await {
+                if let Err(err) = server::serve(listener, shared, max_connections, stop).await {
                     tracing::error!(error = %err, "the probe server stopped");
                 }
             });
@@ -467,6 +472,14 @@ impl Loop {
         }
         if settings.watch.listen != self.settings.watch.listen {
             tracing::warn!(listen = %settings.watch.listen, "watch.listen changed; the probe server keeps its address until a restart");
+        }
+        let (new, old) = (&settings.watch, &self.settings.watch);
+        if new.reconcile_token_file != old.reconcile_token_file
+            || new.reconcile_min_interval != old.reconcile_min_interval
+        {
+            tracing::warn!(
+                "watch.reconcile_token_file or watch.reconcile_min_interval changed; the probe server keeps the ones it started with until a restart (the token file's contents are read again as they change)"
+            );
         }
         self.settings = settings;
         Ok(())

@@ -34,8 +34,12 @@ pub struct StatusData {
     pub last_success: Option<String>,
     /// A pass ran to its end at least once (readiness needs it).
     pub synced_once: bool,
-    /// How changes are noticed: `events` (file system notifications) or `polling`.
+    /// How changes are noticed: `events` (file system notifications), `polling`, or
+    /// `starting` before the watcher has begun.
     pub watcher: &'static str,
+    /// Why the watcher polls (`watch.poll`, a kernel limit, out of file descriptors);
+    /// `null` while it uses events.
+    pub watcher_reason: Option<String>,
     /// Remote prompts no file names, as of the last pass that listed the account
     /// (full passes only; `null` before one, or with `sync.report_unmanaged = false`).
     pub unmanaged: Option<usize>,
@@ -108,6 +112,7 @@ impl Status {
                 last_success: None,
                 synced_once: false,
                 watcher,
+                watcher_reason: None,
                 unmanaged: None,
                 passes: VecDeque::with_capacity(HISTORY),
             }),
@@ -156,8 +161,10 @@ impl Status {
         self.lock().clone()
     }
 
-    pub fn set_watcher(&self, watcher: &'static str) {
-        self.lock().watcher = watcher;
+    pub fn set_watcher(&self, watcher: &'static str, reason: Option<String>) {
+        let mut data = self.lock();
+        data.watcher = watcher;
+        data.watcher_reason = reason;
     }
 
     pub fn set_unmanaged(&self, count: usize) {

@@ -3,6 +3,7 @@
 //! arrives lands in the slot; the loop takes the slot once, so any number of events
 //! during a pass make one follow-up pass, never a backlog.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use tokio::sync::watch;
@@ -95,25 +96,55 @@ impl Trigger {
 #[derive(Debug, Clone)]
 pub struct Triggers {
     slot: watch::Sender<Option<Trigger>>,
+    waiting: Waiting,
 }
 
 /// The loop's side: waits for the slot to be filled, and empties it.
 #[derive(Debug)]
 pub struct Pending {
     slot: watch::Receiver<Option<Trigger>>,
+    waiting: Waiting,
+}
+
+/// The reason of the trigger in the slot that the loop has not taken yet. A watch
+/// channel keeps its last value after it is seen; this says whether it was.
+#[derive(Debug, Clone, Default)]
+struct Waiting(Arc<Mutex<Option<Reason>>>);
+
+impl Waiting {
+    fn lock(&self) -> MutexGuard<'_, Option<Reason>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A new, empty slot.
 pub fn slot() -> (Triggers, Pending) {
     let (slot, receiver) = watch::channel(None);
-    (Triggers { slot }, Pending { slot: receiver })
+    let waiting = Waiting::default();
+    (
+        Triggers {
+            slot,
+            waiting: waiting.clone(),
+        },
+        Pending {
+            slot: receiver,
+            waiting,
+        },
+    )
 }
 
 impl Triggers {
     /// Ask for a pass; replaces a request that is still waiting.
     pub fn fire(&self, reason: Reason) {
         tracing::debug!(reason = reason.as_str(), "trigger");
+        let mut waiting = self.waiting.lock();
         self.slot.send_replace(Some(Trigger::now(reason)));
+        *waiting = Some(reason);
+    }
+
+    /// The reason of the request waiting in the slot (not taken by the loop yet).
+    pub fn waiting(&self) -> Option<Reason> {
+        *self.waiting.lock()
     }
 }
 
@@ -122,7 +153,9 @@ impl Pending {
     pub async fn next(&mut self) -> Option<Trigger> {
         loop {
             self.slot.changed().await.ok()?;
+            let mut waiting = self.waiting.lock();
             if let Some(trigger) = *self.slot.borrow_and_update() {
+                *waiting = None;
                 return Some(trigger);
             }
         }
@@ -130,7 +163,9 @@ impl Pending {
 
     /// Drop a trigger that is waiting (the pass about to run covers it).
     pub fn clear(&mut self) {
+        let mut waiting = self.waiting.lock();
         self.slot.borrow_and_update();
+        *waiting = None;
     }
 }
 
@@ -144,8 +179,10 @@ mod tests {
         for reason in [Reason::Files, Reason::Refs, Reason::Http] {
             triggers.fire(reason);
         }
+        assert_eq!(triggers.waiting(), Some(Reason::Http));
         let first = pending.next().await.unwrap();
         assert_eq!(first.reason, Reason::Http);
+        assert_eq!(triggers.waiting(), None, "taken");
         let nothing = tokio::time::timeout(std::time::Duration::from_millis(20), pending.next());
         assert!(nothing.await.is_err(), "no second pass is queued");
         triggers.fire(Reason::Resync);
@@ -157,6 +194,7 @@ mod tests {
         let (triggers, mut pending) = slot();
         triggers.fire(Reason::Files);
         pending.clear();
+        assert_eq!(triggers.waiting(), None);
         let nothing = tokio::time::timeout(std::time::Duration::from_millis(20), pending.next());
         assert!(nothing.await.is_err());
     }

@@ -4,7 +4,10 @@
 //! to tell a relevant event from noise ([`Filter`]). [`Source`] turns file system
 //! events (notify, one watcher instance) into [`Reason`]s, or polls the same
 //! directories when events cannot be had: the OS limit on watches or instances is
-//! reached, or `watch.poll` asks for it. [`debounce`] turns a burst of reasons into one
+//! reached, the process is out of file descriptors (then events are tried again every
+//! few seconds), or `watch.poll` asks for it ([`super::fallback`] says which, and what
+//! `/status` shows; [`super::poll`] fingerprints what is polled). [`debounce`] turns a
+//! burst of reasons into one
 //! trigger. Directories are watched, never files, because editors save by rename.
 //!
 //! The debounce is written here rather than taken from notify-debouncer-full: that
@@ -13,10 +16,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
@@ -24,7 +26,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::fallback::Fallback;
 use super::metrics::Metrics;
+use super::poll::{scan, send_changes};
 use super::status::Status;
 use super::trigger::{Reason, Triggers};
 use crate::config::DEFAULT_CONFIG_FILE;
@@ -33,11 +37,11 @@ use crate::gitrepo::GitRepo;
 /// A steady stream of events still triggers a pass this soon after its first event.
 pub const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
 
-/// Entries one poll may look at, so that a huge tree cannot make polling unbounded.
-const POLL_BUDGET: usize = 200_000;
+/// Entries one walk may look at, so that a huge tree cannot make it unbounded.
+pub(super) const POLL_BUDGET: usize = 200_000;
 
-/// How deep a recursive watch is followed when polling.
-const POLL_DEPTH: usize = 32;
+/// While out of file descriptors, events are tried again this often.
+const EVENTS_RETRY: Duration = Duration::from_secs(3);
 
 /// Whether a directory is watched with its subdirectories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,7 +236,23 @@ fn work_tree_dirs(repo: &GitRepo, dir: &Path, set: &mut WatchSet, budget: &mut u
 #[derive(Debug)]
 enum Mode {
     Events(RecommendedWatcher),
-    Polling,
+    Polling(Fallback),
+}
+
+impl Mode {
+    fn label(&self) -> &'static str {
+        match self {
+            Mode::Events(_) => "events",
+            Mode::Polling(_) => "polling",
+        }
+    }
+
+    fn reason(&self) -> Option<String> {
+        match self {
+            Mode::Events(_) => None,
+            Mode::Polling(fallback) => Some(fallback.reason()),
+        }
+    }
 }
 
 /// The producer of [`Reason`]s: file system events, or polling.
@@ -260,13 +280,14 @@ impl Source {
                 interval_ms = millis(self.poll_interval),
                 "watching by polling (watch.poll is set)"
             );
-            Mode::Polling
+            Mode::Polling(Fallback::Asked)
         } else {
             match events(&filter, &out, &new_dirs_tx, &self.metrics) {
                 Ok(watcher) => Mode::Events(watcher),
                 Err(err) => {
-                    advise(&err, self.poll_interval);
-                    Mode::Polling
+                    let fallback = Fallback::at_start(&err);
+                    fallback.advise(&err, self.poll_interval);
+                    Mode::Polling(fallback)
                 }
             }
         };
@@ -274,11 +295,16 @@ impl Source {
         let mut ticks = tokio::time::interval(self.poll_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut fingerprint: Option<HashMap<Reason, u64>> = None;
+        let mut retry_at = retry_time(&mode);
+        let mut shown: Option<(&'static str, Option<String>)> = None;
         self.set.mark_changed();
         loop {
-            let polling = matches!(mode, Mode::Polling);
-            self.status
-                .set_watcher(if polling { "polling" } else { "events" });
+            let now_shown = (mode.label(), mode.reason());
+            if shown.as_ref() != Some(&now_shown) {
+                self.status.set_watcher(now_shown.0, now_shown.1.clone());
+                shown = Some(now_shown);
+            }
+            let polling = matches!(mode, Mode::Polling(_));
             tokio::select! {
                 () = stop.cancelled() => return,
                 changed = self.set.changed() => {
@@ -292,40 +318,85 @@ impl Source {
                     if let Mode::Events(watcher) = &mut mode
                         && let Err(err) = rewatch(watcher, &mut watched, &set.dirs)
                     {
-                        advise(&err, self.poll_interval);
-                        mode = Mode::Polling;
+                        mode = self.fall_back(&err, &mut watched);
                         fingerprint = None;
+                        retry_at = retry_time(&mode);
                     }
                     self.applied.send_replace(set.generation);
                 }
                 Some(dir) = new_dirs.recv() => {
                     if let Mode::Events(watcher) = &mut mode {
                         if let Err(err) = watch_tree(watcher, &mut watched, &dir) {
-                            advise(&err, self.poll_interval);
-                            mode = Mode::Polling;
+                            mode = self.fall_back(&err, &mut watched);
                             fingerprint = None;
+                            retry_at = retry_time(&mode);
                         }
                         // Files written into it before its watch began made no event.
                         let _ = out.try_send(Reason::Files);
+                    }
+                }
+                () = sleep_until(retry_at), if retry_at.is_some() => {
+                    let set = Arc::clone(&self.set.borrow());
+                    let again = events(&filter, &out, &new_dirs_tx, &self.metrics).and_then(|mut watcher| {
+                        watched.clear();
+                        rewatch(&mut watcher, &mut watched, &set.dirs).map(|()| watcher)
+                    });
+                    match again {
+                        Ok(watcher) => {
+                            tracing::info!("watching for file system events again");
+                            mode = Mode::Events(watcher);
+                            retry_at = None;
+                            // What changed since the last poll, before the watches
+                            // were in place, made no event.
+                            if let Some(before) = fingerprint.take() {
+                                let now = tokio::task::spawn_blocking(move || scan(&set)).await.unwrap_or_default();
+                                send_changes(&before, &now, &out);
+                            }
+                        }
+                        Err(err) => {
+                            let fallback = Fallback::at_start(&err);
+                            if !fallback.is_transient() {
+                                fallback.advise(&err, self.poll_interval);
+                            }
+                            mode = Mode::Polling(fallback);
+                            retry_at = retry_time(&mode);
+                        }
                     }
                 }
                 _ = ticks.tick(), if polling => {
                     let set = Arc::clone(&self.set.borrow());
                     let now = tokio::task::spawn_blocking(move || scan(&set)).await.unwrap_or_default();
                     if let Some(before) = &fingerprint {
-                        for (reason, hash) in &now {
-                            if before.get(reason) != Some(hash) {
-                                let _ = out.try_send(*reason);
-                            }
-                        }
-                        for reason in before.keys().filter(|r| !now.contains_key(r)) {
-                            let _ = out.try_send(*reason);
-                        }
+                        send_changes(before, &now, &out);
                     }
                     fingerprint = Some(now);
                 }
             }
         }
+    }
+
+    /// Events failed with `err`: say why and poll (for a limit reached, for good; when
+    /// out of descriptors, until events can be had again).
+    fn fall_back(&self, err: &notify::Error, watched: &mut BTreeMap<PathBuf, Depth>) -> Mode {
+        let fallback = Fallback::at_start(err);
+        fallback.advise(err, self.poll_interval);
+        watched.clear();
+        Mode::Polling(fallback)
+    }
+}
+
+/// When to try events again: only while polling for a reason that passes.
+fn retry_time(mode: &Mode) -> Option<Instant> {
+    match mode {
+        Mode::Polling(fallback) if fallback.is_transient() => Some(Instant::now() + EVENTS_RETRY),
+        _ => None,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -410,7 +481,7 @@ fn rewatch(
             Ok(()) => {
                 watched.insert(dir.clone(), *depth);
             }
-            Err(err) if is_limit(&err) => return Err(err),
+            Err(err) if Fallback::of(&err).is_some() => return Err(err),
             Err(err) => {
                 tracing::debug!(dir = %dir.display(), error = %err, "not watched");
             }
@@ -439,7 +510,7 @@ fn watch_tree(
                 Ok(()) => {
                     watched.insert(dir.clone(), Depth::Flat);
                 }
-                Err(err) if is_limit(&err) => return Err(err),
+                Err(err) if Fallback::of(&err).is_some() => return Err(err),
                 Err(_) => continue,
             }
         }
@@ -459,99 +530,8 @@ fn watch_tree(
     Ok(())
 }
 
-/// The OS limit on watches (ENOSPC) or on inotify instances / open files (EMFILE).
-fn is_limit(err: &notify::Error) -> bool {
-    match &err.kind {
-        notify::ErrorKind::MaxFilesWatch => true,
-        notify::ErrorKind::Io(io) => {
-            matches!(io.raw_os_error(), Some(code) if code == ENOSPC || code == EMFILE)
-        }
-        _ => false,
-    }
-}
-
-const ENOSPC: i32 = 28;
-const EMFILE: i32 = 24;
-
-/// Say once why events are not used and how to change that.
-fn advise(err: &notify::Error, interval: Duration) {
-    let instances =
-        matches!(&err.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(EMFILE));
-    let how = if instances {
-        "raise the limit on inotify instances: sysctl fs.inotify.max_user_instances=512 \
-         (or close other watching programs)"
-    } else if is_limit(err) {
-        "raise the limit on inotify watches: sysctl fs.inotify.max_user_watches=524288"
-    } else {
-        "file system events are not available here"
-    };
-    tracing::warn!(
-        error = %err,
-        interval_ms = millis(interval),
-        "cannot watch for file changes; polling refs and file times instead. To use events, {how}"
-    );
-}
-
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// One poll: a hash per reason over what its paths look like (times, sizes, inodes,
-/// link targets). Bounded by [`POLL_BUDGET`] entries.
-fn scan(set: &WatchSet) -> HashMap<Reason, u64> {
-    let mut hashers: HashMap<Reason, DefaultHasher> = HashMap::new();
-    let mut budget = POLL_BUDGET;
-    for (dir, depth) in &set.dirs {
-        let depth = match depth {
-            Depth::Flat => 0,
-            Depth::Deep => POLL_DEPTH,
-        };
-        scan_dir(dir, depth, &set.filter, &mut hashers, &mut budget);
-    }
-    hashers
-        .into_iter()
-        .map(|(reason, hasher)| (reason, hasher.finish()))
-        .collect()
-}
-
-fn scan_dir(
-    dir: &Path,
-    depth: usize,
-    filter: &Filter,
-    hashers: &mut HashMap<Reason, DefaultHasher>,
-    budget: &mut usize,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if *budget == 0 {
-            return;
-        }
-        *budget -= 1;
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if let Some(reason) = filter.classify(&path) {
-            let hasher = hashers.entry(reason).or_default();
-            path.hash(hasher);
-            meta.len().hash(hasher);
-            meta.modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .hash(hasher);
-            #[cfg(unix)]
-            std::os::unix::fs::MetadataExt::ino(&meta).hash(hasher);
-            if meta.file_type().is_symlink() {
-                std::fs::read_link(&path).ok().hash(hasher);
-            }
-        }
-        if depth > 0 && meta.is_dir() {
-            scan_dir(&path, depth - 1, filter, hashers, budget);
-        }
-    }
 }
 
 /// Turn bursts of reasons into triggers: wait until `quiet` passes without a new one

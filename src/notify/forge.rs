@@ -11,7 +11,6 @@ use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::http::{self, Failure, Http};
-use super::secrets;
 use super::status::CommitStatus;
 use crate::config::ForgeSettings;
 
@@ -149,7 +148,10 @@ impl Forge {
                 .to_owned(),
             (None, None) => default_api.to_owned(),
         };
-        let token = match (&settings.token_file, secrets::from_env(env.get(token_var))) {
+        let token = match (
+            &settings.token_file,
+            crate::secretfile::from_env(env.get(token_var)),
+        ) {
             (Some(file), _) => Token::File(file.clone()),
             (None, Some(token)) => Token::Env(token),
             (None, None) => {
@@ -193,7 +195,9 @@ impl Forge {
     /// The authentication headers, with the token read now.
     pub(super) fn auth(&self) -> Result<Vec<(HeaderName, HeaderValue)>, Failure> {
         let token = match &self.token {
-            Token::File(path) => secrets::read_file(path, "token").map_err(Failure::fail)?,
+            Token::File(path) => {
+                crate::secretfile::read_file(path, "token").map_err(Failure::fail)?
+            }
             Token::Env(token) => token.clone(),
         };
         let (name, text) = match self.kind {

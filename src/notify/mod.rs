@@ -15,7 +15,7 @@
 //! [`gitlab`] (their REST calls), [`status`] (what a commit status says), [`comment`]
 //! (the plan comment), [`event`] (events and payloads), [`webhook`] (signing),
 //! [`slack`], [`exec`], [`process`] (running a program, bounded), [`gate`],
-//! [`secrets`] (reading them; the one call site for the redactor), [`http`].
+//! [`http`]; secrets are read by [`crate::secretfile`].
 
 pub mod comment;
 pub mod delivery;
@@ -27,7 +27,6 @@ pub mod github;
 pub mod gitlab;
 pub mod http;
 pub mod process;
-pub mod secrets;
 pub mod slack;
 pub mod status;
 pub mod webhook;

@@ -15,7 +15,6 @@ use sha2::Sha256;
 
 use super::event::Payload;
 use super::http::{self, Failure, Http};
-use super::secrets;
 use crate::config::{WebhookFormat, WebhookSettings, WebhookUrl};
 
 /// One configured webhook.
@@ -51,7 +50,8 @@ impl Webhook {
         let url = match &self.url {
             WebhookUrl::Url(url) => url.clone(),
             WebhookUrl::File(path) => {
-                let text = secrets::read_file(path, "webhook URL").map_err(Failure::fail)?;
+                let text =
+                    crate::secretfile::read_file(path, "webhook URL").map_err(Failure::fail)?;
                 http::check_secret_url(text.expose_secret()).map_err(|err| {
                     Failure::fail(format!("the webhook URL in {}: {err}", path.display()))
                 })?
@@ -67,9 +67,10 @@ impl Webhook {
                 let body =
                     serde_json::to_vec(payload).map_err(|err| Failure::fail(err.to_string()))?;
                 let secret = match &self.secret_file {
-                    Some(path) => {
-                        Some(secrets::read_file(path, "webhook secret").map_err(Failure::fail)?)
-                    }
+                    Some(path) => Some(
+                        crate::secretfile::read_file(path, "webhook secret")
+                            .map_err(Failure::fail)?,
+                    ),
                     None => None,
                 };
                 let timestamp = std::time::SystemTime::now()

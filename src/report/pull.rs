@@ -13,8 +13,11 @@ pub enum PullAction {
     Wrote,
     /// An existing file for this prompt was replaced (`--force`).
     Replaced,
-    /// A file for this prompt exists; nothing was written (no `--force`).
+    /// A file for this prompt exists and says something else; nothing was written
+    /// (no `--force`).
     Exists,
+    /// A file for this prompt exists and says exactly this already.
+    Unchanged,
     Failed,
 }
 
@@ -44,6 +47,7 @@ pub struct PullReport {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct PullSummary {
     pub written: usize,
+    pub unchanged: usize,
     pub exists: usize,
     pub failed: usize,
 }
@@ -54,6 +58,7 @@ impl PullReport {
         for row in &prompts {
             match row.action {
                 PullAction::Wrote | PullAction::Replaced => summary.written += 1,
+                PullAction::Unchanged => summary.unchanged += 1,
                 PullAction::Exists => summary.exists += 1,
                 PullAction::Failed => summary.failed += 1,
             }
@@ -65,8 +70,10 @@ impl PullReport {
         }
     }
 
+    /// Whether a prompt asked for was not written: it failed, or its file says
+    /// something else and `--force` was not given.
     pub fn has_errors(&self) -> bool {
-        self.summary.failed > 0
+        self.summary.failed > 0 || self.summary.exists > 0
     }
 
     pub fn to_text(&self) -> String {
@@ -82,9 +89,10 @@ impl PullReport {
             let line = match row.action {
                 PullAction::Wrote => format!("wrote {file}  {who}{version}"),
                 PullAction::Replaced => format!("replaced {file}  {who}{version}"),
-                PullAction::Exists => {
-                    format!("exists {file}  {who}: not overwritten (add --force to replace it)")
-                }
+                PullAction::Exists => format!(
+                    "exists {file}  {who}{version}: not overwritten, it says something else (add --force to replace it)"
+                ),
+                PullAction::Unchanged => format!("unchanged {file}  {who}{version}: up to date"),
                 PullAction::Failed => format!(
                     "failed {who}: {}",
                     term::line(row.error.as_deref().unwrap_or("failed"))
@@ -98,8 +106,8 @@ impl PullReport {
         }
         let s = &self.summary;
         out.push_str(&format!(
-            "Pulled: {} written, {} already there, {} failed.\n",
-            s.written, s.exists, s.failed
+            "Pulled: {} written, {} up to date, {} not overwritten, {} failed.\n",
+            s.written, s.unchanged, s.exists, s.failed
         ));
         if s.written > 0 {
             out.push_str("Commit the files; `promptsync plan` then shows no change for them.\n");

@@ -3,7 +3,8 @@
 //! apart) round-trips exactly: after `pull --all` and a commit, `plan` shows no change
 //! and `sync` sends no change request, under both `fill_defaults` readings. Then the
 //! rules: named pulls, ambiguous names, never overwriting without `--force`, the live
-//! version, and versions the format cannot hold.
+//! version, and versions the format cannot hold. And where files may go: inside the
+//! repository only, never under `.git`, through no symbolic link, never into a FIFO.
 
 use serde_json::{Value, json};
 
@@ -261,11 +262,19 @@ fn named_pulls_the_live_version_and_never_overwriting() {
         "the newest version: {file}"
     );
 
-    let (out, _) = texts(&s.run(&["pull", &support, "--version", "live"], 0));
+    // The same version again: nothing to do.
+    let (out, _) = texts(&s.run(&["pull", "Support assistant"], 0));
+    assert!(
+        out.contains("unchanged prompts/support-assistant.prompt.yaml"),
+        "{out}"
+    );
+    // Another version without --force: not written, so not a success.
+    let (out, _) = texts(&s.run(&["pull", &support, "--version", "live"], 1));
     assert!(
         out.contains("exists prompts/support-assistant.prompt.yaml"),
         "{out}"
     );
+    assert!(out.contains("add --force"), "{out}");
     assert!(
         s.repo
             .read("prompts/support-assistant.prompt.yaml")
@@ -300,7 +309,7 @@ fn two_prompts_with_one_slug_get_two_files() {
     assert!(out.contains("wrote prompts/twin.prompt.yaml"), "{out}");
     assert!(out.contains("wrote prompts/twin-2.prompt.yaml"), "{out}");
     assert!(
-        out.contains("Pulled: 3 written, 0 already there, 0 failed."),
+        out.contains("Pulled: 3 written, 0 up to date, 0 not overwritten, 0 failed."),
         "{out}"
     );
 }
@@ -338,4 +347,136 @@ fn a_file_outside_the_prompt_globs_is_written_with_a_warning() {
     );
     let (out, _) = texts(&s.run(&["pull", "Support assistant", "--dir", "elsewhere"], 0));
     assert!(out.contains("not matched by prompts.include"), "{out}");
+}
+
+/// The files of `dir`, recursively, as paths relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_committed_symlink_cannot_lead_pull_out_of_the_repository() {
+    let (s, _, _) = account();
+    let outside = tempfile::tempdir().unwrap();
+    s.repo.symlink("prompts", outside.path().to_str().unwrap());
+    s.repo.commit("prompts is a link");
+    let (out, err) = texts(&s.run(&["pull", "Support assistant"], 1));
+    assert!(err.contains("`prompts` is a symbolic link"), "{out}\n{err}");
+    assert!(!out.contains("wrote"), "{out}");
+    assert_eq!(files_under(outside.path()), Vec::<String>::new());
+
+    // A link deeper down, and one at the file's own name.
+    std::fs::remove_file(s.repo.path().join("prompts")).unwrap();
+    std::fs::create_dir(s.repo.path().join("team")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), s.repo.path().join("team/sub")).unwrap();
+    let (_, err) = texts(&s.run(&["pull", "Support assistant", "--dir", "team/sub/x"], 1));
+    assert!(err.contains("`team/sub` is a symbolic link"), "{err}");
+    let victim = outside.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    std::fs::create_dir(s.repo.path().join("prompts")).unwrap();
+    std::os::unix::fs::symlink(
+        &victim,
+        s.repo.path().join("prompts/support-assistant.prompt.yaml"),
+    )
+    .unwrap();
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["pull", "Support assistant", "--output", "json"];
+        args.extend_from_slice(force);
+        let report = json_of(&s.run(&args, 1));
+        let row = &report["prompts"][0];
+        assert_eq!(row["action"], "failed", "{report:#}");
+        assert!(
+            row["error"].as_str().unwrap().contains("symbolic link"),
+            "{report:#}"
+        );
+        assert_eq!(row["file"], "prompts/support-assistant.prompt.yaml");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert_eq!(files_under(outside.path()), ["victim.txt"]);
+}
+
+#[test]
+fn a_dir_outside_the_repository_or_under_git_is_refused_before_any_request() {
+    let (s, _, _) = account();
+    let outside = tempfile::tempdir().unwrap();
+    let absolute = outside.path().join("abs");
+    let absolute = absolute.to_str().unwrap();
+    for (dir, wanted) in [
+        ("../escaped", "leads out of the repository"),
+        ("prompts/../../escaped", "leads out of the repository"),
+        (absolute, "is an absolute path"),
+        (".git/hooks", "inside a `.git` directory"),
+        (".GIT/hooks", "inside a `.git` directory"),
+    ] {
+        s.emu.clear_requests();
+        let (out, err) = texts(&s.run(&["pull", "Support assistant", "--dir", dir], 1));
+        assert!(err.contains(wanted), "--dir {dir}:\n{out}\n{err}");
+        assert!(!out.contains("wrote"), "{out}");
+        assert!(s.emu.requests().is_empty(), "--dir {dir}");
+    }
+    assert!(!s.repo.path().join("../escaped").exists());
+    assert!(!outside.path().join("abs").exists());
+    let hooks = files_under(&s.repo.path().join(".git/hooks"));
+    assert!(
+        hooks.iter().all(|f| !f.ends_with(".prompt.yaml")),
+        "{hooks:?}"
+    );
+}
+
+#[test]
+fn a_dir_that_is_a_file_or_a_nested_repository_fails() {
+    let (s, _, _) = account();
+    s.repo.write("prompts", "a file, not a directory\n");
+    let (out, err) = texts(&s.run(&["pull", "Support assistant"], 1));
+    assert!(
+        err.contains("`prompts` is a regular file, not a directory"),
+        "{out}\n{err}"
+    );
+    assert!(!out.contains("add --force"), "{out}");
+    std::fs::create_dir_all(s.repo.path().join("vendor/other/.git")).unwrap();
+    let (_, err) = texts(&s.run(&["pull", "Support assistant", "--dir", "vendor/other"], 1));
+    assert!(err.contains("another git repository"), "{err}");
+}
+
+#[test]
+fn a_fifo_at_the_target_name_is_an_error_not_a_hang() {
+    let (s, _, _) = account();
+    std::fs::create_dir(s.repo.path().join("prompts")).unwrap();
+    let fifo = s.repo.path().join("prompts/support-assistant.prompt.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for force in [&[][..], &["--force"][..]] {
+        let output = s
+            .cmd(
+                &[
+                    &["pull", "Support assistant", "--output", "json"][..],
+                    force,
+                ]
+                .concat(),
+            )
+            .timeout(std::time::Duration::from_secs(30))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{:?}", texts(&output));
+        let report = json_of(&output);
+        let error = report["prompts"][0]["error"].as_str().unwrap();
+        assert!(error.contains("is a named pipe (FIFO)"), "{error}");
+    }
+    let still = std::fs::symlink_metadata(&fifo).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&still.file_type()));
 }

@@ -331,3 +331,61 @@ fn sigkill_while_writing_state_never_leaves_an_unreadable_file() {
     let emu = EmulatorProcess::spawn(&["--state", &state_arg(&state)]);
     assert!(versions_of(emu.http(), &id).len() >= acknowledged_total);
 }
+
+#[test]
+fn a_device_or_a_fifo_as_state_fails_at_once_saying_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("state.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (path, what) in [
+        ("/dev/zero", "is a character device, not a regular file"),
+        (
+            fifo.to_str().unwrap(),
+            "is a named pipe (FIFO), not a regular file",
+        ),
+        (
+            dir.path().to_str().unwrap(),
+            "is a directory, not a regular file",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let err = EmulatorProcess::try_spawn(&["--state", path])
+            .err()
+            .unwrap();
+        assert!(err.contains(what) && err.contains(path), "{path}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{path}: no hang"
+        );
+    }
+    assert!(
+        !std::path::Path::new("/dev/zero.lock").exists(),
+        "no lock file beside a device"
+    );
+}
+
+#[test]
+fn a_second_emulator_on_one_state_file_says_which_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut first = EmulatorProcess::spawn(&["--state", &state_arg(&state)]);
+    let err = EmulatorProcess::try_spawn(&["--state", &state_arg(&state)])
+        .err()
+        .unwrap();
+    assert!(err.contains("in use by another emulator"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.pid())), "{err}");
+    assert!(err.contains(&first.base_url()), "{err}");
+    // The first one is undisturbed, and once it stops the file is free.
+    create(first.http(), "/api/prompts/", json!({"name": "still here"}));
+    assert!(first.terminate().success());
+    let second = EmulatorProcess::spawn(&["--state", &state_arg(&state)]);
+    let listed = second
+        .call("POST", "/api/prompts/list/")
+        .json(json!({}))
+        .send();
+    assert_eq!(listed.json()["count"], 1, "{}", listed.text);
+}

@@ -123,10 +123,21 @@ fn the_image_runs_watch_as_the_git_sync_user_with_no_healthcheck() {
         "Kubernetes probes /healthz and /readyz itself"
     );
     assert_eq!(stage.last("EXPOSE"), LISTEN_PORT.to_string());
-    assert_eq!(
-        defaults().watch.listen.port(),
-        LISTEN_PORT,
-        "watch.listen's default"
+    // The default is loopback; the image opens the probe port on every interface,
+    // explicitly, on the port it exposes.
+    let listen = defaults().watch.listen;
+    assert!(
+        listen.ip().is_loopback(),
+        "watch.listen's default: {listen}"
+    );
+    assert_eq!(listen.port(), LISTEN_PORT, "watch.listen's default port");
+    assert!(
+        stage.env().contains(&(
+            "PROMPTSYNC_WATCH__LISTEN".to_owned(),
+            format!("0.0.0.0:{LISTEN_PORT}")
+        )),
+        "{:?}",
+        stage.env()
     );
     let copied = stage.last("COPY");
     assert!(

@@ -260,6 +260,13 @@ fn probes_grace_period_and_resources_fit_the_daemon() {
     let c = container(&pod, "promptsync");
     let http = port(&c, "http");
     assert_eq!(http, u64::from(LISTEN_PORT), "watch.listen's port");
+    assert!(
+        env_of(&c).contains(&(
+            "PROMPTSYNC_WATCH__LISTEN".to_owned(),
+            format!("0.0.0.0:{LISTEN_PORT}")
+        )),
+        "the probes come from outside the pod: every interface, said explicitly"
+    );
     for (probe, path) in [
         ("startupProbe", "/healthz"),
         ("livenessProbe", "/healthz"),

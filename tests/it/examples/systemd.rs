@@ -172,7 +172,7 @@ fn the_service_runs_watch_with_its_settings_and_stops_within_its_timeout() {
             "PROMPTSYNC_WATCH__LISTEN".to_owned(),
             "127.0.0.1:8080".to_owned()
         )),
-        "probes on loopback: POST /reconcile has no authentication"
+        "probes on loopback, written out: no door to the network"
     );
 
     // One pass of the daemon's loop, as the unit starts it.

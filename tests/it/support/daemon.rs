@@ -18,6 +18,7 @@ const START: Duration = Duration::from_secs(20);
 pub struct Daemon {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
     http: Http,
 }
 
@@ -31,7 +32,13 @@ impl Daemon {
 
     /// Spawn `command` as it is (it must make the daemon listen on a port it logs),
     /// with JSON logs, and wait for the probe server.
-    pub fn attach(mut command: std::process::Command) -> Daemon {
+    pub fn attach(command: std::process::Command) -> Daemon {
+        Daemon::try_attach(command).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`Daemon::attach`], with a daemon that exits before it listens returned as its
+    /// exit status and log.
+    pub fn try_attach(mut command: std::process::Command) -> Result<Daemon, String> {
         command
             .env("PROMPTSYNC_LOG__FORMAT", "json")
             .stdin(Stdio::null())
@@ -41,7 +48,7 @@ impl Daemon {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr pipe");
         let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 sink.lock().unwrap().push(line);
@@ -50,20 +57,35 @@ impl Daemon {
         let mut daemon = Daemon {
             child,
             lines,
+            reader: Some(reader),
             http: Http::new("http://127.0.0.1:1"),
         };
         let addr = wait_until(START, "the probe server to listen", || {
             if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("promptsync watch exited ({status}):\n{}", daemon.log_text());
+                return Some(Err(status));
             }
             daemon
                 .logs()
                 .iter()
                 .find(|l| l["message"] == "probe server listening")
-                .and_then(|l| l["addr"].as_str().map(str::to_owned))
+                .and_then(|l| l["addr"].as_str().map(|a| Ok(a.to_owned())))
         });
-        daemon.http = Http::new(&format!("http://{addr}"));
-        daemon
+        match addr {
+            Ok(addr) => {
+                daemon.http = Http::new(&format!("http://{addr}"));
+                Ok(daemon)
+            }
+            Err(status) => {
+                // The whole log, up to the end of the pipe.
+                if let Some(reader) = daemon.reader.take() {
+                    let _ = reader.join();
+                }
+                Err(format!(
+                    "promptsync watch exited ({status}):\n{}",
+                    daemon.log_text()
+                ))
+            }
+        }
     }
 
     pub fn pid(&self) -> u32 {

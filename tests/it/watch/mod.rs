@@ -2,8 +2,10 @@
 //! git repositories, the emulator over loopback HTTP, real signals. Waits poll the log,
 //! the probes or the emulator with a deadline; nothing sleeps blindly.
 
+mod doors;
 mod failures;
 mod layouts;
+mod limits;
 mod shutdown;
 mod triggers;
 
@@ -55,4 +57,56 @@ fn wait_reconciling(daemon: &crate::support::daemon::Daemon) {
     wait_until(DEADLINE, "a pass to be running", || {
         (daemon.status()["conditions"][1]["status"] == "True").then_some(())
     });
+}
+
+/// `inner` (program, arguments, directory, environment) run through a shell line in
+/// which `$0 "$@"` is the command: `shell prefix... -c line inner...`.
+fn wrapped(
+    inner: &std::process::Command,
+    shell: &str,
+    prefix: &[&str],
+    line: &str,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(shell);
+    command
+        .args(prefix)
+        .arg("-c")
+        .arg(line)
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    if let Some(dir) = inner.get_current_dir() {
+        command.current_dir(dir);
+    }
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+}
+
+/// `inner` in a user namespace of its own whose inotify limit `knob`
+/// (`/proc/sys/user/KNOB`) is `value`: lowered for that namespace alone. `None`
+/// (and a note) where this machine refuses such a namespace.
+fn with_inotify_limit(
+    inner: &std::process::Command,
+    knob: &str,
+    value: u32,
+) -> Option<std::process::Command> {
+    let setup = format!("echo {value} > /proc/sys/user/{knob}");
+    let probe = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c", &setup])
+        .status();
+    if !probe.is_ok_and(|status| status.success()) {
+        eprintln!("skipped: cannot lower {knob} here (unshare --user refused)");
+        return None;
+    }
+    let line = format!("{setup} && exec \"$0\" \"$@\"");
+    Some(wrapped(
+        inner,
+        "unshare",
+        &["--user", "--map-root-user", "sh"],
+        &line,
+    ))
 }

@@ -162,6 +162,7 @@ fn polling_when_asked_still_notices_a_commit() {
     );
     daemon.wait_ready(DEADLINE);
     assert_eq!(daemon.status()["watcher"], "polling");
+    assert_eq!(daemon.status()["watcher_reason"], "watch.poll is set");
     s.repo
         .write("prompts/a.prompt.yaml", &prompt("A", "polled"));
     s.repo.commit("Polled A");
@@ -174,40 +175,21 @@ fn polling_when_asked_still_notices_a_commit() {
 #[test]
 fn a_tiny_inotify_watch_limit_falls_back_to_polling() {
     let s = one_prompt();
-    // A user namespace of our own may lower its inotify limits for itself alone.
-    let probe = std::process::Command::new("unshare")
-        .args([
-            "--user",
-            "--map-root-user",
-            "sh",
-            "-c",
-            "echo 1 > /proc/sys/user/max_inotify_watches",
-        ])
-        .status();
-    if !probe.is_ok_and(|status| status.success()) {
-        eprintln!("skipped: cannot lower the inotify watch limit here (unshare --user refused)");
+    let mut inner = s.watch_command(&["--listen", "127.0.0.1:0"]);
+    inner.env("PROMPTSYNC_WATCH__POLL_INTERVAL", "200ms");
+    let Some(command) = super::with_inotify_limit(&inner, "max_inotify_watches", 1) else {
         return;
-    }
-    let inner = s.watch_command(&["--listen", "127.0.0.1:0"]);
-    let mut command = std::process::Command::new("unshare");
-    command
-        .args(["--user", "--map-root-user", "sh", "-c"])
-        .arg("echo 1 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"")
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .current_dir(s.repo.path())
-        .env("PROMPTSYNC_WATCH__POLL_INTERVAL", "200ms");
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
+    };
     let daemon = Daemon::attach(command);
     daemon.wait_ready(DEADLINE);
     wait_until(DEADLINE, "the fallback to polling", || {
         (daemon.status()["watcher"] == "polling").then_some(())
     });
+    let reason = daemon.status()["watcher_reason"].clone();
+    assert!(
+        reason.as_str().unwrap().contains("inotify watches"),
+        "/status says why: {reason}"
+    );
     assert!(
         daemon.log_text().contains("max_user_watches"),
         "the log says how to raise the limit:\n{}",
@@ -245,8 +227,8 @@ fn once_is_one_pass_with_its_exit_status() {
     assert!(err.contains("broken.prompt.yaml"), "{err}");
 }
 
-#[test]
-fn the_emulator_flag_is_the_zero_setup_demo() {
+/// A repository with prompt `A` and `watch --emulator` running in it, ready.
+fn emulator_daemon() -> (crate::support::git::TestRepo, Daemon) {
     let repo = crate::support::git::TestRepo::new();
     repo.write("prompts/a.prompt.yaml", &prompt("A", "demo"));
     repo.commit("Demo");
@@ -254,13 +236,71 @@ fn the_emulator_flag_is_the_zero_setup_demo() {
     command
         .current_dir(repo.path())
         .args(["watch", "--emulator"]);
-    let mut daemon = Daemon::spawn(command);
+    let daemon = Daemon::spawn(command);
     daemon.wait_ready(DEADLINE);
+    (repo, daemon)
+}
+
+#[test]
+fn the_emulator_flag_is_the_zero_setup_demo() {
+    let (repo, mut daemon) = emulator_daemon();
     let status = daemon.status();
     assert_eq!(status["passes"][0]["counts"]["created"], 1, "{status:#}");
     daemon.signal("INT");
     assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(0));
     assert!(repo.path().join(".git/promptsync/emulator.json").exists());
+}
+
+#[test]
+fn a_second_emulator_command_in_one_repository_waits_for_the_first() {
+    let (repo, mut daemon) = emulator_daemon();
+    // `sync --emulator` needs the same state file: it waits for the lock.
+    let mut sync = crate::support::promptsync_command()
+        .current_dir(repo.path())
+        .args(["sync", "--emulator", "--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = sync.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = std::thread::spawn({
+        let log = std::sync::Arc::clone(&log);
+        move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stderr, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                log.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    wait_until(DEADLINE, "sync to wait for the state file", || {
+        let text = log.lock().unwrap().clone();
+        text.contains("in use by another emulator").then_some(())
+    });
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains(&format!("pid {}", daemon.pid())),
+        "it says who holds the state: {}",
+        log.lock().unwrap()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(0));
+    let status = wait_until(DEADLINE, "sync to finish", || sync.try_wait().unwrap());
+    reader.join().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut sync.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(0), "{out}\n{}", log.lock().unwrap());
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["summary"]["unchanged"], 1,
+        "the daemon's state: {report:#}"
+    );
 }
 
 #[test]

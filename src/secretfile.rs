@@ -1,6 +1,7 @@
-//! The secrets of telling people: tokens, webhook secrets, webhook URLs that carry
-//! credentials. Read when they are used (a regular file, at most 64 KiB, trimmed), so a
-//! rotated Kubernetes Secret takes effect at the next delivery; kept in a
+//! Secrets read from files or the environment: notification tokens, webhook secrets and
+//! URLs that carry credentials, the reconcile token. Read when they are used (a regular
+//! file, at most 64 KiB, trimmed), so a rotated Kubernetes Secret takes effect at the
+//! next use; kept in a
 //! [`SecretString`]; and every one of them passes through [`remember`], the one place
 //! where a secret promptsync holds is handed to the process's redactor. Messages name
 //! the file or variable, never the value.
