@@ -32,6 +32,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod discover;
 pub mod error;
+pub mod failure;
 pub mod gitrepo;
 pub mod localfile;
 pub mod logging;

@@ -318,7 +318,7 @@ fn stalled(outcomes: &[Option<Outcome>]) -> Result<(), ApiError> {
     match outcomes
         .iter()
         .flatten()
-        .find_map(|o| o.as_ref().err().filter(|f| f.is_stalled()))
+        .find_map(|o| o.as_ref().err().filter(|f| f.stops_run()))
     {
         Some(failed) => Err(failed.error.clone()),
         None => Ok(()),
@@ -504,7 +504,10 @@ impl Reader<'_> {
                     list_in(self.client, "prompt_id", &ids),
                     list_in(self.client, "name", &names)
                 )?;
-                let mut remote = Remote::new(by_id.items.into_iter().chain(by_name.items));
+                let mut remote = Remote::default();
+                self.distrust(&mut remote, &by_id, Asked::Ids(&ids));
+                self.distrust(&mut remote, &by_name, Asked::Names(&names));
+                remote.add(by_id.items.into_iter().chain(by_name.items));
                 self.attribute(&mut remote, &by_id.problems, Asked::Ids(&ids));
                 self.attribute(&mut remote, &by_name.problems, Asked::Names(&names));
                 remote
@@ -515,6 +518,43 @@ impl Reader<'_> {
             remote.unreadable.insert(id, reason);
         }
         Ok(remote)
+    }
+
+    /// A listing that may be missing items (its pages disagree with its `count`): every
+    /// prompt asked for that it did not return is marked unreadable with the reason,
+    /// so that none is taken as absent (and created again by name); the pass gets a
+    /// warning. The prompts it did return are real and sync.
+    fn distrust(&mut self, remote: &mut Remote, listing: &Listing<Prompt>, asked: Asked<'_>) {
+        let Some(untrusted) = &listing.untrusted else {
+            return;
+        };
+        let reason = format!("the prompt list is incomplete: {untrusted}");
+        tracing::warn!(problem = %reason, "a prompt list cannot be trusted to be complete");
+        let (missing, by_id): (Vec<String>, bool) = match asked {
+            Asked::Ids(ids) => (
+                ids.iter()
+                    .filter(|id| !listing.items.iter().any(|p| p.id() == Some(id.as_str())))
+                    .cloned()
+                    .collect(),
+                true,
+            ),
+            Asked::Names(names) => (
+                names
+                    .iter()
+                    .filter(|name| !listing.items.iter().any(|p| p.name.as_ref() == Some(*name)))
+                    .cloned()
+                    .collect(),
+                false,
+            ),
+        };
+        if missing.is_empty() {
+            return;
+        }
+        self.warnings.push(format!(
+            "{reason}; the {} prompt(s) it did not return are not synced this pass",
+            missing.len()
+        ));
+        hold_back(remote, missing, by_id, &reason);
     }
 
     /// Record the list items that could not be read on the prompts they name. One
@@ -561,14 +601,7 @@ impl Reader<'_> {
                 "the prompt list: {reason}; it names no prompt, so the {} prompt(s) the list did not return are not synced this pass",
                 missing.len()
             ));
-            for key in missing {
-                let map = if by_id {
-                    &mut remote.unreadable
-                } else {
-                    &mut remote.unreadable_names
-                };
-                map.entry(key).or_insert_with(|| reason.clone());
-            }
+            hold_back(remote, missing, by_id, &reason);
         }
     }
 
@@ -612,7 +645,7 @@ impl Reader<'_> {
             let (id, version) = &mut slots[slot];
             match result {
                 Ok(full) => **version = full,
-                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
                     tracing::warn!(prompt_id = %id, version = version.number, error = %err, "cannot read a version in full");
                     failures.push((
@@ -632,7 +665,7 @@ impl Reader<'_> {
         let listed = self.each(ids, |id| client.list_versions(id)).await;
         for (id, result) in listed {
             let history = match result {
-                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
                     tracing::warn!(prompt_id = %id, error = %err, "cannot list the versions");
                     History {
@@ -641,10 +674,14 @@ impl Reader<'_> {
                     }
                 }
                 Ok(listing) => {
-                    let problems: Vec<String> =
+                    let mut problems: Vec<String> =
                         listing.problems.iter().map(ToString::to_string).collect();
                     for problem in &problems {
                         tracing::warn!(prompt_id = %id, problem, "a listed version could not be read");
+                    }
+                    if let Some(untrusted) = listing.untrusted {
+                        tracing::warn!(prompt_id = %id, problem = %untrusted, "the version list cannot be trusted to be complete");
+                        problems.push(format!("it is incomplete: {untrusted}"));
                     }
                     History {
                         versions: listing.items,
@@ -673,7 +710,7 @@ impl Reader<'_> {
                 .await
             {
                 Ok(listing) => fresh.extend(self.listed(listing, Asked::Ids(&ids), remote)),
-                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) if err.stops_run() => return Err(err),
                 Err(err) => lost.extend(touched.ids.keys().map(|id| (id, err.to_string()))),
             }
             for id in touched.ids.keys() {
@@ -690,7 +727,7 @@ impl Reader<'_> {
             for (id, result) in got {
                 match result {
                     Ok(prompt) => fresh.push(prompt),
-                    Err(err) if err.is_stalled() => return Err(err),
+                    Err(err) if err.stops_run() => return Err(err),
                     Err(err) => lost.push((id, err.to_string())),
                 }
             }
@@ -711,7 +748,7 @@ impl Reader<'_> {
                 Ok(listing) => {
                     fresh.extend(self.listed(listing, Asked::Names(&touched.names), remote));
                 }
-                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
                     let reason = format!("reading it again after the deploy: {err}");
                     for name in &touched.names {
@@ -767,8 +804,18 @@ impl Reader<'_> {
             return Ok(None);
         };
         let listing = match account {
+            Ok(Listing {
+                untrusted: Some(untrusted),
+                ..
+            }) => {
+                self.warnings.push(format!(
+                    "cannot list the whole account for unmanaged prompts: the listing is \
+                     incomplete: {untrusted}"
+                ));
+                return Ok(None);
+            }
             Ok(listing) => listing,
-            Err(err) if err.is_stalled() => return Err(err),
+            Err(err) if err.stops_run() => return Err(err),
             Err(err) => {
                 self.warnings.push(format!(
                     "cannot list the whole account for unmanaged prompts: {err}"
@@ -803,15 +850,29 @@ impl Reader<'_> {
         Ok(Some(remote))
     }
 
-    /// The prompts of a listing, its problems recorded.
+    /// The prompts of a listing, its problems recorded (and what it may miss).
     fn listed(
         &mut self,
         listing: Listing<Prompt>,
         asked: Asked<'_>,
         remote: &mut Remote,
     ) -> Vec<Prompt> {
+        self.distrust(remote, &listing, asked);
         self.attribute(remote, &listing.problems, asked);
         listing.items
+    }
+}
+
+/// Mark prompts asked for that a listing did not return (by id, or by name) unreadable
+/// for `reason`, so that none is taken as absent and created again.
+fn hold_back(remote: &mut Remote, missing: Vec<String>, by_id: bool, reason: &str) {
+    let map = if by_id {
+        &mut remote.unreadable
+    } else {
+        &mut remote.unreadable_names
+    };
+    for key in missing {
+        map.entry(key).or_insert_with(|| reason.to_owned());
     }
 }
 

@@ -190,7 +190,7 @@ fn a_version_made_in_the_ui_of_an_undeployed_prompt_is_drift() {
         .collect();
     assert_eq!(
         reads,
-        vec![format!("/api/prompts/{id}/versions/?page=1&page_size=500")],
+        vec![format!("/api/prompts/{id}/versions/?page=1&page_size=100")],
         "the history of that prompt only"
     );
 
