@@ -5,7 +5,10 @@
 //! is only logged. Progress goes to an [`Observer`] (a progress bar for the CLI,
 //! metrics for the daemon); a pass that cannot finish returns a [`PassError`] that says
 //! what the caller should do next and keeps what the pass had done. A read that fails
-//! for one prompt fails that prompt only; only a refused key ends the pass early.
+//! for one prompt fails that prompt only; only a refused key ends the pass early. A
+//! snapshot listing that fails (or cannot be trusted to be complete) fails the prompts
+//! it was for, never reads as "nothing there"; a failed one also ends the pass with its
+//! error once the other prompts have synced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -169,6 +172,7 @@ async fn run_pass(
         warnings: Vec::new(),
         account,
         unmanaged_found: None,
+        failed_listing: None,
     };
     let result = reconcile(
         &mut pass,
@@ -180,7 +184,7 @@ async fn run_pass(
     )
     .await;
     pass.warnings = reader.warnings;
-    match result {
+    match result.and_then(|()| reader.failed_listing.map_or(Ok(()), Err)) {
         Ok(()) => Ok(pass),
         Err(err) => Err(PassError::new(err, Some(pass))),
     }
@@ -470,6 +474,9 @@ struct Reader<'a> {
     account: Option<Result<Listing<Prompt>, ApiError>>,
     /// What that listing found.
     unmanaged_found: Option<Vec<Unmanaged>>,
+    /// A snapshot listing that failed: the pass runs for the prompts it did not
+    /// concern, then ends with this error (its class decides what comes next).
+    failed_listing: Option<ApiError>,
 }
 
 /// What a prompt list was asked for, to attribute an item that names nothing.
@@ -500,11 +507,14 @@ impl Reader<'_> {
             // comes from that listing, at no extra request.
             Some(remote) => remote,
             None => {
-                let (by_id, by_name) = tokio::try_join!(
+                let (by_id, by_name) = tokio::join!(
                     list_in(self.client, "prompt_id", &ids),
                     list_in(self.client, "name", &names)
-                )?;
-                let mut remote = Remote::default();
+                );
+                let mut held = Remote::default();
+                let by_id = self.listing_or_hold(by_id, Asked::Ids(&ids), &mut held)?;
+                let by_name = self.listing_or_hold(by_name, Asked::Names(&names), &mut held)?;
+                let mut remote = held;
                 self.distrust(&mut remote, &by_id, Asked::Ids(&ids));
                 self.distrust(&mut remote, &by_name, Asked::Names(&names));
                 remote.add(by_id.items.into_iter().chain(by_name.items));
@@ -518,6 +528,32 @@ impl Reader<'_> {
             remote.unreadable.insert(id, reason);
         }
         Ok(remote)
+    }
+
+    /// A snapshot listing, or, when it failed, an empty one with every prompt it was
+    /// asked for marked unreadable with the reason: those prompts fail, the others
+    /// still sync, and the failure ends the pass once it has run
+    /// ([`Reader::failed_listing`]). A failure that stops the run is returned.
+    fn listing_or_hold(
+        &mut self,
+        listed: Result<Listing<Prompt>, ApiError>,
+        asked: Asked<'_>,
+        remote: &mut Remote,
+    ) -> Result<Listing<Prompt>, ApiError> {
+        let err = match listed {
+            Ok(listing) => return Ok(listing),
+            Err(err) if err.stops_run() => return Err(err),
+            Err(err) => err,
+        };
+        tracing::warn!(error = %err, "a prompt list failed; the prompts it was for are not synced this pass");
+        let reason = format!("the prompt list failed: {err}");
+        let (keys, by_id) = match asked {
+            Asked::Ids(ids) => (ids, true),
+            Asked::Names(names) => (names, false),
+        };
+        hold_back(remote, keys.iter().cloned().collect(), by_id, &reason);
+        self.failed_listing.get_or_insert(err);
+        Ok(Listing::default())
     }
 
     /// A listing that may be missing items (its pages disagree with its `count`): every

@@ -496,7 +496,7 @@ impl Client {
             unreachable!("the semaphore is never closed")
         };
         clock.begin();
-        if let Err(paused) = self.inner.pacer.ready(clock.deadline()).await {
+        if let Err(paused) = self.inner.pacer.ready(clock.wait_deadline()).await {
             return Exchange::NotSent(ApiError::RateLimited {
                 target: target.clone(),
                 limit: Box::new(RateLimit {

@@ -89,9 +89,8 @@ impl Pager {
             )
         } else {
             format!(
-                "its pages held {} {what}, yet the server counted {counted} {what}",
-                self.items,
-                what = self.what
+                "its pages held {} of the {counted} {} the server counted",
+                self.items, self.what
             )
         })
     }
@@ -278,7 +277,7 @@ mod tests {
         );
         assert_eq!(
             pager.untrusted().as_deref(),
-            Some("its pages held 130 prompts, yet the server counted 250 prompts")
+            Some("its pages held 130 of the 250 prompts the server counted")
         );
     }
 

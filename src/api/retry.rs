@@ -9,8 +9,8 @@
 //!   refused connection or a host name that does not resolve gets a short budget
 //!   ([`FAIL_FAST_BUDGET`]) whatever the configured one;
 //! - the server's wait (a 429's `Retry-After`, or a pause another reply set for the
-//!   whole client) counts against that budget: past it the request fails at once,
-//!   transient, naming the server's wait, instead of sleeping;
+//!   whole client) counts against that budget: when it ends past the budget the
+//!   request fails at once, transient, naming the server's wait, instead of sleeping;
 //! - the whole request, with its retries, the waits before them and the reads that
 //!   check an unknown outcome, ends by its deadline: the budget, or one `api.timeout`
 //!   when that is longer. The first attempt gets a whole `api.timeout`; a later one only
@@ -138,6 +138,12 @@ impl<'p> Clock<'p> {
     pub(crate) fn deadline(&self) -> Instant {
         let own = self.begin() + self.policy.max_elapsed.max(self.policy.timeout);
         self.outer.map_or(own, |outer| outer.min(own))
+    }
+
+    /// The latest a wait before an attempt (a server's pause) may end: the retry
+    /// budget counts every wait the server asks for.
+    pub(crate) fn wait_deadline(&self) -> Instant {
+        (self.begin() + self.policy.max_elapsed).min(self.deadline())
     }
 
     /// The time an attempt starting now may take; `None` when too little is left.

@@ -17,12 +17,13 @@ use crate::support::scenario::{KEY, Scenario, prompt};
 
 /// What a run of the binary came to.
 #[derive(Debug)]
-struct Measured {
-    code: Option<i32>,
-    stderr: String,
-    elapsed: Duration,
+pub(crate) struct Measured {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
     /// The highest `VmHWM` seen while it ran, in KiB.
-    peak_rss_kib: u64,
+    pub peak_rss_kib: u64,
 }
 
 /// The longest any run here may take before the test gives up on it.
@@ -30,7 +31,7 @@ const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Run `cmd` to its end, polling its peak RSS every 2 ms (VmHWM only grows, so the
 /// last sample before it exits is the best), and check the key never shows.
-fn measure(mut cmd: Command) -> Measured {
+pub(crate) fn measure(mut cmd: Command) -> Measured {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -69,6 +70,7 @@ fn measure(mut cmd: Command) -> Measured {
     );
     let measured = Measured {
         code: status.code(),
+        stdout,
         stderr,
         elapsed,
         peak_rss_kib,

@@ -9,18 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::emulator::RequestRecord;
-use crate::support::scenario::{KEY, Scenario, json_of, prompt, texts};
+use crate::support::scenario::{KEY, Scenario, json_of, prompt, report_row as row, texts};
 use crate::support::{promptsync_command, wait_until};
-
-/// The report row of `file`.
-fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
-    report["prompts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["file"] == file)
-        .unwrap_or_else(|| panic!("no row for {file}: {report:#}"))
-}
 
 fn id_of(s: &Scenario, name: &str) -> String {
     s.prompt_named(name)["id"].as_str().unwrap().to_owned()

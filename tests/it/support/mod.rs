@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod emulator;
 pub mod git;
+pub mod proxy;
 pub mod scenario;
 
 use std::time::{Duration, Instant};
