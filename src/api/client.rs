@@ -8,8 +8,7 @@
 //! Against a broken or hostile server every read is bounded: a 2xx body is read in
 //! chunks up to [`MAX_BODY_BYTES`] (an error body up to 1 MiB) and decoded within a
 //! budget of JSON values (`decode`), a list page holds at most the items asked for
-//! (`page`), a listing ends within its page cap and holds at most
-//! [`MAX_LISTING_BYTES`] and [`MAX_LISTING_VALUES`] (`paging`), every wait ends by the
+//! (`page`), a listing ends within its bounds (`listing`), every wait ends by the
 //! request's deadline, and a redirect is an error, never followed.
 
 use std::future::Future;
@@ -22,19 +21,18 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
-use super::decode::{self, DecodeError, MAX_REPLY_VALUES};
+use super::decode;
 use super::error::{ApiError, RateLimit, Target};
 use super::exchange::{
     Answer, Exchange, Resend, connect_error, describe, interpret, read_answer, rejected,
     undecodable,
 };
 use super::pace::Pacer;
-use super::page::{self, PageLimits};
-use super::paging::{Next, Pager};
+use super::paging::Pager;
 use super::retry::{Clock, RetryPolicy, Step, retry_after, retrying, wait_text};
 use super::types::{
-    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Prompt, UpdatePrompt,
-    Version, VersionSpec, usable_id,
+    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listing, Prompt, UpdatePrompt, Version,
+    VersionSpec, usable_id,
 };
 use crate::config::ApiSettings;
 
@@ -57,12 +55,6 @@ pub const MAX_VERSION_PAGES: u64 = 100;
 /// ordinary ones. A body at the limit, decoded within [`MAX_REPLY_VALUES`], costs
 /// under 30 MiB while it is read; a 1.5 GB body costs no more.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
-/// The most one listing holds, in the JSON text of its items: 40 MiB (10,000 prompts
-/// with their two versions in full take about 22 MiB).
-pub const MAX_LISTING_BYTES: u64 = 40 * 1024 * 1024;
-/// The most JSON values one listing holds: 1.5 million (10,000 prompts with their two
-/// versions in full hold about 950,000).
-pub const MAX_LISTING_VALUES: u64 = 1_500_000;
 
 /// A Respan prompts API client. Cheap to clone; clones share the connection pool, the
 /// in-flight limit and the pause a 429 sets.
@@ -234,65 +226,6 @@ impl Client {
         self.all_pages(Method::GET, path_of, None, pager).await
     }
 
-    /// Read a listing page by page until `pager` says it ended (or why it cannot),
-    /// within the listing's bounds.
-    async fn all_pages<T, P>(
-        &self,
-        method: Method,
-        path_of: P,
-        body: Option<&[u8]>,
-        mut pager: Pager,
-    ) -> Result<Listing<T>, ApiError>
-    where
-        T: Listed,
-        P: Fn(u64) -> String,
-    {
-        let mut listing = Listing::default();
-        let (mut bytes, mut values) = (0u64, 0u64);
-        loop {
-            let path = path_of(pager.page());
-            let (target, answer) = self.answer(&method, &path, body, Resend::Safe).await?;
-            let left = MAX_LISTING_VALUES.saturating_sub(values);
-            let limits = PageLimits {
-                size: pager.page_size(),
-                values: left.min(MAX_REPLY_VALUES),
-            };
-            let expected = format!("a page of {}", pager.what());
-            let read = match page::read::<T>(&answer.body, limits) {
-                Ok(read) => read,
-                Err(DecodeError::TooManyValues { .. }) if left < MAX_REPLY_VALUES => {
-                    return Err(too_much(&target, &pager, "JSON values", MAX_LISTING_VALUES));
-                }
-                Err(err) => return Err(undecodable(&target, &answer, &expected, err)),
-            };
-            drop(answer);
-            bytes += read.bytes;
-            values += read.values;
-            if bytes > MAX_LISTING_BYTES {
-                return Err(too_much(
-                    &target,
-                    &pager,
-                    "bytes of JSON",
-                    MAX_LISTING_BYTES,
-                ));
-            }
-            let page = read.page;
-            let ids = page.results.iter().filter_map(Listed::key).collect();
-            // An item that did not parse still fills the page: it is not empty.
-            let len = page.results.len() + page.problems.len();
-            let number = usize::try_from(pager.page()).unwrap_or(usize::MAX);
-            let next = pager.after(page.count, len, ids, page.next.is_some());
-            listing.add(number, page);
-            match next.map_err(|problem| ApiError::Paging { target, problem })? {
-                Next::Page(_) => {}
-                Next::Done => {
-                    listing.untrusted = pager.untrusted();
-                    return Ok(listing);
-                }
-            }
-        }
-    }
-
     /// One version, with all its fields.
     pub async fn get_version(&self, prompt_id: &str, number: u64) -> Result<Version, ApiError> {
         let path = format!("/api/prompts/{}/versions/{number}/", segment(prompt_id)?);
@@ -403,7 +336,7 @@ impl Client {
     }
 
     /// Send until a 2xx answer comes (or the request fails for good).
-    async fn answer(
+    pub(super) async fn answer(
         &self,
         method: &Method,
         path: &str,
@@ -565,20 +498,7 @@ impl Client {
     }
 }
 
-/// A listing past one of its bounds.
-fn too_much(target: &Target, pager: &Pager, unit: &str, limit: u64) -> ApiError {
-    ApiError::Paging {
-        target: target.clone(),
-        problem: format!(
-            "the listing holds more than {limit} {unit} of {} by page {}, more than \
-             promptsync holds; it stopped listing",
-            pager.what(),
-            pager.page()
-        ),
-    }
-}
-
-fn target(method: &Method, path: &str) -> Target {
+pub(super) fn target(method: &Method, path: &str) -> Target {
     let method = match *method {
         Method::GET => "GET",
         Method::POST => "POST",

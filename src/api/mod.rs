@@ -6,6 +6,7 @@ mod client;
 pub(crate) mod decode;
 mod error;
 mod exchange;
+mod listing;
 mod pace;
 mod page;
 mod paging;
@@ -13,11 +14,11 @@ mod retry;
 pub mod types;
 
 pub use client::{
-    Client, MAX_BODY_BYTES, MAX_LISTING_BYTES, MAX_LISTING_VALUES, MAX_PROMPT_PAGES,
-    MAX_VERSION_PAGES, PROMPT_PAGE_SIZE, ReplyHook, VERSION_PAGE_SIZE, filter_in,
-    install_tls_provider,
+    Client, MAX_BODY_BYTES, MAX_PROMPT_PAGES, MAX_VERSION_PAGES, PROMPT_PAGE_SIZE, ReplyHook,
+    VERSION_PAGE_SIZE, filter_in, install_tls_provider,
 };
 pub use decode::MAX_REPLY_VALUES;
 pub use error::{ApiError, RateLimit, Target};
+pub use listing::{MAX_LISTING_BYTES, MAX_LISTING_VALUES};
 pub use pace::MAX_PAUSE;
 pub use retry::{FAIL_FAST_BUDGET, RetryPolicy};

@@ -428,3 +428,36 @@ fn ids_dot_and_dot_dot_in_a_file_are_invalid_before_any_request() {
         assert!(s.emu.change_requests().is_empty(), "nothing was sent");
     }
 }
+
+#[test]
+fn a_lost_reply_is_said_in_plain_words_not_the_http_librarys() {
+    let s = Scenario::new();
+    s.repo.write("a.prompt.yaml", &prompt("A", "a"));
+    s.repo.commit("A");
+    // The connection is cut before any reply.
+    s.emu
+        .inject(json!({"method": "POST", "path": "/api/prompts/list/",
+        "kind": "drop_before", "times": 100}));
+    let output = s
+        .cmd(&["plan"])
+        .env("PROMPTSYNC_API__RETRY_MAX_ELAPSED", "300ms")
+        .env("PROMPTSYNC_SYNC__REPORT_UNMANAGED", "false")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let (_, stderr) = texts(&output);
+    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(
+        error.contains("POST /api/prompts/list/?page=1&page_size=100&sort_by=-id: no reply: "),
+        "{error}"
+    );
+    for library in [
+        "SendRequest",
+        "client error",
+        "hyper",
+        "error sending request",
+        "reqwest",
+    ] {
+        assert!(!stderr.contains(library), "{library:?} in:\n{stderr}");
+    }
+}
