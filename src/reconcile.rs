@@ -511,6 +511,13 @@ impl Reader<'_> {
                     list_in(self.client, "prompt_id", &ids),
                     list_in(self.client, "name", &names)
                 );
+                // With nothing else to sync, a failed listing ends the pass at once.
+                let (by_id, by_name) = match (by_id, by_name) {
+                    (Err(err), _) if names.is_empty() => return Err(err),
+                    (_, Err(err)) if ids.is_empty() => return Err(err),
+                    (Err(err), Err(_)) => return Err(err),
+                    both => both,
+                };
                 let mut held = Remote::default();
                 let by_id = self.listing_or_hold(by_id, Asked::Ids(&ids), &mut held)?;
                 let by_name = self.listing_or_hold(by_name, Asked::Names(&names), &mut held)?;
@@ -530,10 +537,10 @@ impl Reader<'_> {
         Ok(remote)
     }
 
-    /// A snapshot listing, or, when it failed, an empty one with every prompt it was
-    /// asked for marked unreadable with the reason: those prompts fail, the others
-    /// still sync, and the failure ends the pass once it has run
-    /// ([`Reader::failed_listing`]). A failure that stops the run is returned.
+    /// A snapshot listing, or, when it failed while the other one worked, an empty one
+    /// with every prompt it was asked for marked unreadable with the reason: those
+    /// prompts fail, the others still sync, and the failure ends the pass once it has
+    /// run ([`Reader::failed_listing`]). A failure that stops the run is returned.
     fn listing_or_hold(
         &mut self,
         listed: Result<Listing<Prompt>, ApiError>,
