@@ -51,7 +51,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// What a caller (the daemon's loop, above all) should do after this error.
+    /// What a caller (the daemon's loop, the report) should do after this error: the
+    /// one classification (`crate::failure`). An API error decides its own class
+    /// ([`crate::api::ApiError::class`]); the others are decided here.
     pub fn class(&self) -> FailureClass {
         use crate::desired::LoadError;
         use crate::discover::DiscoverError;

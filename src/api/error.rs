@@ -335,4 +335,112 @@ mod tests {
         assert_eq!(error_detail(b""), "(empty body)");
         assert!(error_detail("x".repeat(1000).as_bytes()).ends_with('…'));
     }
+
+    fn target() -> Target {
+        Target {
+            method: "POST",
+            path: "/api/prompts/list/".into(),
+        }
+    }
+
+    fn rejected(status: u16) -> ApiError {
+        ApiError::Rejected {
+            target: target(),
+            status,
+            detail: "d".into(),
+        }
+    }
+
+    #[test]
+    fn one_classification_by_what_comes_next() {
+        use FailureClass::{Stalled, Transient};
+        let cases = [
+            (rejected(400), Stalled, false),
+            (rejected(404), Stalled, false),
+            (rejected(422), Stalled, false),
+            (rejected(409), Transient, false),
+            (rejected(429), Transient, false),
+            (rejected(501), Transient, false),
+            (
+                ApiError::Decode {
+                    target: target(),
+                    reason: "r".into(),
+                },
+                Stalled,
+                false,
+            ),
+            (
+                ApiError::TooLarge {
+                    target: target(),
+                    limit: 1,
+                    declared: None,
+                },
+                Stalled,
+                false,
+            ),
+            (
+                ApiError::Paging {
+                    target: target(),
+                    problem: "p".into(),
+                },
+                Stalled,
+                false,
+            ),
+            (ApiError::BadId { id: ".".into() }, Stalled, false),
+            (
+                ApiError::Transient {
+                    target: target(),
+                    cause: "c".into(),
+                },
+                Transient,
+                false,
+            ),
+            (
+                ApiError::OutcomeUnknown {
+                    target: target(),
+                    cause: "c".into(),
+                },
+                Transient,
+                false,
+            ),
+            (
+                ApiError::RateLimited {
+                    target: target(),
+                    limit: Box::new(RateLimit {
+                        asked: "1h".into(),
+                        resume: "T".into(),
+                        budget: "5s".into(),
+                        sent: true,
+                    }),
+                },
+                Transient,
+                false,
+            ),
+            (
+                ApiError::Unauthorized {
+                    target: target(),
+                    status: 401,
+                    detail: "d".into(),
+                },
+                Stalled,
+                true,
+            ),
+            (
+                ApiError::Redirected {
+                    target: target(),
+                    status: 302,
+                    location: "/x".into(),
+                },
+                Stalled,
+                true,
+            ),
+            (ApiError::MissingKey, Stalled, true),
+        ];
+        for (error, class, stops) in cases {
+            assert_eq!(error.class(), class, "{error}");
+            assert_eq!(error.stops_run(), stops, "{error}");
+            // The crate's error delegates: one decision.
+            assert_eq!(crate::Error::from(error.clone()).class(), class, "{error}");
+        }
+    }
 }

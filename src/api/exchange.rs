@@ -220,7 +220,13 @@ pub(crate) fn undecodable(
                 .unwrap_or("no Content-Type");
             let start = body_start(&answer.body);
             if content_type.contains("json") || start.starts_with(['{', '[']) {
-                format!("expected {expected}: {err} (the body starts `{start}`)")
+                // serde names what it expected when the type was wrong; say it once.
+                let said = err.to_string();
+                if said.contains(expected) {
+                    format!("{said} (the body starts `{start}`)")
+                } else {
+                    format!("expected {expected}: {said} (the body starts `{start}`)")
+                }
             } else {
                 format!(
                     "expected JSON, got {content_type} starting `{start}`; is \

@@ -461,3 +461,47 @@ fn a_lost_reply_is_said_in_plain_words_not_the_http_librarys() {
         assert!(!stderr.contains(library), "{library:?} in:\n{stderr}");
     }
 }
+
+#[test]
+fn a_version_listing_short_of_its_count_finds_no_release_by_creating_one() {
+    let s = Scenario::new();
+    s.repo.write("a.prompt.yaml", &prompt("A", "a"));
+    let release = s.repo.commit("A");
+    s.sync();
+    s.repo.write("a.prompt.yaml", &prompt("A", "a, revised"));
+    s.repo.commit("Revise A");
+    s.sync();
+    // The release's content is v1: neither current nor live, so only the version list
+    // can find it, and the list leaves it out while its count says it holds it.
+    s.repo.tag_at("v1.0.0", &release);
+    s.emu.clear_requests();
+    let proxy = Proxy::start(&s.emu.base_url(), |seen: &Seen| {
+        if seen.method == "GET" && seen.path.contains("/versions/?") {
+            Act::Rewrite(Box::new(|mut page: Value| {
+                let results = page["results"].as_array_mut().unwrap();
+                results.retain(|v| v["version"] != 1);
+                page["count"] = json!(2);
+                page
+            }))
+        } else {
+            Act::Forward
+        }
+    });
+    let report = json_of(&run_via(&s, &proxy, &["sync", "--output", "json"], 1));
+    let deploy = &row(&report, "a.prompt.yaml")["deploy"];
+    assert_eq!(deploy["action"], "failed", "{report:#}");
+    let why = deploy["error"].as_str().unwrap();
+    assert!(
+        why.contains("cannot search the versions")
+            && why.contains(
+                "it is incomplete: its pages held 1 of the 2 versions the server counted"
+            ),
+        "{why}"
+    );
+    assert_eq!(
+        s.versions_of("A").len(),
+        2,
+        "no version was created for the release"
+    );
+    assert!(s.emu.change_requests().is_empty(), "nothing was sent");
+}
