@@ -127,7 +127,9 @@ pub async fn run(
         SourceRev::Worktree => "worktree",
     };
     let span = tracing::info_span!("reconcile", trigger = options.trigger, source);
-    run_pass(settings, client, options, observer)
+    // Everything the pass reads from the server is held within one bound.
+    let client = client.for_one_pass();
+    run_pass(settings, &client, options, observer)
         .instrument(span)
         .await
 }

@@ -8,7 +8,8 @@
 //! Against a broken or hostile server every read is bounded: a 2xx body is read in
 //! chunks up to [`MAX_BODY_BYTES`] (an error body up to 1 MiB) and decoded within a
 //! budget of JSON values (`decode`), a list page holds at most the items asked for
-//! (`page`), a listing ends within its bounds (`listing`), every wait ends by the
+//! (`page`), a listing ends within its page cap (`listing`), what replies hold
+//! together is bounded, for a listing or a whole pass (`held`), every wait ends by the
 //! request's deadline, and a redirect is an error, never followed.
 
 use std::future::Future;
@@ -21,12 +22,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
-use super::decode;
+use super::decode::{self, DecodeError, MAX_REPLY_VALUES};
 use super::error::{ApiError, RateLimit, Target};
 use super::exchange::{
     Answer, Exchange, Resend, connect_error, describe, interpret, read_answer, rejected,
     undecodable,
 };
+use super::held::{Bound, Held};
 use super::pace::Pacer;
 use super::paging::Pager;
 use super::retry::{Clock, RetryPolicy, Step, retry_after, retrying, wait_text};
@@ -61,6 +63,9 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// What the replies of one pass hold together (`for_one_pass`); `None`: each
+    /// listing is counted on its own.
+    held: Option<Arc<Held>>,
 }
 
 struct Inner {
@@ -126,6 +131,7 @@ impl Client {
             .build()
             .map_err(|err| ApiError::Setup(err.to_string()))?;
         Ok(Client {
+            held: None,
             inner: Arc::new(Inner {
                 http,
                 base: settings.base_url.as_str().trim_end_matches('/').to_owned(),
@@ -147,7 +153,65 @@ impl Client {
         inner.on_reply = Some(hook);
         Ok(Client {
             inner: Arc::new(inner),
+            held: None,
         })
+    }
+
+    /// This client (the same connections, limits and pause), counting everything its
+    /// replies hold against one bound for a pass ([`crate::api::MAX_HELD_BYTES`],
+    /// [`crate::api::MAX_HELD_VALUES`]): a pass's snapshot, histories and versions together never
+    /// hold more, however many listings and requests it takes.
+    pub fn for_one_pass(&self) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            held: Some(Arc::new(Held::new("the replies of this pass"))),
+        }
+    }
+
+    /// What replies are counted against: the pass's, or a new one of `scope`.
+    pub(super) fn held(&self, scope: &'static str) -> Arc<Held> {
+        self.held
+            .clone()
+            .unwrap_or_else(|| Arc::new(Held::new(scope)))
+    }
+
+    /// Decode a 2xx reply as `expected`, counted against the pass's bound when there is
+    /// one.
+    fn decoded<T: DeserializeOwned>(
+        &self,
+        target: &Target,
+        answer: &Answer,
+        expected: &str,
+    ) -> Result<T, ApiError> {
+        let left = self
+            .held
+            .as_ref()
+            .map_or(u64::MAX, |held| held.values_left());
+        let (value, values) = match decode::reply(&answer.body, left) {
+            Ok(decoded) => decoded,
+            Err(DecodeError::TooManyValues { .. }) if left < MAX_REPLY_VALUES => {
+                return Err(self.too_much(target, Bound::Values));
+            }
+            Err(err) => return Err(undecodable(target, answer, expected, err)),
+        };
+        if let Some(held) = &self.held
+            && let Err(bound) = held.keep(answer.body.len() as u64, values)
+        {
+            return Err(self.too_much(target, bound));
+        }
+        Ok(value)
+    }
+
+    /// A reply past what the pass holds.
+    fn too_much(&self, target: &Target, bound: Bound) -> ApiError {
+        let scope = self.held("the replies of this pass");
+        ApiError::TooMuch {
+            target: target.clone(),
+            problem: format!(
+                "{}; promptsync holds no more and stopped reading",
+                scope.text(bound)
+            ),
+        }
     }
 
     /// When requests go out again, while a server's `Retry-After` holds them.
@@ -305,14 +369,14 @@ impl Client {
                 Exchange::Answer { status, body, .. }
                     if status == StatusCode::UNPROCESSABLE_ENTITY =>
                 {
-                    match decode::reply::<BulkResponse>(&body) {
-                        Ok(response) if !response.errors.is_empty() => Step::Done(response),
+                    match decode::reply::<BulkResponse>(&body, MAX_REPLY_VALUES) {
+                        Ok((response, _)) if !response.errors.is_empty() => Step::Done(response),
                         _ => Step::Fail(rejected(&target, status, &body)),
                     }
                 }
                 exchange => match interpret(&target, exchange, Resend::Unsafe) {
-                    Step::Done(answer) => match decode::reply(&answer.body) {
-                        Ok(response) => Step::Done(response),
+                    Step::Done(answer) => match decode::reply(&answer.body, MAX_REPLY_VALUES) {
+                        Ok((response, _)) => Step::Done(response),
                         Err(err) => Step::Fail(undecodable(&target, &answer, "a bulk result", err)),
                     },
                     Step::Fail(error) => Step::Fail(error),
@@ -332,7 +396,7 @@ impl Client {
         expected: &str,
     ) -> Result<T, ApiError> {
         let (target, answer) = self.answer(&method, path, body, Resend::Safe).await?;
-        decode::reply(&answer.body).map_err(|err| undecodable(&target, &answer, expected, err))
+        self.decoded(&target, &answer, expected)
     }
 
     /// Send until a 2xx answer comes (or the request fails for good).
@@ -411,8 +475,7 @@ impl Client {
         .await?;
         match changed {
             Changed::Found(found) => Ok(found),
-            Changed::Answer(answer) => decode::reply(&answer.body)
-                .map_err(|err| undecodable(&target, &answer, expected, err)),
+            Changed::Answer(answer) => self.decoded(&target, &answer, expected),
         }
     }
 

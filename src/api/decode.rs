@@ -96,24 +96,25 @@ pub(crate) enum DecodeError {
     TooManyValues { budget: u64 },
 }
 
-/// One reply (a prompt, a version), within [`MAX_REPLY_VALUES`]; an empty body reads
-/// as `null` (a DELETE's, or a reply whose body is not used).
-pub(crate) fn reply<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
-    let budget = Budget::set(MAX_REPLY_VALUES);
+/// One reply (a prompt, a version), within `values` JSON values (at most
+/// [`MAX_REPLY_VALUES`]), and the values it built; an empty body reads as `null` (a
+/// DELETE's, or a reply whose body is not used).
+pub(crate) fn reply<T: DeserializeOwned>(
+    body: &[u8],
+    values: u64,
+) -> Result<(T, u64), DecodeError> {
+    let values = values.min(MAX_REPLY_VALUES);
+    let budget = Budget::set(values);
     let parsed = if body.iter().all(u8::is_ascii_whitespace) {
         T::deserialize(Value::Null)
     } else {
         serde_json::from_slice(body)
     };
-    parsed.map_err(|err| {
-        if budget.ran_out() {
-            DecodeError::TooManyValues {
-                budget: MAX_REPLY_VALUES,
-            }
-        } else {
-            DecodeError::Json(err)
-        }
-    })
+    match parsed {
+        Ok(value) => Ok((value, values - budget.left())),
+        Err(_) if budget.ran_out() => Err(DecodeError::TooManyValues { budget: values }),
+        Err(err) => Err(DecodeError::Json(err)),
+    }
 }
 
 /// A small piece of a reply (an error body, a throttle's body), if it reads as `T`

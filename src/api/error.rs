@@ -140,6 +140,11 @@ pub enum ApiError {
     #[error("{target}: {problem}")]
     Paging { target: Target, problem: String },
 
+    /// Replies past what promptsync holds of them together (`api::held`): a listing
+    /// of too many pages' worth, or a pass that read too much. Not retried.
+    #[error("{target}: {problem}")]
+    TooMuch { target: Target, problem: String },
+
     /// The server asked to wait (a 429's `Retry-After`) longer than the retry budget
     /// allows: the request fails at once instead of waiting.
     #[error("{target}: {limit}")]
@@ -202,6 +207,7 @@ impl ApiError {
             | ApiError::Decode { .. }
             | ApiError::TooLarge { .. }
             | ApiError::Paging { .. }
+            | ApiError::TooMuch { .. }
             | ApiError::BadId { .. } => FailureClass::Stalled,
             ApiError::Rejected { status, .. } => match status {
                 408 | 409 | 425 | 429 | 500..=599 => FailureClass::Transient,

@@ -1,8 +1,7 @@
 //! Reading a whole listing through the client: page by page until `paging` says it
-//! ended, each page decoded item by item (`page`) within what is left of the
-//! listing's bounds, [`MAX_LISTING_BYTES`] of items and [`MAX_LISTING_VALUES`] JSON
-//! values, so that no listing, however many pages it has, holds more. Knows nothing of
-//! what is listed beyond [`Listed`].
+//! ended, each page decoded item by item (`page`) within what is left to hold
+//! (`held`: of the pass, or of this listing alone), so that no listing, however many
+//! pages it has, holds more. Knows nothing of what is listed beyond [`Listed`].
 
 use reqwest::Method;
 
@@ -10,16 +9,10 @@ use super::client::Client;
 use super::decode::{DecodeError, MAX_REPLY_VALUES};
 use super::error::{ApiError, Target};
 use super::exchange::{Resend, undecodable};
+use super::held::{Bound, Held};
 use super::page::{self, PageLimits};
 use super::paging::{Next, Pager};
 use super::types::{Listed, Listing};
-
-/// The most one listing holds, in the JSON text of its items: 40 MiB (10,000 prompts
-/// with their two versions in full take about 22 MiB).
-pub const MAX_LISTING_BYTES: u64 = 40 * 1024 * 1024;
-/// The most JSON values one listing holds: 1.5 million (10,000 prompts with their two
-/// versions in full hold about 950,000).
-pub const MAX_LISTING_VALUES: u64 = 1_500_000;
 
 impl Client {
     /// Read a listing page by page until `pager` says it ended (or why it cannot),
@@ -36,11 +29,11 @@ impl Client {
         P: Fn(u64) -> String,
     {
         let mut listing = Listing::default();
-        let (mut bytes, mut values) = (0u64, 0u64);
+        let held = self.held("the replies of this listing");
         loop {
             let path = path_of(pager.page());
             let (target, answer) = self.answer(&method, &path, body, Resend::Safe).await?;
-            let left = MAX_LISTING_VALUES.saturating_sub(values);
+            let left = held.values_left();
             let limits = PageLimits {
                 size: pager.page_size(),
                 values: left.min(MAX_REPLY_VALUES),
@@ -49,20 +42,13 @@ impl Client {
             let read = match page::read::<T>(&answer.body, limits) {
                 Ok(read) => read,
                 Err(DecodeError::TooManyValues { .. }) if left < MAX_REPLY_VALUES => {
-                    return Err(too_much(&target, &pager, "JSON values", MAX_LISTING_VALUES));
+                    return Err(too_much(&target, &pager, &held, Bound::Values));
                 }
                 Err(err) => return Err(undecodable(&target, &answer, &expected, err)),
             };
             drop(answer);
-            bytes += read.bytes;
-            values += read.values;
-            if bytes > MAX_LISTING_BYTES {
-                return Err(too_much(
-                    &target,
-                    &pager,
-                    "bytes of JSON",
-                    MAX_LISTING_BYTES,
-                ));
+            if let Err(bound) = held.keep(read.bytes, read.values) {
+                return Err(too_much(&target, &pager, &held, bound));
             }
             let page = read.page;
             let ids = page.results.iter().filter_map(Listed::key).collect();
@@ -82,15 +68,15 @@ impl Client {
     }
 }
 
-/// A listing past one of its bounds.
-fn too_much(target: &Target, pager: &Pager, unit: &str, limit: u64) -> ApiError {
-    ApiError::Paging {
+/// A listing past what is left to hold.
+fn too_much(target: &Target, pager: &Pager, held: &Held, bound: Bound) -> ApiError {
+    ApiError::TooMuch {
         target: target.clone(),
         problem: format!(
-            "the listing holds more than {limit} {unit} of {} by page {}, more than \
-             promptsync holds; it stopped listing",
-            pager.what(),
-            pager.page()
+            "{} by page {} of {}; promptsync holds no more and stopped listing",
+            held.text(bound),
+            pager.page(),
+            pager.what()
         ),
     }
 }

@@ -6,6 +6,7 @@ mod client;
 pub(crate) mod decode;
 mod error;
 mod exchange;
+mod held;
 mod listing;
 mod pace;
 mod page;
@@ -19,6 +20,6 @@ pub use client::{
 };
 pub use decode::MAX_REPLY_VALUES;
 pub use error::{ApiError, RateLimit, Target};
-pub use listing::{MAX_LISTING_BYTES, MAX_LISTING_VALUES};
+pub use held::{MAX_HELD_BYTES, MAX_HELD_VALUES};
 pub use pace::MAX_PAUSE;
 pub use retry::{FAIL_FAST_BUDGET, RetryPolicy};

@@ -348,6 +348,79 @@ fn big_list_replies_are_refused_with_bounded_memory() {
     }
 }
 
+/// The peak RSS of a run that holds what one pass may: 1.2 million JSON values or
+/// 40 MiB of JSON (a debug build, idling at about 36 MB).
+const HELD_RSS_CEILING_KIB: u64 = 150 * 1024;
+
+#[test]
+fn a_pass_holds_no_more_than_its_bound_however_many_pages_come() {
+    let cases: [(&str, fn(usize, usize) -> String, &str); 2] = [
+        (
+            "values",
+            |page, i| heavy_item(page * 1000 + i, 2_400),
+            "the replies of this pass hold more than 1200000 JSON values by page 5 of prompts",
+        ),
+        (
+            "bytes",
+            |page, i| {
+                format!(
+                    r#"{{"id": "p{page}_{i}", "name": "N{page}_{i}", "description": "{}"}}"#,
+                    "x".repeat(80_000)
+                )
+            },
+            "the replies of this pass hold more than 41943040 bytes of JSON by page 6 of prompts",
+        ),
+    ];
+    for (what, item, said) in cases {
+        let s = Scenario::new();
+        s.repo.write("a.prompt.yaml", &prompt("A", "a"));
+        s.repo.commit("A");
+        // Fresh pages that never end, each within every bound of one reply.
+        let proxy = Proxy::start(&s.emu.base_url(), move |seen: &Seen| {
+            if !seen.is_list() {
+                return Act::Forward;
+            }
+            let page: usize = seen
+                .path
+                .split("page=")
+                .nth(1)
+                .and_then(|rest| rest.split('&').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let mut body = String::from(
+                r#"{"count": null, "next": "http://127.0.0.1:9/?page=0", "results": ["#,
+            );
+            body.push_str(
+                &(0..100)
+                    .map(|i| item(page, i))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            body.push_str("]}");
+            Act::json(body)
+        });
+        let mut cmd = promptsync_command();
+        cmd.current_dir(s.repo.path())
+            .env("RESPAN_BASE_URL", proxy.base_url())
+            .env("RESPAN_API_KEY", KEY)
+            .env("PROMPTSYNC_SYNC__REPORT_UNMANAGED", "false")
+            .arg("plan");
+        let run = measure(cmd);
+        eprintln!(
+            "a pass at its bound of {what}: peak RSS {:.1} MiB",
+            run.peak_rss_kib as f64 / 1024.0
+        );
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        let error = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap();
+        assert!(error.contains(said), "{what}: {error}");
+        assert!(run.peak_rss_kib < HELD_RSS_CEILING_KIB, "{what}: {run:?}");
+    }
+}
+
 #[test]
 fn ids_dot_and_dot_dot_from_the_server_never_reach_a_path() {
     for id in [".", ".."] {
