@@ -274,16 +274,25 @@ fn heavy_item(i: usize, zeros: usize) -> String {
 
 /// The peak RSS of a run against one hostile list reply, and its error line.
 fn against(body: Vec<u8>, what: &str) -> (u64, String) {
+    plan_against(
+        move |seen: &Seen| {
+            if seen.is_list() {
+                Act::Stream(body.clone())
+            } else {
+                Act::Forward
+            }
+        },
+        what,
+    )
+}
+
+/// The peak RSS of `plan` through a proxy acting by `rule`, which must fail it, and
+/// its error line.
+fn plan_against(rule: impl Fn(&Seen) -> Act + Send + Sync + 'static, what: &str) -> (u64, String) {
     let s = Scenario::new();
     s.repo.write("a.prompt.yaml", &prompt("A", "a"));
     s.repo.commit("A");
-    let proxy = Proxy::start(&s.emu.base_url(), move |seen: &Seen| {
-        if seen.is_list() {
-            Act::Stream(body.clone())
-        } else {
-            Act::Forward
-        }
-    });
+    let proxy = Proxy::start(&s.emu.base_url(), rule);
     let mut cmd = promptsync_command();
     cmd.current_dir(s.repo.path())
         .env("RESPAN_BASE_URL", proxy.base_url())
@@ -352,9 +361,12 @@ fn big_list_replies_are_refused_with_bounded_memory() {
 /// 40 MiB of JSON (a debug build, idling at about 36 MB).
 const HELD_RSS_CEILING_KIB: u64 = 150 * 1024;
 
+/// One prompt item of a page that never ends.
+type PageItem = fn(usize, usize) -> String;
+
 #[test]
 fn a_pass_holds_no_more_than_its_bound_however_many_pages_come() {
-    let cases: [(&str, fn(usize, usize) -> String, &str); 2] = [
+    let cases: [(&str, PageItem, &str); 2] = [
         (
             "values",
             |page, i| heavy_item(page * 1000 + i, 2_400),
@@ -372,11 +384,8 @@ fn a_pass_holds_no_more_than_its_bound_however_many_pages_come() {
         ),
     ];
     for (what, item, said) in cases {
-        let s = Scenario::new();
-        s.repo.write("a.prompt.yaml", &prompt("A", "a"));
-        s.repo.commit("A");
         // Fresh pages that never end, each within every bound of one reply.
-        let proxy = Proxy::start(&s.emu.base_url(), move |seen: &Seen| {
+        let rule = move |seen: &Seen| {
             if !seen.is_list() {
                 return Act::Forward;
             }
@@ -387,37 +396,15 @@ fn a_pass_holds_no_more_than_its_bound_however_many_pages_come() {
                 .and_then(|rest| rest.split('&').next())
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1);
-            let mut body = String::from(
-                r#"{"count": null, "next": "http://127.0.0.1:9/?page=0", "results": ["#,
-            );
-            body.push_str(
-                &(0..100)
-                    .map(|i| item(page, i))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            body.push_str("]}");
-            Act::json(body)
-        });
-        let mut cmd = promptsync_command();
-        cmd.current_dir(s.repo.path())
-            .env("RESPAN_BASE_URL", proxy.base_url())
-            .env("RESPAN_API_KEY", KEY)
-            .env("PROMPTSYNC_SYNC__REPORT_UNMANAGED", "false")
-            .arg("plan");
-        let run = measure(cmd);
-        eprintln!(
-            "a pass at its bound of {what}: peak RSS {:.1} MiB",
-            run.peak_rss_kib as f64 / 1024.0
-        );
-        assert_eq!(run.code, Some(1), "{}", run.stderr);
-        let error = run
-            .stderr
-            .lines()
-            .find(|l| l.starts_with("error: "))
-            .unwrap();
+            let items: Vec<String> = (0..100).map(|i| item(page, i)).collect();
+            Act::json(format!(
+                r#"{{"count": null, "next": "http://127.0.0.1:9/?page=0", "results": [{}]}}"#,
+                items.join(",")
+            ))
+        };
+        let (rss, error) = plan_against(rule, &format!("a pass at its bound of {what}"));
         assert!(error.contains(said), "{what}: {error}");
-        assert!(run.peak_rss_kib < HELD_RSS_CEILING_KIB, "{what}: {run:?}");
+        assert!(rss < HELD_RSS_CEILING_KIB, "{what}: {rss} KiB");
     }
 }
 
