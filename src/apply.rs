@@ -53,8 +53,8 @@ pub struct Failed {
 }
 
 impl Failed {
-    pub fn is_stalled(&self) -> bool {
-        self.error.is_stalled()
+    pub fn stops_run(&self) -> bool {
+        self.error.stops_run()
     }
 }
 
@@ -207,7 +207,7 @@ pub async fn apply_sync(
                         .instrument(span)
                         .await
                 };
-                if outcome.as_ref().is_err_and(Failed::is_stalled) {
+                if outcome.as_ref().is_err_and(Failed::stops_run) {
                     stalled.store(true, Ordering::Relaxed);
                 }
                 observer.applied();
@@ -314,14 +314,20 @@ async fn create_prompt(client: &Client, new: &NewPrompt) -> Result<String, ApiEr
             .items
             .into_iter()
             .find(|p| p.name.as_deref() == Some(new.name.as_str()));
-        match (prompt, found.problems.first()) {
-            // An unreadable item may be the prompt: creating another could duplicate it.
-            (None, Some(problem)) => Err(ApiError::Decode {
+        // An unreadable item may be the prompt, and an incomplete listing may have left
+        // it out: creating another could duplicate it.
+        let doubt = found.problems.first().map(ToString::to_string).or_else(|| {
+            found
+                .untrusted
+                .map(|why| format!("the listing is incomplete: {why}"))
+        });
+        match (prompt, doubt) {
+            (None, Some(doubt)) => Err(ApiError::Paging {
                 target: crate::api::Target {
                     method: "POST",
                     path: "/api/prompts/list/".into(),
                 },
-                reason: format!("looking for {:?} after a lost reply: {problem}", new.name),
+                problem: format!("looking for {:?} after a lost reply: {doubt}", new.name),
             }),
             (prompt, _) => Ok(prompt),
         }
@@ -486,7 +492,7 @@ pub async fn apply_deploy(
                     }
                 }
             }
-            Err(err) if err.is_stalled() => {
+            Err(err) if err.stops_run() => {
                 for ready in chunk {
                     outcomes[ready.index] = Some(Err(ready.failed(err.clone())));
                     observer.applied();

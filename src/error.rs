@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+pub use crate::failure::FailureClass;
+
 /// An error that ends a command. Module errors convert into it.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -53,7 +55,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// What a caller (the daemon's loop, above all) should do after this error.
+    /// What a caller (the daemon's loop, the report) should do after this error: the
+    /// one classification (`crate::failure`). An API error decides its own class
+    /// ([`crate::api::ApiError::class`]); the others are decided here.
     pub fn class(&self) -> FailureClass {
         use crate::desired::LoadError;
         use crate::discover::DiscoverError;
@@ -70,8 +74,7 @@ impl Error {
             Error::Load(LoadError::Discover(DiscoverError::Walk { .. })) | Error::Io { .. } => {
                 FailureClass::Transient
             }
-            Error::Api(err) if err.is_stalled() => FailureClass::Stalled,
-            Error::Api(_) => FailureClass::Transient,
+            Error::Api(err) => err.class(),
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
             Error::NotImplemented(_) | Error::Usage(_) => FailureClass::Stalled,
             Error::Write(_) => FailureClass::Stalled,
@@ -93,18 +96,6 @@ pub fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// What to do after an error that ended a pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// Needs a person (a refused key, bad configuration): retrying changes nothing.
-    Stalled,
-    /// Worth retrying later (the API or the repository was not reachable).
-    Transient,
-    /// A bug or a broken runtime.
-    Fatal,
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub mod discover;
 pub mod error;
 pub mod excerpt;
 pub mod fdlimit;
+pub mod failure;
 pub mod gitrepo;
 pub mod localfile;
 pub mod logging;

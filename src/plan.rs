@@ -59,6 +59,16 @@ impl Remote {
         }
     }
 
+    /// Add listed prompts (those without a usable id are never listed: the list
+    /// reports them as problems).
+    pub fn add(&mut self, prompts: impl IntoIterator<Item = Prompt>) {
+        self.prompts.extend(
+            prompts
+                .into_iter()
+                .filter_map(|p| Some((p.id()?.to_owned(), p))),
+        );
+    }
+
     /// Note that prompt `id` (named `name`, when known) could not be read: `reason`.
     pub fn mark_unreadable(&mut self, id: Option<&str>, name: Option<&str>, reason: &str) {
         if let Some(id) = id {

@@ -43,8 +43,12 @@ pub enum PullError {
     #[error("version {version}: {what} has no place in prompt format v1")]
     Unrepresentable { version: u64, what: String },
 
-    /// The self-check failed: the text does not read back as the remote content.
-    #[error("version {version} does not read back as it is remotely ({why}); please report this")]
+    /// The self-check failed: the text does not read back as the remote content (a
+    /// value the server holds that a prompt file cannot carry faithfully).
+    #[error(
+        "version {version} does not read back as it is remotely ({why}): the server holds \
+         a value the prompt file format cannot carry, so no file was written for it"
+    )]
     RoundTrip { version: u64, why: String },
 }
 

@@ -5,7 +5,10 @@
 //! is only logged. Progress goes to an [`Observer`] (a progress bar for the CLI,
 //! metrics for the daemon); a pass that cannot finish returns a [`PassError`] that says
 //! what the caller should do next and keeps what the pass had done. A read that fails
-//! for one prompt fails that prompt only; only a refused key ends the pass early.
+//! for one prompt fails that prompt only; only a refused key ends the pass early. A
+//! snapshot listing that fails (or cannot be trusted to be complete) fails the prompts
+//! it was for, never reads as "nothing there"; a failed one also ends the pass with its
+//! error once the other prompts have synced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -126,7 +129,9 @@ pub async fn run(
         SourceRev::Worktree => "worktree",
     };
     let span = tracing::info_span!("reconcile", trigger = options.trigger, source);
-    run_pass(settings, client, options, observer)
+    // Everything the pass reads from the server is held within one bound.
+    let client = client.for_one_pass();
+    run_pass(settings, &client, options, observer)
         .instrument(span)
         .await
 }
@@ -172,6 +177,7 @@ async fn run_pass(
         warnings: Vec::new(),
         account,
         unmanaged_found: None,
+        failed_listing: None,
     };
     let result = reconcile(
         &mut pass,
@@ -183,7 +189,7 @@ async fn run_pass(
     )
     .await;
     pass.warnings = reader.warnings;
-    match result {
+    match result.and_then(|()| reader.failed_listing.map_or(Ok(()), Err)) {
         Ok(()) => Ok(pass),
         Err(err) => Err(PassError::new(err, Some(pass))),
     }
@@ -343,7 +349,7 @@ fn stalled(outcomes: &[Option<Outcome>]) -> Result<(), ApiError> {
     match outcomes
         .iter()
         .flatten()
-        .find_map(|o| o.as_ref().err().filter(|f| f.is_stalled()))
+        .find_map(|o| o.as_ref().err().filter(|f| f.stops_run()))
     {
         Some(failed) => Err(failed.error.clone()),
         None => Ok(()),
@@ -495,6 +501,9 @@ struct Reader<'a> {
     account: Option<Result<Listing<Prompt>, ApiError>>,
     /// What that listing found.
     unmanaged_found: Option<Vec<Unmanaged>>,
+    /// A snapshot listing that failed: the pass runs for the prompts it did not
+    /// concern, then ends with this error (its class decides what comes next).
+    failed_listing: Option<ApiError>,
 }
 
 /// What a prompt list was asked for, to attribute an item that names nothing.
@@ -525,11 +534,24 @@ impl Reader<'_> {
             // comes from that listing, at no extra request.
             Some(remote) => remote,
             None => {
-                let (by_id, by_name) = tokio::try_join!(
+                let (by_id, by_name) = tokio::join!(
                     list_in(self.client, "prompt_id", &ids),
                     list_in(self.client, "name", &names)
-                )?;
-                let mut remote = Remote::new(by_id.items.into_iter().chain(by_name.items));
+                );
+                // With nothing else to sync, a failed listing ends the pass at once.
+                let (by_id, by_name) = match (by_id, by_name) {
+                    (Err(err), _) if names.is_empty() => return Err(err),
+                    (_, Err(err)) if ids.is_empty() => return Err(err),
+                    (Err(err), Err(_)) => return Err(err),
+                    both => both,
+                };
+                let mut held = Remote::default();
+                let by_id = self.listing_or_hold(by_id, Asked::Ids(&ids), &mut held)?;
+                let by_name = self.listing_or_hold(by_name, Asked::Names(&names), &mut held)?;
+                let mut remote = held;
+                self.distrust(&mut remote, &by_id, Asked::Ids(&ids));
+                self.distrust(&mut remote, &by_name, Asked::Names(&names));
+                remote.add(by_id.items.into_iter().chain(by_name.items));
                 self.attribute(&mut remote, &by_id.problems, Asked::Ids(&ids));
                 self.attribute(&mut remote, &by_name.problems, Asked::Names(&names));
                 remote
@@ -540,6 +562,69 @@ impl Reader<'_> {
             remote.unreadable.insert(id, reason);
         }
         Ok(remote)
+    }
+
+    /// A snapshot listing, or, when it failed while the other one worked, an empty one
+    /// with every prompt it was asked for marked unreadable with the reason: those
+    /// prompts fail, the others still sync, and the failure ends the pass once it has
+    /// run ([`Reader::failed_listing`]). A failure that stops the run is returned.
+    fn listing_or_hold(
+        &mut self,
+        listed: Result<Listing<Prompt>, ApiError>,
+        asked: Asked<'_>,
+        remote: &mut Remote,
+    ) -> Result<Listing<Prompt>, ApiError> {
+        let err = match listed {
+            Ok(listing) => return Ok(listing),
+            Err(err) if err.stops_run() => return Err(err),
+            Err(err) => err,
+        };
+        tracing::warn!(error = %err, "a prompt list failed; the prompts it was for are not synced this pass");
+        let reason = format!("the prompt list failed: {err}");
+        let (keys, by_id) = match asked {
+            Asked::Ids(ids) => (ids, true),
+            Asked::Names(names) => (names, false),
+        };
+        hold_back(remote, keys.iter().cloned().collect(), by_id, &reason);
+        self.failed_listing.get_or_insert(err);
+        Ok(Listing::default())
+    }
+
+    /// A listing that may be missing items (its pages disagree with its `count`): every
+    /// prompt asked for that it did not return is marked unreadable with the reason,
+    /// so that none is taken as absent (and created again by name); the pass gets a
+    /// warning. The prompts it did return are real and sync.
+    fn distrust(&mut self, remote: &mut Remote, listing: &Listing<Prompt>, asked: Asked<'_>) {
+        let Some(untrusted) = &listing.untrusted else {
+            return;
+        };
+        let reason = format!("the prompt list is incomplete: {untrusted}");
+        tracing::warn!(problem = %reason, "a prompt list cannot be trusted to be complete");
+        let (missing, by_id): (Vec<String>, bool) = match asked {
+            Asked::Ids(ids) => (
+                ids.iter()
+                    .filter(|id| !listing.items.iter().any(|p| p.id() == Some(id.as_str())))
+                    .cloned()
+                    .collect(),
+                true,
+            ),
+            Asked::Names(names) => (
+                names
+                    .iter()
+                    .filter(|name| !listing.items.iter().any(|p| p.name.as_ref() == Some(*name)))
+                    .cloned()
+                    .collect(),
+                false,
+            ),
+        };
+        if missing.is_empty() {
+            return;
+        }
+        self.warnings.push(format!(
+            "{reason}; the {} prompt(s) it did not return are not synced this pass",
+            missing.len()
+        ));
+        hold_back(remote, missing, by_id, &reason);
     }
 
     /// Record the list items that could not be read on the prompts they name. One
@@ -586,14 +671,7 @@ impl Reader<'_> {
                 "the prompt list: {reason}; it names no prompt, so the {} prompt(s) the list did not return are not synced this pass",
                 missing.len()
             ));
-            for key in missing {
-                let map = if by_id {
-                    &mut remote.unreadable
-                } else {
-                    &mut remote.unreadable_names
-                };
-                map.entry(key).or_insert_with(|| reason.clone());
-            }
+            hold_back(remote, missing, by_id, &reason);
         }
     }
 
@@ -637,7 +715,7 @@ impl Reader<'_> {
             let (id, version) = &mut slots[slot];
             match result {
                 Ok(full) => **version = full,
-                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
                     tracing::warn!(prompt_id = %id, version = version.number, error = %err, "cannot read a version in full");
                     failures.push((
@@ -657,7 +735,7 @@ impl Reader<'_> {
         let listed = self.each(ids, |id| client.list_versions(id)).await;
         for (id, result) in listed {
             let history = match result {
-                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
                     tracing::warn!(prompt_id = %id, error = %err, "cannot list the versions");
                     History {
@@ -666,10 +744,14 @@ impl Reader<'_> {
                     }
                 }
                 Ok(listing) => {
-                    let problems: Vec<String> =
+                    let mut problems: Vec<String> =
                         listing.problems.iter().map(ToString::to_string).collect();
                     for problem in &problems {
                         tracing::warn!(prompt_id = %id, problem, "a listed version could not be read");
+                    }
+                    if let Some(untrusted) = listing.untrusted {
+                        tracing::warn!(prompt_id = %id, problem = %untrusted, "the version list cannot be trusted to be complete");
+                        problems.push(format!("it is incomplete: {untrusted}"));
                     }
                     History {
                         versions: listing.items,
@@ -698,7 +780,7 @@ impl Reader<'_> {
                 .await
             {
                 Ok(listing) => fresh.extend(self.listed(listing, Asked::Ids(&ids), remote)),
-                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) if err.stops_run() => return Err(err),
                 Err(err) => lost.extend(touched.ids.keys().map(|id| (id, err.to_string()))),
             }
             for id in touched.ids.keys() {
@@ -715,7 +797,7 @@ impl Reader<'_> {
             for (id, result) in got {
                 match result {
                     Ok(prompt) => fresh.push(prompt),
-                    Err(err) if err.is_stalled() => return Err(err),
+                    Err(err) if err.stops_run() => return Err(err),
                     Err(err) => lost.push((id, err.to_string())),
                 }
             }
@@ -736,7 +818,7 @@ impl Reader<'_> {
                 Ok(listing) => {
                     fresh.extend(self.listed(listing, Asked::Names(&touched.names), remote));
                 }
-                Err(err) if err.is_stalled() => return Err(err),
+                Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
                     let reason = format!("reading it again after the deploy: {err}");
                     for name in &touched.names {
@@ -792,8 +874,18 @@ impl Reader<'_> {
             return Ok(None);
         };
         let listing = match account {
+            Ok(Listing {
+                untrusted: Some(untrusted),
+                ..
+            }) => {
+                self.warnings.push(format!(
+                    "cannot list the whole account for unmanaged prompts: the listing is \
+                     incomplete: {untrusted}"
+                ));
+                return Ok(None);
+            }
             Ok(listing) => listing,
-            Err(err) if err.is_stalled() => return Err(err),
+            Err(err) if err.stops_run() => return Err(err),
             Err(err) => {
                 self.warnings.push(format!(
                     "cannot list the whole account for unmanaged prompts: {err}"
@@ -828,15 +920,29 @@ impl Reader<'_> {
         Ok(Some(remote))
     }
 
-    /// The prompts of a listing, its problems recorded.
+    /// The prompts of a listing, its problems recorded (and what it may miss).
     fn listed(
         &mut self,
         listing: Listing<Prompt>,
         asked: Asked<'_>,
         remote: &mut Remote,
     ) -> Vec<Prompt> {
+        self.distrust(remote, &listing, asked);
         self.attribute(remote, &listing.problems, asked);
         listing.items
+    }
+}
+
+/// Mark prompts asked for that a listing did not return (by id, or by name) unreadable
+/// for `reason`, so that none is taken as absent and created again.
+fn hold_back(remote: &mut Remote, missing: Vec<String>, by_id: bool, reason: &str) {
+    let map = if by_id {
+        &mut remote.unreadable
+    } else {
+        &mut remote.unreadable_names
+    };
+    for key in missing {
+        map.entry(key).or_insert_with(|| reason.to_owned());
     }
 }
 

@@ -1,16 +1,20 @@
 //! The HTTP client: one `reqwest::Client` with the Bearer key, timeouts and a
 //! User-Agent; a semaphore bounding requests in flight; every call retried per
-//! [`RetryPolicy`]. Change requests that are not safe to resend take a `recover`
-//! callback: after an unknown outcome the caller re-reads the remote and says whether
-//! the change already happened, so no duplicate is ever created.
+//! [`RetryPolicy`] within one clock (`retry`). Change requests that are not safe to
+//! resend take a `recover` callback: after an unknown outcome the caller re-reads the
+//! remote (within the same request's deadline) and says whether the change already
+//! happened, so no duplicate is ever created.
 //!
 //! Against a broken or hostile server every read is bounded: a 2xx body is read in
-//! chunks up to [`MAX_BODY_BYTES`] (an error body up to 1 MiB), a listing ends
-//! within its page cap (`paging`), and a redirect is an error, never followed.
+//! chunks up to [`MAX_BODY_BYTES`] (an error body up to 1 MiB) and decoded within a
+//! budget of JSON values (`decode`), a list page holds at most the items asked for
+//! (`page`), a listing ends within its page cap (`listing`), what replies hold
+//! together is bounded, for a listing or a whole pass (`held`), every wait ends by the
+//! request's deadline, and a redirect is an error, never followed.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -18,50 +22,58 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
-use super::error::{ApiError, Target, error_detail};
+use super::decode::{self, DecodeError, MAX_REPLY_VALUES};
+use super::error::{ApiError, RateLimit, Target};
+use super::exchange::{
+    Answer, Exchange, Resend, connect_error, describe, interpret, read_answer, rejected,
+    undecodable,
+};
+use super::held::{Bound, Held};
 use super::pace::Pacer;
-use super::paging::{Next, Pager};
-use super::retry::{RetryPolicy, Step, retry_after, retrying};
+use super::paging::Pager;
+use super::retry::{Clock, RetryPolicy, Step, retry_after, retrying, wait_text};
 use super::types::{
-    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Page, Prompt, UpdatePrompt,
-    Version, VersionSpec,
+    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listing, Prompt, UpdatePrompt, Version,
+    VersionSpec, usable_id,
 };
 use crate::config::ApiSettings;
 
 /// Page size of `POST /api/prompts/list/` (the documented maximum).
 pub const PROMPT_PAGE_SIZE: usize = 100;
-/// Page size of `GET .../versions/` (the documented maximum).
-pub const VERSION_PAGE_SIZE: usize = 500;
+/// Page size of `GET .../versions/`: 100, like prompts, so that a page of versions
+/// needs no more room than a page of prompts.
+pub const VERSION_PAGE_SIZE: usize = 100;
 /// Pages [`Client::list_prompts`] reads at most: 100,000 prompts at 100 a page.
 pub const MAX_PROMPT_PAGES: u64 = 1000;
-/// Pages [`Client::list_versions`] reads at most: 50,000 versions of one prompt at
-/// 500 a page.
+/// Pages [`Client::list_versions`] reads at most: 10,000 versions of one prompt at
+/// 100 a page.
 pub const MAX_VERSION_PAGES: u64 = 100;
 
-/// The largest 2xx body promptsync reads: 32 MiB. The largest replies are list
-/// pages: 100 prompts whose current and live versions come in full, or 500 versions.
-/// Real prompts are a few KiB, so a real page is well under 1 MiB; 32 MiB holds a
-/// page of 100 prompts averaging 160 KiB per version, or 500 versions averaging
-/// 64 KiB, or 16 versions at the 1 MiB prompt-file cap (twice that, for JSON
-/// escaping). A body at the limit costs about twice its size while it is read and
-/// parsed, which keeps promptsync well under 100 MB; a 1.5 GB body costs no more.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-/// Of a non-2xx answer only the start is read: 1 MiB, room for a bulk 422 that lists
-/// an error for each of its 100 items (the detail shown is 300 characters anyway).
-const MAX_ERROR_BODY_BYTES: usize = 1024 * 1024;
+/// The largest 2xx body promptsync reads: 8 MiB. The largest replies are list pages
+/// of 100 prompts whose current and live versions come in full: real prompts are a
+/// few KiB, so a real page is well under 1 MiB, and 8 MiB holds 100 prompts whose two
+/// versions average 40 KiB of JSON each, or one prompt at the 1 MiB prompt-file cap
+/// (twice that, for JSON escaping, and twice again for its two versions) beside 99
+/// ordinary ones. A body at the limit, decoded within [`MAX_REPLY_VALUES`], costs
+/// under 30 MiB while it is read; a 1.5 GB body costs no more.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// A Respan prompts API client. Cheap to clone; clones share the connection pool and
-/// the in-flight limit.
+/// A Respan prompts API client. Cheap to clone; clones share the connection pool, the
+/// in-flight limit and the pause a 429 sets.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// What the replies of one pass hold together (`for_one_pass`); `None`: each
+    /// listing is counted on its own.
+    held: Option<Arc<Held>>,
 }
 
 struct Inner {
     http: reqwest::Client,
     /// Host root, without a trailing slash.
     base: String,
-    timeouts: Timeouts,
+    /// `api.connect_timeout`, for messages.
+    connect_timeout: Duration,
     limiter: Semaphore,
     pacer: Pacer,
     retry: RetryPolicy,
@@ -80,38 +92,11 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// The configured timeouts, for messages that say which one ran out.
-#[derive(Debug, Clone, Copy)]
-struct Timeouts {
-    /// `api.timeout`: the whole request, its reply's body included.
-    request: Duration,
-    /// `api.connect_timeout`.
-    connect: Duration,
-}
-
-/// Whether resending a request whose outcome is unknown could do the change twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Resend {
-    /// Reads, PATCH, deploy: sending again leaves the same state.
-    Safe,
-    /// Creates and commits: the caller must re-read before sending again.
-    Unsafe,
-}
-
-/// One HTTP exchange, before interpretation.
-enum Exchange {
-    Answer {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Vec<u8>,
-    },
-    /// The connection could not be made: nothing reached the server
-    /// ([`ApiError::Connect`]).
-    NotSent(ApiError),
-    /// Sent, but no complete answer came back: why, from [`describe`].
-    Lost(String),
-    /// A 2xx whose body is over [`MAX_BODY_BYTES`] ([`ApiError::TooLarge`]).
-    TooLarge(ApiError),
+/// What a change request came to before it was decoded.
+enum Changed<T> {
+    Answer(Answer),
+    /// The recovery found the change applied.
+    Found(T),
 }
 
 impl Client {
@@ -135,7 +120,8 @@ impl Client {
         // header only when host, port or scheme change (so the key goes to any path
         // on the same origin), and turns a POST answered 301/302/303 into a GET
         // without its body, so a list or a create would silently become another
-        // request.
+        // request. Each attempt sets its own timeout (`retry::Clock`); this one is the
+        // default for none.
         let http = reqwest::Client::builder()
             .user_agent(concat!("promptsync/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
@@ -145,16 +131,14 @@ impl Client {
             .build()
             .map_err(|err| ApiError::Setup(err.to_string()))?;
         Ok(Client {
+            held: None,
             inner: Arc::new(Inner {
                 http,
                 base: settings.base_url.as_str().trim_end_matches('/').to_owned(),
-                timeouts: Timeouts {
-                    request: settings.timeout,
-                    connect: settings.connect_timeout,
-                },
+                connect_timeout: settings.connect_timeout,
                 limiter: Semaphore::new(settings.max_in_flight.max(1)),
                 pacer: Pacer::new(settings.requests_per_minute),
-                retry: RetryPolicy::new(settings.retry_max_elapsed),
+                retry: RetryPolicy::new(settings.retry_max_elapsed, settings.timeout),
                 on_reply: None,
             }),
         })
@@ -169,12 +153,76 @@ impl Client {
         inner.on_reply = Some(hook);
         Ok(Client {
             inner: Arc::new(inner),
+            held: None,
         })
+    }
+
+    /// This client (the same connections, limits and pause), counting everything its
+    /// replies hold against one bound for a pass ([`crate::api::MAX_HELD_BYTES`],
+    /// [`crate::api::MAX_HELD_VALUES`]): a pass's snapshot, histories and versions together never
+    /// hold more, however many listings and requests it takes.
+    pub fn for_one_pass(&self) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            held: Some(Arc::new(Held::new("the replies of this pass"))),
+        }
+    }
+
+    /// What replies are counted against: the pass's, or a new one of `scope`.
+    pub(super) fn held(&self, scope: &'static str) -> Arc<Held> {
+        self.held
+            .clone()
+            .unwrap_or_else(|| Arc::new(Held::new(scope)))
+    }
+
+    /// Decode a 2xx reply as `expected`, counted against the pass's bound when there is
+    /// one.
+    fn decoded<T: DeserializeOwned>(
+        &self,
+        target: &Target,
+        answer: &Answer,
+        expected: &str,
+    ) -> Result<T, ApiError> {
+        let left = self
+            .held
+            .as_ref()
+            .map_or(u64::MAX, |held| held.values_left());
+        let (value, values) = match decode::reply(&answer.body, left) {
+            Ok(decoded) => decoded,
+            Err(DecodeError::TooManyValues { .. }) if left < MAX_REPLY_VALUES => {
+                return Err(self.too_much(target, Bound::Values));
+            }
+            Err(err) => return Err(undecodable(target, answer, expected, err)),
+        };
+        if let Some(held) = &self.held
+            && let Err(bound) = held.keep(answer.body.len() as u64, values)
+        {
+            return Err(self.too_much(target, bound));
+        }
+        Ok(value)
+    }
+
+    /// A reply past what the pass holds.
+    fn too_much(&self, target: &Target, bound: Bound) -> ApiError {
+        let scope = self.held("the replies of this pass");
+        ApiError::TooMuch {
+            target: target.clone(),
+            problem: format!(
+                "{}; promptsync holds no more and stopped reading",
+                scope.text(bound)
+            ),
+        }
+    }
+
+    /// When requests go out again, while a server's `Retry-After` holds them.
+    pub fn paused_until(&self) -> Option<SystemTime> {
+        self.inner.pacer.paused_until()
     }
 
     /// Every prompt matching `filters` (a respan-api.md 2.6 filter object), all pages
     /// (at most [`MAX_PROMPT_PAGES`]; see `paging` for when a listing ends); items
-    /// that do not parse are in the listing's problems.
+    /// that do not parse are in the listing's problems, and a listing whose pages
+    /// disagree with its `count` says so in `untrusted`.
     pub async fn list_prompts(
         &self,
         filters: &Map<String, Value>,
@@ -184,20 +232,15 @@ impl Client {
         let path_of = |page: u64| {
             format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
         };
-        self.all_pages(
-            Method::POST,
-            path_of,
-            Some(&body),
-            pager,
-            |prompt: &Prompt| prompt.id().map(str::to_owned),
-        )
-        .await
+        self.all_pages(Method::POST, path_of, Some(&body), pager)
+            .await
     }
 
     /// One prompt with its current and live versions.
     pub async fn get_prompt(&self, prompt_id: &str) -> Result<Prompt, ApiError> {
-        let path = format!("/api/prompts/{}/", segment(prompt_id));
-        self.request(Method::GET, &path, None, Resend::Safe).await
+        let path = format!("/api/prompts/{}/", segment(prompt_id)?);
+        self.request(Method::GET, &path, None, "a prompt object")
+            .await
     }
 
     /// Create a prompt. After an unknown outcome, `recover` looks for it (by name) and
@@ -212,8 +255,14 @@ impl Client {
         Fut: Future<Output = Result<Option<Prompt>, ApiError>>,
     {
         let bytes = serde_json::to_vec(body).map_err(encode_error)?;
-        self.change(Method::POST, "/api/prompts/", &bytes, recover)
-            .await
+        self.change(
+            Method::POST,
+            "/api/prompts/",
+            &bytes,
+            recover,
+            "a prompt object",
+        )
+        .await
     }
 
     /// Change a prompt's name or description.
@@ -222,68 +271,30 @@ impl Client {
         prompt_id: &str,
         body: &UpdatePrompt<'_>,
     ) -> Result<(), ApiError> {
-        let path = format!("/api/prompts/{}/", segment(prompt_id));
+        let path = format!("/api/prompts/{}/", segment(prompt_id)?);
         let bytes = serde_json::to_vec(body).map_err(encode_error)?;
-        let _: Value = self
-            .request(Method::PATCH, &path, Some(&bytes), Resend::Safe)
-            .await?;
-        Ok(())
+        // The reply is not used: any body will do.
+        self.answer(&Method::PATCH, &path, Some(&bytes), Resend::Safe)
+            .await
+            .map(drop)
     }
 
     /// Every version of a prompt, newest first (at most [`MAX_VERSION_PAGES`]); items
     /// that do not parse are in the listing's problems.
     pub async fn list_versions(&self, prompt_id: &str) -> Result<Listing<Version>, ApiError> {
         let pager = Pager::new("versions", VERSION_PAGE_SIZE, MAX_VERSION_PAGES);
-        let id = segment(prompt_id);
+        let id = segment(prompt_id)?;
         let path_of = |page: u64| {
             format!("/api/prompts/{id}/versions/?page={page}&page_size={VERSION_PAGE_SIZE}")
         };
-        self.all_pages(Method::GET, path_of, None, pager, |version: &Version| {
-            Some(version.number.to_string())
-        })
-        .await
-    }
-
-    /// Read a listing page by page until `pager` says it ended (or why it cannot).
-    async fn all_pages<T, P>(
-        &self,
-        method: Method,
-        path_of: P,
-        body: Option<&[u8]>,
-        mut pager: Pager,
-        id_of: fn(&T) -> Option<String>,
-    ) -> Result<Listing<T>, ApiError>
-    where
-        T: Listed,
-        P: Fn(u64) -> String,
-    {
-        let mut listing = Listing::default();
-        loop {
-            let path = path_of(pager.page());
-            let page: Page<T> = self
-                .request(method.clone(), &path, body, Resend::Safe)
-                .await?;
-            let count = page.count.as_ref().and_then(Value::as_u64);
-            let ids = page.results.iter().filter_map(id_of).collect();
-            // An item that did not parse still fills the page: it is not empty.
-            let len = page.results.len() + page.problems.len();
-            let number = usize::try_from(pager.page()).unwrap_or(usize::MAX);
-            let next = pager.after(count, len, ids, page.next.is_some());
-            listing.add(number, page);
-            match next.map_err(|problem| ApiError::Paging {
-                target: target(&method, &path),
-                problem,
-            })? {
-                Next::Page(_) => {}
-                Next::Done => return Ok(listing),
-            }
-        }
+        self.all_pages(Method::GET, path_of, None, pager).await
     }
 
     /// One version, with all its fields.
     pub async fn get_version(&self, prompt_id: &str, number: u64) -> Result<Version, ApiError> {
-        let path = format!("/api/prompts/{}/versions/{number}/", segment(prompt_id));
-        self.request(Method::GET, &path, None, Resend::Safe).await
+        let path = format!("/api/prompts/{}/versions/{number}/", segment(prompt_id)?);
+        self.request(Method::GET, &path, None, "a version object")
+            .await
     }
 
     /// Create a version (the new draft). After an unknown outcome, `recover` re-reads
@@ -298,9 +309,10 @@ impl Client {
         R: Fn() -> Fut,
         Fut: Future<Output = Result<Option<Version>, ApiError>>,
     {
-        let path = format!("/api/prompts/{}/versions/", segment(prompt_id));
+        let path = format!("/api/prompts/{}/versions/", segment(prompt_id)?);
         let bytes = serde_json::to_vec(spec).map_err(encode_error)?;
-        self.change(Method::POST, &path, &bytes, recover).await
+        self.change(Method::POST, &path, &bytes, recover, "a version object")
+            .await
     }
 
     /// Edit the draft in place with `fields` (absent: unchanged; null: cleared).
@@ -310,9 +322,9 @@ impl Client {
         number: u64,
         fields: &Map<String, Value>,
     ) -> Result<Version, ApiError> {
-        let path = format!("/api/prompts/{}/versions/{number}/", segment(prompt_id));
+        let path = format!("/api/prompts/{}/versions/{number}/", segment(prompt_id)?);
         let bytes = serde_json::to_vec(fields).map_err(encode_error)?;
-        self.request(Method::PATCH, &path, Some(&bytes), Resend::Safe)
+        self.request(Method::PATCH, &path, Some(&bytes), "a version object")
             .await
     }
 
@@ -328,17 +340,18 @@ impl Client {
         R: Fn() -> Fut,
         Fut: Future<Output = Result<Option<Version>, ApiError>>,
     {
-        let path = format!("/api/prompts/{}/commits/", segment(prompt_id));
+        let path = format!("/api/prompts/{}/commits/", segment(prompt_id)?);
         let bytes = serde_json::to_vec(body).map_err(encode_error)?;
-        self.change(Method::POST, &path, &bytes, recover).await
+        self.change(Method::POST, &path, &bytes, recover, "a version object")
+            .await
     }
 
     /// Make a committed version live. Deploying the live version again changes
     /// nothing, so this is safe to resend.
     pub async fn deploy(&self, prompt_id: &str, number: u64) -> Result<Version, ApiError> {
-        let path = format!("/api/prompts/{}/deployments/", segment(prompt_id));
+        let path = format!("/api/prompts/{}/deployments/", segment(prompt_id)?);
         let bytes = serde_json::to_vec(&json!({ "version": number })).map_err(encode_error)?;
-        self.request(Method::POST, &path, Some(&bytes), Resend::Safe)
+        self.request(Method::POST, &path, Some(&bytes), "a version object")
             .await
     }
 
@@ -347,47 +360,76 @@ impl Client {
     /// is returned: the caller re-reads and redoes what is left, item by item.
     pub async fn bulk(&self, items: &[BulkItem]) -> Result<BulkResponse, ApiError> {
         let bytes = serde_json::to_vec(&json!({ "requests": items })).map_err(encode_error)?;
-        let target = target(&Method::POST, "/api/prompts/bulk/");
-        retrying(&self.inner.retry, &target, || async {
-            match self.exchange(&target, &Method::POST, Some(&bytes)).await {
+        let method = Method::POST;
+        let target = target(&method, "/api/prompts/bulk/");
+        let clock = Clock::new(&self.inner.retry);
+        retrying(&clock, &target, || async {
+            let exchange = self.exchange(&clock, &target, &method, Some(&bytes)).await;
+            match exchange {
                 Exchange::Answer { status, body, .. }
                     if status == StatusCode::UNPROCESSABLE_ENTITY =>
                 {
-                    match serde_json::from_slice::<BulkResponse>(&body) {
-                        Ok(response) if !response.errors.is_empty() => Step::Done(response),
+                    match decode::reply::<BulkResponse>(&body, MAX_REPLY_VALUES) {
+                        Ok((response, _)) if !response.errors.is_empty() => Step::Done(response),
                         _ => Step::Fail(rejected(&target, status, &body)),
                     }
                 }
-                exchange => interpret(&target, exchange, Resend::Unsafe),
+                exchange => match interpret(&target, exchange, Resend::Unsafe) {
+                    Step::Done(answer) => match decode::reply(&answer.body, MAX_REPLY_VALUES) {
+                        Ok((response, _)) => Step::Done(response),
+                        Err(err) => Step::Fail(undecodable(&target, &answer, "a bulk result", err)),
+                    },
+                    Step::Fail(error) => Step::Fail(error),
+                    Step::Again { error, after } => Step::Again { error, after },
+                },
             }
         })
         .await
     }
 
-    /// A request whose resending is harmless (or, for `Unsafe`, reported as an
-    /// unknown outcome instead of resent).
+    /// A request whose resending is harmless, its 2xx reply decoded as `expected`.
     async fn request<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&[u8]>,
-        resend: Resend,
+        expected: &str,
     ) -> Result<T, ApiError> {
-        let target = target(&method, path);
-        retrying(&self.inner.retry, &target, || async {
-            interpret(&target, self.exchange(&target, &method, body).await, resend)
+        let (target, answer) = self.answer(&method, path, body, Resend::Safe).await?;
+        self.decoded(&target, &answer, expected)
+    }
+
+    /// Send until a 2xx answer comes (or the request fails for good).
+    pub(super) async fn answer(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&[u8]>,
+        resend: Resend,
+    ) -> Result<(Target, Answer), ApiError> {
+        let target = target(method, path);
+        let clock = Clock::new(&self.inner.retry);
+        let answer = retrying(&clock, &target, || async {
+            interpret(
+                &target,
+                self.exchange(&clock, &target, method, body).await,
+                resend,
+            )
         })
-        .await
+        .await?;
+        Ok((target, answer))
     }
 
     /// A change request that must not be resent blindly: after an unknown outcome,
-    /// `recover` decides whether it happened (done) or not (send again after backoff).
+    /// `recover` decides (within this request's deadline) whether it happened (done)
+    /// or not (send again after backoff).
     async fn change<T, R, Fut>(
         &self,
         method: Method,
         path: &str,
         body: &[u8],
         recover: R,
+        expected: &str,
     ) -> Result<T, ApiError>
     where
         T: DeserializeOwned,
@@ -395,54 +437,102 @@ impl Client {
         Fut: Future<Output = Result<Option<T>, ApiError>>,
     {
         let target = target(&method, path);
-        let policy = &self.inner.retry;
-        retrying(policy, &target, || {
-            let exchange = self.exchange(&target, &method, Some(body));
-            let recover = &recover;
-            let target = &target;
+        let clock = Clock::new(&self.inner.retry);
+        let changed = retrying(&clock, &target, || {
+            let exchange = self.exchange(&clock, &target, &method, Some(body));
+            let (recover, target, clock) = (&recover, &target, &clock);
             async move {
                 match interpret(target, exchange.await, Resend::Unsafe) {
-                    Step::Fail(error @ ApiError::OutcomeUnknown { .. }) => {
-                        tracing::warn!(%error, "re-reading the remote before sending again");
-                        match recover().await {
+                    Step::Fail(ApiError::OutcomeUnknown { target, cause }) => {
+                        tracing::warn!(method = target.method, path = %target.path, error = %cause,
+                            "re-reading the remote before sending again");
+                        match clock.scope(recover()).await {
                             Ok(Some(found)) => {
                                 tracing::info!(method = target.method, path = %target.path,
                                     "the change was applied before the reply was lost");
-                                Step::Done(found)
+                                Step::Done(Changed::Found(found))
                             }
-                            Ok(None) => Step::Again { error, after: None },
-                            Err(err) => Step::Fail(err),
+                            Ok(None) => Step::Again {
+                                error: ApiError::OutcomeUnknown { target, cause },
+                                after: None,
+                            },
+                            Err(err) if err.stops_run() => Step::Fail(err),
+                            Err(err) => Step::Fail(ApiError::OutcomeUnknown {
+                                target,
+                                cause: format!(
+                                    "{cause}; checking whether it was applied failed ({})",
+                                    err.reason()
+                                ),
+                            }),
                         }
                     }
-                    step => step,
+                    Step::Done(answer) => Step::Done(Changed::Answer(answer)),
+                    Step::Fail(error) => Step::Fail(error),
+                    Step::Again { error, after } => Step::Again { error, after },
                 }
             }
         })
-        .await
+        .await?;
+        match changed {
+            Changed::Found(found) => Ok(found),
+            Changed::Answer(answer) => self.decoded(&target, &answer, expected),
+        }
     }
 
-    async fn exchange(&self, target: &Target, method: &Method, body: Option<&[u8]>) -> Exchange {
+    /// One attempt: a slot, the pacer, then the request within the time the clock
+    /// gives it.
+    async fn exchange(
+        &self,
+        clock: &Clock<'_>,
+        target: &Target,
+        method: &Method,
+        body: Option<&[u8]>,
+    ) -> Exchange {
         let Ok(_permit) = self.inner.limiter.acquire().await else {
             unreachable!("the semaphore is never closed")
         };
-        self.inner.pacer.ready().await;
+        clock.begin();
+        if let Err(paused) = self.inner.pacer.ready(clock.wait_deadline()).await {
+            return Exchange::NotSent(ApiError::RateLimited {
+                target: target.clone(),
+                limit: Box::new(RateLimit {
+                    asked: wait_text(paused.asked),
+                    resume: paused.resume,
+                    budget: clock.budget_text(),
+                    sent: false,
+                }),
+            });
+        }
+        let Some(time) = clock.attempt() else {
+            return Exchange::NotSent(ApiError::Transient {
+                target: target.clone(),
+                cause: "not sent: no time was left (api.retry_max_elapsed, or one \
+                        api.timeout when that is longer)"
+                    .to_owned(),
+            });
+        };
         let url = format!("{}{}", self.inner.base, target.path);
-        let mut request = self.inner.http.request(method.clone(), &url);
+        let mut request = self
+            .inner
+            .http
+            .request(method.clone(), &url)
+            .timeout(time.limit);
         if let Some(body) = body {
             request = request
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.to_vec());
         }
-        tracing::debug!(%method, url, "request");
+        tracing::debug!(%method, url, timeout_ms = u64::try_from(time.limit.as_millis()).unwrap_or(u64::MAX), "request");
         let exchange = match request.send().await {
             Err(err) if err.is_connect() => Exchange::NotSent(connect_error(
                 target,
                 &self.inner.base,
                 &err,
-                self.inner.timeouts,
+                time,
+                self.inner.connect_timeout,
             )),
-            Err(err) => Exchange::Lost(describe(&err, self.inner.timeouts)),
-            Ok(response) => read_answer(target, response, self.inner.timeouts).await,
+            Err(err) => Exchange::Lost(describe(&err, time)),
+            Ok(response) => read_answer(target, response, MAX_BODY_BYTES, time).await,
         };
         if let Exchange::Answer {
             status,
@@ -471,238 +561,7 @@ impl Client {
     }
 }
 
-/// Read an answer's body in chunks, within [`MAX_BODY_BYTES`] for a 2xx (refused at
-/// once when its `Content-Length` is over) and [`MAX_ERROR_BODY_BYTES`] otherwise
-/// (cut there: only its start is shown). Dropping the response mid-body closes the
-/// connection, so the rest is never read.
-async fn read_answer(
-    target: &Target,
-    mut response: reqwest::Response,
-    timeouts: Timeouts,
-) -> Exchange {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let success = status.is_success();
-    let limit = if success {
-        MAX_BODY_BYTES
-    } else {
-        MAX_ERROR_BODY_BYTES
-    };
-    let too_large = |declared| {
-        Exchange::TooLarge(ApiError::TooLarge {
-            target: target.clone(),
-            limit: MAX_BODY_BYTES as u64,
-            declared,
-        })
-    };
-    let declared = response.content_length();
-    if success && declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return too_large(declared);
-    }
-    let expected = declared.map_or(0, |length| usize::try_from(length).unwrap_or(limit));
-    let mut body = Vec::with_capacity(expected.min(limit));
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) if body.len() + chunk.len() > limit => {
-                if success {
-                    return too_large(None);
-                }
-                let room = limit - body.len();
-                body.extend_from_slice(&chunk[..room]);
-                break;
-            }
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            Ok(None) => break,
-            Err(err) => return Exchange::Lost(describe(&err, timeouts)),
-        }
-    }
-    Exchange::Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// A failed connection, classified: refused and unknown hosts fail fast.
-fn connect_error(
-    target: &Target,
-    base: &str,
-    err: &reqwest::Error,
-    timeouts: Timeouts,
-) -> ApiError {
-    let refused = std::iter::successors(std::error::Error::source(err), |e| e.source()).any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-    });
-    let (cause, fails_fast) = if refused {
-        ("connection refused".to_owned(), true)
-    } else if err.is_dns() && !err.is_timeout() {
-        let innermost = std::iter::successors(std::error::Error::source(err), |e| e.source())
-            .last()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        (format!("the host name does not resolve: {innermost}"), true)
-    } else {
-        (describe(err, timeouts), false)
-    };
-    ApiError::Connect {
-        target: target.clone(),
-        base: base.to_owned(),
-        cause,
-        fails_fast,
-    }
-}
-
-/// Turn an exchange into the next step: done, failed for good, or try again.
-fn interpret<T: DeserializeOwned>(target: &Target, exchange: Exchange, resend: Resend) -> Step<T> {
-    let (status, headers, body) = match exchange {
-        Exchange::NotSent(error) => return Step::Again { error, after: None },
-        Exchange::TooLarge(error) => return Step::Fail(error),
-        Exchange::Lost(cause) => {
-            return unknown_or_again(target, resend, cause, None);
-        }
-        Exchange::Answer {
-            status,
-            headers,
-            body,
-        } => (status, headers, body),
-    };
-    match status.as_u16() {
-        200..=299 => {
-            // DELETE-style empty answers decode as null.
-            let parsed = if body.is_empty() {
-                serde_json::from_value(Value::Null)
-            } else {
-                serde_json::from_slice(&body)
-            };
-            match parsed {
-                Ok(value) => Step::Done(value),
-                Err(err) => Step::Fail(ApiError::Decode {
-                    target: target.clone(),
-                    reason: undecodable(&headers, &body, &err),
-                }),
-            }
-        }
-        300..=399 => Step::Fail(ApiError::Redirected {
-            target: target.clone(),
-            status: status.as_u16(),
-            location: location(&headers),
-        }),
-        401 | 403 => Step::Fail(ApiError::Unauthorized {
-            target: target.clone(),
-            status: status.as_u16(),
-            detail: error_detail(&body),
-        }),
-        429 => Step::Again {
-            error: rejected(target, status, &body),
-            after: Some(retry_after(&headers, &body).unwrap_or(std::time::Duration::from_secs(1))),
-        },
-        408 | 500 | 502 | 503 | 504 => unknown_or_again(
-            target,
-            resend,
-            format!("answered {status}: {}", error_detail(&body)),
-            retry_after(&headers, &body),
-        ),
-        _ => Step::Fail(rejected(target, status, &body)),
-    }
-}
-
-/// A failure after which the server may have acted: resend when that is harmless,
-/// otherwise hand the unknown outcome to the caller.
-fn unknown_or_again<T>(
-    target: &Target,
-    resend: Resend,
-    cause: String,
-    after: Option<std::time::Duration>,
-) -> Step<T> {
-    let target = target.clone();
-    match resend {
-        Resend::Safe => Step::Again {
-            error: ApiError::Transient { target, cause },
-            after,
-        },
-        Resend::Unsafe => Step::Fail(ApiError::OutcomeUnknown { target, cause }),
-    }
-}
-
-/// Why a 2xx body did not decode: the parser's reason and how the body starts, or,
-/// when it is not JSON at all (an HTML login page), what it is instead.
-fn undecodable(headers: &HeaderMap, body: &[u8], err: &serde_json::Error) -> String {
-    const SHOWN: usize = 60;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("no Content-Type");
-    let text = String::from_utf8_lossy(&body[..body.len().min(SHOWN * 4)]);
-    let start: String = text.trim_start().chars().take(SHOWN).collect();
-    let start = crate::term::line(&start);
-    if content_type.contains("json") {
-        format!("{err} (the body starts `{start}`)")
-    } else {
-        format!(
-            "expected JSON, got {content_type} starting `{start}`; is RESPAN_BASE_URL \
-             (api.base_url) the Respan API, not a proxy or a login page?"
-        )
-    }
-}
-
-/// A redirect's `Location`, for the message (shortened; header values are visible
-/// ASCII, so nothing here can move a terminal's cursor).
-fn location(headers: &HeaderMap) -> String {
-    const MAX: usize = 200;
-    match headers.get(header::LOCATION).map(HeaderValue::to_str) {
-        None => "(no Location header)".to_owned(),
-        Some(Err(_)) => "(a Location that is not plain text)".to_owned(),
-        Some(Ok(text)) if text.len() > MAX => format!("{}…", &text[..MAX]),
-        Some(Ok(text)) => text.to_owned(),
-    }
-}
-
-fn rejected(target: &Target, status: StatusCode, body: &[u8]) -> ApiError {
-    ApiError::Rejected {
-        target: target.clone(),
-        status: status.as_u16(),
-        detail: error_detail(body),
-    }
-}
-
-/// A reqwest error without its URL (which is in the target already) and with its
-/// causes, e.g. "operation timed out" or "connection closed before message completed";
-/// a timeout says which one ran out.
-fn describe(err: &reqwest::Error, timeouts: Timeouts) -> String {
-    let after = |limit: Duration, name: &str| {
-        format!(
-            "timed out after {} ({name})",
-            humantime::format_duration(limit)
-        )
-    };
-    let mut text = if err.is_timeout() && err.is_connect() {
-        after(timeouts.connect, "api.connect_timeout")
-    } else if err.is_timeout() {
-        after(
-            timeouts.request,
-            "api.timeout, for the request and its whole reply",
-        )
-    } else if err.is_connect() {
-        "connection failed".to_owned()
-    } else if err.is_body() || err.is_decode() {
-        "the reply broke off".to_owned()
-    } else {
-        "no reply".to_owned()
-    };
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn target(method: &Method, path: &str) -> Target {
+pub(super) fn target(method: &Method, path: &str) -> Target {
     let method = match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -717,11 +576,15 @@ fn target(method: &Method, path: &str) -> Target {
     }
 }
 
-/// A prompt id as one path segment (ids are opaque strings).
-fn segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes())
+/// A prompt id as one path segment (ids are opaque strings); refused before anything
+/// is sent when a URL would read it as a directory (`.`, `..`) or it is empty.
+fn segment(id: &str) -> Result<String, ApiError> {
+    if !usable_id(id) {
+        return Err(ApiError::BadId { id: id.to_owned() });
+    }
+    Ok(url::form_urlencoded::byte_serialize(id.as_bytes())
         .collect::<String>()
-        .replace('+', "%20")
+        .replace('+', "%20"))
 }
 
 fn encode_error(err: serde_json::Error) -> ApiError {
@@ -752,8 +615,14 @@ mod tests {
 
     #[test]
     fn ids_are_escaped_as_one_segment() {
-        assert_eq!(segment("prm_abc123"), "prm_abc123");
-        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(segment("prm_abc123").unwrap(), "prm_abc123");
+        assert_eq!(segment("a/b c").unwrap(), "a%2Fb%20c");
+        assert_eq!(segment(".x").unwrap(), ".x");
+        for bad in ["", ".", ".."] {
+            let err = segment(bad).unwrap_err();
+            assert!(matches!(err, ApiError::BadId { .. }), "{err:?}");
+            assert!(err.to_string().contains("nothing was sent"), "{err}");
+        }
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! Errors of the API client, grouped by what the caller does next: stop the run
-//! ([`ApiError::is_stalled`]), report the prompt and go on, or (inside the client)
-//! retry. Messages name the request and say what to do; they never carry the key.
+//! Errors of the API client, and the one classification of them ([`ApiError::class`]):
+//! what the caller does next (wait for a change, retry later), and whether the whole
+//! run must stop ([`ApiError::stops_run`]: every other request would fail the same
+//! way). Messages say what happened and where (method and path, what was expected,
+//! what came) and what to do; never a library's type name, never the key.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use thiserror::Error;
+
+use crate::failure::FailureClass;
 
 /// Method and path of a request, for messages and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,15 +136,96 @@ pub enum ApiError {
     },
 
     /// A paged listing that does not end as the contract says (respan-api.md 2.5):
-    /// `next` set forever, the same page again, more pages than any account has.
+    /// `next` set forever, the same page again, more pages than any account has, or
+    /// more in all than promptsync holds.
     #[error("{target}: {problem}")]
     Paging { target: Target, problem: String },
+
+    /// Replies past what promptsync holds of them together (`api::held`): a listing
+    /// of too many pages' worth, or a pass that read too much. Not retried.
+    #[error("{target}: {problem}")]
+    TooMuch { target: Target, problem: String },
+
+    /// The server asked to wait (a 429's `Retry-After`) longer than the retry budget
+    /// allows: the request fails at once instead of waiting.
+    #[error("{target}: {limit}")]
+    RateLimited {
+        target: Target,
+        limit: Box<RateLimit>,
+    },
+
+    /// A prompt id that cannot be put in a request path (`.`, `..`, empty): refused
+    /// before anything is sent.
+    #[error(
+        "prompt id {id:?} cannot be put in a request path (`.` and `..` would name \
+         other paths); nothing was sent for it"
+    )]
+    BadId { id: String },
+}
+
+/// What a server's `Retry-After` came to for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// The server's wait, as said (`1h`, `until 2099-01-01T00:00:00Z`).
+    pub asked: String,
+    /// When requests go out again (RFC 3339).
+    pub resume: String,
+    /// The retry budget, named.
+    pub budget: String,
+    /// This request was answered 429; otherwise an earlier answer set the pause and
+    /// this one was not sent.
+    pub sent: bool,
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = if self.sent {
+            "answered 429 (rate limited) and"
+        } else {
+            "not sent: the API"
+        };
+        write!(
+            f,
+            "{who} asked to wait {}, past the retry budget ({}); rate limited until {}",
+            self.asked, self.budget, self.resume
+        )
+    }
 }
 
 impl ApiError {
-    /// Errors that no retry or other prompt can get past: the run stops. A redirect
-    /// is one: it comes from the base URL, so every other request would get it too.
-    pub fn is_stalled(&self) -> bool {
+    /// What to do next: the one classification of API failures (`crate::failure`),
+    /// used for a pass that ended with this error and for a prompt that failed with it.
+    /// A request the server refused for what it is (400, 404, 422), or a reply that is
+    /// not what the contract says, stalls: sending it again cannot help until
+    /// something changes. A busy or unreachable server, a lost reply or a server that
+    /// asked to wait is transient.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            ApiError::MissingKey
+            | ApiError::Setup(_)
+            | ApiError::Unauthorized { .. }
+            | ApiError::Redirected { .. }
+            | ApiError::Decode { .. }
+            | ApiError::TooLarge { .. }
+            | ApiError::Paging { .. }
+            | ApiError::TooMuch { .. }
+            | ApiError::BadId { .. } => FailureClass::Stalled,
+            ApiError::Rejected { status, .. } => match status {
+                408 | 409 | 425 | 429 | 500..=599 => FailureClass::Transient,
+                _ => FailureClass::Stalled,
+            },
+            ApiError::Transient { .. }
+            | ApiError::Connect { .. }
+            | ApiError::GaveUp { .. }
+            | ApiError::OutcomeUnknown { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::NotAttempted(_) => FailureClass::Transient,
+        }
+    }
+
+    /// Errors that no other prompt can get past: the run stops. They come from the
+    /// key or the base URL (a redirect), so every other request would get them too.
+    pub fn stops_run(&self) -> bool {
         matches!(
             self,
             ApiError::MissingKey
@@ -189,8 +274,9 @@ impl ApiError {
 /// OpenAI-style object), or the raw text, shortened.
 pub(crate) fn error_detail(body: &[u8]) -> String {
     const MAX: usize = 300;
-    let detail = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => {
+    let parsed = super::decode::small::<super::decode::BoundedValue>(body).map(|v| v.0);
+    let detail = match parsed {
+        Some(Value::Object(map)) => {
             if let Some(Value::String(detail)) = map.get("detail") {
                 detail.clone()
             } else if let Some(error) = map.get("error") {
@@ -209,8 +295,8 @@ pub(crate) fn error_detail(body: &[u8]) -> String {
                     .join("; ")
             }
         }
-        Ok(other) => other.to_string(),
-        Err(_) => String::from_utf8_lossy(body).trim().to_owned(),
+        Some(other) => other.to_string(),
+        None => String::from_utf8_lossy(body).trim().to_owned(),
     };
     if detail.is_empty() {
         return "(empty body)".to_owned();
@@ -255,5 +341,113 @@ mod tests {
         );
         assert_eq!(error_detail(b""), "(empty body)");
         assert!(error_detail("x".repeat(1000).as_bytes()).ends_with('…'));
+    }
+
+    fn target() -> Target {
+        Target {
+            method: "POST",
+            path: "/api/prompts/list/".into(),
+        }
+    }
+
+    fn rejected(status: u16) -> ApiError {
+        ApiError::Rejected {
+            target: target(),
+            status,
+            detail: "d".into(),
+        }
+    }
+
+    #[test]
+    fn one_classification_by_what_comes_next() {
+        use FailureClass::{Stalled, Transient};
+        let cases = [
+            (rejected(400), Stalled, false),
+            (rejected(404), Stalled, false),
+            (rejected(422), Stalled, false),
+            (rejected(409), Transient, false),
+            (rejected(429), Transient, false),
+            (rejected(501), Transient, false),
+            (
+                ApiError::Decode {
+                    target: target(),
+                    reason: "r".into(),
+                },
+                Stalled,
+                false,
+            ),
+            (
+                ApiError::TooLarge {
+                    target: target(),
+                    limit: 1,
+                    declared: None,
+                },
+                Stalled,
+                false,
+            ),
+            (
+                ApiError::Paging {
+                    target: target(),
+                    problem: "p".into(),
+                },
+                Stalled,
+                false,
+            ),
+            (ApiError::BadId { id: ".".into() }, Stalled, false),
+            (
+                ApiError::Transient {
+                    target: target(),
+                    cause: "c".into(),
+                },
+                Transient,
+                false,
+            ),
+            (
+                ApiError::OutcomeUnknown {
+                    target: target(),
+                    cause: "c".into(),
+                },
+                Transient,
+                false,
+            ),
+            (
+                ApiError::RateLimited {
+                    target: target(),
+                    limit: Box::new(RateLimit {
+                        asked: "1h".into(),
+                        resume: "T".into(),
+                        budget: "5s".into(),
+                        sent: true,
+                    }),
+                },
+                Transient,
+                false,
+            ),
+            (
+                ApiError::Unauthorized {
+                    target: target(),
+                    status: 401,
+                    detail: "d".into(),
+                },
+                Stalled,
+                true,
+            ),
+            (
+                ApiError::Redirected {
+                    target: target(),
+                    status: 302,
+                    location: "/x".into(),
+                },
+                Stalled,
+                true,
+            ),
+            (ApiError::MissingKey, Stalled, true),
+        ];
+        for (error, class, stops) in cases {
+            assert_eq!(error.class(), class, "{error}");
+            assert_eq!(error.stops_run(), stops, "{error}");
+            // The crate's error delegates: one decision.
+            assert_eq!(crate::Error::from(error.clone()).class(), class, "{error}");
+        }
     }
 }

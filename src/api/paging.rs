@@ -14,6 +14,12 @@
 //!   page size plus [`SLACK_PAGES`] for items created while we read. Otherwise, and
 //!   never above it, the hard ceiling of the listing (`max_pages`).
 //!
+//! A listing that ends is also checked against the `count`s its pages gave: when it
+//! holds fewer items than the largest `count` (a per-page count never exceeds what
+//! the listing holds; a total does when items are missing, as when page 1 is empty
+//! while `count` > 0 and `next` is set), it is untrusted: its items are real, but
+//! nothing may be taken as absent from it ([`Pager::untrusted`]).
+//!
 //! Pure: the client feeds it each page and does the requests.
 
 /// Pages read beyond what a claimed total needs: prompts or versions created while
@@ -42,6 +48,10 @@ pub(crate) struct Pager {
     /// The cap from a claimed total: (pages, total).
     claimed: Option<(u64, u64)>,
     previous_ids: Vec<String>,
+    /// Items in the pages read so far (those that did not parse included).
+    items: u64,
+    /// The largest `count` a page gave.
+    counted: Option<u64>,
 }
 
 impl Pager {
@@ -53,7 +63,36 @@ impl Pager {
             page: 1,
             claimed: None,
             previous_ids: Vec::new(),
+            items: 0,
+            counted: None,
         }
+    }
+
+    /// What is listed, plural.
+    pub(crate) fn what(&self) -> &'static str {
+        self.what
+    }
+
+    /// The page size asked for.
+    pub(crate) fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// Why the listing that just ended may be missing items: its pages held fewer
+    /// than a `count` the server gave. `None`: complete as far as can be told.
+    pub(crate) fn untrusted(&self) -> Option<String> {
+        let counted = self.counted.filter(|counted| self.items < *counted)?;
+        Some(if self.items == 0 {
+            format!(
+                "page 1 is empty, yet the server counted {counted} {}",
+                self.what
+            )
+        } else {
+            format!(
+                "its pages held {} of the {counted} {} the server counted",
+                self.items, self.what
+            )
+        })
     }
 
     /// The page to ask for now.
@@ -72,6 +111,8 @@ impl Pager {
         has_next: bool,
     ) -> Result<Next, String> {
         let page = self.page;
+        self.items += len as u64;
+        self.counted = self.counted.max(count);
         if !has_next {
             return Ok(Next::Done);
         }
@@ -213,5 +254,59 @@ mod tests {
                 .after(Some(1_000_000), 500, ids(3, 500), true)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_listing_that_holds_fewer_items_than_counted_is_untrusted() {
+        // Page 1 empty while the server counts 5 and says more follow.
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(pager.after(Some(5), 0, vec![], true), Ok(Next::Done));
+        assert_eq!(
+            pager.untrusted().as_deref(),
+            Some("page 1 is empty, yet the server counted 5 prompts")
+        );
+        // Paging ends with fewer items than the total.
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(
+            pager.after(Some(250), 100, ids(1, 100), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(
+            pager.after(Some(250), 30, ids(2, 30), false),
+            Ok(Next::Done)
+        );
+        assert_eq!(
+            pager.untrusted().as_deref(),
+            Some("its pages held 130 of the 250 prompts the server counted")
+        );
+    }
+
+    #[test]
+    fn per_page_counts_totals_and_no_counts_are_trusted_when_they_add_up() {
+        let mut pager = Pager::new("versions", 100, 100);
+        assert_eq!(
+            pager.after(Some(100), 100, ids(1, 100), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(pager.after(Some(3), 3, ids(2, 3), false), Ok(Next::Done));
+        assert_eq!(pager.untrusted(), None, "per-page counts");
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(
+            pager.after(Some(200), 100, ids(1, 100), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(
+            pager.after(Some(200), 100, ids(2, 100), true),
+            Ok(Next::Page(3))
+        );
+        // A server that sets `next` on a full last page, then an empty one.
+        assert_eq!(pager.after(Some(200), 0, vec![], true), Ok(Next::Done));
+        assert_eq!(pager.untrusted(), None, "a total");
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(pager.after(None, 0, vec![], false), Ok(Next::Done));
+        assert_eq!(pager.untrusted(), None, "no count, an empty account");
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(pager.after(Some(0), 0, vec![], false), Ok(Next::Done));
+        assert_eq!(pager.untrusted(), None, "count 0, an empty account");
     }
 }

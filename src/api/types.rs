@@ -74,11 +74,12 @@ pub enum MessageContent {
 /// A prompt as the list and retrieve endpoints return it. Every field is optional on
 /// the wire (respan-api.md 1.2); [`Prompt::id`] picks the string identifier.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(expecting = "a prompt object")]
 pub struct Prompt {
     #[serde(default)]
-    id: Option<Value>,
+    id: Option<IdField>,
     #[serde(default)]
-    prompt_id: Option<Value>,
+    prompt_id: Option<IdField>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -89,21 +90,47 @@ pub struct Prompt {
     pub live_version: Option<Version>,
 }
 
+/// An `id` as sent: text, or anything else (a database key, garbage), never kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum IdField {
+    Text(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for IdField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let shape = crate::api::decode::Shape::deserialize(deserializer)?;
+        Ok(shape.into_text().map_or(IdField::Other, IdField::Text))
+    }
+}
+
+/// Whether `id` can stand for a prompt in a request path: not empty, `.` or `..`
+/// (which a URL resolves as directories: `/api/prompts/./versions/` is
+/// `/api/prompts/versions/`).
+pub fn usable_id(id: &str) -> bool {
+    !matches!(id, "" | "." | "..")
+}
+
 impl Prompt {
     /// The prompt's identifier for paths: `id` when it is a string, else `prompt_id`
-    /// (an integer `id` is a database key that must never be used, 2.1).
+    /// (an integer `id` is a database key that must never be used, 2.1); `None` when
+    /// neither is a usable one ([`usable_id`]).
     pub fn id(&self) -> Option<&str> {
-        match (&self.id, &self.prompt_id) {
-            (Some(Value::String(id)), _) => Some(id),
-            (_, Some(Value::String(id))) => Some(id),
-            _ => None,
+        fn text(field: &Option<IdField>) -> Option<&str> {
+            match field {
+                Some(IdField::Text(id)) => Some(id),
+                _ => None,
+            }
         }
+        text(&self.id)
+            .or_else(|| text(&self.prompt_id))
+            .filter(|id| usable_id(id))
     }
 
     /// A prompt with the given identity, for building snapshots in tests.
     pub fn with_id(id: &str, name: &str) -> Prompt {
         Prompt {
-            id: Some(Value::String(id.to_owned())),
+            id: Some(IdField::Text(id.to_owned())),
             name: Some(name.to_owned()),
             ..Prompt::default()
         }
@@ -150,20 +177,23 @@ impl Version {
 
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let fields = Map::<String, Value>::deserialize(deserializer)?;
-        Version::from_fields(fields)
-            .ok_or_else(|| serde::de::Error::custom("version object without an integer `version`"))
+        // Counted against the reply's budget of JSON values (`api::decode`).
+        let fields = crate::api::decode::object(deserializer, "a version object")?;
+        Version::from_fields(fields).ok_or_else(|| {
+            serde::de::Error::custom("a version object without a whole number in `version`")
+        })
     }
 }
 
-/// The paging envelope (2.5), read leniently: each item is parsed on its own, and one
-/// that does not parse becomes an [`ItemProblem`] instead of failing the page, so one
-/// malformed prompt or version costs only itself. `next` only says whether more pages
-/// exist; `count` (per page or a total; any JSON, so an odd one never fails the page)
-/// only caps the pages read (`api::paging`).
+/// One page of a listing (2.5), as `api::page` reads it: each item parsed on its own,
+/// and one that does not parse (or cannot be used) becomes an [`ItemProblem`] instead
+/// of failing the page, so one malformed prompt or version costs only itself. `next`
+/// only says whether more pages exist; `count` (per page or a total, when it is a
+/// whole number) caps the pages read and says whether the listing is complete
+/// (`api::paging`).
 #[derive(Debug, Clone)]
 pub struct Page<T> {
-    pub count: Option<Value>,
+    pub count: Option<u64>,
     pub next: Option<String>,
     pub results: Vec<T>,
     pub problems: Vec<ItemProblem>,
@@ -172,7 +202,7 @@ pub struct Page<T> {
 /// A list item that could not be read, with what could still be read of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemProblem {
-    /// The page it came in (1-based; 0 until [`Listing::add`] sets it).
+    /// The page it came in (1-based; 0 until the listing adds it).
     pub page: usize,
     /// Its position in the page (0-based).
     pub index: usize,
@@ -195,65 +225,82 @@ impl std::fmt::Display for ItemProblem {
 
 /// A type that list pages hold.
 pub trait Listed: serde::de::DeserializeOwned {
-    /// The prompt id and name that can still be read from an item that does not
-    /// parse. Version items carry no prompt id of their own: their caller knows it.
-    fn identify(_raw: &Value) -> (Option<String>, Option<String>) {
+    /// The prompt id and name that can still be read from an item (its JSON text)
+    /// that does not parse. Version items carry no prompt id of their own: their
+    /// caller knows it.
+    fn identify(_raw: &str) -> (Option<String>, Option<String>) {
         (None, None)
     }
+
+    /// Why an item that parsed cannot be used, if it cannot.
+    fn unusable(&self) -> Option<String> {
+        None
+    }
+
+    /// What tells items apart, for finding a page that repeats the one before.
+    fn key(&self) -> Option<String>;
 }
 
 impl Listed for Prompt {
-    fn identify(raw: &Value) -> (Option<String>, Option<String>) {
-        let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
-        (text("id").or_else(|| text("prompt_id")), text("name"))
-    }
-}
-
-impl Listed for Version {}
-
-impl<'de, T: Listed> Deserialize<'de> for Page<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+    fn identify(raw: &str) -> (Option<String>, Option<String>) {
+        use crate::api::decode::{Shape, small};
         #[derive(Deserialize)]
-        struct Envelope {
-            #[serde(default)]
-            count: Option<Value>,
-            #[serde(default)]
-            next: Option<String>,
-            #[serde(default)]
-            results: Vec<Value>,
+        struct Identity {
+            id: Option<Shape>,
+            prompt_id: Option<Shape>,
+            name: Option<Shape>,
         }
-        let envelope = Envelope::deserialize(deserializer)?;
-        let mut results = Vec::with_capacity(envelope.results.len());
-        let mut problems = Vec::new();
-        for (index, raw) in envelope.results.iter().enumerate() {
-            match T::deserialize(raw) {
-                Ok(item) => results.push(item),
-                Err(err) => {
-                    let (prompt_id, name) = T::identify(raw);
-                    problems.push(ItemProblem {
-                        page: 0,
-                        index,
-                        prompt_id,
-                        name,
-                        reason: err.to_string(),
-                    });
-                }
-            }
+        let Some(identity) = small::<Identity>(raw.as_bytes()) else {
+            return (None, None);
+        };
+        let text = |field: Option<Shape>| field.and_then(Shape::into_text);
+        let id = text(identity.id)
+            .or_else(|| text(identity.prompt_id))
+            .filter(|id| usable_id(id));
+        (id, text(identity.name))
+    }
+
+    fn unusable(&self) -> Option<String> {
+        if self.id().is_some() {
+            return None;
         }
-        Ok(Page {
-            count: envelope.count,
-            next: envelope.next,
-            results,
-            problems,
+        let given =
+            [&self.id, &self.prompt_id]
+                .into_iter()
+                .flatten()
+                .find_map(|field| match field {
+                    IdField::Text(id) => Some(id.clone()),
+                    IdField::Other => None,
+                });
+        Some(match given {
+            Some(id) => format!(
+                "its id {:?} cannot name a prompt in a request path",
+                crate::api::decode::quoted(&id)
+            ),
+            None => "it has no string `id` or `prompt_id`".to_owned(),
         })
     }
+
+    fn key(&self) -> Option<String> {
+        self.id().map(str::to_owned)
+    }
 }
 
-/// Every page of a list: the items read, and those that could not be.
+impl Listed for Version {
+    fn key(&self) -> Option<String> {
+        Some(self.number.to_string())
+    }
+}
+
+/// Every page of a list: the items read, those that could not be, and whether the
+/// listing as a whole can be trusted to be complete.
 #[derive(Debug, Clone)]
 pub struct Listing<T> {
     pub items: Vec<T>,
     pub problems: Vec<ItemProblem>,
+    /// Why the listing may be missing items (its pages disagree with the `count` the
+    /// server gave): nothing may be taken as absent from it.
+    pub untrusted: Option<String>,
 }
 
 impl<T> Default for Listing<T> {
@@ -261,20 +308,20 @@ impl<T> Default for Listing<T> {
         Listing {
             items: Vec::new(),
             problems: Vec::new(),
+            untrusted: None,
         }
     }
 }
 
 impl<T> Listing<T> {
-    /// Add page `number` (1-based); whether more pages follow.
-    pub fn add(&mut self, number: usize, page: Page<T>) -> bool {
+    /// Add page `number` (1-based).
+    pub fn add(&mut self, number: usize, page: Page<T>) {
         self.items.extend(page.results);
         self.problems
             .extend(page.problems.into_iter().map(|problem| ItemProblem {
                 page: number,
                 ..problem
             }));
-        page.next.is_some()
     }
 }
 
@@ -339,10 +386,13 @@ pub struct BulkItemError {
 }
 
 fn any_to_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::String(s) => s,
-        other => other.to_string(),
-    })
+    use serde::de::DeserializeSeed;
+    Ok(
+        match crate::api::decode::Bounded.deserialize(deserializer)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -358,6 +408,27 @@ mod tests {
         assert_eq!(p.id(), Some("prm_2"));
         let p: Prompt = serde_json::from_value(json!({"id": 17})).unwrap();
         assert_eq!(p.id(), None);
+        assert_eq!(
+            p.unusable().as_deref(),
+            Some("it has no string `id` or `prompt_id`")
+        );
+    }
+
+    #[test]
+    fn dot_ids_name_no_prompt() {
+        for id in ["", ".", ".."] {
+            assert!(!usable_id(id));
+            let p: Prompt = serde_json::from_value(json!({"id": id, "name": "N"})).unwrap();
+            assert_eq!(p.id(), None, "{id:?}");
+            let reason = p.unusable().unwrap();
+            assert!(
+                reason.contains("cannot name a prompt in a request path"),
+                "{reason}"
+            );
+            let raw = json!({"id": id, "name": "N"}).to_string();
+            assert_eq!(Prompt::identify(&raw), (None, Some("N".to_owned())));
+        }
+        assert!(usable_id(".x") && usable_id("a..b") && usable_id("..."));
     }
 
     #[test]
@@ -377,54 +448,6 @@ mod tests {
         assert_eq!(v.description(), Some("d"));
         assert_eq!(v.fields["brand_new_field"], json!(1));
         assert!(serde_json::from_value::<Version>(json!({"model": "x"})).is_err());
-    }
-
-    #[test]
-    fn a_malformed_item_costs_only_itself_and_names_its_prompt_when_it_can() {
-        let page: Page<Prompt> = serde_json::from_value(json!({
-            "next": null,
-            "results": [
-                {"id": "prm_1", "name": "Good"},
-                {"id": "prm_2", "name": "Bad", "current_version": {"version": "three"}},
-                {"id": 7, "name": ["not", "a", "name"]},
-                {"id": "prm_4", "name": "Good too"}
-            ]
-        }))
-        .unwrap();
-        let ids: Vec<_> = page.results.iter().map(Prompt::id).collect();
-        assert_eq!(ids, [Some("prm_1"), Some("prm_4")]);
-        assert_eq!(page.problems.len(), 2);
-        let bad = page.problems[0].clone();
-        assert_eq!(
-            (bad.index, bad.prompt_id.as_deref(), bad.name.as_deref()),
-            (1, Some("prm_2"), Some("Bad"))
-        );
-        assert!(bad.reason.contains("version"), "{}", bad.reason);
-        assert_eq!(
-            (
-                page.problems[1].prompt_id.as_ref(),
-                page.problems[1].name.as_ref()
-            ),
-            (None, None)
-        );
-
-        let mut listing = Listing::default();
-        assert!(!listing.add(2, page));
-        assert_eq!(listing.items.len(), 2);
-        assert_eq!(
-            listing.problems[0].to_string(),
-            format!("item 1 of page 2 could not be read: {}", bad.reason)
-        );
-
-        let versions: Page<Version> = serde_json::from_value(json!({
-            "next": "https://x/?page=2",
-            "results": [{"version": 2}, {"version": null}, {"version": 1}]
-        }))
-        .unwrap();
-        assert_eq!(versions.results.len(), 2);
-        assert_eq!(versions.problems[0].index, 1);
-        assert_eq!(versions.problems[0].prompt_id, None);
-        assert!(serde_json::from_value::<Page<Version>>(json!({"results": {}})).is_err());
     }
 
     #[test]

@@ -250,6 +250,8 @@ pub(super) async fn named(client: &Client, asked: &[String]) -> Result<Vec<Selec
         tokio::try_join!(client.list_prompts(&ids), client.list_prompts(&names))?;
     warn_unreadable(&by_id.problems);
     warn_unreadable(&by_name.problems);
+    // A listing whose pages disagree with its count may have left a prompt out.
+    let incomplete = by_id.untrusted.or(by_name.untrusted);
     let (by_id, by_name) = (by_id.items, by_name.items);
     let mut named: BTreeMap<&str, Vec<&Prompt>> = BTreeMap::new();
     for prompt in &by_name {
@@ -273,7 +275,13 @@ pub(super) async fn named(client: &Client, asked: &[String]) -> Result<Vec<Selec
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
-                None => Err(format!("no remote prompt has the id or the name {asked:?}")),
+                None => Err(match &incomplete {
+                    Some(why) => format!(
+                        "no remote prompt listed has the id or the name {asked:?}, but the \
+                         prompt list is incomplete ({why})"
+                    ),
+                    None => format!("no remote prompt has the id or the name {asked:?}"),
+                }),
             };
             (asked.clone(), found)
         })

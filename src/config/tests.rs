@@ -252,6 +252,22 @@ fn durations_have_floors() {
 }
 
 #[test]
+fn the_api_timeout_has_a_ceiling() {
+    let found = problems(&[], &[("PROMPTSYNC_API__TIMEOUT", "24h")]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key.as_deref(), Some("api.timeout"));
+    assert!(
+        found[0]
+            .message
+            .contains("\"24h\" is too long; the most is 5m"),
+        "{}",
+        found[0]
+    );
+    let settings = load(&[], &[("PROMPTSYNC_API__TIMEOUT", "5m")]).unwrap();
+    assert_eq!(settings.api.timeout, Duration::from_secs(300));
+}
+
+#[test]
 fn log_settings_from_flags_alone() {
     let settings = LogSettings::from_global(&global(&["--log-format", "json", "-v"]));
     assert_eq!(settings.format, LogFormat::Json);

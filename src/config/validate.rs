@@ -85,7 +85,7 @@ fn api(check: &mut Checker<'_>, raw: RawApi, env_key: Option<ApiKey>) -> Option<
     let timeout = check.get(
         "api.timeout",
         raw.timeout,
-        duration(Duration::from_millis(1)),
+        duration_within(Duration::from_millis(1), MAX_API_TIMEOUT),
     );
     let connect_timeout = check.get(
         "api.connect_timeout",
@@ -337,6 +337,27 @@ fn duration(min: Duration) -> impl FnOnce(&Value, &Origin) -> Result<Duration, S
                 "{} is too short; the least is {}",
                 quoted(&text),
                 humantime::format_duration(min)
+            ));
+        }
+        Ok(duration)
+    }
+}
+
+/// The longest `api.timeout`: one attempt of one request never waits longer.
+const MAX_API_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A duration in `min..=max`.
+fn duration_within(
+    min: Duration,
+    max: Duration,
+) -> impl FnOnce(&Value, &Origin) -> Result<Duration, String> {
+    move |value, origin| {
+        let duration = duration(min)(value, origin)?;
+        if duration > max {
+            return Err(format!(
+                "{:?} is too long; the most is {}",
+                text(value)?,
+                humantime::format_duration(max)
             ));
         }
         Ok(duration)

@@ -411,6 +411,7 @@ impl Loop {
                     "pass finished"
                 );
                 self.status.completed(record);
+                self.status.rate_limited(self.client.paused_until());
                 let looked_at = pass.source.prompts.len().saturating_sub(pass.carried);
                 Ended {
                     ok: clean,
@@ -426,11 +427,7 @@ impl Loop {
                 span.record("revision", record.revision.as_deref());
                 record.error = Some(crate::error::chain(&err.error));
                 let stalled = err.class == FailureClass::Stalled;
-                record.outcome = match err.class {
-                    FailureClass::Stalled => "stalled",
-                    FailureClass::Transient => "transient",
-                    FailureClass::Fatal => "fatal",
-                };
+                record.outcome = err.class.as_str();
                 self.metrics
                     .pass(reason, record.outcome, elapsed.as_secs_f64(), None);
                 let retry_in = if stalled {
@@ -451,6 +448,7 @@ impl Loop {
                     "pass failed"
                 );
                 self.status.failed(record, stalled, retry_in);
+                self.status.rate_limited(self.client.paused_until());
                 Ended {
                     ok: false,
                     forced: false,
@@ -532,7 +530,7 @@ impl Loop {
             .any(|outcome| {
                 outcome
                     .as_ref()
-                    .is_err_and(|failed| retryable(&failed.error))
+                    .is_err_and(|failed| failed.error.class().is_transient())
             });
         let counts = Counts {
             created: s.created,
@@ -548,12 +546,18 @@ impl Loop {
     }
 
     /// The next backoff delay: 750 ms doubling to 5 min, then between half and all of
-    /// it (jitter keeps many daemons from retrying in step).
+    /// it (jitter keeps many daemons from retrying in step); never before the API
+    /// takes requests again when a server asked to wait (at most 5 min, `api::MAX_PAUSE`).
     fn backoff(&mut self) -> Duration {
         let exp = BACKOFF_MIN.saturating_mul(1u32 << self.failures.min(16));
         self.failures = self.failures.saturating_add(1);
         let full = exp.min(BACKOFF_MAX);
-        full.mul_f64(0.5 + fastrand::f64() * 0.5)
+        let delay = full.mul_f64(0.5 + fastrand::f64() * 0.5);
+        let paused = self
+            .client
+            .paused_until()
+            .and_then(|until| until.duration_since(SystemTime::now()).ok());
+        delay.max(paused.unwrap_or_default())
     }
 
     /// Watch what matters for the settings and repository as they are now, and wait
@@ -592,18 +596,6 @@ fn client(settings: &Settings, metrics: &Arc<Metrics>) -> Result<Client, ApiErro
     Client::observed(
         &settings.api,
         Arc::new(move |method, code| metrics.api_request(method, code)),
-    )
-}
-
-/// Whether a prompt's failure may pass on its own (the API was down, a reply was
-/// lost), as opposed to a refusal that only a change fixes.
-fn retryable(err: &ApiError) -> bool {
-    !matches!(
-        err,
-        ApiError::Rejected { .. }
-            | ApiError::Unauthorized { .. }
-            | ApiError::MissingKey
-            | ApiError::Setup(_)
     )
 }
 

@@ -45,6 +45,9 @@ pub struct StatusData {
     pub unmanaged: Option<usize>,
     /// The newest pass first.
     pub passes: VecDeque<PassRecord>,
+    /// When the API takes requests again, while a server's `Retry-After` holds them
+    /// (RFC 3339); `null` otherwise.
+    pub rate_limited_until: Option<String>,
 }
 
 /// One Flux-style condition.
@@ -115,6 +118,7 @@ impl Status {
                 watcher_reason: None,
                 unmanaged: None,
                 passes: VecDeque::with_capacity(HISTORY),
+                rate_limited_until: None,
             }),
             heartbeat: AtomicU64::new(0),
         };
@@ -241,6 +245,19 @@ impl Status {
             not_stalled(&mut data);
         }
         push(&mut data, record);
+    }
+
+    /// After a pass: whether a server asked to wait, and until when. While it lasts,
+    /// `Reconciling` says so (the next pass waits for it).
+    pub fn rate_limited(&self, until: Option<SystemTime>) {
+        let mut data = self.lock();
+        data.rate_limited_until = until.map(timestamp);
+        if let Some(until) = &data.rate_limited_until {
+            let message = format!(
+                "rate limited until {until}: the API asked to wait; the next pass waits for it"
+            );
+            set(&mut data, RECONCILING, "True", "RateLimited", &message);
+        }
     }
 
     /// The configuration could not be loaded: no pass ran.
@@ -415,5 +432,27 @@ mod tests {
         let status = Status::new("events");
         status.beat();
         assert!(status.heartbeat_age() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_rate_limit_is_shown_until_a_pass_ends_without_one() {
+        let status = Status::new("events");
+        status.failed(record("transient"), false, Some(Duration::from_secs(1)));
+        let until = SystemTime::now() + Duration::from_secs(300);
+        status.rate_limited(Some(until));
+        let data = status.snapshot();
+        let reconciling = condition(&data, "Reconciling");
+        assert_eq!(reconciling.reason, "RateLimited");
+        let shown = data.rate_limited_until.clone().unwrap();
+        assert!(
+            reconciling
+                .message
+                .starts_with(&format!("rate limited until {shown}"))
+        );
+        status.completed(record("success"));
+        status.rate_limited(None);
+        let data = status.snapshot();
+        assert_eq!(data.rate_limited_until, None);
+        assert_eq!(condition(&data, "Reconciling").reason, "Idle");
     }
 }

@@ -424,7 +424,7 @@ pub const MAX_IDENTITY_CHARS: usize = 256;
 
 /// A `prompt_id` that cannot be a Respan id: the API's ids are short hex strings, and an
 /// id is put in request paths, so a `/`, `..`, whitespace or a control character is never
-/// part of one.
+/// part of one, and `.` is never one.
 fn id_finding(id: &str) -> Option<Finding> {
     let problem = if let Some(problem) = control_character(id) {
         problem
@@ -434,6 +434,8 @@ fn id_finding(id: &str) -> Option<Finding> {
         "contains `/`".to_owned()
     } else if id.contains("..") {
         "contains `..`".to_owned()
+    } else if id == "." {
+        "is `.`, which a URL reads as the directory it is in".to_owned()
     } else {
         too_long(id)?
     };
@@ -661,6 +663,14 @@ mod tests {
             (
                 "a..b",
                 "`prompt_id` contains `..`; it cannot be a Respan prompt id",
+            ),
+            (
+                "..",
+                "`prompt_id` contains `..`; it cannot be a Respan prompt id",
+            ),
+            (
+                ".",
+                "`prompt_id` is `.`, which a URL reads as the directory it is in; it cannot be a Respan prompt id",
             ),
             (
                 "abc def",

@@ -9,18 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::emulator::RequestRecord;
-use crate::support::scenario::{KEY, Scenario, json_of, prompt, texts};
+use crate::support::scenario::{KEY, Scenario, json_of, prompt, report_row as row, texts};
 use crate::support::{promptsync_command, wait_until};
-
-/// The report row of `file`.
-fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
-    report["prompts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["file"] == file)
-        .unwrap_or_else(|| panic!("no row for {file}: {report:#}"))
-}
 
 fn id_of(s: &Scenario, name: &str) -> String {
     s.prompt_named(name)["id"].as_str().unwrap().to_owned()
@@ -190,7 +180,7 @@ fn a_version_made_in_the_ui_of_an_undeployed_prompt_is_drift() {
         .collect();
     assert_eq!(
         reads,
-        vec![format!("/api/prompts/{id}/versions/?page=1&page_size=500")],
+        vec![format!("/api/prompts/{id}/versions/?page=1&page_size=100")],
         "the history of that prompt only"
     );
 

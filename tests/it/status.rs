@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::scenario::{Scenario, json_of, prompt, texts};
+use crate::support::scenario::{Scenario, json_of, prompt, report_row as row, texts};
 
 /// A: in sync and live as the release wants. B: its file changed since. C: edited in
 /// the UI. D: not created yet. E: `sync: false`. U: a remote prompt no file names.
@@ -42,15 +42,6 @@ fn landscape() -> (Scenario, String, String) {
         json!({"version": 1}),
     );
     (s, first, u)
-}
-
-fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
-    report["prompts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["file"] == file)
-        .unwrap_or_else(|| panic!("no row for {file}: {report:#}"))
 }
 
 #[test]

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod emulator;
 pub mod git;
 pub mod recorder;
+pub mod proxy;
 pub mod scenario;
 
 use std::time::{Duration, Instant};

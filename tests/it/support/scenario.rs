@@ -109,6 +109,16 @@ pub fn json_of(output: &Output) -> Value {
     })
 }
 
+/// The row of a JSON pass report for `file`.
+pub fn report_row<'a>(report: &'a Value, file: &str) -> &'a Value {
+    report["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["file"] == file)
+        .unwrap_or_else(|| panic!("no row for {file}: {report:#}"))
+}
+
 /// A small prompt file for `name` whose system message is `text`.
 pub fn prompt(name: &str, text: &str) -> String {
     format!(
