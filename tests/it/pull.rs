@@ -261,7 +261,7 @@ fn named_pulls_the_live_version_and_never_overwriting() {
         "the newest version: {file}"
     );
 
-    let (out, _) = texts(&s.run(&["pull", &support, "--version", "live"], 0));
+    let (out, _) = texts(&s.run(&["pull", &support, "--live"], 0));
     assert!(
         out.contains("exists prompts/support-assistant.prompt.yaml"),
         "{out}"
@@ -272,7 +272,7 @@ fn named_pulls_the_live_version_and_never_overwriting() {
             .contains("\"v2\""),
         "not overwritten"
     );
-    let (out, _) = texts(&s.run(&["pull", &support, "--version", "live", "--force"], 0));
+    let (out, _) = texts(&s.run(&["pull", &support, "--live", "--force"], 0));
     assert!(
         out.contains("replaced prompts/support-assistant.prompt.yaml"),
         "{out}"
