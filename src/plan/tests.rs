@@ -542,14 +542,42 @@ fn deploy_does_nothing_when_the_release_content_is_live() {
 
 #[test]
 fn deploy_commits_the_draft_that_holds_the_release_content() {
-    let remote = Remote::new([prompt(
+    let first = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(ours(1, &hello(), false)),
+        None,
+    )]);
+    let d = by_name("Greeter", hello());
+    assert!(
+        !needs_version_list(&d, &first.prompts["p1"]),
+        "nothing below a first draft"
+    );
+    assert_eq!(
+        deploy_one(d.clone(), &first).step,
+        DeployStep::Deploy {
+            target: DeployTarget::Existing {
+                version: 1,
+                commit: true
+            },
+            live_before: None
+        }
+    );
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let mut remote = Remote::new([prompt(
         "p1",
         "Greeter",
         Some(ours(2, &hello(), false)),
         None,
     )]);
-    let d = by_name("Greeter", hello());
-    assert!(!needs_version_list(&d, &remote.prompts["p1"]));
+    assert!(
+        needs_version_list(&d, &remote.prompts["p1"]),
+        "a committed version below the draft may hold it"
+    );
+    remote.versions.insert(
+        "p1".into(),
+        history(vec![ours(2, &hello(), false), ours(1, &other, true)]),
+    );
     assert_eq!(
         deploy_one(d, &remote).step,
         DeployStep::Deploy {
@@ -560,6 +588,32 @@ fn deploy_commits_the_draft_that_holds_the_release_content() {
             live_before: None
         }
     );
+}
+
+/// Under `commit_mode = bump` a commit copies the committed version into a new draft:
+/// a pass killed between its commit and its deploy leaves v1 committed and v2, its
+/// copy, as the draft. Deploying the committed one writes nothing; committing the copy
+/// would add v3.
+#[test]
+fn deploy_prefers_a_committed_version_to_the_server_s_draft_copy_of_it() {
+    let copy = ours(2, &hello(), false);
+    let mut remote = Remote::new([prompt("p1", "Greeter", Some(copy.clone()), None)]);
+    let d = by_name("Greeter", hello());
+    assert!(needs_version_list(&d, &remote.prompts["p1"]));
+    remote
+        .versions
+        .insert("p1".into(), history(vec![copy, ours(1, &hello(), true)]));
+    assert_eq!(
+        deploy_one(d.clone(), &remote).step,
+        DeployStep::Deploy {
+            target: DeployTarget::Existing {
+                version: 1,
+                commit: false
+            },
+            live_before: None
+        }
+    );
+    assert_eq!(version_searches(&[d], &remote), vec!["p1".to_owned()]);
 }
 
 #[test]
