@@ -78,10 +78,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Reconcile once: create a new remote version for every prompt whose file differs,
     /// deploy the release tag's versions, print a report.
-    #[command(
-        after_help = "Exit status: 0 when everything converged, 1 when any prompt \
-                            failed or any file was invalid (valid prompts are still synced)."
-    )]
+    #[command(after_help = "\
+In CI: `--no-deploy` on the main branch (new drafts, nothing goes live), `--deploy-only`
+on release tags (the tag's versions go live, no draft is written); plain `sync` for a
+single pipeline on main that tags nothing.
+
+Exit status: 0 when everything converged, 1 when any prompt failed or any file was
+invalid (valid prompts are still synced).")]
     Sync(SyncArgs),
 
     /// Show what `sync` would change, as a diff per prompt; sends no change request.
@@ -173,6 +176,12 @@ pub struct SyncArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Only make the newest release tag's versions live (for tag pipelines): write no
+    /// version for HEAD's content, create one only where no version holds the
+    /// release's.
+    #[arg(long, conflicts_with_all = ["no_deploy", "worktree", "rev"])]
+    pub deploy_only: bool,
+
     /// Report format on stdout.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
     pub output: OutputFormat,
@@ -193,6 +202,10 @@ pub struct PlanArgs {
     /// Exit 2 when changes are pending, 0 when there are none, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// What `sync --deploy-only` would do: the release tag's deploys, no drafts.
+    #[arg(long, conflicts_with_all = ["no_deploy", "worktree", "rev"])]
+    pub deploy_only: bool,
 
     #[command(flatten)]
     pub source: SourceArgs,

@@ -119,12 +119,47 @@ pub async fn run(
     options: &PassOptions,
     observer: &dyn Observer,
 ) -> Result<Pass, PassError> {
-    let source = match &options.source {
-        SourceRev::Commit(rev) => rev.as_str(),
-        SourceRev::Worktree => "worktree",
+    run_halves(settings, client, options, Halves::Both, observer).await
+}
+
+/// Run the deploy half of a pass alone (`sync --deploy-only`, for tag pipelines): the
+/// newest release tag's versions are found (created only where no version holds the
+/// release content), committed if needed and made live; no version is written for the
+/// source, which is not read (`options.source` and `options.deploy` are not used).
+/// Without a release tag, or with `deploy.enabled = false`, it is a stalled
+/// [`PassError`]: a deploy-only pass that deploys nothing is a mistake to report.
+pub async fn deploy_only(
+    settings: &Settings,
+    client: &Client,
+    options: &PassOptions,
+    observer: &dyn Observer,
+) -> Result<Pass, PassError> {
+    run_halves(settings, client, options, Halves::DeployOnly, observer).await
+}
+
+/// Which halves of a pass run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Halves {
+    /// Deploy the release, then sync the source: a pass.
+    Both,
+    /// Deploy the release alone.
+    DeployOnly,
+}
+
+async fn run_halves(
+    settings: &Settings,
+    client: &Client,
+    options: &PassOptions,
+    halves: Halves,
+    observer: &dyn Observer,
+) -> Result<Pass, PassError> {
+    let source = match (&options.source, halves) {
+        (_, Halves::DeployOnly) => "release",
+        (SourceRev::Commit(rev), Halves::Both) => rev.as_str(),
+        (SourceRev::Worktree, Halves::Both) => "worktree",
     };
     let span = tracing::info_span!("reconcile", trigger = options.trigger, source);
-    run_pass(settings, client, options, observer)
+    run_pass(settings, client, options, halves, observer)
         .instrument(span)
         .await
 }
@@ -133,6 +168,7 @@ async fn run_pass(
     settings: &Settings,
     client: &Client,
     options: &PassOptions,
+    halves: Halves,
     observer: &dyn Observer,
 ) -> Result<Pass, PassError> {
     // The account-wide listing (for the unmanaged prompts, and the snapshot with
@@ -144,7 +180,7 @@ async fn run_pass(
             None
         }
     };
-    let (loaded, account) = tokio::join!(load(settings, options), account);
+    let (loaded, account) = tokio::join!(load(settings, options, halves), account);
     let (source, release) = loaded.map_err(|err| PassError::new(err, None))?;
     let suspended = settings.sync.suspend;
     let apply = !options.dry_run && !suspended;
@@ -175,7 +211,7 @@ async fn run_pass(
         &mut reader,
         settings,
         options.since.as_deref(),
-        apply,
+        (apply, halves),
         observer,
     )
     .await;
@@ -186,14 +222,14 @@ async fn run_pass(
     }
 }
 
-/// Snapshot, deploy, sync: fills `pass` as it goes, so that what was done before an
-/// error that ends the pass is kept.
+/// Snapshot, deploy, sync (unless deploy only): fills `pass` as it goes, so that what
+/// was done before an error that ends the pass is kept.
 async fn reconcile(
     pass: &mut Pass,
     reader: &mut Reader<'_>,
     settings: &Settings,
     since: Option<&Baseline>,
-    apply: bool,
+    (apply, halves): (bool, Halves),
     observer: &dyn Observer,
 ) -> Result<(), ApiError> {
     let client = reader.client;
@@ -281,6 +317,11 @@ async fn reconcile(
         }
     }
 
+    if halves == Halves::DeployOnly {
+        let (written, failed) = count(pass.deploy.iter().map(|(_, o)| o));
+        tracing::info!(written, failed, dry_run = !apply, "deployed (deploy only)");
+        return Ok(());
+    }
     let searches = plan::history_searches(sources, &remote);
     reader.histories(&searches, &mut remote).await?;
     let items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
@@ -368,6 +409,7 @@ fn touched(items: &[DeployItem], outcomes: &[Option<Outcome>]) -> Touched {
 async fn load(
     settings: &Settings,
     options: &PassOptions,
+    halves: Halves,
 ) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
     let settings = settings.clone();
     let options = options.clone();
@@ -377,13 +419,13 @@ async fn load(
         // what is read is one revision, named as the link named it.
         for attempt in 1..=MOVED_RETRIES {
             let before = resolved(&settings.repo);
-            let read = read_sources(&settings, &options);
+            let read = read_sources(&settings, &options, halves);
             if resolved(&settings.repo) == before {
                 return read;
             }
             tracing::info!(attempt, repo = %settings.repo.display(), "the repository moved during the read (a git-sync swap?); reading it again");
         }
-        read_sources(&settings, &options)
+        read_sources(&settings, &options, halves)
     })
     .await
     .map_err(|err| Error::Internal(format!("loading the repository: {err}")))?
@@ -401,13 +443,17 @@ fn resolved(path: &std::path::Path) -> Option<std::path::PathBuf> {
 fn read_sources(
     settings: &Settings,
     options: &PassOptions,
+    halves: Halves,
 ) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
     let mut cache = options.cache.as_ref().map(|cache| {
         cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     });
-    let read = read_trees(settings, options, cache.as_deref_mut());
+    let read = match halves {
+        Halves::Both => read_trees(settings, options, cache.as_deref_mut()),
+        Halves::DeployOnly => read_release(settings, cache.as_deref_mut()),
+    };
     if let Some(cache) = cache.as_deref_mut() {
         let reused = cache.sweep();
         tracing::debug!(
@@ -435,15 +481,9 @@ fn read_trees(
     if !(options.deploy && settings.deploy.enabled) {
         return Ok((source, None));
     }
-    let scan = repo.tags()?;
-    for skipped in &scan.skipped {
-        tracing::warn!(tag = skipped.name, reason = skipped.reason, "skipped tag");
-    }
-    let Some(release) = deploy::select_release(&scan.tags, &settings.deploy.tags)? else {
-        tracing::debug!(patterns = ?settings.deploy.tags, "no release tag matches");
+    let Some(release) = newest_release(&repo, settings)? else {
         return Ok((source, None));
     };
-    tracing::info!(tag = release.tag, commit = release.commit, "release");
     let set = if !source.source.worktree
         && source.source.commit.as_deref() == Some(release.commit.as_str())
     {
@@ -455,6 +495,49 @@ fn read_trees(
             &settings.prompts,
             cache,
         )?
+    };
+    Ok((source, Some((release, set))))
+}
+
+/// The newest tag that matches `deploy.tags`, if any.
+fn newest_release(repo: &GitRepo, settings: &Settings) -> Result<Option<Release>, Error> {
+    let scan = repo.tags()?;
+    for skipped in &scan.skipped {
+        tracing::warn!(tag = skipped.name, reason = skipped.reason, "skipped tag");
+    }
+    let release = deploy::select_release(&scan.tags, &settings.deploy.tags)?;
+    match &release {
+        Some(release) => tracing::info!(tag = release.tag, commit = release.commit, "release"),
+        None => tracing::debug!(patterns = ?settings.deploy.tags, "no release tag matches"),
+    }
+    Ok(release)
+}
+
+/// The release alone, for a deploy-only pass: its desired state, and as the source an
+/// empty set that names the release commit (nothing of the source is synced).
+fn read_release(
+    settings: &Settings,
+    cache: Option<&mut LoadCache>,
+) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
+    if !settings.deploy.enabled {
+        return Err(deploy::DeployError::Disabled.into());
+    }
+    let repo = GitRepo::open(&settings.repo)?;
+    let release =
+        newest_release(&repo, settings)?.ok_or_else(|| deploy::DeployError::NoRelease {
+            patterns: settings.deploy.tags.join(", "),
+        })?;
+    let set = desired::load_with(
+        &repo,
+        &SourceRev::Commit(release.commit.clone()),
+        &settings.prompts,
+        cache,
+    )?;
+    let source = DesiredSet {
+        source: set.source.clone(),
+        prompts: Vec::new(),
+        diagnostics: Vec::new(),
+        files: Vec::new(),
     };
     Ok((source, Some((release, set))))
 }

@@ -14,7 +14,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::Stdout;
-use super::pass::{Action, DeployAction, Mode, PassReport, PromptReport};
+use super::pass::{Action, DeployAction, PassReport, PromptReport};
 use crate::diagnostic::{Diagnostic, Severity};
 
 /// GitHub keeps at most 1 MiB of summary per step; this leaves room for what other
@@ -252,11 +252,7 @@ fn class_name(report: &PassReport) -> String {
 /// size limit: what does not fit is counted, not shown.
 pub fn summary(report: &PassReport) -> String {
     let mut out = String::new();
-    let command = match report.mode {
-        Mode::Sync => "promptsync sync",
-        Mode::DryRun => "promptsync sync --dry-run",
-        Mode::Plan => "promptsync plan",
-    };
+    let command = report.mode.command();
     // The text report's closing line: the same counts, the same words.
     let _ = writeln!(out, "### {command}\n\n{}\n", md(&report.summary_line()));
 
@@ -362,13 +358,16 @@ pub fn summary(report: &PassReport) -> String {
     out
 }
 
-/// Rows worth a line: anything but an unchanged prompt whose release was live already.
+/// Rows worth a line: anything but an unchanged prompt (or one of the release alone)
+/// whose release was live already.
 fn shown(row: &PromptReport) -> bool {
     let deploy_did_something = row
         .deploy
         .as_ref()
         .is_some_and(|d| matches!(d.action, DeployAction::Deploy | DeployAction::Failed));
-    row.action != Action::Unchanged || deploy_did_something || row.drift
+    !matches!(row.action, Action::Unchanged | Action::DeployOnly)
+        || deploy_did_something
+        || row.drift
 }
 
 fn table_row(row: &PromptReport) -> String {

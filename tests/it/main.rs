@@ -14,6 +14,7 @@ mod badinput;
 mod cli;
 mod config;
 mod deploy;
+mod deployonly;
 mod emulator;
 mod examples;
 mod failures;

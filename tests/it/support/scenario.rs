@@ -109,6 +109,14 @@ pub fn json_of(output: &Output) -> Value {
     })
 }
 
+/// The row of `file` in a JSON pass report.
+pub fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
+    report["prompts"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|p| p["file"] == file))
+        .unwrap_or_else(|| panic!("no row for {file}: {report:#}"))
+}
+
 /// A small prompt file for `name` whose system message is `text`.
 pub fn prompt(name: &str, text: &str) -> String {
     format!(
