@@ -755,5 +755,8 @@ pub fn simulate_deploy(remote: &Remote, items: &[DeployItem]) -> Remote {
     after
 }
 
+mod fresh;
+pub use fresh::{Writes, deploy_writes, sync_writes};
+
 #[cfg(test)]
 mod tests;

@@ -23,7 +23,9 @@ use crate::deploy::{self, Release};
 use crate::desired::{self, DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceRev};
 use crate::error::FailureClass;
 use crate::gitrepo::GitRepo;
-use crate::plan::{self, DeployItem, DeployStep, History, ReleaseRef, Remote, SyncItem, Target};
+use crate::plan::{
+    self, DeployItem, DeployStep, History, ReleaseRef, Remote, SyncItem, Target, Writes,
+};
 
 /// What a pass should do.
 #[derive(Debug, Clone)]
@@ -205,6 +207,7 @@ async fn run_pass(
         warnings: Vec::new(),
         account,
         unmanaged_found: None,
+        stale: std::cell::Cell::new(false),
     };
     let result = reconcile(
         &mut pass,
@@ -284,7 +287,20 @@ async fn reconcile(
             tag: release.tag.clone(),
             source: set.source.clone(),
         };
-        let items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+        let mut items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+        if apply
+            && reader
+                .refresh(&plan::deploy_writes(&items), &mut remote)
+                .await?
+        {
+            let searches = plan::version_searches(&set.prompts, &remote);
+            let searches: Vec<String> = searches
+                .into_iter()
+                .filter(|id| !remote.versions.contains_key(id))
+                .collect();
+            reader.histories(&searches, &mut remote).await?;
+            items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+        }
         if apply {
             observer.planned(
                 items
@@ -324,7 +340,16 @@ async fn reconcile(
     }
     let searches = plan::history_searches(sources, &remote);
     reader.histories(&searches, &mut remote).await?;
-    let items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+    let mut items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+    if apply
+        && reader
+            .refresh(&plan::sync_writes(&items), &mut remote)
+            .await?
+    {
+        let searches = plan::history_searches(sources, &remote);
+        reader.histories(&searches, &mut remote).await?;
+        items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+    }
     if apply {
         observer.planned(items.iter().filter(|i| i.is_change()).count());
         let outcomes = apply::apply_sync(client, &items, limit, observer).await;
@@ -553,6 +578,11 @@ struct Reader<'a> {
     account: Option<Result<Listing<Prompt>, ApiError>>,
     /// What that listing found.
     unmanaged_found: Option<Vec<Unmanaged>>,
+    /// The snapshot is older than a round of reads: it came from the account listing
+    /// (pages that ran while the files were read), or version lists were read or the
+    /// deploy step wrote since. A write then reads its prompts again first
+    /// ([`Reader::refresh`]).
+    stale: std::cell::Cell<bool>,
 }
 
 /// What a prompt list was asked for, to attribute an item that names nothing.
@@ -578,26 +608,64 @@ impl Reader<'_> {
                 PromptKey::Name(name) => names.insert(name.clone()),
             };
         }
-        let mut remote = match self.account_snapshot(&ids, &names)? {
+        match self.account_snapshot(&ids, &names)? {
             // The whole account was listed for the unmanaged prompts: the snapshot
             // comes from that listing, at no extra request.
-            Some(remote) => remote,
-            None => {
-                let (by_id, by_name) = tokio::try_join!(
-                    list_in(self.client, "prompt_id", &ids),
-                    list_in(self.client, "name", &names)
-                )?;
-                let mut remote = Remote::new(by_id.items.into_iter().chain(by_name.items));
-                self.attribute(&mut remote, &by_id.problems, Asked::Ids(&ids));
-                self.attribute(&mut remote, &by_name.problems, Asked::Names(&names));
-                remote
+            Some(mut remote) => {
+                self.stale.set(true);
+                let failures = self.complete(remote.prompts.values_mut()).await?;
+                for (id, reason) in failures {
+                    remote.unreadable.insert(id, reason);
+                }
+                Ok(remote)
             }
-        };
+            None => self.listed_remote(&ids, &names).await,
+        }
+    }
+
+    /// The prompts with these ids or names, listed (100 a page, by id and by name at
+    /// once) with their current and live versions complete.
+    async fn listed_remote(
+        &mut self,
+        ids: &BTreeSet<String>,
+        names: &BTreeSet<String>,
+    ) -> Result<Remote, ApiError> {
+        let (by_id, by_name) = tokio::try_join!(
+            list_in(self.client, "prompt_id", ids),
+            list_in(self.client, "name", names)
+        )?;
+        let mut remote = Remote::new(by_id.items.into_iter().chain(by_name.items));
+        self.attribute(&mut remote, &by_id.problems, Asked::Ids(ids));
+        self.attribute(&mut remote, &by_name.problems, Asked::Names(names));
         let failures = self.complete(remote.prompts.values_mut()).await?;
         for (id, reason) in failures {
             remote.unreadable.insert(id, reason);
         }
         Ok(remote)
+    }
+
+    /// Read again, just before a plan is applied, the prompts it creates something on
+    /// (`plan::fresh`): whether they changed since the snapshot (another writer), in
+    /// which case `remote` has their new state and the plan must be made again. One
+    /// list request per 100 prompts and per kind (ids, names); nothing when the plan
+    /// creates nothing, or when the snapshot is the filtered lists just read (a
+    /// daemon's pass after a commit), which a second read would hardly make fresher.
+    async fn refresh(&mut self, writes: &Writes, remote: &mut Remote) -> Result<bool, ApiError> {
+        // A snapshot of one round of reads just taken is as fresh as a second read.
+        if writes.is_empty() || !self.stale.get() {
+            return Ok(false);
+        }
+        let fresh = self.listed_remote(&writes.ids, &writes.names).await?;
+        self.stale.set(false);
+        let changed = remote.refresh(writes, fresh);
+        if changed {
+            tracing::info!(
+                prompts = writes.ids.len(),
+                names = writes.names.len(),
+                "the remote changed since it was read (another writer?): planning again"
+            );
+        }
+        Ok(changed)
     }
 
     /// Record the list items that could not be read on the prompts they name. One
@@ -711,6 +779,10 @@ impl Reader<'_> {
     /// Every version of the given prompts, concurrently, into `remote.versions`; a
     /// list that could not be read in full says why in its [`History`].
     async fn histories(&self, ids: &[String], remote: &mut Remote) -> Result<(), ApiError> {
+        if !ids.is_empty() {
+            // A round of reads later, the snapshot is older than a second read would be.
+            self.stale.set(true);
+        }
         let client = self.client;
         let listed = self.each(ids, |id| client.list_versions(id)).await;
         for (id, result) in listed {
@@ -746,6 +818,10 @@ impl Reader<'_> {
     /// prompt that cannot be read again is marked unreadable: its sync would act on a
     /// stale snapshot.
     async fn reread(&mut self, touched: &Touched, remote: &mut Remote) -> Result<(), ApiError> {
+        // It follows the deploy's writes: what was not read again is older now.
+        if !touched.ids.is_empty() || !touched.names.is_empty() {
+            self.stale.set(true);
+        }
         let client = self.client;
         let mut fresh: Vec<Prompt> = Vec::new();
         let mut lost: Vec<(&String, String)> = Vec::new();

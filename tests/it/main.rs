@@ -24,6 +24,7 @@ mod hostile;
 mod loadcache;
 mod partial;
 mod pull;
+mod race;
 mod report;
 mod scale;
 mod secrets;

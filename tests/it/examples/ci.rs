@@ -229,6 +229,38 @@ fn the_github_workflow_plans_pull_requests_syncs_main_and_deploys_tags() {
     );
 }
 
+/// One writer at a time (README, "One writer at a time"): every GitHub job that
+/// writes (a push to main, a tag) shares one concurrency group, never cancelled in
+/// the middle; in GitLab the sync and deploy jobs share one resource group.
+#[test]
+fn the_ci_examples_run_one_writer_at_a_time() {
+    let workflow = yaml("examples/ci/github-actions.yml");
+    let concurrency = &workflow["jobs"]["promptsync"]["concurrency"];
+    assert_eq!(
+        concurrency["group"],
+        "promptsync-${{ github.event_name == 'pull_request' && github.ref || 'respan' }}",
+        "pushes and tags share the group `promptsync-respan`"
+    );
+    assert_eq!(concurrency["cancel-in-progress"], false);
+    let pipeline = yaml("examples/ci/gitlab-ci.yml");
+    let writers: Vec<(&String, &Value)> = pipeline
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, job)| {
+            job["script"].as_array().is_some_and(|lines| {
+                lines
+                    .iter()
+                    .any(|l| l.as_str().is_some_and(|l| l.contains("--sync")))
+            })
+        })
+        .collect();
+    assert_eq!(writers.len(), 2, "sync and deploy");
+    for (name, job) in writers {
+        assert_eq!(job["resource_group"], "respan", "{name}");
+    }
+}
+
 #[test]
 fn the_github_plan_step_passes_without_a_key_for_forks() {
     let run = GitHubRun {
