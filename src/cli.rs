@@ -15,7 +15,10 @@ Examples:
 
 Configuration: promptsync.toml at the repository root (or --config), PROMPTSYNC_*
 environment variables (nested keys with __), then flags. The API key is read from
-RESPAN_API_KEY or api_key_file and is never printed.";
+RESPAN_API_KEY or api_key_file and is never printed.
+
+Exit status: 0 success (and --help, --version); 1 errors, a command line that is not
+understood included; 2 only with --detailed-exitcode (plan, status): changes pending.";
 
 /// Keep LLM prompts that live in git in sync with the Respan prompt API.
 #[derive(Debug, Parser)]
@@ -87,10 +90,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Reconcile once: create a new remote version for every prompt whose file differs,
     /// deploy the release tag's versions, print a report.
-    #[command(
-        after_help = "Exit status: 0 when everything converged, 1 when any prompt \
-                            failed or any file was invalid (valid prompts are still synced)."
-    )]
+    #[command(after_help = "\
+In CI: `--no-deploy` on the main branch (new drafts, nothing goes live), `--deploy-only`
+on release tags (the tag's versions go live, no draft is written); plain `sync` for a
+single pipeline on main that tags nothing.
+
+Exit status: 0 when everything converged, 1 when any prompt failed or any file was
+invalid (valid prompts are still synced).")]
     Sync(SyncArgs),
 
     /// Show what `sync` would change, as a diff per prompt; sends no change request.
@@ -122,16 +128,13 @@ Exit status: 0; 1 on errors (invalid files, prompts that cannot be read); with
     Status(StatusArgs),
 
     /// Write prompt files for remote prompts, to adopt an existing account.
-    #[command(
-        after_help = "\
+    #[command(after_help = "\
 Examples:
   promptsync pull --all                  every remote prompt that no file names, into prompts/
   promptsync pull \"Support assistant\"    one prompt, by exact name (or give its id)
   promptsync pull --all && git add prompts && git commit -m \"Adopt prompts\" && promptsync plan
 
-Exit status: 0 when every prompt asked for was written or already had its file, 1 otherwise.",
-        disable_version_flag = true
-    )]
+Exit status: 0 when every prompt asked for was written or already had its file, 1 otherwise.")]
     Pull(PullArgs),
 
     /// Serve a local, Respan-compatible prompts API (for tests and trials).
@@ -185,6 +188,12 @@ pub struct SyncArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Only make the newest release tag's versions live (for tag pipelines): write no
+    /// version for HEAD's content, create one only where no version holds the
+    /// release's.
+    #[arg(long, conflicts_with_all = ["no_deploy", "worktree", "rev"])]
+    pub deploy_only: bool,
+
     /// Report format on stdout.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
     pub output: OutputFormat,
@@ -212,6 +221,10 @@ pub struct PlanArgs {
     /// there is none; never changes the exit status.
     #[arg(long)]
     pub comment: bool,
+
+    /// What `sync --deploy-only` would do: the release tag's deploys, no drafts.
+    #[arg(long, conflicts_with_all = ["no_deploy", "worktree", "rev"])]
+    pub deploy_only: bool,
 
     #[command(flatten)]
     pub source: SourceArgs,
@@ -303,9 +316,10 @@ pub struct PullArgs {
     #[arg(long, value_name = "DIR", default_value = "prompts")]
     pub dir: PathBuf,
 
-    /// Which version to write: the newest (what `sync` compares with) or the live one.
-    #[arg(long, value_enum, value_name = "WHICH", default_value_t)]
-    pub version: PullVersion,
+    /// Write each prompt's live version instead of its newest (the one `sync`
+    /// compares with).
+    #[arg(long)]
+    pub live: bool,
 
     /// Replace a prompt's existing file.
     #[arg(long)]
@@ -321,11 +335,22 @@ pub struct PullArgs {
 }
 
 /// Which remote version `pull` writes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PullVersion {
     #[default]
     Newest,
     Live,
+}
+
+impl PullArgs {
+    /// The version to write, from `--live`.
+    pub fn which(&self) -> PullVersion {
+        if self.live {
+            PullVersion::Live
+        } else {
+            PullVersion::Newest
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -433,14 +458,31 @@ pub enum LogFormat {
 }
 
 impl Cli {
-    /// Parse the process arguments, refusing `sync` flags given without `--sync`
-    /// (clap alone would accept `promptsync --dry-run` and ignore it).
-    pub fn parse_checked() -> Self {
-        Self::try_parse_checked(std::env::args_os()).unwrap_or_else(|err| err.exit())
+    /// Parse the command line, refusing `sync` flags given without `--sync` (clap alone
+    /// would accept `promptsync --dry-run` and ignore it). `--help` and `--version` come
+    /// back as errors too, as clap has them (`main` prints them and exits 0); a
+    /// subcommand's `--version` says what the top level's says.
+    pub fn try_parse_checked<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::CommandFactory;
+        Self::parse_args(args).map_err(|err| {
+            if err.kind() == clap::error::ErrorKind::DisplayVersion {
+                // `promptsync sync --version` would say `promptsync-sync 0.1.0`.
+                Self::command()
+                    .try_get_matches_from(["promptsync", "--version"])
+                    .err()
+                    .unwrap_or(err)
+            } else {
+                err
+            }
+        })
     }
 
-    /// [`Cli::parse_checked`] on given arguments, for tests.
-    pub fn try_parse_checked<I, T>(args: I) -> Result<Self, clap::Error>
+    /// [`Cli::try_parse_checked`] before the version is made the top level's.
+    fn parse_args<I, T>(args: I) -> Result<Self, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,

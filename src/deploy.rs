@@ -29,6 +29,18 @@ pub enum DeployError {
         #[source]
         source: globset::Error,
     },
+
+    /// A deploy-only pass with deploying switched off.
+    #[error(
+        "--deploy-only, but deploy.enabled is false: nothing may go live; set deploy.enabled = true or drop --deploy-only"
+    )]
+    Disabled,
+
+    /// A deploy-only pass and no release tag.
+    #[error(
+        "--deploy-only: no tag matches deploy.tags ({patterns}), so there is nothing to deploy; are the tags fetched (`git fetch --tags`, or a CI checkout with full history)?"
+    )]
+    NoRelease { patterns: String },
 }
 
 /// The newest tag matching any of `patterns` (globset globs), or None. Newest by date;

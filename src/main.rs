@@ -3,9 +3,18 @@
 use std::process::ExitCode;
 
 use promptsync::cli::Cli;
+use promptsync::commands::ExitStatus;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_checked();
+    let cli = match Cli::try_parse_checked(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(usage) => {
+            // Help and the version on stdout, a usage error on stderr (as clap prints
+            // them); a closed pipe is no reason to fail.
+            let _ = usage.print();
+            return ExitStatus::of_usage(&usage).into();
+        }
+    };
     match promptsync::commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
@@ -17,7 +26,7 @@ fn main() -> ExitCode {
             {
                 eprintln!("error: {}", promptsync::term::block(&err));
             }
-            promptsync::commands::ExitStatus::Failure.into()
+            ExitStatus::Failure.into()
         }
     }
 }

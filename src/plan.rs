@@ -620,11 +620,14 @@ fn deploy_step(
     let history = target.id().and_then(|id| remote.versions.get(id));
     let versions = history.map(|h| h.versions.as_slice()).unwrap_or_default();
     let current = prompt.current_version.as_ref();
+    // A committed match wins over a draft: committing a draft freezes it, and under a
+    // server that copies each committed version into a new draft (respan-api.md 4.5,
+    // second reading) the draft may be that copy, so committing it would add a version.
     let found = current
         .into_iter()
         .chain(versions)
         .filter(|v| matches_version(&desired.spec, &digest, v))
-        .max_by_key(|v| v.number);
+        .max_by_key(|v| (v.readonly(), v.number));
     let target = match (found, history.and_then(|h| h.incomplete.as_deref())) {
         (Some(version), _) => DeployTarget::Existing {
             version: version.number,
@@ -694,16 +697,20 @@ pub fn history_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Strin
 }
 
 /// Whether a deploy search must list a prompt's versions: neither its live nor its
-/// current version holds the release content.
+/// current version holds the release content, or only the current one does and it is
+/// a draft above other versions (a committed version below it may hold the content:
+/// the one the server copied into this draft when it was committed, by a pass that
+/// did not get to deploy it).
 pub fn needs_version_list(desired: &DesiredPrompt, prompt: &Prompt) -> bool {
     let digest = normalize::digest(&desired.spec);
-    ![
-        prompt.live_version.as_ref(),
-        prompt.current_version.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .any(|v| matches_version(&desired.spec, &digest, v))
+    let holds = |v: &&Version| matches_version(&desired.spec, &digest, v);
+    if prompt.live_version.as_ref().is_some_and(|v| holds(&v)) {
+        return false;
+    }
+    match prompt.current_version.as_ref().filter(holds) {
+        Some(current) => !current.readonly() && current.number > 1,
+        None => true,
+    }
 }
 
 /// What the remote will look like once the deploy items are applied, for planning the
@@ -757,6 +764,9 @@ pub fn simulate_deploy(remote: &Remote, items: &[DeployItem]) -> Remote {
     }
     after
 }
+
+mod fresh;
+pub use fresh::{Writes, deploy_writes, sync_writes};
 
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,9 @@ use crate::deploy::{self, Release};
 use crate::desired::{self, DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceRev};
 use crate::error::FailureClass;
 use crate::gitrepo::GitRepo;
-use crate::plan::{self, DeployItem, DeployStep, History, ReleaseRef, Remote, SyncItem, Target};
+use crate::plan::{
+    self, DeployItem, DeployStep, History, ReleaseRef, Remote, SyncItem, Target, Writes,
+};
 
 /// What a pass should do.
 #[derive(Debug, Clone)]
@@ -124,14 +126,49 @@ pub async fn run(
     options: &PassOptions,
     observer: &dyn Observer,
 ) -> Result<Pass, PassError> {
-    let source = match &options.source {
-        SourceRev::Commit(rev) => rev.as_str(),
-        SourceRev::Worktree => "worktree",
+    run_halves(settings, client, options, Halves::Both, observer).await
+}
+
+/// Run the deploy half of a pass alone (`sync --deploy-only`, for tag pipelines): the
+/// newest release tag's versions are found (created only where no version holds the
+/// release content), committed if needed and made live; no version is written for the
+/// source, which is not read (`options.source` and `options.deploy` are not used).
+/// Without a release tag, or with `deploy.enabled = false`, it is a stalled
+/// [`PassError`]: a deploy-only pass that deploys nothing is a mistake to report.
+pub async fn deploy_only(
+    settings: &Settings,
+    client: &Client,
+    options: &PassOptions,
+    observer: &dyn Observer,
+) -> Result<Pass, PassError> {
+    run_halves(settings, client, options, Halves::DeployOnly, observer).await
+}
+
+/// Which halves of a pass run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Halves {
+    /// Deploy the release, then sync the source: a pass.
+    Both,
+    /// Deploy the release alone.
+    DeployOnly,
+}
+
+async fn run_halves(
+    settings: &Settings,
+    client: &Client,
+    options: &PassOptions,
+    halves: Halves,
+    observer: &dyn Observer,
+) -> Result<Pass, PassError> {
+    let source = match (&options.source, halves) {
+        (_, Halves::DeployOnly) => "release",
+        (SourceRev::Commit(rev), Halves::Both) => rev.as_str(),
+        (SourceRev::Worktree, Halves::Both) => "worktree",
     };
     let span = tracing::info_span!("reconcile", trigger = options.trigger, source);
     // Everything the pass reads from the server is held within one bound.
     let client = client.for_one_pass();
-    run_pass(settings, &client, options, observer)
+    run_pass(settings, &client, options, halves, observer)
         .instrument(span)
         .await
 }
@@ -140,6 +177,7 @@ async fn run_pass(
     settings: &Settings,
     client: &Client,
     options: &PassOptions,
+    halves: Halves,
     observer: &dyn Observer,
 ) -> Result<Pass, PassError> {
     // The account-wide listing (for the unmanaged prompts, and the snapshot with
@@ -151,7 +189,7 @@ async fn run_pass(
             None
         }
     };
-    let (loaded, account) = tokio::join!(load(settings, options), account);
+    let (loaded, account) = tokio::join!(load(settings, options, halves), account);
     let (source, release) = loaded.map_err(|err| PassError::new(err, None))?;
     let suspended = settings.sync.suspend;
     let apply = !options.dry_run && !suspended;
@@ -178,13 +216,14 @@ async fn run_pass(
         account,
         unmanaged_found: None,
         failed_listing: None,
+        stale: std::cell::Cell::new(false),
     };
     let result = reconcile(
         &mut pass,
         &mut reader,
         settings,
         options.since.as_deref(),
-        apply,
+        (apply, halves),
         observer,
     )
     .await;
@@ -195,14 +234,14 @@ async fn run_pass(
     }
 }
 
-/// Snapshot, deploy, sync: fills `pass` as it goes, so that what was done before an
-/// error that ends the pass is kept.
+/// Snapshot, deploy, sync (unless deploy only): fills `pass` as it goes, so that what
+/// was done before an error that ends the pass is kept.
 async fn reconcile(
     pass: &mut Pass,
     reader: &mut Reader<'_>,
     settings: &Settings,
     since: Option<&Baseline>,
-    apply: bool,
+    (apply, halves): (bool, Halves),
     observer: &dyn Observer,
 ) -> Result<(), ApiError> {
     let client = reader.client;
@@ -257,7 +296,20 @@ async fn reconcile(
             tag: release.tag.clone(),
             source: set.source.clone(),
         };
-        let items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+        let mut items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+        if apply
+            && reader
+                .refresh(&plan::deploy_writes(&items), &mut remote)
+                .await?
+        {
+            let searches = plan::version_searches(&set.prompts, &remote);
+            let searches: Vec<String> = searches
+                .into_iter()
+                .filter(|id| !remote.versions.contains_key(id))
+                .collect();
+            reader.histories(&searches, &mut remote).await?;
+            items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+        }
         // The deploy gate runs before anything of the release is sent; a failed one
         // in `enforce` mode holds the whole deploy step (drafts still sync).
         if apply && let Some(gate) = &settings.deploy.gate {
@@ -312,9 +364,23 @@ async fn reconcile(
         }
     }
 
+    if halves == Halves::DeployOnly {
+        let (written, failed) = count(pass.deploy.iter().map(|(_, o)| o));
+        tracing::info!(written, failed, dry_run = !apply, "deployed (deploy only)");
+        return Ok(());
+    }
     let searches = plan::history_searches(sources, &remote);
     reader.histories(&searches, &mut remote).await?;
-    let items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+    let mut items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+    if apply
+        && reader
+            .refresh(&plan::sync_writes(&items), &mut remote)
+            .await?
+    {
+        let searches = plan::history_searches(sources, &remote);
+        reader.histories(&searches, &mut remote).await?;
+        items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+    }
     if apply {
         observer.planned(items.iter().filter(|i| i.is_change()).count());
         let outcomes = apply::apply_sync(client, &items, limit, observer).await;
@@ -399,6 +465,7 @@ fn touched(items: &[DeployItem], outcomes: &[Option<Outcome>]) -> Touched {
 async fn load(
     settings: &Settings,
     options: &PassOptions,
+    halves: Halves,
 ) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
     let settings = settings.clone();
     let options = options.clone();
@@ -408,13 +475,13 @@ async fn load(
         // what is read is one revision, named as the link named it.
         for attempt in 1..=MOVED_RETRIES {
             let before = resolved(&settings.repo);
-            let read = read_sources(&settings, &options);
+            let read = read_sources(&settings, &options, halves);
             if resolved(&settings.repo) == before {
                 return read;
             }
             tracing::info!(attempt, repo = %settings.repo.display(), "the repository moved during the read (a git-sync swap?); reading it again");
         }
-        read_sources(&settings, &options)
+        read_sources(&settings, &options, halves)
     })
     .await
     .map_err(|err| Error::Internal(format!("loading the repository: {err}")))?
@@ -432,13 +499,17 @@ fn resolved(path: &std::path::Path) -> Option<std::path::PathBuf> {
 fn read_sources(
     settings: &Settings,
     options: &PassOptions,
+    halves: Halves,
 ) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
     let mut cache = options.cache.as_ref().map(|cache| {
         cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     });
-    let read = read_trees(settings, options, cache.as_deref_mut());
+    let read = match halves {
+        Halves::Both => read_trees(settings, options, cache.as_deref_mut()),
+        Halves::DeployOnly => read_release(settings, cache.as_deref_mut()),
+    };
     if let Some(cache) = cache.as_deref_mut() {
         let reused = cache.sweep();
         tracing::debug!(
@@ -466,15 +537,9 @@ fn read_trees(
     if !(options.deploy && settings.deploy.enabled) {
         return Ok((source, None));
     }
-    let scan = repo.tags()?;
-    for skipped in &scan.skipped {
-        tracing::warn!(tag = skipped.name, reason = skipped.reason, "skipped tag");
-    }
-    let Some(release) = deploy::select_release(&scan.tags, &settings.deploy.tags)? else {
-        tracing::debug!(patterns = ?settings.deploy.tags, "no release tag matches");
+    let Some(release) = newest_release(&repo, settings)? else {
         return Ok((source, None));
     };
-    tracing::info!(tag = release.tag, commit = release.commit, "release");
     let set = if !source.source.worktree
         && source.source.commit.as_deref() == Some(release.commit.as_str())
     {
@@ -486,6 +551,49 @@ fn read_trees(
             &settings.prompts,
             cache,
         )?
+    };
+    Ok((source, Some((release, set))))
+}
+
+/// The newest tag that matches `deploy.tags`, if any.
+fn newest_release(repo: &GitRepo, settings: &Settings) -> Result<Option<Release>, Error> {
+    let scan = repo.tags()?;
+    for skipped in &scan.skipped {
+        tracing::warn!(tag = skipped.name, reason = skipped.reason, "skipped tag");
+    }
+    let release = deploy::select_release(&scan.tags, &settings.deploy.tags)?;
+    match &release {
+        Some(release) => tracing::info!(tag = release.tag, commit = release.commit, "release"),
+        None => tracing::debug!(patterns = ?settings.deploy.tags, "no release tag matches"),
+    }
+    Ok(release)
+}
+
+/// The release alone, for a deploy-only pass: its desired state, and as the source an
+/// empty set that names the release commit (nothing of the source is synced).
+fn read_release(
+    settings: &Settings,
+    cache: Option<&mut LoadCache>,
+) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
+    if !settings.deploy.enabled {
+        return Err(deploy::DeployError::Disabled.into());
+    }
+    let repo = GitRepo::open(&settings.repo)?;
+    let release =
+        newest_release(&repo, settings)?.ok_or_else(|| deploy::DeployError::NoRelease {
+            patterns: settings.deploy.tags.join(", "),
+        })?;
+    let set = desired::load_with(
+        &repo,
+        &SourceRev::Commit(release.commit.clone()),
+        &settings.prompts,
+        cache,
+    )?;
+    let source = DesiredSet {
+        source: set.source.clone(),
+        prompts: Vec::new(),
+        diagnostics: Vec::new(),
+        files: Vec::new(),
     };
     Ok((source, Some((release, set))))
 }
@@ -504,6 +612,11 @@ struct Reader<'a> {
     /// A snapshot listing that failed: the pass runs for the prompts it did not
     /// concern, then ends with this error (its class decides what comes next).
     failed_listing: Option<ApiError>,
+    /// The snapshot is older than a round of reads: it came from the account listing
+    /// (pages that ran while the files were read), or version lists were read or the
+    /// deploy step wrote since. A write then reads its prompts again first
+    /// ([`Reader::refresh`]).
+    stale: std::cell::Cell<bool>,
 }
 
 /// What a prompt list was asked for, to attribute an item that names nothing.
@@ -529,34 +642,47 @@ impl Reader<'_> {
                 PromptKey::Name(name) => names.insert(name.clone()),
             };
         }
-        let mut remote = match self.account_snapshot(&ids, &names)? {
+        match self.account_snapshot(&ids, &names)? {
             // The whole account was listed for the unmanaged prompts: the snapshot
             // comes from that listing, at no extra request.
-            Some(remote) => remote,
-            None => {
-                let (by_id, by_name) = tokio::join!(
-                    list_in(self.client, "prompt_id", &ids),
-                    list_in(self.client, "name", &names)
-                );
-                // With nothing else to sync, a failed listing ends the pass at once.
-                let (by_id, by_name) = match (by_id, by_name) {
-                    (Err(err), _) if names.is_empty() => return Err(err),
-                    (_, Err(err)) if ids.is_empty() => return Err(err),
-                    (Err(err), Err(_)) => return Err(err),
-                    both => both,
-                };
-                let mut held = Remote::default();
-                let by_id = self.listing_or_hold(by_id, Asked::Ids(&ids), &mut held)?;
-                let by_name = self.listing_or_hold(by_name, Asked::Names(&names), &mut held)?;
-                let mut remote = held;
-                self.distrust(&mut remote, &by_id, Asked::Ids(&ids));
-                self.distrust(&mut remote, &by_name, Asked::Names(&names));
-                remote.add(by_id.items.into_iter().chain(by_name.items));
-                self.attribute(&mut remote, &by_id.problems, Asked::Ids(&ids));
-                self.attribute(&mut remote, &by_name.problems, Asked::Names(&names));
-                remote
+            Some(mut remote) => {
+                self.stale.set(true);
+                let failures = self.complete(remote.prompts.values_mut()).await?;
+                for (id, reason) in failures {
+                    remote.unreadable.insert(id, reason);
+                }
+                Ok(remote)
             }
+            None => self.listed_remote(&ids, &names).await,
+        }
+    }
+
+    /// The prompts with these ids or names, listed (100 a page, by id and by name at
+    /// once) with their current and live versions complete.
+    async fn listed_remote(
+        &mut self,
+        ids: &BTreeSet<String>,
+        names: &BTreeSet<String>,
+    ) -> Result<Remote, ApiError> {
+        let (by_id, by_name) = tokio::join!(
+            list_in(self.client, "prompt_id", ids),
+            list_in(self.client, "name", names)
+        );
+        // With nothing else to sync, a failed listing ends the pass at once.
+        let (by_id, by_name) = match (by_id, by_name) {
+            (Err(err), _) if names.is_empty() => return Err(err),
+            (_, Err(err)) if ids.is_empty() => return Err(err),
+            (Err(err), Err(_)) => return Err(err),
+            both => both,
         };
+        let mut remote = Remote::default();
+        let by_id = self.listing_or_hold(by_id, Asked::Ids(ids), &mut remote)?;
+        let by_name = self.listing_or_hold(by_name, Asked::Names(names), &mut remote)?;
+        self.distrust(&mut remote, &by_id, Asked::Ids(ids));
+        self.distrust(&mut remote, &by_name, Asked::Names(names));
+        remote.add(by_id.items.into_iter().chain(by_name.items));
+        self.attribute(&mut remote, &by_id.problems, Asked::Ids(ids));
+        self.attribute(&mut remote, &by_name.problems, Asked::Names(names));
         let failures = self.complete(remote.prompts.values_mut()).await?;
         for (id, reason) in failures {
             remote.unreadable.insert(id, reason);
@@ -625,6 +751,30 @@ impl Reader<'_> {
             missing.len()
         ));
         hold_back(remote, missing, by_id, &reason);
+    }
+
+    /// Read again, just before a plan is applied, the prompts it creates something on
+    /// (`plan::fresh`): whether they changed since the snapshot (another writer), in
+    /// which case `remote` has their new state and the plan must be made again. One
+    /// list request per 100 prompts and per kind (ids, names); nothing when the plan
+    /// creates nothing, or when the snapshot is the filtered lists just read (a
+    /// daemon's pass after a commit), which a second read would hardly make fresher.
+    async fn refresh(&mut self, writes: &Writes, remote: &mut Remote) -> Result<bool, ApiError> {
+        // A snapshot of one round of reads just taken is as fresh as a second read.
+        if writes.is_empty() || !self.stale.get() {
+            return Ok(false);
+        }
+        let fresh = self.listed_remote(&writes.ids, &writes.names).await?;
+        self.stale.set(false);
+        let changed = remote.refresh(writes, fresh);
+        if changed {
+            tracing::info!(
+                prompts = writes.ids.len(),
+                names = writes.names.len(),
+                "the remote changed since it was read (another writer?): planning again"
+            );
+        }
+        Ok(changed)
     }
 
     /// Record the list items that could not be read on the prompts they name. One
@@ -731,6 +881,10 @@ impl Reader<'_> {
     /// Every version of the given prompts, concurrently, into `remote.versions`; a
     /// list that could not be read in full says why in its [`History`].
     async fn histories(&self, ids: &[String], remote: &mut Remote) -> Result<(), ApiError> {
+        if !ids.is_empty() {
+            // A round of reads later, the snapshot is older than a second read would be.
+            self.stale.set(true);
+        }
         let client = self.client;
         let listed = self.each(ids, |id| client.list_versions(id)).await;
         for (id, result) in listed {
@@ -770,6 +924,10 @@ impl Reader<'_> {
     /// prompt that cannot be read again is marked unreadable: its sync would act on a
     /// stale snapshot.
     async fn reread(&mut self, touched: &Touched, remote: &mut Remote) -> Result<(), ApiError> {
+        // It follows the deploy's writes: what was not read again is older now.
+        if !touched.ids.is_empty() || !touched.names.is_empty() {
+            self.stale.set(true);
+        }
         let client = self.client;
         let mut fresh: Vec<Prompt> = Vec::new();
         let mut lost: Vec<(&String, String)> = Vec::new();

@@ -22,13 +22,25 @@ use crate::gitrepo::GitRepo;
 pub enum ExitStatus {
     /// Everything converged, every file valid; for `plan --detailed-exitcode`: no changes.
     Success,
-    /// Any prompt failed, any file was invalid, or the run could not complete.
+    /// Any prompt failed, any file was invalid, the run could not complete, or the
+    /// command line was not understood.
     Failure,
     /// `plan --detailed-exitcode` only: changes are pending.
     Changes,
 }
 
 impl ExitStatus {
+    /// How a command line that did not parse ends: `--help` and `--version` succeed,
+    /// a usage error fails with 1, never 2 (which `plan --detailed-exitcode` and
+    /// `status --detailed-exitcode` use for "changes pending", and clap for usage).
+    pub fn of_usage(usage: &clap::Error) -> ExitStatus {
+        if usage.use_stderr() {
+            ExitStatus::Failure
+        } else {
+            ExitStatus::Success
+        }
+    }
+
     pub fn code(self) -> u8 {
         match self {
             ExitStatus::Success => 0,
@@ -57,7 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Some(Command::Status(args)) => status::run(&global, args),
         Some(Command::Completions(args)) => completions::completions(&args),
         Some(Command::Man(args)) => completions::man(&args),
-        // `Cli::parse_checked` refuses a command line without a subcommand.
+        // `Cli::try_parse_checked` refuses a command line without a subcommand.
         None => Ok(ExitStatus::Failure),
     }
 }

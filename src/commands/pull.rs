@@ -90,7 +90,7 @@ async fn pull_all(
                 continue;
             }
         };
-        let version = match version_of(client, &prompt, args.version).await {
+        let version = match version_of(client, &prompt, args.which()).await {
             Ok(version) => version,
             Err(error) => {
                 rows.push(failed(asked, Some(&prompt), error));
@@ -314,7 +314,7 @@ async fn version_of(
         PullVersion::Live => prompt
             .live_version
             .as_ref()
-            .ok_or("it has no live version (pull --version newest)")?,
+            .ok_or("it has no live version (pull it without --live)")?,
     };
     if version.has_content() {
         return Ok(version.clone());

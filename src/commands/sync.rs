@@ -1,5 +1,5 @@
-//! `promptsync sync` (alias `--sync`) and `promptsync plan`: one reconcile pass and its
-//! report. `--emulator` runs a local emulator inside the process, its state kept under
+//! `promptsync sync` (alias `--sync`) and `promptsync plan`: one reconcile pass (or,
+//! with `--deploy-only`, its deploy half alone) and its report. `--emulator` runs a local emulator inside the process, its state kept under
 //! the repository's git directory.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
@@ -23,11 +23,7 @@ use crate::secret::ApiKey;
 use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
 
 pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
-    let mode = if args.dry_run {
-        Mode::DryRun
-    } else {
-        Mode::Sync
-    };
+    let mode = Mode::of(false, args.dry_run, args.deploy_only);
     let mut tail = Tail::default();
     let report = reported(
         pass(global, &args.source, &args.remote, mode, &mut tail),
@@ -45,7 +41,7 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
 }
 
 pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
-    let mode = Mode::Plan;
+    let mode = Mode::of(true, false, args.deploy_only);
     let mut tail = Tail {
         comment: args.comment,
         ..Tail::default()
@@ -139,14 +135,14 @@ fn pass(
         } else {
             SourceRev::Commit(source.rev.clone())
         },
-        dry_run: mode != Mode::Sync,
+        dry_run: !mode.sends(),
         deploy: !remote.no_deploy,
         trigger: "command line",
         unmanaged: settings.sync.report_unmanaged,
         since: None,
         cache: None,
     };
-    let progress = mode == Mode::Sync && global.quiet == 0;
+    let progress = mode.sends() && global.quiet == 0;
     let bar = settings.log.format == crate::cli::LogFormat::Pretty;
     let runtime = super::runtime().map_err(early)?;
     let color = Stdout::wants_color();
@@ -161,7 +157,11 @@ fn pass(
         let result = match Client::new(&settings.api) {
             Ok(client) => {
                 let observer = Progress::new(progress, bar);
-                reconcile::run(&settings, &client, &options, &observer).await
+                if mode.deploy_only() {
+                    reconcile::deploy_only(&settings, &client, &options, &observer).await
+                } else {
+                    reconcile::run(&settings, &client, &options, &observer).await
+                }
             }
             Err(err) => Err(PassError {
                 class: crate::Error::from(err.clone()).class(),

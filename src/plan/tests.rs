@@ -542,14 +542,42 @@ fn deploy_does_nothing_when_the_release_content_is_live() {
 
 #[test]
 fn deploy_commits_the_draft_that_holds_the_release_content() {
-    let remote = Remote::new([prompt(
+    let first = Remote::new([prompt(
+        "p1",
+        "Greeter",
+        Some(ours(1, &hello(), false)),
+        None,
+    )]);
+    let d = by_name("Greeter", hello());
+    assert!(
+        !needs_version_list(&d, &first.prompts["p1"]),
+        "nothing below a first draft"
+    );
+    assert_eq!(
+        deploy_one(d.clone(), &first).step,
+        DeployStep::Deploy {
+            target: DeployTarget::Existing {
+                version: 1,
+                commit: true
+            },
+            live_before: None
+        }
+    );
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let mut remote = Remote::new([prompt(
         "p1",
         "Greeter",
         Some(ours(2, &hello(), false)),
         None,
     )]);
-    let d = by_name("Greeter", hello());
-    assert!(!needs_version_list(&d, &remote.prompts["p1"]));
+    assert!(
+        needs_version_list(&d, &remote.prompts["p1"]),
+        "a committed version below the draft may hold it"
+    );
+    remote.versions.insert(
+        "p1".into(),
+        history(vec![ours(2, &hello(), false), ours(1, &other, true)]),
+    );
     assert_eq!(
         deploy_one(d, &remote).step,
         DeployStep::Deploy {
@@ -560,6 +588,32 @@ fn deploy_commits_the_draft_that_holds_the_release_content() {
             live_before: None
         }
     );
+}
+
+/// Under `commit_mode = bump` a commit copies the committed version into a new draft:
+/// a pass killed between its commit and its deploy leaves v1 committed and v2, its
+/// copy, as the draft. Deploying the committed one writes nothing; committing the copy
+/// would add v3.
+#[test]
+fn deploy_prefers_a_committed_version_to_the_server_s_draft_copy_of_it() {
+    let copy = ours(2, &hello(), false);
+    let mut remote = Remote::new([prompt("p1", "Greeter", Some(copy.clone()), None)]);
+    let d = by_name("Greeter", hello());
+    assert!(needs_version_list(&d, &remote.prompts["p1"]));
+    remote
+        .versions
+        .insert("p1".into(), history(vec![copy, ours(1, &hello(), true)]));
+    assert_eq!(
+        deploy_one(d.clone(), &remote).step,
+        DeployStep::Deploy {
+            target: DeployTarget::Existing {
+                version: 1,
+                commit: false
+            },
+            live_before: None
+        }
+    );
+    assert_eq!(version_searches(&[d], &remote), vec!["p1".to_owned()]);
 }
 
 #[test]
@@ -612,4 +666,76 @@ fn a_simulated_deploy_makes_the_release_content_newest() {
     let item = sync_one(d, &after);
     assert_eq!(item.target, Some(Target::Pending("Greeter".into())));
     assert_eq!(item.step, SyncStep::Unchanged { version: Some(1) });
+}
+
+#[test]
+fn a_plan_s_writes_are_its_new_prompts_and_new_versions() {
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let remote = Remote::new([
+        prompt("p1", "Changed", Some(ours(1, &other, true)), None),
+        prompt("p2", "Same", Some(ours(1, &hello(), true)), None),
+    ]);
+    let items = plan_sync(
+        &[
+            by_name("Changed", hello()),
+            by_name("Same", hello()),
+            by_name("New", hello()),
+        ],
+        &source(),
+        &remote,
+        DriftPolicy::Correct,
+    );
+    let writes = sync_writes(&items);
+    assert_eq!(writes.ids, ["p1".to_owned()].into());
+    assert_eq!(writes.names, ["New".to_owned()].into());
+    let deploys = plan_deploy(
+        &[by_name("Same", hello()), by_name("Fresh", hello())],
+        &release(),
+        &remote,
+    );
+    let writes = deploy_writes(&deploys);
+    assert!(
+        writes.ids.is_empty(),
+        "p2's release content exists: {writes:?}"
+    );
+    assert_eq!(writes.names, ["Fresh".to_owned()].into());
+}
+
+#[test]
+fn reading_again_says_whether_another_writer_changed_what_a_plan_writes() {
+    let other = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "bye"}]});
+    let snapshot = Remote::new([prompt("p1", "A", Some(ours(1, &other, true)), None)]);
+    let writes = Writes {
+        ids: ["p1".to_owned()].into(),
+        names: ["B".to_owned()].into(),
+    };
+    let mut same = snapshot.clone();
+    assert!(!same.refresh(&writes, snapshot.clone()), "nothing moved");
+
+    // Another writer created B, and A's version 2 with the file's content.
+    let mut moved = snapshot.clone();
+    moved.versions.insert("p1".into(), history(vec![]));
+    let fresh = Remote::new([
+        prompt("p1", "A", Some(ours(2, &hello(), false)), None),
+        prompt("p9", "B", Some(ours(1, &hello(), false)), None),
+    ]);
+    assert!(moved.refresh(&writes, fresh));
+    assert!(
+        !moved.versions.contains_key("p1"),
+        "its version list is stale"
+    );
+    let items = plan_sync(
+        &[by_name("A", hello()), by_name("B", hello())],
+        &source(),
+        &moved,
+        DriftPolicy::Correct,
+    );
+    assert_eq!(items[0].step, SyncStep::Unchanged { version: Some(2) });
+    assert_eq!(items[1].target, Some(Target::Existing("p9".into())));
+    assert_eq!(items[1].step, SyncStep::Unchanged { version: Some(1) });
+
+    // A prompt deleted meanwhile is gone from the snapshot, so its file fails.
+    let mut gone = snapshot.clone();
+    assert!(gone.refresh(&writes, Remote::default()));
+    assert!(!gone.prompts.contains_key("p1"));
 }

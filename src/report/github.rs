@@ -16,7 +16,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::Stdout;
-use super::pass::{Action, DeployAction, Mode, PassReport, PromptReport};
+use super::pass::{Action, DeployAction, PassReport, PromptReport};
 use crate::diagnostic::{Diagnostic, Severity};
 
 /// GitHub keeps at most 1 MiB of summary per step; this leaves room for what other
@@ -265,11 +265,7 @@ pub fn summary(report: &PassReport) -> String {
 /// out (`a job summary holds at most 1 MiB`).
 pub fn summary_within(report: &PassReport, budget: usize, limit: &str) -> String {
     let mut out = String::new();
-    let command = match report.mode {
-        Mode::Sync => "promptsync sync",
-        Mode::DryRun => "promptsync sync --dry-run",
-        Mode::Plan => "promptsync plan",
-    };
+    let command = report.mode.command();
     // The text report's closing line: the same counts, the same words.
     let _ = writeln!(out, "### {command}\n\n{}\n", md(&report.summary_line()));
 
@@ -375,7 +371,8 @@ pub fn summary_within(report: &PassReport, budget: usize, limit: &str) -> String
     out
 }
 
-/// Rows worth a line: anything but an unchanged prompt whose release was live already.
+/// Rows worth a line: anything but an unchanged prompt (or one of the release alone)
+/// whose release was live already.
 fn shown(row: &PromptReport) -> bool {
     let deploy_did_something = row.deploy.as_ref().is_some_and(|d| {
         matches!(
@@ -383,7 +380,9 @@ fn shown(row: &PromptReport) -> bool {
             DeployAction::Deploy | DeployAction::Failed | DeployAction::Held
         )
     });
-    row.action != Action::Unchanged || deploy_did_something || row.drift
+    !matches!(row.action, Action::Unchanged | Action::DeployOnly)
+        || deploy_did_something
+        || row.drift
 }
 
 fn table_row(row: &PromptReport) -> String {

@@ -30,6 +30,56 @@ pub enum Mode {
     Sync,
     DryRun,
     Plan,
+    /// `sync --deploy-only`: the release's deploys, no draft written.
+    DeployOnly,
+    /// `sync --deploy-only --dry-run`.
+    DeployOnlyDryRun,
+    /// `plan --deploy-only`.
+    DeployOnlyPlan,
+}
+
+impl Mode {
+    /// The mode of a command: `plan` or `sync`, `--dry-run`, `--deploy-only`.
+    pub fn of(plan: bool, dry_run: bool, deploy_only: bool) -> Mode {
+        match (plan, dry_run, deploy_only) {
+            (true, _, false) => Mode::Plan,
+            (true, _, true) => Mode::DeployOnlyPlan,
+            (false, true, false) => Mode::DryRun,
+            (false, true, true) => Mode::DeployOnlyDryRun,
+            (false, false, false) => Mode::Sync,
+            (false, false, true) => Mode::DeployOnly,
+        }
+    }
+
+    /// Change requests are sent (not a plan, not a dry run).
+    pub fn sends(self) -> bool {
+        matches!(self, Mode::Sync | Mode::DeployOnly)
+    }
+
+    /// `plan`: diffs are shown.
+    pub fn is_plan(self) -> bool {
+        matches!(self, Mode::Plan | Mode::DeployOnlyPlan)
+    }
+
+    /// Only the release's deploys (`--deploy-only`).
+    pub fn deploy_only(self) -> bool {
+        matches!(
+            self,
+            Mode::DeployOnly | Mode::DeployOnlyDryRun | Mode::DeployOnlyPlan
+        )
+    }
+
+    /// The command line that gives this mode, for headings.
+    pub fn command(self) -> &'static str {
+        match self {
+            Mode::Sync => "promptsync sync",
+            Mode::DryRun => "promptsync sync --dry-run",
+            Mode::Plan => "promptsync plan",
+            Mode::DeployOnly => "promptsync sync --deploy-only",
+            Mode::DeployOnlyDryRun => "promptsync sync --deploy-only --dry-run",
+            Mode::DeployOnlyPlan => "promptsync plan --deploy-only",
+        }
+    }
 }
 
 /// The report, as `--output json` prints it.
@@ -286,7 +336,7 @@ impl PassReport {
         PassReport {
             format: 1,
             mode,
-            dry_run: mode != Mode::Sync,
+            dry_run: !mode.sends(),
             suspended: false,
             source: Source {
                 commit: None,
@@ -380,7 +430,7 @@ impl PassReport {
                 )),
                 Action::Unchanged | Action::DeployOnly => {}
             }
-            if self.mode == Mode::Plan && !row.diff.is_empty() {
+            if self.mode.is_plan() && !row.diff.is_empty() {
                 if color {
                     out.push_str(&diff::paint(&row.diff));
                 } else {
@@ -389,9 +439,16 @@ impl PassReport {
             }
             if let Some(deploy) = &row.deploy {
                 let tag = term::line(&deploy.tag);
+                // A row of the release alone has no line above that says what the
+                // deploy created.
+                let created = match (row.action, deploy.created_prompt, deploy.created_version) {
+                    (Action::DeployOnly, true, _) => ", prompt and version created",
+                    (Action::DeployOnly, false, true) => ", version created",
+                    _ => "",
+                };
                 let line = match deploy.action {
                     DeployAction::Deploy => format!(
-                        "{} {file}  {who}: live {} → {} ({tag}{})\n",
+                        "{} {file}  {who}: live {} → {} ({tag}{}{created})\n",
                         style.cyan(verb("deployed", "deploy")),
                         deploy
                             .live_before
@@ -426,18 +483,23 @@ impl PassReport {
 
     /// The closing line of the text report: what was done to what, in counts.
     pub fn summary_line(&self) -> String {
+        if self.mode.deploy_only() && self.error.is_none() {
+            return self.deploy_only_line();
+        }
         let s = &self.summary;
         let source = match (&self.source.commit, self.source.worktree) {
             (_, true) => "the working tree".to_owned(),
-            (Some(c), false) => format!("commit {}", &c[..c.len().min(10)]),
+            (Some(c), false) => format!("commit {}", short(c)),
             (None, false) => "HEAD".to_owned(),
         };
         let lead = match (self.mode, self.suspended) {
             _ if self.error.is_some() => format!("Stopped early on {source}"),
             (_, true) => format!("Suspended (nothing sent); plan for {source}"),
-            (Mode::Plan, _) => format!("Plan for {source}"),
-            (Mode::DryRun, _) => format!("Dry run of {source} (nothing sent)"),
-            (Mode::Sync, _) => format!("Synced {source}"),
+            (Mode::Plan | Mode::DeployOnlyPlan, _) => format!("Plan for {source}"),
+            (Mode::DryRun | Mode::DeployOnlyDryRun, _) => {
+                format!("Dry run of {source} (nothing sent)")
+            }
+            (Mode::Sync | Mode::DeployOnly, _) => format!("Synced {source}"),
         };
         let mut parts = vec![
             format!("{} created", s.created),
@@ -455,6 +517,14 @@ impl PassReport {
                 term::line(&release.tag)
             ));
         }
+        self.findings(&mut parts);
+        format!("{lead}: {}{}.", parts.join(", "), self.no_changes())
+    }
+
+    /// The closing line's counts of what is not a prompt's action: invalid files,
+    /// warnings, unmanaged prompts.
+    fn findings(&self, parts: &mut Vec<String>) {
+        let s = &self.summary;
         if s.invalid_files > 0 {
             parts.push(format!("{} invalid file(s)", s.invalid_files));
         }
@@ -464,13 +534,77 @@ impl PassReport {
         if s.unmanaged > 0 {
             parts.push(format!("{} unmanaged", s.unmanaged));
         }
-        let tail = if self.mode == Mode::Plan && !self.has_changes() && !self.has_errors() {
+    }
+
+    /// ` — no changes` for a plan that found nothing to do.
+    fn no_changes(&self) -> &'static str {
+        if self.mode.is_plan() && !self.has_changes() && !self.has_errors() {
             " — no changes"
         } else {
             ""
-        };
-        format!("{lead}: {}{tail}.", parts.join(", "))
+        }
     }
+
+    /// [`PassReport::summary_line`] of a deploy-only pass: the release and its deploys,
+    /// and that no draft was written.
+    fn deploy_only_line(&self) -> String {
+        let s = &self.summary;
+        let release = self.release.as_ref().map_or_else(
+            || "no release".to_owned(),
+            |r| {
+                format!(
+                    "release {} (commit {})",
+                    term::line(&r.tag),
+                    short(&r.commit)
+                )
+            },
+        );
+        let lead = match (self.mode, self.suspended) {
+            (_, true) => format!("Suspended (nothing sent); deploy-only plan for {release}"),
+            (Mode::DeployOnlyPlan, _) => format!("Deploy-only plan for {release}"),
+            (Mode::DeployOnlyDryRun, _) => {
+                format!("Dry run of a deploy-only pass of {release} (nothing sent)")
+            }
+            _ => format!("Deployed {release}, deploy only"),
+        };
+        let deploys = || self.prompts.iter().filter_map(|row| row.deploy.as_ref());
+        let live = deploys()
+            .filter(|d| d.action == DeployAction::AlreadyLive)
+            .count();
+        let versions = deploys()
+            .filter(|d| d.action != DeployAction::Skipped && d.created_version)
+            .count();
+        let prompts = deploys()
+            .filter(|d| d.action != DeployAction::Skipped && d.created_prompt)
+            .count();
+        let mut parts = vec![
+            format!("{} deployed", s.deployed),
+            format!("{live} already live"),
+        ];
+        if s.skipped > 0 {
+            parts.push(format!("{} skipped", s.skipped));
+        }
+        parts.push(format!("{} failed", s.failed));
+        if versions > 0 {
+            parts.push(format!("{versions} version(s) created for the release"));
+        }
+        if prompts > 0 {
+            parts.push(format!("{prompts} prompt(s) created"));
+        }
+        self.findings(&mut parts);
+        let tail = self.no_changes();
+        let drafts = if self.dry_run {
+            "no draft would be written"
+        } else {
+            "no draft written"
+        };
+        format!("{lead}: {}{tail}; {drafts}.", parts.join(", "))
+    }
+}
+
+/// A commit id's first ten digits.
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
 }
 
 /// Lines of a failed gate's output shown in the text report.

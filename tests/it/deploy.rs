@@ -345,3 +345,45 @@ fn killed_deploying_runs_converge_freeze() {
 fn killed_deploying_runs_converge_bump() {
     killed_deploying_runs_converge(json!({"commit_mode": "bump"}));
 }
+
+/// Under `commit_mode = bump` the server copies each committed version into a new
+/// draft. A pass that committed the release version and then stopped before its
+/// deploy (here its deploy requests are refused; a kill at that moment leaves the
+/// same state) must be resumed by deploying the committed version, not by committing
+/// the server's copy of it (one more version each time).
+#[test]
+fn resuming_a_deploy_stopped_after_its_commit_writes_no_version_under_bump() {
+    let s = with_knobs(json!({"commit_mode": "bump"}));
+    greeter_and_support(&s, "Hello.");
+    s.sync_json(&["--no-deploy"], 0);
+    s.repo.tag("v1.0.0");
+    // The bulk request fails, so each deploy is finished with single requests: a
+    // commit, then a deploy, which is refused.
+    s.emu.inject(json!([
+        {"method": "POST", "path": "/api/prompts/bulk/", "kind": "status", "status": 400},
+        {"method": "POST", "path": "/api/prompts/*/deployments/", "kind": "status",
+         "status": 400, "times": 2}
+    ]));
+    let report = s.sync_json(&[], 1);
+    assert_eq!(report["summary"]["deployed"], 0, "{report:#}");
+    for name in ["Greeter", "Support"] {
+        let versions = s.versions_of(name);
+        assert_eq!(versions.len(), 2, "{name}: v1 committed, v2 its copy");
+        assert_eq!(versions[1]["readonly"], true, "{name}");
+        assert!(live(&s, name).is_null(), "{name}");
+    }
+
+    let report = s.sync_json(&[], 0);
+    assert_eq!(report["summary"]["deployed"], 2, "{report:#}");
+    for name in ["Greeter", "Support"] {
+        assert_eq!(
+            live(&s, name)["version"],
+            1,
+            "{name}: the committed version"
+        );
+        assert_eq!(s.versions_of(name).len(), 2, "{name}: no version added");
+    }
+    s.emu.clear_requests();
+    s.sync();
+    assert_eq!(s.emu.change_requests(), vec![], "converged");
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::emulator::RequestRecord;
-use crate::support::scenario::{KEY, Scenario, json_of, prompt, report_row as row, texts};
+use crate::support::scenario::{KEY, Scenario, json_of, prompt, row, texts};
 use crate::support::{promptsync_command, wait_until};
 
 fn id_of(s: &Scenario, name: &str) -> String {

@@ -269,7 +269,7 @@ fn named_pulls_the_live_version_and_never_overwriting() {
         "{out}"
     );
     // Another version without --force: not written, so not a success.
-    let (out, _) = texts(&s.run(&["pull", &support, "--version", "live"], 1));
+    let (out, _) = texts(&s.run(&["pull", &support, "--live"], 1));
     assert!(
         out.contains("exists prompts/support-assistant.prompt.yaml"),
         "{out}"
@@ -281,7 +281,7 @@ fn named_pulls_the_live_version_and_never_overwriting() {
             .contains("\"v2\""),
         "not overwritten"
     );
-    let (out, _) = texts(&s.run(&["pull", &support, "--version", "live", "--force"], 0));
+    let (out, _) = texts(&s.run(&["pull", &support, "--live", "--force"], 0));
     assert!(
         out.contains("replaced prompts/support-assistant.prompt.yaml"),
         "{out}"

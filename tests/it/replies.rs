@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::hostile::measure;
 use crate::support::promptsync_command;
 use crate::support::proxy::{Act, Proxy, Seen};
-use crate::support::scenario::{KEY, Scenario, json_of, prompt, report_row as row, texts};
+use crate::support::scenario::{KEY, Scenario, json_of, prompt, row, texts};
 
 /// A and B exist remotely (synced once, by name); then B's file names it by
 /// `prompt_id` with new content, and C, new, is added by name. A listing that is

@@ -56,8 +56,8 @@ fn a_sync_paced_to_the_limit_gets_no_429() {
     assert_eq!(throttled, 0, "{requests:#?}");
     assert_eq!(
         requests.len(),
-        25,
-        "the account listing and two creates a prompt"
+        26,
+        "the account listing, the 12 names again just before writing, two creates a prompt"
     );
 }
 

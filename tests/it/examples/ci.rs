@@ -175,7 +175,7 @@ fn the_github_workflow_plans_pull_requests_syncs_main_and_deploys_tags() {
     };
     run.repo
         .write("prompts/a.prompt.yaml", &prompt("A", "first"));
-    run.repo.commit("Add A");
+    let first = run.repo.commit("Add A");
 
     let (outputs, summary) = run.on("pull_request");
     assert!(outputs.contains("changes=true"), "{outputs}");
@@ -226,12 +226,75 @@ fn the_github_workflow_plans_pull_requests_syncs_main_and_deploys_tags() {
 
     run.repo
         .tag_annotated("v1.0.0", "Release", crate::support::git::BASE_TIME + 3600);
-    run.on("refs/tags/");
+    let (_, summary) = run.on("refs/tags/");
     assert_eq!(
         versions_of_a(&run.emu),
         (Some(1), Some(1)),
         "the tag's version is live"
     );
+    assert!(
+        summary.contains("### promptsync sync --deploy-only\n\nDeployed release v1.0.0")
+            && summary.contains("no draft written"),
+        "{summary}"
+    );
+
+    // Main moves on, then a tag lands on the older commit (a rollback; or main moved
+    // before the tag's pipeline ran), whose pipeline runs on the tag's checkout: the
+    // release goes live, and neither it nor main's next sync writes a version
+    // (`--sync` there wrote the release content as the newest version, then main
+    // wrote its own again: A, B, A, B).
+    run.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    run.repo.commit("Change A");
+    run.on("refs/heads/main");
+    assert_eq!(versions_of_a(&run.emu), (Some(2), Some(1)));
+    run.repo.tag_annotated_at(
+        "v1.0.1",
+        &first,
+        "Roll back",
+        crate::support::git::BASE_TIME + 7200,
+    );
+    run.repo.detach("v1.0.1");
+    run.on("refs/tags/");
+    run.repo.git(["checkout", "--quiet", "main"]);
+    run.on("refs/heads/main");
+    assert_eq!(
+        versions_of_a(&run.emu),
+        (Some(2), Some(1)),
+        "history A, B; the release live, main's content newest"
+    );
+}
+
+/// One writer at a time (README, "One writer at a time"): every GitHub job that
+/// writes (a push to main, a tag) shares one concurrency group, never cancelled in
+/// the middle; in GitLab the sync and deploy jobs share one resource group.
+#[test]
+fn the_ci_examples_run_one_writer_at_a_time() {
+    let workflow = yaml("examples/ci/github-actions.yml");
+    let concurrency = &workflow["jobs"]["promptsync"]["concurrency"];
+    assert_eq!(
+        concurrency["group"],
+        "promptsync-${{ github.event_name == 'pull_request' && github.ref || 'respan' }}",
+        "pushes and tags share the group `promptsync-respan`"
+    );
+    assert_eq!(concurrency["cancel-in-progress"], false);
+    let pipeline = yaml("examples/ci/gitlab-ci.yml");
+    let writers: Vec<(&String, &Value)> = pipeline
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, job)| {
+            job["script"].as_array().is_some_and(|lines| {
+                lines
+                    .iter()
+                    .any(|l| l.as_str().is_some_and(|l| l.contains("--sync")))
+            })
+        })
+        .collect();
+    assert_eq!(writers.len(), 2, "sync and deploy");
+    for (name, job) in writers {
+        assert_eq!(job["resource_group"], "respan", "{name}");
+    }
 }
 
 #[test]
@@ -391,7 +454,7 @@ fn the_gitlab_pipeline_plans_merge_requests_syncs_the_default_branch_and_deploys
             .collect()
     };
     repo.write("prompts/a.prompt.yaml", &prompt("A", "first"));
-    repo.commit("Add A");
+    let first = repo.commit("Add A");
 
     let codes = run_jobs(
         "merge_request_event",
@@ -424,4 +487,23 @@ fn the_gitlab_pipeline_plans_merge_requests_syncs_the_default_branch_and_deploys
     repo.tag_annotated("v1.0.0", "Release", crate::support::git::BASE_TIME + 3600);
     run_jobs("CI_COMMIT_TAG", &[("CI_COMMIT_TAG", "v1.0.0")]);
     assert_eq!(versions_of_a(&emu), (Some(1), Some(1)));
+
+    // A tag on an older commit, deployed from its checkout after the default branch
+    // moved on: no version is written, then or by the next sync (never A, B, A, B).
+    repo.write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    repo.commit("Change A");
+    let main = [("CI_COMMIT_BRANCH", "main"), ("CI_DEFAULT_BRANCH", "main")];
+    run_jobs("CI_DEFAULT_BRANCH", &main);
+    assert_eq!(versions_of_a(&emu), (Some(2), Some(1)));
+    repo.tag_annotated_at(
+        "v1.0.1",
+        &first,
+        "Roll back",
+        crate::support::git::BASE_TIME + 7200,
+    );
+    repo.detach("v1.0.1");
+    run_jobs("CI_COMMIT_TAG", &[("CI_COMMIT_TAG", "v1.0.1")]);
+    repo.git(["checkout", "--quiet", "main"]);
+    run_jobs("CI_DEFAULT_BRANCH", &main);
+    assert_eq!(versions_of_a(&emu), (Some(2), Some(1)), "history A, B");
 }

@@ -69,8 +69,8 @@ fn every_shell_gets_a_script_naming_every_subcommand() {
     let output = promptsync().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(
         output.status.code(),
-        Some(2),
-        "an unknown shell is a usage error"
+        Some(1),
+        "an unknown shell is a usage error: 1, never 2"
     );
 }
 

@@ -254,6 +254,16 @@ fn promptsync_runs_on_git_sync_s_link_as_git_sync_s_user() {
     assert_eq!(security["runAsNonRoot"], true);
 }
 
+/// Two promptsync writers on one account can each create the same new prompt or
+/// version (the API has no lock; README, "One writer at a time"): one replica, and a
+/// rollout that stops the old pod before it starts the new one.
+#[test]
+fn the_deployment_is_one_writer_even_during_a_rollout() {
+    let deployment = manifest("deployment.yaml");
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+}
+
 #[test]
 fn probes_grace_period_and_resources_fit_the_daemon() {
     let pod = pod();

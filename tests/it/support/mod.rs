@@ -5,8 +5,8 @@
 pub mod daemon;
 pub mod emulator;
 pub mod git;
-pub mod recorder;
 pub mod proxy;
+pub mod recorder;
 pub mod scenario;
 
 use std::time::{Duration, Instant};

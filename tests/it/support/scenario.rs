@@ -109,13 +109,11 @@ pub fn json_of(output: &Output) -> Value {
     })
 }
 
-/// The row of a JSON pass report for `file`.
-pub fn report_row<'a>(report: &'a Value, file: &str) -> &'a Value {
+/// The row of `file` in a JSON pass report.
+pub fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
     report["prompts"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["file"] == file)
+        .and_then(|rows| rows.iter().find(|p| p["file"] == file))
         .unwrap_or_else(|| panic!("no row for {file}: {report:#}"))
 }
 
