@@ -1,30 +1,36 @@
 //! `promptsync watch`, the daemon: one loop runs reconcile passes, one at a time, and
-//! workers beside it (in one `JoinSet`, stopped by one cancellation token) produce
-//! triggers and serve the probes:
+//! workers beside it ([`supervise`]: named, restarted when one ends or panics, stopped
+//! by one cancellation token) produce triggers and serve the probes:
 //!
 //! - [`watcher`]: file system events on the directories that matter (or polling where
 //!   events cannot be had), debounced into one trigger per burst;
 //! - SIGHUP; `POST /reconcile` on the probe [`server`]; the periodic resync (the
-//!   loop's own timer, ±5% jitter), the safety net for missed events;
+//!   loop's own timer, ±5% jitter, counted from the last full pass), the safety net
+//!   for missed events and edits made in the Respan UI;
 //! - a retry when a failed pass's backoff runs out.
 //!
 //! Triggers meet in a slot of capacity one ([`trigger`]): events during a pass make
-//! one follow-up pass. Before each pass the settings are loaded again (a new key file
-//! or configuration takes effect without a restart; a bad one stalls the loop), and
-//! the repository is opened again through its configured path (a git-sync link that
-//! was swapped is followed). The pass does not know what triggered it.
+//! one follow-up pass, which looks at as much as the most demanding of them asked
+//! (a commit: what changed; a person's request or the resync: everything). Before each
+//! pass the settings are loaded again (a new key file or configuration takes effect
+//! without a restart; a bad one stalls the loop), and the repository is opened again
+//! through its configured path (a git-sync link that was swapped is followed). The
+//! pass does not know what triggered it.
 //!
 //! Outcomes, like Flux's: a pass that ran to its end is `success` or `partial`
-//! (prompts failed or files are invalid; transient prompt failures are retried with
-//! backoff); one that ended early is `transient` (backoff: 750 ms doubling to 5 min,
-//! with jitter), `stalled` (a refused key, bad configuration: no retries until
-//! something changes) or `fatal`. Nothing ends the daemon but a shutdown:
-//! [`run`] takes two tokens, `shutdown` (stop taking triggers, let the running pass
-//! finish) and `force` (drop the running pass; it is kill-safe).
+//! (prompts failed or files are invalid; a prompt whose write or read failed for a
+//! reason that may pass is retried with backoff); one that ended early is `transient`
+//! (backoff: 750 ms doubling to 5 min, with jitter), `stalled` (a refused key, bad
+//! configuration: no retries until something changes) or `fatal`. Nothing ends the
+//! daemon but a shutdown: [`run`] takes two tokens, `shutdown` (stop taking triggers,
+//! let the running pass finish) and `force` (drop the running pass; it is kill-safe).
+//! Every wait of the loop (a reload, a rewatch, work on a blocking thread) gives way
+//! to them, so a hung mount never keeps the daemon from exiting.
 
 pub mod metrics;
 pub mod server;
 pub mod status;
+pub mod supervise;
 pub mod trigger;
 pub mod watcher;
 
@@ -33,10 +39,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::Error;
 use crate::api::{ApiError, Client};
@@ -50,7 +54,8 @@ use crate::reconcile::{self, Pass, PassOptions};
 use crate::report::pass::{Mode, PassReport};
 use metrics::Metrics;
 use status::{Counts, PassRecord, Status};
-use trigger::{Pending, Reason, Trigger, Triggers};
+use supervise::Supervisor;
+use trigger::{Kind, Pending, Reason, Trigger, Triggers};
 use watcher::WatchSet;
 
 /// How often the loop proves it is alive (liveness reads it).
@@ -96,7 +101,8 @@ impl std::fmt::Debug for Config {
 pub enum Exit {
     /// Shut down cleanly: no pass was running, or the running one finished.
     Stopped,
-    /// The deadline or a second signal dropped the running pass.
+    /// The deadline or a second signal dropped the running pass (or a wait that would
+    /// have started one).
     Forced,
     /// `--once`: whether the pass ran to its end without a failure.
     Once { ok: bool },
@@ -119,40 +125,78 @@ pub async fn run(
     let (triggers, pending) = trigger::slot();
     let (watch_set, watch_set_rx) = watch::channel(Arc::new(WatchSet::default()));
     let (applied_tx, applied) = watch::channel(0);
+    let applied_tx = Arc::new(applied_tx);
     let stop = CancellationToken::new();
-    let mut workers = JoinSet::new();
+    let mut supervisor = Supervisor::new(Arc::clone(&status));
     if !config.once {
         if let Some(listener) = config.listener {
+            // Each start of the server serves the same bound socket.
+            let socket = listener.into_std().map_err(|source| Error::Io {
+                what: "cannot hand the probe port to the server".into(),
+                source,
+            })?;
             let shared = Arc::new(server::Shared {
                 status: Arc::clone(&status),
                 metrics: Arc::clone(&metrics),
                 triggers: triggers.clone(),
             });
             let stop = stop.clone();
-            workers.spawn(async move {
-                if let Err(err) = server::serve(listener, shared, stop).await {
-                    tracing::error!(error = %err, "the probe server stopped");
-                }
-            });
+            supervisor.add(
+                "probe server",
+                Box::new(move || {
+                    let socket = socket.try_clone();
+                    let shared = Arc::clone(&shared);
+                    let stop = stop.clone();
+                    Box::pin(async move {
+                        let listener = socket
+                            .and_then(TcpListener::from_std)
+                            .map_err(|err| format!("cannot use the probe port: {err}"))?;
+                        server::serve(listener, shared, stop)
+                            .await
+                            .map_err(|err| format!("the probe server stopped: {err}"))
+                    })
+                }),
+            );
         }
-        let (reasons, reasons_rx) = mpsc::channel(256);
-        let source = watcher::Source {
-            set: watch_set_rx,
-            applied: applied_tx,
-            poll: watch_settings.poll,
-            poll_interval: watch_settings.poll_interval,
-            status: Arc::clone(&status),
-            metrics: Arc::clone(&metrics),
-        };
-        workers.spawn(source.run(reasons, stop.clone()));
-        workers.spawn(watcher::debounce(
-            reasons_rx,
+        let watcher_worker = (
+            Arc::clone(&status),
+            Arc::clone(&metrics),
             triggers.clone(),
-            watch_settings.debounce,
             stop.clone(),
-        ));
-        workers.spawn(sighup(triggers.clone(), stop.clone()));
+        );
+        supervisor.add(
+            status::WATCHER,
+            Box::new(move || {
+                let (status, metrics, triggers, stop) = &watcher_worker;
+                let (reasons, reasons_rx) = mpsc::channel(256);
+                let source = watcher::Source {
+                    set: watch_set_rx.clone(),
+                    applied: Arc::clone(&applied_tx),
+                    poll: watch_settings.poll,
+                    poll_interval: watch_settings.poll_interval,
+                    status: Arc::clone(status),
+                    metrics: Arc::clone(metrics),
+                };
+                let debounce = watcher::debounce(
+                    reasons_rx,
+                    triggers.clone(),
+                    watch_settings.debounce,
+                    stop.clone(),
+                );
+                let stop = stop.clone();
+                Box::pin(async move {
+                    let (watched, ()) = tokio::join!(source.run(reasons, stop), debounce);
+                    watched
+                })
+            }),
+        );
+        let (sighup_triggers, sighup_stop) = (triggers.clone(), stop.clone());
+        supervisor.add(
+            "sighup",
+            Box::new(move || Box::pin(sighup(sighup_triggers.clone(), sighup_stop.clone()))),
+        );
     }
+    let supervision = tokio::spawn(supervisor.run(stop.clone()));
     let mut lp = Loop {
         settings: config.settings,
         load: config.load,
@@ -172,12 +216,8 @@ pub async fn run(
     };
     let exit = lp.run(config.once, &shutdown, &force).await;
     stop.cancel();
-    let drained = tokio::time::timeout(Duration::from_secs(5), async {
-        while workers.join_next().await.is_some() {}
-    });
-    if drained.await.is_err() {
-        tracing::warn!("workers did not stop within 5s; leaving them");
-        workers.abort_all();
+    if let Err(err) = supervision.await {
+        tracing::error!(error = %err, "the workers' supervisor failed");
     }
     Ok(exit)
 }
@@ -188,7 +228,7 @@ enum Health {
     Idle,
     /// Retry at this instant (a change ends the wait early).
     Backoff(Instant),
-    /// Needs a person: only a change, a signal or a request runs a pass.
+    /// Needs a person: only a change, a signal, a request or the resync runs a pass.
     Stalled,
 }
 
@@ -219,8 +259,34 @@ struct Loop {
 /// What one pass came to, for the loop's next step.
 struct Ended {
     ok: bool,
-    forced: bool,
+    /// The daemon must end now: a shutdown or force came while the pass was being
+    /// set up, or force dropped it.
+    exit: Option<Exit>,
     /// An incremental pass that looked at few of the prompts: it freed little.
+    small: bool,
+}
+
+impl Ended {
+    fn exit(exit: Exit) -> Ended {
+        Ended {
+            ok: false,
+            exit: Some(exit),
+            small: true,
+        }
+    }
+}
+
+/// What a finished pass came to, worked out on a blocking thread (a report of 10,000
+/// prompts is no work for the async threads).
+struct Digest {
+    baseline: Baseline,
+    counts: Counts,
+    /// A failed prompt is worth retrying.
+    retry: bool,
+    revision: Option<String>,
+    /// The release tag that applied.
+    release: Option<String>,
+    carried: usize,
     small: bool,
 }
 
@@ -234,13 +300,17 @@ impl Loop {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next = Some(Trigger::now(Reason::Startup));
+        // The resync is due this long after the last full pass, whatever ran since: a
+        // repository that commits more often than the interval still gets it.
         let mut resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
         // When to hand free heap pages back after small passes: once the loop is idle.
         let mut trim_at: Option<Instant> = None;
         if !once {
             // Watch before the first pass reads: a commit made during it must
             // trigger the next one, not wait for the resync timer.
-            self.rewatch().await;
+            if let Some(exit) = self.rewatch(shutdown, force).await {
+                return exit;
+            }
         }
         loop {
             let trigger = match next.take() {
@@ -255,17 +325,20 @@ impl Loop {
                         () = shutdown.cancelled() => return Exit::Stopped,
                         trigger = self.pending.next() => match trigger {
                             None => return Exit::Stopped,
-                            // The retry covers the timer's pass.
-                            Some(t) if retry_at.is_some() && !t.reason.is_change() => continue,
                             Some(t) => t,
                         },
                         () = sleep_until(retry_at), if retry_at.is_some() => Trigger::now(Reason::Retry),
                         () = sleep_until(trim_at), if trim_at.is_some() => {
                             trim_at = None;
-                            crate::memory::release();
+                            if blocking(force, crate::memory::release).await.is_none() && force.is_cancelled() {
+                                return Exit::Forced;
+                            }
                             continue;
                         }
-                        () = tokio::time::sleep_until(resync_at) => Trigger::now(Reason::Resync),
+                        // While backing off, the retry is the next pass: a resync that
+                        // falls due meanwhile makes it a full one (below), never a pass
+                        // of its own.
+                        () = tokio::time::sleep_until(resync_at), if retry_at.is_none() => Trigger::now(Reason::Resync),
                         _ = heartbeat.tick() => {
                             self.status.beat();
                             continue;
@@ -274,28 +347,45 @@ impl Loop {
                 }
             };
             // What waits in the slot now happened before this pass reads anything.
-            self.pending.clear();
-            let ended = self.pass(trigger, &mut heartbeat, force).await;
+            let mut trigger = trigger.merge_opt(self.pending.take());
+            if Instant::now() >= resync_at {
+                trigger = trigger.merge(Trigger::now(Reason::Resync));
+            }
+            let ended = self.pass(trigger, &mut heartbeat, shutdown, force).await;
+            if let Some(exit) = ended.exit {
+                return exit;
+            }
+            if trigger.kind() == Kind::Full {
+                resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
+            }
             // What the pass freed goes back to the system before the loop idles, with
             // the cache's new entries first packed together (see `LoadCache::compact`).
             // After a pass that looked at a few prompts, the walk of the heap would
             // cost more than the pass: it waits until the loop has been idle a while
-            // (a burst of commits is trimmed once, after its last pass).
-            let packed = self.cache.lock().is_ok_and(|mut cache| cache.compact());
+            // (a burst of commits is trimmed once, after its last pass). Both walk
+            // memory: they run on a blocking thread.
+            let cache = Arc::clone(&self.cache);
+            let packed = blocking(force, move || {
+                cache.lock().is_ok_and(|mut cache| cache.compact())
+            })
+            .await;
+            let Some(packed) = packed.or((!force.is_cancelled()).then_some(false)) else {
+                return Exit::Forced;
+            };
             if packed || !ended.small {
-                crate::memory::release();
+                if blocking(force, crate::memory::release).await.is_none() && force.is_cancelled() {
+                    return Exit::Forced;
+                }
                 trim_at = None;
             } else {
                 trim_at = Some(Instant::now() + IDLE_TRIM);
             }
-            resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
-            if ended.forced {
-                return Exit::Forced;
-            }
             if once {
                 return Exit::Once { ok: ended.ok };
             }
-            self.rewatch().await;
+            if let Some(exit) = self.rewatch(shutdown, force).await {
+                return exit;
+            }
         }
     }
 
@@ -304,52 +394,57 @@ impl Loop {
         &mut self,
         trigger: Trigger,
         heartbeat: &mut tokio::time::Interval,
+        shutdown: &CancellationToken,
         force: &CancellationToken,
     ) -> Ended {
         let reason = trigger.reason.as_str();
-        if let Err(err) = self.reload().await {
+        let reasons = trigger.reasons.label();
+        let kind = trigger.kind();
+        // No pass has begun: a shutdown or force ends the wait for the settings (a
+        // configuration or key file on a hung mount).
+        let reloaded = tokio::select! {
+            reloaded = self.reload() => reloaded,
+            () = shutdown.cancelled() => return Ended::exit(Exit::Stopped),
+            () = force.cancelled() => return Ended::exit(Exit::Forced),
+        };
+        if let Err(err) = reloaded {
             let message = crate::error::chain(&err);
-            tracing::error!(trigger = reason, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
+            tracing::error!(trigger = reason, reasons, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
             self.status.config_invalid(&message);
             self.metrics.pass(reason, "stalled", 0.0, None);
             self.health = Health::Stalled;
             return Ended {
                 ok: false,
-                forced: false,
+                exit: None,
                 small: true,
             };
         }
-        self.status.started(reason);
+        self.status.started(&reasons);
         let options = PassOptions {
             source: self.source.clone(),
             dry_run: false,
             deploy: self.deploy,
             trigger: reason,
             // The whole account is listed on full passes only, not on every commit.
-            unmanaged: self.settings.sync.report_unmanaged && trigger.reason.is_full(),
+            unmanaged: self.settings.sync.report_unmanaged && kind == Kind::Full,
             // After a commit or a saved file, only what changed since the last pass.
-            since: self
-                .baseline
-                .clone()
-                .filter(|_| trigger.reason.is_incremental()),
+            since: self.baseline.clone().filter(|_| kind == Kind::Incremental),
             cache: Some(Arc::clone(&self.cache)),
         };
         let since = options.since.clone();
-        let span = tracing::info_span!("pass", trigger = reason, revision = tracing::field::Empty);
         let started = Instant::now();
         let started_at = SystemTime::now();
         let result = {
             let progress = ProgressLog::default();
-            let run = reconcile::run(&self.settings, &self.client, &options, &progress)
-                .instrument(span.clone());
+            let run = reconcile::run(&self.settings, &self.client, &options, &progress);
             tokio::pin!(run);
             loop {
                 tokio::select! {
                     result = &mut run => break result,
                     _ = heartbeat.tick() => self.status.beat(),
                     () = force.cancelled() => {
-                        tracing::warn!(trigger = reason, "shutdown deadline: the running pass is dropped (it is safe to kill)");
-                        return Ended { ok: false, forced: true, small: false };
+                        tracing::warn!(trigger = reason, reasons, "the running pass is dropped (it is safe to kill: the next start converges)");
+                        return Ended::exit(Exit::Forced);
                     }
                 }
             }
@@ -358,6 +453,7 @@ impl Loop {
         let elapsed = started.elapsed();
         let mut record = PassRecord {
             trigger: reason,
+            kind: kind.as_str(),
             revision: None,
             started_at: status::timestamp(started_at),
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -365,52 +461,71 @@ impl Loop {
             counts: Counts::default(),
             error: None,
         };
-        let _entered = span.enter();
         match result {
             Ok(pass) => {
-                self.baseline = Some(Arc::new(Baseline::after(
-                    &pass,
-                    since.as_deref(),
-                    &self.settings,
-                )));
-                record.revision = revision(&pass);
-                span.record("revision", record.revision.as_deref());
-                let (counts, retry) = self.observe(&pass);
+                let settings = self.settings.clone();
+                let (status, metrics) = (Arc::clone(&self.status), Arc::clone(&self.metrics));
+                let digest = blocking(force, move || {
+                    let span = tracing::info_span!("pass", revision = revision(&pass));
+                    let _entered = span.enter();
+                    digest(&pass, since.as_deref(), &settings, &status, &metrics)
+                });
+                let Some(digest) = digest.await else {
+                    if force.is_cancelled() {
+                        return Ended::exit(Exit::Forced);
+                    }
+                    tracing::error!(
+                        trigger = reason,
+                        "working out what the pass came to failed; the next pass looks at everything"
+                    );
+                    self.baseline = None;
+                    self.health = Health::Idle;
+                    return Ended {
+                        ok: false,
+                        exit: None,
+                        small: false,
+                    };
+                };
+                self.baseline = Some(Arc::new(digest.baseline));
+                record.revision = digest.revision;
+                let counts = digest.counts;
                 record.counts = counts;
                 let clean = counts.failed == 0 && counts.invalid_files == 0;
                 record.outcome = if clean { "success" } else { "partial" };
                 self.metrics
                     .pass(reason, record.outcome, elapsed.as_secs_f64(), Some(&counts));
-                self.health = if retry {
+                let retry_in = if digest.retry {
                     let delay = self.backoff();
-                    tracing::info!(
-                        retry_in_ms = millis(delay),
-                        "prompts failed for reasons that may pass: retrying"
-                    );
-                    Health::Backoff(Instant::now() + delay)
+                    self.health = Health::Backoff(Instant::now() + delay);
+                    Some(delay)
                 } else {
                     self.failures = 0;
-                    Health::Idle
+                    self.health = Health::Idle;
+                    None
                 };
                 tracing::info!(
                     trigger = reason,
+                    reasons,
+                    kind = kind.as_str(),
                     revision = record.revision.as_deref(),
+                    release = digest.release.as_deref(),
                     duration_ms = record.duration_ms,
                     outcome = record.outcome,
                     created = counts.created,
                     updated = counts.updated,
                     unchanged = counts.unchanged,
+                    carried = digest.carried,
                     failed = counts.failed,
                     deployed = counts.deployed,
                     invalid_files = counts.invalid_files,
+                    retry_in_ms = retry_in.map(millis),
                     "pass finished"
                 );
-                self.status.completed(record);
-                let looked_at = pass.source.prompts.len().saturating_sub(pass.carried);
+                self.status.completed(record, retry_in);
                 Ended {
                     ok: clean,
-                    forced: false,
-                    small: since.is_some() && looked_at * 4 < pass.source.prompts.len(),
+                    exit: None,
+                    small: digest.small,
                 }
             }
             Err(err) => {
@@ -418,7 +533,6 @@ impl Loop {
                 // pass looks at everything.
                 self.baseline = None;
                 record.revision = err.partial.as_deref().and_then(revision);
-                span.record("revision", record.revision.as_deref());
                 record.error = Some(crate::error::chain(&err.error));
                 let stalled = err.class == FailureClass::Stalled;
                 record.outcome = match err.class {
@@ -438,6 +552,8 @@ impl Loop {
                 };
                 tracing::error!(
                     trigger = reason,
+                    reasons,
+                    kind = kind.as_str(),
                     revision = record.revision.as_deref(),
                     duration_ms = record.duration_ms,
                     outcome = record.outcome,
@@ -448,7 +564,7 @@ impl Loop {
                 self.status.failed(record, stalled, retry_in);
                 Ended {
                     ok: false,
-                    forced: false,
+                    exit: None,
                     small: false,
                 }
             }
@@ -472,68 +588,6 @@ impl Loop {
         Ok(())
     }
 
-    /// Counts for status and metrics, the per-prompt problems logged, and whether a
-    /// failed prompt is worth retrying.
-    fn observe(&self, pass: &Pass) -> (Counts, bool) {
-        let report = PassReport::new(pass, Mode::Sync, false);
-        let s = &report.summary;
-        if let Some(unmanaged) = &report.unmanaged {
-            self.status.set_unmanaged(unmanaged.len());
-            self.metrics.unmanaged(unmanaged.len());
-        }
-        let drifted = report.prompts.iter().filter(|p| p.drift).count();
-        let suspended = if pass.suspended {
-            report.prompts.len()
-        } else {
-            report
-                .prompts
-                .iter()
-                .filter(|p| p.skip_reason == Some("sync: false"))
-                .count()
-        };
-        self.metrics.prompts(
-            (report.prompts.len() + pass.carried).saturating_sub(s.failed),
-            s.invalid_files,
-            drifted,
-            suspended,
-        );
-        for file in &report.invalid_files {
-            for d in file.diagnostics.iter() {
-                tracing::warn!(file = %d.path, line = d.line, column = d.column, release_tag = file.release_tag.as_deref(), "invalid prompt file: {}", d.message);
-            }
-        }
-        for row in &report.prompts {
-            if let Some(error) = &row.error {
-                tracing::warn!(file = %row.file, prompt_id = row.prompt_id.as_deref(), error = %error, "prompt failed");
-            }
-            if let Some(error) = row.deploy.as_ref().and_then(|d| d.error.as_ref()) {
-                tracing::warn!(file = %row.file, prompt_id = row.prompt_id.as_deref(), error = %error, "deploy failed");
-            }
-        }
-        let retry = pass
-            .sync
-            .iter()
-            .map(|(_, o)| o)
-            .chain(pass.deploy.iter().map(|(_, o)| o))
-            .flatten()
-            .any(|outcome| {
-                outcome
-                    .as_ref()
-                    .is_err_and(|failed| retryable(&failed.error))
-            });
-        let counts = Counts {
-            created: s.created,
-            updated: s.updated,
-            unchanged: s.unchanged,
-            skipped: s.skipped,
-            failed: s.failed,
-            deployed: s.deployed,
-            invalid_files: s.invalid_files,
-            drifted,
-        };
-        (counts, retry)
-    }
-
     /// The next backoff delay: 750 ms doubling to 5 min, then between half and all of
     /// it (jitter keeps many daemons from retrying in step).
     fn backoff(&mut self) -> Duration {
@@ -545,21 +599,38 @@ impl Loop {
 
     /// Watch what matters for the settings and repository as they are now, and wait
     /// (at most [`WATCH_APPLY`]) until the watches are in place: a change made before
-    /// then is read by the next pass, one made after makes an event.
-    async fn rewatch(&mut self) {
+    /// then is read by the next pass, one made after makes an event. Working out the
+    /// set opens the repository: a shutdown or force ends the wait (`Some` says how
+    /// the daemon ends).
+    async fn rewatch(
+        &mut self,
+        shutdown: &CancellationToken,
+        force: &CancellationToken,
+    ) -> Option<Exit> {
         let inputs = watcher::Inputs {
             repo: self.settings.repo.clone(),
             config_file: self.settings.config_file.clone(),
             key_file: self.settings.api.api_key_file.clone(),
             worktree: self.source == SourceRev::Worktree,
         };
-        match tokio::task::spawn_blocking(move || watcher::plan(&inputs)).await {
+        let planned = tokio::task::spawn_blocking(move || watcher::plan(&inputs));
+        let planned = tokio::select! {
+            planned = planned => planned,
+            () = shutdown.cancelled() => return Some(Exit::Stopped),
+            () = force.cancelled() => return Some(Exit::Forced),
+        };
+        match planned {
             Ok(mut set) => {
                 set.generation = self.watch_set.borrow().generation + 1;
                 let generation = set.generation;
                 self.watch_set.send_replace(Arc::new(set));
                 let applied = self.applied.wait_for(|applied| *applied >= generation);
-                if tokio::time::timeout(WATCH_APPLY, applied).await.is_err() {
+                let waited = tokio::select! {
+                    waited = tokio::time::timeout(WATCH_APPLY, applied) => waited,
+                    () = shutdown.cancelled() => return Some(Exit::Stopped),
+                    () = force.cancelled() => return Some(Exit::Forced),
+                };
+                if waited.is_err() {
                     tracing::warn!(
                         timeout_ms = millis(WATCH_APPLY),
                         "the watches were not in place in time; the resync timer covers what they miss"
@@ -570,6 +641,105 @@ impl Loop {
                 tracing::warn!(error = %err, "cannot work out what to watch; the resync timer still runs")
             }
         }
+        None
+    }
+}
+
+/// What `pass` came to: the baseline it leaves, its counts for status and metrics
+/// (the per-prompt problems logged), and whether a failed prompt is worth retrying.
+fn digest(
+    pass: &Pass,
+    since: Option<&Baseline>,
+    settings: &Settings,
+    status: &Status,
+    metrics: &Metrics,
+) -> Digest {
+    let baseline = Baseline::after(pass, since, settings);
+    let report = PassReport::new(pass, Mode::Sync, false);
+    let s = &report.summary;
+    if let Some(unmanaged) = &report.unmanaged {
+        status.set_unmanaged(unmanaged.len());
+        metrics.unmanaged(unmanaged.len());
+    }
+    let drifted = report.prompts.iter().filter(|p| p.drift).count();
+    let suspended = if pass.suspended {
+        report.prompts.len()
+    } else {
+        report
+            .prompts
+            .iter()
+            .filter(|p| p.skip_reason == Some("sync: false"))
+            .count()
+    };
+    metrics.prompts(
+        (report.prompts.len() + pass.carried).saturating_sub(s.failed),
+        s.invalid_files,
+        drifted,
+        suspended,
+    );
+    for file in &report.invalid_files {
+        for d in file.diagnostics.iter() {
+            tracing::warn!(file = %d.path, line = d.line, column = d.column, release_tag = file.release_tag.as_deref(), "invalid prompt file: {}", d.message);
+        }
+    }
+    for row in &report.prompts {
+        if let Some(error) = &row.error {
+            tracing::warn!(file = %row.file, prompt_id = row.prompt_id.as_deref(), error = %error, "prompt failed");
+        }
+        if let Some(error) = row.deploy.as_ref().and_then(|d| d.error.as_ref()) {
+            tracing::warn!(file = %row.file, prompt_id = row.prompt_id.as_deref(), error = %error, "deploy failed");
+        }
+    }
+    // A prompt whose write, or whose read, failed for a reason that may pass.
+    let writes = pass
+        .sync
+        .iter()
+        .map(|(_, o)| o)
+        .chain(pass.deploy.iter().map(|(_, o)| o))
+        .flatten()
+        .filter_map(|outcome| outcome.as_ref().err())
+        .map(|failed| &failed.error);
+    let retry = writes.chain(&pass.failed_reads).any(retryable);
+    let looked_at = pass.source.prompts.len().saturating_sub(pass.carried);
+    Digest {
+        baseline,
+        counts: Counts {
+            created: s.created,
+            updated: s.updated,
+            unchanged: s.unchanged,
+            skipped: s.skipped,
+            failed: s.failed,
+            deployed: s.deployed,
+            invalid_files: s.invalid_files,
+            drifted,
+        },
+        retry,
+        revision: revision(pass),
+        release: pass
+            .release
+            .as_ref()
+            .map(|(release, _)| release.tag.clone()),
+        carried: pass.carried,
+        small: since.is_some() && looked_at * 4 < pass.source.prompts.len(),
+    }
+}
+
+/// Run `work` on a blocking thread; `None` when `force` comes first (the thread is
+/// left to finish on its own) or when it panicked.
+async fn blocking<T: Send + 'static>(
+    force: &CancellationToken,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let job = tokio::task::spawn_blocking(work);
+    tokio::select! {
+        done = job => match done {
+            Ok(value) => Some(value),
+            Err(err) => {
+                tracing::error!(error = %err, "work on a blocking thread failed");
+                None
+            }
+        },
+        () = force.cancelled() => None,
     }
 }
 
@@ -582,8 +752,9 @@ fn client(settings: &Settings, metrics: &Arc<Metrics>) -> Result<Client, ApiErro
     )
 }
 
-/// Whether a prompt's failure may pass on its own (the API was down, a reply was
-/// lost), as opposed to a refusal that only a change fixes.
+/// Whether a prompt's failure, of a write or of a read, may pass on its own (the API
+/// was down, a reply was lost), as opposed to a refusal that only a change fixes. The
+/// daemon's one rule for retrying a prompt.
 fn retryable(err: &ApiError) -> bool {
     !matches!(
         err,
@@ -633,23 +804,18 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// SIGHUP asks for a pass now.
-async fn sighup(triggers: Triggers, stop: CancellationToken) {
+async fn sighup(triggers: Triggers, stop: CancellationToken) -> Result<(), String> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGHUP");
-                return;
-            }
-        };
+        let mut hangups = signal(SignalKind::hangup())
+            .map_err(|err| format!("cannot listen for SIGHUP: {err}"))?;
         loop {
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => return Ok(()),
                 got = hangups.recv() => {
                     if got.is_none() {
-                        return;
+                        return Err("the SIGHUP stream ended".to_owned());
                     }
                     tracing::info!("SIGHUP: reconciling now");
                     triggers.fire(Reason::Signal);
@@ -661,6 +827,7 @@ async fn sighup(triggers: Triggers, stop: CancellationToken) {
     {
         let _ = triggers;
         stop.cancelled().await;
+        Ok(())
     }
 }
 

@@ -79,11 +79,16 @@ fn the_shutdown_deadline_drops_a_pass_that_takes_too_long() {
         "{took:?}"
     );
     assert_eq!(status.code(), Some(1));
-    assert!(
-        daemon.log_text().contains("shutdown deadline"),
-        "{}",
-        daemon.log_text()
-    );
+    let said = daemon
+        .logs()
+        .into_iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("watch.shutdown_timeout passed"))
+        })
+        .unwrap_or_else(|| panic!("the deadline is logged:\n{}", daemon.log_text()));
+    assert_eq!(said["exit_code"], 1, "{said}");
 }
 
 #[test]
