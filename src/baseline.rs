@@ -54,6 +54,15 @@ fn settings_fingerprint(settings: &Settings) -> u64 {
     hasher.finish()
 }
 
+/// Whether `pass` renamed a remote prompt (a file's `name` written onto it).
+pub fn renamed_any(pass: &Pass) -> bool {
+    !pass.dry_run
+        && pass.sync.iter().any(|(item, outcome)| {
+            matches!(&item.step, SyncStep::Change { metadata, .. } if metadata.name.is_some())
+                && matches!(outcome, Some(Ok(_)))
+        })
+}
+
 impl Baseline {
     /// What `pass` left in sync. `since` is the baseline it ran with (its carried
     /// prompts stay in sync, under the identity they had); a prompt that failed, or
@@ -99,6 +108,9 @@ impl Baseline {
                     && matches!(outcome, Some(Ok(_))))
         });
         let release = match &pass.release {
+            // A prompt renamed: a release file may have named it, and a full pass
+            // would now resolve that file elsewhere. The next pass plans everything.
+            Some(_) if renamed_any(pass) => None,
             Some((release, _)) if release_live && !pass.dry_run => {
                 Some((release.tag.clone(), release.commit.clone()))
             }
@@ -309,6 +321,45 @@ mod tests {
             &s,
         );
         assert_eq!(next.carried_ids([&a1, &b1]), HashSet::from(["p-a", "p-b"]));
+    }
+
+    #[test]
+    fn a_rename_under_a_release_drops_the_release_so_the_next_pass_plans_everything() {
+        let s = settings(&[]);
+        let release = crate::deploy::Release {
+            tag: "v1".into(),
+            commit: "abc".into(),
+            date: 0,
+            annotated: false,
+        };
+        let renamed = SyncStep::Change {
+            metadata: MetadataUpdate {
+                name: Some("Bar".into()),
+                description: None,
+            },
+            content: None,
+        };
+        let applied = Some(Ok(Applied {
+            prompt_id: "p".into(),
+            version: None,
+            created_prompt: false,
+            created_version: false,
+        }));
+        let mut with_release = pass(vec![desired("a", "1")], vec![(item("a", renamed), applied)]);
+        with_release.release = Some((release.clone(), with_release.source.clone()));
+        assert!(renamed_any(&with_release));
+        let after = Baseline::after(&with_release, None, &s);
+        assert!(
+            !after.applies(&s, Some(("v1", "abc"))),
+            "the next pass plans everything"
+        );
+        let mut plain = pass(
+            vec![desired("a", "1")],
+            vec![(item("a", SyncStep::Unchanged { version: Some(1) }), None)],
+        );
+        plain.release = Some((release, plain.source.clone()));
+        assert!(!renamed_any(&plain));
+        assert!(Baseline::after(&plain, None, &s).applies(&s, Some(("v1", "abc"))));
     }
 
     #[test]

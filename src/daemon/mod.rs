@@ -264,6 +264,8 @@ struct Ended {
     exit: Option<Exit>,
     /// An incremental pass that looked at few of the prompts: it freed little.
     small: bool,
+    /// One more pass is due at once (see [`Reason::Requeue`]).
+    requeue: bool,
 }
 
 impl Ended {
@@ -272,6 +274,16 @@ impl Ended {
             ok: false,
             exit: Some(exit),
             small: true,
+            requeue: false,
+        }
+    }
+
+    fn failed(small: bool) -> Ended {
+        Ended {
+            ok: false,
+            exit: None,
+            small,
+            requeue: false,
         }
     }
 }
@@ -288,6 +300,8 @@ struct Digest {
     release: Option<String>,
     carried: usize,
     small: bool,
+    /// A prompt was renamed while a release applies.
+    requeue: bool,
 }
 
 impl Loop {
@@ -383,6 +397,9 @@ impl Loop {
             if once {
                 return Exit::Once { ok: ended.ok };
             }
+            if ended.requeue {
+                next = Some(Trigger::now(Reason::Requeue));
+            }
             if let Some(exit) = self.rewatch(shutdown, force).await {
                 return exit;
             }
@@ -413,11 +430,7 @@ impl Loop {
             self.status.config_invalid(&message);
             self.metrics.pass(reason, "stalled", 0.0, None);
             self.health = Health::Stalled;
-            return Ended {
-                ok: false,
-                exit: None,
-                small: true,
-            };
+            return Ended::failed(true);
         }
         self.status.started(&reasons);
         let options = PassOptions {
@@ -480,11 +493,7 @@ impl Loop {
                     );
                     self.baseline = None;
                     self.health = Health::Idle;
-                    return Ended {
-                        ok: false,
-                        exit: None,
-                        small: false,
-                    };
+                    return Ended::failed(false);
                 };
                 self.baseline = Some(Arc::new(digest.baseline));
                 record.revision = digest.revision;
@@ -522,10 +531,16 @@ impl Loop {
                     "pass finished"
                 );
                 self.status.completed(record, retry_in);
+                if digest.requeue {
+                    tracing::info!(
+                        "the pass renamed a prompt while a release applies: one more pass plans everything"
+                    );
+                }
                 Ended {
                     ok: clean,
                     exit: None,
                     small: digest.small,
+                    requeue: digest.requeue,
                 }
             }
             Err(err) => {
@@ -562,11 +577,7 @@ impl Loop {
                     "pass failed"
                 );
                 self.status.failed(record, stalled, retry_in);
-                Ended {
-                    ok: false,
-                    exit: None,
-                    small: false,
-                }
+                Ended::failed(false)
             }
         }
     }
@@ -721,6 +732,7 @@ fn digest(
             .map(|(release, _)| release.tag.clone()),
         carried: pass.carried,
         small: since.is_some() && looked_at * 4 < pass.source.prompts.len(),
+        requeue: pass.release.is_some() && crate::baseline::renamed_any(pass),
     }
 }
 

@@ -32,6 +32,9 @@ pub enum Reason {
     Resync,
     /// A retry after a failed pass, when its backoff ran out.
     Retry,
+    /// The pass before renamed a prompt while a release applies: a release file may
+    /// have named it, so one more pass plans everything (kube-runtime's requeue).
+    Requeue,
     /// SIGHUP.
     Signal,
     /// `POST /reconcile` on the probe server.
@@ -40,7 +43,7 @@ pub enum Reason {
 
 /// Every reason, in the order a merged trigger names them: a person's request first,
 /// then what asks for more, the retry last.
-const ORDER: [Reason; 11] = [
+const ORDER: [Reason; 12] = [
     Reason::Startup,
     Reason::Signal,
     Reason::Http,
@@ -51,6 +54,7 @@ const ORDER: [Reason; 11] = [
     Reason::Repository,
     Reason::Refs,
     Reason::Files,
+    Reason::Requeue,
     Reason::Retry,
 ];
 
@@ -90,6 +94,7 @@ impl Reason {
             Reason::Rescan => "rescan",
             Reason::Resync => "resync",
             Reason::Retry => "retry",
+            Reason::Requeue => "requeue",
             Reason::Signal => "sighup",
             Reason::Http => "http",
         }
@@ -105,14 +110,16 @@ impl Reason {
                 Kind::Full
             }
             Reason::Config | Reason::KeyFile => Kind::Plan,
-            Reason::Refs | Reason::Repository | Reason::Files | Reason::Retry => Kind::Incremental,
+            Reason::Refs | Reason::Repository | Reason::Files | Reason::Retry | Reason::Requeue => {
+                Kind::Incremental
+            }
         }
     }
 
     /// Whether this reason says something changed (or a person asked), as opposed to
     /// the loop's own timers: such triggers end a backoff early.
     pub fn is_change(self) -> bool {
-        !matches!(self, Reason::Resync | Reason::Retry)
+        !matches!(self, Reason::Resync | Reason::Retry | Reason::Requeue)
     }
 
     fn bit(self) -> u16 {

@@ -3,8 +3,13 @@
 //! the probes or the emulator with a deadline; nothing sleeps blindly.
 
 mod failures;
+mod hangs;
+mod identity;
 mod layouts;
+mod logs;
+mod model;
 mod shutdown;
+mod timing;
 mod triggers;
 
 use std::time::Duration;
