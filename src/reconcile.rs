@@ -295,7 +295,7 @@ async fn reconcile(
             tag: release.tag.clone(),
             source: set.source.clone(),
         };
-        let items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+        let items = cpu(|| plan::plan_deploy(&set.prompts, &release_ref, &remote));
         if apply {
             observer.planned(
                 items
@@ -330,7 +330,7 @@ async fn reconcile(
 
     let searches = plan::history_searches(sources, &remote);
     reader.histories(&searches, &mut remote).await?;
-    let items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+    let items = cpu(|| plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift));
     if apply {
         observer.planned(items.iter().filter(|i| i.is_change()).count());
         let outcomes = apply::apply_sync(client, &items, limit, observer).await;
@@ -348,6 +348,19 @@ async fn reconcile(
     );
     tracing::debug!(written, failed, dry_run = !apply, "reconciled");
     Ok(())
+}
+
+/// Run CPU-bound `work` (a plan of thousands of prompts) so that it stalls no other
+/// task: on a multi-thread runtime its worker hands its other tasks on first
+/// (`block_in_place`); elsewhere (a current-thread runtime, in tests) it just runs.
+fn cpu<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }
 
 /// The release commit's prompts, when a release applies and the pass plans every

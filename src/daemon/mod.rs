@@ -115,11 +115,9 @@ pub async fn run(
     force: CancellationToken,
 ) -> Result<Exit, Error> {
     let watch_settings = config.settings.watch.clone();
-    let status = Arc::new(Status::new(if watch_settings.poll {
-        "polling"
-    } else {
-        "events"
-    }));
+    // The watcher says how it watches once it runs (`events`, or `polling` when asked
+    // or when events cannot be had); until then, and never in `--once`, it is not.
+    let status = Arc::new(Status::new("starting"));
     let metrics = Arc::new(Metrics::new());
     let client = client(&config.settings, &metrics)?;
     let (triggers, pending) = trigger::slot();

@@ -42,8 +42,9 @@ pub struct StatusData {
     pub last_success: Option<String>,
     /// A pass ran to its end at least once (readiness needs it).
     pub synced_once: bool,
-    /// How changes are noticed: `events` (file system notifications), `polling`, or
-    /// `down` while the watcher is not running (the resync still runs).
+    /// How changes are noticed: `events` (file system notifications), `polling`,
+    /// `starting` before the watcher runs, or `down` while it does not run (the resync
+    /// still does).
     pub watcher: &'static str,
     /// Workers that are not running, with why: restarting after a backoff, or given
     /// up (then the daemon is not ready).
