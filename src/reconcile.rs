@@ -267,6 +267,10 @@ async fn reconcile(
             full_plan_instead(&path, &id);
             changed = None;
             pass.carried = 0;
+            // The snapshot below reads the changed prompts again: what the first said
+            // about them would be said twice.
+            reader.warnings.clear();
+            reader.failed_reads.clear();
             remote = reader
                 .snapshot(
                     &pass.source.prompts,

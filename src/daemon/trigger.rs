@@ -116,12 +116,6 @@ impl Reason {
         }
     }
 
-    /// Whether this reason says something changed (or a person asked), as opposed to
-    /// the loop's own timers: such triggers end a backoff early.
-    pub fn is_change(self) -> bool {
-        !matches!(self, Reason::Resync | Reason::Retry | Reason::Requeue)
-    }
-
     fn bit(self) -> u16 {
         let index = ORDER.iter().position(|r| *r == self).unwrap_or(0);
         1 << index
