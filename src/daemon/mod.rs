@@ -183,8 +183,14 @@ pub async fn run(
                 );
                 let stop = stop.clone();
                 Box::pin(async move {
-                    let (watched, ()) = tokio::join!(source.run(reasons, stop), debounce);
-                    watched
+                    // The debouncer ends when the source does (its sender goes), or at
+                    // the stop: the source's result is the worker's.
+                    tokio::pin!(debounce);
+                    tokio::select! {
+                        biased;
+                        watched = source.run(reasons, stop) => watched,
+                        () = &mut debounce => Err("the debouncer ended".to_owned()),
+                    }
                 })
             }),
         );
@@ -326,6 +332,9 @@ impl Loop {
         }
         loop {
             let trigger = match next.take() {
+                // A pass of the loop's own (the first, a requeue) starts no more once
+                // the shutdown came.
+                Some(_) if shutdown.is_cancelled() => return Exit::Stopped,
                 Some(trigger) => trigger,
                 None => {
                     let retry_at = match self.health {
