@@ -1,6 +1,7 @@
 //! `promptsync watch`, the daemon: one loop runs reconcile passes, one at a time, and
-//! workers beside it ([`supervise`]: named, restarted when one ends or panics, stopped
-//! by one cancellation token) produce triggers and serve the probes:
+//! workers beside it (started in `workers`, kept by [`supervise`]: named, restarted
+//! when one ends or panics, stopped by one cancellation token) produce triggers and
+//! serve the probes; what a finished pass came to is worked out in `outcome`:
 //!
 //! - [`watcher`]: file system events on the directories that matter (or polling where
 //!   events cannot be had), debounced into one trigger per burst;
@@ -28,17 +29,19 @@
 //! to them, so a hung mount never keeps the daemon from exiting.
 
 pub mod metrics;
+mod outcome;
 pub mod server;
 pub mod status;
 pub mod supervise;
 pub mod trigger;
 pub mod watcher;
+mod workers;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -50,9 +53,9 @@ use crate::config::Settings;
 use crate::desired::LoadCache;
 use crate::desired::SourceRev;
 use crate::error::FailureClass;
-use crate::reconcile::{self, Pass, PassOptions};
-use crate::report::pass::{Mode, PassReport};
+use crate::reconcile::{self, PassOptions};
 use metrics::Metrics;
+use outcome::{digest, revision};
 use status::{Counts, PassRecord, Status};
 use supervise::Supervisor;
 use trigger::{Kind, Pending, Reason, Trigger, Triggers};
@@ -127,78 +130,19 @@ pub async fn run(
     let stop = CancellationToken::new();
     let mut supervisor = Supervisor::new(Arc::clone(&status));
     if !config.once {
-        if let Some(listener) = config.listener {
-            // Each start of the server serves the same bound socket.
-            let socket = listener.into_std().map_err(|source| Error::Io {
-                what: "cannot hand the probe port to the server".into(),
-                source,
-            })?;
-            let shared = Arc::new(server::Shared {
+        workers::start(
+            &mut supervisor,
+            workers::Shared {
+                listener: config.listener,
                 status: Arc::clone(&status),
                 metrics: Arc::clone(&metrics),
                 triggers: triggers.clone(),
-            });
-            let stop = stop.clone();
-            supervisor.add(
-                "probe server",
-                Box::new(move || {
-                    let socket = socket.try_clone();
-                    let shared = Arc::clone(&shared);
-                    let stop = stop.clone();
-                    Box::pin(async move {
-                        let listener = socket
-                            .and_then(TcpListener::from_std)
-                            .map_err(|err| format!("cannot use the probe port: {err}"))?;
-                        server::serve(listener, shared, stop)
-                            .await
-                            .map_err(|err| format!("the probe server stopped: {err}"))
-                    })
-                }),
-            );
-        }
-        let watcher_worker = (
-            Arc::clone(&status),
-            Arc::clone(&metrics),
-            triggers.clone(),
-            stop.clone(),
-        );
-        supervisor.add(
-            status::WATCHER,
-            Box::new(move || {
-                let (status, metrics, triggers, stop) = &watcher_worker;
-                let (reasons, reasons_rx) = mpsc::channel(256);
-                let source = watcher::Source {
-                    set: watch_set_rx.clone(),
-                    applied: Arc::clone(&applied_tx),
-                    poll: watch_settings.poll,
-                    poll_interval: watch_settings.poll_interval,
-                    status: Arc::clone(status),
-                    metrics: Arc::clone(metrics),
-                };
-                let debounce = watcher::debounce(
-                    reasons_rx,
-                    triggers.clone(),
-                    watch_settings.debounce,
-                    stop.clone(),
-                );
-                let stop = stop.clone();
-                Box::pin(async move {
-                    // The debouncer ends when the source does (its sender goes), or at
-                    // the stop: the source's result is the worker's.
-                    tokio::pin!(debounce);
-                    tokio::select! {
-                        biased;
-                        watched = source.run(reasons, stop) => watched,
-                        () = &mut debounce => Err("the debouncer ended".to_owned()),
-                    }
-                })
-            }),
-        );
-        let (sighup_triggers, sighup_stop) = (triggers.clone(), stop.clone());
-        supervisor.add(
-            "sighup",
-            Box::new(move || Box::pin(sighup(sighup_triggers.clone(), sighup_stop.clone()))),
-        );
+                stop: stop.clone(),
+                watch: watch_settings,
+                watch_set: watch_set_rx,
+                applied: applied_tx,
+            },
+        )?;
     }
     let supervision = tokio::spawn(supervisor.run(stop.clone()));
     let mut lp = Loop {
@@ -290,22 +234,6 @@ impl Ended {
             requeue: false,
         }
     }
-}
-
-/// What a finished pass came to, worked out on a blocking thread (a report of 10,000
-/// prompts is no work for the async threads).
-struct Digest {
-    baseline: Baseline,
-    counts: Counts,
-    /// A failed prompt is worth retrying.
-    retry: bool,
-    revision: Option<String>,
-    /// The release tag that applied.
-    release: Option<String>,
-    carried: usize,
-    small: bool,
-    /// A prompt was renamed while a release applies.
-    requeue: bool,
 }
 
 impl Loop {
@@ -663,86 +591,6 @@ impl Loop {
     }
 }
 
-/// What `pass` came to: the baseline it leaves, its counts for status and metrics
-/// (the per-prompt problems logged), and whether a failed prompt is worth retrying.
-fn digest(
-    pass: &Pass,
-    since: Option<&Baseline>,
-    settings: &Settings,
-    status: &Status,
-    metrics: &Metrics,
-) -> Digest {
-    let baseline = Baseline::after(pass, since, settings);
-    let report = PassReport::new(pass, Mode::Sync, false);
-    let s = &report.summary;
-    if let Some(unmanaged) = &report.unmanaged {
-        status.set_unmanaged(unmanaged.len());
-        metrics.unmanaged(unmanaged.len());
-    }
-    let drifted = report.prompts.iter().filter(|p| p.drift).count();
-    let suspended = if pass.suspended {
-        report.prompts.len()
-    } else {
-        report
-            .prompts
-            .iter()
-            .filter(|p| p.skip_reason == Some("sync: false"))
-            .count()
-    };
-    metrics.prompts(
-        (report.prompts.len() + pass.carried).saturating_sub(s.failed),
-        s.invalid_files,
-        drifted,
-        suspended,
-    );
-    for file in &report.invalid_files {
-        for d in file.diagnostics.iter() {
-            tracing::warn!(file = %d.path, line = d.line, column = d.column, release_tag = file.release_tag.as_deref(), "invalid prompt file: {}", d.message);
-        }
-    }
-    for row in &report.prompts {
-        if let Some(error) = &row.error {
-            tracing::warn!(file = %row.file, prompt_id = row.prompt_id.as_deref(), error = %error, "prompt failed");
-        }
-        if let Some(error) = row.deploy.as_ref().and_then(|d| d.error.as_ref()) {
-            tracing::warn!(file = %row.file, prompt_id = row.prompt_id.as_deref(), error = %error, "deploy failed");
-        }
-    }
-    // A prompt whose write, or whose read, failed for a reason that may pass.
-    let writes = pass
-        .sync
-        .iter()
-        .map(|(_, o)| o)
-        .chain(pass.deploy.iter().map(|(_, o)| o))
-        .flatten()
-        .filter_map(|outcome| outcome.as_ref().err())
-        .map(|failed| &failed.error);
-    let retry = writes.chain(&pass.failed_reads).any(retryable);
-    let looked_at = pass.source.prompts.len().saturating_sub(pass.carried);
-    Digest {
-        baseline,
-        counts: Counts {
-            created: s.created,
-            updated: s.updated,
-            unchanged: s.unchanged,
-            skipped: s.skipped,
-            failed: s.failed,
-            deployed: s.deployed,
-            invalid_files: s.invalid_files,
-            drifted,
-        },
-        retry,
-        revision: revision(pass),
-        release: pass
-            .release
-            .as_ref()
-            .map(|(release, _)| release.tag.clone()),
-        carried: pass.carried,
-        small: since.is_some() && looked_at * 4 < pass.source.prompts.len(),
-        requeue: pass.release.is_some() && crate::baseline::renamed_any(pass),
-    }
-}
-
 /// Run `work` on a blocking thread; `None` when `force` comes first (the thread is
 /// left to finish on its own) or when it panicked.
 async fn blocking<T: Send + 'static>(
@@ -771,19 +619,6 @@ fn client(settings: &Settings, metrics: &Arc<Metrics>) -> Result<Client, ApiErro
     )
 }
 
-/// Whether a prompt's failure, of a write or of a read, may pass on its own (the API
-/// was down, a reply was lost), as opposed to a refusal that only a change fixes. The
-/// daemon's one rule for retrying a prompt.
-fn retryable(err: &ApiError) -> bool {
-    !matches!(
-        err,
-        ApiError::Rejected { .. }
-            | ApiError::Unauthorized { .. }
-            | ApiError::MissingKey
-            | ApiError::Setup(_)
-    )
-}
-
 /// Whether two settings talk to the API the same way (the same key included).
 fn same_api(a: &Settings, b: &Settings) -> bool {
     let (a, b) = (&a.api, &b.api);
@@ -793,17 +628,6 @@ fn same_api(a: &Settings, b: &Settings) -> bool {
         && a.max_in_flight == b.max_in_flight
         && a.retry_max_elapsed == b.retry_max_elapsed
         && a.api_key.as_ref().map(|k| k.expose()) == b.api_key.as_ref().map(|k| k.expose())
-}
-
-/// The commit a pass read (`worktree@<HEAD>` for the working tree).
-fn revision(pass: &Pass) -> Option<String> {
-    let source = &pass.source.source;
-    match (&source.commit, source.worktree) {
-        (Some(commit), false) => Some(commit.clone()),
-        (Some(commit), true) => Some(format!("worktree@{commit}")),
-        (None, true) => Some("worktree".to_owned()),
-        (None, false) => None,
-    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -819,34 +643,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// SIGHUP asks for a pass now.
-async fn sighup(triggers: Triggers, stop: CancellationToken) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = signal(SignalKind::hangup())
-            .map_err(|err| format!("cannot listen for SIGHUP: {err}"))?;
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                got = hangups.recv() => {
-                    if got.is_none() {
-                        return Err("the SIGHUP stream ended".to_owned());
-                    }
-                    tracing::info!("SIGHUP: reconciling now");
-                    triggers.fire(Reason::Signal);
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = triggers;
-        stop.cancelled().await;
-        Ok(())
     }
 }
 
