@@ -12,6 +12,8 @@ fn a_pass_logs_one_line_at_the_default_level() {
     let s = one_prompt();
     let daemon = s.watch(&[]);
     daemon.wait_ready(DEADLINE);
+    // The first pass's line is read (it may reach the pipe after `/readyz` says 200).
+    daemon.wait_passes(1, DEADLINE);
     let from = daemon.logs().len();
     s.repo
         .write("prompts/a.prompt.yaml", &prompt("A", "second"));

@@ -104,30 +104,32 @@ fn the_resync_timer_does_not_hammer_a_backoff() {
     s.repo
         .write("prompts/a.prompt.yaml", &prompt("A", "during the outage"));
     s.repo.commit("A during an outage");
-    // When each failed pass ended, as seen from here (the log is read every 20 ms).
-    let mut ended: Vec<(Instant, Value)> = Vec::new();
-    while ended.len() < 4 {
-        let count = ended.len();
-        let pass = wait_until(DEADLINE, "the next failed pass", || {
-            daemon
-                .passes()
-                .into_iter()
-                .filter(|p| p["outcome"] == "transient")
-                .nth(count)
-        });
-        ended.push((Instant::now(), pass));
-    }
-    for pair in ended.windows(2) {
-        let ((before, first), (after, _)) = (&pair[0], &pair[1]);
-        let retry_in = Duration::from_millis(first["retry_in_ms"].as_u64().unwrap());
-        let gap = after.duration_since(*before) + Duration::from_millis(60);
+    let failed = wait_until(DEADLINE, "four failed passes", || {
+        let failed: Vec<Value> = daemon
+            .passes()
+            .into_iter()
+            .filter(|p| p["outcome"] == "transient")
+            .collect();
+        (failed.len() >= 4).then_some(failed)
+    });
+    // From the log's own clock: when each pass ended, and when the next one began.
+    let ended = |pass: &Value| {
+        let at = pass["timestamp"].as_str().unwrap();
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    for pair in failed.windows(2) {
+        let (first, next) = (&pair[0], &pair[1]);
+        let retry_in = time::Duration::milliseconds(first["retry_in_ms"].as_i64().unwrap());
+        let began =
+            ended(next) - time::Duration::milliseconds(next["duration_ms"].as_i64().unwrap());
+        let waited = began - ended(first);
+        // The log's timestamps and durations are rounded apart: a few ms of slack.
         assert!(
-            gap >= retry_in,
-            "a pass {gap:?} after one that said to retry in {retry_in:?}: {:#?}",
-            ended.iter().map(|(_, p)| p).collect::<Vec<_>>()
+            waited + time::Duration::milliseconds(5) >= retry_in,
+            "a pass began {waited} after one that said to retry in {retry_in}: {failed:#?}"
         );
     }
-    let (_, last) = &ended[3];
+    let last = &failed[3];
     assert!(
         last["retry_in_ms"].as_u64().unwrap() >= 1500,
         "the backoff grew past the resync interval: {last}"
