@@ -24,15 +24,24 @@ fn a_full_pass_asked_for_during_a_pass_is_not_downgraded_by_a_later_commit() {
     s.emu.set_knobs(json!({"latency": {"fixed_ms": 700}}));
     s.repo
         .write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    s.emu.clear_requests();
     let second = s.repo.commit("Second A");
     wait_reconciling(&daemon);
+    // The commit's pass has read the repository once it talks to the API.
+    wait_until(DEADLINE, "the pass to reach the API", || {
+        (!s.emu.requests().is_empty()).then_some(())
+    });
     let (code, body) = daemon.post("/reconcile");
     assert_eq!(code, 202, "{body}");
     s.repo.write("prompts/a.prompt.yaml", &prompt("A", "third"));
     let third = s.repo.commit("Third A");
     let follow_up = daemon.wait_pass(DEADLINE, "the pass after the request", |p| {
-        p["revision"] == third.as_str() && p["revision"] != second.as_str()
+        p["revision"] == third.as_str()
     });
+    let first = daemon.wait_pass(DEADLINE, "the commit's pass", |p| {
+        p["revision"] == second.as_str()
+    });
+    assert_eq!(first["kind"], "incremental", "{first}");
     s.emu.set_knobs(json!({"latency": {"fixed_ms": 0}}));
     assert_eq!(
         follow_up["kind"], "full",
