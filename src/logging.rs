@@ -83,6 +83,24 @@ where
             message,
         })?,
     };
+    // notify reports at INFO what is routine for us (a watch descriptor that the
+    // kernel dropped when git-sync removed an old worktree, with a path of notify's own
+    // sources): its warnings and errors are kept, unless a filter names it.
+    let named = rust_log
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .unwrap_or(&settings.filter)
+        .contains("notify");
+    let filter = if named {
+        filter
+    } else {
+        filter.add_directive("notify=warn".parse().map_err(
+            |err: tracing_subscriber::filter::ParseError| LoggingError::InvalidLevel {
+                value: "notify=warn".to_owned(),
+                message: err.to_string(),
+            },
+        )?)
+    };
     let writer = Redacted(writer);
     let layer = match settings.format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
@@ -190,6 +208,27 @@ mod tests {
         assert!(text.contains("parsed"), "{text}");
         assert!(text.contains("file=\"a.prompt.yaml\""), "{text}");
         assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+
+    #[test]
+    fn notify_s_routine_info_lines_are_left_out_unless_a_filter_names_it() {
+        let log = || {
+            tracing::info!(target: "notify::inotify", "unable to remove watch descriptor");
+            tracing::warn!(target: "notify::inotify", "a notify warning");
+            tracing::info!("ours");
+        };
+        let text = capture(&settings(LogFormat::Json, "info"), None, log);
+        assert!(!text.contains("unable to remove"), "{text}");
+        assert!(
+            text.contains("a notify warning") && text.contains("ours"),
+            "{text}"
+        );
+        let named = capture(
+            &settings(LogFormat::Json, "info"),
+            Some("info,notify=info"),
+            log,
+        );
+        assert!(named.contains("unable to remove"), "{named}");
     }
 
     #[test]

@@ -470,6 +470,13 @@ fn metadata_update(desired: &DesiredPrompt, remote: &Prompt) -> MetadataUpdate {
     }
 }
 
+/// Where each prompt resolves remotely, exactly as [`plan_sync`] resolves them (two
+/// files on one remote prompt fail both): an incremental pass checks its changed
+/// files against the prompts it carries with this.
+pub fn targets(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Result<Target, String>> {
+    resolve_all(prompts, remote)
+}
+
 /// Resolve every prompt to its remote target; two files on one remote prompt fail both.
 fn resolve_all(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Result<Target, String>> {
     let names = remote.ids_by_name();

@@ -115,6 +115,10 @@ pub struct Pass {
     pub carried: usize,
     /// The deploy gate's outcome, when `deploy.gate_command` ran before the deploy.
     pub gate: Option<crate::notify::gate::GateOutcome>,
+    /// The reads that failed one prompt each (its version list, a version in full,
+    /// reading it again after the deploy), for a caller that retries: whether one is
+    /// worth it is the error's to say.
+    pub failed_reads: Vec<ApiError>,
 }
 
 /// Run one pass. Per-prompt failures are in the returned [`Pass`]; a problem that ends
@@ -208,6 +212,7 @@ async fn run_pass(
         remote: Remote::default(),
         carried: 0,
         gate: None,
+        failed_reads: Vec::new(),
     };
     let mut reader = Reader {
         client,
@@ -217,6 +222,7 @@ async fn run_pass(
         unmanaged_found: None,
         failed_listing: None,
         stale: std::cell::Cell::new(false),
+        failed_reads: Vec::new(),
     };
     let result = reconcile(
         &mut pass,
@@ -228,6 +234,7 @@ async fn run_pass(
     )
     .await;
     pass.warnings = reader.warnings;
+    pass.failed_reads = reader.failed_reads;
     match result.and_then(|()| reader.failed_listing.map_or(Ok(()), Err)) {
         Ok(()) => Ok(pass),
         Err(err) => Err(PassError::new(err, Some(pass))),
@@ -251,33 +258,77 @@ async fn reconcile(
         .as_ref()
         .map(|(r, _)| (r.tag.as_str(), r.commit.as_str()));
     // An incremental pass: the release and settings are as they were, so only the
-    // prompts that changed since the baseline need a look.
-    let changed: Option<Vec<DesiredPrompt>> = since
-        .filter(|baseline| baseline.applies(settings, release_id))
-        .map(|baseline| {
-            pass.source
-                .prompts
-                .iter()
-                .filter(|desired| !baseline.unchanged(desired))
-                .cloned()
-                .collect()
+    // prompts that changed since the baseline need a look, unless one of them touches
+    // the identity of a prompt it carries (see `incremental`).
+    let baseline = since.filter(|baseline| baseline.applies(settings, release_id));
+    let mut changed: Option<Vec<DesiredPrompt>> = baseline.and_then(|baseline| {
+        let (changed, carried): (Vec<&DesiredPrompt>, Vec<&DesiredPrompt>) = pass
+            .source
+            .prompts
+            .iter()
+            .partition(|desired| !baseline.unchanged(desired));
+        let carried_ids = baseline.carried_ids(carried);
+        // A changed file that names a carried file's prompt by id conflicts with it.
+        let clash = changed.iter().find_map(|desired| match &desired.key {
+            PromptKey::Id(id) if carried_ids.contains(id.as_str()) => Some((*desired, id)),
+            _ => None,
         });
+        if let Some((desired, id)) = clash {
+            full_plan_instead(&desired.path, id);
+            return None;
+        }
+        Some(changed.into_iter().cloned().collect())
+    });
     if let Some(changed) = &changed {
         pass.carried = pass.source.prompts.len() - changed.len();
-        tracing::info!(
+        tracing::debug!(
             changed = changed.len(),
             carried = pass.carried,
             "incremental pass: only the prompts that changed are looked at"
         );
     }
     let sources: &[DesiredPrompt] = changed.as_deref().unwrap_or(&pass.source.prompts);
-    let release_set = pass
-        .release
-        .as_ref()
-        .filter(|_| changed.is_none())
-        .map(|(_, set)| set.prompts.as_slice());
-    let mut remote = reader.snapshot(sources, release_set).await?;
-    tracing::info!(
+    let mut remote = reader
+        .snapshot(sources, release_prompts(pass, changed.is_none()).as_deref())
+        .await?;
+    // A changed file whose name finds a prompt that a carried file syncs (or the
+    // reverse: its id is one a carried name resolved to) conflicts with it: only a
+    // plan of every file reaches the decision a full pass reaches.
+    if let (Some(list), Some(baseline)) = (&changed, baseline) {
+        let carried = pass
+            .source
+            .prompts
+            .iter()
+            .filter(|desired| baseline.unchanged(desired));
+        let carried_ids = baseline.carried_ids(carried);
+        let clash =
+            plan::targets(list, &remote)
+                .into_iter()
+                .zip(list)
+                .find_map(|(target, desired)| {
+                    let id = target.ok()?.id()?.to_owned();
+                    carried_ids
+                        .contains(id.as_str())
+                        .then(|| (desired.path.clone(), id))
+                });
+        if let Some((path, id)) = clash {
+            full_plan_instead(&path, &id);
+            changed = None;
+            pass.carried = 0;
+            // The snapshot below reads the changed prompts again: what the first said
+            // about them would be said twice.
+            reader.warnings.clear();
+            reader.failed_reads.clear();
+            remote = reader
+                .snapshot(
+                    &pass.source.prompts,
+                    release_prompts(pass, changed.is_none()).as_deref(),
+                )
+                .await?;
+        }
+    }
+    let sources: &[DesiredPrompt] = changed.as_deref().unwrap_or(&pass.source.prompts);
+    tracing::debug!(
         prompts = sources.len(),
         remote = remote.prompts.len(),
         unreadable = remote.unreadable.len() + remote.unreadable_names.len(),
@@ -296,7 +347,7 @@ async fn reconcile(
             tag: release.tag.clone(),
             source: set.source.clone(),
         };
-        let mut items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+        let mut items = cpu(|| plan::plan_deploy(&set.prompts, &release_ref, &remote));
         if apply
             && reader
                 .refresh(&plan::deploy_writes(&items), &mut remote)
@@ -308,7 +359,7 @@ async fn reconcile(
                 .filter(|id| !remote.versions.contains_key(id))
                 .collect();
             reader.histories(&searches, &mut remote).await?;
-            items = plan::plan_deploy(&set.prompts, &release_ref, &remote);
+            items = cpu(|| plan::plan_deploy(&set.prompts, &release_ref, &remote));
         }
         // The deploy gate runs before anything of the release is sent; a failed one
         // in `enforce` mode holds the whole deploy step (drafts still sync).
@@ -371,7 +422,8 @@ async fn reconcile(
     }
     let searches = plan::history_searches(sources, &remote);
     reader.histories(&searches, &mut remote).await?;
-    let mut items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+    let mut items =
+        cpu(|| plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift));
     if apply
         && reader
             .refresh(&plan::sync_writes(&items), &mut remote)
@@ -379,7 +431,7 @@ async fn reconcile(
     {
         let searches = plan::history_searches(sources, &remote);
         reader.histories(&searches, &mut remote).await?;
-        items = plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift);
+        items = cpu(|| plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift));
     }
     if apply {
         observer.planned(items.iter().filter(|i| i.is_change()).count());
@@ -396,8 +448,40 @@ async fn reconcile(
             .map(|(_, o)| o)
             .chain(pass.sync.iter().map(|(_, o)| o)),
     );
-    tracing::info!(written, failed, dry_run = !apply, "reconciled");
+    tracing::debug!(written, failed, dry_run = !apply, "reconciled");
     Ok(())
+}
+
+/// Run CPU-bound `work` (a plan of thousands of prompts) so that it stalls no other
+/// task: on a multi-thread runtime its worker hands its other tasks on first
+/// (`block_in_place`); elsewhere (a current-thread runtime, in tests) it just runs.
+fn cpu<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+/// The release commit's prompts, when a release applies and the pass plans every
+/// file (an incremental pass leaves the release alone: it is as the baseline left it).
+fn release_prompts(pass: &Pass, every_file: bool) -> Option<Vec<DesiredPrompt>> {
+    pass.release
+        .as_ref()
+        .filter(|_| every_file)
+        .map(|(_, set)| set.prompts.clone())
+}
+
+/// Log that an incremental pass plans every file: the changed file at `path` shares
+/// the remote prompt `id` with a file it would have carried.
+fn full_plan_instead(path: &str, id: &str) {
+    tracing::info!(
+        file = path,
+        prompt_id = id,
+        "a changed file resolves to a prompt that an unchanged file syncs: planning every file"
+    );
 }
 
 /// How many applied items succeeded and failed.
@@ -540,6 +624,7 @@ fn read_trees(
     let Some(release) = newest_release(&repo, settings)? else {
         return Ok((source, None));
     };
+    tracing::debug!(tag = release.tag, commit = release.commit, "release");
     let set = if !source.source.worktree
         && source.source.commit.as_deref() == Some(release.commit.as_str())
     {
@@ -617,6 +702,8 @@ struct Reader<'a> {
     /// deploy step wrote since. A write then reads its prompts again first
     /// ([`Reader::refresh`]).
     stale: std::cell::Cell<bool>,
+    /// The reads that failed a prompt (see [`Pass::failed_reads`]).
+    failed_reads: Vec<ApiError>,
 }
 
 /// What a prompt list was asked for, to attribute an item that names nothing.
@@ -829,7 +916,7 @@ impl Reader<'_> {
     /// server may list `{version, model, updated_at}` only). Returns the prompts whose
     /// versions could not be read, with why.
     async fn complete<'p>(
-        &self,
+        &mut self,
         prompts: impl Iterator<Item = &'p mut Prompt>,
     ) -> Result<Vec<(String, String)>, ApiError> {
         let mut slots: Vec<(String, &'p mut Version)> = Vec::new();
@@ -868,6 +955,7 @@ impl Reader<'_> {
                 Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
                     tracing::warn!(prompt_id = %id, version = version.number, error = %err, "cannot read a version in full");
+                    self.failed_reads.push(err.clone());
                     failures.push((
                         id.clone(),
                         format!("reading v{} in full: {err}", version.number),
@@ -880,7 +968,7 @@ impl Reader<'_> {
 
     /// Every version of the given prompts, concurrently, into `remote.versions`; a
     /// list that could not be read in full says why in its [`History`].
-    async fn histories(&self, ids: &[String], remote: &mut Remote) -> Result<(), ApiError> {
+    async fn histories(&mut self, ids: &[String], remote: &mut Remote) -> Result<(), ApiError> {
         if !ids.is_empty() {
             // A round of reads later, the snapshot is older than a second read would be.
             self.stale.set(true);
@@ -892,6 +980,7 @@ impl Reader<'_> {
                 Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
                     tracing::warn!(prompt_id = %id, error = %err, "cannot list the versions");
+                    self.failed_reads.push(err.clone());
                     History {
                         versions: Vec::new(),
                         incomplete: Some(err.to_string()),
@@ -939,7 +1028,10 @@ impl Reader<'_> {
             {
                 Ok(listing) => fresh.extend(self.listed(listing, Asked::Ids(&ids), remote)),
                 Err(err) if err.stops_run() => return Err(err),
-                Err(err) => lost.extend(touched.ids.keys().map(|id| (id, err.to_string()))),
+                Err(err) => {
+                    self.failed_reads.push(err.clone());
+                    lost.extend(touched.ids.keys().map(|id| (id, err.to_string())));
+                }
             }
             for id in touched.ids.keys() {
                 if !fresh.iter().any(|p| p.id() == Some(id.as_str()))
@@ -956,7 +1048,10 @@ impl Reader<'_> {
                 match result {
                     Ok(prompt) => fresh.push(prompt),
                     Err(err) if err.stops_run() => return Err(err),
-                    Err(err) => lost.push((id, err.to_string())),
+                    Err(err) => {
+                        self.failed_reads.push(err.clone());
+                        lost.push((id, err.to_string()));
+                    }
                 }
             }
         }
@@ -978,6 +1073,7 @@ impl Reader<'_> {
                 }
                 Err(err) if err.stops_run() => return Err(err),
                 Err(err) => {
+                    self.failed_reads.push(err.clone());
                     let reason = format!("reading it again after the deploy: {err}");
                     for name in &touched.names {
                         remote.mark_unreadable(None, Some(name), &reason);

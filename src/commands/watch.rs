@@ -1,14 +1,18 @@
-//! `promptsync watch`: the daemon's edge. Loads the settings, sets up JSON logs when
-//! stderr is not a terminal, binds the probe port, turns SIGTERM/SIGINT into the
-//! daemon's two-stage shutdown (the first lets the running pass finish within
-//! `watch.shutdown_timeout`, a second one or the deadline forces), and maps how the
-//! daemon ended to the exit status. `--emulator` runs a local emulator in the process.
+//! `promptsync watch`: the daemon's edge. Installs the SIGTERM/SIGINT handlers before
+//! anything that can block (from then on a signal is ours to act on, so every wait
+//! gives way to it), loads the settings, sets up JSON logs when stderr is not a
+//! terminal, binds the probe port, turns the signals into the daemon's two-stage
+//! shutdown (the first lets the running pass finish within `watch.shutdown_timeout`, a
+//! second one or the deadline forces), and maps how the daemon ended to the exit
+//! status: 0 after a clean stop, 1 when a running pass was dropped (the deadline or a
+//! second signal). `--emulator` runs a local emulator in the process.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
@@ -21,11 +25,69 @@ use crate::gitrepo::GitRepo;
 use crate::secret::ApiKey;
 
 pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
+    let runtime = super::runtime()?;
+    let exit = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let force = CancellationToken::new();
+        // The deadline is known once the settings are: a signal before then starts
+        // the shutdown all the same, and the deadline counts from it.
+        let (deadline_tx, deadline) = watch::channel(None);
+        let signals = Signals::new().map_err(|source| Error::Io {
+            what: "cannot listen for SIGTERM/SIGINT".into(),
+            source,
+        })?;
+        let signals = tokio::spawn(two_stage_shutdown(
+            signals,
+            shutdown.clone(),
+            force.clone(),
+            deadline,
+        ));
+        let exit = start_and_run(global, args, &shutdown, &force, deadline_tx).await;
+        signals.abort();
+        exit
+    });
+    // A dropped pass may leave a blocking read behind; it is safe to abandon.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    Ok(match exit? {
+        Exit::Stopped => {
+            tracing::info!(exit_code = 0, "stopped");
+            ExitStatus::Success
+        }
+        Exit::Forced => {
+            tracing::warn!(
+                exit_code = 1,
+                "stopped before the running work was done (it is safe to kill: the next start converges)"
+            );
+            ExitStatus::Failure
+        }
+        Exit::Once { ok: true } => ExitStatus::Success,
+        Exit::Once { ok: false } => ExitStatus::Failure,
+    })
+}
+
+/// Load the settings, set up logs, bind the probe port and run the daemon; every
+/// step that may block gives way to `shutdown` and `force`.
+async fn start_and_run(
+    global: &GlobalArgs,
+    args: WatchArgs,
+    shutdown: &CancellationToken,
+    force: &CancellationToken,
+    deadline: watch::Sender<Option<Duration>>,
+) -> Result<Exit, Error> {
     let overrides = Overrides {
         listen: args.listen,
     };
-    let global = repository_as_configured(global);
-    let mut settings = Settings::load(&global, &overrides)?;
+    let global = global.clone();
+    let first = overrides.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let global = repository_as_configured(&global);
+        Settings::load(&global, &first).map(|settings| (global, settings))
+    });
+    let (global, mut settings) = tokio::select! {
+        loaded = loaded => loaded.map_err(|err| Error::Internal(format!("loading the settings: {err}")))??,
+        () = shutdown.cancelled() => return Ok(Exit::Stopped),
+    };
+    deadline.send_replace(Some(settings.watch.shutdown_timeout));
     let mut log = settings.log.clone();
     if log.format_is_default && !std::io::stderr().is_terminal() {
         log.format = LogFormat::Json;
@@ -46,90 +108,71 @@ pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
         crate::daemon::door::read_token(file)
             .map_err(|message| Error::Usage(format!("watch.reconcile_token_file: {message}")))?;
     }
-    let runtime = super::runtime()?;
-    let exit = runtime.block_on(async {
-        let local = if args.remote.emulator {
-            Some(super::sync::start_local_emulator(&mut settings).await?)
-        } else {
-            None
-        };
-        // Every reload keeps the emulator's address and key.
-        let pinned: Option<(url::Url, ApiKey)> = local.as_ref().and_then(|_| {
-            settings
-                .api
-                .api_key
-                .clone()
-                .map(|key| (settings.api.base_url.clone(), key))
-        });
-        let load: LoadSettings = Box::new(move || {
-            let mut settings = Settings::load(&global, &overrides)?;
-            if let Some((url, key)) = &pinned {
-                settings.api.base_url = url.clone();
-                settings.api.api_key = Some(key.clone());
-            }
-            Ok(settings)
-        });
-        let listener = if args.once {
-            None
-        } else {
-            let addr = settings.watch.listen;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Io {
-                    what: format!(
-                        "cannot listen on {addr} for the probe server (watch.listen, --listen)"
-                    ),
-                    source,
-                })?;
-            let bound = listener
-                .local_addr()
-                .map_or_else(|_| addr.to_string(), |a| a.to_string());
-            tracing::info!(addr = %bound, "probe server listening");
-            if !addr.ip().is_loopback() && settings.watch.reconcile_token_file.is_none() {
-                tracing::info!(
-                    "POST /reconcile is answered for loopback peers only; set \
-                     watch.reconcile_token_file to let other hosts force a pass with a token"
-                );
-            }
-            Some(listener)
-        };
-        let shutdown = CancellationToken::new();
-        let force = CancellationToken::new();
-        let signals = tokio::spawn(two_stage_shutdown(
-            shutdown.clone(),
-            force.clone(),
-            settings.watch.shutdown_timeout,
-        ));
-        let config = daemon::Config {
-            source: if args.source.worktree {
-                SourceRev::Worktree
-            } else {
-                SourceRev::Commit(args.source.rev.clone())
-            },
-            deploy: !args.remote.no_deploy,
-            once: args.once,
-            listener,
-            load: Arc::new(load),
-            settings,
-        };
-        let exit = daemon::run(config, shutdown, force).await;
-        signals.abort();
-        if let Some(local) = local {
-            local.shutdown().await?;
+    let local = if args.remote.emulator {
+        tokio::select! {
+            started = super::sync::start_local_emulator(&mut settings) => Some(started?),
+            () = shutdown.cancelled() => return Ok(Exit::Stopped),
         }
-        exit
+    } else {
+        None
+    };
+    // Every reload keeps the emulator's address and key.
+    let pinned: Option<(url::Url, ApiKey)> = local.as_ref().and_then(|_| {
+        settings
+            .api
+            .api_key
+            .clone()
+            .map(|key| (settings.api.base_url.clone(), key))
     });
-    // A dropped pass may leave a blocking read behind; it is safe to abandon.
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    Ok(match exit? {
-        Exit::Stopped => {
-            tracing::info!("stopped");
-            ExitStatus::Success
+    let load: LoadSettings = Box::new(move || {
+        let mut settings = Settings::load(&global, &overrides)?;
+        if let Some((url, key)) = &pinned {
+            settings.api.base_url = url.clone();
+            settings.api.api_key = Some(key.clone());
         }
-        Exit::Forced => ExitStatus::Failure,
-        Exit::Once { ok: true } => ExitStatus::Success,
-        Exit::Once { ok: false } => ExitStatus::Failure,
-    })
+        Ok(settings)
+    });
+    let listener = if args.once {
+        None
+    } else {
+        let addr = settings.watch.listen;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Io {
+                what: format!(
+                    "cannot listen on {addr} for the probe server (watch.listen, --listen)"
+                ),
+                source,
+            })?;
+        let bound = listener
+            .local_addr()
+            .map_or_else(|_| addr.to_string(), |a| a.to_string());
+        tracing::info!(addr = %bound, "probe server listening");
+        if !addr.ip().is_loopback() && settings.watch.reconcile_token_file.is_none() {
+            tracing::info!(
+                "POST /reconcile is answered for loopback peers only; set \
+                 watch.reconcile_token_file to let other hosts force a pass with a token"
+            );
+        }
+        Some(listener)
+    };
+    let config = daemon::Config {
+        source: if args.source.worktree {
+            SourceRev::Worktree
+        } else {
+            SourceRev::Commit(args.source.rev.clone())
+        },
+        deploy: !args.remote.no_deploy,
+        once: args.once,
+        listener,
+        load: Arc::new(load),
+        settings,
+    };
+    let exit = daemon::run(config, shutdown.clone(), force.clone()).await;
+    if let Some(local) = local {
+        local.shutdown().await?;
+    }
+    exit
 }
 
 /// The repository path as given when it is a symbolic link (a kubernetes git-sync
@@ -145,30 +188,46 @@ fn repository_as_configured(global: &GlobalArgs) -> GlobalArgs {
     global
 }
 
-/// SIGTERM or SIGINT cancels `shutdown`; a second one, or `deadline` after the first,
-/// cancels `force`.
+/// SIGTERM or SIGINT cancels `shutdown`; a second one, or the deadline (once known,
+/// counted from the first signal), cancels `force`.
 async fn two_stage_shutdown(
+    mut signals: Signals,
     shutdown: CancellationToken,
     force: CancellationToken,
-    deadline: Duration,
+    mut deadline: watch::Receiver<Option<Duration>>,
 ) {
-    let mut signals = match Signals::new() {
-        Ok(signals) => signals,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot listen for SIGTERM/SIGINT");
-            return;
-        }
-    };
     let name = signals.next().await;
+    let first = tokio::time::Instant::now();
+    let known = *deadline.borrow_and_update();
     tracing::info!(
         signal = name,
-        deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
-        "shutting down: no new passes; a running pass may finish (a second signal exits at once)"
+        deadline_ms = known.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        "shutting down: no new passes; a running pass may finish within watch.shutdown_timeout (a second signal drops it and exits at once, with code 1)"
     );
     shutdown.cancel();
+    let expiry = async {
+        let known = deadline
+            .wait_for(Option::is_some)
+            .await
+            .map(|known| (*known).unwrap_or_default());
+        let deadline = match known {
+            Ok(deadline) => deadline,
+            Err(_) => std::future::pending().await,
+        };
+        tokio::time::sleep_until(first + deadline).await;
+        deadline
+    };
     tokio::select! {
-        name = signals.next() => tracing::warn!(signal = name, "second signal: exiting now"),
-        () = tokio::time::sleep(deadline) => tracing::warn!("shutdown deadline reached: exiting now"),
+        name = signals.next() => tracing::warn!(
+            signal = name,
+            exit_code = 1,
+            "second signal: the running pass, if any, is dropped and promptsync exits now with code 1 (a pass is safe to kill: the next start converges)"
+        ),
+        deadline = expiry => tracing::warn!(
+            deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            exit_code = 1,
+            "watch.shutdown_timeout passed with the pass still running: it is dropped and promptsync exits now with code 1 (the next start converges)"
+        ),
     }
     force.cancel();
 }

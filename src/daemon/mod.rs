@@ -1,46 +1,53 @@
 //! `promptsync watch`, the daemon: one loop runs reconcile passes, one at a time, and
-//! workers beside it (in one `JoinSet`, stopped by one cancellation token) produce
-//! triggers and serve the probes:
+//! workers beside it (started in `workers`, kept by [`supervise`]: named, restarted
+//! when one ends or panics, stopped by one cancellation token) produce triggers and
+//! serve the probes; what a finished pass came to is worked out in `outcome`:
 //!
 //! - [`watcher`]: file system events on the directories that matter (or polling where
 //!   events cannot be had), debounced into one trigger per burst;
 //! - SIGHUP; `POST /reconcile` on the probe [`server`]; the periodic resync (the
-//!   loop's own timer, ±5% jitter), the safety net for missed events;
+//!   loop's own timer, ±5% jitter, counted from the last full pass), the safety net
+//!   for missed events and edits made in the Respan UI;
 //! - a retry when a failed pass's backoff runs out.
 //!
 //! Triggers meet in a slot of capacity one ([`trigger`]): events during a pass make
-//! one follow-up pass. Before each pass the settings are loaded again (a new key file
-//! or configuration takes effect without a restart; a bad one stalls the loop), and
-//! the repository is opened again through its configured path (a git-sync link that
-//! was swapped is followed). The pass does not know what triggered it.
+//! one follow-up pass, which looks at as much as the most demanding of them asked
+//! (a commit: what changed; a person's request or the resync: everything). Before each
+//! pass the settings are loaded again (a new key file or configuration takes effect
+//! without a restart; a bad one stalls the loop), and the repository is opened again
+//! through its configured path (a git-sync link that was swapped is followed). The
+//! pass does not know what triggered it.
 //!
 //! Outcomes, like Flux's: a pass that ran to its end is `success` or `partial`
-//! (prompts failed or files are invalid; transient prompt failures are retried with
-//! backoff); one that ended early is `transient` (backoff: 750 ms doubling to 5 min,
-//! with jitter), `stalled` (a refused key, bad configuration: no retries until
-//! something changes) or `fatal`. Nothing ends the daemon but a shutdown:
-//! [`run`] takes two tokens, `shutdown` (stop taking triggers, let the running pass
-//! finish) and `force` (drop the running pass; it is kill-safe).
+//! (prompts failed or files are invalid; a prompt whose write or read failed for a
+//! reason that may pass is retried with backoff); one that ended early is `transient`
+//! (backoff: 750 ms doubling to 5 min, with jitter), `stalled` (a refused key, bad
+//! configuration: no retries until something changes) or `fatal`. Nothing ends the
+//! daemon but a shutdown: [`run`] takes two tokens, `shutdown` (stop taking triggers,
+//! let the running pass finish) and `force` (drop the running pass; it is kill-safe).
+//! Every wait of the loop (a reload, a rewatch, work on a blocking thread) gives way
+//! to them, so a hung mount never keeps the daemon from exiting.
 
 pub mod door;
 pub mod fallback;
 pub mod http;
 pub mod metrics;
+mod outcome;
 pub mod poll;
 pub mod server;
 pub mod status;
+pub mod supervise;
 pub mod trigger;
 pub mod watcher;
+mod workers;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::Error;
 use crate::api::{ApiError, Client};
@@ -50,11 +57,12 @@ use crate::config::Settings;
 use crate::desired::LoadCache;
 use crate::desired::SourceRev;
 use crate::error::FailureClass;
-use crate::reconcile::{self, Pass, PassOptions};
-use crate::report::pass::{Mode, PassReport};
+use crate::reconcile::{self, PassOptions};
 use metrics::Metrics;
+use outcome::{digest, revision};
 use status::{Counts, PassRecord, Status};
-use trigger::{Pending, Reason, Trigger, Triggers};
+use supervise::Supervisor;
+use trigger::{Kind, Pending, Reason, Trigger, Triggers};
 use watcher::WatchSet;
 
 /// How often the loop proves it is alive (liveness reads it).
@@ -100,7 +108,8 @@ impl std::fmt::Debug for Config {
 pub enum Exit {
     /// Shut down cleanly: no pass was running, or the running one finished.
     Stopped,
-    /// The deadline or a second signal dropped the running pass.
+    /// The deadline or a second signal dropped the running pass (or a wait that would
+    /// have started one).
     Forced,
     /// `--once`: whether the pass ran to its end without a failure.
     Once { ok: bool },
@@ -113,51 +122,33 @@ pub async fn run(
     force: CancellationToken,
 ) -> Result<Exit, Error> {
     let watch_settings = config.settings.watch.clone();
+    // The watcher says how it watches once it runs (`events`, or `polling` when asked
+    // or when events cannot be had); until then, and never in `--once`, it is not.
     let status = Arc::new(Status::new("starting"));
     let metrics = Arc::new(Metrics::new());
     let client = client(&config.settings, &metrics)?;
     let (triggers, pending) = trigger::slot();
     let (watch_set, watch_set_rx) = watch::channel(Arc::new(WatchSet::default()));
     let (applied_tx, applied) = watch::channel(0);
+    let applied_tx = Arc::new(applied_tx);
     let stop = CancellationToken::new();
-    let mut workers = JoinSet::new();
+    let mut supervisor = Supervisor::new(Arc::clone(&status));
     if !config.once {
-        if let Some(listener) = config.listener {
-            let shared = Arc::new(server::Shared {
+        workers::start(
+            &mut supervisor,
+            workers::Shared {
+                listener: config.listener,
                 status: Arc::clone(&status),
                 metrics: Arc::clone(&metrics),
                 triggers: triggers.clone(),
-                door: door::Door::new(
-                    watch_settings.reconcile_token_file.clone(),
-                    watch_settings.reconcile_min_interval,
-                ),
-            });
-            let stop = stop.clone();
-            let max_connections = crate::fdlimit::connection_cap(crate::fdlimit::soft_limit());
-            workers.spawn(async move {
-                if let Err(err) = server::serve(listener, shared, max_connections, stop).await {
-                    tracing::error!(error = %err, "the probe server stopped");
-                }
-            });
-        }
-        let (reasons, reasons_rx) = mpsc::channel(256);
-        let source = watcher::Source {
-            set: watch_set_rx,
-            applied: applied_tx,
-            poll: watch_settings.poll,
-            poll_interval: watch_settings.poll_interval,
-            status: Arc::clone(&status),
-            metrics: Arc::clone(&metrics),
-        };
-        workers.spawn(source.run(reasons, stop.clone()));
-        workers.spawn(watcher::debounce(
-            reasons_rx,
-            triggers.clone(),
-            watch_settings.debounce,
-            stop.clone(),
-        ));
-        workers.spawn(sighup(triggers.clone(), stop.clone()));
+                stop: stop.clone(),
+                watch: watch_settings,
+                watch_set: watch_set_rx,
+                applied: applied_tx,
+            },
+        )?;
     }
+    let supervision = tokio::spawn(supervisor.run(stop.clone()));
     let mut lp = Loop {
         settings: config.settings,
         load: config.load,
@@ -177,12 +168,8 @@ pub async fn run(
     };
     let exit = lp.run(config.once, &shutdown, &force).await;
     stop.cancel();
-    let drained = tokio::time::timeout(Duration::from_secs(5), async {
-        while workers.join_next().await.is_some() {}
-    });
-    if drained.await.is_err() {
-        tracing::warn!("workers did not stop within 5s; leaving them");
-        workers.abort_all();
+    if let Err(err) = supervision.await {
+        tracing::error!(error = %err, "the workers' supervisor failed");
     }
     Ok(exit)
 }
@@ -193,7 +180,7 @@ enum Health {
     Idle,
     /// Retry at this instant (a change ends the wait early).
     Backoff(Instant),
-    /// Needs a person: only a change, a signal or a request runs a pass.
+    /// Needs a person: only a change, a signal, a request or the resync runs a pass.
     Stalled,
 }
 
@@ -224,9 +211,33 @@ struct Loop {
 /// What one pass came to, for the loop's next step.
 struct Ended {
     ok: bool,
-    forced: bool,
+    /// The daemon must end now: a shutdown or force came while the pass was being
+    /// set up, or force dropped it.
+    exit: Option<Exit>,
     /// An incremental pass that looked at few of the prompts: it freed little.
     small: bool,
+    /// One more pass is due at once (see [`Reason::Requeue`]).
+    requeue: bool,
+}
+
+impl Ended {
+    fn exit(exit: Exit) -> Ended {
+        Ended {
+            ok: false,
+            exit: Some(exit),
+            small: true,
+            requeue: false,
+        }
+    }
+
+    fn failed(small: bool) -> Ended {
+        Ended {
+            ok: false,
+            exit: None,
+            small,
+            requeue: false,
+        }
+    }
 }
 
 impl Loop {
@@ -239,16 +250,23 @@ impl Loop {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next = Some(Trigger::now(Reason::Startup));
+        // The resync is due this long after the last full pass, whatever ran since: a
+        // repository that commits more often than the interval still gets it.
         let mut resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
         // When to hand free heap pages back after small passes: once the loop is idle.
         let mut trim_at: Option<Instant> = None;
         if !once {
             // Watch before the first pass reads: a commit made during it must
             // trigger the next one, not wait for the resync timer.
-            self.rewatch().await;
+            if let Some(exit) = self.rewatch(shutdown, force).await {
+                return exit;
+            }
         }
         loop {
             let trigger = match next.take() {
+                // A pass of the loop's own (the first, a requeue) starts no more once
+                // the shutdown came.
+                Some(_) if shutdown.is_cancelled() => return Exit::Stopped,
                 Some(trigger) => trigger,
                 None => {
                     let retry_at = match self.health {
@@ -260,17 +278,20 @@ impl Loop {
                         () = shutdown.cancelled() => return Exit::Stopped,
                         trigger = self.pending.next() => match trigger {
                             None => return Exit::Stopped,
-                            // The retry covers the timer's pass.
-                            Some(t) if retry_at.is_some() && !t.reason.is_change() => continue,
                             Some(t) => t,
                         },
                         () = sleep_until(retry_at), if retry_at.is_some() => Trigger::now(Reason::Retry),
                         () = sleep_until(trim_at), if trim_at.is_some() => {
                             trim_at = None;
-                            crate::memory::release();
+                            if blocking(force, crate::memory::release).await.is_none() && force.is_cancelled() {
+                                return Exit::Forced;
+                            }
                             continue;
                         }
-                        () = tokio::time::sleep_until(resync_at) => Trigger::now(Reason::Resync),
+                        // While backing off, the retry is the next pass: a resync that
+                        // falls due meanwhile makes it a full one (below), never a pass
+                        // of its own.
+                        () = tokio::time::sleep_until(resync_at), if retry_at.is_none() => Trigger::now(Reason::Resync),
                         _ = heartbeat.tick() => {
                             self.status.beat();
                             continue;
@@ -279,28 +300,48 @@ impl Loop {
                 }
             };
             // What waits in the slot now happened before this pass reads anything.
-            self.pending.clear();
-            let ended = self.pass(trigger, &mut heartbeat, force).await;
+            let mut trigger = trigger.merge_opt(self.pending.take());
+            if Instant::now() >= resync_at {
+                trigger = trigger.merge(Trigger::now(Reason::Resync));
+            }
+            let ended = self.pass(trigger, &mut heartbeat, shutdown, force).await;
+            if let Some(exit) = ended.exit {
+                return exit;
+            }
+            if trigger.kind() == Kind::Full {
+                resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
+            }
             // What the pass freed goes back to the system before the loop idles, with
             // the cache's new entries first packed together (see `LoadCache::compact`).
             // After a pass that looked at a few prompts, the walk of the heap would
             // cost more than the pass: it waits until the loop has been idle a while
-            // (a burst of commits is trimmed once, after its last pass).
-            let packed = self.cache.lock().is_ok_and(|mut cache| cache.compact());
+            // (a burst of commits is trimmed once, after its last pass). Both walk
+            // memory: they run on a blocking thread.
+            let cache = Arc::clone(&self.cache);
+            let packed = blocking(force, move || {
+                cache.lock().is_ok_and(|mut cache| cache.compact())
+            })
+            .await;
+            let Some(packed) = packed.or((!force.is_cancelled()).then_some(false)) else {
+                return Exit::Forced;
+            };
             if packed || !ended.small {
-                crate::memory::release();
+                if blocking(force, crate::memory::release).await.is_none() && force.is_cancelled() {
+                    return Exit::Forced;
+                }
                 trim_at = None;
             } else {
                 trim_at = Some(Instant::now() + IDLE_TRIM);
             }
-            resync_at = Instant::now() + jittered(self.settings.watch.resync_interval);
-            if ended.forced {
-                return Exit::Forced;
-            }
             if once {
                 return Exit::Once { ok: ended.ok };
             }
-            self.rewatch().await;
+            if ended.requeue {
+                next = Some(Trigger::now(Reason::Requeue));
+            }
+            if let Some(exit) = self.rewatch(shutdown, force).await {
+                return exit;
+            }
         }
     }
 
@@ -309,52 +350,53 @@ impl Loop {
         &mut self,
         trigger: Trigger,
         heartbeat: &mut tokio::time::Interval,
+        shutdown: &CancellationToken,
         force: &CancellationToken,
     ) -> Ended {
         let reason = trigger.reason.as_str();
-        if let Err(err) = self.reload().await {
+        let reasons = trigger.reasons.label();
+        let kind = trigger.kind();
+        // No pass has begun: a shutdown or force ends the wait for the settings (a
+        // configuration or key file on a hung mount).
+        let reloaded = tokio::select! {
+            reloaded = self.reload() => reloaded,
+            () = shutdown.cancelled() => return Ended::exit(Exit::Stopped),
+            () = force.cancelled() => return Ended::exit(Exit::Forced),
+        };
+        if let Err(err) = reloaded {
             let message = crate::error::chain(&err);
-            tracing::error!(trigger = reason, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
+            tracing::error!(trigger = reason, reasons, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
             self.status.config_invalid(&message);
             self.metrics.pass(reason, "stalled", 0.0, None);
             self.health = Health::Stalled;
-            return Ended {
-                ok: false,
-                forced: false,
-                small: true,
-            };
+            return Ended::failed(true);
         }
-        self.status.started(reason);
+        self.status.started(&reasons);
         let options = PassOptions {
             source: self.source.clone(),
             dry_run: false,
             deploy: self.deploy,
             trigger: reason,
             // The whole account is listed on full passes only, not on every commit.
-            unmanaged: self.settings.sync.report_unmanaged && trigger.reason.is_full(),
+            unmanaged: self.settings.sync.report_unmanaged && kind == Kind::Full,
             // After a commit or a saved file, only what changed since the last pass.
-            since: self
-                .baseline
-                .clone()
-                .filter(|_| trigger.reason.is_incremental()),
+            since: self.baseline.clone().filter(|_| kind == Kind::Incremental),
             cache: Some(Arc::clone(&self.cache)),
         };
         let since = options.since.clone();
-        let span = tracing::info_span!("pass", trigger = reason, revision = tracing::field::Empty);
         let started = Instant::now();
         let started_at = SystemTime::now();
         let result = {
             let progress = ProgressLog::default();
-            let run = reconcile::run(&self.settings, &self.client, &options, &progress)
-                .instrument(span.clone());
+            let run = reconcile::run(&self.settings, &self.client, &options, &progress);
             tokio::pin!(run);
             loop {
                 tokio::select! {
                     result = &mut run => break result,
                     _ = heartbeat.tick() => self.status.beat(),
                     () = force.cancelled() => {
-                        tracing::warn!(trigger = reason, "shutdown deadline: the running pass is dropped (it is safe to kill)");
-                        return Ended { ok: false, forced: true, small: false };
+                        tracing::warn!(trigger = reason, reasons, "the running pass is dropped (it is safe to kill: the next start converges)");
+                        return Ended::exit(Exit::Forced);
                     }
                 }
             }
@@ -363,6 +405,7 @@ impl Loop {
         let elapsed = started.elapsed();
         let mut record = PassRecord {
             trigger: reason,
+            kind: kind.as_str(),
             revision: None,
             started_at: status::timestamp(started_at),
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -370,53 +413,74 @@ impl Loop {
             counts: Counts::default(),
             error: None,
         };
-        let _entered = span.enter();
         match result {
             Ok(pass) => {
-                self.baseline = Some(Arc::new(Baseline::after(
-                    &pass,
-                    since.as_deref(),
-                    &self.settings,
-                )));
-                record.revision = revision(&pass);
-                span.record("revision", record.revision.as_deref());
-                let (counts, retry) = self.observe(&pass);
+                let settings = self.settings.clone();
+                let (status, metrics) = (Arc::clone(&self.status), Arc::clone(&self.metrics));
+                let digest = blocking(force, move || {
+                    let span = tracing::info_span!("pass", revision = revision(&pass));
+                    let _entered = span.enter();
+                    digest(&pass, since.as_deref(), &settings, &status, &metrics)
+                });
+                let Some(digest) = digest.await else {
+                    if force.is_cancelled() {
+                        return Ended::exit(Exit::Forced);
+                    }
+                    tracing::error!(
+                        trigger = reason,
+                        "working out what the pass came to failed; the next pass looks at everything"
+                    );
+                    self.baseline = None;
+                    self.health = Health::Idle;
+                    return Ended::failed(false);
+                };
+                self.baseline = Some(Arc::new(digest.baseline));
+                record.revision = digest.revision;
+                let counts = digest.counts;
                 record.counts = counts;
                 let clean = counts.failed == 0 && counts.invalid_files == 0;
                 record.outcome = if clean { "success" } else { "partial" };
                 self.metrics
                     .pass(reason, record.outcome, elapsed.as_secs_f64(), Some(&counts));
-                self.health = if retry {
+                let retry_in = if digest.retry {
                     let delay = self.backoff();
-                    tracing::info!(
-                        retry_in_ms = millis(delay),
-                        "prompts failed for reasons that may pass: retrying"
-                    );
-                    Health::Backoff(Instant::now() + delay)
+                    self.health = Health::Backoff(Instant::now() + delay);
+                    Some(delay)
                 } else {
                     self.failures = 0;
-                    Health::Idle
+                    self.health = Health::Idle;
+                    None
                 };
                 tracing::info!(
                     trigger = reason,
+                    reasons,
+                    kind = kind.as_str(),
                     revision = record.revision.as_deref(),
+                    release = digest.release.as_deref(),
                     duration_ms = record.duration_ms,
                     outcome = record.outcome,
                     created = counts.created,
                     updated = counts.updated,
                     unchanged = counts.unchanged,
+                    carried = digest.carried,
                     failed = counts.failed,
                     deployed = counts.deployed,
                     invalid_files = counts.invalid_files,
+                    retry_in_ms = retry_in.map(millis),
                     "pass finished"
                 );
-                self.status.completed(record);
+                self.status.completed(record, retry_in);
                 self.status.rate_limited(self.client.paused_until());
-                let looked_at = pass.source.prompts.len().saturating_sub(pass.carried);
+                if digest.requeue {
+                    tracing::info!(
+                        "the pass renamed a prompt while a release applies: one more pass plans everything"
+                    );
+                }
                 Ended {
                     ok: clean,
-                    forced: false,
-                    small: since.is_some() && looked_at * 4 < pass.source.prompts.len(),
+                    exit: None,
+                    small: digest.small,
+                    requeue: digest.requeue,
                 }
             }
             Err(err) => {
@@ -424,7 +488,6 @@ impl Loop {
                 // pass looks at everything.
                 self.baseline = None;
                 record.revision = err.partial.as_deref().and_then(revision);
-                span.record("revision", record.revision.as_deref());
                 record.error = Some(crate::error::chain(&err.error));
                 let stalled = err.class == FailureClass::Stalled;
                 record.outcome = err.class.as_str();
@@ -440,6 +503,8 @@ impl Loop {
                 };
                 tracing::error!(
                     trigger = reason,
+                    reasons,
+                    kind = kind.as_str(),
                     revision = record.revision.as_deref(),
                     duration_ms = record.duration_ms,
                     outcome = record.outcome,
@@ -449,11 +514,7 @@ impl Loop {
                 );
                 self.status.failed(record, stalled, retry_in);
                 self.status.rate_limited(self.client.paused_until());
-                Ended {
-                    ok: false,
-                    forced: false,
-                    small: false,
-                }
+                Ended::failed(false)
             }
         }
     }
@@ -483,68 +544,6 @@ impl Loop {
         Ok(())
     }
 
-    /// Counts for status and metrics, the per-prompt problems logged, and whether a
-    /// failed prompt is worth retrying.
-    fn observe(&self, pass: &Pass) -> (Counts, bool) {
-        let report = PassReport::new(pass, Mode::Sync, false);
-        let s = &report.summary;
-        if let Some(unmanaged) = &report.unmanaged {
-            self.status.set_unmanaged(unmanaged.len());
-            self.metrics.unmanaged(unmanaged.len());
-        }
-        let drifted = report.prompts.iter().filter(|p| p.drift).count();
-        let suspended = if pass.suspended {
-            report.prompts.len()
-        } else {
-            report
-                .prompts
-                .iter()
-                .filter(|p| p.skip_reason == Some("sync: false"))
-                .count()
-        };
-        self.metrics.prompts(
-            (report.prompts.len() + pass.carried).saturating_sub(s.failed),
-            s.invalid_files,
-            drifted,
-            suspended,
-        );
-        for file in &report.invalid_files {
-            for d in file.diagnostics.iter() {
-                tracing::warn!(file = %d.path, line = d.line, column = d.column, release_tag = file.release_tag.as_deref(), "invalid prompt file: {}", d.message);
-            }
-        }
-        for row in &report.prompts {
-            if let Some(error) = &row.error {
-                tracing::warn!(file = %row.file, prompt_id = row.prompt_id.as_deref(), error = %error, "prompt failed");
-            }
-            if let Some(error) = row.deploy.as_ref().and_then(|d| d.error.as_ref()) {
-                tracing::warn!(file = %row.file, prompt_id = row.prompt_id.as_deref(), error = %error, "deploy failed");
-            }
-        }
-        let retry = pass
-            .sync
-            .iter()
-            .map(|(_, o)| o)
-            .chain(pass.deploy.iter().map(|(_, o)| o))
-            .flatten()
-            .any(|outcome| {
-                outcome
-                    .as_ref()
-                    .is_err_and(|failed| failed.error.class().is_transient())
-            });
-        let counts = Counts {
-            created: s.created,
-            updated: s.updated,
-            unchanged: s.unchanged,
-            skipped: s.skipped,
-            failed: s.failed,
-            deployed: s.deployed,
-            invalid_files: s.invalid_files,
-            drifted,
-        };
-        (counts, retry)
-    }
-
     /// The next backoff delay: 750 ms doubling to 5 min, then between half and all of
     /// it (jitter keeps many daemons from retrying in step); never before the API
     /// takes requests again when a server asked to wait (at most 5 min, `api::MAX_PAUSE`).
@@ -562,21 +561,38 @@ impl Loop {
 
     /// Watch what matters for the settings and repository as they are now, and wait
     /// (at most [`WATCH_APPLY`]) until the watches are in place: a change made before
-    /// then is read by the next pass, one made after makes an event.
-    async fn rewatch(&mut self) {
+    /// then is read by the next pass, one made after makes an event. Working out the
+    /// set opens the repository: a shutdown or force ends the wait (`Some` says how
+    /// the daemon ends).
+    async fn rewatch(
+        &mut self,
+        shutdown: &CancellationToken,
+        force: &CancellationToken,
+    ) -> Option<Exit> {
         let inputs = watcher::Inputs {
             repo: self.settings.repo.clone(),
             config_file: self.settings.config_file.clone(),
             key_file: self.settings.api.api_key_file.clone(),
             worktree: self.source == SourceRev::Worktree,
         };
-        match tokio::task::spawn_blocking(move || watcher::plan(&inputs)).await {
+        let planned = tokio::task::spawn_blocking(move || watcher::plan(&inputs));
+        let planned = tokio::select! {
+            planned = planned => planned,
+            () = shutdown.cancelled() => return Some(Exit::Stopped),
+            () = force.cancelled() => return Some(Exit::Forced),
+        };
+        match planned {
             Ok(mut set) => {
                 set.generation = self.watch_set.borrow().generation + 1;
                 let generation = set.generation;
                 self.watch_set.send_replace(Arc::new(set));
                 let applied = self.applied.wait_for(|applied| *applied >= generation);
-                if tokio::time::timeout(WATCH_APPLY, applied).await.is_err() {
+                let waited = tokio::select! {
+                    waited = tokio::time::timeout(WATCH_APPLY, applied) => waited,
+                    () = shutdown.cancelled() => return Some(Exit::Stopped),
+                    () = force.cancelled() => return Some(Exit::Forced),
+                };
+                if waited.is_err() {
                     tracing::warn!(
                         timeout_ms = millis(WATCH_APPLY),
                         "the watches were not in place in time; the resync timer covers what they miss"
@@ -587,6 +603,26 @@ impl Loop {
                 tracing::warn!(error = %err, "cannot work out what to watch; the resync timer still runs")
             }
         }
+        None
+    }
+}
+
+/// Run `work` on a blocking thread; `None` when `force` comes first (the thread is
+/// left to finish on its own) or when it panicked.
+async fn blocking<T: Send + 'static>(
+    force: &CancellationToken,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let job = tokio::task::spawn_blocking(work);
+    tokio::select! {
+        done = job => match done {
+            Ok(value) => Some(value),
+            Err(err) => {
+                tracing::error!(error = %err, "work on a blocking thread failed");
+                None
+            }
+        },
+        () = force.cancelled() => None,
     }
 }
 
@@ -610,17 +646,6 @@ fn same_api(a: &Settings, b: &Settings) -> bool {
         && a.api_key.as_ref().map(|k| k.expose()) == b.api_key.as_ref().map(|k| k.expose())
 }
 
-/// The commit a pass read (`worktree@<HEAD>` for the working tree).
-fn revision(pass: &Pass) -> Option<String> {
-    let source = &pass.source.source;
-    match (&source.commit, source.worktree) {
-        (Some(commit), false) => Some(commit.clone()),
-        (Some(commit), true) => Some(format!("worktree@{commit}")),
-        (None, true) => Some("worktree".to_owned()),
-        (None, false) => None,
-    }
-}
-
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -634,38 +659,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// SIGHUP asks for a pass now.
-async fn sighup(triggers: Triggers, stop: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGHUP");
-                return;
-            }
-        };
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                got = hangups.recv() => {
-                    if got.is_none() {
-                        return;
-                    }
-                    tracing::info!("SIGHUP: reconciling now");
-                    triggers.fire(Reason::Signal);
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = triggers;
-        stop.cancelled().await;
     }
 }
 

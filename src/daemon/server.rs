@@ -185,7 +185,7 @@ async fn reconcile(
     headers: HeaderMap,
 ) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    let waiting = shared.triggers.waiting() == Some(Reason::Http);
+    let waiting = shared.triggers.waits_for(Reason::Http);
     match shared.door.admit(peer.ip(), authorization, waiting) {
         Admit::Fire => {
             shared.triggers.fire(Reason::Http);

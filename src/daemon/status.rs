@@ -1,13 +1,15 @@
 //! The daemon's status, kept in memory like Flux's conditions and read by the probe
 //! server: `Ready`, `Reconciling` and `Stalled` with a reason and a message, the last
 //! applied and last attempted revision, the time of the last success, and the last
-//! five passes. Also the loop's heartbeat, for liveness. Holds no configuration and no
-//! key: everything here may be shown to anyone who can reach the probe port.
+//! five passes, the workers that are down. Also the loop's heartbeat, for liveness, on
+//! the monotonic clock (a step of the wall clock never fails `/healthz`). Holds no
+//! configuration and no key: everything here may be shown to anyone who can reach the
+//! probe port.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -18,9 +20,15 @@ const HISTORY: usize = 5;
 #[derive(Debug)]
 pub struct Status {
     data: Mutex<StatusData>,
-    /// Unix milliseconds of the loop's last heartbeat.
+    /// When this status was made, on the monotonic clock: the heartbeat counts from it.
+    origin: Instant,
+    /// Milliseconds from `origin` to the loop's last heartbeat.
     heartbeat: AtomicU64,
 }
+
+/// The name of the file watcher's worker: `watcher` in `/status` says `down` while it
+/// does not run.
+pub const WATCHER: &str = "watcher";
 
 /// What `GET /status` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -34,12 +42,16 @@ pub struct StatusData {
     pub last_success: Option<String>,
     /// A pass ran to its end at least once (readiness needs it).
     pub synced_once: bool,
-    /// How changes are noticed: `events` (file system notifications), `polling`, or
-    /// `starting` before the watcher has begun.
+    /// How changes are noticed: `events` (file system notifications), `polling`,
+    /// `starting` before the watcher runs, or `down` while it does not run (the resync
+    /// still does).
     pub watcher: &'static str,
     /// Why the watcher polls (`watch.poll`, a kernel limit, out of file descriptors);
     /// `null` while it uses events.
     pub watcher_reason: Option<String>,
+    /// Workers that are not running, with why: restarting after a backoff, or given
+    /// up (then the daemon is not ready).
+    pub workers_down: BTreeMap<&'static str, WorkerDown>,
     /// Remote prompts no file names, as of the last pass that listed the account
     /// (full passes only; `null` before one, or with `sync.report_unmanaged = false`).
     pub unmanaged: Option<usize>,
@@ -48,6 +60,15 @@ pub struct StatusData {
     /// When the API takes requests again, while a server's `Retry-After` holds them
     /// (RFC 3339); `null` otherwise.
     pub rate_limited_until: Option<String>,
+}
+
+/// A worker that is not running.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WorkerDown {
+    /// Why it stopped (its error, or its panic's message).
+    pub error: String,
+    /// `false` while it waits to be restarted; `true` once it was given up.
+    pub given_up: bool,
 }
 
 /// One Flux-style condition.
@@ -66,6 +87,9 @@ pub struct Condition {
 #[derive(Debug, Clone, Serialize)]
 pub struct PassRecord {
     pub trigger: &'static str,
+    /// What the pass looked at: `incremental`, `plan` (every file) or `full` (every
+    /// file and the whole account).
+    pub kind: &'static str,
     pub revision: Option<String>,
     pub started_at: String,
     pub duration_ms: u64,
@@ -116,10 +140,12 @@ impl Status {
                 synced_once: false,
                 watcher,
                 watcher_reason: None,
+                workers_down: BTreeMap::new(),
                 unmanaged: None,
                 passes: VecDeque::with_capacity(HISTORY),
                 rate_limited_until: None,
             }),
+            origin: Instant::now(),
             heartbeat: AtomicU64::new(0),
         };
         status.beat();
@@ -134,14 +160,26 @@ impl Status {
 
     /// The loop is alive.
     pub fn beat(&self) {
-        self.heartbeat
-            .store(unix_ms(SystemTime::now()), Ordering::Relaxed);
+        self.beat_at(Instant::now());
     }
 
-    /// Time since the loop's last heartbeat.
+    fn beat_at(&self, now: Instant) {
+        let since = now.saturating_duration_since(self.origin);
+        self.heartbeat.store(
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Time since the loop's last heartbeat, on the monotonic clock.
     pub fn heartbeat_age(&self) -> Duration {
-        let last = self.heartbeat.load(Ordering::Relaxed);
-        Duration::from_millis(unix_ms(SystemTime::now()).saturating_sub(last))
+        self.heartbeat_age_at(Instant::now())
+    }
+
+    fn heartbeat_age_at(&self, now: Instant) -> Duration {
+        let last = Duration::from_millis(self.heartbeat.load(Ordering::Relaxed));
+        now.saturating_duration_since(self.origin)
+            .saturating_sub(last)
     }
 
     /// `Ok` when ready to be counted on (a pass ran to its end and nothing needs a
@@ -154,6 +192,12 @@ impl Status {
             .find(|c| c.kind == STALLED && c.status == "True")
         {
             return Err(format!("stalled ({}): {}", stalled.reason, stalled.message));
+        }
+        if let Some((name, down)) = data.workers_down.iter().find(|(_, down)| down.given_up) {
+            return Err(format!(
+                "the {name} stopped and was given up after restarts: {}",
+                down.error
+            ));
         }
         if !data.synced_once {
             return Err("no pass has run to its end yet".to_owned());
@@ -171,12 +215,46 @@ impl Status {
         data.watcher_reason = reason;
     }
 
+    /// After a pass: whether a server asked to wait, and until when. While it lasts,
+    /// `Reconciling` says so (the next pass waits for it).
+    pub fn rate_limited(&self, until: Option<SystemTime>) {
+        let mut data = self.lock();
+        data.rate_limited_until = until.map(timestamp);
+        if let Some(until) = &data.rate_limited_until {
+            let message = format!(
+                "rate limited until {until}: the API asked to wait; the next pass waits for it"
+            );
+            set(&mut data, RECONCILING, "True", "RateLimited", &message);
+        }
+    }
+
+    /// Worker `name` stopped (`error` says why): it waits to be restarted, or, with
+    /// `given_up`, it is not (the daemon is then not ready).
+    pub fn worker_down(&self, name: &'static str, error: &str, given_up: bool) {
+        let mut data = self.lock();
+        if name == WATCHER {
+            data.watcher = "down";
+        }
+        data.workers_down.insert(
+            name,
+            WorkerDown {
+                error: error.to_owned(),
+                given_up,
+            },
+        );
+    }
+
+    /// Worker `name` runs (again).
+    pub fn worker_up(&self, name: &'static str) {
+        self.lock().workers_down.remove(name);
+    }
+
     pub fn set_unmanaged(&self, count: usize) {
         self.lock().unmanaged = Some(count);
     }
 
-    /// A pass starts.
-    pub fn started(&self, trigger: &'static str) {
+    /// A pass starts (`trigger` names its reasons).
+    pub fn started(&self, trigger: &str) {
         let mut data = self.lock();
         set(
             &mut data,
@@ -187,9 +265,9 @@ impl Status {
         );
     }
 
-    /// A pass ran to its end (`failed`/`invalid` say whether prompts failed or files
-    /// were invalid).
-    pub fn completed(&self, record: PassRecord) {
+    /// A pass ran to its end (its outcome says whether prompts failed or files were
+    /// invalid); `retry_in`: failed prompts are retried then.
+    pub fn completed(&self, record: PassRecord, retry_in: Option<Duration>) {
         let mut data = self.lock();
         let clean = record.outcome == "success";
         data.synced_once = true;
@@ -204,13 +282,25 @@ impl Status {
             ("PromptsFailed", summary(&record.counts))
         };
         set(&mut data, READY, bool_text(clean), reason, &message);
-        set(
-            &mut data,
-            RECONCILING,
-            "False",
-            "Idle",
-            "waiting for a change",
-        );
+        match retry_in {
+            Some(delay) => set(
+                &mut data,
+                RECONCILING,
+                "True",
+                "Backoff",
+                &format!(
+                    "prompts failed for reasons that may pass: retrying in {:.1}s",
+                    delay.as_secs_f64()
+                ),
+            ),
+            None => set(
+                &mut data,
+                RECONCILING,
+                "False",
+                "Idle",
+                "waiting for a change",
+            ),
+        }
         not_stalled(&mut data);
         push(&mut data, record);
     }
@@ -245,19 +335,6 @@ impl Status {
             not_stalled(&mut data);
         }
         push(&mut data, record);
-    }
-
-    /// After a pass: whether a server asked to wait, and until when. While it lasts,
-    /// `Reconciling` says so (the next pass waits for it).
-    pub fn rate_limited(&self, until: Option<SystemTime>) {
-        let mut data = self.lock();
-        data.rate_limited_until = until.map(timestamp);
-        if let Some(until) = &data.rate_limited_until {
-            let message = format!(
-                "rate limited until {until}: the API asked to wait; the next pass waits for it"
-            );
-            set(&mut data, RECONCILING, "True", "RateLimited", &message);
-        }
     }
 
     /// The configuration could not be loaded: no pass ran.
@@ -334,11 +411,6 @@ fn push(data: &mut StatusData, record: PassRecord) {
     data.passes.push_front(record);
 }
 
-fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// RFC 3339, UTC, to the second.
 pub fn timestamp(time: SystemTime) -> String {
     let time = time::OffsetDateTime::from(time).replace_nanosecond(0);
@@ -357,6 +429,7 @@ mod tests {
     fn record(outcome: &'static str) -> PassRecord {
         PassRecord {
             trigger: "files",
+            kind: "incremental",
             revision: Some("abc".into()),
             started_at: timestamp(SystemTime::now()),
             duration_ms: 5,
@@ -379,7 +452,7 @@ mod tests {
             status.readiness().is_err(),
             "a failed first pass is not ready"
         );
-        status.completed(record("partial"));
+        status.completed(record("partial"), None);
         assert!(
             status.readiness().is_ok(),
             "invalid files do not make it unready"
@@ -392,7 +465,7 @@ mod tests {
         status.failed(record("stalled"), true, None);
         let err = status.readiness().unwrap_err();
         assert!(err.contains("stalled"), "{err}");
-        status.completed(record("success"));
+        status.completed(record("success"), None);
         assert!(status.readiness().is_ok());
         let data = status.snapshot();
         assert_eq!(condition(&data, "Stalled").status, "False");
@@ -407,7 +480,7 @@ mod tests {
         for n in 0..7 {
             let mut r = record("success");
             r.duration_ms = n;
-            status.completed(r);
+            status.completed(r, None);
         }
         let passes = status.snapshot().passes;
         assert_eq!(passes.len(), 5);
@@ -435,6 +508,63 @@ mod tests {
     }
 
     #[test]
+    fn the_heartbeat_counts_on_the_monotonic_clock() {
+        let status = Status::new("events");
+        let start = status.origin;
+        status.beat_at(start + Duration::from_secs(10));
+        assert_eq!(
+            status.heartbeat_age_at(start + Duration::from_secs(12)),
+            Duration::from_secs(2)
+        );
+        // An earlier instant (cannot happen with `Instant`) is no negative age.
+        assert_eq!(
+            status.heartbeat_age_at(start + Duration::from_secs(5)),
+            Duration::ZERO
+        );
+        // The wall clock plays no part: `heartbeat_age` reads only `Instant`s, so a
+        // step of the system time (NTP, a VM resumed) leaves it as it is.
+        status.beat();
+        assert!(status.heartbeat_age() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_partial_pass_with_a_retry_says_it_is_backing_off() {
+        let status = Status::new("events");
+        status.completed(record("partial"), Some(Duration::from_millis(1500)));
+        let data = status.snapshot();
+        let reconciling = condition(&data, "Reconciling");
+        assert_eq!(
+            (reconciling.status, reconciling.reason.as_str()),
+            ("True", "Backoff")
+        );
+        assert!(
+            reconciling.message.contains("retrying in 1.5s"),
+            "{reconciling:?}"
+        );
+        assert_eq!(condition(&data, "Ready").status, "False");
+        status.completed(record("success"), None);
+        let data = status.snapshot();
+        assert_eq!(condition(&data, "Reconciling").reason, "Idle");
+    }
+
+    #[test]
+    fn a_worker_given_up_makes_the_daemon_not_ready_and_says_why() {
+        let status = Status::new("events");
+        status.completed(record("success"), None);
+        status.worker_down(WATCHER, "panicked: boom", false);
+        assert!(status.readiness().is_ok(), "restarting is not given up");
+        let data = status.snapshot();
+        assert_eq!(data.watcher, "down");
+        assert_eq!(data.workers_down[WATCHER].error, "panicked: boom");
+        status.worker_up(WATCHER);
+        status.set_watcher("events", None);
+        assert!(status.snapshot().workers_down.is_empty());
+        status.worker_down(WATCHER, "panicked: boom", true);
+        let why = status.readiness().unwrap_err();
+        assert!(why.contains("watcher") && why.contains("boom"), "{why}");
+    }
+
+    #[test]
     fn a_rate_limit_is_shown_until_a_pass_ends_without_one() {
         let status = Status::new("events");
         status.failed(record("transient"), false, Some(Duration::from_secs(1)));
@@ -449,7 +579,7 @@ mod tests {
                 .message
                 .starts_with(&format!("rate limited until {shown}"))
         );
-        status.completed(record("success"));
+        status.completed(record("success"), None);
         status.rate_limited(None);
         let data = status.snapshot();
         assert_eq!(data.rate_limited_until, None);

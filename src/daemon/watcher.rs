@@ -9,6 +9,8 @@
 //! `/status` shows; [`super::poll`] fingerprints what is polled). [`debounce`] turns a
 //! burst of reasons into one
 //! trigger. Directories are watched, never files, because editors save by rename.
+//! Adding and removing watches walks directories, so it runs on a blocking thread, and
+//! the stop token ends the wait for it.
 //!
 //! The debounce is written here rather than taken from notify-debouncer-full: that
 //! crate delays and stitches per-path events (renames, file ids), while the loop only
@@ -30,7 +32,7 @@ use super::fallback::Fallback;
 use super::metrics::Metrics;
 use super::poll::{scan, send_changes};
 use super::status::Status;
-use super::trigger::{Reason, Triggers};
+use super::trigger::{Reason, Reasons, Triggers};
 use crate::config::DEFAULT_CONFIG_FILE;
 use crate::gitrepo::GitRepo;
 
@@ -62,7 +64,9 @@ pub struct WatchSet {
 /// Tells relevant paths from noise, and what a relevant one means.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// The common git dir and the worktree's own git dir (canonical).
+    /// The worktree's own git dir and the common one (canonical), the most specific
+    /// first: a linked worktree's own (`.git/worktrees/<name>`) lies inside the common
+    /// one, and its `HEAD` is the worktree's.
     git_dirs: Vec<PathBuf>,
     /// The repository path's parent and name, when it is a symlink (git-sync's link)
     /// or does not exist yet.
@@ -94,12 +98,16 @@ impl Filter {
         {
             return Some(Reason::Repository);
         }
-        for git_dir in &self.git_dirs {
-            if let Ok(rel) = path.strip_prefix(git_dir) {
-                let rel = rel.to_string_lossy();
-                let is_ref = rel == "HEAD" || rel == "packed-refs" || rel.starts_with("refs/");
-                return (is_ref && !rel.ends_with(".lock")).then_some(Reason::Refs);
-            }
+        // The deepest git dir that holds the path decides (see `git_dirs`).
+        let git_dir = self
+            .git_dirs
+            .iter()
+            .filter(|dir| path.starts_with(dir))
+            .max_by_key(|dir| dir.components().count());
+        if let Some(rel) = git_dir.and_then(|dir| path.strip_prefix(dir).ok()) {
+            let rel = rel.to_string_lossy();
+            let is_ref = rel == "HEAD" || rel == "packed-refs" || rel.starts_with("refs/");
+            return (is_ref && !rel.ends_with(".lock")).then_some(Reason::Refs);
         }
         if self.config.as_deref() == Some(path) {
             return Some(Reason::Config);
@@ -170,7 +178,7 @@ pub fn plan(inputs: &Inputs) -> WatchSet {
         if own != common {
             set.add(own.clone(), Depth::Flat);
         }
-        set.filter.git_dirs = vec![common, own];
+        set.filter.git_dirs = vec![own, common];
         if config.is_none() {
             config = Some(repo.root().join(DEFAULT_CONFIG_FILE));
         }
@@ -247,6 +255,18 @@ impl Mode {
         }
     }
 
+    /// The event watcher, taken out to work with it off the async threads (the mode
+    /// is a placeholder until it is put back); `None` while polling, which stays.
+    fn take_watcher(&mut self) -> Option<RecommendedWatcher> {
+        match std::mem::replace(self, Mode::Polling(Fallback::Asked)) {
+            Mode::Events(watcher) => Some(watcher),
+            polling => {
+                *self = polling;
+                None
+            }
+        }
+    }
+
     fn reason(&self) -> Option<String> {
         match self {
             Mode::Events(_) => None,
@@ -260,7 +280,7 @@ impl Mode {
 pub struct Source {
     pub set: watch::Receiver<Arc<WatchSet>>,
     /// The generation of the set whose watches are in place (or polled).
-    pub applied: watch::Sender<u64>,
+    pub applied: Arc<watch::Sender<u64>>,
     pub poll: bool,
     pub poll_interval: Duration,
     pub status: Arc<Status>,
@@ -268,8 +288,13 @@ pub struct Source {
 }
 
 impl Source {
-    /// Send reasons to `out` until `stop` is cancelled.
-    pub async fn run(mut self, out: mpsc::Sender<Reason>, stop: CancellationToken) {
+    /// Send reasons to `out` until `stop` is cancelled. An error says why it could not
+    /// go on (its supervisor restarts it).
+    pub async fn run(
+        mut self,
+        out: mpsc::Sender<Reason>,
+        stop: CancellationToken,
+    ) -> Result<(), String> {
         let filter = Arc::new(RwLock::new(Arc::new(Filter::default())));
         let mut watched: BTreeMap<PathBuf, Depth> = BTreeMap::new();
         // Directories created in the working tree are watched at once, not only after
@@ -306,27 +331,48 @@ impl Source {
             }
             let polling = matches!(mode, Mode::Polling(_));
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => return Ok(()),
                 changed = self.set.changed() => {
                     if changed.is_err() {
-                        return;
+                        return Ok(());
                     }
                     let set = Arc::clone(&self.set.borrow_and_update());
                     if let Ok(mut current) = filter.write() {
                         *current = Arc::new(set.filter.clone());
                     }
-                    if let Mode::Events(watcher) = &mut mode
-                        && let Err(err) = rewatch(watcher, &mut watched, &set.dirs)
-                    {
-                        mode = self.fall_back(&err, &mut watched);
-                        fingerprint = None;
-                        retry_at = retry_time(&mode);
+                    if let Some(watcher) = mode.take_watcher() {
+                        let wanted = set.dirs.clone();
+                        let done = off_thread(&stop, move || {
+                            let mut watcher = watcher;
+                            let result = rewatch(&mut watcher, &mut watched, &wanted);
+                            (watcher, watched, result)
+                        });
+                        let Some((watcher, now_watched, result)) = done.await? else {
+                            return Ok(());
+                        };
+                        watched = now_watched;
+                        mode = Mode::Events(watcher);
+                        if let Err(err) = result {
+                            mode = self.fall_back(&err, &mut watched);
+                            fingerprint = None;
+                            retry_at = retry_time(&mode);
+                        }
                     }
                     self.applied.send_replace(set.generation);
                 }
                 Some(dir) = new_dirs.recv() => {
-                    if let Mode::Events(watcher) = &mut mode {
-                        if let Err(err) = watch_tree(watcher, &mut watched, &dir) {
+                    if let Some(watcher) = mode.take_watcher() {
+                        let done = off_thread(&stop, move || {
+                            let mut watcher = watcher;
+                            let result = watch_tree(&mut watcher, &mut watched, &dir);
+                            (watcher, watched, result)
+                        });
+                        let Some((watcher, now_watched, result)) = done.await? else {
+                            return Ok(());
+                        };
+                        watched = now_watched;
+                        mode = Mode::Events(watcher);
+                        if let Err(err) = result {
                             mode = self.fall_back(&err, &mut watched);
                             fingerprint = None;
                             retry_at = retry_time(&mode);
@@ -337,10 +383,24 @@ impl Source {
                 }
                 () = sleep_until(retry_at), if retry_at.is_some() => {
                     let set = Arc::clone(&self.set.borrow());
-                    let again = events(&filter, &out, &new_dirs_tx, &self.metrics).and_then(|mut watcher| {
-                        watched.clear();
-                        rewatch(&mut watcher, &mut watched, &set.dirs).map(|()| watcher)
-                    });
+                    // The walk of the watched directories runs off the async threads.
+                    let again = match events(&filter, &out, &new_dirs_tx, &self.metrics) {
+                        Ok(watcher) => {
+                            let wanted = set.dirs.clone();
+                            let done = off_thread(&stop, move || {
+                                let mut watcher = watcher;
+                                let mut watched = BTreeMap::new();
+                                let result = rewatch(&mut watcher, &mut watched, &wanted);
+                                (watcher, watched, result)
+                            });
+                            let Some((watcher, now_watched, result)) = done.await? else {
+                                return Ok(());
+                            };
+                            watched = now_watched;
+                            result.map(|()| watcher)
+                        }
+                        Err(err) => Err(err),
+                    };
                     match again {
                         Ok(watcher) => {
                             tracing::info!("watching for file system events again");
@@ -365,7 +425,9 @@ impl Source {
                 }
                 _ = ticks.tick(), if polling => {
                     let set = Arc::clone(&self.set.borrow());
-                    let now = tokio::task::spawn_blocking(move || scan(&set)).await.unwrap_or_default();
+                    let Some(now) = off_thread(&stop, move || scan(&set)).await? else {
+                        return Ok(());
+                    };
                     if let Some(before) = &fingerprint {
                         send_changes(before, &now, &out);
                     }
@@ -397,6 +459,20 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Run `work` on a blocking thread (it walks directories, which a slow or hung file
+/// system can make take any time); `None` when `stop` comes first (the thread is left
+/// to finish on its own), an error when it panicked.
+async fn off_thread<T: Send + 'static>(
+    stop: &CancellationToken,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Option<T>, String> {
+    let job = tokio::task::spawn_blocking(work);
+    tokio::select! {
+        () = stop.cancelled() => Ok(None),
+        done = job => done.map(Some).map_err(|err| format!("watching the directories: {err}")),
     }
 }
 
@@ -535,8 +611,8 @@ fn millis(duration: Duration) -> u64 {
 }
 
 /// Turn bursts of reasons into triggers: wait until `quiet` passes without a new one
-/// (but never longer than [`MAX_DEBOUNCE`] after the first), then fire the weightiest
-/// reason of the burst.
+/// (but never longer than [`MAX_DEBOUNCE`] after the first), then fire every reason of
+/// the burst as one trigger (the slot keeps the most demanding).
 pub async fn debounce(
     mut reasons: mpsc::Receiver<Reason>,
     triggers: Triggers,
@@ -554,38 +630,22 @@ pub async fn debounce(
         let start = Instant::now();
         let cap = start + MAX_DEBOUNCE.max(quiet);
         let mut until = start + quiet;
-        let mut reason = first;
+        let mut burst = Reasons::of(first);
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep_until(until.min(cap)) => break,
                 next = reasons.recv() => match next {
                     Some(next) => {
-                        reason = weightier(reason, next);
+                        burst.insert(next);
                         until = Instant::now() + quiet;
                     }
                     None => break,
                 },
             }
         }
-        triggers.fire(reason);
+        triggers.fire_all(burst);
     }
-}
-
-/// The reason that says more about what the pass must look at.
-fn weightier(a: Reason, b: Reason) -> Reason {
-    fn weight(reason: Reason) -> u8 {
-        match reason {
-            Reason::Rescan => 6,
-            Reason::Config => 5,
-            Reason::KeyFile => 4,
-            Reason::Repository => 3,
-            Reason::Refs => 2,
-            Reason::Files => 1,
-            _ => 0,
-        }
-    }
-    if weight(b) > weight(a) { b } else { a }
 }
 
 #[cfg(test)]
@@ -621,6 +681,33 @@ mod tests {
             "/r/.git/FETCH_HEAD",
         ] {
             assert_eq!(f.classify(Path::new(path)), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_linked_worktrees_own_head_counts_though_it_lies_in_the_common_dir() {
+        let common = PathBuf::from("/r/.git");
+        let own = common.join("worktrees/wt");
+        // Either order: the deepest git dir that holds the path decides.
+        for git_dirs in [
+            vec![own.clone(), common.clone()],
+            vec![common.clone(), own.clone()],
+        ] {
+            let f = Filter {
+                git_dirs,
+                ..Filter::default()
+            };
+            for path in ["/r/.git/worktrees/wt/HEAD", "/r/.git/refs/heads/main"] {
+                assert_eq!(f.classify(Path::new(path)), Some(Reason::Refs), "{path}");
+            }
+            for path in [
+                "/r/.git/worktrees/wt/index",
+                "/r/.git/worktrees/wt/HEAD.lock",
+                "/r/.git/worktrees/wt/logs/HEAD",
+                "/r/.git/worktrees/other/HEAD",
+            ] {
+                assert_eq!(f.classify(Path::new(path)), None, "{path}");
+            }
         }
     }
 

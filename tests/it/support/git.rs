@@ -184,6 +184,18 @@ impl TestRepo {
         run_git(&self.path, unix_time, args)
     }
 
+    /// Run git in `dir` (a linked worktree of this repository, say) with the test
+    /// identity and clock; its trimmed stdout.
+    pub fn git_in<I, S>(&self, dir: &Path, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let time = self.clock.get() + 60;
+        self.clock.set(time);
+        run_git(dir, time, args)
+    }
+
     /// A linked worktree of this repository (`git worktree add --detach`), at HEAD,
     /// beside the repository; its `.git` is a file.
     pub fn linked_worktree(&self, name: &str) -> PathBuf {

@@ -130,6 +130,13 @@ fn a_git_sync_link_swap_syncs_the_new_revision_twenty_times_in_a_row() {
         "the slowest swap took {slowest:?}"
     );
     assert!(daemon.running(), "the daemon survived 20 swaps");
+    // notify's INFO lines about watch descriptors the kernel dropped with each old
+    // worktree (with a path of notify's sources) are not ours to show.
+    assert!(
+        !daemon.log_text().contains("watch descriptor"),
+        "{}",
+        daemon.log_text()
+    );
     let failed: Vec<_> = daemon
         .passes()
         .into_iter()
@@ -138,4 +145,57 @@ fn a_git_sync_link_swap_syncs_the_new_revision_twenty_times_in_a_row() {
     assert!(failed.is_empty(), "no pass failed: {failed:#?}");
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(0));
+}
+
+/// A linked worktree (`git worktree add --detach`) as `--repo`: a commit at its
+/// detached HEAD moves `.git/worktrees/<name>/HEAD`, inside the common git dir, and
+/// must make a pass (issue 18, point 7), with events or by polling.
+fn a_commit_at_a_linked_worktrees_head_makes_a_pass(env: &[(&str, &str)]) {
+    let emu = TestEmulator::start();
+    let repo = TestRepo::new();
+    repo.write("prompts/a.prompt.yaml", &prompt("A", "in main"));
+    repo.commit("Add A");
+    let worktree = repo.linked_worktree("wt");
+    let mut command = crate::support::promptsync_command();
+    command
+        .arg("--repo")
+        .arg(&worktree)
+        .arg("watch")
+        .env("RESPAN_BASE_URL", emu.base_url())
+        .env("RESPAN_API_KEY", KEY)
+        .env("PROMPTSYNC_WATCH__DEBOUNCE", "100ms")
+        .envs(env.iter().copied());
+    let daemon = crate::support::daemon::Daemon::spawn(command);
+    daemon.wait_ready(DEADLINE);
+    let newest = || {
+        let prompts = emu.prompts();
+        let id = prompts[0]["id"].as_str().unwrap().to_owned();
+        text_of(&emu.versions(&id)[0])
+    };
+    assert_eq!(newest(), "in main");
+    for (n, text) in ["in the worktree", "and again"].into_iter().enumerate() {
+        std::fs::write(worktree.join("prompts/a.prompt.yaml"), prompt("A", text)).unwrap();
+        repo.git_in(&worktree, ["add", "--all"]);
+        repo.git_in(&worktree, ["commit", "--quiet", "-m", text]);
+        let head = repo.git_in(&worktree, ["rev-parse", "HEAD"]);
+        // Well inside the 5-minute resync: the commit's own event (or poll) does it.
+        let pass = daemon.wait_pass(DEADLINE, &format!("the pass of commit {n}"), |p| {
+            p["revision"] == head.as_str()
+        });
+        assert_eq!(pass["trigger"], "refs", "{pass}");
+        assert_eq!(newest(), text);
+    }
+}
+
+#[test]
+fn a_commit_at_a_linked_worktrees_detached_head_makes_a_pass() {
+    a_commit_at_a_linked_worktrees_head_makes_a_pass(&[]);
+}
+
+#[test]
+fn a_commit_at_a_linked_worktrees_detached_head_makes_a_pass_when_polling() {
+    a_commit_at_a_linked_worktrees_head_makes_a_pass(&[
+        ("PROMPTSYNC_WATCH__POLL", "true"),
+        ("PROMPTSYNC_WATCH__POLL_INTERVAL", "200ms"),
+    ]);
 }

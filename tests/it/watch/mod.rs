@@ -4,9 +4,14 @@
 
 mod doors;
 mod failures;
+mod hangs;
+mod identity;
 mod layouts;
 mod limits;
+mod logs;
+mod model;
 mod shutdown;
+mod timing;
 mod triggers;
 
 use std::time::Duration;

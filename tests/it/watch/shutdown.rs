@@ -58,6 +58,23 @@ fn a_second_signal_exits_at_once() {
         sent.elapsed()
     );
     assert_eq!(status.code(), Some(1));
+    // The log says what the second signal did, and with which code the process ends.
+    let said = daemon
+        .logs()
+        .into_iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("second signal"))
+        })
+        .unwrap_or_else(|| panic!("the second signal is logged:\n{}", daemon.log_text()));
+    assert_eq!(said["signal"], "SIGINT", "{said}");
+    assert_eq!(said["exit_code"], 1, "{said}");
+    assert!(
+        daemon.log_text().contains("the running pass is dropped"),
+        "{}",
+        daemon.log_text()
+    );
 }
 
 #[test]
@@ -79,11 +96,16 @@ fn the_shutdown_deadline_drops_a_pass_that_takes_too_long() {
         "{took:?}"
     );
     assert_eq!(status.code(), Some(1));
-    assert!(
-        daemon.log_text().contains("shutdown deadline"),
-        "{}",
-        daemon.log_text()
-    );
+    let said = daemon
+        .logs()
+        .into_iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("watch.shutdown_timeout passed"))
+        })
+        .unwrap_or_else(|| panic!("the deadline is logged:\n{}", daemon.log_text()));
+    assert_eq!(said["exit_code"], 1, "{said}");
 }
 
 #[test]
