@@ -26,6 +26,9 @@ pub enum Error {
     Deploy(#[from] crate::deploy::DeployError),
 
     #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+
+    #[error(transparent)]
     Emulator(#[from] promptsync_emulator::EmulatorError),
 
     #[error("{what}: {source}")]
@@ -68,6 +71,7 @@ impl Error {
             }
             Error::Api(err) if err.is_stalled() => FailureClass::Stalled,
             Error::Api(_) => FailureClass::Transient,
+            Error::Source(err) => err.class(),
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
             Error::NotImplemented(_) | Error::Usage(_) => FailureClass::Stalled,
         }

@@ -44,6 +44,7 @@ pub mod pull;
 pub mod reconcile;
 pub mod report;
 pub mod secret;
+pub mod source;
 pub mod term;
 
 pub use error::{Error, FailureClass};

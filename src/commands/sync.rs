@@ -9,8 +9,7 @@ use crate::api::Client;
 use crate::apply::{Observer, ProgressLog};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
-use crate::config::{Overrides, Settings};
-use crate::desired::SourceRev;
+use crate::config::Settings;
 use crate::gitrepo::GitRepo;
 use crate::reconcile::{self, PassError, PassOptions};
 use crate::report::Stdout;
@@ -113,14 +112,9 @@ fn publish(github: &GitHub, report: &PassReport, output: OutputFormat) -> Result
 
 fn pass(global: &GlobalArgs, source: &SourceArgs, remote: &RemoteArgs, mode: Mode) -> Ran {
     let early = |error: Error| (None, error);
-    let mut settings = super::load_settings(global, &Overrides::default()).map_err(early)?;
-    crate::logging::init(&settings.log).map_err(|err| early(err.into()))?;
+    let (mut settings, rev) = super::source::prepare(global, source).map_err(early)?;
     let options = PassOptions {
-        source: if source.worktree {
-            SourceRev::Worktree
-        } else {
-            SourceRev::Commit(source.rev.clone())
-        },
+        source: rev,
         dry_run: mode != Mode::Sync,
         deploy: !remote.no_deploy,
         trigger: "command line",

@@ -23,9 +23,16 @@ use crate::secret::ApiKey;
 pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
     let overrides = Overrides {
         listen: args.listen,
+        source_url: args.source.url.clone(),
     };
     let global = repository_as_configured(global);
     let mut settings = Settings::load(&global, &overrides)?;
+    if settings.source.is_some() {
+        // The daemon's poll worker and webhooks come with issue 19's second half.
+        return Err(Error::NotImplemented(
+            "`watch` with a remote source (source.url, --source)",
+        ));
+    }
     let mut log = settings.log.clone();
     if log.format_is_default && !std::io::stderr().is_terminal() {
         log.format = LogFormat::Json;

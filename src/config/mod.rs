@@ -15,6 +15,7 @@ mod base_url;
 mod error;
 mod layers;
 mod raw;
+mod source;
 mod validate;
 
 use std::ffi::OsStr;
@@ -58,6 +59,9 @@ pub struct Settings {
     pub sync: SyncSettings,
     pub log: LogSettings,
     pub watch: WatchSettings,
+    /// `[source]`: the remote promptsync fetches itself; `None` when `source.url` is
+    /// unset (the repository is the local clone at [`Settings::repo`]).
+    pub source: Option<SourceSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,11 +145,39 @@ pub struct WatchSettings {
     pub shutdown_timeout: Duration,
 }
 
+/// `[source]`: a remote repository that promptsync fetches into a bare mirror of its
+/// own. Operator-trusted: none of it may come from the repository's own
+/// `promptsync.toml`.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    pub url: crate::source::RemoteUrl,
+    /// The branch whose tip syncs; `None`: the remote's HEAD.
+    pub branch: Option<String>,
+    /// How often the daemon looks at the remote (±jitter).
+    pub interval: Duration,
+    /// HTTPS: a file holding the token, sent as the password (re-read before each fetch).
+    pub token_file: Option<PathBuf>,
+    /// HTTPS: the user name sent with the token.
+    pub username: Option<String>,
+    /// SSH: the private key file (re-read before each fetch).
+    pub ssh_key_file: Option<PathBuf>,
+    /// SSH: the known_hosts file the host key must be in.
+    pub known_hosts_file: Option<PathBuf>,
+    /// Where mirrors live; `None`: the user's cache directory.
+    pub cache_dir: Option<PathBuf>,
+    /// The longest one look or fetch may take.
+    pub fetch_timeout: Duration,
+    /// The most one fetch may bring in, in bytes.
+    pub max_fetch_size: u64,
+}
+
 /// Values from command-line flags that override configuration keys.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     /// `watch --listen`: overrides `watch.listen`.
     pub listen: Option<SocketAddr>,
+    /// `--source URL`: overrides `source.url`.
+    pub source_url: Option<String>,
 }
 
 impl Settings {
@@ -191,9 +223,85 @@ impl Settings {
         V: AsRef<OsStr>,
     {
         let repo = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
-        let env = layers::EnvVars::read(env);
         let file = read_config_file(&repo, global.config.as_deref())?;
+        let repository_file = global.config.is_none();
+        Self::load_with_file(global, overrides, env, api, file, repository_file)
+    }
+
+    /// Settings for a remote source (`[source] url`), once its branch tip is known: the
+    /// configuration file is `--config` when given, else the repository's own
+    /// `promptsync.toml` as the tip holds it (`tree_file`: a label for messages and
+    /// its text), which may not set operator-trusted keys (`[source]`).
+    pub fn load_remote(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+        tree_file: Option<(PathBuf, String)>,
+    ) -> Result<Settings, ConfigError> {
+        Self::load_remote_from_env(global, overrides, std::env::vars_os(), tree_file)
+    }
+
+    /// [`Settings::load_remote`] with the environment given, for tests.
+    pub fn load_remote_from_env<I, K, V>(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+        env: I,
+        tree_file: Option<(PathBuf, String)>,
+    ) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let (file, repository_file) = match &global.config {
+            Some(path) => (read_config_file(Path::new("."), Some(path))?, false),
+            None => (
+                tree_file.map(|(path, text)| ConfigFile { path, text }),
+                true,
+            ),
+        };
+        Self::load_with_file(
+            global,
+            overrides,
+            env,
+            ApiUse::Needed,
+            file,
+            repository_file,
+        )
+    }
+
+    /// Whether the layers outside the repository (`--config`, the environment, flags)
+    /// name a remote source: then the repository is fetched, and its own
+    /// `promptsync.toml` is read from the fetched tree, not from `--repo`.
+    pub fn wants_remote_source(global: &GlobalArgs, overrides: &Overrides) -> bool {
+        let env = layers::EnvVars::read(std::env::vars_os());
+        let file = match &global.config {
+            Some(path) => read_config_file(Path::new("."), Some(path)).ok().flatten(),
+            None => None,
+        };
         let figment = layers::merge(file.as_ref(), &env, &layers::flags(global, overrides));
+        figment.find_value("source.url").is_ok()
+    }
+
+    fn load_with_file<I, K, V>(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+        env: I,
+        api: ApiUse,
+        file: Option<ConfigFile>,
+        repository_file: bool,
+    ) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let repo = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+        let env = layers::EnvVars::read(env);
+        let figment = layers::merge(file.as_ref(), &env, &layers::flags(global, overrides));
+        let set_by_repository = match (&file, repository_file) {
+            (Some(file), true) => source::set_by_repository(file),
+            _ => Vec::new(),
+        };
         let context = validate::Context {
             figment: &figment,
             repo,
@@ -202,6 +310,7 @@ impl Settings {
             api,
         };
         let mut problems = env.problems;
+        problems.extend(set_by_repository);
         let validated = raw::extract(&figment).and_then(|(raw, unknown)| {
             problems.extend(unknown);
             validate::settings(raw, context)

@@ -48,21 +48,27 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
     let sync = sync(&mut check, raw.sync);
     let log = log(&mut check, raw.log);
     let watch = watch(&mut check, raw.watch);
-    match (api, prompts, deploy, sync, log, watch) {
-        (Some(api), Some(prompts), Some(deploy), Some(sync), Some(log), Some(watch))
-            if check.problems.is_empty() =>
-        {
-            Ok(Settings {
-                repo: context.repo,
-                config_file: context.config_file,
-                api,
-                prompts,
-                deploy,
-                sync,
-                log,
-                watch,
-            })
-        }
+    let source = super::source::source(&mut check, raw.source);
+    match (api, prompts, deploy, sync, log, watch, source) {
+        (
+            Some(api),
+            Some(prompts),
+            Some(deploy),
+            Some(sync),
+            Some(log),
+            Some(watch),
+            Some(source),
+        ) if check.problems.is_empty() => Ok(Settings {
+            repo: context.repo,
+            config_file: context.config_file,
+            api,
+            prompts,
+            deploy,
+            sync,
+            log,
+            watch,
+            source,
+        }),
         _ => Err(check.problems),
     }
 }
@@ -229,14 +235,14 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
 }
 
 /// Converts values and collects the problems.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     figment: &'a Figment,
-    problems: Vec<Problem>,
+    pub(super) problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
     /// A key that always has a value (the built-in defaults set it).
-    fn get<T>(
+    pub(super) fn get<T>(
         &mut self,
         key: &str,
         field: Field,
@@ -257,7 +263,7 @@ impl Checker<'_> {
     }
 
     /// A key that may be unset: `Some(None)` when unset, `None` when invalid.
-    fn optional<T>(
+    pub(super) fn optional<T>(
         &mut self,
         key: &str,
         field: Field,
@@ -280,7 +286,7 @@ impl Checker<'_> {
 
 /// A string; a number or boolean is taken as its text, since an environment variable
 /// cannot say which it meant (`PROMPTSYNC_LOG__LEVEL=5`).
-fn text(value: &Value) -> Result<String, String> {
+pub(super) fn text(value: &Value) -> Result<String, String> {
     match value {
         Value::String(_, text) => Ok(text.clone()),
         Value::Char(_, c) => Ok(c.to_string()),
@@ -296,7 +302,7 @@ fn text(value: &Value) -> Result<String, String> {
 }
 
 /// A human duration (`"30s"`, `"5m"`, `"1h 30m"`) of at least `min`.
-fn duration(min: Duration) -> impl FnOnce(&Value, &Origin) -> Result<Duration, String> {
+pub(super) fn duration(min: Duration) -> impl FnOnce(&Value, &Origin) -> Result<Duration, String> {
     move |value, _| {
         let text = text(value)?;
         let duration = humantime::parse_duration(&text).map_err(|err| {
@@ -376,7 +382,7 @@ fn globs(required: bool) -> impl FnOnce(&Value, &Origin) -> Result<Vec<String>, 
 
 /// A file path; a relative one is taken from the directory of the configuration file
 /// that sets it, or from the current directory.
-fn path(value: &Value, origin: &Origin) -> Result<(PathBuf, Origin), String> {
+pub(super) fn path(value: &Value, origin: &Origin) -> Result<(PathBuf, Origin), String> {
     let text = text(value)?;
     let path = PathBuf::from(&text);
     let path = match &origin.layer {

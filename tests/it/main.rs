@@ -23,6 +23,7 @@ mod hostile;
 mod loadcache;
 mod partial;
 mod pull;
+mod remote;
 mod report;
 mod scale;
 mod secrets;

@@ -5,7 +5,9 @@
 pub mod daemon;
 pub mod emulator;
 pub mod git;
+pub mod githttp;
 pub mod scenario;
+pub mod sshd;
 
 use std::time::{Duration, Instant};
 
