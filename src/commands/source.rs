@@ -42,7 +42,7 @@ pub(super) fn prepare(
         ));
     };
     let source = Source::new(source_settings);
-    let look = source.look(&operator.deploy.tags)?;
+    let look = source.look(&release_tags(&operator))?;
     let tree_file = match source.read_file(&look.commit, DEFAULT_CONFIG_FILE)? {
         Some(bytes) => {
             let text = String::from_utf8(bytes).map_err(|err| SourceError::TreeFile {
@@ -59,10 +59,10 @@ pub(super) fn prepare(
         None => None,
     };
     let mut settings = Settings::load_remote(global, &overrides, tree_file)?;
-    let look = if settings.deploy.tags == operator.deploy.tags {
+    let look = if release_tags(&settings) == release_tags(&operator) {
         look
     } else {
-        source.settle_tags(look, &settings.deploy.tags)?
+        source.settle_tags(look, &release_tags(&settings))?
     };
     tracing::info!(
         url = %source.settings().url,
@@ -75,4 +75,13 @@ pub(super) fn prepare(
     );
     settings.repo = look.mirror;
     Ok((settings, SourceRev::Commit(look.commit)))
+}
+
+/// The tag globs whose tags the mirror holds: none while deploying is off.
+fn release_tags(settings: &Settings) -> Vec<String> {
+    if settings.deploy.enabled {
+        settings.deploy.tags.clone()
+    } else {
+        Vec::new()
+    }
 }

@@ -120,7 +120,7 @@ fn bounded<T: Send + 'static>(
         .map_err(|err| Failure::Other(format!("cannot start the fetch thread: {err}")))?;
     let mut too_large = false;
     let outcome = loop {
-        match receive.recv_timeout(Duration::from_millis(50)) {
+        match receive.recv_timeout(Duration::from_millis(10)) {
             Ok(outcome) => break outcome,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 break Err("the fetch thread ended without a result".to_owned());
@@ -142,6 +142,8 @@ fn bounded<T: Send + 'static>(
             }
         }
     };
+    // A pack that arrived between two looks at its size is measured once more.
+    too_large |= Mirror::pack_bytes(&remote.mirror).saturating_sub(before) > remote.max_bytes;
     match outcome {
         Ok(value) if !too_large => Ok(value),
         Ok(_) => Err(Failure::TooLarge),

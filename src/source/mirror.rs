@@ -223,3 +223,51 @@ impl Mirror {
         Some(object.peel_to_commit().ok()?.id().to_string())
     }
 }
+
+impl Mirror {
+    /// The files in `objects/pack` now.
+    pub(super) fn packs(path: &Path) -> std::collections::BTreeSet<PathBuf> {
+        std::fs::read_dir(path.join("objects").join("pack"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .collect()
+    }
+
+    /// Undo a fetch that was refused after it landed: the pack files it added are
+    /// removed and the refs it moved go back to what `held` says (or away).
+    pub(super) fn discard(
+        &self,
+        packs: &std::collections::BTreeSet<PathBuf>,
+        refs: &[String],
+        held: &Wanted,
+    ) -> Result<(), MirrorError> {
+        for pack in Self::packs(&self.path).difference(packs) {
+            let _ = std::fs::remove_file(pack);
+        }
+        for name in refs {
+            let before = match (name.strip_prefix("refs/heads/"), name.strip_prefix("refs/tags/")) {
+                (Some(branch), _) => held
+                    .branch
+                    .as_ref()
+                    .filter(|(held, _)| held == branch)
+                    .map(|(_, id)| id.clone()),
+                (_, Some(tag)) => held.tags.get(tag).cloned(),
+                _ => None,
+            };
+            let restored = match before.and_then(|id| git2::Oid::from_str(&id).ok()) {
+                Some(oid) => self
+                    .repo
+                    .reference(name, oid, true, "promptsync: fetch refused")
+                    .map(drop),
+                None => match self.repo.find_reference(name) {
+                    Ok(mut reference) => reference.delete(),
+                    Err(_) => Ok(()),
+                },
+            };
+            restored.map_err(|err| self.unusable(err))?;
+        }
+        Ok(())
+    }
+}

@@ -212,7 +212,15 @@ impl Source {
         } else {
             let remote = self.remote(mirror.path())?;
             let started = Instant::now();
-            fetch::fetch(&remote, &fetched).map_err(|f| self.failure(f, &remote))?;
+            let packs = Mirror::packs(mirror.path());
+            if let Err(failure) = fetch::fetch(&remote, &fetched) {
+                if failure == Failure::TooLarge {
+                    // What came in is not kept: the refs would say the mirror is
+                    // complete, and the next look would fetch nothing.
+                    mirror.discard(&packs, &fetched, &held)?;
+                }
+                return Err(self.failure(failure, &remote));
+            }
             tracing::info!(
                 url = %self.settings.url,
                 refs = ?fetched,

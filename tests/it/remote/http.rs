@@ -314,3 +314,38 @@ fn a_ten_thousand_file_repository_is_fetched_and_synced() {
         assert_eq!(remote.texts_of(&format!("P{n}")), ["one"]);
     }
 }
+
+#[test]
+fn a_fetch_over_the_size_limit_is_refused_and_not_kept() {
+    let remote = Remote::new();
+    let origin = &remote.scenario.repo;
+    origin.write("a.prompt.yaml", &prompt("A", "one"));
+    // 4 MiB that do not compress.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..4 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    origin.write_bytes("assets/noise.bin", &noise);
+    origin.commit("large");
+    let run = || {
+        let mut cmd = remote.cmd(&["sync"]);
+        cmd.env("PROMPTSYNC_SOURCE__MAX_FETCH_SIZE", "1MiB");
+        remote.run(cmd, 1)
+    };
+    let (_, stderr) = run();
+    assert!(
+        stderr.contains("brought in more than source.max_fetch_size (1 MiB)"),
+        "{stderr}"
+    );
+    assert!(remote.scenario.emu.prompts().is_empty());
+    // Nothing of it was kept: the next look fetches (and refuses) again.
+    remote.server.clear();
+    run();
+    assert_eq!(remote.server.count("fetch"), 1, "{:?}", remote.server.served());
+    assert!(git_in(&remote.mirror(), &["rev-parse", "--verify", "-q", "refs/heads/main"]).is_empty());
+}
