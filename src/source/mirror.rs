@@ -247,7 +247,10 @@ impl Mirror {
             let _ = std::fs::remove_file(pack);
         }
         for name in refs {
-            let before = match (name.strip_prefix("refs/heads/"), name.strip_prefix("refs/tags/")) {
+            let before = match (
+                name.strip_prefix("refs/heads/"),
+                name.strip_prefix("refs/tags/"),
+            ) {
                 (Some(branch), _) => held
                     .branch
                     .as_ref()

@@ -346,6 +346,17 @@ fn a_fetch_over_the_size_limit_is_refused_and_not_kept() {
     // Nothing of it was kept: the next look fetches (and refuses) again.
     remote.server.clear();
     run();
-    assert_eq!(remote.server.count("fetch"), 1, "{:?}", remote.server.served());
-    assert!(git_in(&remote.mirror(), &["rev-parse", "--verify", "-q", "refs/heads/main"]).is_empty());
+    assert_eq!(
+        remote.server.count("fetch"),
+        1,
+        "{:?}",
+        remote.server.served()
+    );
+    assert!(
+        git_in(
+            &remote.mirror(),
+            &["rev-parse", "--verify", "-q", "refs/heads/main"]
+        )
+        .is_empty()
+    );
 }
