@@ -47,6 +47,23 @@ impl std::fmt::Display for GitToken {
     }
 }
 
+/// A private SSH key's bytes. Debug prints `[redacted]`.
+#[derive(Clone)]
+pub struct SshKey(std::sync::Arc<secrecy::SecretSlice<u8>>);
+
+impl SshKey {
+    /// The key's bytes, for the private copy ssh reads.
+    pub(super) fn expose(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for SshKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// What a fetch authenticates with.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -55,7 +72,7 @@ pub enum Credentials {
     /// HTTPS basic authentication: the token as the password.
     Token { username: String, token: GitToken },
     /// SSH with this key, the host key checked against `known_hosts`.
-    Ssh { key: Vec<u8>, known_hosts: PathBuf },
+    Ssh { key: SshKey, known_hosts: PathBuf },
 }
 
 /// A credential file that cannot be used: a person must fix it (stalled).
@@ -105,7 +122,7 @@ pub fn read(settings: &SourceSettings) -> Result<Credentials, CredentialError> {
         let key = read_file("ssh_key_file", key)?;
         read_file("known_hosts_file", known_hosts)?;
         return Ok(Credentials::Ssh {
-            key,
+            key: SshKey(std::sync::Arc::new(secrecy::SecretSlice::from(key))),
             known_hosts: known_hosts.clone(),
         });
     }
@@ -159,5 +176,16 @@ mod tests {
             token,
         };
         assert!(!format!("{creds:?}").contains("ghp_secret"));
+        let ssh = Credentials::Ssh {
+            key: SshKey(std::sync::Arc::new(secrecy::SecretSlice::from(
+                b"PRIVATE".to_vec(),
+            ))),
+            known_hosts: PathBuf::from("/k"),
+        };
+        let shown = format!("{ssh:?}");
+        assert!(
+            shown.contains("[redacted]") && !shown.contains("80, 82"),
+            "{shown}"
+        );
     }
 }

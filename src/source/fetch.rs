@@ -92,7 +92,7 @@ fn bounded<T: Send + 'static>(
 ) -> Result<T, Failure> {
     let ssh_run = match &remote.credentials {
         Credentials::Ssh { key, known_hosts } => Some(
-            SshRun::prepare(key, known_hosts, &remote.mirror)
+            SshRun::prepare(key.expose(), known_hosts, &remote.mirror)
                 .map_err(|err| Failure::Other(format!("cannot prepare the SSH key: {err}")))?,
         ),
         _ => None,
