@@ -375,3 +375,37 @@ fn watch_takes_the_flag_but_says_the_daemon_cannot_fetch_yet() {
     );
     assert!(remote.scenario.emu.prompts().is_empty());
 }
+
+#[test]
+fn an_unreachable_remote_is_transient_and_a_missing_branch_is_stalled() {
+    let remote = Remote::new();
+    let origin = &remote.scenario.repo;
+    origin.write("a.prompt.yaml", &prompt("A", "one"));
+    origin.commit("one");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let json = |env: &[(&str, String)]| {
+        let mut cmd = remote.cmd(&["sync", "--output", "json"]);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let (stdout, _) = remote.run(cmd, 1);
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["error"].clone()
+    };
+    let unreachable = json(&[(
+        "PROMPTSYNC_SOURCE__URL",
+        format!("http://127.0.0.1:{port}/repo"),
+    )]);
+    assert_eq!(unreachable["class"], "transient", "{unreachable}");
+    assert!(
+        unreachable["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot fetch from"),
+        "{unreachable}"
+    );
+    let missing = json(&[("PROMPTSYNC_SOURCE__BRANCH", "nope".to_owned())]);
+    assert_eq!(missing["class"], "stalled", "{missing}");
+    assert!(remote.scenario.emu.prompts().is_empty());
+}
