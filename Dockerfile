@@ -38,14 +38,16 @@ LABEL org.opencontainers.image.title="promptsync" \
       org.opencontainers.image.source="https://github.com/promptsync/promptsync" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# ca-certificates: the trust roots for https to the API; nothing else is needed
-# (libgit2 is linked in, promptsync never runs git). Not pinned, as above.
+# ca-certificates: the trust roots for https to the API and to a git host;
+# openssh-client: the `ssh` a remote source over ssh:// runs (and `timeout`, from
+# coreutils, which bounds it). Nothing else is needed: libgit2 and gix are linked in,
+# promptsync never runs git. Not pinned, as above.
 # uid/gid 65533 is the user kubernetes git-sync runs as: the repository it checks out
 # on a shared volume is then owned by promptsync's own user, which git's (libgit2's)
 # owner check requires, without turning that check off.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates openssh-client \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 65533 promptsync \
     && useradd --uid 65533 --gid 65533 --no-log-init --create-home \

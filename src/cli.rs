@@ -167,6 +167,11 @@ pub struct SourceArgs {
     /// The commit to read (a revision such as a branch, tag or commit id).
     #[arg(long, value_name = "REV", default_value = "HEAD")]
     pub rev: String,
+
+    /// Fetch the repository from this URL (https://, ssh://, git@host:path) into a
+    /// mirror of promptsync's own and read its branch tip: sets source.url.
+    #[arg(long = "source", value_name = "URL", conflicts_with_all = ["worktree", "rev"])]
+    pub url: Option<String>,
 }
 
 /// How the remote is reached for a pass.

@@ -32,6 +32,9 @@ pub enum Error {
     Write(#[from] crate::confined::WriteError),
 
     #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+
+    #[error(transparent)]
     Emulator(#[from] promptsync_emulator::EmulatorError),
 
     #[error("{what}: {source}")]
@@ -75,6 +78,7 @@ impl Error {
                 FailureClass::Transient
             }
             Error::Api(err) => err.class(),
+            Error::Source(err) => err.class(),
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
             Error::NotImplemented(_) | Error::Usage(_) => FailureClass::Stalled,
             Error::Write(_) => FailureClass::Stalled,

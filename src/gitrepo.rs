@@ -1,5 +1,5 @@
 //! git2 only: open a repository (also a linked worktree, a shallow clone, a detached
-//! HEAD), resolve revisions, read files from a commit's tree, list tags. Blocking:
+//! HEAD, promptsync's bare mirror of a remote source), resolve revisions, read files from a commit's tree, list tags. Blocking:
 //! async callers use `spawn_blocking`. Knows nothing about prompts.
 
 use std::collections::HashMap;
@@ -249,7 +249,14 @@ impl GitRepo {
                 path: path.to_owned(),
             },
         })?;
-        let Some(workdir) = repo.workdir() else {
+        // A bare repository is refused, but for promptsync's own mirror of a remote
+        // source (`[source]`), whose commits are read like any other.
+        let mirror = repo.is_bare()
+            && repo
+                .config()
+                .and_then(|config| config.get_bool(crate::source::MARKER_KEY))
+                .unwrap_or(false);
+        let Some(workdir) = repo.workdir().or_else(|| mirror.then(|| repo.path())) else {
             return Err(GitError::Bare {
                 path: repo.path().to_owned(),
             });
@@ -493,7 +500,7 @@ fn safe_directory(path: &Path) -> PathBuf {
 
 /// `text` as one word for a POSIX shell: as it is when that is safe, else in single
 /// quotes.
-fn shell_word(text: &str) -> String {
+pub(crate) fn shell_word(text: &str) -> String {
     let plain = !text.is_empty()
         && text.chars().all(|c| {
             c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | '@')

@@ -51,6 +51,7 @@ pub mod repofile;
 pub mod report;
 pub mod secret;
 pub mod secretfile;
+pub mod source;
 pub mod term;
 
 pub use error::{Error, FailureClass};

@@ -5,6 +5,7 @@
 mod completions;
 mod emulator;
 mod pull;
+mod source;
 mod status;
 mod sync;
 mod validate;

@@ -10,7 +10,6 @@ use crate::api::Client;
 use crate::apply::Unobserved;
 use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
 use crate::commands::ExitStatus;
-use crate::config::Overrides;
 use crate::desired::SourceRev;
 use crate::gitrepo::GitRepo;
 use crate::reconcile::{self, PassOptions};
@@ -19,8 +18,7 @@ use crate::report::pass::{Mode, PassReport};
 use crate::report::status::{HistoryReport, StatusReport};
 
 pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
-    let mut settings = super::load_settings(global, &Overrides::default())?;
-    crate::logging::init(&settings.log)?;
+    let (mut settings, rev) = super::source::prepare(global, &args.source)?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let local = if args.remote.emulator {
@@ -31,7 +29,7 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
         let client = Client::new(&settings.api)?;
         let status = match &args.prompt {
             Some(prompt) => history(&settings, &client, prompt, args.output).await,
-            None => overview(&settings, &client, &args).await,
+            None => overview(&settings, &client, &args, rev).await,
         };
         if let Some(local) = local {
             local.shutdown().await?;
@@ -44,13 +42,10 @@ async fn overview(
     settings: &crate::config::Settings,
     client: &Client,
     args: &StatusArgs,
+    rev: SourceRev,
 ) -> Result<ExitStatus, Error> {
     let options = PassOptions {
-        source: if args.source.worktree {
-            SourceRev::Worktree
-        } else {
-            SourceRev::Commit(args.source.rev.clone())
-        },
+        source: rev,
         dry_run: true,
         deploy: !args.remote.no_deploy,
         trigger: "command line",

@@ -10,8 +10,7 @@ use crate::apply::{Observer, ProgressLog};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
 use crate::config::NotifySettings;
-use crate::config::{Overrides, Settings};
-use crate::desired::SourceRev;
+use crate::config::Settings;
 use crate::gitrepo::GitRepo;
 use crate::notify::forge::{CiEnv, Kind};
 use crate::notify::{self, Commented, DEFAULT_TARGET, Notifier};
@@ -127,14 +126,9 @@ fn pass(
     tail: &mut Tail,
 ) -> Ran {
     let early = |error: Error| (None, error);
-    let mut settings = super::load_settings(global, &Overrides::default()).map_err(early)?;
-    crate::logging::init(&settings.log).map_err(|err| early(err.into()))?;
+    let (mut settings, rev) = super::source::prepare(global, source).map_err(early)?;
     let options = PassOptions {
-        source: if source.worktree {
-            SourceRev::Worktree
-        } else {
-            SourceRev::Commit(source.rev.clone())
-        },
+        source: rev,
         dry_run: !mode.sends(),
         deploy: !remote.no_deploy,
         trigger: "command line",

@@ -76,6 +76,7 @@ async fn start_and_run(
 ) -> Result<Exit, Error> {
     let overrides = Overrides {
         listen: args.listen,
+        source_url: args.source.url.clone(),
     };
     let global = global.clone();
     let first = overrides.clone();
@@ -87,6 +88,12 @@ async fn start_and_run(
         loaded = loaded => loaded.map_err(|err| Error::Internal(format!("loading the settings: {err}")))??,
         () = shutdown.cancelled() => return Ok(Exit::Stopped),
     };
+    if settings.source.is_some() {
+        // The daemon's poll worker and webhooks come with issue 19's second half.
+        return Err(Error::NotImplemented(
+            "`watch` with a remote source (source.url, --source)",
+        ));
+    }
     deadline.send_replace(Some(settings.watch.shutdown_timeout));
     let mut log = settings.log.clone();
     if log.format_is_default && !std::io::stderr().is_terminal() {

@@ -74,6 +74,26 @@ pub(super) fn read(
     }
 }
 
+/// Read the operator's `--config FILE` (which must exist), wherever it is: with a
+/// remote source no local repository holds it.
+pub(super) fn read_operators(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let bytes = localfile::read(path, MAX_CONFIG_FILE_BYTES).map_err(|failure| match failure {
+        Failure::Missing => ConfigError::FileMissing {
+            path: path.to_owned(),
+        },
+        other => refused(path, other.into()),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|err| ConfigError::FileNotUtf8 {
+        path: path.to_owned(),
+        offset: err.utf8_error().valid_up_to(),
+    })?;
+    Ok(ConfigFile {
+        path: path.to_owned(),
+        text,
+        repository: false,
+    })
+}
+
 /// Why the file at `path` is not read, as a configuration error.
 fn refused(path: &Path, refusal: Refusal) -> ConfigError {
     let path = path.to_owned();

@@ -178,6 +178,13 @@ pub(super) fn flags(global: &GlobalArgs, overrides: &Overrides) -> Labelled {
             Value::from(listen.to_string()),
         );
     }
+    if let Some(url) = &overrides.source_url {
+        layer.push(
+            "source.url",
+            "--source".to_owned(),
+            Value::from(url.clone()),
+        );
+    }
     layer
 }
 

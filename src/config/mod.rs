@@ -21,6 +21,7 @@ mod layers;
 mod listen;
 mod notify;
 mod raw;
+mod source;
 mod trust;
 mod validate;
 
@@ -71,6 +72,9 @@ pub struct Settings {
     pub watch: WatchSettings,
     /// `[notify]`: commit statuses, webhooks, the exec hook; all off by default.
     pub notify: NotifySettings,
+    /// `[source]`: the remote promptsync fetches itself; `None` when `source.url` is
+    /// unset (the repository is the local clone at [`Settings::repo`]).
+    pub source: Option<SourceSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,11 +166,39 @@ pub struct WatchSettings {
     pub reconcile_min_interval: Duration,
 }
 
+/// `[source]`: a remote repository that promptsync fetches into a bare mirror of its
+/// own. Operator-trusted: none of it may come from the repository's own
+/// `promptsync.toml`.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    pub url: crate::source::RemoteUrl,
+    /// The branch whose tip syncs; `None`: the remote's HEAD.
+    pub branch: Option<String>,
+    /// How often the daemon looks at the remote (±jitter).
+    pub interval: Duration,
+    /// HTTPS: a file holding the token, sent as the password (re-read before each fetch).
+    pub token_file: Option<PathBuf>,
+    /// HTTPS: the user name sent with the token.
+    pub username: Option<String>,
+    /// SSH: the private key file (re-read before each fetch).
+    pub ssh_key_file: Option<PathBuf>,
+    /// SSH: the known_hosts file the host key must be in.
+    pub known_hosts_file: Option<PathBuf>,
+    /// Where mirrors live; `None`: the user's cache directory.
+    pub cache_dir: Option<PathBuf>,
+    /// The longest one look or fetch may take.
+    pub fetch_timeout: Duration,
+    /// The most one fetch may bring in, in bytes.
+    pub max_fetch_size: u64,
+}
+
 /// Values from command-line flags that override configuration keys.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     /// `watch --listen`: overrides `watch.listen`.
     pub listen: Option<SocketAddr>,
+    /// `--source URL`: overrides `source.url`.
+    pub source_url: Option<String>,
 }
 
 impl Settings {
@@ -212,15 +244,84 @@ impl Settings {
         V: AsRef<OsStr>,
     {
         let repo = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+        let file = file::read(&repo, global.config.as_deref())?;
+        Self::load_with_file(global, overrides, env, api, file)
+    }
+
+    /// Settings for a remote source (`[source] url`), once its branch tip is known: the
+    /// configuration file is `--config` when given (the operator's, wherever it is),
+    /// else the repository's own `promptsync.toml` as the tip holds it (`tree_file`: a
+    /// label for messages and its text), which may not set operator-only keys.
+    pub fn load_remote(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+        tree_file: Option<(PathBuf, String)>,
+    ) -> Result<Settings, ConfigError> {
+        Self::load_remote_from_env(global, overrides, std::env::vars_os(), tree_file)
+    }
+
+    /// [`Settings::load_remote`] with the environment given, for tests.
+    pub fn load_remote_from_env<I, K, V>(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+        env: I,
+        tree_file: Option<(PathBuf, String)>,
+    ) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let file = match &global.config {
+            Some(path) => Some(file::read_operators(path)?),
+            None => tree_file.map(|(path, text)| file::ConfigFile {
+                path,
+                text,
+                repository: true,
+            }),
+        };
+        Self::load_with_file(global, overrides, env, ApiUse::Needed, file)
+    }
+
+    /// Whether the layers outside the repository (`--config`, the environment, flags)
+    /// name a remote source: then the repository is fetched, and its own
+    /// `promptsync.toml` is read from the fetched tree, not from `--repo`.
+    pub fn wants_remote_source(global: &GlobalArgs, overrides: &Overrides) -> bool {
+        let env = layers::EnvVars::read(std::env::vars_os());
+        let file = match &global.config {
+            Some(path) => file::read_operators(path).ok(),
+            None => None,
+        };
+        let figment = layers::merge(file.as_ref(), &env, &layers::flags(global, overrides));
+        figment.find_value("source.url").is_ok()
+    }
+
+    /// Merge `file` (and whether it is the repository's own) with the environment and
+    /// the flags, and validate.
+    fn load_with_file<I, K, V>(
+        global: &GlobalArgs,
+        overrides: &Overrides,
+        env: I,
+        api: ApiUse,
+        file: Option<file::ConfigFile>,
+    ) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let repo = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
         let mut env = layers::EnvVars::read(env);
         let mut problems = std::mem::take(&mut env.problems);
-        let file = file::read(&repo, global.config.as_deref())?.filter(|file| {
+        let file = file.filter(|file| {
             let syntax = file::syntax_problem(file);
             problems.extend(syntax.clone());
             syntax.is_none()
         });
         let figment = layers::merge(file.as_ref(), &env, &layers::flags(global, overrides));
-        // Settings only the operator may make, found in the repository's own file.
+        // Settings only the operator may make, found in the repository's own file. The
+        // source is never the repository's to set, trusted or not: the file comes from
+        // the tree the source fetched.
         let refused = match &file {
             Some(file) if file.repository && !global.trust_repo_config => {
                 trust::refused(&figment, file)
@@ -228,6 +329,9 @@ impl Settings {
             _ => Vec::new(),
         };
         problems.extend(refused.iter().map(|(_, problem)| problem.clone()));
+        if let Some(file) = file.as_ref().filter(|file| file.repository) {
+            problems.extend(source::set_by_repository(file));
+        }
         let context = validate::Context {
             figment: &figment,
             repo,

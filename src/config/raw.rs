@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     pub(super) log: RawLog,
     pub(super) watch: RawWatch,
     pub(super) notify: RawNotify,
+    pub(super) source: RawSource,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -97,6 +98,21 @@ pub(super) struct RawNotify {
     pub(super) min_interval: Field,
     pub(super) timeout: Field,
     pub(super) retry_max_elapsed: Field,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct RawSource {
+    pub(super) url: Field,
+    pub(super) branch: Field,
+    pub(super) interval: Field,
+    pub(super) username: Field,
+    pub(super) token_file: Field,
+    pub(super) ssh_key_file: Field,
+    pub(super) known_hosts_file: Field,
+    pub(super) cache_dir: Field,
+    pub(super) fetch_timeout: Field,
+    pub(super) max_fetch_size: Field,
 }
 
 /// Every known key as a dotted path (`api.timeout`), taken from [`RawConfig`] itself.
@@ -266,7 +282,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 34, "{keys:?}");
+        assert_eq!(keys.len(), 44, "{keys:?}");
     }
 
     #[test]

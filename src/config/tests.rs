@@ -101,6 +101,7 @@ fn environment_overrides_defaults_and_flags_override_environment() {
 
     let overrides = Overrides {
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+        ..Overrides::default()
     };
     let flagged = Settings::load_from_env(
         &global(&["-vv", "--log-format", "pretty"]),
@@ -287,4 +288,110 @@ fn a_whole_number_written_as_a_float_is_that_number() {
             .contains("expected a whole number from 1 to 256, found 8.5"),
         "{err}"
     );
+}
+
+#[test]
+fn a_remote_source_is_read_from_the_environment_and_the_flag() {
+    let settings = load(
+        &[],
+        &[
+            (
+                "PROMPTSYNC_SOURCE__URL",
+                "https://github.com/org/prompts.git",
+            ),
+            ("PROMPTSYNC_SOURCE__BRANCH", "release"),
+            ("PROMPTSYNC_SOURCE__TOKEN_FILE", "/run/secrets/git/token"),
+        ],
+    )
+    .unwrap();
+    let source = settings.source.unwrap();
+    assert_eq!(source.url.as_str(), "https://github.com/org/prompts.git");
+    assert_eq!(source.branch.as_deref(), Some("release"));
+    assert_eq!(source.interval, Duration::from_secs(60));
+    assert_eq!(source.fetch_timeout, Duration::from_secs(120));
+    assert_eq!(source.max_fetch_size, 1 << 30);
+    assert!(load(&[], &[]).unwrap().source.is_none());
+
+    let overrides = Overrides {
+        source_url: Some("git@github.com:org/other.git".into()),
+        ..Overrides::default()
+    };
+    let settings = Settings::load_from_env(
+        &global(&[]),
+        &overrides,
+        [(
+            "PROMPTSYNC_SOURCE__URL",
+            "https://github.com/org/prompts.git",
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.source.unwrap().url.as_str(),
+        "git@github.com:org/other.git"
+    );
+}
+
+#[test]
+fn source_settings_that_do_not_fit_are_named() {
+    let found = problems(
+        &[],
+        &[
+            ("PROMPTSYNC_SOURCE__URL", "git@github.com:org/prompts.git"),
+            ("PROMPTSYNC_SOURCE__SSH_KEY_FILE", "/keys/id"),
+            ("PROMPTSYNC_SOURCE__TOKEN_FILE", "/keys/token"),
+        ],
+    );
+    let keys: Vec<_> = found.iter().filter_map(|p| p.key.clone()).collect();
+    assert!(keys.contains(&"source.token_file".to_owned()), "{found:?}");
+    assert!(
+        keys.contains(&"source.known_hosts_file".to_owned()),
+        "{found:?}"
+    );
+    let found = problems(&[], &[("PROMPTSYNC_SOURCE__TOKEN_FILE", "/keys/token")]);
+    assert!(found[0].message.contains("source.url is not"), "{found:?}");
+    let found = problems(
+        &[],
+        &[("PROMPTSYNC_SOURCE__URL", "http://git.example.com/r.git")],
+    );
+    assert!(found[0].message.contains("use https://"), "{found:?}");
+}
+
+#[test]
+fn the_repository_file_cannot_set_the_source() {
+    let global = global(&[]);
+    let tree_file = Some((
+        PathBuf::from("promptsync.toml@0123456789ab"),
+        "[source]\nurl = \"https://evil.example/r.git\"\n\n[deploy]\ntags = [\"release-*\"]\n"
+            .to_owned(),
+    ));
+    let err = Settings::load_remote_from_env(
+        &global,
+        &Overrides::default(),
+        [(
+            "PROMPTSYNC_SOURCE__URL",
+            "https://github.com/org/prompts.git",
+        )],
+        tree_file,
+    )
+    .unwrap_err();
+    let problem = &err.problems()[0];
+    assert_eq!(problem.key.as_deref(), Some("source.url"));
+    assert!(problem.message.contains("operator-trusted"), "{problem}");
+
+    let tree_file = Some((
+        PathBuf::from("promptsync.toml@0123456789ab"),
+        "[deploy]\ntags = [\"release-*\"]\n".to_owned(),
+    ));
+    let settings = Settings::load_remote_from_env(
+        &global,
+        &Overrides::default(),
+        [(
+            "PROMPTSYNC_SOURCE__URL",
+            "https://github.com/org/prompts.git",
+        )],
+        tree_file,
+    )
+    .unwrap();
+    assert_eq!(settings.deploy.tags, ["release-*"]);
+    assert!(settings.source.is_some());
 }

@@ -54,7 +54,8 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
     let log = log(&mut check, raw.log);
     let watch = watch(&mut check, raw.watch);
     let notify = notify::settings(&mut check, raw.notify);
-    match (api, prompts, deploy, sync, log, watch, notify) {
+    let source = super::source::source(&mut check, raw.source);
+    match (api, prompts, deploy, sync, log, watch, notify, source) {
         (
             Some(api),
             Some(prompts),
@@ -63,6 +64,7 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
             Some(log),
             Some(watch),
             Some(notify),
+            Some(source),
         ) if check.problems.is_empty() => Ok(Settings {
             repo: context.repo,
             config_file: context.config_file,
@@ -73,6 +75,7 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
             log,
             watch,
             notify,
+            source,
         }),
         _ => Err(check.problems),
     }
@@ -251,16 +254,16 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
 }
 
 /// Converts values and collects the problems.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     figment: &'a Figment,
-    problems: Vec<Problem>,
+    pub(super) problems: Vec<Problem>,
     /// Keys refused before validation (their problem is reported already).
     refused: &'a [String],
 }
 
 impl Checker<'_> {
     /// A key that always has a value (the built-in defaults set it).
-    fn get<T>(
+    pub(super) fn get<T>(
         &mut self,
         key: &str,
         field: Field,
@@ -281,7 +284,7 @@ impl Checker<'_> {
     }
 
     /// A key that may be unset: `Some(None)` when unset, `None` when invalid.
-    fn optional<T>(
+    pub(super) fn optional<T>(
         &mut self,
         key: &str,
         field: Field,
@@ -307,7 +310,7 @@ impl Checker<'_> {
 
 /// A string; a number or boolean is taken as its text, since an environment variable
 /// cannot say which it meant (`PROMPTSYNC_LOG__LEVEL=5`).
-fn text(value: &Value) -> Result<String, String> {
+pub(super) fn text(value: &Value) -> Result<String, String> {
     match value {
         Value::String(_, text) => Ok(text.clone()),
         Value::Char(_, c) => Ok(c.to_string()),
@@ -323,7 +326,7 @@ fn text(value: &Value) -> Result<String, String> {
 }
 
 /// A human duration (`"30s"`, `"5m"`, `"1h 30m"`) of at least `min`.
-fn duration(min: Duration) -> impl FnOnce(&Value, &Origin) -> Result<Duration, String> {
+pub(super) fn duration(min: Duration) -> impl FnOnce(&Value, &Origin) -> Result<Duration, String> {
     move |value, _| {
         let text = text(value)?;
         let duration = humantime::parse_duration(&text).map_err(|err| {
@@ -431,7 +434,7 @@ fn globs(required: bool) -> impl FnOnce(&Value, &Origin) -> Result<Vec<String>, 
 
 /// A file path; a relative one is taken from the directory of the configuration file
 /// that sets it, or from the current directory.
-fn path(value: &Value, origin: &Origin) -> Result<(PathBuf, Origin), String> {
+pub(super) fn path(value: &Value, origin: &Origin) -> Result<(PathBuf, Origin), String> {
     let text = text(value)?;
     let path = PathBuf::from(&text);
     let path = match &origin.layer {

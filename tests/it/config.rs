@@ -128,6 +128,7 @@ fn each_layer_overrides_the_one_before() {
     // Flags over the environment.
     let overrides = Overrides {
         listen: Some("127.0.0.1:7002".parse().unwrap()),
+        ..Overrides::default()
     };
     let flags = repo
         .load_with(&["--log-format", "json", "-v"], &overrides, &env)

@@ -26,6 +26,7 @@ mod notify;
 mod partial;
 mod pull;
 mod race;
+mod remote;
 mod replies;
 mod report;
 mod scale;

@@ -155,6 +155,10 @@ fn the_image_runs_watch_as_the_git_sync_user_with_no_healthcheck() {
         installed.contains("ca-certificates"),
         "https needs the trust roots"
     );
+    assert!(
+        installed.contains("openssh-client"),
+        "a remote source over ssh:// runs the system's ssh"
+    );
 }
 
 #[test]

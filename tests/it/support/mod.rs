@@ -5,9 +5,11 @@
 pub mod daemon;
 pub mod emulator;
 pub mod git;
+pub mod githttp;
 pub mod proxy;
 pub mod recorder;
 pub mod scenario;
+pub mod sshd;
 
 use std::time::{Duration, Instant};
 

@@ -42,18 +42,7 @@ impl Scenario {
     /// Run and return the output, checking the exit code and that the key never
     /// appears.
     pub fn run(&self, args: &[&str], code: i32) -> Output {
-        let output = self.cmd(args).output().expect("promptsync runs");
-        let (stdout, stderr) = texts(&output);
-        assert!(
-            !stdout.contains(KEY) && !stderr.contains(KEY),
-            "the API key leaked:\n{stdout}\n{stderr}"
-        );
-        assert_eq!(
-            output.status.code(),
-            Some(code),
-            "promptsync {args:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-        );
-        output
+        run_checked(self.cmd(args), &format!("promptsync {args:?}"), code)
     }
 
     /// `promptsync sync`, expected to succeed; returns stdout.
@@ -91,6 +80,23 @@ impl Scenario {
         let id = self.prompt_named(name)["id"].as_str().unwrap().to_owned();
         self.emu.get(&format!("/api/prompts/{id}/"))["live_version"]["version"].as_u64()
     }
+}
+
+/// Run `cmd` (`what`, for messages), checking the exit code and that the key never
+/// appears.
+pub fn run_checked(mut cmd: assert_cmd::Command, what: &str, code: i32) -> Output {
+    let output = cmd.output().expect("promptsync runs");
+    let (stdout, stderr) = texts(&output);
+    assert!(
+        !stdout.contains(KEY) && !stderr.contains(KEY),
+        "the API key leaked:\n{stdout}\n{stderr}"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{what}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    output
 }
 
 pub fn texts(output: &Output) -> (String, String) {
