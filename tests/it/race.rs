@@ -3,8 +3,8 @@
 //! (`plan::fresh`). The API has no lock and no conditional request, so the last round
 //! trip before each create stays open; how often two real processes racing hit it is
 //! a figure, printed by `cargo bench --bench race` (README quotes it), not a test.
-use crate::support::scenario::{Scenario, prompt};
 
+use crate::support::scenario::{Scenario, prompt};
 
 /// A sync whose snapshot (the account listing, read while the files were) missed the
 /// prompt another writer created meanwhile: the listing's reply is rewritten to the
