@@ -86,6 +86,9 @@ pub trait Observer: Send + Sync {
     fn planned(&self, _changes: usize) {}
     /// One change item was applied (or failed).
     fn applied(&self) {}
+    /// The pass read its source: the commit it syncs (`None`: the working tree). Comes
+    /// before anything is planned or sent, and only when the pass will send.
+    fn read(&self, _commit: Option<&str>) {}
 }
 
 /// An observer that ignores everything.

@@ -200,6 +200,15 @@ async fn run_pass(
     if suspended {
         tracing::warn!("suspend is set: planning only, no change is sent");
     }
+    if apply {
+        observer.read(
+            source
+                .source
+                .commit
+                .as_deref()
+                .filter(|_| !source.source.worktree),
+        );
+    }
     let mut pass = Pass {
         source,
         release,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[notify]`: where results go besides the report.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NotifySettings {
     /// `[notify.github]`: commit statuses on GitHub (and the plan comment's API).
     pub github: Option<ForgeSettings>,

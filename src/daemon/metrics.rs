@@ -12,6 +12,9 @@
 //! | `promptsync_api_requests_total` | counter | `method`, `code` (`error` when no answer came) |
 //! | `promptsync_watcher_rescans_total` | counter | |
 //! | `promptsync_http_refused_total` | counter | `reason` (`evicted`, `connection_cap`, `out_of_descriptors`: connections; `body_too_large`, `unauthorized`, `forbidden`, `rate_limited`: requests) |
+//! | `promptsync_notify_deliveries_total` | counter | `receiver`, `result` (`delivered`, `failed`: given up after retries or refused, `dropped`: the queue was full, `held`: coalesced by `notify.min_interval`) |
+//! | `promptsync_notify_retries_total` | counter | `receiver` |
+//! | `promptsync_notify_pending` | gauge | `receiver` (messages waiting or being retried) |
 //! | `promptsync_build_info` | gauge (1) | `version` |
 //!
 //! Nothing here carries configuration or the key.
@@ -51,6 +54,17 @@ struct RefusedLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    receiver: String,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReceiverLabels {
+    receiver: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -68,6 +82,13 @@ pub struct Metrics {
     api_requests: Family<RequestLabels, Counter>,
     rescans: Counter,
     refused: Family<RefusedLabels, Counter>,
+    notify_deliveries: Family<DeliveryLabels, Counter>,
+    notify_retries: Family<ReceiverLabels, Counter>,
+    notify_pending: Family<ReceiverLabels, Gauge>,
+    /// The notifier whose receivers the `notify` families count, read at each
+    /// rendering (its workers keep the counts); the lock keeps two renderings from
+    /// adding the same delivery twice.
+    notices: std::sync::Mutex<Option<super::notices::Shared>>,
 }
 
 impl Default for Metrics {
@@ -89,6 +110,9 @@ impl Metrics {
         let api_requests = Family::<RequestLabels, Counter>::default();
         let rescans = Counter::default();
         let refused = Family::<RefusedLabels, Counter>::default();
+        let notify_deliveries = Family::<DeliveryLabels, Counter>::default();
+        let notify_retries = Family::<ReceiverLabels, Counter>::default();
+        let notify_pending = Family::<ReceiverLabels, Gauge>::default();
         // The registry adds `_total` to counters and `_info` to info metrics.
         registry.register(
             "promptsync_reconcile",
@@ -132,6 +156,21 @@ impl Metrics {
             refused.clone(),
         );
         registry.register(
+            "promptsync_notify_deliveries",
+            "Notification messages, by receiver and what became of them",
+            notify_deliveries.clone(),
+        );
+        registry.register(
+            "promptsync_notify_retries",
+            "Notification deliveries retried, by receiver",
+            notify_retries.clone(),
+        );
+        registry.register(
+            "promptsync_notify_pending",
+            "Notification messages waiting or being retried, by receiver",
+            notify_pending.clone(),
+        );
+        registry.register(
             "promptsync_build",
             "The running build",
             Info::new(BuildLabels {
@@ -152,6 +191,53 @@ impl Metrics {
             api_requests,
             rescans,
             refused,
+            notify_deliveries,
+            notify_retries,
+            notify_pending,
+            notices: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Count what the receivers of `notices` did (set once, at start).
+    pub fn set_notices(&self, notices: super::notices::Shared) {
+        *self
+            .notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(notices);
+    }
+
+    /// Bring the `notify` families up to the receivers' own counts.
+    fn read_notices(&self) {
+        let notices = self
+            .notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(receivers) = notices.as_ref().and_then(super::notices::Shared::receivers) else {
+            return;
+        };
+        let to = |counter: &Counter, count: u64| {
+            counter.inc_by(count.saturating_sub(counter.get()));
+        };
+        for r in receivers {
+            for (result, count) in [
+                ("delivered", r.delivered),
+                ("failed", r.failed),
+                ("dropped", r.dropped),
+                ("held", r.held),
+            ] {
+                let labels = DeliveryLabels {
+                    receiver: r.receiver.clone(),
+                    result,
+                };
+                to(&self.notify_deliveries.get_or_create(&labels), count);
+            }
+            let labels = ReceiverLabels {
+                receiver: r.receiver.clone(),
+            };
+            to(&self.notify_retries.get_or_create(&labels), r.retries);
+            self.notify_pending
+                .get_or_create(&labels)
+                .set(i64::try_from(r.pending).unwrap_or(i64::MAX));
         }
     }
 
@@ -221,6 +307,7 @@ impl Metrics {
 
     /// The Prometheus text format.
     pub fn render(&self) -> String {
+        self.read_notices();
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

@@ -32,6 +32,7 @@ pub mod door;
 pub mod fallback;
 pub mod http;
 pub mod metrics;
+pub mod notices;
 mod outcome;
 pub mod poll;
 pub mod server;
@@ -57,6 +58,7 @@ use crate::config::Settings;
 use crate::desired::LoadCache;
 use crate::desired::SourceRev;
 use crate::error::FailureClass;
+use crate::notify::DEFAULT_TARGET;
 use crate::reconcile::{self, PassOptions};
 use metrics::Metrics;
 use outcome::{digest, revision};
@@ -127,6 +129,12 @@ pub async fn run(
     let status = Arc::new(Status::new("starting"));
     let metrics = Arc::new(Metrics::new());
     let client = client(&config.settings, &metrics)?;
+    // One notifier for the daemon's life (`[notify]`), read by `/status` and `/metrics`.
+    let shared_notices = notices::Shared::default();
+    status.set_notices(shared_notices.clone());
+    metrics.set_notices(shared_notices.clone());
+    let mut notices = notices::Notices::new(shared_notices);
+    notices.configure(&config.settings).await;
     let (triggers, pending) = trigger::slot();
     let (watch_set, watch_set_rx) = watch::channel(Arc::new(WatchSet::default()));
     let (applied_tx, applied) = watch::channel(0);
@@ -164,6 +172,7 @@ pub async fn run(
         baseline: None,
         cache: Arc::default(),
         failures: 0,
+        notices,
         _triggers: triggers,
     };
     let exit = lp.run(config.once, &shutdown, &force).await;
@@ -204,6 +213,8 @@ struct Loop {
     cache: Arc<std::sync::Mutex<LoadCache>>,
     /// Failed passes in a row (for the backoff).
     failures: u32,
+    /// Commit statuses and events (`[notify]`), delivered in the background.
+    notices: notices::Notices,
     /// Keeps the slot open while no worker runs (`--once`).
     _triggers: Triggers,
 }
@@ -368,6 +379,7 @@ impl Loop {
             tracing::error!(trigger = reason, reasons, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
             self.status.config_invalid(&message);
             self.metrics.pass(reason, "stalled", 0.0, None);
+            self.notices.not_started(DEFAULT_TARGET, &err);
             self.health = Health::Stalled;
             return Ended::failed(true);
         }
@@ -386,9 +398,15 @@ impl Loop {
         let since = options.since.clone();
         let started = Instant::now();
         let started_at = SystemTime::now();
+        let notifier = self.notices.notifier();
         let result = {
             let progress = ProgressLog::default();
-            let run = reconcile::run(&self.settings, &self.client, &options, &progress);
+            let observer = notices::PassObserver {
+                progress: &progress,
+                notifier: notifier.as_ref(),
+                target: DEFAULT_TARGET,
+            };
+            let run = reconcile::run(&self.settings, &self.client, &options, &observer);
             tokio::pin!(run);
             loop {
                 tokio::select! {
@@ -420,7 +438,9 @@ impl Loop {
                 let digest = blocking(force, move || {
                     let span = tracing::info_span!("pass", revision = revision(&pass));
                     let _entered = span.enter();
-                    digest(&pass, since.as_deref(), &settings, &status, &metrics)
+                    let digest = digest(&pass, since.as_deref(), &settings, &status, &metrics);
+                    notices::finished(notifier.as_ref(), DEFAULT_TARGET, &pass);
+                    digest
                 });
                 let Some(digest) = digest.await else {
                     if force.is_cancelled() {
@@ -488,6 +508,7 @@ impl Loop {
                 // pass looks at everything.
                 self.baseline = None;
                 record.revision = err.partial.as_deref().and_then(revision);
+                self.notices.failed(DEFAULT_TARGET, &err);
                 record.error = Some(crate::error::chain(&err.error));
                 let stalled = err.class == FailureClass::Stalled;
                 record.outcome = err.class.as_str();
@@ -525,6 +546,7 @@ impl Loop {
         let settings = tokio::task::spawn_blocking(move || load())
             .await
             .map_err(|err| Error::Internal(format!("loading the settings: {err}")))??;
+        self.notices.configure(&settings).await;
         if !same_api(&settings, &self.settings) {
             self.client = client(&settings, &self.metrics)?;
             tracing::info!("API settings or key changed: using them from now on");

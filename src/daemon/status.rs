@@ -24,6 +24,8 @@ pub struct Status {
     origin: Instant,
     /// Milliseconds from `origin` to the loop's last heartbeat.
     heartbeat: AtomicU64,
+    /// The notifier whose receivers `notify` shows.
+    notices: std::sync::OnceLock<super::notices::Shared>,
 }
 
 /// The name of the file watcher's worker: `watcher` in `/status` says `down` while it
@@ -60,6 +62,37 @@ pub struct StatusData {
     /// When the API takes requests again, while a server's `Retry-After` holds them
     /// (RFC 3339); `null` otherwise.
     pub rate_limited_until: Option<String>,
+    /// Notifications (`[notify]`): messages waiting or being retried, given up, the
+    /// last error, and each receiver's counts; `null` when none is configured.
+    pub notify: Option<NotifyStatus>,
+}
+
+/// The `notify` section of `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyStatus {
+    /// Messages waiting or being retried, over every receiver.
+    pub pending: usize,
+    /// Deliveries given up (after retries, or refused), over every receiver.
+    pub failed: u64,
+    /// The newest error of any receiver (a receiver that could not be set up
+    /// included).
+    pub last_error: Option<String>,
+    pub receivers: Vec<crate::notify::delivery::ReceiverState>,
+}
+
+impl NotifyStatus {
+    fn of(receivers: Vec<crate::notify::delivery::ReceiverState>) -> NotifyStatus {
+        let newest = receivers
+            .iter()
+            .filter(|r| r.last_error.is_some())
+            .max_by(|a, b| a.last_failed_at.cmp(&b.last_failed_at));
+        NotifyStatus {
+            pending: receivers.iter().map(|r| r.pending).sum(),
+            failed: receivers.iter().map(|r| r.failed).sum(),
+            last_error: newest.and_then(|r| r.last_error.clone()),
+            receivers,
+        }
+    }
 }
 
 /// A worker that is not running.
@@ -144,9 +177,11 @@ impl Status {
                 unmanaged: None,
                 passes: VecDeque::with_capacity(HISTORY),
                 rate_limited_until: None,
+                notify: None,
             }),
             origin: Instant::now(),
             heartbeat: AtomicU64::new(0),
+            notices: std::sync::OnceLock::new(),
         };
         status.beat();
         status
@@ -206,7 +241,18 @@ impl Status {
     }
 
     pub fn snapshot(&self) -> StatusData {
-        self.lock().clone()
+        let mut data = self.lock().clone();
+        data.notify = self
+            .notices
+            .get()
+            .and_then(super::notices::Shared::receivers)
+            .map(NotifyStatus::of);
+        data
+    }
+
+    /// Show what the receivers of `notices` did in `notify` (set once, at start).
+    pub fn set_notices(&self, notices: super::notices::Shared) {
+        let _ = self.notices.set(notices);
     }
 
     pub fn set_watcher(&self, watcher: &'static str, reason: Option<String>) {

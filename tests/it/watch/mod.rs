@@ -10,6 +10,7 @@ mod layouts;
 mod limits;
 mod logs;
 mod model;
+mod notify;
 mod shutdown;
 mod timing;
 mod triggers;
