@@ -35,6 +35,7 @@ pub mod metrics;
 mod outcome;
 pub mod poll;
 pub mod server;
+pub mod source;
 pub mod status;
 pub mod supervise;
 pub mod trigger;
@@ -91,6 +92,10 @@ pub struct Config {
     pub once: bool,
     /// The probe server's socket, bound by the caller.
     pub listener: Option<TcpListener>,
+    /// The remote source, when the daemon fetches one (`[source]`): `load` reads its
+    /// settings from it, each pass syncs its last good revision, and a worker looks
+    /// at the remote.
+    pub remote: Option<Arc<source::Remote>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -133,6 +138,9 @@ pub async fn run(
     let applied_tx = Arc::new(applied_tx);
     let stop = CancellationToken::new();
     let mut supervisor = Supervisor::new(Arc::clone(&status));
+    if let Some(remote) = &config.remote {
+        remote.attach(Arc::clone(&status));
+    }
     if !config.once {
         workers::start(
             &mut supervisor,
@@ -145,6 +153,7 @@ pub async fn run(
                 watch: watch_settings,
                 watch_set: watch_set_rx,
                 applied: applied_tx,
+                remote: config.remote.clone(),
             },
         )?;
     }
@@ -164,6 +173,7 @@ pub async fn run(
         baseline: None,
         cache: Arc::default(),
         failures: 0,
+        remote: config.remote,
         _triggers: triggers,
     };
     let exit = lp.run(config.once, &shutdown, &force).await;
@@ -204,6 +214,8 @@ struct Loop {
     cache: Arc<std::sync::Mutex<LoadCache>>,
     /// Failed passes in a row (for the backoff).
     failures: u32,
+    /// The remote source: each pass syncs the revision its settings were read at.
+    remote: Option<Arc<source::Remote>>,
     /// Keeps the slot open while no worker runs (`--once`).
     _triggers: Triggers,
 }
@@ -363,6 +375,29 @@ impl Loop {
             () = shutdown.cancelled() => return Ended::exit(Exit::Stopped),
             () = force.cancelled() => return Ended::exit(Exit::Forced),
         };
+        if let Err(err) = &reloaded
+            && err.class() == FailureClass::Transient
+        {
+            // A remote source that could not be looked at before any revision was
+            // good (the start): backed off like an unreachable API.
+            let message = crate::error::chain(err);
+            let delay = self.backoff();
+            self.health = Health::Backoff(Instant::now() + delay);
+            self.metrics.pass(reason, "transient", 0.0, None);
+            tracing::error!(trigger = reason, reasons, kind = kind.as_str(), outcome = "transient", retry_in_ms = millis(delay), error = %message, "pass failed");
+            let record = PassRecord {
+                trigger: reason,
+                kind: kind.as_str(),
+                revision: None,
+                started_at: status::timestamp(SystemTime::now()),
+                duration_ms: 0,
+                outcome: "transient",
+                counts: Counts::default(),
+                error: Some(message),
+            };
+            self.status.failed(record, false, Some(delay));
+            return Ended::failed(true);
+        }
         if let Err(err) = reloaded {
             let message = crate::error::chain(&err);
             tracing::error!(trigger = reason, reasons, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
@@ -370,6 +405,9 @@ impl Loop {
             self.metrics.pass(reason, "stalled", 0.0, None);
             self.health = Health::Stalled;
             return Ended::failed(true);
+        }
+        if let Some(revision) = self.remote.as_ref().and_then(|r| r.loaded_revision()) {
+            self.source = SourceRev::Commit(revision);
         }
         self.status.started(&reasons);
         let options = PassOptions {
@@ -574,6 +612,7 @@ impl Loop {
             config_file: self.settings.config_file.clone(),
             key_file: self.settings.api.api_key_file.clone(),
             worktree: self.source == SourceRev::Worktree,
+            remote: self.remote.is_some(),
         };
         let planned = tokio::task::spawn_blocking(move || watcher::plan(&inputs));
         let planned = tokio::select! {

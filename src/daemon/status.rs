@@ -60,6 +60,8 @@ pub struct StatusData {
     /// When the API takes requests again, while a server's `Retry-After` holds them
     /// (RFC 3339); `null` otherwise.
     pub rate_limited_until: Option<String>,
+    /// The remote source (`[source]`), when the daemon fetches one; `null` otherwise.
+    pub source: Option<super::source::SourceStatus>,
 }
 
 /// A worker that is not running.
@@ -144,6 +146,7 @@ impl Status {
                 unmanaged: None,
                 passes: VecDeque::with_capacity(HISTORY),
                 rate_limited_until: None,
+                source: None,
             }),
             origin: Instant::now(),
             heartbeat: AtomicU64::new(0),
@@ -207,6 +210,10 @@ impl Status {
 
     pub fn snapshot(&self) -> StatusData {
         self.lock().clone()
+    }
+
+    pub fn set_source(&self, source: super::source::SourceStatus) {
+        self.lock().source = Some(source);
     }
 
     pub fn set_watcher(&self, watcher: &'static str, reason: Option<String>) {

@@ -31,6 +31,8 @@ pub(super) struct Shared {
     pub watch: WatchSettings,
     pub watch_set: watch::Receiver<Arc<WatchSet>>,
     pub applied: Arc<watch::Sender<u64>>,
+    /// The remote source, when there is one: its worker looks at the remote.
+    pub remote: Option<Arc<super::source::Remote>>,
 }
 
 /// Start every worker under `supervisor`.
@@ -44,6 +46,7 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
         watch: watch_settings,
         watch_set: watch_set_rx,
         applied: applied_tx,
+        remote,
     } = shared;
     if let Some(listener) = listener {
         // Each start of the server serves the same bound socket.
@@ -119,6 +122,19 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
             })
         }),
     );
+    if let Some(remote) = remote {
+        let (source_triggers, source_stop) = (triggers.clone(), stop.clone());
+        supervisor.add(
+            "source",
+            Box::new(move || {
+                Box::pin(super::source::run(
+                    Arc::clone(&remote),
+                    source_triggers.clone(),
+                    source_stop.clone(),
+                ))
+            }),
+        );
+    }
     let (sighup_triggers, sighup_stop) = (triggers.clone(), stop.clone());
     supervisor.add(
         "sighup",
