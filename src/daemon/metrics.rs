@@ -12,6 +12,7 @@
 //! | `promptsync_api_requests_total` | counter | `method`, `code` (`error` when no answer came) |
 //! | `promptsync_watcher_rescans_total` | counter | |
 //! | `promptsync_http_refused_total` | counter | `reason` (`evicted`, `connection_cap`, `out_of_descriptors`: connections; `body_too_large`, `unauthorized`, `forbidden`, `rate_limited`: requests) |
+//! | `promptsync_webhook_requests_total` | counter | `provider` (`github`, `gitlab`, `generic`), `result` (`accepted`: a look follows; `ignored`: another branch, no path that matters, another event; `duplicate`; `ping`; `unauthorized`; `too_large`; `bad_request`; `no_source`; `not_configured`) |
 //! | `promptsync_build_info` | gauge (1) | `version` |
 //!
 //! Nothing here carries configuration or the key.
@@ -51,6 +52,12 @@ struct RefusedLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    provider: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -68,6 +75,7 @@ pub struct Metrics {
     api_requests: Family<RequestLabels, Counter>,
     rescans: Counter,
     refused: Family<RefusedLabels, Counter>,
+    webhooks: Family<WebhookLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -89,6 +97,7 @@ impl Metrics {
         let api_requests = Family::<RequestLabels, Counter>::default();
         let rescans = Counter::default();
         let refused = Family::<RefusedLabels, Counter>::default();
+        let webhooks = Family::<WebhookLabels, Counter>::default();
         // The registry adds `_total` to counters and `_info` to info metrics.
         registry.register(
             "promptsync_reconcile",
@@ -132,6 +141,11 @@ impl Metrics {
             refused.clone(),
         );
         registry.register(
+            "promptsync_webhook_requests",
+            "Webhook requests on /hooks/*, by provider and what came of them",
+            webhooks.clone(),
+        );
+        registry.register(
             "promptsync_build",
             "The running build",
             Info::new(BuildLabels {
@@ -152,6 +166,7 @@ impl Metrics {
             api_requests,
             rescans,
             refused,
+            webhooks,
         }
     }
 
@@ -217,6 +232,13 @@ impl Metrics {
     /// The probe server closed a connection or refused a request, for `reason`.
     pub fn http_refused(&self, reason: &'static str) {
         self.refused.get_or_create(&RefusedLabels { reason }).inc();
+    }
+
+    /// A webhook request from `provider` came to `result`.
+    pub fn webhook(&self, provider: &'static str, result: &'static str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels { provider, result })
+            .inc();
     }
 
     /// The Prometheus text format.

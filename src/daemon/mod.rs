@@ -30,6 +30,7 @@
 
 pub mod door;
 pub mod fallback;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 mod outcome;
@@ -154,6 +155,7 @@ pub async fn run(
                 watch_set: watch_set_rx,
                 applied: applied_tx,
                 remote: config.remote.clone(),
+                hooks: config.settings.webhook.clone(),
             },
         )?;
     }

@@ -27,7 +27,7 @@ use super::trigger::{Reason, Triggers};
 use crate::Error;
 use crate::cli::GlobalArgs;
 use crate::commands::source::{look_and_load, settings_at};
-use crate::config::{Overrides, Settings, SourceSettings};
+use crate::config::{Overrides, PromptSettings, Settings, SourceSettings};
 use crate::error::FailureClass;
 use crate::source::{Source, SourceError};
 
@@ -63,6 +63,8 @@ struct State {
     good: Option<Good>,
     /// The revision the last settings load read (what the next pass syncs).
     loaded: Option<String>,
+    /// Which files are prompt files, as of the last settings load (for webhooks).
+    prompts: Option<PromptSettings>,
     last_look: Option<SystemTime>,
     last_fetch: Option<SystemTime>,
     last_fetched_revision: Option<String>,
@@ -101,6 +103,7 @@ impl Remote {
                 settings,
                 good: None,
                 loaded: None,
+                prompts: None,
                 last_look: None,
                 last_fetch: None,
                 last_fetched_revision: None,
@@ -141,6 +144,11 @@ impl Remote {
         self.lock().good.clone()
     }
 
+    /// Which files are prompt files, as the last settings load said.
+    pub fn prompt_settings(&self) -> Option<PromptSettings> {
+        self.lock().prompts.clone()
+    }
+
     /// The revision the last [`Remote::settings`] read: the one the pass syncs.
     pub fn loaded_revision(&self) -> Option<String> {
         self.lock().loaded.clone()
@@ -168,7 +176,10 @@ impl Remote {
         let source = Source::new(self.lock().settings.clone());
         let mut settings = settings_at(&self.global, &self.overrides, &source, &good.commit)?;
         settings.repo = good.mirror;
-        self.lock().loaded = Some(good.commit);
+        let mut state = self.lock();
+        state.loaded = Some(good.commit);
+        state.prompts = Some(settings.prompts.clone());
+        drop(state);
         Ok(settings)
     }
 

@@ -33,6 +33,8 @@ pub(super) struct Shared {
     pub applied: Arc<watch::Sender<u64>>,
     /// The remote source, when there is one: its worker looks at the remote.
     pub remote: Option<Arc<super::source::Remote>>,
+    /// The webhooks' secret files.
+    pub hooks: crate::config::HookSettings,
 }
 
 /// Start every worker under `supervisor`.
@@ -47,6 +49,7 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
         watch_set: watch_set_rx,
         applied: applied_tx,
         remote,
+        hooks,
     } = shared;
     if let Some(listener) = listener {
         // Each start of the server serves the same bound socket.
@@ -64,6 +67,7 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
                 watch_settings.reconcile_token_file.clone(),
                 watch_settings.reconcile_min_interval,
             ),
+            hooks: super::hooks::Hooks::new(remote.clone(), hooks),
         });
         let max_connections = crate::fdlimit::connection_cap(crate::fdlimit::soft_limit());
         let stop = stop.clone();

@@ -146,6 +146,16 @@ impl Daemon {
         (reply.status, reply.text)
     }
 
+    /// `POST path` with these headers and this body: status and body.
+    pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        let mut call = self.http.call("POST", path).key(None).raw(body.to_vec());
+        for (name, value) in headers {
+            call = call.header(name, value);
+        }
+        let reply = call.send();
+        (reply.status, reply.text)
+    }
+
     /// `GET /status` as JSON.
     pub fn status(&self) -> Value {
         let (code, body) = self.get("/status");
