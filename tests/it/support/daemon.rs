@@ -58,7 +58,7 @@ impl Daemon {
             child,
             lines,
             reader: Some(reader),
-            http: Http::new("http://127.0.0.1:1"),
+            http: Http::unpooled("http://127.0.0.1:1"),
         };
         let addr = wait_until(START, "the probe server to listen", || {
             if let Ok(Some(status)) = daemon.child.try_wait() {
@@ -72,7 +72,7 @@ impl Daemon {
         });
         match addr {
             Ok(addr) => {
-                daemon.http = Http::new(&format!("http://{addr}"));
+                daemon.http = Http::unpooled(&format!("http://{addr}"));
                 Ok(daemon)
             }
             Err(status) => {
