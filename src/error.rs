@@ -51,10 +51,6 @@ pub enum Error {
     /// A value on the command line that names nothing (a prompt that does not exist).
     #[error("{0}")]
     Usage(String),
-
-    /// A command or flag that a later release fills in.
-    #[error("{0} is not implemented yet")]
-    NotImplemented(&'static str),
 }
 
 impl Error {
@@ -80,7 +76,7 @@ impl Error {
             Error::Api(err) => err.class(),
             Error::Source(err) => err.class(),
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
-            Error::NotImplemented(_) | Error::Usage(_) => FailureClass::Stalled,
+            Error::Usage(_) => FailureClass::Stalled,
             Error::Write(_) => FailureClass::Stalled,
         }
     }

@@ -224,6 +224,20 @@ impl Watch {
         self.child.id()
     }
 
+    /// Wait for the probe server to listen; its address (`127.0.0.1:PORT`).
+    pub fn listening(&self) -> String {
+        loop {
+            let (_, line) = self
+                .log
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the probe server to listen");
+            if line.contains("\"probe server listening\"") {
+                let value: Value = serde_json::from_str(&line).unwrap();
+                return value["addr"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+
     /// Wait for a successful pass (of `revision`, when given); the instant its log line
     /// arrived. Panics on a failed pass.
     pub fn wait_pass(&self, revision: Option<&str>) -> std::time::Instant {

@@ -5,7 +5,7 @@
 mod completions;
 mod emulator;
 mod pull;
-mod source;
+pub(crate) mod source;
 mod status;
 mod sync;
 mod validate;

@@ -81,6 +81,11 @@ async fn start_and_run(
     let global = global.clone();
     let first = overrides.clone();
     let loaded = tokio::task::spawn_blocking(move || {
+        if Settings::wants_remote_source(&global, &first) {
+            // The operator's layers alone until the first look brings the
+            // repository's own configuration.
+            return Settings::load_remote(&global, &first, None).map(|settings| (global, settings));
+        }
         let global = repository_as_configured(&global);
         Settings::load(&global, &first).map(|settings| (global, settings))
     });
@@ -88,12 +93,13 @@ async fn start_and_run(
         loaded = loaded => loaded.map_err(|err| Error::Internal(format!("loading the settings: {err}")))??,
         () = shutdown.cancelled() => return Ok(Exit::Stopped),
     };
-    if settings.source.is_some() {
-        // The daemon's poll worker and webhooks come with issue 19's second half.
-        return Err(Error::NotImplemented(
-            "`watch` with a remote source (source.url, --source)",
-        ));
-    }
+    let remote = settings.source.clone().map(|source| {
+        Arc::new(daemon::source::Remote::new(
+            global.clone(),
+            overrides.clone(),
+            source,
+        ))
+    });
     deadline.send_replace(Some(settings.watch.shutdown_timeout));
     let mut log = settings.log.clone();
     if log.format_is_default && !std::io::stderr().is_terminal() {
@@ -131,8 +137,12 @@ async fn start_and_run(
             .clone()
             .map(|key| (settings.api.base_url.clone(), key))
     });
+    let from = remote.clone();
     let load: LoadSettings = Box::new(move || {
-        let mut settings = Settings::load(&global, &overrides)?;
+        let mut settings = match &from {
+            Some(remote) => remote.settings()?,
+            None => Settings::load(&global, &overrides)?,
+        };
         if let Some((url, key)) = &pinned {
             settings.api.base_url = url.clone();
             settings.api.api_key = Some(key.clone());
@@ -164,7 +174,7 @@ async fn start_and_run(
         Some(listener)
     };
     let config = daemon::Config {
-        source: if args.source.worktree {
+        source: if args.source.worktree && remote.is_none() {
             SourceRev::Worktree
         } else {
             SourceRev::Commit(args.source.rev.clone())
@@ -172,6 +182,7 @@ async fn start_and_run(
         deploy: !args.remote.no_deploy,
         once: args.once,
         listener,
+        remote,
         load: Arc::new(load),
         settings,
     };

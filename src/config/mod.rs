@@ -75,6 +75,17 @@ pub struct Settings {
     /// `[source]`: the remote promptsync fetches itself; `None` when `source.url` is
     /// unset (the repository is the local clone at [`Settings::repo`]).
     pub source: Option<SourceSettings>,
+    /// `[webhook]`: the secrets of the webhooks `watch` receives.
+    pub webhook: HookSettings,
+}
+
+/// `[webhook]`: the files holding the secrets of `POST /hooks/github`,
+/// `/hooks/gitlab` and `/hooks/generic` (a provider without one is not answered).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookSettings {
+    pub github_secret_file: Option<PathBuf>,
+    pub gitlab_secret_file: Option<PathBuf>,
+    pub generic_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

@@ -27,6 +27,7 @@ pub(super) struct RawConfig {
     pub(super) watch: RawWatch,
     pub(super) notify: RawNotify,
     pub(super) source: RawSource,
+    pub(super) webhook: RawWebhook,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -113,6 +114,15 @@ pub(super) struct RawSource {
     pub(super) cache_dir: Field,
     pub(super) fetch_timeout: Field,
     pub(super) max_fetch_size: Field,
+}
+
+/// `[webhook]`: the secrets of the webhooks the daemon receives (`/hooks/*`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct RawWebhook {
+    pub(super) github_secret_file: Field,
+    pub(super) gitlab_secret_file: Field,
+    pub(super) generic_secret_file: Field,
 }
 
 /// Every known key as a dotted path (`api.timeout`), taken from [`RawConfig`] itself.
@@ -282,7 +292,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 44, "{keys:?}");
+        assert_eq!(keys.len(), 47, "{keys:?}");
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub(super) const OPERATOR_ONLY: &[OperatorOnly] = &[
         decides: "which program runs after a pass",
     },
     OperatorOnly {
+        key: "webhook.*_secret_file",
+        decides: "which file holds the secret that lets a webhook ask for a fetch",
+    },
+    OperatorOnly {
         key: "deploy.gate*",
         decides: "which program may hold a release, and whether it does",
     },

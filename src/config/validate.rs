@@ -14,11 +14,11 @@ use super::api_key::{self, KeyFile};
 use super::error::{Problem, quoted};
 use super::layers::{self, Layer, Origin};
 use super::raw::{
-    self, Field, RawApi, RawConfig, RawDeploy, RawLog, RawPrompts, RawSync, RawWatch,
+    self, Field, RawApi, RawConfig, RawDeploy, RawLog, RawPrompts, RawSync, RawWatch, RawWebhook,
 };
 use super::{
-    ApiSettings, ApiUse, DeploySettings, DriftPolicy, LogSettings, PromptSettings, Settings,
-    SyncSettings, WatchSettings, base_url,
+    ApiSettings, ApiUse, DeploySettings, DriftPolicy, HookSettings, LogSettings, PromptSettings,
+    Settings, SyncSettings, WatchSettings, base_url,
 };
 use crate::cli::LogFormat;
 use crate::secret::ApiKey;
@@ -55,7 +55,10 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
     let watch = watch(&mut check, raw.watch);
     let notify = notify::settings(&mut check, raw.notify);
     let source = super::source::source(&mut check, raw.source);
-    match (api, prompts, deploy, sync, log, watch, notify, source) {
+    let webhook = webhook(&mut check, raw.webhook);
+    match (
+        api, prompts, deploy, sync, log, watch, notify, source, webhook,
+    ) {
         (
             Some(api),
             Some(prompts),
@@ -65,6 +68,7 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
             Some(watch),
             Some(notify),
             Some(source),
+            Some(webhook),
         ) if check.problems.is_empty() => Ok(Settings {
             repo: context.repo,
             config_file: context.config_file,
@@ -76,6 +80,7 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
             watch,
             notify,
             source,
+            webhook,
         }),
         _ => Err(check.problems),
     }
@@ -250,6 +255,23 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
         shutdown_timeout: shutdown_timeout?,
         reconcile_token_file: reconcile_token_file?,
         reconcile_min_interval: reconcile_min_interval?,
+    })
+}
+
+/// `[webhook]`: which file holds each provider's secret (read at each request).
+fn webhook(check: &mut Checker<'_>, raw: RawWebhook) -> Option<HookSettings> {
+    let mut file = |key: &str, field| {
+        check
+            .optional(key, field, path)
+            .map(|file| file.map(|(path, _)| path))
+    };
+    let github = file("webhook.github_secret_file", raw.github_secret_file);
+    let gitlab = file("webhook.gitlab_secret_file", raw.gitlab_secret_file);
+    let generic = file("webhook.generic_secret_file", raw.generic_secret_file);
+    Some(HookSettings {
+        github_secret_file: github?,
+        gitlab_secret_file: gitlab?,
+        generic_secret_file: generic?,
     })
 }
 

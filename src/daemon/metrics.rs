@@ -15,6 +15,7 @@
 //! | `promptsync_notify_deliveries_total` | counter | `receiver`, `result` (`delivered`, `failed`: given up after retries or refused, `dropped`: the queue was full, `held`: coalesced by `notify.min_interval`) |
 //! | `promptsync_notify_retries_total` | counter | `receiver` |
 //! | `promptsync_notify_pending` | gauge | `receiver` (messages waiting or being retried) |
+//! | `promptsync_webhook_requests_total` | counter | `provider` (`github`, `gitlab`, `generic`), `result` (`accepted`: a look follows; `ignored`: another branch, no path that matters, another event; `duplicate`; `ping`; `unauthorized`; `too_large`; `bad_request`; `no_source`; `not_configured`) |
 //! | `promptsync_build_info` | gauge (1) | `version` |
 //!
 //! Nothing here carries configuration or the key.
@@ -60,6 +61,12 @@ struct DeliveryLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    provider: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReceiverLabels {
     receiver: String,
 }
@@ -89,6 +96,7 @@ pub struct Metrics {
     /// rendering (its workers keep the counts); the lock keeps two renderings from
     /// adding the same delivery twice.
     notices: std::sync::Mutex<Option<super::notices::Shared>>,
+    webhooks: Family<WebhookLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -113,6 +121,7 @@ impl Metrics {
         let notify_deliveries = Family::<DeliveryLabels, Counter>::default();
         let notify_retries = Family::<ReceiverLabels, Counter>::default();
         let notify_pending = Family::<ReceiverLabels, Gauge>::default();
+        let webhooks = Family::<WebhookLabels, Counter>::default();
         // The registry adds `_total` to counters and `_info` to info metrics.
         registry.register(
             "promptsync_reconcile",
@@ -171,6 +180,11 @@ impl Metrics {
             notify_pending.clone(),
         );
         registry.register(
+            "promptsync_webhook_requests",
+            "Webhook requests on /hooks/*, by provider and what came of them",
+            webhooks.clone(),
+        );
+        registry.register(
             "promptsync_build",
             "The running build",
             Info::new(BuildLabels {
@@ -195,6 +209,7 @@ impl Metrics {
             notify_retries,
             notify_pending,
             notices: std::sync::Mutex::new(None),
+            webhooks,
         }
     }
 
@@ -303,6 +318,13 @@ impl Metrics {
     /// The probe server closed a connection or refused a request, for `reason`.
     pub fn http_refused(&self, reason: &'static str) {
         self.refused.get_or_create(&RefusedLabels { reason }).inc();
+    }
+
+    /// A webhook request from `provider` came to `result`.
+    pub fn webhook(&self, provider: &'static str, result: &'static str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels { provider, result })
+            .inc();
     }
 
     /// The Prometheus text format.

@@ -30,12 +30,14 @@
 
 pub mod door;
 pub mod fallback;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod notices;
 mod outcome;
 pub mod poll;
 pub mod server;
+pub mod source;
 pub mod status;
 pub mod supervise;
 pub mod trigger;
@@ -93,6 +95,10 @@ pub struct Config {
     pub once: bool,
     /// The probe server's socket, bound by the caller.
     pub listener: Option<TcpListener>,
+    /// The remote source, when the daemon fetches one (`[source]`): `load` reads its
+    /// settings from it, each pass syncs its last good revision, and a worker looks
+    /// at the remote.
+    pub remote: Option<Arc<source::Remote>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -141,6 +147,9 @@ pub async fn run(
     let applied_tx = Arc::new(applied_tx);
     let stop = CancellationToken::new();
     let mut supervisor = Supervisor::new(Arc::clone(&status));
+    if let Some(remote) = &config.remote {
+        remote.attach(Arc::clone(&status));
+    }
     if !config.once {
         workers::start(
             &mut supervisor,
@@ -153,6 +162,8 @@ pub async fn run(
                 watch: watch_settings,
                 watch_set: watch_set_rx,
                 applied: applied_tx,
+                remote: config.remote.clone(),
+                hooks: config.settings.webhook.clone(),
             },
         )?;
     }
@@ -173,6 +184,7 @@ pub async fn run(
         cache: Arc::default(),
         failures: 0,
         notices,
+        remote: config.remote,
         _triggers: triggers,
     };
     let exit = lp.run(config.once, &shutdown, &force).await;
@@ -215,6 +227,8 @@ struct Loop {
     failures: u32,
     /// Commit statuses and events (`[notify]`), delivered in the background.
     notices: notices::Notices,
+    /// The remote source: each pass syncs the revision its settings were read at.
+    remote: Option<Arc<source::Remote>>,
     /// Keeps the slot open while no worker runs (`--once`).
     _triggers: Triggers,
 }
@@ -374,6 +388,29 @@ impl Loop {
             () = shutdown.cancelled() => return Ended::exit(Exit::Stopped),
             () = force.cancelled() => return Ended::exit(Exit::Forced),
         };
+        if let Err(err) = &reloaded
+            && err.class() == FailureClass::Transient
+        {
+            // A remote source that could not be looked at before any revision was
+            // good (the start): backed off like an unreachable API.
+            let message = crate::error::chain(err);
+            let delay = self.backoff();
+            self.health = Health::Backoff(Instant::now() + delay);
+            self.metrics.pass(reason, "transient", 0.0, None);
+            tracing::error!(trigger = reason, reasons, kind = kind.as_str(), outcome = "transient", retry_in_ms = millis(delay), error = %message, "pass failed");
+            let record = PassRecord {
+                trigger: reason,
+                kind: kind.as_str(),
+                revision: None,
+                started_at: status::timestamp(SystemTime::now()),
+                duration_ms: 0,
+                outcome: "transient",
+                counts: Counts::default(),
+                error: Some(message),
+            };
+            self.status.failed(record, false, Some(delay));
+            return Ended::failed(true);
+        }
         if let Err(err) = reloaded {
             let message = crate::error::chain(&err);
             tracing::error!(trigger = reason, reasons, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
@@ -382,6 +419,9 @@ impl Loop {
             self.notices.not_started(DEFAULT_TARGET, &err);
             self.health = Health::Stalled;
             return Ended::failed(true);
+        }
+        if let Some(revision) = self.remote.as_ref().and_then(|r| r.loaded_revision()) {
+            self.source = SourceRev::Commit(revision);
         }
         self.status.started(&reasons);
         let options = PassOptions {
@@ -596,6 +636,7 @@ impl Loop {
             config_file: self.settings.config_file.clone(),
             key_file: self.settings.api.api_key_file.clone(),
             worktree: self.source == SourceRev::Worktree,
+            remote: self.remote.is_some(),
         };
         let planned = tokio::task::spawn_blocking(move || watcher::plan(&inputs));
         let planned = tokio::select! {

@@ -10,8 +10,9 @@
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /status` | the status as JSON (no configuration, no key) |
 //! | `POST /reconcile` | 202: a pass is requested (or joins one waiting); 401/403 for a peer other than loopback without the token ([`super::door`]); 429 with `Retry-After` when too soon |
+//! | `POST /hooks/github`, `/hooks/gitlab`, `/hooks/generic` | webhooks that ask for a look at the remote source ([`super::hooks`]) |
 //!
-//! No route takes a body: one over [`BODY_LIMIT`] bytes is answered 413 and the
+//! No probe route takes a body: one over [`BODY_LIMIT`] bytes is answered 413 and the
 //! connection closed. Every body passes through [`redacted`] on its way out: a secret
 //! promptsync holds (a server's error that echoed the key, kept in the status) shows as
 //! `[redacted]`.
@@ -49,6 +50,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub triggers: Triggers,
     pub door: Door,
+    /// The webhooks (`/hooks/*`, see [`super::hooks`]).
+    pub hooks: super::hooks::Hooks,
 }
 
 /// The probe routes.
@@ -63,6 +66,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             Arc::clone(&shared),
             limit_body,
         ))
+        // After the layer: the webhooks read bodies of their own limit.
+        .merge(super::hooks::router())
         .with_state(shared)
         .layer(axum::middleware::map_response(redacted))
 }

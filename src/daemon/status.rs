@@ -65,6 +65,8 @@ pub struct StatusData {
     /// Notifications (`[notify]`): messages waiting or being retried, given up, the
     /// last error, and each receiver's counts; `null` when none is configured.
     pub notify: Option<NotifyStatus>,
+    /// The remote source (`[source]`), when the daemon fetches one; `null` otherwise.
+    pub source: Option<super::source::SourceStatus>,
 }
 
 /// The `notify` section of `/status`.
@@ -178,6 +180,7 @@ impl Status {
                 passes: VecDeque::with_capacity(HISTORY),
                 rate_limited_until: None,
                 notify: None,
+                source: None,
             }),
             origin: Instant::now(),
             heartbeat: AtomicU64::new(0),
@@ -253,6 +256,10 @@ impl Status {
     /// Show what the receivers of `notices` did in `notify` (set once, at start).
     pub fn set_notices(&self, notices: super::notices::Shared) {
         let _ = self.notices.set(notices);
+    }
+
+    pub fn set_source(&self, source: super::source::SourceStatus) {
+        self.lock().source = Some(source);
     }
 
     pub fn set_watcher(&self, watcher: &'static str, reason: Option<String>) {

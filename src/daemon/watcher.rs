@@ -155,6 +155,9 @@ pub struct Inputs {
     pub key_file: Option<PathBuf>,
     /// The working tree syncs (`--worktree`): watch its directories too.
     pub worktree: bool,
+    /// The repository is a remote source's mirror: its source worker says when it
+    /// moved, so neither it nor a configuration file inside it is watched.
+    pub remote: bool,
 }
 
 /// The directories to watch now. Blocking (opens the repository, walks the working
@@ -164,13 +167,19 @@ pub fn plan(inputs: &Inputs) -> WatchSet {
     let repo_path = std::path::absolute(&inputs.repo).unwrap_or_else(|_| inputs.repo.clone());
     let is_link =
         std::fs::symlink_metadata(&repo_path).map_or(true, |m| m.file_type().is_symlink());
-    if is_link && let (Some(parent), Some(name)) = (repo_path.parent(), repo_path.file_name()) {
+    if !inputs.remote
+        && is_link
+        && let (Some(parent), Some(name)) = (repo_path.parent(), repo_path.file_name())
+    {
         let parent = canonical(parent);
         set.add(parent.clone(), Depth::Flat);
         set.filter.link = Some((parent, name.to_owned()));
     }
     let mut config = inputs.config_file.clone();
-    if let Ok(repo) = GitRepo::open(&repo_path) {
+    if inputs.remote {
+        // The configuration comes from the mirror's tree unless it is `--config`.
+        config = config.filter(|file| file.is_file());
+    } else if let Ok(repo) = GitRepo::open(&repo_path) {
         let common = repo.git_dir().to_owned();
         let own = repo.worktree_git_dir();
         set.add(common.clone(), Depth::Flat);

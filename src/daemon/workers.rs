@@ -31,6 +31,10 @@ pub(super) struct Shared {
     pub watch: WatchSettings,
     pub watch_set: watch::Receiver<Arc<WatchSet>>,
     pub applied: Arc<watch::Sender<u64>>,
+    /// The remote source, when there is one: its worker looks at the remote.
+    pub remote: Option<Arc<super::source::Remote>>,
+    /// The webhooks' secret files.
+    pub hooks: crate::config::HookSettings,
 }
 
 /// Start every worker under `supervisor`.
@@ -44,6 +48,8 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
         watch: watch_settings,
         watch_set: watch_set_rx,
         applied: applied_tx,
+        remote,
+        hooks,
     } = shared;
     if let Some(listener) = listener {
         // Each start of the server serves the same bound socket.
@@ -61,6 +67,7 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
                 watch_settings.reconcile_token_file.clone(),
                 watch_settings.reconcile_min_interval,
             ),
+            hooks: super::hooks::Hooks::new(remote.clone(), hooks),
         });
         let max_connections = crate::fdlimit::connection_cap(crate::fdlimit::soft_limit());
         let stop = stop.clone();
@@ -119,6 +126,19 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
             })
         }),
     );
+    if let Some(remote) = remote {
+        let (source_triggers, source_stop) = (triggers.clone(), stop.clone());
+        supervisor.add(
+            "source",
+            Box::new(move || {
+                Box::pin(super::source::run(
+                    Arc::clone(&remote),
+                    source_triggers.clone(),
+                    source_stop.clone(),
+                ))
+            }),
+        );
+    }
     let (sighup_triggers, sighup_stop) = (triggers.clone(), stop.clone());
     supervisor.add(
         "sighup",

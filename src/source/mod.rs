@@ -34,6 +34,29 @@ use mirror::{Mirror, MirrorError};
 use refs::{Advertised, Missing, Wanted};
 pub use url::{RemoteUrl, Transport};
 
+/// A digest of the credential files as they are now (their paths, sizes, times and
+/// contents, each read bounded): a stalled credential error is tried again once it
+/// changes. A file that cannot be read counts as what it is (missing, unreadable).
+pub fn credential_fingerprint(settings: &SourceSettings) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    for path in [
+        &settings.token_file,
+        &settings.ssh_key_file,
+        &settings.known_hosts_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        path.hash(&mut hasher);
+        match crate::localfile::read(path, 1 << 20) {
+            Ok(bytes) => bytes.hash(&mut hasher),
+            Err(failure) => failure.to_string().hash(&mut hasher),
+        }
+    }
+    hasher.finish()
+}
+
 /// The longest a connection attempt may take (less when the fetch timeout is shorter).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -93,6 +116,20 @@ pub enum SourceError {
         detail: String,
     },
 
+    /// A refused credential or a host key mismatch seen before, with the credential
+    /// files as they were then: not tried again until one of them changes.
+    #[error(
+        "{message} (not tried again until source.token_file, source.ssh_key_file or source.known_hosts_file changes)"
+    )]
+    StillStalled { message: String },
+
+    /// The last look's error, while the source worker tries again on its own.
+    #[error("{message}")]
+    Remembered {
+        message: String,
+        class: FailureClass,
+    },
+
     #[error(
         "no directory for the mirror: set source.cache_dir (neither XDG_CACHE_HOME nor HOME is set)"
     )]
@@ -107,6 +144,7 @@ impl SourceError {
             SourceError::Mirror(MirrorError::Busy { .. })
             | SourceError::TimedOut { .. }
             | SourceError::Unreachable { .. } => FailureClass::Transient,
+            SourceError::Remembered { class, .. } => *class,
             _ => FailureClass::Stalled,
         }
     }

@@ -1,6 +1,7 @@
 //! examples/kubernetes/: the promptsync container's args and env are run with the real
-//! binary (its mounts mapped to temp dirs: a git-sync link to a repository, the Secret's
-//! key file), and the manifests are checked against each other and against
+//! binary (its mounts mapped to temp dirs: the Secrets' files, the mirror's emptyDir,
+//! the remote served over smart HTTP on loopback; in the git-sync variant, a git-sync
+//! link to a repository), and the manifests are checked against each other and against
 //! promptsync's defaults. `.ci/run` validates them against the Kubernetes schemas.
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,11 @@ fn manifest(name: &str) -> Value {
 
 fn pod() -> Value {
     manifest("deployment.yaml")["spec"]["template"].clone()
+}
+
+/// The variant beside kubernetes git-sync.
+fn git_sync_pod() -> Value {
+    manifest("deployment-git-sync.yaml")["spec"]["template"].clone()
 }
 
 /// The container named `name`, among the containers or the init containers.
@@ -100,7 +106,13 @@ fn git_sync_link(pod: &Value) -> (String, String) {
 
 #[test]
 fn the_promptsync_container_s_args_parse_and_its_env_names_settings_promptsync_knows() {
-    let promptsync_container = container(&pod(), "promptsync");
+    for pod in [pod(), git_sync_pod()] {
+        args_parse_and_env_is_known(&pod);
+    }
+}
+
+fn args_parse_and_env_is_known(pod: &Value) {
+    let promptsync_container = container(pod, "promptsync");
     assert!(
         promptsync_container["command"].is_null(),
         "the image's ENTRYPOINT (promptsync) runs"
@@ -134,29 +146,20 @@ fn the_promptsync_container_s_args_parse_and_its_env_names_settings_promptsync_k
     assert_settings_known(&env, "the promptsync container");
 }
 
-/// The container as Kubernetes starts it, in a temp dir standing in for the pod: each
-/// volume mount is a directory, git-sync's link points at a real repository, the
-/// Secret's file holds the key. `--once` runs one pass of the daemon's loop.
-#[test]
-fn the_promptsync_container_syncs_git_sync_s_checkout_and_does_not_deploy() {
-    let pod = pod();
-    let promptsync_container = container(&pod, "promptsync");
-    let (root, link) = git_sync_link(&pod);
-
-    let upstream = repo_with_a_prompt();
-    upstream.tag("v1.0.0");
-    let sandbox = tempfile::tempdir().unwrap();
-    let mounts: Vec<(String, PathBuf)> = promptsync_container["volumeMounts"]
+/// Each volume mount of `container` made a directory under `sandbox`, and a function
+/// from a path in the pod to the path in the sandbox.
+fn mounts(container: &Value, sandbox: &Path) -> impl Fn(&str) -> String {
+    let mounts: Vec<(String, PathBuf)> = container["volumeMounts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| {
-            let local = sandbox.path().join(m["name"].as_str().unwrap());
+            let local = sandbox.join(m["name"].as_str().unwrap());
             std::fs::create_dir_all(&local).unwrap();
             (m["mountPath"].as_str().unwrap().to_owned(), local)
         })
         .collect();
-    let mapped = |path: &str| -> String {
+    move |path: &str| -> String {
         mounts
             .iter()
             .find_map(|(mount, local)| {
@@ -165,7 +168,121 @@ fn the_promptsync_container_syncs_git_sync_s_checkout_and_does_not_deploy() {
                     .then(|| text(&local.join(rest.trim_start_matches('/'))))
             })
             .unwrap_or_else(|| path.to_owned())
+    }
+}
+
+/// The one-container pod as Kubernetes starts it, in a temp dir standing in for the
+/// pod: each volume mount is a directory, the Secrets' files hold the API key and the
+/// git token, the repository is served over smart HTTP with basic auth on loopback
+/// (its URL in place of the example's). `--once` runs one pass of the daemon's loop:
+/// it fetches the branch tip and the release tag into the mirror on the emptyDir,
+/// syncs, and deploys the tag.
+#[test]
+fn the_one_container_pod_fetches_the_repository_itself_and_deploys_tags() {
+    let pod = pod();
+    let c = container(&pod, "promptsync");
+    assert_eq!(
+        pod["spec"]["initContainers"],
+        Value::Null,
+        "one container: no git-sync"
+    );
+    let origin = crate::support::git::TestRepo::new();
+    origin.write(
+        "prompts/a.prompt.yaml",
+        &crate::support::scenario::prompt("A", "first"),
+    );
+    origin.commit("Add A");
+    origin.tag("v1.0.0");
+    let served = origin.path().parent().unwrap().to_owned();
+    let name = origin
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let server = crate::support::githttp::GitHttp::start(&served);
+    server.require_token(Some(("git", "the-git-token")));
+
+    let sandbox = tempfile::tempdir().unwrap();
+    let mapped = mounts(&c, sandbox.path());
+    let mut env: Vec<(String, String)> = env_of(&c)
+        .into_iter()
+        .map(|(name, value)| (name, mapped(&value)))
+        .collect();
+    let value_of = |env: &[(String, String)], name: &str| {
+        env.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| PathBuf::from(value))
+            .unwrap_or_else(|| panic!("{name} is set"))
     };
+    std::fs::write(
+        value_of(&env, "PROMPTSYNC_API__API_KEY_FILE"),
+        format!("{KEY}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        value_of(&env, "PROMPTSYNC_SOURCE__TOKEN_FILE"),
+        "the-git-token\n",
+    )
+    .unwrap();
+    std::fs::write(
+        value_of(&env, "PROMPTSYNC_WEBHOOK__GITHUB_SECRET_FILE"),
+        "hook\n",
+    )
+    .unwrap();
+    let cache = value_of(&env, "PROMPTSYNC_SOURCE__CACHE_DIR");
+    assert!(
+        cache.starts_with(sandbox.path()),
+        "the mirror is on a volume"
+    );
+    for (key, value) in &mut env {
+        if key == "PROMPTSYNC_SOURCE__URL" {
+            *value = server.url(&name);
+        }
+    }
+    let args: Vec<String> = strings(&c["args"]).iter().map(|arg| mapped(arg)).collect();
+
+    let emu = TestEmulator::start();
+    let output = promptsync()
+        .current_dir(sandbox.path())
+        .args(&args)
+        .arg("--once")
+        .envs(env)
+        .env("RESPAN_BASE_URL", emu.base_url())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&output);
+    assert!(output.status.success(), "{args:?}:\n{stdout}{stderr}");
+    let prompts = emu.prompts();
+    assert_eq!(prompts.len(), 1, "{prompts:#?}");
+    let id = prompts[0]["id"].as_str().unwrap();
+    let prompt = emu.get(&format!("/api/prompts/{id}/"));
+    assert!(
+        prompt["live_version"]["version"].is_u64(),
+        "the pod deploys the release tag itself: {prompt:#}\n{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(&cache).unwrap().count() == 1,
+        "the mirror is in source.cache_dir"
+    );
+    assert!(!stderr.contains("the-git-token") && !stderr.contains(KEY));
+}
+
+/// The git-sync variant's container as Kubernetes starts it, in a temp dir standing
+/// in for the pod: each volume mount is a directory, git-sync's link points at a real
+/// repository, the Secret's file holds the key. `--once` runs one pass of the
+/// daemon's loop.
+#[test]
+fn the_promptsync_container_syncs_git_sync_s_checkout_and_does_not_deploy() {
+    let pod = git_sync_pod();
+    let promptsync_container = container(&pod, "promptsync");
+    let (root, link) = git_sync_link(&pod);
+
+    let upstream = repo_with_a_prompt();
+    upstream.tag("v1.0.0");
+    let sandbox = tempfile::tempdir().unwrap();
+    let mapped = mounts(&promptsync_container, sandbox.path());
     // git-sync's link, swapped to the newest worktree at every sync.
     let link_path = PathBuf::from(mapped(&format!("{root}/{link}")));
     std::os::unix::fs::symlink(upstream.path(), &link_path).unwrap();
@@ -209,7 +326,7 @@ fn the_promptsync_container_syncs_git_sync_s_checkout_and_does_not_deploy() {
 
 #[test]
 fn promptsync_runs_on_git_sync_s_link_as_git_sync_s_user() {
-    let pod = pod();
+    let pod = git_sync_pod();
     let promptsync_container = container(&pod, "promptsync");
     let git_sync = container(&pod, "git-sync");
     let (root, link) = git_sync_link(&pod);
@@ -337,6 +454,54 @@ fn the_service_network_policy_secret_and_service_monitor_fit_the_deployment() {
         "named, for a ServiceMonitor"
     );
 
+    let hooks_port = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "hooks")
+        .expect("a Service port for the webhooks");
+    assert_eq!(hooks_port["targetPort"], "http");
+
+    // Every Secret the pod mounts has its example, and each file setting names a
+    // file in its Secret's mount.
+    for (example, setting) in [
+        ("secret.example.yaml", "PROMPTSYNC_API__API_KEY_FILE"),
+        (
+            "git-credentials.example.yaml",
+            "PROMPTSYNC_SOURCE__TOKEN_FILE",
+        ),
+        (
+            "hooks.example.yaml",
+            "PROMPTSYNC_WEBHOOK__GITHUB_SECRET_FILE",
+        ),
+    ] {
+        let secret = manifest(example);
+        let volume = pod["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["secret"]["secretName"] == secret["metadata"]["name"])
+            .unwrap_or_else(|| panic!("a volume of the Secret in {example}"));
+        let mount = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == volume["name"])
+            .unwrap();
+        let file = env_of(&c)
+            .into_iter()
+            .find(|(name, _)| name == setting)
+            .map(|(_, value)| PathBuf::from(value))
+            .unwrap();
+        assert_eq!(
+            file.parent(),
+            Some(Path::new(mount["mountPath"].as_str().unwrap())),
+            "{setting}"
+        );
+        let key = file.file_name().unwrap().to_str().unwrap();
+        assert!(secret["stringData"][key].is_string(), "{example} has {key}");
+    }
+
     let monitor = manifest("servicemonitor.yaml");
     assert_eq!(
         monitor["spec"]["endpoints"][0]["port"],
@@ -417,10 +582,11 @@ fn the_kustomization_lists_every_manifest_and_names_the_image() {
         .filter(|name| name.ends_with(".yaml"))
         .filter(|name| {
             // Left out on purpose (see kustomization.yaml).
-            !matches!(
-                name.as_str(),
-                "kustomization.yaml" | "secret.example.yaml" | "servicemonitor.yaml"
-            )
+            !name.ends_with(".example.yaml")
+                && !matches!(
+                    name.as_str(),
+                    "kustomization.yaml" | "servicemonitor.yaml" | "deployment-git-sync.yaml"
+                )
         })
         .collect();
     files.sort();

@@ -88,8 +88,14 @@ fn assert_settings_known(vars: &[(String, String)], whose: &str) {
             name.starts_with("PROMPTSYNC_"),
             "{whose} sets {name}, which promptsync does not read"
         );
+        // A `[source]` key other than the URL is checked with the URL it goes with.
+        let url = vars
+            .iter()
+            .filter(|_| name.starts_with("PROMPTSYNC_SOURCE__"))
+            .find(|(name, _)| name == "PROMPTSYNC_SOURCE__URL");
         let output = promptsync()
             .current_dir(repo.path())
+            .envs(url.map(|(name, value)| (name, value)))
             .env(name, value)
             .arg("validate")
             .output()

@@ -1,15 +1,22 @@
 //! examples/systemd/: each unit's ExecStart= is run with the real binary, with the
-//! unit's Environment= and its credential (LoadCredential= becomes a file in a temp
-//! credentials directory, `%d`), and /srv/prompts mapped to a test repository.
+//! unit's Environment= and its credentials (LoadCredential= becomes a file in a temp
+//! credentials directory, `%d`; CacheDirectory= a temp directory, `%C`): the service
+//! fetches its repository from a smart-HTTP server on loopback (its URL in place of the
+//! example's, the test key as the git token); the timer's oneshot reads /srv/prompts
+//! mapped to a test repository.
 //! `.ci/run` has `systemd-analyze verify` read the same files.
 
 use std::path::Path;
 
 use super::{assert_settings_known, defaults, repo_with_a_prompt, seconds, shipped, text};
+use std::time::Duration;
+
+use crate::support::daemon::Daemon;
 use crate::support::emulator::TestEmulator;
 use crate::support::git::TestRepo;
-use crate::support::promptsync;
+use crate::support::githttp::GitHttp;
 use crate::support::scenario::{KEY, texts};
+use crate::support::{promptsync, promptsync_command, wait_until};
 
 /// The repository the units name.
 const REPO: &str = "/srv/prompts";
@@ -68,8 +75,10 @@ impl Unit {
         words
     }
 
-    /// Environment= as pairs, `%d` (the credentials directory) replaced by `creds`.
+    /// Environment= as pairs, `%d` (the credentials directory) replaced by `creds`,
+    /// `%C` (the root of cache directories) by `creds/cache`.
     fn environment(&self, creds: &Path) -> Vec<(String, String)> {
+        let cache = text(&creds.join("cache"));
         self.all("Service", "Environment")
             .into_iter()
             .map(|assignment| {
@@ -78,7 +87,8 @@ impl Unit {
                     "quoted assignments are not read here"
                 );
                 let (name, value) = assignment.split_once('=').unwrap();
-                (name.to_owned(), value.replace("%d", &text(creds)))
+                let value = value.replace("%d", &text(creds)).replace("%C", &cache);
+                (name.to_owned(), value)
             })
             .collect()
     }
@@ -150,14 +160,18 @@ fn check_hardening(unit: &Unit) {
 }
 
 #[test]
-fn the_service_runs_watch_with_its_settings_and_stops_within_its_timeout() {
+fn the_service_runs_watch_on_a_remote_source_and_stops_within_its_timeout() {
     let unit = Unit::read("promptsync.service");
     check_hardening(&unit);
-    let repo = repo_with_a_prompt();
-    let args = command_line(&unit, &repo);
-    assert_eq!(&args[..1], ["watch"]);
+    let args = unit.exec_start()[1..].to_vec();
+    assert_eq!(args, ["watch"], "everything else is a setting");
     let help = promptsync().args(&args).arg("--help").output().unwrap();
     assert!(help.status.success(), "{}", texts(&help).1);
+    assert!(
+        unit.all("Service", "WorkingDirectory").is_empty(),
+        "no clone to run in"
+    );
+    assert_eq!(unit.one("Service", "CacheDirectory"), "promptsync");
 
     let stop = seconds(unit.one("Service", "TimeoutStopSec"));
     let shutdown = defaults().watch.shutdown_timeout.as_secs();
@@ -175,12 +189,61 @@ fn the_service_runs_watch_with_its_settings_and_stops_within_its_timeout() {
         "probes on loopback, written out: no door to the network"
     );
 
-    // One pass of the daemon's loop, as the unit starts it.
+    // The daemon as the unit starts it, its repository served on loopback with the
+    // token from the credential; a commit and a tag pushed after the start sync with
+    // nothing else running (no pull timer).
+    let origin = repo_with_a_prompt();
+    let name = origin
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let server = GitHttp::start(origin.path().parent().unwrap());
+    server.require_token(Some(("git", KEY)));
+    let creds = unit.credentials();
+    let env: Vec<(String, String)> = unit
+        .environment(creds.path())
+        .into_iter()
+        .map(|(key, value)| match key.as_str() {
+            "PROMPTSYNC_SOURCE__URL" => (key, server.url(&name)),
+            // The example's listen address, on a free port.
+            "PROMPTSYNC_WATCH__LISTEN" => (key, "127.0.0.1:0".to_owned()),
+            _ => (key, value),
+        })
+        .collect();
+    assert!(
+        env.iter().any(
+            |(key, value)| key == "PROMPTSYNC_SOURCE__TOKEN_FILE" && Path::new(value).is_file()
+        ),
+        "the token comes from LoadCredential=: {env:?}"
+    );
     let emu = TestEmulator::start();
-    let mut once = args.clone();
-    once.push("--once".to_owned());
-    run(&unit, &once, &repo, &emu);
+    let work = tempfile::tempdir().unwrap();
+    let mut command = promptsync_command();
+    command
+        .current_dir(work.path())
+        .args(&args)
+        .envs(env)
+        // Not the example's minute: this test waits for the look.
+        .env("PROMPTSYNC_SOURCE__INTERVAL", "1s")
+        .env("RESPAN_BASE_URL", emu.base_url());
+    let daemon = Daemon::attach(command);
+    daemon.wait_ready(Duration::from_secs(30));
     assert_eq!(emu.prompts().len(), 1);
+    origin.write(
+        "prompts/a.prompt.yaml",
+        &crate::support::scenario::prompt("A", "second"),
+    );
+    origin.commit("second");
+    origin.tag("v2");
+    wait_until(Duration::from_secs(30), "the commit and its tag", || {
+        let id = emu.prompts()[0]["id"].as_str()?.to_owned();
+        let prompt = emu.get(&format!("/api/prompts/{id}/"));
+        (prompt["live_version"]["version"] == 2).then_some(())
+    });
+    assert!(!daemon.log_text().contains(KEY), "the key leaked");
 }
 
 #[test]

@@ -362,21 +362,6 @@ fn a_fetch_over_the_size_limit_is_refused_and_not_kept() {
 }
 
 #[test]
-fn watch_takes_the_flag_but_says_the_daemon_cannot_fetch_yet() {
-    let remote = Remote::new();
-    let (_, stderr) = remote.run(
-        remote.cmd(&["watch", "--once", "--source", &remote.url()]),
-        1,
-    );
-    assert!(
-        stderr
-            .contains("`watch` with a remote source (source.url, --source) is not implemented yet"),
-        "{stderr}"
-    );
-    assert!(remote.scenario.emu.prompts().is_empty());
-}
-
-#[test]
 fn an_unreachable_remote_is_transient_and_a_missing_branch_is_stalled() {
     let remote = Remote::new();
     let origin = &remote.scenario.repo;

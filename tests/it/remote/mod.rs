@@ -3,15 +3,18 @@
 //! server, `http`) and OpenSSH (`ssh`). Every scenario ends with the emulator's state
 //! checked (versions, live versions), not just an exit code.
 
+mod daemon;
+mod hooks;
 mod http;
 mod ssh;
 
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
+use crate::support::daemon::Daemon;
 use crate::support::githttp::GitHttp;
-use crate::support::promptsync;
 use crate::support::scenario::{KEY, Scenario, run_checked, texts};
+use crate::support::{promptsync, promptsync_command};
 
 /// A served origin repository, the emulator, and a directory to run promptsync in
 /// (not a clone: promptsync fetches what it reads) with its cache.
@@ -53,6 +56,26 @@ impl Remote {
             .env("PROMPTSYNC_SOURCE__URL", self.url())
             .env("PROMPTSYNC_SOURCE__CACHE_DIR", self.cache())
             .args(args);
+        cmd
+    }
+
+    /// `promptsync watch` in an empty directory with the source, cache and emulator
+    /// set, looking at the remote every second, with more settings in `env`; started.
+    pub fn watch(&self, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(self.watch_command(env))
+    }
+
+    /// [`Remote::watch`], not started.
+    pub fn watch_command(&self, env: &[(&str, &str)]) -> std::process::Command {
+        let mut cmd = promptsync_command();
+        cmd.current_dir(self.work.path())
+            .env("RESPAN_BASE_URL", self.scenario.emu.base_url())
+            .env("RESPAN_API_KEY", KEY)
+            .env("PROMPTSYNC_SOURCE__URL", self.url())
+            .env("PROMPTSYNC_SOURCE__CACHE_DIR", self.cache())
+            .env("PROMPTSYNC_SOURCE__INTERVAL", "1s")
+            .envs(env.iter().copied())
+            .arg("watch");
         cmd
     }
 

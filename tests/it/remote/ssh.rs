@@ -85,3 +85,47 @@ fn a_key_the_server_does_not_know_is_refused() {
     assert!(stderr.contains("deploy key"), "{stderr}");
     assert!(remote.scenario.emu.prompts().is_empty());
 }
+
+/// The daemon: a host key mismatch is stalled with the offered fingerprint in
+/// `/status`, and a corrected known_hosts file is used at the next look, no restart.
+#[test]
+fn the_daemon_stalls_on_a_host_key_mismatch_until_known_hosts_changes() {
+    let Some((remote, sshd)) = ssh_remote() else {
+        return;
+    };
+    let origin = &remote.scenario.repo;
+    origin.write("a.prompt.yaml", &prompt("A", "one"));
+    origin.commit("one");
+    let known_hosts = remote.work.path().join("known_hosts");
+    std::fs::write(&known_hosts, sshd.known_hosts(false)).unwrap();
+    let url = sshd.url(origin.path());
+    let (key, hosts) = (sshd.user_key(), known_hosts.clone());
+    let env = [
+        ("PROMPTSYNC_SOURCE__URL", url.as_str()),
+        ("PROMPTSYNC_SOURCE__SSH_KEY_FILE", key.to_str().unwrap()),
+        (
+            "PROMPTSYNC_SOURCE__KNOWN_HOSTS_FILE",
+            hosts.to_str().unwrap(),
+        ),
+        ("PROMPTSYNC_SOURCE__FETCH_TIMEOUT", "30s"),
+    ];
+    let daemon = remote.watch(&env);
+    let wait = std::time::Duration::from_secs(60);
+    let status = crate::support::wait_until(wait, "the host key to stall the source", || {
+        let status = daemon.status();
+        (status["source"]["error_class"] == "stalled").then_some(status)
+    });
+    let error = status["source"]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&sshd.fingerprint()),
+        "the offered fingerprint: {error}"
+    );
+    assert!(remote.scenario.emu.prompts().is_empty());
+
+    std::fs::write(&known_hosts, sshd.known_hosts(true)).unwrap();
+    crate::support::wait_until(wait, "the sync after known_hosts was fixed", || {
+        (!remote.scenario.emu.prompts().is_empty()).then_some(())
+    });
+    assert_eq!(remote.texts_of("A"), ["one"]);
+    daemon.wait_ready(wait);
+}

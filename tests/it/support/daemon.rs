@@ -58,7 +58,7 @@ impl Daemon {
             child,
             lines,
             reader: Some(reader),
-            http: Http::new("http://127.0.0.1:1"),
+            http: Http::unpooled("http://127.0.0.1:1"),
         };
         let addr = wait_until(START, "the probe server to listen", || {
             if let Ok(Some(status)) = daemon.child.try_wait() {
@@ -72,7 +72,7 @@ impl Daemon {
         });
         match addr {
             Ok(addr) => {
-                daemon.http = Http::new(&format!("http://{addr}"));
+                daemon.http = Http::unpooled(&format!("http://{addr}"));
                 Ok(daemon)
             }
             Err(status) => {
@@ -143,6 +143,16 @@ impl Daemon {
 
     pub fn post(&self, path: &str) -> (u16, String) {
         let reply = self.http.call("POST", path).key(None).send();
+        (reply.status, reply.text)
+    }
+
+    /// `POST path` with these headers and this body: status and body.
+    pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        let mut call = self.http.call("POST", path).key(None).raw(body.to_vec());
+        for (name, value) in headers {
+            call = call.header(name, value);
+        }
+        let reply = call.send();
         (reply.status, reply.text)
     }
 

@@ -58,6 +58,18 @@ pub struct Http {
 
 impl Http {
     pub fn new(base: &str) -> Http {
+        Http::with_pool(base, true)
+    }
+
+    /// [`Http::new`] with a new connection for every request: for a server that
+    /// closes idle kept-alive connections (the daemon's, after its header timeout),
+    /// which a client whose runtime is idle between requests may not notice before it
+    /// sends on one.
+    pub fn unpooled(base: &str) -> Http {
+        Http::with_pool(base, false)
+    }
+
+    fn with_pool(base: &str, pooled: bool) -> Http {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -68,6 +80,7 @@ impl Http {
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(if pooled { usize::MAX } else { 0 })
             .build()
             .expect("test HTTP client");
         Http {
