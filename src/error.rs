@@ -52,6 +52,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// Passes of several targets ended early: each target with its error.
+    #[error("{0}")]
+    Targets(String),
+
     /// A command or flag that a later release fills in.
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
@@ -80,7 +84,7 @@ impl Error {
             Error::Api(err) => err.class(),
             Error::Source(err) => err.class(),
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
-            Error::NotImplemented(_) | Error::Usage(_) => FailureClass::Stalled,
+            Error::NotImplemented(_) | Error::Usage(_) | Error::Targets(_) => FailureClass::Stalled,
             Error::Write(_) => FailureClass::Stalled,
         }
     }

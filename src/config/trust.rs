@@ -42,6 +42,18 @@ pub(super) const OPERATOR_ONLY: &[OperatorOnly] = &[
         decides: "which file is read and sent as the API key",
     },
     OperatorOnly {
+        key: "targets.*.base_url",
+        decides: "where a target's API key is sent",
+    },
+    OperatorOnly {
+        key: "targets.*.api_key_file",
+        decides: "which file is read and sent as a target's API key",
+    },
+    OperatorOnly {
+        key: "targets.*.api_key_env",
+        decides: "which environment variable is read and sent as a target's API key",
+    },
+    OperatorOnly {
         key: "watch.reconcile_token_file",
         decides: "which file holds the token that lets other hosts force a pass",
     },

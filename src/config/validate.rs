@@ -3,6 +3,7 @@
 //! together, each with its key and the origin of its value.
 
 mod notify;
+mod targets;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,6 +56,16 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
     let watch = watch(&mut check, raw.watch);
     let notify = notify::settings(&mut check, raw.notify);
     let source = super::source::source(&mut check, raw.source);
+    let targets = match (&api, &deploy) {
+        (Some(api), Some(deploy)) => targets::settings(
+            &mut check,
+            raw.targets,
+            api,
+            &deploy.tags,
+            context.api == ApiUse::Needed,
+        ),
+        _ => None,
+    };
     match (api, prompts, deploy, sync, log, watch, notify, source) {
         (
             Some(api),
@@ -76,6 +87,8 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
             watch,
             notify,
             source,
+            targets: targets.unwrap_or_default(),
+            target: super::DEFAULT_TARGET.to_owned(),
         }),
         _ => Err(check.problems),
     }
@@ -169,6 +182,7 @@ fn deploy(check: &mut Checker<'_>, raw: RawDeploy) -> Option<DeploySettings> {
         enabled: enabled?,
         tags: tags?,
         gate: gate?,
+        live: super::Live::Tags,
     })
 }
 

@@ -35,6 +35,9 @@ pub const WATCHER: &str = "watcher";
 /// What `GET /status` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusData {
+    /// The target (`[targets.NAME]`) this daemon syncs; absent without `[targets]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub conditions: Vec<Condition>,
     /// The revision of the last pass that ran to its end.
     pub last_applied_revision: Option<String>,
@@ -162,6 +165,7 @@ impl Status {
         };
         let status = Status {
             data: Mutex::new(StatusData {
+                target: None,
                 conditions: vec![
                     condition(READY, "False", "Progressing", "no pass has finished yet"),
                     condition(RECONCILING, "False", "Idle", "waiting for the first pass"),
@@ -253,6 +257,11 @@ impl Status {
     /// Show what the receivers of `notices` did in `notify` (set once, at start).
     pub fn set_notices(&self, notices: super::notices::Shared) {
         let _ = self.notices.set(notices);
+    }
+
+    /// Name the target in `/status` (with `[targets]`).
+    pub fn set_target(&self, target: &str) {
+        self.lock().target = Some(target.to_owned());
     }
 
     pub fn set_watcher(&self, watcher: &'static str, reason: Option<String>) {
