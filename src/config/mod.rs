@@ -123,7 +123,7 @@ impl Live {
 
 impl Settings {
     /// The settings of each target named in `names` (every target when empty), in
-    /// configuration order: `[api]` and `deploy.tags` replaced by the target's own.
+    /// name order: `[api]` and `deploy.tags` replaced by the target's own.
     /// Without `[targets]` the one target is `default`, these settings as they are.
     pub fn select(&self, names: &[String]) -> Result<Vec<Settings>, crate::Error> {
         let known: Vec<&str> = if self.targets.is_empty() {

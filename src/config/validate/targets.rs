@@ -25,7 +25,7 @@ const TARGET_KEYS: [&str; 7] = [
 ];
 const DEPLOY_KEYS: [&str; 1] = ["tags"];
 
-/// The targets, in the order written; `Some(empty)` without `[targets]`. `api` and
+/// The targets, by name; `Some(empty)` without `[targets]`. `api` and
 /// `tags` are `[api]` and `deploy.tags`, which a target inherits; with `needs_key`
 /// false (a command that never calls the API) no key is read.
 pub(super) fn settings(
