@@ -149,12 +149,19 @@ fn both_targets_sync_from_one_commit_and_reports_group_by_target() {
     for target in ["staging", "production"] {
         let report = of(&doc, target);
         assert_eq!(report["summary"]["created"], 1, "{report:#}");
-        assert_eq!(report["prompts"][0]["target"], target, "rows carry their target");
+        assert_eq!(
+            report["prompts"][0]["target"], target,
+            "rows carry their target"
+        );
     }
     assert_eq!(versions(&t.staging, "A"), 1);
     assert_eq!(versions(&t.production, "A"), 1);
     assert_eq!(live(&t.staging, "A"), Some(1), "staging follows the branch");
-    assert_eq!(live(&t.production, "A"), None, "no tag: nothing live in production");
+    assert_eq!(
+        live(&t.production, "A"),
+        None,
+        "no tag: nothing live in production"
+    );
     assert_eq!(of(&doc, "staging")["summary"]["deployed"], 1);
 
     let text = texts(&t.run(&["plan"], 0)).0;
@@ -167,7 +174,8 @@ fn both_targets_sync_from_one_commit_and_reports_group_by_target() {
 fn staging_follows_main_a_tag_promotes_and_a_rollback_tag_moves_production_only() {
     let t = Two::new();
     let first = t.repo.head();
-    t.repo.tag_annotated("v1.0.0", "First release", BASE_TIME + 100);
+    t.repo
+        .tag_annotated("v1.0.0", "First release", BASE_TIME + 100);
     t.sync_json(&[], 0);
     assert_eq!(live(&t.staging, "A"), Some(1));
     assert_eq!(live(&t.production, "A"), Some(1));
@@ -178,11 +186,16 @@ fn staging_follows_main_a_tag_promotes_and_a_rollback_tag_moves_production_only(
     t.repo.commit_at("Edit A", BASE_TIME + 200);
     t.sync_json(&[], 0);
     assert_eq!(live(&t.staging, "A"), Some(2), "HEAD is live in staging");
-    assert_eq!(live(&t.production, "A"), Some(1), "production stays at v1.0.0");
+    assert_eq!(
+        live(&t.production, "A"),
+        Some(1),
+        "production stays at v1.0.0"
+    );
     assert_eq!(versions(&t.production, "A"), 2, "the draft is there");
 
     // A tag on main promotes what staging runs: no new version, the draft goes live.
-    t.repo.tag_annotated("v1.1.0", "Second release", BASE_TIME + 300);
+    t.repo
+        .tag_annotated("v1.1.0", "Second release", BASE_TIME + 300);
     let doc = t.sync_json(&[], 0);
     assert_eq!(live(&t.production, "A"), Some(2), "{doc:#}");
     assert_eq!(versions(&t.production, "A"), 2, "promoted, not rewritten");
@@ -227,7 +240,14 @@ fn target_limits_every_command() {
     assert!(t.production.prompts().is_empty(), "production untouched");
 
     let plan = json_of(&t.run(
-        &["plan", "--target", "production", "--output", "json", "--detailed-exitcode"],
+        &[
+            "plan",
+            "--target",
+            "production",
+            "--output",
+            "json",
+            "--detailed-exitcode",
+        ],
         2,
     ));
     assert_eq!(plan["targets"].as_array().unwrap().len(), 1);
@@ -244,12 +264,21 @@ fn target_limits_every_command() {
 
     // pull reads one project.
     let pulled = t.run(
-        &["pull", "A", "--target", "staging", "--dir", "pulled", "--output", "json"],
+        &[
+            "pull", "A", "--target", "staging", "--dir", "pulled", "--output", "json",
+        ],
         0,
     );
-    assert!(t.repo.path().join("pulled").exists(), "{:?}", texts(&pulled));
+    assert!(
+        t.repo.path().join("pulled").exists(),
+        "{:?}",
+        texts(&pulled)
+    );
     let both = texts(&t.run(&["pull", "A", "--dir", "pulled2"], 1)).1;
-    assert!(both.contains("name one target with --target NAME"), "{both}");
+    assert!(
+        both.contains("name one target with --target NAME"),
+        "{both}"
+    );
 
     let unknown = texts(&t.run(&["sync", "--target", "prod"], 1)).1;
     assert!(
@@ -283,7 +312,10 @@ fn without_targets_the_default_target_is_the_only_one() {
     let output = cmd.output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{:?}", texts(&output));
     let doc = json_of(&output);
-    assert!(doc.get("targets").is_none(), "one report, as before: {doc:#}");
+    assert!(
+        doc.get("targets").is_none(),
+        "one report, as before: {doc:#}"
+    );
     assert!(doc.get("target").is_none());
     assert!(doc["prompts"][0].get("target").is_none());
 }
@@ -304,7 +336,8 @@ fn target_settings_are_checked_and_the_repository_cannot_point_a_key_elsewhere()
     let stderr = texts(&output).1;
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("targets.staging.base_url") && stderr.contains("where a target's API key is sent"),
+        stderr.contains("targets.staging.base_url")
+            && stderr.contains("where a target's API key is sent"),
         "{stderr}"
     );
     std::fs::remove_file(t.repo.path().join("promptsync.toml")).unwrap();
@@ -338,4 +371,89 @@ fn target_settings_are_checked_and_the_repository_cannot_point_a_key_elsewhere()
             && stderr.contains("STAGING_API_KEY, which is unset or empty"),
         "{stderr}"
     );
+}
+
+/// `promptsync watch --target NAME` in the repository, with the operator's file.
+fn daemon(t: &Two, target: &str, extra_env: &[(&str, &str)]) -> crate::support::daemon::Daemon {
+    let mut command = crate::support::promptsync_command();
+    command
+        .current_dir(t.repo.path())
+        .env_remove("RESPAN_API_KEY")
+        .env("STAGING_API_KEY", STAGING_KEY)
+        .env("PROMPTSYNC_WATCH__DEBOUNCE", "100ms")
+        .envs(extra_env.iter().copied())
+        .args(["watch", "--target", target, "--config"])
+        .arg(t.path("promptsync.toml"));
+    crate::support::daemon::Daemon::spawn(command)
+}
+
+#[test]
+fn a_daemon_per_target_keeps_syncing_while_the_other_targets_key_is_refused() {
+    let t = Two::new();
+    let rec = crate::support::recorder::Recorder::start();
+    std::fs::write(
+        t.path("token"),
+        format!("{}\n", crate::support::recorder::TOKEN),
+    )
+    .unwrap();
+    t.config(&format!(
+        "\n[notify.github]\nrepository = \"acme/prompts\"\napi_url = \"{}\"\ntoken_file = \"{}\"\n",
+        rec.url(),
+        t.path("token").display()
+    ));
+    std::fs::write(t.path("production-key"), "sk_revoked\n").unwrap();
+    let deadline = std::time::Duration::from_secs(30);
+
+    // Several targets and none named: the daemon says how to run it.
+    let mut command = crate::support::promptsync_command();
+    command
+        .current_dir(t.repo.path())
+        .env("STAGING_API_KEY", STAGING_KEY)
+        .args(["watch", "--once", "--config"])
+        .arg(t.path("promptsync.toml"));
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("watch runs one target: name it with --target NAME"),
+        "{stderr}"
+    );
+
+    let staging = daemon(&t, "staging", &[]);
+    let production = daemon(&t, "production", &[]);
+    staging.wait_ready(deadline);
+    let pass = production.wait_passes(1, deadline);
+    assert_eq!(pass["outcome"], "stalled", "{pass}");
+    assert_eq!(production.get("/readyz").0, 503);
+    assert_eq!(live(&t.staging, "A"), Some(1));
+
+    // main moves on: staging follows, its status context names it.
+    t.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    let head = t.repo.commit("Edit A");
+    crate::support::wait_until(deadline, "staging to run HEAD", || {
+        (live(&t.staging, "A") == Some(2)).then_some(())
+    });
+    crate::support::wait_until(deadline, "the staging status on HEAD", || {
+        rec.requests_to(&format!("/repos/acme/prompts/statuses/{head}"))
+            .iter()
+            .any(|r| r.json()["context"] == "promptsync/staging" && r.json()["state"] == "success")
+            .then_some(())
+    });
+    let status = staging.status();
+    assert_eq!(status["target"], "staging", "{status:#}");
+    let metrics = staging.get("/metrics").1;
+    assert!(
+        metrics.contains("promptsync_reconcile_total{target=\"staging\","),
+        "{metrics}"
+    );
+    assert!(
+        t.production.prompts().is_empty(),
+        "the refused key sent nothing"
+    );
+    assert_eq!(production.status()["target"], "production");
+    for daemon in [&staging, &production] {
+        let log = daemon.log_text();
+        assert!(!log.contains(STAGING_KEY) && !log.contains(PRODUCTION_KEY));
+    }
 }
