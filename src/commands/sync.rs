@@ -418,15 +418,18 @@ struct Tail {
     notifier: Option<Notifier>,
     /// How long to wait for the notifications.
     deadline: std::time::Duration,
-    /// The plan comment to post: the settings, the CI's variables, the `origin` URL
-    /// and the body for each host.
-    plan_comment: Option<(
-        NotifySettings,
-        CiEnv,
-        Option<String>,
-        Vec<(String, [String; 2])>,
-    )>,
+    /// The plan comments to post: the settings, the CI's variables, the `origin` URL
+    /// and, per target, the body for each host.
+    plan_comment: Option<PlanComment>,
 }
+
+/// See [`Tail::plan_comment`].
+type PlanComment = (
+    NotifySettings,
+    CiEnv,
+    Option<String>,
+    Vec<(String, [String; 2])>,
+);
 
 impl Tail {
     /// Hand the pass's outcome to the notifier, and render the plan comment.

@@ -97,7 +97,7 @@ fn target(
     let fields = table(check, &key, value, &TARGET_KEYS)?;
     let refused = |check: &Checker<'_>, field: &str| {
         let full = format!("{key}.{field}");
-        check.refused.iter().any(|r| *r == full)
+        check.refused.contains(&full)
     };
     let base_url = if refused(check, "base_url") {
         None
