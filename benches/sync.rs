@@ -152,9 +152,9 @@ fn targets(runtime: &tokio::runtime::Runtime) {
     )
     .unwrap();
     let measure = |config: &Path| {
-        let mut command = common::promptsync(&repo, &bases[0], &["sync", "--config"]);
+        let config = config.display().to_string();
+        let mut command = common::promptsync(&repo, &bases[0], &["sync", "--config", &config]);
         command
-            .arg(config)
             .env_remove("RESPAN_API_KEY")
             .env("BENCH_TARGET_KEY", "bench");
         common::run_measured(command).0
