@@ -3,7 +3,7 @@
 //! together, each with its key and the origin of its value.
 
 mod notify;
-mod targets;
+pub(super) mod targets;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -14,7 +14,7 @@ use super::notify::{nested, table};
 use super::{Checker, Problem, choice, count, globs, path, text};
 use crate::secret::ApiKey;
 
-const TARGET_KEYS: [&str; 7] = [
+pub(in crate::config) const TARGET_KEYS: [&str; 7] = [
     "api_key_file",
     "api_key_env",
     "base_url",
