@@ -457,3 +457,75 @@ fn a_daemon_per_target_keeps_syncing_while_the_other_targets_key_is_refused() {
         assert!(!log.contains(STAGING_KEY) && !log.contains(PRODUCTION_KEY));
     }
 }
+
+#[test]
+fn plan_comments_once_per_target_and_sync_posts_each_targets_status() {
+    let t = Two::new();
+    let rec = crate::support::recorder::Recorder::start();
+    let token = crate::support::recorder::TOKEN;
+    std::fs::write(t.path("token"), format!("{token}\n")).unwrap();
+    t.config(&format!(
+        "\n[notify]\nretry_max_elapsed = \"5s\"\n\n[notify.github]\nrepository = \"acme/prompts\"\napi_url = \"{}\"\ntoken_file = \"{}\"\n",
+        rec.url(),
+        t.path("token").display()
+    ));
+    std::fs::write(
+        t.path("event.json"),
+        r#"{"action": "synchronize", "number": 7, "pull_request": {"number": 7}}"#,
+    )
+    .unwrap();
+    let event = t.path("event.json").display().to_string();
+    let plan = |code| {
+        let mut cmd = t.cmd(&["plan", "--comment"]);
+        cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_REPOSITORY", "acme/prompts");
+        let output = cmd.output().unwrap();
+        assert_eq!(output.status.code(), Some(code), "{:?}", texts(&output));
+    };
+    plan(0);
+    let comments = rec.comments("github/acme/prompts/7");
+    let markers: Vec<&str> = comments
+        .iter()
+        .map(|(_, body)| body.lines().next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        markers,
+        [
+            "<!-- promptsync:plan target=production -->",
+            "<!-- promptsync:plan target=staging -->"
+        ],
+        "one comment per target"
+    );
+    plan(0);
+    assert_eq!(
+        rec.comments("github/acme/prompts/7").len(),
+        2,
+        "edited in place, not added"
+    );
+
+    let head = t.repo.head();
+    t.run(&["sync"], 0);
+    let mut contexts: Vec<(String, String)> = rec
+        .requests_to(&format!("/repos/acme/prompts/statuses/{head}"))
+        .iter()
+        .map(|r| {
+            let json = r.json();
+            (
+                json["context"].as_str().unwrap().to_owned(),
+                json["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .filter(|(_, state)| state != "pending")
+        .collect();
+    contexts.sort();
+    assert_eq!(
+        contexts,
+        [
+            ("promptsync/production".to_owned(), "success".to_owned()),
+            ("promptsync/staging".to_owned(), "success".to_owned()),
+            ("promptsync/staging/deploy".to_owned(), "success".to_owned()),
+        ],
+        "staging made HEAD live: its deploy status too"
+    );
+}
