@@ -529,3 +529,23 @@ fn plan_comments_once_per_target_and_sync_posts_each_targets_status() {
         "staging made HEAD live: its deploy status too"
     );
 }
+
+#[test]
+fn the_github_job_summary_has_a_part_per_target() {
+    let t = Two::new();
+    let summary = t.path("summary.md");
+    let mut cmd = t.cmd(&["sync"]);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{:?}", texts(&output));
+    let text = std::fs::read_to_string(&summary).unwrap();
+    for target in ["production", "staging"] {
+        assert!(
+            text.contains(&format!(
+                "### promptsync sync: target <code>{target}</code>"
+            )),
+            "{text}"
+        );
+    }
+}
