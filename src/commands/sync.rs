@@ -104,7 +104,7 @@ fn reported_all(
             Ok(report) => report,
             Err((report, error)) => {
                 let report = report.map_or_else(|| PassReport::failed_early(mode, &error), |r| *r);
-                tracing::error!(target = %target, error = %crate::error::chain(&error), "the target's pass ended early");
+                tracing::error!(target_name = %target, error = %crate::error::chain(&error), "the target's pass ended early");
                 errors.push(format!("target {target}: {}", crate::error::chain(&error)));
                 report
             }
@@ -271,7 +271,7 @@ fn pass(
             let options = &options;
             async move {
                 let observer = Progress::new(progress, false);
-                let span = tracing::info_span!("target", target = %target.target);
+                let span = tracing::info_span!("target", target_name = %target.target);
                 let result = tracing::Instrument::instrument(
                     run_one(target, options, mode, &observer),
                     span,
