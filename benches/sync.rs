@@ -6,6 +6,10 @@
 //! take in-flight slots. Prints wall time, peak RSS of the promptsync process (its
 //! VmHWM, sampled every 2 ms) and requests sent, next to the targets.
 //!
+//! Then targets: the wall time of a first sync of 300 prompts to two targets (two
+//! projects, two emulators, at once) against the same sync to one, each request
+//! under the same emulator latency; the goal is under 1.2x.
+//!
 //! `cargo bench --bench sync` (PROMPTS=2000 for another size).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
@@ -114,6 +118,59 @@ fn main() {
         if ratio <= 1.3 { "ok" } else { "MISSED" }
     );
     runtime.block_on(running.shutdown()).unwrap();
+    targets(&runtime);
+}
+
+/// Prompts in the two-target comparison.
+const TARGET_PROMPTS: usize = 300;
+
+/// A first sync of [`TARGET_PROMPTS`] prompts to one target, then to two at once
+/// (fresh emulators each, the same latency): the ratio of their wall times.
+fn targets(runtime: &tokio::runtime::Runtime) {
+    let emulators: Vec<_> = (0..3)
+        .map(|_| common::emulator(runtime, EmulatorConfig::default()))
+        .collect();
+    let bases: Vec<String> = emulators.iter().map(|e| e.base_url()).collect();
+    for base in &bases {
+        common::set_latency(runtime, base, LATENCY_MS);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    common::repository(&repo, TARGET_PROMPTS);
+    let target = |name: &str, base: &str| {
+        format!(
+            "[targets.{name}]\nbase_url = \"{base}\"\napi_key_env = \"BENCH_TARGET_KEY\"\nlive = \"branch\"\n"
+        )
+    };
+    let one = dir.path().join("one.toml");
+    std::fs::write(&one, target("staging", &bases[0])).unwrap();
+    let two = dir.path().join("two.toml");
+    std::fs::write(
+        &two,
+        target("staging", &bases[1]) + &target("production", &bases[2]),
+    )
+    .unwrap();
+    let measure = |config: &Path| {
+        let config = config.display().to_string();
+        let mut command = common::promptsync(&repo, &bases[0], &["sync", "--config", &config]);
+        command
+            .env_remove("RESPAN_API_KEY")
+            .env("BENCH_TARGET_KEY", "bench");
+        common::run_measured(command).0
+    };
+    let single = measure(&one);
+    let pair = measure(&two);
+    let ratio = pair.as_secs_f64() / single.as_secs_f64();
+    println!(
+        "first sync of {TARGET_PROMPTS} prompts ({LATENCY_MS} ms latency): one target {:.2}s, two targets {:.2}s: {ratio:.2}x   < 1.20x: {}",
+        single.as_secs_f64(),
+        pair.as_secs_f64(),
+        if ratio < 1.2 { "ok" } else { "MISSED" }
+    );
+    for emulator in emulators {
+        runtime.block_on(emulator.shutdown()).unwrap();
+    }
 }
 
 /// Emulator latency for the runs that compare how changes are spread.

@@ -185,6 +185,11 @@ pub struct RemoteArgs {
     /// Do not deploy release tags in this run; drafts still sync.
     #[arg(long)]
     pub no_deploy: bool,
+
+    /// Act on this target (`[targets.NAME]`) only; repeat for several. Default: every
+    /// target (`default` without `[targets]`).
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -337,6 +342,11 @@ pub struct PullArgs {
     /// Pull from the local emulator of `sync --emulator` instead of Respan.
     #[arg(long)]
     pub emulator: bool,
+
+    /// Pull from this target's project (`[targets.NAME]`); needed when several are
+    /// configured, since the files hold one project's prompts.
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
 }
 
 /// Which remote version `pull` writes.

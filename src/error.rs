@@ -51,6 +51,10 @@ pub enum Error {
     /// A value on the command line that names nothing (a prompt that does not exist).
     #[error("{0}")]
     Usage(String),
+
+    /// Passes of several targets ended early: each target with its error.
+    #[error("{0}")]
+    Targets(String),
 }
 
 impl Error {
@@ -76,7 +80,7 @@ impl Error {
             Error::Api(err) => err.class(),
             Error::Source(err) => err.class(),
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
-            Error::Usage(_) => FailureClass::Stalled,
+            Error::Usage(_) | Error::Targets(_) => FailureClass::Stalled,
             Error::Write(_) => FailureClass::Stalled,
         }
     }

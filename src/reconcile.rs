@@ -21,7 +21,7 @@ use crate::api::types::{ItemProblem, Listing, Prompt, Version};
 use crate::api::{ApiError, Client, filter_in};
 use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
-use crate::config::Settings;
+use crate::config::{Live, Settings};
 use crate::deploy::{self, Release};
 use crate::desired::{self, DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceRev};
 use crate::error::FailureClass;
@@ -380,7 +380,7 @@ async fn reconcile(
                 .collect();
             if !going_live.is_empty() {
                 let facts = crate::notify::gate::ReleaseFacts {
-                    target: crate::notify::DEFAULT_TARGET.to_owned(),
+                    target: settings.target.clone(),
                     tag: release.tag.clone(),
                     commit: release.commit.clone(),
                     source_commit: pass.source.source.commit.clone(),
@@ -627,10 +627,14 @@ fn read_trees(
         &settings.prompts,
         cache.as_deref_mut(),
     )?;
-    if !(options.deploy && settings.deploy.enabled) {
+    if !(options.deploy && settings.deploy.enabled) || settings.deploy.live == Live::None {
         return Ok((source, None));
     }
-    let Some(release) = newest_release(&repo, settings)? else {
+    let release = match settings.deploy.live {
+        Live::Branch => branch_release(&source, &options.source),
+        _ => newest_release(&repo, settings)?,
+    };
+    let Some(release) = release else {
         return Ok((source, None));
     };
     tracing::debug!(tag = release.tag, commit = release.commit, "release");
@@ -647,6 +651,26 @@ fn read_trees(
         )?
     };
     Ok((source, Some((release, set))))
+}
+
+/// A target with `live = "branch"`: the synced commit is the release (named by the
+/// revision read, `HEAD` by default); none for the working tree.
+fn branch_release(source: &DesiredSet, rev: &SourceRev) -> Option<Release> {
+    let commit = source
+        .source
+        .commit
+        .clone()
+        .filter(|_| !source.source.worktree)?;
+    let name = match rev {
+        SourceRev::Commit(rev) => rev.clone(),
+        SourceRev::Worktree => return None,
+    };
+    Some(Release {
+        tag: name,
+        commit,
+        date: 0,
+        annotated: false,
+    })
 }
 
 /// The newest tag that matches `deploy.tags`, if any.
@@ -669,14 +693,24 @@ fn read_release(
     settings: &Settings,
     cache: Option<&mut LoadCache>,
 ) -> Result<(DesiredSet, Option<(Release, DesiredSet)>), Error> {
-    if !settings.deploy.enabled {
+    if !settings.deploy.enabled || settings.deploy.live == Live::None {
         return Err(deploy::DeployError::Disabled.into());
     }
     let repo = GitRepo::open(&settings.repo)?;
-    let release =
-        newest_release(&repo, settings)?.ok_or_else(|| deploy::DeployError::NoRelease {
-            patterns: settings.deploy.tags.join(", "),
-        })?;
+    let release = if settings.deploy.live == Live::Branch {
+        let head = repo.resolve_commit("HEAD")?;
+        Some(Release {
+            tag: "HEAD".to_owned(),
+            commit: head.id,
+            date: 0,
+            annotated: false,
+        })
+    } else {
+        newest_release(&repo, settings)?
+    };
+    let release = release.ok_or_else(|| deploy::DeployError::NoRelease {
+        patterns: settings.deploy.tags.join(", "),
+    })?;
     let set = desired::load_with(
         &repo,
         &SourceRev::Commit(release.commit.clone()),

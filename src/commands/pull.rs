@@ -26,9 +26,24 @@ use crate::pull;
 use crate::report::Stdout;
 use crate::report::pull::{PullAction, PullReport, PullRow};
 
+/// The one target `pull` reads: the named one, or the only one there is.
+fn one_target(settings: &Settings, names: &[String]) -> Result<Settings, Error> {
+    let mut selected = settings.select(names)?;
+    if selected.len() != 1 {
+        let names: Vec<String> = selected.iter().map(|s| s.target.clone()).collect();
+        return Err(Error::Usage(format!(
+            "pull writes one project's prompts into the files: name one target with \
+             --target NAME (the targets are {})",
+            names.join(", ")
+        )));
+    }
+    Ok(selected.remove(0))
+}
+
 pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitStatus, Error> {
-    let mut settings = super::load_settings(global, &Overrides::default())?;
+    let settings = super::load_settings(global, &Overrides::default())?;
     crate::logging::init(&settings.log)?;
+    let mut settings = one_target(&settings, &args.targets)?;
     let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         let local = if args.emulator {

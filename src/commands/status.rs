@@ -10,6 +10,7 @@ use crate::api::Client;
 use crate::apply::Unobserved;
 use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
 use crate::commands::ExitStatus;
+use crate::config::{DEFAULT_TARGET, Settings};
 use crate::desired::SourceRev;
 use crate::gitrepo::GitRepo;
 use crate::reconcile::{self, PassOptions};
@@ -19,6 +20,9 @@ use crate::report::status::{HistoryReport, StatusReport};
 
 pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
     let (mut settings, rev) = super::source::prepare(global, &args.source)?;
+    if settings.has_targets() || args.remote.targets.iter().any(|t| t != DEFAULT_TARGET) {
+        return by_target(&settings, &args, &rev);
+    }
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let local = if args.remote.emulator {
@@ -35,6 +39,98 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
             local.shutdown().await?;
         }
         status
+    })
+}
+
+/// With `[targets]`: the overview of each target named (every one by default), read
+/// at once, grouped (text: a heading per target; JSON: `{"targets": [...]}`, each
+/// with its `target`); the exit status is the worst of them.
+fn by_target(settings: &Settings, args: &StatusArgs, rev: &SourceRev) -> Result<ExitStatus, Error> {
+    if args.remote.emulator {
+        return Err(Error::Usage(
+            "--emulator is one local account; it does not take [targets]".to_owned(),
+        ));
+    }
+    let targets = settings.select(&args.remote.targets)?;
+    if args.prompt.is_some() && targets.len() != 1 {
+        return Err(Error::Usage(
+            "--prompt reads one project's history: name one target with --target NAME".to_owned(),
+        ));
+    }
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        if let Some(prompt) = &args.prompt
+            && let Some(target) = targets.first()
+        {
+            let client = Client::new(&target.api)?;
+            return history(target, &client, prompt, args.output).await;
+        }
+        let reads = futures_util::future::join_all(targets.iter().map(|target| async move {
+            let client = Client::new(&target.api)?;
+            let options = PassOptions {
+                source: rev.clone(),
+                dry_run: true,
+                deploy: !args.remote.no_deploy,
+                trigger: "command line",
+                unmanaged: true,
+                since: None,
+                cache: None,
+            };
+            let pass = reconcile::run(target, &client, &options, &Unobserved)
+                .await
+                .map_err(|err| err.error)?;
+            let invalid = PassReport::new(&pass, Mode::Plan, false).invalid_files;
+            Ok::<_, Error>(StatusReport::new(&pass, invalid))
+        }))
+        .await;
+        let mut text = String::new();
+        let mut docs = Vec::new();
+        let mut status = ExitStatus::Success;
+        let mut errors = Vec::new();
+        for (target, read) in targets.iter().zip(reads) {
+            let name = target.target.as_str();
+            text.push_str(&format!("== target {name} ==\n"));
+            match read {
+                Ok(report) => {
+                    text.push_str(&report.to_text());
+                    let mut doc = serde_json::to_value(&report).unwrap_or_default();
+                    if let Some(map) = doc.as_object_mut() {
+                        map.insert("target".to_owned(), name.into());
+                    }
+                    docs.push(doc);
+                    if report.has_errors() {
+                        status = ExitStatus::Failure;
+                    } else if report.out_of_sync()
+                        && args.detailed_exitcode
+                        && status == ExitStatus::Success
+                    {
+                        status = ExitStatus::Changes;
+                    }
+                }
+                Err(err) => {
+                    let message = crate::error::chain(&err);
+                    text.push_str(&format!("error: {message}\n"));
+                    docs.push(serde_json::json!({
+                        "target": name,
+                        "error": { "class": err.class(), "message": message },
+                    }));
+                    errors.push(format!("target {name}: {message}"));
+                }
+            }
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        print(
+            args.output,
+            &text,
+            &serde_json::json!({ "format": 1, "targets": docs }),
+        )?;
+        if errors.is_empty() {
+            Ok(status)
+        } else {
+            Err(Error::Targets(errors.join("; ")))
+        }
     })
 }
 

@@ -24,15 +24,15 @@ use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
 pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(false, args.dry_run, args.deploy_only);
     let mut tail = Tail::default();
-    let report = reported(
+    let reports = reported_all(
         pass(global, &args.source, &args.remote, mode, &mut tail),
         mode,
         args.output,
         super::github(global).as_ref(),
     );
     tail.finish();
-    let report = report?;
-    Ok(if report.has_errors() {
+    let reports = reports?;
+    Ok(if reports.iter().any(PassReport::has_errors) {
         ExitStatus::Failure
     } else {
         ExitStatus::Success
@@ -45,19 +45,113 @@ pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
         comment: args.comment,
         ..Tail::default()
     };
-    let report = reported(
+    let reports = reported_all(
         pass(global, &args.source, &args.remote, mode, &mut tail),
         mode,
         args.output,
         super::github(global).as_ref(),
     );
     tail.finish();
-    let report = report?;
-    Ok(match (report.has_errors(), report.has_changes()) {
+    let reports = reports?;
+    let errors = reports.iter().any(PassReport::has_errors);
+    let changes = reports.iter().any(PassReport::has_changes);
+    Ok(match (errors, changes) {
         (true, _) => ExitStatus::Failure,
         (false, true) if args.detailed_exitcode => ExitStatus::Changes,
         _ => ExitStatus::Success,
     })
+}
+
+/// The passes of a command: one per target; `grouped` when `[targets]` is
+/// configured (reports then name their target). Without it, one pass whose report is
+/// exactly what it was before targets existed.
+struct Passes {
+    grouped: bool,
+    runs: Vec<(String, Ran)>,
+}
+
+impl Passes {
+    fn single(ran: Ran) -> Passes {
+        Passes {
+            grouped: false,
+            runs: vec![(DEFAULT_TARGET.to_owned(), ran)],
+        }
+    }
+}
+
+/// Print the reports of `passes`: as before without `[targets]`; grouped by target
+/// with them (text: a heading per target; JSON: one document, `{"targets": [...]}`,
+/// each report and each of its rows carrying `target`). A target whose pass ended
+/// early is reported with its error, and the others still are; the errors are then
+/// returned together.
+fn reported_all(
+    passes: Passes,
+    mode: Mode,
+    output: OutputFormat,
+    github: Option<&GitHub>,
+) -> Result<Vec<PassReport>, Error> {
+    if !passes.grouped {
+        let mut runs = passes.runs;
+        let Some((_, ran)) = runs.pop() else {
+            return Ok(Vec::new());
+        };
+        return reported(ran, mode, output, github).map(|report| vec![report]);
+    }
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for (target, ran) in passes.runs {
+        let report = match ran {
+            Ok(report) => report,
+            Err((report, error)) => {
+                let report = report.map_or_else(|| PassReport::failed_early(mode, &error), |r| *r);
+                tracing::error!(target_name = %target, error = %crate::error::chain(&error), "the target's pass ended early");
+                errors.push(format!("target {target}: {}", crate::error::chain(&error)));
+                report
+            }
+        };
+        reports.push(report.for_target(&target));
+    }
+    match output {
+        OutputFormat::Json => {
+            let mut out = Stdout::new();
+            out.json(&serde_json::json!({ "format": 1, "targets": reports }))
+                .and_then(|()| out.flush())
+                .map_err(|source| Error::Io {
+                    what: "cannot write the report".into(),
+                    source,
+                })?;
+        }
+        OutputFormat::Text => {
+            let mut text = String::new();
+            for report in &reports {
+                text.push_str(&format!(
+                    "== target {} ==\n",
+                    report.target.as_deref().unwrap_or(DEFAULT_TARGET)
+                ));
+                text.push_str(&report.to_text());
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            let mut out = Stdout::new();
+            out.text(&text)
+                .and_then(|()| out.flush())
+                .map_err(|source| Error::Io {
+                    what: "cannot write the report".into(),
+                    source,
+                })?;
+        }
+    }
+    if let Some(github) = github {
+        for report in &reports {
+            publish(github, report, output)?;
+        }
+    }
+    if errors.is_empty() {
+        Ok(reports)
+    } else {
+        Err(Error::Targets(errors.join("; ")))
+    }
 }
 
 /// What a pass came to: its report, or the error that ended it with the report of
@@ -124,9 +218,143 @@ fn pass(
     remote: &RemoteArgs,
     mode: Mode,
     tail: &mut Tail,
+) -> Passes {
+    let early = |error: Error| Passes::single(Err((None, error)));
+    let (settings, rev) = match super::source::prepare(global, source) {
+        Ok(prepared) => prepared,
+        Err(error) => return early(error),
+    };
+    if !settings.has_targets() && remote.targets.iter().all(|t| t == DEFAULT_TARGET) {
+        return Passes::single(one_pass(global, settings, rev, source, remote, mode, tail));
+    }
+    let targets = match settings.select(&remote.targets) {
+        Ok(targets) => targets,
+        Err(error) => return early(error),
+    };
+    if remote.emulator && targets.len() > 1 {
+        return early(Error::Usage(
+            "--emulator is one local account: pick one target with --target NAME".to_owned(),
+        ));
+    }
+    let options = PassOptions {
+        source: rev,
+        dry_run: !mode.sends(),
+        deploy: !remote.no_deploy,
+        trigger: "command line",
+        unmanaged: settings.sync.report_unmanaged,
+        since: None,
+        cache: None,
+    };
+    let progress = mode.sends() && global.quiet == 0;
+    let runtime = match super::runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => return early(error),
+    };
+    let color = Stdout::wants_color();
+    let names: Vec<String> = targets.iter().map(|t| t.target.clone()).collect();
+    let runs = runtime.block_on(async {
+        let notifier = notifier_for(&settings, source, mode, &names).await;
+        let mut targets = targets;
+        let mut local = None;
+        if remote.emulator
+            && let Some(target) = targets.first_mut()
+        {
+            match start_local_emulator(target).await {
+                Ok(running) => local = Some(running),
+                Err(error) => return vec![(names[0].clone(), Err((None, error)))],
+            }
+        }
+        let started = std::time::Instant::now();
+        // Each target its own client (its own `max_in_flight` and pacing), all at
+        // once: a slow or refusing project holds up only its own pass.
+        let results = futures_util::future::join_all(targets.iter().map(|target| {
+            let options = &options;
+            async move {
+                let observer = Progress::new(progress, false);
+                let span = tracing::info_span!("target", target_name = %target.target);
+                let result = tracing::Instrument::instrument(
+                    run_one(target, options, mode, &observer),
+                    span,
+                )
+                .await;
+                (target, result)
+            }
+        }))
+        .await;
+        tracing::info!(
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ok = results.iter().all(|(_, r)| r.is_ok()),
+            targets = results.len(),
+            "pass finished"
+        );
+        if let Some(local) = local
+            && let Err(err) = local.shutdown().await
+        {
+            tracing::warn!(error = %err, "the local emulator did not shut down cleanly");
+        }
+        let mut runs = Vec::new();
+        for (target, result) in results {
+            let ran = ran_of(result, mode, color);
+            tail.after(target, notifier.clone(), &ran, mode);
+            runs.push((target.target.clone(), ran));
+        }
+        runs
+    });
+    tail.runtime = Some(runtime);
+    Passes {
+        grouped: true,
+        runs,
+    }
+}
+
+/// One target's pass (or its deploy half alone).
+async fn run_one(
+    settings: &Settings,
+    options: &PassOptions,
+    mode: Mode,
+    observer: &dyn Observer,
+) -> Result<crate::reconcile::Pass, PassError> {
+    match Client::new(&settings.api) {
+        Ok(client) => {
+            if mode.deploy_only() {
+                reconcile::deploy_only(settings, &client, options, observer).await
+            } else {
+                reconcile::run(settings, &client, options, observer).await
+            }
+        }
+        Err(err) => Err(PassError {
+            class: crate::Error::from(err.clone()).class(),
+            error: err.into(),
+            partial: None,
+        }),
+    }
+}
+
+/// A pass's result as a report, or its error with the report of what it did.
+fn ran_of(result: Result<crate::reconcile::Pass, PassError>, mode: Mode, color: bool) -> Ran {
+    match result {
+        Ok(pass) => Ok(PassReport::new(&pass, mode, color)),
+        Err(err) => {
+            let report = err
+                .partial
+                .as_deref()
+                .map(|pass| Box::new(PassReport::new(pass, mode, color).with_failure(&err)));
+            Err((report, err.error))
+        }
+    }
+}
+
+/// The pass of a configuration without `[targets]`: exactly as before targets.
+fn one_pass(
+    global: &GlobalArgs,
+    mut settings: Settings,
+    rev: crate::desired::SourceRev,
+    source: &SourceArgs,
+    remote: &RemoteArgs,
+    mode: Mode,
+    tail: &mut Tail,
 ) -> Ran {
     let early = |error: Error| (None, error);
-    let (mut settings, rev) = super::source::prepare(global, source).map_err(early)?;
     let options = PassOptions {
         source: rev,
         dry_run: !mode.sends(),
@@ -141,7 +369,7 @@ fn pass(
     let runtime = super::runtime().map_err(early)?;
     let color = Stdout::wants_color();
     let ran = runtime.block_on(async {
-        let notifier = notifier_for(&settings, source, mode).await;
+        let notifier = notifier_for(&settings, source, mode, &[DEFAULT_TARGET.to_owned()]).await;
         let local = if remote.emulator {
             Some(start_local_emulator(&mut settings).await.map_err(early)?)
         } else {
@@ -171,16 +399,7 @@ fn pass(
         if let Some(local) = local {
             local.shutdown().await.map_err(|err| early(err.into()))?;
         }
-        let ran = match result {
-            Ok(pass) => Ok(PassReport::new(&pass, mode, color)),
-            Err(err) => {
-                let report = err
-                    .partial
-                    .as_deref()
-                    .map(|pass| Box::new(PassReport::new(pass, mode, color).with_failure(&err)));
-                Err((report, err.error))
-            }
-        };
+        let ran = ran_of(result, mode, color);
         tail.after(&settings, notifier, &ran, mode);
         ran
     });
@@ -199,10 +418,18 @@ struct Tail {
     notifier: Option<Notifier>,
     /// How long to wait for the notifications.
     deadline: std::time::Duration,
-    /// The plan comment to post: the settings, the CI's variables, the `origin` URL
-    /// and the body for each host.
-    plan_comment: Option<(NotifySettings, CiEnv, Option<String>, [String; 2])>,
+    /// The plan comments to post: the settings, the CI's variables, the `origin` URL
+    /// and, per target, the body for each host.
+    plan_comment: Option<PlanComment>,
 }
+
+/// See [`Tail::plan_comment`].
+type PlanComment = (
+    NotifySettings,
+    CiEnv,
+    Option<String>,
+    Vec<(String, [String; 2])>,
+);
 
 impl Tail {
     /// Hand the pass's outcome to the notifier, and render the plan comment.
@@ -216,19 +443,23 @@ impl Tail {
                 &failed_early
             }
         };
+        let target = settings.target.as_str();
         if let Some(notifier) = notifier {
-            notifier.finished(DEFAULT_TARGET, report);
+            notifier.finished(target, report);
             self.deadline = settings.notify.retry_max_elapsed + settings.notify.timeout * 2;
             self.notifier = Some(notifier);
         }
         if self.comment {
-            let env = CiEnv::from_process();
-            let origin = origin_url(settings);
-            let bodies = [Kind::GitHub, Kind::GitLab].map(|kind| {
-                let run_url = notify::forge::run_url(kind, &env);
-                notify::comment::body(kind, DEFAULT_TARGET, report, run_url.as_deref())
+            let comment = self.plan_comment.get_or_insert_with(|| {
+                let env = CiEnv::from_process();
+                let origin = origin_url(settings);
+                (settings.notify.clone(), env, origin, Vec::new())
             });
-            self.plan_comment = Some((settings.notify.clone(), env, origin, bodies));
+            let bodies = [Kind::GitHub, Kind::GitLab].map(|kind| {
+                let run_url = notify::forge::run_url(kind, &comment.1);
+                notify::comment::body(kind, target, report, run_url.as_deref())
+            });
+            comment.3.push((target.to_owned(), bodies));
         }
     }
 
@@ -237,18 +468,17 @@ impl Tail {
             return;
         };
         runtime.block_on(async {
-            if let Some((settings, env, origin, bodies)) = self.plan_comment.take() {
-                let outcome = notify::comment_plan(
-                    &settings,
-                    &env,
-                    origin.as_deref(),
-                    DEFAULT_TARGET,
-                    &|kind| match kind {
-                        Kind::GitHub => bodies[0].clone(),
-                        Kind::GitLab => bodies[1].clone(),
-                    },
-                )
-                .await;
+            let (settings, env, origin, bodies) = self.plan_comment.take().unwrap_or_default();
+            // One comment per target, each found again by its own marker.
+            for (target, bodies) in bodies {
+                let outcome =
+                    notify::comment_plan(&settings, &env, origin.as_deref(), &target, &|kind| {
+                        match kind {
+                            Kind::GitHub => bodies[0].clone(),
+                            Kind::GitLab => bodies[1].clone(),
+                        }
+                    })
+                    .await;
                 match outcome {
                     Commented::Posted {
                         kind,
@@ -276,8 +506,13 @@ impl Tail {
 }
 
 /// The notifier of a `sync` whose settings configure one, with the pending statuses
-/// posted on the commit it reads. `None` for plans and dry runs.
-async fn notifier_for(settings: &Settings, source: &SourceArgs, mode: Mode) -> Option<Notifier> {
+/// posted on the commit it reads, one per target. `None` for plans and dry runs.
+async fn notifier_for(
+    settings: &Settings,
+    source: &SourceArgs,
+    mode: Mode,
+    targets: &[String],
+) -> Option<Notifier> {
     if mode != Mode::Sync || !settings.notify.any() {
         return None;
     }
@@ -294,7 +529,9 @@ async fn notifier_for(settings: &Settings, source: &SourceArgs, mode: Mode) -> O
     let (origin, commit) = looked_up.unwrap_or((None, None));
     let notifier = Notifier::start(&settings.notify, &CiEnv::from_process(), origin.as_deref());
     if let Some(commit) = commit {
-        notifier.started(DEFAULT_TARGET, &commit);
+        for target in targets {
+            notifier.started(target, &commit);
+        }
     }
     Some(notifier)
 }

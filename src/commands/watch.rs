@@ -89,10 +89,12 @@ async fn start_and_run(
         let global = repository_as_configured(&global);
         Settings::load(&global, &first).map(|settings| (global, settings))
     });
-    let (global, mut settings) = tokio::select! {
+    let (global, settings) = tokio::select! {
         loaded = loaded => loaded.map_err(|err| Error::Internal(format!("loading the settings: {err}")))??,
         () = shutdown.cancelled() => return Ok(Exit::Stopped),
     };
+    let names = args.remote.targets.clone();
+    let mut settings = one_target(&settings, &names)?;
     let remote = settings.source.clone().map(|source| {
         Arc::new(daemon::source::Remote::new(
             global.clone(),
@@ -139,10 +141,13 @@ async fn start_and_run(
     });
     let from = remote.clone();
     let load: LoadSettings = Box::new(move || {
-        let mut settings = match &from {
-            Some(remote) => remote.settings()?,
-            None => Settings::load(&global, &overrides)?,
-        };
+        let mut settings = one_target(
+            &match &from {
+                Some(remote) => remote.settings()?,
+                None => Settings::load(&global, &overrides)?,
+            },
+            &names,
+        )?;
         if let Some((url, key)) = &pinned {
             settings.api.base_url = url.clone();
             settings.api.api_key = Some(key.clone());
@@ -191,6 +196,22 @@ async fn start_and_run(
         local.shutdown().await?;
     }
     exit
+}
+
+/// The target the daemon runs for: the one named with `--target`, or the only one
+/// there is (`default` without `[targets]`). A daemon runs one target; run one per
+/// target (each with its own probe port) for several.
+fn one_target(settings: &Settings, names: &[String]) -> Result<Settings, Error> {
+    let mut selected = settings.select(names)?;
+    if selected.len() != 1 {
+        let names: Vec<String> = selected.iter().map(|s| s.target.clone()).collect();
+        return Err(Error::Usage(format!(
+            "watch runs one target: name it with --target NAME (the targets are {}); run \
+             one daemon per target",
+            names.join(", ")
+        )));
+    }
+    Ok(selected.remove(0))
 }
 
 /// The repository path as given when it is a symbolic link (a kubernetes git-sync

@@ -47,7 +47,7 @@ pub(super) fn resolve(
 
 /// Read and trim the key file (a regular file, at most [`MAX_KEY_FILE_BYTES`]). Errors
 /// name the file, never its contents.
-fn read(path: &Path) -> Result<ApiKey, String> {
+pub(super) fn read(path: &Path) -> Result<ApiKey, String> {
     let shown = path.display();
     let bytes = localfile::read(path, MAX_KEY_FILE_BYTES).map_err(|failure| match failure {
         Failure::Missing => {
@@ -82,7 +82,7 @@ fn read(path: &Path) -> Result<ApiKey, String> {
 }
 
 /// A key must fit in an HTTP header as it is: printable ASCII without spaces.
-fn check(key: ApiKey) -> Result<ApiKey, String> {
+pub(super) fn check(key: ApiKey) -> Result<ApiKey, String> {
     if key.expose().bytes().all(|byte| byte.is_ascii_graphic()) {
         Ok(key)
     } else {

@@ -77,6 +77,90 @@ pub struct Settings {
     pub source: Option<SourceSettings>,
     /// `[webhook]`: the secrets of the webhooks `watch` receives.
     pub webhook: HookSettings,
+    /// `[targets.NAME]`, by name; empty without `[targets]` (one target, `default`,
+    /// from `[api]` and `[deploy]`, exactly as before targets existed).
+    pub targets: Vec<TargetSettings>,
+    /// The target these settings act on ([`Settings::select`] sets it):
+    /// [`DEFAULT_TARGET`] without `[targets]`.
+    pub target: String,
+}
+
+/// The target of a configuration without `[targets]`.
+pub const DEFAULT_TARGET: &str = "default";
+
+/// `[targets.NAME]`: one Respan project (staging, production), with its own key and
+/// what is live there.
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    pub name: String,
+    /// `[api]` with this target's `base_url`, key, `max_in_flight` and
+    /// `requests_per_minute` in place: its own client, its own pacing.
+    pub api: ApiSettings,
+    pub live: Live,
+    /// `deploy.tags` of this target (default: `[deploy] tags`), for `live = "tags"`.
+    pub tags: Vec<String>,
+}
+
+/// What is made live on a target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Live {
+    /// The newest tag that matches `deploy.tags` (the behaviour without targets).
+    #[default]
+    Tags,
+    /// The synced commit's versions, at once (staging follows main).
+    Branch,
+    /// Nothing: drafts only.
+    None,
+}
+
+impl Live {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Live::Tags => "tags",
+            Live::Branch => "branch",
+            Live::None => "none",
+        }
+    }
+}
+
+impl Settings {
+    /// The settings of each target named in `names` (every target when empty), in
+    /// name order: `[api]` and `deploy.tags` replaced by the target's own.
+    /// Without `[targets]` the one target is `default`, these settings as they are.
+    pub fn select(&self, names: &[String]) -> Result<Vec<Settings>, crate::Error> {
+        let known: Vec<&str> = if self.targets.is_empty() {
+            vec![DEFAULT_TARGET]
+        } else {
+            self.targets.iter().map(|t| t.name.as_str()).collect()
+        };
+        if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+            return Err(crate::Error::Usage(format!(
+                "--target {unknown}: no such target; the targets are {}",
+                known.join(", ")
+            )));
+        }
+        if self.targets.is_empty() {
+            return Ok(vec![self.clone()]);
+        }
+        Ok(self
+            .targets
+            .iter()
+            .filter(|t| names.is_empty() || names.contains(&t.name))
+            .map(|t| {
+                let mut settings = self.clone();
+                settings.api = t.api.clone();
+                settings.deploy.tags.clone_from(&t.tags);
+                settings.deploy.live = t.live;
+                settings.target.clone_from(&t.name);
+                settings
+            })
+            .collect())
+    }
+
+    /// Whether `[targets]` is configured (reports then group by target).
+    pub fn has_targets(&self) -> bool {
+        !self.targets.is_empty()
+    }
 }
 
 /// `[webhook]`: the files holding the secrets of `POST /hooks/github`,
@@ -126,6 +210,8 @@ pub struct DeploySettings {
     pub tags: Vec<String>,
     /// `deploy.gate_command`: a program that must pass before a release goes live.
     pub gate: Option<GateSettings>,
+    /// What is made live (a target's `live`; `tags` without targets).
+    pub live: Live,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]

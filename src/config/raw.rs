@@ -28,6 +28,9 @@ pub(super) struct RawConfig {
     pub(super) notify: RawNotify,
     pub(super) source: RawSource,
     pub(super) webhook: RawWebhook,
+    /// `[targets.NAME]`: checked key by key in [`validate`](super::validate) (the
+    /// names are the user's).
+    pub(super) targets: Field,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -150,6 +153,9 @@ pub(super) fn extract(figment: &Figment) -> Result<(RawConfig, Vec<Problem>), Ve
     let mut unknown = Vec::new();
     let mut blocking = Vec::new();
     for (name, value) in &dict {
+        if name == "targets" {
+            continue;
+        }
         let is_section = known.iter().any(|key| key.split('.').next() == Some(name));
         match value.as_dict() {
             Some(fields) if is_section => {

@@ -42,6 +42,18 @@ pub(super) const OPERATOR_ONLY: &[OperatorOnly] = &[
         decides: "which file is read and sent as the API key",
     },
     OperatorOnly {
+        key: "targets.*.base_url",
+        decides: "where a target's API key is sent",
+    },
+    OperatorOnly {
+        key: "targets.*.api_key_file",
+        decides: "which file is read and sent as a target's API key",
+    },
+    OperatorOnly {
+        key: "targets.*.api_key_env",
+        decides: "which environment variable is read and sent as a target's API key",
+    },
+    OperatorOnly {
         key: "watch.reconcile_token_file",
         decides: "which file holds the token that lets other hosts force a pass",
     },
@@ -187,7 +199,13 @@ mod tests {
 
     #[test]
     fn every_rule_names_a_known_key() {
-        let known = super::super::raw::known_keys();
+        let mut known = super::super::raw::known_keys();
+        // `[targets.NAME]`: the names are the user's, the keys are the target table's.
+        known.extend(
+            super::super::validate::targets::TARGET_KEYS
+                .iter()
+                .map(|key| format!("targets.staging.{key}")),
+        );
         for rule in OPERATOR_ONLY {
             assert!(
                 known.iter().any(|key| named_by(rule.key, key).is_some()),

@@ -3,6 +3,7 @@
 //! together, each with its key and the origin of its value.
 
 mod notify;
+pub(super) mod targets;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,6 +57,16 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
     let notify = notify::settings(&mut check, raw.notify);
     let source = super::source::source(&mut check, raw.source);
     let webhook = webhook(&mut check, raw.webhook);
+    let targets = match (&api, &deploy) {
+        (Some(api), Some(deploy)) => targets::settings(
+            &mut check,
+            raw.targets,
+            api,
+            &deploy.tags,
+            context.api == ApiUse::Needed,
+        ),
+        _ => None,
+    };
     match (
         api, prompts, deploy, sync, log, watch, notify, source, webhook,
     ) {
@@ -81,6 +92,8 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
             notify,
             source,
             webhook,
+            targets: targets.unwrap_or_default(),
+            target: super::DEFAULT_TARGET.to_owned(),
         }),
         _ => Err(check.problems),
     }
@@ -174,6 +187,7 @@ fn deploy(check: &mut Checker<'_>, raw: RawDeploy) -> Option<DeploySettings> {
         enabled: enabled?,
         tags: tags?,
         gate: gate?,
+        live: super::Live::Tags,
     })
 }
 

@@ -18,6 +18,8 @@
 //! | `promptsync_webhook_requests_total` | counter | `provider` (`github`, `gitlab`, `generic`), `result` (`accepted`: a look follows; `ignored`: another branch, no path that matters, another event; `duplicate`; `ping`; `unauthorized`; `too_large`; `bad_request`; `no_source`; `not_configured`) |
 //! | `promptsync_build_info` | gauge (1) | `version` |
 //!
+//! With `[targets]`, every family also carries `target` (the daemon's target).
+//!
 //! Nothing here carries configuration or the key.
 
 use std::sync::atomic::AtomicU64;
@@ -107,7 +109,19 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::default();
+        Metrics::for_target(None)
+    }
+
+    /// With `[targets]`: every family carries the label `target` (the daemon's).
+    /// Without, no such label: the metrics are as they were before targets.
+    pub fn for_target(target: Option<&str>) -> Metrics {
+        let mut registry = match target {
+            Some(target) => Registry::with_labels(std::iter::once((
+                std::borrow::Cow::Borrowed("target"),
+                std::borrow::Cow::Owned(target.to_owned()),
+            ))),
+            None => Registry::default(),
+        };
         let reconcile = Family::<ReconcileLabels, Counter>::default();
         // 10 ms to about 20 minutes.
         let duration = Histogram::new(exponential_buckets(0.01, 2.0, 18));

@@ -60,7 +60,6 @@ use crate::config::Settings;
 use crate::desired::LoadCache;
 use crate::desired::SourceRev;
 use crate::error::FailureClass;
-use crate::notify::DEFAULT_TARGET;
 use crate::reconcile::{self, PassOptions};
 use metrics::Metrics;
 use outcome::{digest, revision};
@@ -133,9 +132,17 @@ pub async fn run(
     // The watcher says how it watches once it runs (`events`, or `polling` when asked
     // or when events cannot be had); until then, and never in `--once`, it is not.
     let status = Arc::new(Status::new("starting"));
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::for_target(
+        config
+            .settings
+            .has_targets()
+            .then_some(config.settings.target.as_str()),
+    ));
     let client = client(&config.settings, &metrics)?;
     // One notifier for the daemon's life (`[notify]`), read by `/status` and `/metrics`.
+    if config.settings.has_targets() {
+        status.set_target(&config.settings.target);
+    }
     let shared_notices = notices::Shared::default();
     status.set_notices(shared_notices.clone());
     metrics.set_notices(shared_notices.clone());
@@ -416,7 +423,7 @@ impl Loop {
             tracing::error!(trigger = reason, reasons, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
             self.status.config_invalid(&message);
             self.metrics.pass(reason, "stalled", 0.0, None);
-            self.notices.not_started(DEFAULT_TARGET, &err);
+            self.notices.not_started(&self.settings.target, &err);
             self.health = Health::Stalled;
             return Ended::failed(true);
         }
@@ -444,7 +451,7 @@ impl Loop {
             let observer = notices::PassObserver {
                 progress: &progress,
                 notifier: notifier.as_ref(),
-                target: DEFAULT_TARGET,
+                target: &self.settings.target,
             };
             let run = reconcile::run(&self.settings, &self.client, &options, &observer);
             tokio::pin!(run);
@@ -474,12 +481,13 @@ impl Loop {
         match result {
             Ok(pass) => {
                 let settings = self.settings.clone();
+                let target = settings.target.clone();
                 let (status, metrics) = (Arc::clone(&self.status), Arc::clone(&self.metrics));
                 let digest = blocking(force, move || {
                     let span = tracing::info_span!("pass", revision = revision(&pass));
                     let _entered = span.enter();
                     let digest = digest(&pass, since.as_deref(), &settings, &status, &metrics);
-                    notices::finished(notifier.as_ref(), DEFAULT_TARGET, &pass);
+                    notices::finished(notifier.as_ref(), &target, &pass);
                     digest
                 });
                 let Some(digest) = digest.await else {
@@ -548,7 +556,7 @@ impl Loop {
                 // pass looks at everything.
                 self.baseline = None;
                 record.revision = err.partial.as_deref().and_then(revision);
-                self.notices.failed(DEFAULT_TARGET, &err);
+                self.notices.failed(&self.settings.target, &err);
                 record.error = Some(crate::error::chain(&err.error));
                 let stalled = err.class == FailureClass::Stalled;
                 record.outcome = err.class.as_str();

@@ -35,6 +35,9 @@ pub const WATCHER: &str = "watcher";
 /// What `GET /status` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusData {
+    /// The target (`[targets.NAME]`) this daemon syncs; absent without `[targets]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub conditions: Vec<Condition>,
     /// The revision of the last pass that ran to its end.
     pub last_applied_revision: Option<String>,
@@ -164,6 +167,7 @@ impl Status {
         };
         let status = Status {
             data: Mutex::new(StatusData {
+                target: None,
                 conditions: vec![
                     condition(READY, "False", "Progressing", "no pass has finished yet"),
                     condition(RECONCILING, "False", "Idle", "waiting for the first pass"),
@@ -260,6 +264,11 @@ impl Status {
 
     pub fn set_source(&self, source: super::source::SourceStatus) {
         self.lock().source = Some(source);
+    }
+
+    /// Name the target in `/status` (with `[targets]`).
+    pub fn set_target(&self, target: &str) {
+        self.lock().target = Some(target.to_owned());
     }
 
     pub fn set_watcher(&self, watcher: &'static str, reason: Option<String>) {

@@ -267,7 +267,12 @@ pub fn summary_within(report: &PassReport, budget: usize, limit: &str) -> String
     let mut out = String::new();
     let command = report.mode.command();
     // The text report's closing line: the same counts, the same words.
-    let _ = writeln!(out, "### {command}\n\n{}\n", md(&report.summary_line()));
+    // With targets, each target's part names it.
+    let heading = match &report.target {
+        Some(target) => format!("{command}: target <code>{}</code>", md(target)),
+        None => command.to_string(),
+    };
+    let _ = writeln!(out, "### {heading}\n\n{}\n", md(&report.summary_line()));
 
     // What the counts line leaves out: the commit's subject, the release.
     let mut facts = Vec::new();

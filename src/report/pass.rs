@@ -85,6 +85,9 @@ impl Mode {
 /// The report, as `--output json` prints it.
 #[derive(Debug, Serialize)]
 pub struct PassReport {
+    /// The target (`[targets.NAME]`) of the pass; absent without `[targets]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// Version of this document's shape.
     pub format: u32,
     pub mode: Mode,
@@ -148,6 +151,9 @@ pub enum Action {
 
 #[derive(Debug, Serialize)]
 pub struct PromptReport {
+    /// The target of the pass; absent without `[targets]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub file: String,
     pub prompt_id: Option<String>,
     pub name: Option<String>,
@@ -297,6 +303,7 @@ impl PassReport {
         summary.unmanaged = pass.unmanaged.as_ref().map_or(0, Vec::len);
         summary.unchanged += pass.carried;
         PassReport {
+            target: None,
             format: 1,
             mode,
             dry_run: pass.dry_run,
@@ -321,6 +328,15 @@ impl PassReport {
         }
     }
 
+    /// This report as one target's of several: it and each of its rows name `target`.
+    pub fn for_target(mut self, target: &str) -> PassReport {
+        self.target = Some(target.to_owned());
+        for row in &mut self.prompts {
+            row.target = Some(target.to_owned());
+        }
+        self
+    }
+
     /// This report, marked as the part of a pass that `error` ended early.
     pub fn with_failure(mut self, error: &PassError) -> PassReport {
         self.error = Some(Failure {
@@ -334,6 +350,7 @@ impl PassReport {
     /// error.
     pub fn failed_early(mode: Mode, error: &Error) -> PassReport {
         PassReport {
+            target: None,
             format: 1,
             mode,
             dry_run: !mode.sends(),
@@ -833,6 +850,7 @@ fn deploy_done(deploy: &DeployReport) -> String {
 impl PromptReport {
     fn new(file: &str, prompt_id: Option<String>, key: &PromptKey, action: Action) -> Self {
         PromptReport {
+            target: None,
             file: file.to_owned(),
             prompt_id,
             name: match key {

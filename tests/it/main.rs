@@ -33,6 +33,7 @@ mod scale;
 mod secrets;
 mod status;
 mod sync;
+mod targets;
 mod validate;
 mod waits;
 mod watch;

@@ -233,7 +233,7 @@ fn all_events() -> Vec<String> {
 
 /// A table's entries, its unknown keys reported (with a did-you-mean); `None` when it
 /// is not a table.
-fn table<'v>(
+pub(super) fn table<'v>(
     check: &mut Checker<'_>,
     key: &str,
     value: &'v Value,
@@ -273,7 +273,7 @@ fn table<'v>(
 }
 
 /// One value of a table: `Some(None)` when unset, `None` when invalid.
-fn nested<T>(
+pub(super) fn nested<T>(
     check: &mut Checker<'_>,
     key: &str,
     table: &Dict,
