@@ -38,7 +38,6 @@ use support::git::BASE_TIME;
 use support::scenario::{KEY, Scenario, prompt};
 use support::{promptsync_command, wait_until};
 
-
 /// A pass on a loaded 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -230,7 +229,11 @@ fn main() {
     println!(
         "  rounds that left a duplicate: {} (goal: {goal} or fewer): {}",
         bitten.len(),
-        if bitten.len() <= goal { "met" } else { "MISSED" }
+        if bitten.len() <= goal {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     println!(
         "  {} prompt(s) named twice, {} adjacent version(s) of equal content, {} version(s) \

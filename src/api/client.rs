@@ -75,6 +75,8 @@ struct Inner {
     /// `api.connect_timeout`, for messages.
     connect_timeout: Duration,
     limiter: Semaphore,
+    /// The limiter's permits (`api.max_in_flight`).
+    in_flight: usize,
     pacer: Pacer,
     retry: RetryPolicy,
     /// Told about every exchange (for metrics); knows nothing of what is sent.
@@ -137,6 +139,7 @@ impl Client {
                 base: settings.base_url.as_str().trim_end_matches('/').to_owned(),
                 connect_timeout: settings.connect_timeout,
                 limiter: Semaphore::new(settings.max_in_flight.max(1)),
+                in_flight: settings.max_in_flight.max(1),
                 pacer: Pacer::new(settings.requests_per_minute),
                 retry: RetryPolicy::new(settings.retry_max_elapsed, settings.timeout),
                 on_reply: None,
@@ -166,6 +169,11 @@ impl Client {
             inner: Arc::clone(&self.inner),
             held: Some(Arc::new(Held::new("the replies of this pass"))),
         }
+    }
+
+    /// Requests this client has in flight at most (`api.max_in_flight`).
+    pub(super) fn in_flight(&self) -> usize {
+        self.inner.in_flight
     }
 
     /// What replies are counted against: the pass's, or a new one of `scope`.

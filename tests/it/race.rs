@@ -5,7 +5,6 @@
 //! a figure, printed by `cargo bench --bench race` (README quotes it), not a test.
 use crate::support::scenario::{Scenario, prompt};
 
-
 /// A sync whose snapshot (the account listing, read while the files were) missed the
 /// prompt another writer created meanwhile: the listing's reply is rewritten to the
 /// empty page it was before the other writer's create (count 0: a page short of its
