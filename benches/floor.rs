@@ -15,8 +15,13 @@
 //! - **validation at 10,000 files**: `validate --rev HEAD` and `validate` (the
 //!   working tree), best of the runs.
 //! - **the daemon's idle RSS** (`promptsync watch`, after its first pass and its heap
-//!   trim) at 1,000 files (goal under 20 MiB) and beside a 10,000-prompt account (a
-//!   10,000-file repository synced to it; goal under 30 MiB).
+//!   trim): 1,000 files synced to their own 1,000 prompts (goal under 20 MiB), the same
+//!   1,000 files beside a 10,000-prompt account (9,000 prompts no file names, listed
+//!   for the unmanaged report; goal under 30 MiB), and 10,000 files synced to their
+//!   10,000 prompts (goal under 30 MiB).
+//!
+//! The emulator's pages give their total in `count` (`count_mode = total`, as the
+//! floor assumes); `COUNT=page` runs it with a per-page count instead.
 //!
 //! `cargo bench --bench floor` (RUNS=1 for a quick look; PARTS=sync,first,validate,daemon
 //! for some of it).
@@ -27,7 +32,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use promptsync_emulator::{EmulatorConfig, Latency};
+use promptsync_emulator::{CountMode, EmulatorConfig, Knobs, Latency};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -69,8 +74,13 @@ fn main() {
         );
     }
     if part("daemon") {
-        for (n, goal) in [(1000, 20.0), (10_000, 30.0)] {
-            daemon_idle(&runtime, n, goal, runs, &mut verdicts);
+        let sizes = [
+            ((1000, 1000), 20.0),
+            ((1000, 10_000), 30.0),
+            ((10_000, 10_000), 30.0),
+        ];
+        for (size, goal) in sizes {
+            daemon_idle(&runtime, size, goal, runs, &mut verdicts);
         }
     }
     println!();
@@ -79,13 +89,23 @@ fn main() {
     }
 }
 
-/// The emulator in this process: answers at once, saves nothing.
+/// The emulator in this process: answers at once, saves nothing; a page's `count` is
+/// the total (as the floor assumes: page 1 gives it), unless `COUNT=page`.
 fn start(runtime: &tokio::runtime::Runtime) -> promptsync_emulator::RunningEmulator {
+    let count_mode = if std::env::var("COUNT").as_deref() == Ok("page") {
+        CountMode::Page
+    } else {
+        CountMode::Total
+    };
     common::emulator(
         runtime,
         EmulatorConfig {
             durable_writes: false,
             latency: Latency::default(),
+            knobs: Knobs {
+                count_mode,
+                ..Knobs::default()
+            },
             request_log_capacity: 100_000,
             ..EmulatorConfig::default()
         },
@@ -233,21 +253,25 @@ fn first_and_validate(
     ));
 }
 
-/// `promptsync watch` on `n` files synced to an account of `n` prompts: its RSS once
-/// idle (after the first pass and the heap trim that follows it).
+/// `promptsync watch` on `files` prompt files beside an account of `account` prompts
+/// (the files' own and others no file names, listed in every full pass for the
+/// unmanaged report): its RSS once idle (after the first pass and the heap trim that
+/// follows it).
 fn daemon_idle(
     runtime: &tokio::runtime::Runtime,
-    n: usize,
+    (files, account): (usize, usize),
     goal: f64,
     runs: usize,
     verdicts: &mut Vec<String>,
 ) {
     let emu = start(runtime);
     let base = emu.base_url();
+    let whole = tempfile::tempdir().unwrap();
+    common::repository(whole.path(), account);
+    run(whole.path(), &base, &["sync"]);
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
-    common::repository(repo, n);
-    run(repo, &base, &["sync"]);
+    common::repository(repo, files);
     let (mut idle, mut anon) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let watch = Watch::start(repo, &base, &[]);
@@ -271,13 +295,13 @@ fn daemon_idle(
         watch.stop();
     }
     println!(
-        "daemon idle beside a {n}-prompt account ({n} files): RSS {} MiB, of which its own (RssAnon) {} MiB",
+        "daemon idle, {files} files beside a {account}-prompt account: RSS {} MiB, of which its own (RssAnon) {} MiB",
         spread(&idle, 1),
         spread(&anon, 1),
     );
     let rss = median(&idle);
     verdicts.push(verdict(
-        &format!("daemon idle RSS at {n} prompts < {goal:.0} MiB"),
+        &format!("daemon idle RSS, {files} files, {account}-prompt account < {goal:.0} MiB"),
         rss < goal,
         format!("{rss:.1} MiB, spread {}", spread(&idle, 1)),
     ));
