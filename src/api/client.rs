@@ -33,8 +33,8 @@ use super::pace::Pacer;
 use super::paging::Pager;
 use super::retry::{Clock, RetryPolicy, Step, retry_after, retrying, wait_text};
 use super::types::{
-    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listing, Prompt, UpdatePrompt, Version,
-    VersionSpec, usable_id,
+    AccountPrompt, BulkItem, BulkResponse, CommitBody, CreatePrompt, Listing, Prompt, UpdatePrompt,
+    Version, VersionSpec, usable_id,
 };
 use crate::config::ApiSettings;
 
@@ -242,6 +242,47 @@ impl Client {
         };
         self.all_pages(Method::POST, path_of, Some(&body), pager)
             .await
+    }
+
+    /// Every prompt of the account, all pages, each kept small ([`AccountPrompt`]: its
+    /// facts and JSON text, counted as bytes of what the replies hold); otherwise as
+    /// [`Client::list_prompts`] without filters.
+    pub async fn list_account(&self) -> Result<Listing<AccountPrompt>, ApiError> {
+        let body = serde_json::to_vec(&json!({ "filters": {} })).map_err(encode_error)?;
+        let pager = Pager::new("prompts", PROMPT_PAGE_SIZE, MAX_PROMPT_PAGES);
+        let path_of = |page: u64| {
+            format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
+        };
+        self.all_pages(Method::POST, path_of, Some(&body), pager)
+            .await
+    }
+
+    /// A prompt of [`Client::list_account`] read in full from its text, its JSON
+    /// values counted against what this client's replies may hold.
+    pub fn full_prompt(&self, item: &AccountPrompt) -> Result<Prompt, ApiError> {
+        let target = target(&Method::POST, "/api/prompts/list/");
+        let left = self
+            .held
+            .as_ref()
+            .map_or(MAX_REPLY_VALUES, |held| held.values_left());
+        let (prompt, values) = match decode::reply::<Prompt>(item.text().as_bytes(), left) {
+            Ok(read) => read,
+            Err(DecodeError::TooManyValues { .. }) => {
+                return Err(self.too_much(&target, Bound::Values));
+            }
+            Err(_) => {
+                return Err(ApiError::TooMuch {
+                    target,
+                    problem: "a listed prompt no longer reads as one".to_owned(),
+                });
+            }
+        };
+        if let Some(held) = &self.held
+            && let Err(bound) = held.keep(0, values)
+        {
+            return Err(self.too_much(&target, bound));
+        }
+        Ok(prompt)
     }
 
     /// One prompt with its current and live versions.

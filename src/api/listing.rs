@@ -108,7 +108,8 @@ impl Client {
             }
         };
         drop(answer);
-        if let Err(bound) = held.keep(read.bytes, read.values) {
+        let values = if T::KEEPS_VALUES { read.values } else { 0 };
+        if let Err(bound) = held.keep(read.bytes, values) {
             return Err(too_much(&target, number, request.what, held, bound));
         }
         Ok((target, number, read.page))
