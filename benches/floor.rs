@@ -274,7 +274,7 @@ fn daemon_idle(
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
     common::repository(repo, files);
-    let (mut idle, mut anon) = (Vec::new(), Vec::new());
+    let (mut idle, mut anon, mut peak) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let watch = Watch::start(repo, &base, &[]);
         let pid = watch.pid();
@@ -294,12 +294,14 @@ fn daemon_idle(
         let kib = |name| status_kib(pid, name).unwrap_or(0) as f64 / 1024.0;
         idle.push(kib("VmRSS:"));
         anon.push(kib("RssAnon:"));
+        peak.push(kib("VmHWM:"));
         watch.stop();
     }
     println!(
-        "daemon idle, {files} files beside a {account}-prompt account: RSS {} MiB, of which its own (RssAnon) {} MiB",
+        "daemon idle, {files} files beside a {account}-prompt account: RSS {} MiB, of which its own (RssAnon) {} MiB; peak (its first, full pass) {} MiB",
         spread(&idle, 1),
         spread(&anon, 1),
+        spread(&peak, 1),
     );
     let rss = median(&idle);
     verdicts.push(verdict(
