@@ -30,7 +30,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use promptsync_emulator::{CountMode, EmulatorConfig, Knobs, Latency};
 
@@ -279,17 +279,8 @@ fn daemon_idle(
         let watch = Watch::start(repo, &base, &[]);
         let pid = watch.pid();
         watch.wait_pass(None);
-        // Idle: the CPU time stops moving (the pass's aftermath, the trim, are done).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = common::cpu(pid);
-        loop {
-            std::thread::sleep(Duration::from_millis(500));
-            let now = common::cpu(pid);
-            if now == last || Instant::now() > deadline {
-                break;
-            }
-            last = now;
-        }
+        // Idle: the pass's aftermath and the heap trim are done.
+        common::wait_until_idle(pid, Duration::from_millis(500));
         std::thread::sleep(Duration::from_secs(3));
         let kib = |name| status_kib(pid, name).unwrap_or(0) as f64 / 1024.0;
         idle.push(kib("VmRSS:"));
