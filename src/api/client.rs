@@ -33,8 +33,8 @@ use super::pace::Pacer;
 use super::paging::Pager;
 use super::retry::{Clock, RetryPolicy, Step, retry_after, retrying, wait_text};
 use super::types::{
-    AccountPrompt, BulkItem, BulkResponse, CommitBody, CreatePrompt, Listing, Prompt, UpdatePrompt,
-    Version, VersionSpec, usable_id,
+    AccountPrompt, BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Prompt,
+    UpdatePrompt, Version, VersionSpec, usable_id,
 };
 use crate::config::ApiSettings;
 
@@ -235,20 +235,22 @@ impl Client {
         &self,
         filters: &Map<String, Value>,
     ) -> Result<Listing<Prompt>, ApiError> {
-        let body = serde_json::to_vec(&json!({ "filters": filters })).map_err(encode_error)?;
-        let pager = Pager::new("prompts", PROMPT_PAGE_SIZE, MAX_PROMPT_PAGES);
-        let path_of = |page: u64| {
-            format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
-        };
-        self.all_pages(Method::POST, path_of, Some(&body), pager)
-            .await
+        self.prompt_pages(filters).await
     }
 
     /// Every prompt of the account, all pages, each kept small ([`AccountPrompt`]: its
     /// facts and JSON text, counted as bytes of what the replies hold); otherwise as
     /// [`Client::list_prompts`] without filters.
     pub async fn list_account(&self) -> Result<Listing<AccountPrompt>, ApiError> {
-        let body = serde_json::to_vec(&json!({ "filters": {} })).map_err(encode_error)?;
+        self.prompt_pages(&Map::new()).await
+    }
+
+    /// The pages of `POST /api/prompts/list/` for `filters`, read as `T`.
+    async fn prompt_pages<T: Listed>(
+        &self,
+        filters: &Map<String, Value>,
+    ) -> Result<Listing<T>, ApiError> {
+        let body = serde_json::to_vec(&json!({ "filters": filters })).map_err(encode_error)?;
         let pager = Pager::new("prompts", PROMPT_PAGE_SIZE, MAX_PROMPT_PAGES);
         let path_of = |page: u64| {
             format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
