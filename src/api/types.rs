@@ -327,11 +327,6 @@ impl AccountPrompt {
     pub(crate) fn text(&self) -> &str {
         &self.text
     }
-
-    /// An item of a listing, for building listings in tests.
-    pub fn from_json(text: &str) -> serde_json::Result<AccountPrompt> {
-        <AccountPrompt as Listed>::from_item(text)
-    }
 }
 
 impl<'de> Deserialize<'de> for AccountPrompt {
