@@ -198,18 +198,9 @@ fn daemon_pass(runtime: &tokio::runtime::Runtime, repo: &Path, base: &str, n: us
     let watch = Watch::start(repo, base, &[("PROMPTSYNC_WATCH__DEBOUNCE", "50ms")]);
     let pid = watch.pid();
     watch.wait_pass(None);
-    // The first pass's aftermath (the load cache packed, free pages returned) runs
-    // after its log line: let it end, so the CPU below is the commit's alone.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = common::cpu(pid);
-    loop {
-        std::thread::sleep(Duration::from_millis(200));
-        let now = common::cpu(pid);
-        if now == last || Instant::now() > deadline {
-            break;
-        }
-        last = now;
-    }
+    // The first pass's aftermath runs after its log line: let it end, so the CPU
+    // below is the commit's alone.
+    common::wait_until_idle(pid, Duration::from_millis(200));
     let (mut latencies, mut cpus, mut trims, mut most) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for k in 0..COMMITS {
         clear_requests(runtime, base);

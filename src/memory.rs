@@ -1,8 +1,9 @@
 //! What the daemon does so that its resident memory stays near what it keeps alive.
 //! glibc's allocator gives each thread that contends for it an arena of its own and
 //! returns freed pages only from the top of a heap, so a long-running process stays
-//! resident at the high-water mark of its last busy moment. The daemon caps the
-//! arenas when it starts and hands the free pages back after each pass. Elsewhere
+//! resident at the high-water mark of its last busy moment. Every command caps the
+//! arenas before its threads start (`commands::run`); the daemon hands the free pages
+//! back after each pass. Elsewhere
 //! (musl, macOS, other allocators) both are no-ops.
 //!
 //! The crate's only `unsafe`: two calls into glibc that take no pointers.

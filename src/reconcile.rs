@@ -17,7 +17,7 @@ use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use crate::Error;
-use crate::api::types::{ItemProblem, Listing, Prompt, Version};
+use crate::api::types::{AccountPrompt, ItemProblem, Listing, Prompt, Version};
 use crate::api::{ApiError, Client, filter_in};
 use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
@@ -188,7 +188,7 @@ async fn run_pass(
     // them) does not depend on the files: it runs while they are read.
     let account = async {
         if options.unmanaged {
-            Some(client.list_prompts(&serde_json::Map::new()).await)
+            Some(client.list_account().await)
         } else {
             None
         }
@@ -733,8 +733,9 @@ struct Reader<'a> {
     client: &'a Client,
     limit: usize,
     warnings: Vec<String>,
-    /// The whole account, listed for the prompts no file names (when asked for).
-    account: Option<Result<Listing<Prompt>, ApiError>>,
+    /// The whole account, listed for the prompts no file names (when asked for), each
+    /// prompt kept small until it is known whether a file names it.
+    account: Option<Result<Listing<AccountPrompt>, ApiError>>,
     /// What that listing found.
     unmanaged_found: Option<Vec<Unmanaged>>,
     /// A snapshot listing that failed: the pass runs for the prompts it did not
@@ -1190,30 +1191,36 @@ impl Reader<'_> {
                 return Ok(None);
             }
         };
-        let (named, unnamed): (Vec<Prompt>, Vec<Prompt>) =
-            listing.items.into_iter().partition(|prompt| {
-                prompt.id().is_some_and(|id| ids.contains(id))
-                    || prompt
-                        .name
-                        .as_ref()
-                        .is_some_and(|name| names.contains(name))
-            });
+        // The prompts the files name are read in full; of the others only what the
+        // unmanaged report says is kept.
+        let mut named = Vec::new();
+        let mut unmanaged = Vec::new();
+        for item in listing.items {
+            let wanted = ids.contains(&item.prompt_id)
+                || item.name.as_ref().is_some_and(|name| names.contains(name));
+            if wanted {
+                match self.client.full_prompt(&item) {
+                    Ok(prompt) => named.push(prompt),
+                    Err(err) => {
+                        self.warnings.push(format!(
+                            "cannot list the whole account for unmanaged prompts: {err}"
+                        ));
+                        return Ok(None);
+                    }
+                }
+            } else {
+                unmanaged.push(Unmanaged {
+                    prompt_id: item.prompt_id,
+                    name: item.name,
+                    live_version: item.live_version,
+                    newest_version: item.current_version,
+                });
+            }
+        }
         let mut remote = Remote::new(named);
         self.attribute(&mut remote, &listing.problems, Asked::Ids(ids));
         self.attribute(&mut remote, &listing.problems, Asked::Names(names));
-        self.unmanaged_found = Some(
-            unnamed
-                .iter()
-                .filter_map(|prompt| {
-                    Some(Unmanaged {
-                        prompt_id: prompt.id()?.to_owned(),
-                        name: prompt.name.clone(),
-                        live_version: prompt.live_version.as_ref().map(|v| v.number),
-                        newest_version: prompt.current_version.as_ref().map(|v| v.number),
-                    })
-                })
-                .collect(),
-        );
+        self.unmanaged_found = Some(unmanaged);
         Ok(Some(remote))
     }
 

@@ -91,6 +91,22 @@ pub fn cpu_precise(pid: u32) -> Duration {
     Duration::from_nanos(total)
 }
 
+/// Wait until `pid` stops using CPU (its [`cpu`] time unchanged over `poll`), for at
+/// most 30 s: a pass's aftermath (the load cache packed, free pages returned) runs
+/// after its log line.
+pub fn wait_until_idle(pid: u32, poll: Duration) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut last = cpu(pid);
+    loop {
+        std::thread::sleep(poll);
+        let now = cpu(pid);
+        if now == last || std::time::Instant::now() > deadline {
+            break;
+        }
+        last = now;
+    }
+}
+
 /// The release binary, quiet, run in `repo` against the emulator at `base`.
 pub fn promptsync(repo: &Path, base: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_promptsync"));

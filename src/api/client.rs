@@ -33,8 +33,8 @@ use super::pace::Pacer;
 use super::paging::Pager;
 use super::retry::{Clock, RetryPolicy, Step, retry_after, retrying, wait_text};
 use super::types::{
-    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listing, Prompt, UpdatePrompt, Version,
-    VersionSpec, usable_id,
+    AccountPrompt, BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Prompt,
+    UpdatePrompt, Version, VersionSpec, usable_id,
 };
 use crate::config::ApiSettings;
 
@@ -75,6 +75,8 @@ struct Inner {
     /// `api.connect_timeout`, for messages.
     connect_timeout: Duration,
     limiter: Semaphore,
+    /// The limiter's permits (`api.max_in_flight`).
+    in_flight: usize,
     pacer: Pacer,
     retry: RetryPolicy,
     /// Told about every exchange (for metrics); knows nothing of what is sent.
@@ -137,6 +139,7 @@ impl Client {
                 base: settings.base_url.as_str().trim_end_matches('/').to_owned(),
                 connect_timeout: settings.connect_timeout,
                 limiter: Semaphore::new(settings.max_in_flight.max(1)),
+                in_flight: settings.max_in_flight.max(1),
                 pacer: Pacer::new(settings.requests_per_minute),
                 retry: RetryPolicy::new(settings.retry_max_elapsed, settings.timeout),
                 on_reply: None,
@@ -166,6 +169,11 @@ impl Client {
             inner: Arc::clone(&self.inner),
             held: Some(Arc::new(Held::new("the replies of this pass"))),
         }
+    }
+
+    /// Requests this client has in flight at most (`api.max_in_flight`).
+    pub(super) fn in_flight(&self) -> usize {
+        self.inner.in_flight
     }
 
     /// What replies are counted against: the pass's, or a new one of `scope`.
@@ -227,6 +235,21 @@ impl Client {
         &self,
         filters: &Map<String, Value>,
     ) -> Result<Listing<Prompt>, ApiError> {
+        self.prompt_pages(filters).await
+    }
+
+    /// Every prompt of the account, all pages, each kept small ([`AccountPrompt`]: its
+    /// facts and JSON text, counted as bytes of what the replies hold); otherwise as
+    /// [`Client::list_prompts`] without filters.
+    pub async fn list_account(&self) -> Result<Listing<AccountPrompt>, ApiError> {
+        self.prompt_pages(&Map::new()).await
+    }
+
+    /// The pages of `POST /api/prompts/list/` for `filters`, read as `T`.
+    async fn prompt_pages<T: Listed>(
+        &self,
+        filters: &Map<String, Value>,
+    ) -> Result<Listing<T>, ApiError> {
         let body = serde_json::to_vec(&json!({ "filters": filters })).map_err(encode_error)?;
         let pager = Pager::new("prompts", PROMPT_PAGE_SIZE, MAX_PROMPT_PAGES);
         let path_of = |page: u64| {
@@ -234,6 +257,34 @@ impl Client {
         };
         self.all_pages(Method::POST, path_of, Some(&body), pager)
             .await
+    }
+
+    /// A prompt of [`Client::list_account`] read in full from its text, its JSON
+    /// values counted against what this client's replies may hold.
+    pub fn full_prompt(&self, item: &AccountPrompt) -> Result<Prompt, ApiError> {
+        let target = target(&Method::POST, "/api/prompts/list/");
+        let left = self
+            .held
+            .as_ref()
+            .map_or(MAX_REPLY_VALUES, |held| held.values_left());
+        let (prompt, values) = match decode::reply::<Prompt>(item.text().as_bytes(), left) {
+            Ok(read) => read,
+            Err(DecodeError::TooManyValues { .. }) => {
+                return Err(self.too_much(&target, Bound::Values));
+            }
+            Err(_) => {
+                return Err(ApiError::TooMuch {
+                    target,
+                    problem: "a listed prompt no longer reads as one".to_owned(),
+                });
+            }
+        };
+        if let Some(held) = &self.held
+            && let Err(bound) = held.keep(0, values)
+        {
+            return Err(self.too_much(&target, bound));
+        }
+        Ok(prompt)
     }
 
     /// One prompt with its current and live versions.

@@ -1,8 +1,16 @@
-//! Reading a whole listing through the client: page by page until `paging` says it
-//! ended, each page decoded item by item (`page`) within what is left to hold
-//! (`held`: of the pass, or of this listing alone), so that no listing, however many
-//! pages it has, holds more. Knows nothing of what is listed beyond [`Listed`].
+//! Reading a whole listing through the client: page 1 first; when it gives a total
+//! (`paging`), the other pages it says the listing holds are asked for at once (within
+//! the in-flight limit and the pacing every request goes through), and read in order;
+//! then page by page until `paging` says it ended. Every page is decoded item by item
+//! (`page`) within what is left to hold (`held`: of the pass, or of this listing
+//! alone), so that no listing, however many pages it has, holds more; pages asked for
+//! at once are checked in order, so a listing ends where it would page by page, and
+//! what is past its end is dropped unread. Knows nothing of what is listed beyond
+//! [`Listed`].
 
+use std::sync::Arc;
+
+use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 
 use super::client::Client;
@@ -12,11 +20,21 @@ use super::exchange::{Resend, undecodable};
 use super::held::{Bound, Held};
 use super::page::{self, PageLimits};
 use super::paging::{Next, Pager};
-use super::types::{Listed, Listing};
+use super::types::{Listed, Listing, Page};
+
+/// What one page request needs to know of its listing.
+#[derive(Clone, Copy)]
+struct PageRequest<'a> {
+    method: &'a Method,
+    body: Option<&'a [u8]>,
+    what: &'static str,
+    size: usize,
+}
 
 impl Client {
-    /// Read a listing page by page until `pager` says it ended (or why it cannot),
-    /// within the listing's bounds.
+    /// Read a listing until `pager` says it ended (or why it cannot), within the
+    /// listing's bounds: page 1, then at once the pages its total says follow, then
+    /// one by one.
     pub(super) async fn all_pages<T, P>(
         &self,
         method: Method,
@@ -30,53 +48,101 @@ impl Client {
     {
         let mut listing = Listing::default();
         let held = self.held("the replies of this listing");
-        loop {
-            let path = path_of(pager.page());
-            let (target, answer) = self.answer(&method, &path, body, Resend::Safe).await?;
-            let left = held.values_left();
-            let limits = PageLimits {
-                size: pager.page_size(),
-                values: left.min(MAX_REPLY_VALUES),
-            };
-            let expected = format!("a page of {}", pager.what());
-            let read = match page::read::<T>(&answer.body, limits) {
-                Ok(read) => read,
-                Err(DecodeError::TooManyValues { .. }) if left < MAX_REPLY_VALUES => {
-                    return Err(too_much(&target, &pager, &held, Bound::Values));
-                }
-                Err(err) => return Err(undecodable(&target, &answer, &expected, err)),
-            };
-            drop(answer);
-            if let Err(bound) = held.keep(read.bytes, read.values) {
-                return Err(too_much(&target, &pager, &held, bound));
-            }
-            let page = read.page;
-            let ids = page.results.iter().filter_map(Listed::key).collect();
-            // An item that did not parse still fills the page: it is not empty.
-            let len = page.results.len() + page.problems.len();
-            let number = usize::try_from(pager.page()).unwrap_or(usize::MAX);
-            let next = pager.after(page.count, len, ids, page.next.is_some());
-            listing.add(number, page);
-            match next.map_err(|problem| ApiError::Paging { target, problem })? {
-                Next::Page(_) => {}
-                Next::Done => {
-                    listing.untrusted = pager.untrusted();
+        let request = PageRequest {
+            method: &method,
+            body,
+            what: pager.what(),
+            size: pager.page_size(),
+        };
+        let first = self.one_page::<T>(request, 1, &path_of, &held).await?;
+        if let Next::Done = take(&mut pager, &mut listing, first)? {
+            return Ok(listing);
+        }
+        // Page 1 gave a total: the pages it needs, at once, read in order.
+        if let Some(known) = pager.known_pages().filter(|known| *known >= 2) {
+            let (path_of, held) = (&path_of, &held);
+            let mut pages = stream::iter(2..=known)
+                .map(|number| self.one_page::<T>(request, number, path_of, held))
+                .buffered(self.in_flight());
+            while let Some(read) = pages.next().await {
+                if let Next::Done = take(&mut pager, &mut listing, read?)? {
                     return Ok(listing);
                 }
             }
         }
+        loop {
+            let read = self
+                .one_page::<T>(request, pager.page(), &path_of, &held)
+                .await?;
+            if let Next::Done = take(&mut pager, &mut listing, read)? {
+                return Ok(listing);
+            }
+        }
+    }
+
+    /// Page `number`, decoded within what `held` has left, and counted against it.
+    async fn one_page<T: Listed>(
+        &self,
+        request: PageRequest<'_>,
+        number: u64,
+        path_of: &impl Fn(u64) -> String,
+        held: &Arc<Held>,
+    ) -> Result<(Target, u64, Page<T>), ApiError> {
+        let path = path_of(number);
+        let (target, answer) = self
+            .answer(request.method, &path, request.body, Resend::Safe)
+            .await?;
+        let left = held.values_left();
+        let limits = PageLimits {
+            size: request.size,
+            values: left.min(MAX_REPLY_VALUES),
+        };
+        let read = match page::read::<T>(&answer.body, limits) {
+            Ok(read) => read,
+            Err(DecodeError::TooManyValues { .. }) if left < MAX_REPLY_VALUES => {
+                return Err(too_much(&target, number, request.what, held, Bound::Values));
+            }
+            Err(err) => {
+                let expected = format!("a page of {}", request.what);
+                return Err(undecodable(&target, &answer, &expected, err));
+            }
+        };
+        drop(answer);
+        let values = if T::KEEPS_VALUES { read.values } else { 0 };
+        if let Err(bound) = held.keep(read.bytes, values) {
+            return Err(too_much(&target, number, request.what, held, bound));
+        }
+        Ok((target, number, read.page))
     }
 }
 
+/// Page `number` read: told to the pager, added to the listing. What comes next, or
+/// why the listing cannot go on.
+fn take<T: Listed>(
+    pager: &mut Pager,
+    listing: &mut Listing<T>,
+    (target, number, page): (Target, u64, Page<T>),
+) -> Result<Next, ApiError> {
+    debug_assert_eq!(number, pager.page(), "pages are taken in order");
+    let ids = page.results.iter().filter_map(Listed::key).collect();
+    // An item that did not parse still fills the page: it is not empty.
+    let len = page.results.len() + page.problems.len();
+    let next = pager.after(page.count, len, ids, page.next.is_some());
+    listing.add(usize::try_from(number).unwrap_or(usize::MAX), page);
+    let next = next.map_err(|problem| ApiError::Paging { target, problem })?;
+    if next == Next::Done {
+        listing.untrusted = pager.untrusted();
+    }
+    Ok(next)
+}
+
 /// A listing past what is left to hold.
-fn too_much(target: &Target, pager: &Pager, held: &Held, bound: Bound) -> ApiError {
+fn too_much(target: &Target, page: u64, what: &str, held: &Held, bound: Bound) -> ApiError {
     ApiError::TooMuch {
         target: target.clone(),
         problem: format!(
-            "{} by page {} of {}; promptsync holds no more and stopped listing",
+            "{} by page {page} of {what}; promptsync holds no more and stopped listing",
             held.text(bound),
-            pager.page(),
-            pager.what()
         ),
     }
 }

@@ -229,7 +229,7 @@ impl<'de, T: Listed> Visitor<'de> for Items<'_, T> {
                 return Err(de::Error::custom("too many items"));
             }
             let text = raw.get();
-            let reason = match serde_json::from_str::<T>(text) {
+            let reason = match T::from_item(text) {
                 Ok(item) => match item.unusable() {
                     None => {
                         bytes += text.len() as u64;

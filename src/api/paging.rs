@@ -52,6 +52,8 @@ pub(crate) struct Pager {
     items: u64,
     /// The largest `count` a page gave.
     counted: Option<u64>,
+    /// The pages a claimed total needs at page 1's length (no slack).
+    known: Option<u64>,
 }
 
 impl Pager {
@@ -65,7 +67,16 @@ impl Pager {
             previous_ids: Vec::new(),
             items: 0,
             counted: None,
+            known: None,
         }
+    }
+
+    /// The pages the listing holds, as page 1's claimed total says at page 1's length
+    /// (within the caps, without the pages to spare): known once page 1 is read and
+    /// gave a total. The client asks for the pages up to it at once; what they say is
+    /// still checked in order, so a listing ends as it would page by page.
+    pub(crate) fn known_pages(&self) -> Option<u64> {
+        self.known
     }
 
     /// What is listed, plural.
@@ -135,8 +146,9 @@ impl Pager {
         if page == 1
             && let Some(total) = count.filter(|total| *total > len as u64)
         {
-            let pages = total.div_ceil(len as u64) + SLACK_PAGES;
-            self.claimed = Some((pages.min(self.max_pages), total));
+            let pages = total.div_ceil(len as u64);
+            self.known = Some(pages.min(self.max_pages));
+            self.claimed = Some(((pages + SLACK_PAGES).min(self.max_pages), total));
         }
         match self.claimed {
             Some((cap, total)) if page >= cap => {
@@ -222,6 +234,37 @@ mod tests {
             "page 5 still says more pages follow; promptsync reads at most 5 pages \
              (500 prompts at 100 a page) and stopped listing"
         );
+    }
+
+    #[test]
+    fn page_1s_total_says_how_many_pages_to_ask_for_at_once() {
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(pager.known_pages(), None, "nothing is known before page 1");
+        assert_eq!(
+            pager.after(Some(250), 100, ids(1, 100), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(pager.known_pages(), Some(3));
+        // At the server's own page size, within the hard ceiling.
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(
+            pager.after(Some(250), 25, ids(1, 25), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(pager.known_pages(), Some(10));
+        let mut pager = Pager::new("prompts", 100, 5);
+        assert_eq!(
+            pager.after(Some(1_000_000), 100, ids(1, 100), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(pager.known_pages(), Some(5));
+        // A per-page count (or none) is no total: pages follow one by one.
+        let mut pager = Pager::new("prompts", 100, 1000);
+        assert_eq!(
+            pager.after(Some(100), 100, ids(1, 100), true),
+            Ok(Next::Page(2))
+        );
+        assert_eq!(pager.known_pages(), None);
     }
 
     #[test]

@@ -239,6 +239,15 @@ pub trait Listed: serde::de::DeserializeOwned {
 
     /// What tells items apart, for finding a page that repeats the one before.
     fn key(&self) -> Option<String>;
+
+    /// Whether an item keeps the JSON values it was read into (counted against what
+    /// replies may hold, `api::held`), or only its text (counted as bytes).
+    const KEEPS_VALUES: bool = true;
+
+    /// The item read from its JSON text.
+    fn from_item(text: &str) -> serde_json::Result<Self> {
+        serde_json::from_str(text)
+    }
 }
 
 impl Listed for Prompt {
@@ -290,6 +299,77 @@ impl Listed for Version {
     fn key(&self) -> Option<String> {
         Some(self.number.to_string())
     }
+}
+
+/// A prompt of the whole account's listing, kept small: what tells it apart and what
+/// the unmanaged report says of it, and its JSON text as received. The listing runs
+/// while the files are read, before it is known which prompts they name; most of a
+/// large account is prompts no file names, and each of those costs its text, not a
+/// tree of JSON values. A prompt a file names is read in full from that text
+/// ([`crate::api::Client::full_prompt`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountPrompt {
+    /// The identifier for paths ([`Prompt::id`]): every listed item has one.
+    pub prompt_id: String,
+    pub name: Option<String>,
+    /// The live version's number.
+    pub live_version: Option<u64>,
+    /// The current (newest) version's number.
+    pub current_version: Option<u64>,
+    /// The item's JSON text.
+    text: Box<str>,
+    /// Why it cannot be used ([`Listed::unusable`]).
+    unusable: Option<String>,
+}
+
+impl AccountPrompt {
+    /// The item's JSON text, as received.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountPrompt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        <AccountPrompt as Listed>::from_item(raw.get()).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Listed for AccountPrompt {
+    fn identify(raw: &str) -> (Option<String>, Option<String>) {
+        Prompt::identify(raw)
+    }
+
+    /// Read as a [`Prompt`] (so an item that does not read is refused as one), then
+    /// kept as its facts and text.
+    fn from_item(text: &str) -> serde_json::Result<Self> {
+        let prompt: Prompt = serde_json::from_str(text)?;
+        let unusable = prompt.unusable();
+        Ok(AccountPrompt {
+            prompt_id: prompt.id().unwrap_or_default().to_owned(),
+            name: prompt.name.clone(),
+            live_version: prompt.live_version.as_ref().map(|v| v.number),
+            current_version: prompt.current_version.as_ref().map(|v| v.number),
+            // An item that cannot be used is not kept.
+            text: if unusable.is_none() {
+                text.into()
+            } else {
+                Box::default()
+            },
+            unusable,
+        })
+    }
+
+    fn unusable(&self) -> Option<String> {
+        self.unusable.clone()
+    }
+
+    fn key(&self) -> Option<String> {
+        self.unusable.is_none().then(|| self.prompt_id.clone())
+    }
+
+    const KEEPS_VALUES: bool = false;
 }
 
 /// Every page of a list: the items read, those that could not be, and whether the

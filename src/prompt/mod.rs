@@ -31,8 +31,9 @@ pub struct ParsedFile {
     /// The file as an untyped value (`Null` when it did not parse).
     pub value: Value,
     pub index: PosIndex,
-    /// The typed prompt, when the file has no error so far.
-    pub prompt: Option<PromptFile>,
+    /// The typed prompt, when the file has no error so far. Boxed: a load holds every
+    /// file at once, and the typed prompt is most of a file's inline size.
+    pub prompt: Option<Box<PromptFile>>,
     /// Findings so far, in file order.
     pub diagnostics: Vec<Diagnostic>,
     /// Where the lines of `text` start, for positioning findings.
@@ -174,7 +175,7 @@ pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     findings.extend(check::rule_findings(&file.value));
     if findings.is_empty() && yaml_problems == 0 {
         match serde_path_to_error::deserialize::<_, PromptFile>(&file.value) {
-            Ok(prompt) => file.prompt = Some(prompt),
+            Ok(prompt) => file.prompt = Some(Box::new(prompt)),
             Err(err) => findings.push(decode_finding(&err)),
         }
     }

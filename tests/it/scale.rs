@@ -166,3 +166,58 @@ fn reading_the_working_tree_is_linear_in_its_files() {
         "4x the files cost {ratio:.1}x the time ({small:?} vs {large:?})"
     );
 }
+
+/// Once page 1 gives the count (a total, `count_mode = total`), the other pages of a listing are asked for at once
+/// (within `api.max_in_flight`): page 3 arrives while page 2 is still unanswered,
+/// page 2 only once page 1 was (it gives the count), and no page is asked for twice
+/// or past the count.
+#[test]
+fn the_pages_after_the_first_are_asked_for_at_once() {
+    let s = Scenario::new();
+    for i in 0..250 {
+        s.emu.create_prompt(&format!("Remote {i:03}"));
+    }
+    s.repo
+        .write("p/a.prompt.yaml", &prompt("Remote 000", "changed"));
+    s.repo.commit("One prompt");
+    // Long enough that a page asked for only after the one before was answered
+    // cannot arrive before it, however loaded the machine.
+    s.emu
+        .set_knobs(json!({"latency": {"fixed_ms": 400}, "count_mode": "total"}));
+    s.emu.clear_requests();
+    s.run(&["plan"], 0);
+    let pages: Vec<_> = s
+        .emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/prompts/list/"))
+        .collect();
+    let numbers: Vec<&str> = pages
+        .iter()
+        .map(|r| {
+            r.path
+                .split(['?', '&'])
+                .find_map(|part| part.strip_prefix("page="))
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        ["1", "2", "3"],
+        "the account's three pages, each once: {pages:#?}"
+    );
+    let page = |n: &str| &pages[numbers.iter().position(|p| *p == n).unwrap()];
+    let answered = |r: &crate::support::emulator::RequestRecord| {
+        arrived(&r.at) + r.duration_ms as f64 / 1000.0
+    };
+    assert!(
+        arrived(&page("2").at) >= answered(page("1")),
+        "page 2 waits for page 1's count: {pages:#?}"
+    );
+    assert!(
+        arrived(&page("3").at) < answered(page("2")),
+        "page 3 is asked for before page 2 is answered: {pages:#?}"
+    );
+}

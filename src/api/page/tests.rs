@@ -192,3 +192,34 @@ fn the_values_an_item_builds_are_counted() {
     );
     assert_eq!(json.as_array().map(Vec::len), Some(1000));
 }
+
+/// An account page keeps each prompt small: its facts and its text, which reads
+/// back as the prompt a page of [`Prompt`]s gives; what cannot be read, or used, is
+/// refused alike, and only the text is counted as held (no values kept).
+#[test]
+fn an_account_page_keeps_facts_and_text_and_refuses_what_a_prompt_page_refuses() {
+    use crate::api::types::{AccountPrompt, Listed};
+    let body = r#"{"count": 3, "next": null, "results": [
+        {"id": "p1", "name": "A", "current_version": {"version": 3, "messages": []},
+         "live_version": {"version": 2, "model": "gpt-4o"}},
+        {"id": 7, "name": "B"},
+        {"id": "p3", "name": "C", "current_version": {"version": "x"}}]}"#;
+    let account = read::<AccountPrompt>(body.as_bytes(), limits()).unwrap();
+    let full = prompts(body).unwrap();
+    assert_eq!(account.page.results.len(), 1);
+    let item = &account.page.results[0];
+    assert_eq!(
+        (
+            item.prompt_id.as_str(),
+            item.name.as_deref(),
+            item.current_version,
+            item.live_version
+        ),
+        ("p1", Some("A"), Some(3), Some(2))
+    );
+    let again: Prompt = serde_json::from_str(item.text()).unwrap();
+    assert_eq!(again, full.page.results[0]);
+    assert_eq!(account.page.problems, full.page.problems);
+    assert_eq!(account.bytes, full.bytes, "the text kept");
+    const { assert!(!AccountPrompt::KEEPS_VALUES && Prompt::KEEPS_VALUES) };
+}

@@ -1,0 +1,359 @@
+//! promptsync against the floor, and its memory against the size of the account
+//! (issue 22), with the real release binary and the emulator in this process (over
+//! loopback HTTP). Each figure is taken `RUNS` times (3 by default) and printed as
+//! the median with its spread (min-max), next to its goal and verdict:
+//!
+//! - **incremental sync over the floor** at 300 prompts (30 changed) and 1,000 (100
+//!   changed), 20 ms a request. The floor: two listing round trips (page 1, then the
+//!   other pages at once, since page 1 gives the count; one when there is one page)
+//!   plus the creates eight at a time (`api.max_in_flight`); goal 1.3x or less. The
+//!   requests sent over the request floor (the list pages, the changed prompts listed
+//!   again just before writing, one create per change): goal 1.00.
+//! - **first sync, 10,000 prompts over 1,000**: wall and CPU time (user + system of
+//!   the child alone, from `wait4`), goal 10.5x or less; the 10,000-file sync's peak
+//!   RSS, goal under 100 MiB.
+//! - **validation at 10,000 files**: `validate --rev HEAD` and `validate` (the
+//!   working tree), best of the runs.
+//! - **the daemon's idle RSS** (`promptsync watch`, after its first pass and its heap
+//!   trim): 1,000 files synced to their own 1,000 prompts (goal under 20 MiB), the same
+//!   1,000 files beside a 10,000-prompt account (9,000 prompts no file names, listed
+//!   for the unmanaged report; goal under 30 MiB), and 10,000 files synced to their
+//!   10,000 prompts (goal under 30 MiB).
+//!
+//! The emulator's pages give their total in `count` (`count_mode = total`, as the
+//! floor assumes); `COUNT=page` runs it with a per-page count instead.
+//!
+//! `cargo bench --bench floor` (RUNS=1 for a quick look; PARTS=sync,first,validate,daemon
+//! for some of it).
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use promptsync_emulator::{CountMode, EmulatorConfig, Knobs, Latency};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{Watch, clear_requests, git, requests, set_latency, status_kib, write_prompt};
+
+const LATENCY_MS: u64 = 20;
+const IN_FLIGHT: u64 = 8;
+const PAGE: u64 = 100;
+
+fn main() {
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let parts = std::env::var("PARTS").unwrap_or_else(|_| "sync,first,validate,daemon".into());
+    let part = |name: &str| parts.split(',').any(|p| p.trim() == name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "promptsync against the floor: release binary, emulator in-process, {runs} runs a figure (median, min-max)"
+    );
+    let mut verdicts = Vec::new();
+    if part("sync") {
+        for (n, changed) in [(300, 30), (1000, 100)] {
+            incremental(&runtime, n, changed, runs, &mut verdicts);
+        }
+    }
+    if part("first") || part("validate") {
+        first_and_validate(
+            &runtime,
+            runs,
+            part("first"),
+            part("validate"),
+            &mut verdicts,
+        );
+    }
+    if part("daemon") {
+        let sizes = [
+            ((1000, 1000), 20.0),
+            ((1000, 10_000), 30.0),
+            ((10_000, 10_000), 30.0),
+        ];
+        for (size, goal) in sizes {
+            daemon_idle(&runtime, size, goal, runs, &mut verdicts);
+        }
+    }
+    println!();
+    for line in verdicts {
+        println!("{line}");
+    }
+}
+
+/// The emulator in this process: answers at once, saves nothing; a page's `count` is
+/// the total (as the floor assumes: page 1 gives it), unless `COUNT=page`.
+fn start(runtime: &tokio::runtime::Runtime) -> promptsync_emulator::RunningEmulator {
+    let count_mode = if std::env::var("COUNT").as_deref() == Ok("page") {
+        CountMode::Page
+    } else {
+        CountMode::Total
+    };
+    common::emulator(
+        runtime,
+        EmulatorConfig {
+            durable_writes: false,
+            latency: Latency::default(),
+            knobs: Knobs {
+                count_mode,
+                ..Knobs::default()
+            },
+            request_log_capacity: 100_000,
+            ..EmulatorConfig::default()
+        },
+    )
+}
+
+/// Syncs of `n` prompts after commits that each change a scattered tenth, at 20 ms a
+/// request: wall over the floor's time, requests over the request floor.
+fn incremental(
+    runtime: &tokio::runtime::Runtime,
+    n: usize,
+    changed: usize,
+    runs: usize,
+    verdicts: &mut Vec<String>,
+) {
+    let emu = start(runtime);
+    let base = emu.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    common::repository(repo, n);
+    run(repo, &base, &["sync"]);
+    set_latency(runtime, &base, LATENCY_MS);
+    let pages = (n as u64).div_ceil(PAGE);
+    let listing_trips = pages.min(2);
+    let floor =
+        Duration::from_millis(LATENCY_MS * (listing_trips + (changed as u64).div_ceil(IN_FLIGHT)));
+    // The list pages, the changed prompts listed again just before writing (README,
+    // "One writer at a time"), one create per change.
+    let request_floor = pages + (changed as u64).div_ceil(PAGE) + changed as u64;
+    let (mut ratios, mut walls, mut sent) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..runs {
+        let step = n / changed;
+        for i in (0..n).step_by(step).take(changed) {
+            write_prompt(repo, i, format!("run {k}"));
+        }
+        git(
+            repo,
+            &["commit", "--quiet", "--all", "-m", "A tenth changed"],
+        );
+        clear_requests(runtime, &base);
+        let measured = run(repo, &base, &["sync"]);
+        let log = requests(runtime, &base);
+        walls.push(measured.wall.as_secs_f64());
+        ratios.push(measured.wall.as_secs_f64() / floor.as_secs_f64());
+        sent.push(log.len() as f64 / request_floor as f64);
+    }
+    println!(
+        "incremental sync {n}/{changed} at {LATENCY_MS} ms: wall {} s, floor {:.2} s ({listing_trips} listing round trips + {} of creates {IN_FLIGHT} at a time), over the floor {}, requests over {request_floor} {}",
+        spread(&walls, 2),
+        floor.as_secs_f64(),
+        (changed as u64).div_ceil(IN_FLIGHT),
+        spread(&ratios, 2),
+        spread(&sent, 2),
+    );
+    let ratio = median(&ratios);
+    verdicts.push(verdict(
+        &format!("incremental {n}/{changed}, wall / floor <= 1.30"),
+        ratio <= 1.3,
+        format!("{ratio:.2}, spread {}", spread(&ratios, 2)),
+    ));
+    let most = sent.iter().copied().fold(0.0, f64::max);
+    verdicts.push(verdict(
+        &format!("incremental {n}/{changed}, requests / request floor = 1.00"),
+        most <= 1.0,
+        format!("{most:.2}"),
+    ));
+    runtime.block_on(emu.shutdown()).unwrap();
+}
+
+/// First syncs of 1,000 and 10,000 prompts (no latency) and `validate` at 10,000.
+fn first_and_validate(
+    runtime: &tokio::runtime::Runtime,
+    runs: usize,
+    first: bool,
+    validate: bool,
+    verdicts: &mut Vec<String>,
+) {
+    let big = tempfile::tempdir().unwrap();
+    common::repository(big.path(), 10_000);
+    if validate {
+        let best = |args: &[&str]| {
+            (0..runs)
+                .map(|_| {
+                    run(big.path(), "http://127.0.0.1:9", args)
+                        .wall
+                        .as_secs_f64()
+                })
+                .fold(f64::MAX, f64::min)
+        };
+        let commit = best(&["validate", "--rev", "HEAD"]);
+        let worktree = best(&["validate"]);
+        println!(
+            "validation at 10,000 files (best of {runs}): a commit {commit:.2} s, the working tree {worktree:.2} s"
+        );
+        verdicts.push(verdict(
+            "validate at 10,000 files: a commit < 1 s, the working tree < 0.5 s",
+            commit < 1.0 && worktree < 0.5,
+            format!("{commit:.2} s, {worktree:.2} s"),
+        ));
+    }
+    if !first {
+        return;
+    }
+    let small = tempfile::tempdir().unwrap();
+    common::repository(small.path(), 1000);
+    let (mut wall_ratio, mut cpu_ratio, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut walls_1k, mut walls_10k, mut cpus_1k, mut cpus_10k) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let sync = |repo: &Path| {
+            let emu = start(runtime);
+            let measured = run(repo, &emu.base_url(), &["sync"]);
+            runtime.block_on(emu.shutdown()).unwrap();
+            measured
+        };
+        let one = sync(small.path());
+        let ten = sync(big.path());
+        walls_1k.push(one.wall.as_secs_f64());
+        walls_10k.push(ten.wall.as_secs_f64());
+        cpus_1k.push(one.cpu.as_secs_f64());
+        cpus_10k.push(ten.cpu.as_secs_f64());
+        wall_ratio.push(ten.wall.as_secs_f64() / one.wall.as_secs_f64());
+        cpu_ratio.push(ten.cpu.as_secs_f64() / one.cpu.as_secs_f64());
+        peaks.push(ten.peak_rss_kib as f64 / 1024.0);
+    }
+    println!(
+        "first sync: 1,000 prompts {} s (CPU {} s), 10,000 {} s (CPU {} s); 10k/1k wall {}, CPU {}; 10,000's peak RSS {} MiB",
+        spread(&walls_1k, 2),
+        spread(&cpus_1k, 2),
+        spread(&walls_10k, 2),
+        spread(&cpus_10k, 2),
+        spread(&wall_ratio, 2),
+        spread(&cpu_ratio, 2),
+        spread(&peaks, 1),
+    );
+    let (wall, cpu) = (median(&wall_ratio), median(&cpu_ratio));
+    verdicts.push(verdict(
+        "first sync 10k / 1k <= 10.5 (wall)",
+        wall <= 10.5,
+        format!("wall {wall:.2}, CPU {cpu:.2}"),
+    ));
+    let peak = median(&peaks);
+    verdicts.push(verdict(
+        "first sync of 10,000 files: peak RSS < 100 MiB",
+        peak < 100.0,
+        format!("{peak:.1} MiB, spread {}", spread(&peaks, 1)),
+    ));
+}
+
+/// `promptsync watch` on `files` prompt files beside an account of `account` prompts
+/// (the files' own and others no file names, listed in every full pass for the
+/// unmanaged report): its RSS once idle (after the first pass and the heap trim that
+/// follows it).
+fn daemon_idle(
+    runtime: &tokio::runtime::Runtime,
+    (files, account): (usize, usize),
+    goal: f64,
+    runs: usize,
+    verdicts: &mut Vec<String>,
+) {
+    let emu = start(runtime);
+    let base = emu.base_url();
+    let whole = tempfile::tempdir().unwrap();
+    common::repository(whole.path(), account);
+    run(whole.path(), &base, &["sync"]);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    common::repository(repo, files);
+    let (mut idle, mut anon, mut peak) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let watch = Watch::start(repo, &base, &[]);
+        let pid = watch.pid();
+        watch.wait_pass(None);
+        // Idle: the pass's aftermath and the heap trim are done.
+        common::wait_until_idle(pid, Duration::from_millis(500));
+        std::thread::sleep(Duration::from_secs(3));
+        let kib = |name| status_kib(pid, name).unwrap_or(0) as f64 / 1024.0;
+        idle.push(kib("VmRSS:"));
+        anon.push(kib("RssAnon:"));
+        peak.push(kib("VmHWM:"));
+        watch.stop();
+    }
+    println!(
+        "daemon idle, {files} files beside a {account}-prompt account: RSS {} MiB, of which its own (RssAnon) {} MiB; peak (its first, full pass) {} MiB",
+        spread(&idle, 1),
+        spread(&anon, 1),
+        spread(&peak, 1),
+    );
+    let rss = median(&idle);
+    verdicts.push(verdict(
+        &format!("daemon idle RSS, {files} files, {account}-prompt account < {goal:.0} MiB"),
+        rss < goal,
+        format!("{rss:.1} MiB, spread {}", spread(&idle, 1)),
+    ));
+    runtime.block_on(emu.shutdown()).unwrap();
+}
+
+/// Wall time, CPU time (user + system, the child alone) and peak RSS of a run.
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_kib: i64,
+}
+
+/// Run the binary to its end; what it took.
+fn run(repo: &Path, base: &str, args: &[&str]) -> Measured {
+    let command: Command = common::promptsync(repo, base, args);
+    let before = children_cpu();
+    let (wall, peak_rss_kib) = common::run_measured(command);
+    Measured {
+        wall,
+        cpu: children_cpu().saturating_sub(before),
+        peak_rss_kib,
+    }
+}
+
+/// User plus system CPU time of the children waited for so far.
+#[allow(unsafe_code)]
+fn children_cpu() -> Duration {
+    // SAFETY: `getrusage` writes into the struct it is given, which lives on the stack.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &raw mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// `median (min-max)`.
+fn spread(values: &[f64], decimals: usize) -> String {
+    let min = values.iter().copied().fold(f64::MAX, f64::min);
+    let max = values.iter().copied().fold(f64::MIN, f64::max);
+    format!(
+        "{:.decimals$} ({min:.decimals$}-{max:.decimals$})",
+        median(values)
+    )
+}
+
+/// `goal: ok (figure)` or `goal: MISSED (figure)`.
+fn verdict(goal: &str, met: bool, figure: String) -> String {
+    format!("{goal}: {} ({figure})", if met { "ok" } else { "MISSED" })
+}
