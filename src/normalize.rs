@@ -222,7 +222,6 @@ fn canonical_number(number: &Number) -> Number {
         && float.fract() == 0.0
         && float.abs() < 9_007_199_254_740_992.0
     {
-        #[allow(clippy::cast_possible_truncation)]
         return Number::from(float as i64);
     }
     number.clone()

@@ -254,7 +254,6 @@ impl Field {
                 PromptField::CreatorEmail => text(&prompt.creator_email),
                 PromptField::Starred => Got::Value(Scalar::Bool(prompt.starred)),
                 PromptField::IsDeleted => Got::Value(Scalar::Bool(prompt.is_deleted())),
-                #[allow(clippy::cast_precision_loss)]
                 PromptField::CommitCount => {
                     Got::Value(Scalar::Number(prompt.commit_count() as f64))
                 }

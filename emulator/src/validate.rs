@@ -201,7 +201,6 @@ fn check(kind: Kind, value: &Value) -> Result<Value, Problem> {
         }
         Kind::Int { min } => {
             let number = as_int(value).ok_or(Problem::from("A valid integer is required."))?;
-            #[allow(clippy::cast_precision_loss)]
             in_range(number as f64, min, None)?;
             Ok(json!(number))
         }
@@ -321,7 +320,6 @@ fn message_errors(item: &Value) -> FieldErrors {
 }
 
 fn in_range(number: f64, min: Option<i64>, max: Option<i64>) -> Result<(), Problem> {
-    #[allow(clippy::cast_precision_loss)]
     if let Some(max) = max
         && number > max as f64
     {
@@ -329,7 +327,6 @@ fn in_range(number: f64, min: Option<i64>, max: Option<i64>) -> Result<(), Probl
             "Ensure this value is less than or equal to {max}."
         )));
     }
-    #[allow(clippy::cast_precision_loss)]
     if let Some(min) = min
         && number < min as f64
     {
@@ -386,7 +383,6 @@ pub(crate) fn as_int(value: &Value) -> Option<i64> {
     match value {
         Value::Number(number) => number.as_i64().or_else(|| {
             let float = number.as_f64()?;
-            #[allow(clippy::cast_possible_truncation)]
             (float.fract() == 0.0 && float.abs() < 9.0e15).then_some(float as i64)
         }),
         Value::String(text) => {
