@@ -47,6 +47,23 @@ impl ParsedFile {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
+    /// Drop the parse tree and its positions but for the top-level `keys` (and the
+    /// root's position): once a file is checked, a load holding every file keeps only
+    /// what its conflict check reads and positions. Its text, typed prompt and
+    /// findings stay.
+    pub fn shed(&mut self, keys: &[&str]) {
+        let kept: serde_json::Map<String, Value> = keys
+            .iter()
+            .filter_map(|key| Some(((*key).to_owned(), self.value.get(*key)?.clone())))
+            .collect();
+        if !self.value.is_null() {
+            self.value = Value::Object(kept);
+        }
+        let pointers: Vec<String> = keys.iter().map(|key| format!("/{key}")).collect();
+        let pointers: Vec<&str> = pointers.iter().map(String::as_str).collect();
+        self.index.retain(&pointers);
+    }
+
     /// A diagnostic for `finding`, positioned in this file.
     pub fn diagnostic(&self, severity: Severity, finding: Finding) -> Diagnostic {
         let pos = self.position(&finding);
