@@ -24,7 +24,7 @@ use crate::prompt::{self, ParsedFile};
 
 mod cache;
 mod findings;
-mod parallel;
+pub(crate) mod parallel;
 pub use cache::LoadCache;
 use cache::{Cached, ContentBlob};
 use findings::{
