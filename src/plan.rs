@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::api::types::{Prompt, Version, VersionSpec};
 use crate::config::DriftPolicy;
-use crate::desired::{DesiredPrompt, PromptKey, SourceInfo};
 use crate::desired::parallel::{on_all_cores, threads_for};
+use crate::desired::{DesiredPrompt, PromptKey, SourceInfo};
 use crate::normalize;
 use crate::provenance;
 
