@@ -268,6 +268,33 @@ mod tests {
     }
 
     #[test]
+    fn a_shed_file_keeps_its_conflict_keys_and_where_they_are() {
+        let text = "model: gpt-4o\nname: Greeter\nmessages:\n  - role: user\n    content: Hi\n";
+        let mut file = parse_file("p.prompt.yaml", text.as_bytes());
+        let finding = || Finding {
+            pointer: "/name".into(),
+            at_key: false,
+            message: "name \"Greeter\" is also used by \"q.prompt.yaml\"".into(),
+            help: None,
+        };
+        let before = file.diagnostic(Severity::Error, finding());
+        file.shed(&["prompt_id", "name"]);
+        assert_eq!(file.value, serde_json::json!({"name": "Greeter"}));
+        assert!(
+            file.index.get("/messages/0/content").is_none(),
+            "the rest is dropped"
+        );
+        let after = file.diagnostic(Severity::Error, finding());
+        assert_eq!((after.line, after.column), (Some(2), Some(7)));
+        assert_eq!(after.render(false), before.render(false));
+        assert!(file.prompt.is_some(), "the typed prompt stays");
+        // A file that did not parse stays as it was.
+        let mut broken = parse_file("b.prompt.yaml", b"name: [unclosed\n");
+        broken.shed(&["prompt_id", "name"]);
+        assert!(broken.value.is_null());
+    }
+
+    #[test]
     fn a_valid_file_gives_a_prompt() {
         let file = parse_file(
             "a.prompt.yaml",
