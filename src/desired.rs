@@ -24,7 +24,7 @@ use crate::prompt::{self, ParsedFile};
 
 mod cache;
 mod findings;
-mod parallel;
+pub(crate) mod parallel;
 pub use cache::LoadCache;
 use cache::{Cached, ContentBlob};
 use findings::{
@@ -460,8 +460,17 @@ enum Found<'c> {
 
 /// Read, parse and check the files at `paths`.
 fn read_and_check(tree: &FileTree<'_>, paths: Vec<String>) -> Vec<Loaded> {
+    // A file that names no content file is checked where it was parsed, so that its
+    // parse tree is dropped there (`checked`), not held until every file is parsed.
     let parse = |path: String, bytes: Result<Vec<u8>, ReadError>| match bytes {
-        Ok(bytes) => Ok(prompt::parse_file(&path, &bytes)),
+        Ok(bytes) => {
+            let file = prompt::parse_file(&path, &bytes);
+            if names_content_files(&file) {
+                Ok(Parsed::Unchecked(file))
+            } else {
+                Ok(Parsed::Checked(with_content(file, Default::default())))
+            }
+        }
         Err(err) => Err((path, err)),
     };
     // Parsing, the costly part, is pure and runs on every core; so does reading: from
@@ -509,7 +518,8 @@ fn read_and_check(tree: &FileTree<'_>, paths: Vec<String>) -> Vec<Loaded> {
     parsed
         .into_iter()
         .map(|parsed| match parsed {
-            Ok(file) => checked(tree, file),
+            Ok(Parsed::Checked(loaded)) => loaded,
+            Ok(Parsed::Unchecked(file)) => checked(tree, file),
             Err((path, err)) => Loaded {
                 file: unreadable_file(&path, err),
                 texts: BTreeMap::new(),
@@ -586,11 +596,45 @@ struct Loaded {
 
 /// A parsed file with its content files read and its variables checked (a file with
 /// errors too: its warnings are shown with them).
-fn checked(tree: &FileTree<'_>, mut file: ParsedFile) -> Loaded {
-    let (texts, findings, content) = content_files(tree, &file);
+fn checked(tree: &FileTree<'_>, file: ParsedFile) -> Loaded {
+    let read = content_files(tree, &file);
+    with_content(file, read)
+}
+
+/// A file parsed on a worker thread: checked there, or (it names content files, read
+/// through the tree, which stays on the calling thread) to be checked.
+enum Parsed {
+    Checked(Loaded),
+    Unchecked(ParsedFile),
+}
+
+/// Whether a file names a content file (which only the tree can read).
+fn names_content_files(file: &ParsedFile) -> bool {
+    file.value
+        .get("messages")
+        .and_then(Value::as_array)
+        .is_some_and(|messages| {
+            messages.iter().any(|message| {
+                message
+                    .get("content_file")
+                    .and_then(Value::as_str)
+                    .is_some_and(|relative| !relative.trim().is_empty())
+            })
+        })
+}
+
+/// [`checked`] with its content files read (`texts`, the findings of reading them,
+/// where they were read from).
+fn with_content(
+    mut file: ParsedFile,
+    (texts, findings, content): (BTreeMap<usize, String>, Vec<Finding>, Vec<ContentRead>),
+) -> Loaded {
     file.add(Severity::Error, findings);
     let warnings = variable_findings(&file.value, &texts);
     file.add(Severity::Warning, warnings);
+    // From here on only the conflict check reads the tree (and positions its finding
+    // at these keys): the rest of it goes now, not once every file is loaded.
+    file.shed(&CONFLICT_KEYS);
     Loaded {
         file,
         texts,

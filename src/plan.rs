@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::api::types::{Prompt, Version, VersionSpec};
 use crate::config::DriftPolicy;
+use crate::desired::parallel::{on_all_cores, threads_for};
 use crate::desired::{DesiredPrompt, PromptKey, SourceInfo};
 use crate::normalize;
 use crate::provenance;
@@ -276,25 +277,24 @@ pub fn plan_sync(
     drift: DriftPolicy,
 ) -> Vec<SyncItem> {
     let targets = resolve_all(prompts, remote);
-    prompts
-        .iter()
-        .zip(targets)
-        .map(|(desired, target)| {
-            let (target, step) = match target {
-                Err(error) => (None, SyncStep::Failed { error }),
-                Ok(target) => {
-                    let step = sync_step(desired, source, &target, remote, drift);
-                    (Some(target), step)
-                }
-            };
-            SyncItem {
-                path: desired.path.clone(),
-                key: desired.key.clone(),
-                target,
-                step,
+    // Each prompt's step is its own (pure) work: on every core for thousands of them.
+    let work: Vec<_> = prompts.iter().zip(targets).collect();
+    let threads = vec![(); threads_for(work.len())];
+    on_all_cores(work, threads, |(), (desired, target)| {
+        let (target, step) = match target {
+            Err(error) => (None, SyncStep::Failed { error }),
+            Ok(target) => {
+                let step = sync_step(desired, source, &target, remote, drift);
+                (Some(target), step)
             }
-        })
-        .collect()
+        };
+        SyncItem {
+            path: desired.path.clone(),
+            key: desired.key.clone(),
+            target,
+            step,
+        }
+    })
 }
 
 fn sync_step(

@@ -23,6 +23,7 @@ use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
 use crate::config::{Live, Settings};
 use crate::deploy::{self, Release};
+use crate::desired::parallel::{on_all_cores, threads_for};
 use crate::desired::{self, DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceRev};
 use crate::error::FailureClass;
 use crate::gitrepo::GitRepo;
@@ -1193,21 +1194,13 @@ impl Reader<'_> {
         };
         // The prompts the files name are read in full; of the others only what the
         // unmanaged report says is kept.
-        let mut named = Vec::new();
+        let mut wanted = Vec::new();
         let mut unmanaged = Vec::new();
         for item in listing.items {
-            let wanted = ids.contains(&item.prompt_id)
-                || item.name.as_ref().is_some_and(|name| names.contains(name));
-            if wanted {
-                match self.client.full_prompt(&item) {
-                    Ok(prompt) => named.push(prompt),
-                    Err(err) => {
-                        self.warnings.push(format!(
-                            "cannot list the whole account for unmanaged prompts: {err}"
-                        ));
-                        return Ok(None);
-                    }
-                }
+            if ids.contains(&item.prompt_id)
+                || item.name.as_ref().is_some_and(|name| names.contains(name))
+            {
+                wanted.push(item);
             } else {
                 unmanaged.push(Unmanaged {
                     prompt_id: item.prompt_id,
@@ -1217,6 +1210,37 @@ impl Reader<'_> {
                 });
             }
         }
+        // Each named prompt's text is decoded on its own: on every core for thousands.
+        let client = self.client;
+        let threads = vec![(); threads_for(wanted.len())];
+        // Once one fails the snapshot is not taken from this listing: the rest are not
+        // decoded (nor counted against what the pass may hold).
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let decoded = cpu(|| {
+            on_all_cores(wanted, threads, |(), item| {
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return None;
+                }
+                let read = client.full_prompt(&item);
+                if read.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some(read)
+            })
+        });
+        let named = match decoded
+            .into_iter()
+            .flatten()
+            .collect::<Result<Vec<Prompt>, ApiError>>()
+        {
+            Ok(named) => named,
+            Err(err) => {
+                self.warnings.push(format!(
+                    "cannot list the whole account for unmanaged prompts: {err}"
+                ));
+                return Ok(None);
+            }
+        };
         let mut remote = Remote::new(named);
         self.attribute(&mut remote, &listing.problems, Asked::Ids(ids));
         self.attribute(&mut remote, &listing.problems, Asked::Names(names));

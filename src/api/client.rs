@@ -124,12 +124,20 @@ impl Client {
         // without its body, so a list or a create would silently become another
         // request. Each attempt sets its own timeout (`retry::Clock`); this one is the
         // default for none.
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("promptsync/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if plain_http(settings.base_url.as_str()) {
+            // Over plain http (a loopback host: `config::base_url` refuses any other)
+            // no certificate is ever checked, and redirects are not followed, so the
+            // system's root certificates (parsed one by one when the client is built,
+            // before the first request could leave) are not loaded at all.
+            builder = builder.tls_certs_only(std::iter::empty());
+        }
+        let http = builder
             .build()
             .map_err(|err| ApiError::Setup(err.to_string()))?;
         Ok(Client {
@@ -649,6 +657,13 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Whether `base` is a plain `http://` URL (a loopback host, as the configuration
+/// allows no other over plain http).
+fn plain_http(base: &str) -> bool {
+    base.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
 /// The filter that selects prompts whose `field` is one of `values` (respan-api.md 2.6).
 pub fn filter_in(field: &str, values: impl IntoIterator<Item = String>) -> Map<String, Value> {
     let values: Vec<Value> = values.into_iter().map(Value::String).collect();
@@ -663,6 +678,15 @@ pub fn filter_in(field: &str, values: impl IntoIterator<Item = String>) -> Map<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_http_goes_without_root_certificates() {
+        assert!(plain_http("http://127.0.0.1:8787"));
+        assert!(plain_http("HTTP://[::1]:8787/"));
+        assert!(!plain_http("https://api.respan.ai"));
+        assert!(!plain_http("http:"));
+        assert!(!plain_http(""));
+    }
 
     #[test]
     fn ids_are_escaped_as_one_segment() {

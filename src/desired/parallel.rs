@@ -1,4 +1,4 @@
-//! Work on many files at once: a parallel map over scoped threads, in order, each
+//! Work on many files (or prompts) at once: a parallel map over scoped threads, in order, each
 //! thread with a state of its own (a repository handle, say). Knows nothing about
 //! what the work is.
 
@@ -7,7 +7,7 @@ const PARALLEL_FROM: usize = 64;
 
 /// How many threads `items` things are worked on with: one below [`PARALLEL_FROM`],
 /// else as many as there are cores (at most 8).
-pub(super) fn threads_for(items: usize) -> usize {
+pub(crate) fn threads_for(items: usize) -> usize {
     if items < PARALLEL_FROM {
         return 1;
     }
@@ -16,7 +16,7 @@ pub(super) fn threads_for(items: usize) -> usize {
 
 /// `work` on every item, in order, on one thread per state in `states` (each thread
 /// works with its own); on the calling thread when there is one state.
-pub(super) fn on_all_cores<T: Send, S: Send, R: Send>(
+pub(crate) fn on_all_cores<T: Send, S: Send, R: Send>(
     items: Vec<T>,
     mut states: Vec<S>,
     work: impl Fn(&mut S, T) -> R + Sync,

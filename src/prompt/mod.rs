@@ -47,6 +47,23 @@ impl ParsedFile {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
+    /// Drop the parse tree and its positions but for the top-level `keys` (and the
+    /// root's position): once a file is checked, a load holding every file keeps only
+    /// what its conflict check reads and positions. Its text, typed prompt and
+    /// findings stay.
+    pub fn shed(&mut self, keys: &[&str]) {
+        let kept: serde_json::Map<String, Value> = keys
+            .iter()
+            .filter_map(|key| Some(((*key).to_owned(), self.value.get(*key)?.clone())))
+            .collect();
+        if !self.value.is_null() {
+            self.value = Value::Object(kept);
+        }
+        let pointers: Vec<String> = keys.iter().map(|key| format!("/{key}")).collect();
+        let pointers: Vec<&str> = pointers.iter().map(String::as_str).collect();
+        self.index.retain(&pointers);
+    }
+
     /// A diagnostic for `finding`, positioned in this file.
     pub fn diagnostic(&self, severity: Severity, finding: Finding) -> Diagnostic {
         let pos = self.position(&finding);
@@ -248,6 +265,33 @@ mod tests {
             .map(|d| d.render(false))
             .collect::<Vec<_>>()
             .join("")
+    }
+
+    #[test]
+    fn a_shed_file_keeps_its_conflict_keys_and_where_they_are() {
+        let text = "model: gpt-4o\nname: Greeter\nmessages:\n  - role: user\n    content: Hi\n";
+        let mut file = parse_file("p.prompt.yaml", text.as_bytes());
+        let finding = || Finding {
+            pointer: "/name".into(),
+            at_key: false,
+            message: "name \"Greeter\" is also used by \"q.prompt.yaml\"".into(),
+            help: None,
+        };
+        let before = file.diagnostic(Severity::Error, finding());
+        file.shed(&["prompt_id", "name"]);
+        assert_eq!(file.value, serde_json::json!({"name": "Greeter"}));
+        assert!(
+            file.index.get("/messages/0/content").is_none(),
+            "the rest is dropped"
+        );
+        let after = file.diagnostic(Severity::Error, finding());
+        assert_eq!((after.line, after.column), (Some(2), Some(7)));
+        assert_eq!(after.render(false), before.render(false));
+        assert!(file.prompt.is_some(), "the typed prompt stays");
+        // A file that did not parse stays as it was.
+        let mut broken = parse_file("b.prompt.yaml", b"name: [unclosed\n");
+        broken.shed(&["prompt_id", "name"]);
+        assert!(broken.value.is_null());
     }
 
     #[test]

@@ -73,6 +73,14 @@ impl PosIndex {
         node.key.unwrap_or(node.value)
     }
 
+    /// Keep the positions of `pointers` and of the root alone (what findings added
+    /// later can still point at); the rest is dropped.
+    pub fn retain(&mut self, pointers: &[&str]) {
+        self.nodes
+            .retain(|pointer, _| pointer.is_empty() || pointers.contains(&pointer.as_str()));
+        self.nodes.shrink_to_fit();
+    }
+
     fn nearest(&self, pointer: &str) -> NodePos {
         let mut pointer = pointer;
         loop {
