@@ -88,6 +88,7 @@ pub(super) struct RawWatch {
     pub(super) shutdown_timeout: Field,
     pub(super) reconcile_token_file: Field,
     pub(super) reconcile_min_interval: Field,
+    pub(super) ready: Field,
 }
 
 /// `[notify]`: its tables (`github`, `gitlab`, `webhook`, `exec`) are checked key by
