@@ -419,11 +419,28 @@ fn condition(section: &Value, kind: &str) -> String {
 fn one_daemon_syncs_every_target_staging_follows_head_and_production_moves_on_a_tag() {
     let t = Two::new();
     let deadline = std::time::Duration::from_secs(30);
-    let d = daemon_of(&t, &[], &[]);
+    t.repo
+        .write("prompts/b.prompt.yaml", &prompt("B", "first"))
+        .write("prompts/c.prompt.yaml", &prompt("C", "first"));
+    let first = t.repo.commit("Add B and C");
+    let d = daemon_of(
+        &t,
+        &[],
+        &[("PROMPTSYNC_LOG__LEVEL", "info,promptsync=debug")],
+    );
     d.wait_ready(deadline);
 
-    // One commit, both targets: live at once in staging, a draft in production.
-    let first = t.repo.head();
+    // One commit, both targets: live at once in staging, a draft in production. The
+    // revision's files are read once: the second target takes all three from the
+    // first one's read.
+    let reused: Vec<u64> = d
+        .logs()
+        .iter()
+        .filter(|l| l["message"] == "prompt files taken from the cache")
+        .filter_map(|l| l["reused"].as_u64())
+        .take(2)
+        .collect();
+    assert_eq!(reused, [0, 3], "{}", d.log_text());
     assert_eq!(live(&t.staging, "A"), Some(1));
     assert_eq!(versions(&t.production, "A"), 1);
     assert_eq!(live(&t.production, "A"), None, "no tag yet");
