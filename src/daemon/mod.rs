@@ -563,19 +563,24 @@ impl Loop {
             );
         }
         self.settings = first.clone();
-        let several = self.lanes.len() > 1;
+        for added in loaded
+            .iter()
+            .filter(|s| !self.lanes.iter().any(|l| l.settings.target == s.target))
+            .filter(|_| loaded.len() > 1)
+        {
+            tracing::warn!(target_name = %added.target, "a target was added to the configuration; the daemon syncs the targets it started with until a restart");
+        }
         let problems = self
             .lanes
             .iter_mut()
             .map(|lane| {
-                let settings = if several {
-                    loaded
-                        .iter()
-                        .find(|s| s.target == lane.settings.target)
-                        .cloned()
-                } else {
-                    Some(first.clone())
-                };
+                // A target by its name; the only one there is when the daemon runs
+                // one (as before targets: renaming it keeps it).
+                let settings = loaded
+                    .iter()
+                    .find(|s| s.target == lane.settings.target)
+                    .or_else(|| loaded.first().filter(|_| loaded.len() == 1))
+                    .cloned();
                 match settings {
                     Some(settings) => lane.reload(settings).err(),
                     None => Some(Error::Usage(format!(
