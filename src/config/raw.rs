@@ -299,7 +299,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 47, "{keys:?}");
+        assert_eq!(keys.len(), 48, "{keys:?}");
     }
 
     #[test]

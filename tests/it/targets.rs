@@ -587,6 +587,14 @@ fn watch_ready_any_is_ready_while_one_target_is_and_target_names_the_ones_to_run
         "staging's pass ran to its end, production's failed:\n{stderr}"
     );
     assert!(!stderr.contains("sk_revoked"), "{stderr}");
+    // The local emulator is one account: it runs with one target.
+    let output = t.cmd(&["watch", "--once", "--emulator"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("--emulator is one local account: pick one target with --target NAME"),
+        "{stderr}"
+    );
 }
 
 #[test]
