@@ -713,6 +713,70 @@ mod tests {
         assert!(data.last_success.is_some());
     }
 
+    fn several(policy: ReadyPolicy) -> (Status, Arc<Status>, Arc<Status>) {
+        let daemon = Status::new("events");
+        let (staging, production) = (
+            Arc::new(Status::new("events")),
+            Arc::new(Status::new("events")),
+        );
+        daemon.set_targets(
+            policy,
+            vec![
+                ("staging".to_owned(), Arc::clone(&staging)),
+                ("production".to_owned(), Arc::clone(&production)),
+            ],
+        );
+        (daemon, staging, production)
+    }
+
+    #[test]
+    fn several_targets_are_ready_as_watch_ready_says_and_stalled_names_the_target() {
+        for policy in [ReadyPolicy::All, ReadyPolicy::Any] {
+            let (daemon, staging, production) = several(policy);
+            assert!(daemon.readiness().is_err(), "nothing synced yet");
+            staging.completed(record("success"), None);
+            production.failed(record("stalled"), true, None);
+            let readiness = daemon.readiness();
+            let data = daemon.snapshot();
+            let stalled = condition(&data, "Stalled");
+            assert_eq!(stalled.status, "True");
+            assert!(
+                stalled.message.starts_with("production: boom"),
+                "{stalled:?}"
+            );
+            let sections = data.targets.as_ref().unwrap();
+            assert_eq!(sections.len(), 2);
+            assert_eq!(sections[0].name, "staging");
+            assert_eq!(sections[0].last_applied_revision.as_deref(), Some("abc"));
+            assert!(data.last_applied_revision.is_none(), "the targets' own");
+            match policy {
+                ReadyPolicy::All => {
+                    let why = readiness.unwrap_err();
+                    assert!(why.contains("target production: stalled"), "{why}");
+                    assert!(!why.contains("target staging"), "{why}");
+                    assert_eq!(condition(&data, "Ready").status, "False");
+                }
+                ReadyPolicy::Any => {
+                    assert!(readiness.is_ok(), "{readiness:?}");
+                    assert_eq!(condition(&data, "Ready").status, "True");
+                }
+            }
+            production.completed(record("success"), None);
+            assert!(daemon.readiness().is_ok());
+            daemon.worker_down(WATCHER, "gone", true);
+            assert!(daemon.readiness().unwrap_err().contains("given up"));
+        }
+    }
+
+    #[test]
+    fn one_target_has_no_targets_section() {
+        let status = Status::new("events");
+        status.set_target("staging");
+        let json = serde_json::to_value(status.snapshot()).unwrap();
+        assert_eq!(json["target"], "staging");
+        assert!(json.get("targets").is_none(), "{json}");
+    }
+
     #[test]
     fn history_keeps_the_last_five_newest_first() {
         let status = Status::new("events");
