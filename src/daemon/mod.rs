@@ -453,6 +453,7 @@ impl Loop {
                 return Ended::failed(true);
             }
             Err(err) => {
+                invalid_logged(trigger, &err);
                 for lane in &mut self.lanes {
                     lane.invalid(trigger, &err, &self.notices);
                 }
@@ -490,6 +491,7 @@ impl Loop {
                     async move {
                         match problem {
                             Some(err) => {
+                                invalid_logged(ctx.trigger, &err);
                                 lane.invalid(ctx.trigger, &err, ctx.notices);
                                 Ended::failed(true)
                             }
@@ -713,12 +715,10 @@ impl Lane {
     }
 
     /// No pass: the configuration (or this target's part of it) is invalid; stalled
-    /// until it changes.
+    /// until it changes (the caller logs it, once).
     fn invalid(&mut self, trigger: Trigger, err: &Error, notices: &notices::Notices) {
         let reason = trigger.reason.as_str();
-        let reasons = trigger.reasons.label();
         let message = crate::error::chain(err);
-        tracing::error!(trigger = reason, reasons, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
         self.status.config_invalid(&message);
         self.metrics.pass(reason, "stalled", 0.0, None);
         notices.not_started(&self.settings.target, err);
@@ -877,6 +877,12 @@ impl Lane {
             }
         }
     }
+}
+
+/// Log that the configuration (or a target's part of it) cannot be loaded.
+fn invalid_logged(trigger: Trigger, err: &Error) {
+    let message = crate::error::chain(err);
+    tracing::error!(trigger = trigger.reason.as_str(), reasons = trigger.reasons.label(), error = %message, "the configuration cannot be loaded; no pass until it is fixed");
 }
 
 /// Run `work` on a blocking thread; `None` when `force` comes first (the thread is
