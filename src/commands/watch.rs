@@ -94,7 +94,13 @@ async fn start_and_run(
         () = shutdown.cancelled() => return Ok(Exit::Stopped),
     };
     let names = args.remote.targets.clone();
-    let mut settings = one_target(&settings, &names)?;
+    let mut targets = selected(&settings, &names)?;
+    if args.remote.emulator && targets.len() > 1 {
+        return Err(Error::Usage(
+            "--emulator is one local account: pick one target with --target NAME".to_owned(),
+        ));
+    }
+    let settings = &targets[0];
     let remote = settings.source.clone().map(|source| {
         Arc::new(daemon::source::Remote::new(
             global.clone(),
@@ -123,15 +129,17 @@ async fn start_and_run(
         crate::daemon::door::read_token(file)
             .map_err(|message| Error::Usage(format!("watch.reconcile_token_file: {message}")))?;
     }
+    let listen = settings.watch.listen;
     let local = if args.remote.emulator {
         tokio::select! {
-            started = super::sync::start_local_emulator(&mut settings) => Some(started?),
+            started = super::sync::start_local_emulator(&mut targets[0]) => Some(started?),
             () = shutdown.cancelled() => return Ok(Exit::Stopped),
         }
     } else {
         None
     };
     // Every reload keeps the emulator's address and key.
+    let settings = &targets[0];
     let pinned: Option<(url::Url, ApiKey)> = local.as_ref().and_then(|_| {
         settings
             .api
@@ -141,7 +149,7 @@ async fn start_and_run(
     });
     let from = remote.clone();
     let load: LoadSettings = Box::new(move || {
-        let mut settings = one_target(
+        let mut targets = selected(
             &match &from {
                 Some(remote) => remote.settings()?,
                 None => Settings::load(&global, &overrides)?,
@@ -149,15 +157,17 @@ async fn start_and_run(
             &names,
         )?;
         if let Some((url, key)) = &pinned {
-            settings.api.base_url = url.clone();
-            settings.api.api_key = Some(key.clone());
+            for settings in &mut targets {
+                settings.api.base_url = url.clone();
+                settings.api.api_key = Some(key.clone());
+            }
         }
-        Ok(settings)
+        Ok(targets)
     });
     let listener = if args.once {
         None
     } else {
-        let addr = settings.watch.listen;
+        let addr = listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Io {
@@ -170,7 +180,7 @@ async fn start_and_run(
             .local_addr()
             .map_or_else(|_| addr.to_string(), |a| a.to_string());
         tracing::info!(addr = %bound, "probe server listening");
-        if !addr.ip().is_loopback() && settings.watch.reconcile_token_file.is_none() {
+        if !addr.ip().is_loopback() && targets[0].watch.reconcile_token_file.is_none() {
             tracing::info!(
                 "POST /reconcile is answered for loopback peers only; set \
                  watch.reconcile_token_file to let other hosts force a pass with a token"
@@ -189,7 +199,7 @@ async fn start_and_run(
         listener,
         remote,
         load: Arc::new(load),
-        settings,
+        targets,
     };
     let exit = daemon::run(config, shutdown.clone(), force.clone()).await;
     if let Some(local) = local {
@@ -198,20 +208,15 @@ async fn start_and_run(
     exit
 }
 
-/// The target the daemon runs for: the one named with `--target`, or the only one
-/// there is (`default` without `[targets]`). A daemon runs one target; run one per
-/// target (each with its own probe port) for several.
-fn one_target(settings: &Settings, names: &[String]) -> Result<Settings, Error> {
-    let mut selected = settings.select(names)?;
-    if selected.len() != 1 {
-        let names: Vec<String> = selected.iter().map(|s| s.target.clone()).collect();
-        return Err(Error::Usage(format!(
-            "watch runs one target: name it with --target NAME (the targets are {}); run \
-             one daemon per target",
-            names.join(", ")
-        )));
+/// The targets the daemon syncs: those named with `--target`, or every one (`default`
+/// alone without `[targets]`). One daemon runs them all: one read of the repository
+/// per revision, a plan and apply per target.
+fn selected(settings: &Settings, names: &[String]) -> Result<Vec<Settings>, Error> {
+    let selected = settings.select(names)?;
+    if selected.is_empty() {
+        return Err(Error::Usage("watch: no target to sync".to_owned()));
     }
-    Ok(selected.remove(0))
+    Ok(selected)
 }
 
 /// The repository path as given when it is a symbolic link (a kubernetes git-sync

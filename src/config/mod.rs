@@ -261,6 +261,18 @@ pub struct WatchSettings {
     pub reconcile_token_file: Option<PathBuf>,
     /// Forced passes (`POST /reconcile`) are accepted at most this often.
     pub reconcile_min_interval: Duration,
+    /// With several targets: whether `/readyz` needs every target ready or one.
+    pub ready: ReadyPolicy,
+}
+
+/// `watch.ready`: what readiness asks of a daemon's targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadyPolicy {
+    /// Ready while every target is (none stalled, each synced once).
+    #[default]
+    All,
+    /// Ready while at least one target is.
+    Any,
 }
 
 /// `[source]`: a remote repository that promptsync fetches into a bare mirror of its

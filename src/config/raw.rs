@@ -88,6 +88,7 @@ pub(super) struct RawWatch {
     pub(super) shutdown_timeout: Field,
     pub(super) reconcile_token_file: Field,
     pub(super) reconcile_min_interval: Field,
+    pub(super) ready: Field,
 }
 
 /// `[notify]`: its tables (`github`, `gitlab`, `webhook`, `exec`) are checked key by
@@ -298,7 +299,7 @@ mod tests {
         let keys = known_keys();
         assert!(keys.contains(&"api.api_key_file".to_owned()));
         assert!(keys.contains(&"watch.debounce".to_owned()));
-        assert_eq!(keys.len(), 47, "{keys:?}");
+        assert_eq!(keys.len(), 48, "{keys:?}");
     }
 
     #[test]

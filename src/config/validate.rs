@@ -19,7 +19,7 @@ use super::raw::{
 };
 use super::{
     ApiSettings, ApiUse, DeploySettings, DriftPolicy, HookSettings, LogSettings, PromptSettings,
-    Settings, SyncSettings, WatchSettings, base_url,
+    ReadyPolicy, Settings, SyncSettings, WatchSettings, base_url,
 };
 use crate::cli::LogFormat;
 use crate::secret::ApiKey;
@@ -260,6 +260,9 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
         raw.reconcile_min_interval,
         duration(Duration::ZERO),
     );
+    let ready = check.get("watch.ready", raw.ready, |v, _| {
+        choice(v, &[("all", ReadyPolicy::All), ("any", ReadyPolicy::Any)])
+    });
     Some(WatchSettings {
         listen: listen?,
         resync_interval: resync_interval?,
@@ -269,6 +272,7 @@ fn watch(check: &mut Checker<'_>, raw: RawWatch) -> Option<WatchSettings> {
         shutdown_timeout: shutdown_timeout?,
         reconcile_token_file: reconcile_token_file?,
         reconcile_min_interval: reconcile_min_interval?,
+        ready: ready?,
     })
 }
 

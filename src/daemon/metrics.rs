@@ -18,7 +18,10 @@
 //! | `promptsync_webhook_requests_total` | counter | `provider` (`github`, `gitlab`, `generic`), `result` (`accepted`: a look follows; `ignored`: another branch, no path that matters, another event; `duplicate`; `ping`; `unauthorized`; `too_large`; `bad_request`; `no_source`; `not_configured`) |
 //! | `promptsync_build_info` | gauge (1) | `version` |
 //!
-//! With `[targets]`, every family also carries `target` (the daemon's target).
+//! With `[targets]`, a daemon of one target labels every family with `target`. A daemon
+//! of several labels the families of a target's passes (`reconcile`, its duration,
+//! `last_success`, `prompts`, `versions_created`, `deploys`, `api_requests`) with
+//! `target`, one series per target; the rest are the daemon's, unlabelled.
 //!
 //! Nothing here carries configuration or the key.
 
@@ -99,7 +102,21 @@ pub struct Metrics {
     /// adding the same delivery twice.
     notices: std::sync::Mutex<Option<super::notices::Shared>>,
     webhooks: Family<WebhookLabels, Counter>,
+    /// A daemon of several targets: each target's metrics (its families rendered in
+    /// place of this registry's own).
+    targets: std::sync::OnceLock<Vec<std::sync::Arc<Metrics>>>,
 }
+
+/// The families a target's passes count: per target in a daemon of several.
+const PER_TARGET: [&str; 7] = [
+    "promptsync_reconcile",
+    "promptsync_reconcile_duration_seconds",
+    "promptsync_last_success_timestamp_seconds",
+    "promptsync_prompts",
+    "promptsync_versions_created",
+    "promptsync_deploys",
+    "promptsync_api_requests",
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -224,7 +241,15 @@ impl Metrics {
             notify_pending,
             notices: std::sync::Mutex::new(None),
             webhooks,
+            targets: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Make these the metrics of a daemon of several targets: the families of
+    /// [`PER_TARGET`] come from each target's own metrics (made with
+    /// [`Metrics::for_target`]), one series per target (set once, at start).
+    pub fn set_targets(&self, targets: Vec<std::sync::Arc<Metrics>>) {
+        let _ = self.targets.set(targets);
     }
 
     /// Count what the receivers of `notices` did (set once, at start).
@@ -347,8 +372,66 @@ impl Metrics {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        match self.targets.get() {
+            Some(targets) => {
+                let targets: Vec<String> = targets.iter().map(|t| t.render()).collect();
+                merged(&text, &targets)
+            }
+            None => text,
+        }
     }
+}
+
+/// The text of a daemon of several targets: the families of [`PER_TARGET`] with the
+/// samples of every target's text (one `HELP` and `TYPE` each: a family's samples
+/// stay together, as the format requires), then `daemon`'s other families.
+fn merged(daemon: &str, targets: &[String]) -> String {
+    let parsed: Vec<Vec<(&str, Vec<&str>)>> = targets.iter().map(|t| families(t)).collect();
+    let mut out = String::with_capacity(daemon.len() * (targets.len() + 1));
+    let mut push = |line: &str| {
+        out.push_str(line);
+        out.push('\n');
+    };
+    for name in PER_TARGET {
+        let mut header = true;
+        for target in &parsed {
+            let Some((_, lines)) = target.iter().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            for line in lines {
+                // One `HELP` and `TYPE` (from the first target), then samples.
+                if !line.starts_with('#') || header {
+                    push(line);
+                }
+            }
+            header = false;
+        }
+    }
+    for (name, lines) in families(daemon) {
+        if !PER_TARGET.contains(&name) {
+            lines.iter().for_each(|line| push(line));
+        }
+    }
+    push("# EOF");
+    out
+}
+
+/// The families of a rendered text, in order: each name (from its `# HELP` line) with
+/// its lines; `# EOF` left out.
+fn families(text: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut families: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in text.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or_default();
+            families.push((name, vec![line]));
+        } else if let Some((_, lines)) = families.last_mut() {
+            lines.push(line);
+        }
+    }
+    families
 }
 
 #[cfg(test)]
@@ -391,5 +474,43 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn several_targets_share_one_family_each_with_a_series_per_target() {
+        let daemon = Metrics::new();
+        let staging = std::sync::Arc::new(Metrics::for_target(Some("staging")));
+        let production = std::sync::Arc::new(Metrics::for_target(Some("production")));
+        daemon.set_targets(vec![staging.clone(), production.clone()]);
+        staging.pass("files", "success", 0.1, None);
+        production.pass("files", "stalled", 0.0, None);
+        staging.api_request("GET", Some(200));
+        production.api_request("GET", Some(401));
+        daemon.http_refused("rate_limited");
+        let text = daemon.render();
+        for line in [
+            "promptsync_reconcile_total{target=\"staging\",trigger=\"files\",result=\"success\"} 1",
+            "promptsync_reconcile_total{target=\"production\",trigger=\"files\",result=\"stalled\"} 1",
+            "promptsync_reconcile_duration_seconds_count{target=\"production\"} 1",
+            "promptsync_prompts{target=\"staging\",state=\"managed\"} 0",
+            "promptsync_http_refused_total{reason=\"rate_limited\"} 1",
+            "promptsync_api_requests_total{target=\"production\",method=\"GET\",code=\"401\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        // Each family once, its samples together, and the text ends as the format says.
+        for name in PER_TARGET
+            .iter()
+            .chain(&["promptsync_http_refused", "promptsync_build"])
+        {
+            let help = format!("# HELP {name} ");
+            assert_eq!(text.matches(&help).count(), 1, "{name} in\n{text}");
+        }
+        assert!(
+            !text.contains("target=\"staging\"} 1\n# HELP promptsync_http"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
     }
 }

@@ -78,13 +78,16 @@ const WATCH_APPLY: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(750);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
-/// Reloads the settings before each pass.
-pub type LoadSettings = Box<dyn Fn() -> Result<Settings, Error> + Send + Sync>;
+/// Reloads the settings before each pass: one per target the daemon syncs, in the
+/// order the daemon was started with.
+pub type LoadSettings = Box<dyn Fn() -> Result<Vec<Settings>, Error> + Send + Sync>;
 
 /// How to run the daemon.
 pub struct Config {
-    /// The settings the command started with.
-    pub settings: Settings,
+    /// The settings the command started with, one per target the daemon syncs (at
+    /// least one). The first one's daemon-wide parts (`[watch]`, `[notify]`, the
+    /// repository) are the daemon's.
+    pub targets: Vec<Settings>,
     /// Loads them again (configuration file, environment, key file).
     pub load: Arc<LoadSettings>,
     pub source: SourceRev,
@@ -128,26 +131,53 @@ pub async fn run(
     shutdown: CancellationToken,
     force: CancellationToken,
 ) -> Result<Exit, Error> {
-    let watch_settings = config.settings.watch.clone();
+    let Some(first) = config.targets.first().cloned() else {
+        return Err(Error::Internal(
+            "the daemon was started without a target".into(),
+        ));
+    };
+    let watch_settings = first.watch.clone();
     // The watcher says how it watches once it runs (`events`, or `polling` when asked
     // or when events cannot be had); until then, and never in `--once`, it is not.
     let status = Arc::new(Status::new("starting"));
-    let metrics = Arc::new(Metrics::for_target(
-        config
-            .settings
-            .has_targets()
-            .then_some(config.settings.target.as_str()),
-    ));
-    let client = client(&config.settings, &metrics)?;
-    // One notifier for the daemon's life (`[notify]`), read by `/status` and `/metrics`.
-    if config.settings.has_targets() {
-        status.set_target(&config.settings.target);
+    // Several targets: each its own status, metrics and client; the daemon's status
+    // and metrics show them side by side. One target: the daemon's are its own.
+    let several = config.targets.len() > 1;
+    let metrics = Arc::new(if several {
+        Metrics::new()
+    } else {
+        Metrics::for_target(first.has_targets().then_some(first.target.as_str()))
+    });
+    let mut lanes = Vec::with_capacity(config.targets.len());
+    for settings in config.targets {
+        let (status, metrics) = if several {
+            (
+                Arc::new(Status::new("starting")),
+                Arc::new(Metrics::for_target(Some(&settings.target))),
+            )
+        } else {
+            (Arc::clone(&status), Arc::clone(&metrics))
+        };
+        lanes.push(Lane::new(settings, status, metrics)?);
     }
+    if several {
+        status.set_targets(
+            watch_settings.ready,
+            lanes
+                .iter()
+                .map(|lane| (lane.settings.target.clone(), Arc::clone(&lane.status)))
+                .collect(),
+        );
+        metrics.set_targets(lanes.iter().map(|lane| Arc::clone(&lane.metrics)).collect());
+    } else if first.has_targets() {
+        status.set_target(&first.target);
+    }
+    // One notifier for the daemon's life (`[notify]`), read by `/status` and `/metrics`.
     let shared_notices = notices::Shared::default();
     status.set_notices(shared_notices.clone());
     metrics.set_notices(shared_notices.clone());
     let mut notices = notices::Notices::new(shared_notices);
-    notices.configure(&config.settings).await;
+    notices.configure(&first).await;
     let (triggers, pending) = trigger::slot();
     let (watch_set, watch_set_rx) = watch::channel(Arc::new(WatchSet::default()));
     let (applied_tx, applied) = watch::channel(0);
@@ -170,26 +200,22 @@ pub async fn run(
                 watch_set: watch_set_rx,
                 applied: applied_tx,
                 remote: config.remote.clone(),
-                hooks: config.settings.webhook.clone(),
+                hooks: first.webhook.clone(),
             },
         )?;
     }
     let supervision = tokio::spawn(supervisor.run(stop.clone()));
     let mut lp = Loop {
-        settings: config.settings,
+        settings: first,
         load: config.load,
-        client,
+        lanes,
         source: config.source,
         deploy: config.deploy,
         status,
-        metrics,
         pending,
         watch_set,
         applied,
-        health: Health::Idle,
-        baseline: None,
         cache: Arc::default(),
-        failures: 0,
         notices,
         remote: config.remote,
         _triggers: triggers,
@@ -213,31 +239,53 @@ enum Health {
 }
 
 struct Loop {
+    /// The first target's settings: their daemon-wide parts (`[watch]`, the
+    /// repository, the configuration file) are the daemon's.
     settings: Settings,
     load: Arc<LoadSettings>,
-    client: Client,
+    /// The targets, each with its own client, baseline and backoff.
+    lanes: Vec<Lane>,
     source: SourceRev,
     deploy: bool,
+    /// The daemon's status (with one target, also the target's).
     status: Arc<Status>,
-    metrics: Arc<Metrics>,
     pending: Pending,
     watch_set: watch::Sender<Arc<WatchSet>>,
     /// The generation of the watch set in place (see [`Loop::rewatch`]).
     applied: watch::Receiver<u64>,
-    health: Health,
-    /// What the last pass left in sync, for incremental passes.
-    baseline: Option<Arc<Baseline>>,
     /// The valid prompt files of earlier passes, by blob: a commit costs the files it
-    /// changed.
+    /// changed, and a revision's files are read once for every target.
     cache: Arc<std::sync::Mutex<LoadCache>>,
-    /// Failed passes in a row (for the backoff).
-    failures: u32,
     /// Commit statuses and events (`[notify]`), delivered in the background.
     notices: notices::Notices,
     /// The remote source: each pass syncs the revision its settings were read at.
     remote: Option<Arc<source::Remote>>,
     /// Keeps the slot open while no worker runs (`--once`).
     _triggers: Triggers,
+}
+
+/// One target of the daemon: what it syncs to, and where it stands. A target's
+/// failure, backoff or stall is its own.
+struct Lane {
+    settings: Settings,
+    client: Client,
+    status: Arc<Status>,
+    metrics: Arc<Metrics>,
+    health: Health,
+    /// What the last pass left in sync, for incremental passes.
+    baseline: Option<Arc<Baseline>>,
+    /// Failed passes in a row (for the backoff).
+    failures: u32,
+}
+
+/// What the targets' passes share: what one pass reads, and how.
+struct PassContext<'a> {
+    source: &'a SourceRev,
+    deploy: bool,
+    cache: &'a Arc<std::sync::Mutex<LoadCache>>,
+    notices: &'a notices::Notices,
+    trigger: Trigger,
+    force: &'a CancellationToken,
 }
 
 /// What one pass came to, for the loop's next step.
@@ -301,10 +349,7 @@ impl Loop {
                 Some(_) if shutdown.is_cancelled() => return Exit::Stopped,
                 Some(trigger) => trigger,
                 None => {
-                    let retry_at = match self.health {
-                        Health::Backoff(at) => Some(at),
-                        Health::Idle | Health::Stalled => None,
-                    };
+                    let retry_at = self.retry_at();
                     tokio::select! {
                         biased;
                         () = shutdown.cancelled() => return Exit::Stopped,
@@ -377,7 +422,8 @@ impl Loop {
         }
     }
 
-    /// Reload the settings, run one pass, record what it came to.
+    /// Reload the settings, run one pass of every target it is for (concurrently),
+    /// record what each came to.
     async fn pass(
         &mut self,
         trigger: Trigger,
@@ -395,57 +441,313 @@ impl Loop {
             () = shutdown.cancelled() => return Ended::exit(Exit::Stopped),
             () = force.cancelled() => return Ended::exit(Exit::Forced),
         };
-        if let Err(err) = &reloaded
-            && err.class() == FailureClass::Transient
-        {
-            // A remote source that could not be looked at before any revision was
-            // good (the start): backed off like an unreachable API.
-            let message = crate::error::chain(err);
-            let delay = self.backoff();
-            self.health = Health::Backoff(Instant::now() + delay);
-            self.metrics.pass(reason, "transient", 0.0, None);
-            tracing::error!(trigger = reason, reasons, kind = kind.as_str(), outcome = "transient", retry_in_ms = millis(delay), error = %message, "pass failed");
-            let record = PassRecord {
-                trigger: reason,
-                kind: kind.as_str(),
-                revision: None,
-                started_at: status::timestamp(SystemTime::now()),
-                duration_ms: 0,
-                outcome: "transient",
-                counts: Counts::default(),
-                error: Some(message),
-            };
-            self.status.failed(record, false, Some(delay));
-            return Ended::failed(true);
-        }
-        if let Err(err) = reloaded {
-            let message = crate::error::chain(&err);
-            tracing::error!(trigger = reason, reasons, error = %message, "the configuration cannot be loaded; no pass until it is fixed");
-            self.status.config_invalid(&message);
-            self.metrics.pass(reason, "stalled", 0.0, None);
-            self.notices.not_started(&self.settings.target, &err);
-            self.health = Health::Stalled;
-            return Ended::failed(true);
-        }
+        let problems = match reloaded {
+            Ok(problems) => problems,
+            Err(err) if err.class() == FailureClass::Transient => {
+                // A remote source that could not be looked at before any revision was
+                // good (the start): backed off like an unreachable API.
+                let message = crate::error::chain(&err);
+                for lane in &mut self.lanes {
+                    lane.transient(trigger, &message);
+                }
+                return Ended::failed(true);
+            }
+            Err(err) => {
+                invalid_logged(trigger, &err);
+                for lane in &mut self.lanes {
+                    lane.invalid(trigger, &err, &self.notices);
+                }
+                return Ended::failed(true);
+            }
+        };
         if let Some(revision) = self.remote.as_ref().and_then(|r| r.loaded_revision()) {
             self.source = SourceRev::Commit(revision);
         }
+        // A retry is for the targets whose backoff ran out; anything else is for all.
+        let retry_only = trigger.reasons.iter().all(|r| r == Reason::Retry);
+        let now = Instant::now();
+        let several = self.lanes.len() > 1;
+        let ctx = PassContext {
+            source: &self.source,
+            deploy: self.deploy,
+            cache: &self.cache,
+            notices: &self.notices,
+            trigger,
+            force,
+        };
+        let ctx = &ctx;
+        let runs = self
+            .lanes
+            .iter_mut()
+            .zip(problems)
+            .filter(|(lane, _)| !retry_only || lane.due(now))
+            .map(|(lane, problem)| {
+                let span = if several {
+                    tracing::info_span!("target", target_name = %lane.settings.target)
+                } else {
+                    tracing::Span::none()
+                };
+                tracing::Instrument::instrument(
+                    async move {
+                        match problem {
+                            Some(err) => {
+                                invalid_logged(ctx.trigger, &err);
+                                lane.invalid(ctx.trigger, &err, ctx.notices);
+                                Ended::failed(true)
+                            }
+                            None => lane.pass(ctx).await,
+                        }
+                    },
+                    span,
+                )
+            });
+        let joined = futures_util::future::join_all(runs);
+        tokio::pin!(joined);
+        let ended = loop {
+            tokio::select! {
+                ended = &mut joined => break ended,
+                _ = heartbeat.tick() => self.status.beat(),
+                () = force.cancelled() => {
+                    tracing::warn!(trigger = reason, reasons, kind = kind.as_str(), "the running pass is dropped (it is safe to kill: the next start converges)");
+                    return Ended::exit(Exit::Forced);
+                }
+            }
+        };
+        self.status.beat();
+        ended.into_iter().fold(
+            Ended {
+                ok: true,
+                exit: None,
+                small: true,
+                requeue: false,
+            },
+            |all, one| Ended {
+                ok: all.ok && one.ok,
+                exit: all.exit.or(one.exit),
+                small: all.small && one.small,
+                requeue: all.requeue || one.requeue,
+            },
+        )
+    }
+
+    /// When the soonest target backoff runs out, if one backs off.
+    fn retry_at(&self) -> Option<Instant> {
+        self.lanes
+            .iter()
+            .filter_map(|lane| match lane.health {
+                Health::Backoff(at) => Some(at),
+                Health::Idle | Health::Stalled => None,
+            })
+            .min()
+    }
+
+    /// Load the settings again (a changed API setting or key gets a new client): a
+    /// problem of the whole configuration is the error; one of a single target (its
+    /// key, or it is gone from the configuration) is that target's, by position.
+    async fn reload(&mut self) -> Result<Vec<Option<Error>>, Error> {
+        let load = Arc::clone(&self.load);
+        let loaded = tokio::task::spawn_blocking(move || load())
+            .await
+            .map_err(|err| Error::Internal(format!("loading the settings: {err}")))??;
+        let Some(first) = loaded.first() else {
+            return Err(Error::Internal("the settings name no target".into()));
+        };
+        self.notices.configure(first).await;
+        if first.watch.listen != self.settings.watch.listen {
+            tracing::warn!(listen = %first.watch.listen, "watch.listen changed; the probe server keeps its address until a restart");
+        }
+        let (new, old) = (&first.watch, &self.settings.watch);
+        if new.reconcile_token_file != old.reconcile_token_file
+            || new.reconcile_min_interval != old.reconcile_min_interval
+        {
+            tracing::warn!(
+                "watch.reconcile_token_file or watch.reconcile_min_interval changed; the probe server keeps the ones it started with until a restart (the token file's contents are read again as they change)"
+            );
+        }
+        self.settings = first.clone();
+        for added in loaded
+            .iter()
+            .filter(|s| !self.lanes.iter().any(|l| l.settings.target == s.target))
+            .filter(|_| loaded.len() > 1)
+        {
+            tracing::warn!(target_name = %added.target, "a target was added to the configuration; the daemon syncs the targets it started with until a restart");
+        }
+        let problems = self
+            .lanes
+            .iter_mut()
+            .map(|lane| {
+                // A target by its name; the only one there is when the daemon runs
+                // one (as before targets: renaming it keeps it).
+                let settings = loaded
+                    .iter()
+                    .find(|s| s.target == lane.settings.target)
+                    .or_else(|| loaded.first().filter(|_| loaded.len() == 1))
+                    .cloned();
+                match settings {
+                    Some(settings) => lane.reload(settings).err(),
+                    None => Some(Error::Usage(format!(
+                        "target {} is no longer in the configuration; the daemon syncs the targets it started with until a restart",
+                        lane.settings.target
+                    ))),
+                }
+            })
+            .collect();
+        Ok(problems)
+    }
+
+    /// Watch what matters for the settings and repository as they are now, and wait
+    /// (at most [`WATCH_APPLY`]) until the watches are in place: a change made before
+    /// then is read by the next pass, one made after makes an event. Working out the
+    /// set opens the repository: a shutdown or force ends the wait (`Some` says how
+    /// the daemon ends).
+    async fn rewatch(
+        &mut self,
+        shutdown: &CancellationToken,
+        force: &CancellationToken,
+    ) -> Option<Exit> {
+        let inputs = watcher::Inputs {
+            repo: self.settings.repo.clone(),
+            config_file: self.settings.config_file.clone(),
+            key_files: self
+                .lanes
+                .iter()
+                .filter_map(|lane| lane.settings.api.api_key_file.clone())
+                .collect(),
+            worktree: self.source == SourceRev::Worktree,
+            remote: self.remote.is_some(),
+        };
+        let planned = tokio::task::spawn_blocking(move || watcher::plan(&inputs));
+        let planned = tokio::select! {
+            planned = planned => planned,
+            () = shutdown.cancelled() => return Some(Exit::Stopped),
+            () = force.cancelled() => return Some(Exit::Forced),
+        };
+        match planned {
+            Ok(mut set) => {
+                set.generation = self.watch_set.borrow().generation + 1;
+                let generation = set.generation;
+                self.watch_set.send_replace(Arc::new(set));
+                let applied = self.applied.wait_for(|applied| *applied >= generation);
+                let waited = tokio::select! {
+                    waited = tokio::time::timeout(WATCH_APPLY, applied) => waited,
+                    () = shutdown.cancelled() => return Some(Exit::Stopped),
+                    () = force.cancelled() => return Some(Exit::Forced),
+                };
+                if waited.is_err() {
+                    tracing::warn!(
+                        timeout_ms = millis(WATCH_APPLY),
+                        "the watches were not in place in time; the resync timer covers what they miss"
+                    );
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot work out what to watch; the resync timer still runs")
+            }
+        }
+        None
+    }
+}
+
+impl Lane {
+    fn new(settings: Settings, status: Arc<Status>, metrics: Arc<Metrics>) -> Result<Lane, Error> {
+        let client = client(&settings, &metrics)?;
+        Ok(Lane {
+            settings,
+            client,
+            status,
+            metrics,
+            health: Health::Idle,
+            baseline: None,
+            failures: 0,
+        })
+    }
+
+    /// The next backoff delay: 750 ms doubling to 5 min, then between half and all of
+    /// it (jitter keeps many daemons from retrying in step); never before the API
+    /// takes requests again when a server asked to wait (at most 5 min, `api::MAX_PAUSE`).
+    fn backoff(&mut self) -> Duration {
+        let exp = BACKOFF_MIN.saturating_mul(1u32 << self.failures.min(16));
+        self.failures = self.failures.saturating_add(1);
+        let full = exp.min(BACKOFF_MAX);
+        let delay = full.mul_f64(0.5 + fastrand::f64() * 0.5);
+        let paused = self
+            .client
+            .paused_until()
+            .and_then(|until| until.duration_since(SystemTime::now()).ok());
+        delay.max(paused.unwrap_or_default())
+    }
+
+    /// Its backoff ran out.
+    fn due(&self, now: Instant) -> bool {
+        matches!(self.health, Health::Backoff(at) if at <= now)
+    }
+
+    /// Take reloaded settings; a changed API setting or key gets a new client.
+    fn reload(&mut self, settings: Settings) -> Result<(), Error> {
+        if !same_api(&settings, &self.settings) {
+            self.client = client(&settings, &self.metrics)?;
+            tracing::info!("API settings or key changed: using them from now on");
+        }
+        self.settings = settings;
+        Ok(())
+    }
+
+    /// No pass: the settings could not be had for a reason that may pass.
+    fn transient(&mut self, trigger: Trigger, message: &str) {
+        let reason = trigger.reason.as_str();
+        let reasons = trigger.reasons.label();
+        let kind = trigger.kind();
+        let delay = self.backoff();
+        self.health = Health::Backoff(Instant::now() + delay);
+        self.metrics.pass(reason, "transient", 0.0, None);
+        tracing::error!(trigger = reason, reasons, kind = kind.as_str(), outcome = "transient", retry_in_ms = millis(delay), error = %message, "pass failed");
+        let record = PassRecord {
+            trigger: reason,
+            kind: kind.as_str(),
+            revision: None,
+            started_at: status::timestamp(SystemTime::now()),
+            duration_ms: 0,
+            outcome: "transient",
+            counts: Counts::default(),
+            error: Some(message.to_owned()),
+        };
+        self.status.failed(record, false, Some(delay));
+    }
+
+    /// No pass: the configuration (or this target's part of it) is invalid; stalled
+    /// until it changes (the caller logs it, once).
+    fn invalid(&mut self, trigger: Trigger, err: &Error, notices: &notices::Notices) {
+        let reason = trigger.reason.as_str();
+        let message = crate::error::chain(err);
+        self.status.config_invalid(&message);
+        self.metrics.pass(reason, "stalled", 0.0, None);
+        notices.not_started(&self.settings.target, err);
+        self.health = Health::Stalled;
+    }
+
+    /// Run this target's pass, record what it came to.
+    async fn pass(&mut self, ctx: &PassContext<'_>) -> Ended {
+        let trigger = ctx.trigger;
+        let force = ctx.force;
+        let reason = trigger.reason.as_str();
+        let reasons = trigger.reasons.label();
+        let kind = trigger.kind();
         self.status.started(&reasons);
         let options = PassOptions {
-            source: self.source.clone(),
+            source: ctx.source.clone(),
             dry_run: false,
-            deploy: self.deploy,
+            deploy: ctx.deploy,
             trigger: reason,
             // The whole account is listed on full passes only, not on every commit.
             unmanaged: self.settings.sync.report_unmanaged && kind == Kind::Full,
             // After a commit or a saved file, only what changed since the last pass.
             since: self.baseline.clone().filter(|_| kind == Kind::Incremental),
-            cache: Some(Arc::clone(&self.cache)),
+            cache: Some(Arc::clone(ctx.cache)),
         };
         let since = options.since.clone();
         let started = Instant::now();
         let started_at = SystemTime::now();
-        let notifier = self.notices.notifier();
+        let notifier = ctx.notices.notifier();
         let result = {
             let progress = ProgressLog::default();
             let observer = notices::PassObserver {
@@ -453,20 +755,8 @@ impl Loop {
                 notifier: notifier.as_ref(),
                 target: &self.settings.target,
             };
-            let run = reconcile::run(&self.settings, &self.client, &options, &observer);
-            tokio::pin!(run);
-            loop {
-                tokio::select! {
-                    result = &mut run => break result,
-                    _ = heartbeat.tick() => self.status.beat(),
-                    () = force.cancelled() => {
-                        tracing::warn!(trigger = reason, reasons, "the running pass is dropped (it is safe to kill: the next start converges)");
-                        return Ended::exit(Exit::Forced);
-                    }
-                }
-            }
+            reconcile::run(&self.settings, &self.client, &options, &observer).await
         };
-        self.status.beat();
         let elapsed = started.elapsed();
         let mut record = PassRecord {
             trigger: reason,
@@ -556,7 +846,7 @@ impl Loop {
                 // pass looks at everything.
                 self.baseline = None;
                 record.revision = err.partial.as_deref().and_then(revision);
-                self.notices.failed(&self.settings.target, &err);
+                ctx.notices.failed(&self.settings.target, &err);
                 record.error = Some(crate::error::chain(&err.error));
                 let stalled = err.class == FailureClass::Stalled;
                 record.outcome = err.class.as_str();
@@ -587,95 +877,12 @@ impl Loop {
             }
         }
     }
+}
 
-    /// Load the settings again; a changed API setting or key gets a new client.
-    async fn reload(&mut self) -> Result<(), Error> {
-        let load = Arc::clone(&self.load);
-        let settings = tokio::task::spawn_blocking(move || load())
-            .await
-            .map_err(|err| Error::Internal(format!("loading the settings: {err}")))??;
-        self.notices.configure(&settings).await;
-        if !same_api(&settings, &self.settings) {
-            self.client = client(&settings, &self.metrics)?;
-            tracing::info!("API settings or key changed: using them from now on");
-        }
-        if settings.watch.listen != self.settings.watch.listen {
-            tracing::warn!(listen = %settings.watch.listen, "watch.listen changed; the probe server keeps its address until a restart");
-        }
-        let (new, old) = (&settings.watch, &self.settings.watch);
-        if new.reconcile_token_file != old.reconcile_token_file
-            || new.reconcile_min_interval != old.reconcile_min_interval
-        {
-            tracing::warn!(
-                "watch.reconcile_token_file or watch.reconcile_min_interval changed; the probe server keeps the ones it started with until a restart (the token file's contents are read again as they change)"
-            );
-        }
-        self.settings = settings;
-        Ok(())
-    }
-
-    /// The next backoff delay: 750 ms doubling to 5 min, then between half and all of
-    /// it (jitter keeps many daemons from retrying in step); never before the API
-    /// takes requests again when a server asked to wait (at most 5 min, `api::MAX_PAUSE`).
-    fn backoff(&mut self) -> Duration {
-        let exp = BACKOFF_MIN.saturating_mul(1u32 << self.failures.min(16));
-        self.failures = self.failures.saturating_add(1);
-        let full = exp.min(BACKOFF_MAX);
-        let delay = full.mul_f64(0.5 + fastrand::f64() * 0.5);
-        let paused = self
-            .client
-            .paused_until()
-            .and_then(|until| until.duration_since(SystemTime::now()).ok());
-        delay.max(paused.unwrap_or_default())
-    }
-
-    /// Watch what matters for the settings and repository as they are now, and wait
-    /// (at most [`WATCH_APPLY`]) until the watches are in place: a change made before
-    /// then is read by the next pass, one made after makes an event. Working out the
-    /// set opens the repository: a shutdown or force ends the wait (`Some` says how
-    /// the daemon ends).
-    async fn rewatch(
-        &mut self,
-        shutdown: &CancellationToken,
-        force: &CancellationToken,
-    ) -> Option<Exit> {
-        let inputs = watcher::Inputs {
-            repo: self.settings.repo.clone(),
-            config_file: self.settings.config_file.clone(),
-            key_file: self.settings.api.api_key_file.clone(),
-            worktree: self.source == SourceRev::Worktree,
-            remote: self.remote.is_some(),
-        };
-        let planned = tokio::task::spawn_blocking(move || watcher::plan(&inputs));
-        let planned = tokio::select! {
-            planned = planned => planned,
-            () = shutdown.cancelled() => return Some(Exit::Stopped),
-            () = force.cancelled() => return Some(Exit::Forced),
-        };
-        match planned {
-            Ok(mut set) => {
-                set.generation = self.watch_set.borrow().generation + 1;
-                let generation = set.generation;
-                self.watch_set.send_replace(Arc::new(set));
-                let applied = self.applied.wait_for(|applied| *applied >= generation);
-                let waited = tokio::select! {
-                    waited = tokio::time::timeout(WATCH_APPLY, applied) => waited,
-                    () = shutdown.cancelled() => return Some(Exit::Stopped),
-                    () = force.cancelled() => return Some(Exit::Forced),
-                };
-                if waited.is_err() {
-                    tracing::warn!(
-                        timeout_ms = millis(WATCH_APPLY),
-                        "the watches were not in place in time; the resync timer covers what they miss"
-                    );
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot work out what to watch; the resync timer still runs")
-            }
-        }
-        None
-    }
+/// Log that the configuration (or a target's part of it) cannot be loaded.
+fn invalid_logged(trigger: Trigger, err: &Error) {
+    let message = crate::error::chain(err);
+    tracing::error!(trigger = trigger.reason.as_str(), reasons = trigger.reasons.label(), error = %message, "the configuration cannot be loaded; no pass until it is fixed");
 }
 
 /// Run `work` on a blocking thread; `None` when `force` comes first (the thread is

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use crate::config::ReadyPolicy;
+use std::sync::Arc;
+
 /// Passes kept in `/status`.
 const HISTORY: usize = 5;
 
@@ -26,7 +29,14 @@ pub struct Status {
     heartbeat: AtomicU64,
     /// The notifier whose receivers `notify` shows.
     notices: std::sync::OnceLock<super::notices::Shared>,
+    /// A daemon of several targets: each target's own status (its conditions and
+    /// passes), and what readiness asks of them. This status then keeps what the
+    /// targets share (heartbeat, watcher, workers, notifications, source).
+    targets: std::sync::OnceLock<(ReadyPolicy, Vec<Target>)>,
 }
+
+/// A target's name and its status, in a daemon of several.
+pub type Target = (String, Arc<Status>);
 
 /// The name of the file watcher's worker: `watcher` in `/status` says `down` while it
 /// does not run.
@@ -70,6 +80,26 @@ pub struct StatusData {
     pub notify: Option<NotifyStatus>,
     /// The remote source (`[source]`), when the daemon fetches one; `null` otherwise.
     pub source: Option<super::source::SourceStatus>,
+    /// A daemon of several targets: a section per target, in the configuration's
+    /// order (the top-level conditions then sum them up; the revisions, passes and
+    /// counts are the targets' own). Absent when the daemon runs one target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<TargetSection>>,
+}
+
+/// One target of a daemon of several, in `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetSection {
+    pub name: String,
+    pub conditions: Vec<Condition>,
+    pub last_applied_revision: Option<String>,
+    pub last_attempted_revision: Option<String>,
+    pub last_success: Option<String>,
+    pub synced_once: bool,
+    pub unmanaged: Option<usize>,
+    /// The newest pass first.
+    pub passes: VecDeque<PassRecord>,
+    pub rate_limited_until: Option<String>,
 }
 
 /// The `notify` section of `/status`.
@@ -185,10 +215,12 @@ impl Status {
                 rate_limited_until: None,
                 notify: None,
                 source: None,
+                targets: None,
             }),
             origin: Instant::now(),
             heartbeat: AtomicU64::new(0),
             notices: std::sync::OnceLock::new(),
+            targets: std::sync::OnceLock::new(),
         };
         status.beat();
         status
@@ -227,6 +259,9 @@ impl Status {
     /// `Ok` when ready to be counted on (a pass ran to its end and nothing needs a
     /// person), else why not.
     pub fn readiness(&self) -> Result<(), String> {
+        if let Some((policy, targets)) = self.targets.get() {
+            return self.readiness_of(*policy, targets);
+        }
         let data = self.lock();
         if let Some(stalled) = data
             .conditions
@@ -247,8 +282,77 @@ impl Status {
         Ok(())
     }
 
+    /// Readiness of a daemon of several targets: its workers, then every target
+    /// (`all`) or one of them (`any`).
+    fn readiness_of(&self, policy: ReadyPolicy, targets: &[Target]) -> Result<(), String> {
+        if let Some((name, down)) = self
+            .lock()
+            .workers_down
+            .iter()
+            .find(|(_, down)| down.given_up)
+        {
+            return Err(format!(
+                "the {name} stopped and was given up after restarts: {}",
+                down.error
+            ));
+        }
+        let not_ready: Vec<String> = targets
+            .iter()
+            .filter_map(|(name, status)| {
+                status
+                    .readiness()
+                    .err()
+                    .map(|why| format!("target {name}: {why}"))
+            })
+            .collect();
+        let ready = match policy {
+            ReadyPolicy::All => not_ready.is_empty(),
+            ReadyPolicy::Any => not_ready.len() < targets.len(),
+        };
+        if ready {
+            Ok(())
+        } else {
+            let asked = match policy {
+                ReadyPolicy::All => "every target ready (watch.ready = \"all\")",
+                ReadyPolicy::Any => "one target ready (watch.ready = \"any\")",
+            };
+            Err(format!(
+                "{}; readiness asks for {asked}",
+                not_ready.join("; ")
+            ))
+        }
+    }
+
+    /// Make this the status of a daemon of several targets, each with its own status
+    /// (set once, at start).
+    pub fn set_targets(&self, policy: ReadyPolicy, targets: Vec<Target>) {
+        let _ = self.targets.set((policy, targets));
+    }
+
     pub fn snapshot(&self) -> StatusData {
         let mut data = self.lock().clone();
+        if let Some((policy, targets)) = self.targets.get() {
+            let sections: Vec<TargetSection> = targets
+                .iter()
+                .map(|(name, status)| {
+                    let d = status.lock().clone();
+                    TargetSection {
+                        name: name.clone(),
+                        conditions: d.conditions,
+                        last_applied_revision: d.last_applied_revision,
+                        last_attempted_revision: d.last_attempted_revision,
+                        last_success: d.last_success,
+                        synced_once: d.synced_once,
+                        unmanaged: d.unmanaged,
+                        passes: d.passes,
+                        rate_limited_until: d.rate_limited_until,
+                    }
+                })
+                .collect();
+            data.synced_once = sections.iter().all(|s| s.synced_once);
+            data.conditions = summed_up(&sections, self.readiness_of(*policy, targets));
+            data.targets = Some(sections);
+        }
         data.notify = self
             .notices
             .get()
@@ -414,6 +518,79 @@ impl Status {
     }
 }
 
+/// The top-level conditions of a daemon of several targets: `Ready` as readiness
+/// says, `Reconciling` and `Stalled` true while they are for any target (the message
+/// names which); each transition time is the newest of the targets' that count.
+fn summed_up(sections: &[TargetSection], ready: Result<(), String>) -> Vec<Condition> {
+    fn conditions<'a>(
+        sections: &'a [TargetSection],
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Condition)> + 'a {
+        sections.iter().filter_map(move |s| {
+            s.conditions
+                .iter()
+                .find(|c| c.kind == kind)
+                .map(|c| (s.name.as_str(), c))
+        })
+    }
+    let of = |kind: &'static str| conditions(sections, kind);
+    let newest = |kind: &'static str, status: &str| {
+        of(kind)
+            .filter(|(_, c)| c.status == status)
+            .map(|(_, c)| c.last_transition_time.clone())
+            .max()
+            .unwrap_or_default()
+    };
+    let any = |kind: &'static str, reason: &str, idle: (&str, &str)| {
+        let on: Vec<String> = of(kind)
+            .filter(|(_, c)| c.status == "True")
+            .map(|(name, c)| format!("{name}: {}", c.message))
+            .collect();
+        if on.is_empty() {
+            Condition {
+                kind,
+                status: "False",
+                reason: idle.0.to_owned(),
+                message: idle.1.to_owned(),
+                last_transition_time: newest(kind, "False"),
+            }
+        } else {
+            Condition {
+                kind,
+                status: "True",
+                reason: reason.to_owned(),
+                message: on.join("; "),
+                last_transition_time: newest(kind, "True"),
+            }
+        }
+    };
+    let ready = match ready {
+        Ok(()) => Condition {
+            kind: READY,
+            status: "True",
+            reason: "TargetsReady".to_owned(),
+            message: "the targets readiness asks for are ready".to_owned(),
+            last_transition_time: newest(READY, "True"),
+        },
+        Err(why) => Condition {
+            kind: READY,
+            status: "False",
+            reason: "TargetsNotReady".to_owned(),
+            message: why,
+            last_transition_time: newest(READY, "False"),
+        },
+    };
+    vec![
+        ready,
+        any(
+            RECONCILING,
+            "TargetReconciling",
+            ("Idle", "waiting for a change"),
+        ),
+        any(STALLED, "TargetStalled", RUNNING),
+    ]
+}
+
 impl PassRecord {
     fn outcome_reason(&self) -> &'static str {
         match self.outcome {
@@ -534,6 +711,70 @@ mod tests {
         assert_eq!(condition(&data, "Ready").status, "True");
         assert_eq!(data.last_applied_revision.as_deref(), Some("abc"));
         assert!(data.last_success.is_some());
+    }
+
+    fn several(policy: ReadyPolicy) -> (Status, Arc<Status>, Arc<Status>) {
+        let daemon = Status::new("events");
+        let (staging, production) = (
+            Arc::new(Status::new("events")),
+            Arc::new(Status::new("events")),
+        );
+        daemon.set_targets(
+            policy,
+            vec![
+                ("staging".to_owned(), Arc::clone(&staging)),
+                ("production".to_owned(), Arc::clone(&production)),
+            ],
+        );
+        (daemon, staging, production)
+    }
+
+    #[test]
+    fn several_targets_are_ready_as_watch_ready_says_and_stalled_names_the_target() {
+        for policy in [ReadyPolicy::All, ReadyPolicy::Any] {
+            let (daemon, staging, production) = several(policy);
+            assert!(daemon.readiness().is_err(), "nothing synced yet");
+            staging.completed(record("success"), None);
+            production.failed(record("stalled"), true, None);
+            let readiness = daemon.readiness();
+            let data = daemon.snapshot();
+            let stalled = condition(&data, "Stalled");
+            assert_eq!(stalled.status, "True");
+            assert!(
+                stalled.message.starts_with("production: boom"),
+                "{stalled:?}"
+            );
+            let sections = data.targets.as_ref().unwrap();
+            assert_eq!(sections.len(), 2);
+            assert_eq!(sections[0].name, "staging");
+            assert_eq!(sections[0].last_applied_revision.as_deref(), Some("abc"));
+            assert!(data.last_applied_revision.is_none(), "the targets' own");
+            match policy {
+                ReadyPolicy::All => {
+                    let why = readiness.unwrap_err();
+                    assert!(why.contains("target production: stalled"), "{why}");
+                    assert!(!why.contains("target staging"), "{why}");
+                    assert_eq!(condition(&data, "Ready").status, "False");
+                }
+                ReadyPolicy::Any => {
+                    assert!(readiness.is_ok(), "{readiness:?}");
+                    assert_eq!(condition(&data, "Ready").status, "True");
+                }
+            }
+            production.completed(record("success"), None);
+            assert!(daemon.readiness().is_ok());
+            daemon.worker_down(WATCHER, "gone", true);
+            assert!(daemon.readiness().unwrap_err().contains("given up"));
+        }
+    }
+
+    #[test]
+    fn one_target_has_no_targets_section() {
+        let status = Status::new("events");
+        status.set_target("staging");
+        let json = serde_json::to_value(status.snapshot()).unwrap();
+        assert_eq!(json["target"], "staging");
+        assert!(json.get("targets").is_none(), "{json}");
     }
 
     #[test]

@@ -73,8 +73,9 @@ pub struct Filter {
     link: Option<(PathBuf, OsString)>,
     /// The configuration file (in a canonical directory).
     config: Option<PathBuf>,
-    /// The directory of the key file (a Kubernetes secret mount swaps `..data` there).
-    key_dir: Option<PathBuf>,
+    /// The directories of the key files, one per target (a Kubernetes secret mount
+    /// swaps `..data` there).
+    key_dirs: Vec<PathBuf>,
     /// The work tree root, when the working tree is what syncs.
     work_root: Option<PathBuf>,
 }
@@ -112,7 +113,10 @@ impl Filter {
         if self.config.as_deref() == Some(path) {
             return Some(Reason::Config);
         }
-        if self.key_dir.as_deref() == path.parent() && self.key_dir.is_some() {
+        if path
+            .parent()
+            .is_some_and(|parent| self.key_dirs.iter().any(|dir| dir == parent))
+        {
             return Some(Reason::KeyFile);
         }
         let root = self.work_root.as_deref()?;
@@ -152,7 +156,8 @@ pub struct Inputs {
     pub repo: PathBuf,
     /// The configuration file read, if any.
     pub config_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
+    /// The key files, one per target that reads its key from a file.
+    pub key_files: Vec<PathBuf>,
     /// The working tree syncs (`--worktree`): watch its directories too.
     pub worktree: bool,
     /// The repository is a remote source's mirror: its source worker says when it
@@ -205,10 +210,12 @@ pub fn plan(inputs: &Inputs) -> WatchSet {
         set.filter.config = Some(parent.join(name));
         set.add(parent, Depth::Flat);
     }
-    if let Some(parent) = inputs.key_file.as_deref().and_then(Path::parent) {
+    for parent in inputs.key_files.iter().filter_map(|file| file.parent()) {
         let parent = canonical(parent);
-        set.filter.key_dir = Some(parent.clone());
-        set.add(parent, Depth::Flat);
+        if !set.filter.key_dirs.contains(&parent) {
+            set.filter.key_dirs.push(parent.clone());
+            set.add(parent, Depth::Flat);
+        }
     }
     set
 }
@@ -666,7 +673,7 @@ mod tests {
             git_dirs: vec![PathBuf::from("/r/.git")],
             link: Some((PathBuf::from("/git"), OsString::from("link"))),
             config: Some(PathBuf::from("/r/promptsync.toml")),
-            key_dir: Some(PathBuf::from("/secrets")),
+            key_dirs: vec![PathBuf::from("/secrets")],
             work_root: Some(PathBuf::from("/r")),
         }
     }

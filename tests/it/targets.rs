@@ -375,6 +375,11 @@ fn target_settings_are_checked_and_the_repository_cannot_point_a_key_elsewhere()
 
 /// `promptsync watch --target NAME` in the repository, with the operator's file.
 fn daemon(t: &Two, target: &str, extra_env: &[(&str, &str)]) -> crate::support::daemon::Daemon {
+    daemon_of(t, &["--target", target], extra_env)
+}
+
+/// `promptsync watch ARGS` in the repository, with the operator's file.
+fn daemon_of(t: &Two, args: &[&str], extra_env: &[(&str, &str)]) -> crate::support::daemon::Daemon {
     let mut command = crate::support::promptsync_command();
     command
         .current_dir(t.repo.path())
@@ -382,9 +387,214 @@ fn daemon(t: &Two, target: &str, extra_env: &[(&str, &str)]) -> crate::support::
         .env("STAGING_API_KEY", STAGING_KEY)
         .env("PROMPTSYNC_WATCH__DEBOUNCE", "100ms")
         .envs(extra_env.iter().copied())
-        .args(["watch", "--target", target, "--config"])
+        .arg("watch")
+        .args(args)
+        .arg("--config")
         .arg(t.path("promptsync.toml"));
     crate::support::daemon::Daemon::spawn(command)
+}
+
+/// The section of `target` in a daemon's `/status`.
+fn section(status: &Value, target: &str) -> Value {
+    status["targets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no targets section: {status:#}"))
+        .iter()
+        .find(|s| s["name"] == target)
+        .unwrap_or_else(|| panic!("no section of {target}: {status:#}"))
+        .clone()
+}
+
+/// The status (`"True"`/`"False"`) of condition `kind` in a `/status` section.
+fn condition(section: &Value, kind: &str) -> String {
+    section["conditions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["type"] == kind))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_else(|| panic!("no {kind} condition: {section:#}"))
+        .to_owned()
+}
+
+#[test]
+fn one_daemon_syncs_every_target_staging_follows_head_and_production_moves_on_a_tag() {
+    let t = Two::new();
+    let deadline = std::time::Duration::from_secs(30);
+    t.repo
+        .write("prompts/b.prompt.yaml", &prompt("B", "first"))
+        .write("prompts/c.prompt.yaml", &prompt("C", "first"));
+    let first = t.repo.commit("Add B and C");
+    let d = daemon_of(
+        &t,
+        &[],
+        &[("PROMPTSYNC_LOG__LEVEL", "info,promptsync=debug")],
+    );
+    d.wait_ready(deadline);
+
+    // One commit, both targets: live at once in staging, a draft in production. The
+    // revision's files are read once: the second target takes all three from the
+    // first one's read.
+    let reused: Vec<u64> = d
+        .logs()
+        .iter()
+        .filter(|l| l["message"] == "prompt files taken from the cache")
+        .filter_map(|l| l["reused"].as_u64())
+        .take(2)
+        .collect();
+    assert_eq!(reused, [0, 3], "{}", d.log_text());
+    assert_eq!(live(&t.staging, "A"), Some(1));
+    assert_eq!(versions(&t.production, "A"), 1);
+    assert_eq!(live(&t.production, "A"), None, "no tag yet");
+    let status = d.status();
+    assert!(status.get("target").is_none(), "{status:#}");
+    for name in ["staging", "production"] {
+        let s = section(&status, name);
+        assert_eq!(condition(&s, "Ready"), "True", "{s:#}");
+        assert_eq!(s["last_applied_revision"], first, "{s:#}");
+    }
+    assert_eq!(condition(&status, "Ready"), "True", "{status:#}");
+    // main moves on: staging runs HEAD, production keeps its draft.
+    t.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    let head = t.repo.commit("Edit A");
+    crate::support::wait_until(deadline, "staging to run HEAD", || {
+        (live(&t.staging, "A") == Some(2)).then_some(())
+    });
+    crate::support::wait_until(deadline, "production to hold the draft", || {
+        (versions(&t.production, "A") == 2).then_some(())
+    });
+    crate::support::wait_until(deadline, "both to have applied HEAD", || {
+        let status = d.status();
+        ["staging", "production"]
+            .iter()
+            .all(|name| section(&status, name)["last_applied_revision"] == head)
+            .then_some(())
+    });
+    assert_eq!(
+        live(&t.production, "A"),
+        None,
+        "production moves on a tag only"
+    );
+
+    // A tag on main promotes what staging runs, in production only.
+    t.repo
+        .tag_annotated("v1.0.0", "First release", BASE_TIME + 300);
+    crate::support::wait_until(deadline, "the tag to go live in production", || {
+        (live(&t.production, "A") == Some(2)).then_some(())
+    });
+    assert_eq!(versions(&t.production, "A"), 2, "promoted, not rewritten");
+    assert_eq!(live(&t.staging, "A"), Some(2));
+
+    let metrics = d.get("/metrics").1;
+    for target in ["staging", "production"] {
+        assert!(
+            metrics.contains(&format!("promptsync_reconcile_total{{target=\"{target}\",")),
+            "{metrics}"
+        );
+    }
+    assert_eq!(
+        metrics.matches("# HELP promptsync_reconcile ").count(),
+        1,
+        "{metrics}"
+    );
+    let log = d.log_text();
+    assert!(!log.contains(STAGING_KEY) && !log.contains(PRODUCTION_KEY));
+}
+
+#[test]
+fn one_daemon_a_refused_key_stalls_its_target_only_until_the_key_file_is_rotated() {
+    let t = Two::new();
+    std::fs::write(t.path("production-key"), "sk_revoked\n").unwrap();
+    let deadline = std::time::Duration::from_secs(30);
+    let d = daemon_of(&t, &[], &[]);
+
+    crate::support::wait_until(deadline, "production to stall", || {
+        let status = d.status();
+        let production = section(&status, "production");
+        (condition(&production, "Stalled") == "True"
+            && condition(&section(&status, "staging"), "Ready") == "True")
+            .then_some(status)
+    });
+    // The daemon is up, its probes answer; readiness asks for every target.
+    assert_eq!(d.get("/healthz").0, 200);
+    let (code, body) = d.get("/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("target production: stalled"), "{body}");
+    assert!(!body.contains("target staging"), "{body}");
+    let status = d.status();
+    assert_eq!(condition(&status, "Stalled"), "True", "{status:#}");
+    assert_eq!(live(&t.staging, "A"), Some(1));
+    assert!(
+        t.production.prompts().is_empty(),
+        "the refused key sent nothing"
+    );
+
+    // Staging keeps syncing.
+    t.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    t.repo.commit("Edit A");
+    crate::support::wait_until(deadline, "staging to run HEAD", || {
+        (live(&t.staging, "A") == Some(2)).then_some(())
+    });
+    assert_eq!(
+        condition(&section(&d.status(), "production"), "Stalled"),
+        "True"
+    );
+
+    // The key file is rotated (written aside, renamed over): production recovers
+    // without a restart.
+    std::fs::write(t.path("production-key.new"), format!("{PRODUCTION_KEY}\n")).unwrap();
+    std::fs::rename(t.path("production-key.new"), t.path("production-key")).unwrap();
+    crate::support::wait_until(deadline, "production to recover", || {
+        (versions(&t.production, "A") == 1).then_some(())
+    });
+    d.wait_ready(deadline);
+    let production = section(&d.status(), "production");
+    assert_eq!(condition(&production, "Stalled"), "False", "{production:#}");
+    let log = d.log_text();
+    assert!(!log.contains(STAGING_KEY) && !log.contains(PRODUCTION_KEY));
+}
+
+#[test]
+fn watch_ready_any_is_ready_while_one_target_is_and_target_names_the_ones_to_run() {
+    let t = Two::new();
+    std::fs::write(t.path("production-key"), "sk_revoked\n").unwrap();
+    let deadline = std::time::Duration::from_secs(30);
+    let d = daemon_of(&t, &[], &[("PROMPTSYNC_WATCH__READY", "any")]);
+    d.wait_ready(deadline);
+    let status = d.status();
+    assert_eq!(
+        condition(&section(&status, "production"), "Stalled"),
+        "True"
+    );
+    assert_eq!(condition(&status, "Ready"), "True", "{status:#}");
+
+    // `--target` names the targets of the daemon: one, or several in one daemon
+    // (whose `--once` fails when one of them does).
+    t.run(&["watch", "--once", "--target", "staging"], 0);
+    let (_, stderr) = texts(&t.run(
+        &[
+            "watch",
+            "--once",
+            "--target",
+            "staging",
+            "--target",
+            "production",
+        ],
+        1,
+    ));
+    assert!(
+        stderr.contains("pass finished") && stderr.contains("pass failed"),
+        "staging's pass ran to its end, production's failed:\n{stderr}"
+    );
+    assert!(!stderr.contains("sk_revoked"), "{stderr}");
+    // The local emulator is one account: it runs with one target.
+    let output = t.cmd(&["watch", "--once", "--emulator"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("--emulator is one local account: pick one target with --target NAME"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -403,21 +613,6 @@ fn a_daemon_per_target_keeps_syncing_while_the_other_targets_key_is_refused() {
     ));
     std::fs::write(t.path("production-key"), "sk_revoked\n").unwrap();
     let deadline = std::time::Duration::from_secs(30);
-
-    // Several targets and none named: the daemon says how to run it.
-    let mut command = crate::support::promptsync_command();
-    command
-        .current_dir(t.repo.path())
-        .env("STAGING_API_KEY", STAGING_KEY)
-        .args(["watch", "--once", "--config"])
-        .arg(t.path("promptsync.toml"));
-    let output = command.output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("watch runs one target: name it with --target NAME"),
-        "{stderr}"
-    );
 
     let staging = daemon(&t, "staging", &[]);
     let production = daemon(&t, "production", &[]);
