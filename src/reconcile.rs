@@ -50,6 +50,21 @@ pub struct PassOptions {
     pub cache: Option<std::sync::Arc<std::sync::Mutex<LoadCache>>>,
 }
 
+impl PassOptions {
+    /// A one-shot pass of a command (`sync`, `plan`, `status`): no baseline, no cache.
+    pub fn command_line(source: SourceRev, dry_run: bool, deploy: bool, unmanaged: bool) -> Self {
+        PassOptions {
+            source,
+            dry_run,
+            deploy,
+            trigger: "command line",
+            unmanaged,
+            since: None,
+            cache: None,
+        }
+    }
+}
+
 /// A remote prompt that no prompt file names.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unmanaged {

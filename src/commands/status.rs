@@ -67,15 +67,8 @@ fn by_target(settings: &Settings, args: &StatusArgs, rev: &SourceRev) -> Result<
         }
         let reads = futures_util::future::join_all(targets.iter().map(|target| async move {
             let client = Client::new(&target.api)?;
-            let options = PassOptions {
-                source: rev.clone(),
-                dry_run: true,
-                deploy: !args.remote.no_deploy,
-                trigger: "command line",
-                unmanaged: true,
-                since: None,
-                cache: None,
-            };
+            let options =
+                PassOptions::command_line(rev.clone(), true, !args.remote.no_deploy, true);
             let pass = reconcile::run(target, &client, &options, &Unobserved)
                 .await
                 .map_err(|err| err.error)?;
@@ -140,15 +133,7 @@ async fn overview(
     args: &StatusArgs,
     rev: SourceRev,
 ) -> Result<ExitStatus, Error> {
-    let options = PassOptions {
-        source: rev,
-        dry_run: true,
-        deploy: !args.remote.no_deploy,
-        trigger: "command line",
-        unmanaged: true,
-        since: None,
-        cache: None,
-    };
+    let options = PassOptions::command_line(rev, true, !args.remote.no_deploy, true);
     let pass = reconcile::run(settings, client, &options, &Unobserved)
         .await
         .map_err(|err| err.error)?;

@@ -236,15 +236,12 @@ fn pass(
             "--emulator is one local account: pick one target with --target NAME".to_owned(),
         ));
     }
-    let options = PassOptions {
-        source: rev,
-        dry_run: !mode.sends(),
-        deploy: !remote.no_deploy,
-        trigger: "command line",
-        unmanaged: settings.sync.report_unmanaged,
-        since: None,
-        cache: None,
-    };
+    let options = PassOptions::command_line(
+        rev,
+        !mode.sends(),
+        !remote.no_deploy,
+        settings.sync.report_unmanaged,
+    );
     let progress = mode.sends() && global.quiet == 0;
     let runtime = match super::runtime() {
         Ok(runtime) => runtime,
@@ -355,15 +352,12 @@ fn one_pass(
     tail: &mut Tail,
 ) -> Ran {
     let early = |error: Error| (None, error);
-    let options = PassOptions {
-        source: rev,
-        dry_run: !mode.sends(),
-        deploy: !remote.no_deploy,
-        trigger: "command line",
-        unmanaged: settings.sync.report_unmanaged,
-        since: None,
-        cache: None,
-    };
+    let options = PassOptions::command_line(
+        rev,
+        !mode.sends(),
+        !remote.no_deploy,
+        settings.sync.report_unmanaged,
+    );
     let progress = mode.sends() && global.quiet == 0;
     let bar = settings.log.format == crate::cli::LogFormat::Pretty;
     let runtime = super::runtime().map_err(early)?;
