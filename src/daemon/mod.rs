@@ -710,6 +710,7 @@ impl Lane {
             outcome: "transient",
             counts: Counts::default(),
             error: Some(message.to_owned()),
+            deploy_held: None,
         };
         self.status.failed(record, false, Some(delay));
     }
@@ -767,6 +768,7 @@ impl Lane {
             outcome: "success",
             counts: Counts::default(),
             error: None,
+            deploy_held: None,
         };
         match result {
             Ok(pass) => {
@@ -796,6 +798,7 @@ impl Lane {
                 record.revision = digest.revision;
                 let counts = digest.counts;
                 record.counts = counts;
+                record.deploy_held = digest.deploy_held;
                 let clean = counts.failed == 0 && counts.invalid_files == 0;
                 record.outcome = if clean { "success" } else { "partial" };
                 self.metrics
@@ -824,6 +827,7 @@ impl Lane {
                     failed = counts.failed,
                     deployed = counts.deployed,
                     invalid_files = counts.invalid_files,
+                    deploy_held = record.deploy_held.as_deref(),
                     retry_in_ms = retry_in.map(millis),
                     "pass finished"
                 );

@@ -27,6 +27,8 @@ pub(super) struct Digest {
     pub small: bool,
     /// A prompt was renamed while a release applies.
     pub requeue: bool,
+    /// Why the deploy gate held the release, when it did.
+    pub deploy_held: Option<String>,
 }
 
 /// What `pass` came to: the baseline it leaves, its counts for status and metrics
@@ -106,6 +108,11 @@ pub(super) fn digest(
         carried: pass.carried,
         small: since.is_some() && looked_at * 4 < pass.source.prompts.len(),
         requeue: pass.release.is_some() && crate::baseline::renamed_any(pass),
+        deploy_held: pass
+            .gate
+            .as_ref()
+            .filter(|gate| gate.held)
+            .map(|gate| gate.reason.clone()),
     }
 }
 

@@ -166,6 +166,10 @@ pub struct PassRecord {
     pub outcome: &'static str,
     pub counts: Counts,
     pub error: Option<String>,
+    /// The deploy gate held the release (`deploy.gate_command` failed): why. The
+    /// drafts synced, so the outcome is still `success`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy_held: Option<String>,
 }
 
 /// What a pass did, by prompt.
@@ -675,6 +679,7 @@ mod tests {
             outcome,
             counts: Counts::default(),
             error: (outcome != "success").then(|| "boom".to_owned()),
+            deploy_held: None,
         }
     }
 

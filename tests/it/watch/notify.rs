@@ -304,4 +304,23 @@ token_file = "{{token}}"
         daemon.log_text().contains("gate exit 3"),
         "the log says why the deploy is held"
     );
+    // The pass synced its drafts (a success, the daemon stays ready), and its record in
+    // /status and its log line say the deploy is held, and why.
+    let record = wait_until(DEADLINE, "a pass record with the held deploy", || {
+        let status = daemon.status();
+        status["passes"]
+            .as_array()?
+            .iter()
+            .find(|p| p["deploy_held"].is_string())
+            .cloned()
+    });
+    assert_eq!(record["deploy_held"], "gate exit 3", "{record:#}");
+    assert_eq!(record["outcome"], "success", "{record:#}");
+    assert!(
+        daemon
+            .logs()
+            .iter()
+            .any(|l| l["message"] == "pass finished" && l["deploy_held"] == "gate exit 3"),
+        "the pass's line says the deploy is held"
+    );
 }
