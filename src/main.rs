@@ -6,6 +6,7 @@ use promptsync::cli::Cli;
 use promptsync::commands::ExitStatus;
 
 fn main() -> ExitCode {
+    promptsync::secret::redact_panics();
     let cli = match Cli::try_parse_checked(std::env::args_os()) {
         Ok(cli) => cli,
         Err(usage) => {

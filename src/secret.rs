@@ -258,9 +258,68 @@ impl<W: Write> Drop for Redacting<W> {
     }
 }
 
+/// Print panics through the redactor: the standard hook writes a panic's message to
+/// stderr as it is, and the message can hold any value the panicking code formatted.
+/// Same text as the standard hook (thread, location, message, and the backtrace when
+/// `RUST_BACKTRACE` asks for one), every secret replaced.
+pub fn redact_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let backtrace = std::backtrace::Backtrace::capture();
+        let text = panic_text(
+            thread.name().unwrap_or("<unnamed>"),
+            location.as_deref(),
+            info.payload_as_str().unwrap_or("Box<dyn Any>"),
+            &backtrace,
+        );
+        // Nothing is left to tell about a failed write to stderr.
+        let _ = io::stderr().lock().write_all(redact(&text).as_bytes());
+    }));
+}
+
+/// What [`redact_panics`] prints, before redaction.
+fn panic_text(
+    thread: &str,
+    location: Option<&str>,
+    message: &str,
+    backtrace: &std::backtrace::Backtrace,
+) -> String {
+    let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+    let trace = match backtrace.status() {
+        std::backtrace::BacktraceStatus::Captured => format!("stack backtrace:\n{backtrace}\n"),
+        _ => "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n"
+            .to_owned(),
+    };
+    format!("\nthread '{thread}' panicked{at}:\n{message}\n{trace}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panics_message_is_redacted() {
+        register("sk_unit_panic_secret_31");
+        let text = panic_text(
+            "main",
+            Some("src/x.rs:1:2"),
+            "bad value sk_unit_panic_secret_31",
+            &std::backtrace::Backtrace::disabled(),
+        );
+        assert!(
+            text.contains("thread 'main' panicked at src/x.rs:1:2:"),
+            "{text}"
+        );
+        assert!(text.contains("RUST_BACKTRACE=1"), "{text}");
+        assert_eq!(
+            redact(&text).lines().nth(2),
+            Some("bad value [redacted]"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn debug_and_display_hide_the_key() {
