@@ -245,6 +245,29 @@ impl Forge {
             .map_err(|err| Failure::fail(format!("{what}: the reply is not JSON ({err})")))
     }
 
+    /// POST `status` to `url` as `{"state", <name_field>, "description", "target_url"}`:
+    /// what GitHub and GitLab share; each host names its fields and states.
+    pub(super) async fn send_status(
+        &self,
+        url: url::Url,
+        status: &CommitStatus,
+        state: &str,
+        name_field: &str,
+    ) -> Result<(), Failure> {
+        let mut body = serde_json::json!({
+            "state": state,
+            name_field: status.context,
+            "description": status.description,
+        });
+        if let Some(link) = status.target_url.as_ref().or(self.target_url.as_ref()) {
+            body["target_url"] = serde_json::Value::String(link.clone());
+        }
+        let what = format!("POST statuses ({})", status.context);
+        self.send_json(reqwest::Method::POST, url, Some(&body), &what)
+            .await?;
+        Ok(())
+    }
+
     /// Post a commit status.
     pub async fn post_status(&self, status: &CommitStatus) -> Result<(), Failure> {
         match self.kind {

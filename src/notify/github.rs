@@ -38,19 +38,7 @@ pub(super) async fn post_status(forge: &Forge, status: &CommitStatus) -> Result<
         State::Success => "success",
         State::Failure => "failure",
     };
-    let mut body = json!({
-        "state": state,
-        "context": status.context,
-        "description": status.description,
-    });
-    if let Some(link) = status.target_url.as_ref().or(forge.target_url.as_ref()) {
-        body["target_url"] = Value::String(link.clone());
-    }
-    let what = format!("POST statuses ({})", status.context);
-    forge
-        .send_json(Method::POST, url, Some(&body), &what)
-        .await?;
-    Ok(())
+    forge.send_status(url, status, state, "context").await
 }
 
 pub(super) async fn upsert_comment(

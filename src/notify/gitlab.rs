@@ -24,19 +24,7 @@ pub(super) async fn post_status(forge: &Forge, status: &CommitStatus) -> Result<
         State::Success => "success",
         State::Failure => "failed",
     };
-    let mut body = json!({
-        "state": state,
-        "name": status.context,
-        "description": status.description,
-    });
-    if let Some(link) = status.target_url.as_ref().or(forge.target_url.as_ref()) {
-        body["target_url"] = Value::String(link.clone());
-    }
-    let what = format!("POST statuses ({})", status.context);
-    forge
-        .send_json(Method::POST, url, Some(&body), &what)
-        .await?;
-    Ok(())
+    forge.send_status(url, status, state, "name").await
 }
 
 pub(super) async fn upsert_note(
