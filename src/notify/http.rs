@@ -94,6 +94,9 @@ impl Http {
             request = request.header(name, value.clone());
         }
         if let Some(body) = body {
+            // Server replies and file names reach payloads: every secret promptsync
+            // holds is redacted on the way out, as on every other channel.
+            let body = crate::secret::redact_bytes(&body).into_owned();
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);

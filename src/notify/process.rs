@@ -64,7 +64,10 @@ pub async fn run(
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(
+            env.iter()
+                .map(|(k, v)| (k, crate::secret::redact(v).into_owned())),
+        )
         // promptsync's own secrets stay with promptsync.
         .env_remove("RESPAN_API_KEY")
         .env_remove("GITHUB_TOKEN")
@@ -90,6 +93,7 @@ pub async fn run(
     })?;
     let group = child.id().and_then(|id| i32::try_from(id).ok());
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let input = crate::secret::redact_bytes(&input).into_owned();
         tokio::spawn(async move {
             // A program that does not read its input is fine.
             let _ = pipe.write_all(&input).await;

@@ -64,8 +64,11 @@ impl Webhook {
                 (body, Vec::new())
             }
             WebhookFormat::Json => {
+                // Redacted before it is signed (`Http::send` redacts again, a no-op),
+                // so the signature holds for what is sent.
                 let body =
                     serde_json::to_vec(payload).map_err(|err| Failure::fail(err.to_string()))?;
+                let body = crate::secret::redact_bytes(&body).into_owned();
                 let secret = match &self.secret_file {
                     Some(path) => Some(
                         crate::secretfile::read_file(path, "webhook secret")

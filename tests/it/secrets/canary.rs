@@ -409,3 +409,70 @@ fn the_daemon_shows_the_key_on_no_channel() {
         run.all()
     );
 }
+
+/// Notifications are an output channel too: a server that echoes the key in its errors
+/// makes a failed pass whose webhook payload and commit status carry those errors; what
+/// reaches the receivers is redacted (the webhook's signature still verifies).
+#[test]
+fn notifications_carry_the_key_to_no_receiver() {
+    let key = KeyFile::new();
+    let repo = planted_repo(&key);
+    let server = EchoServer::start(Echo::Rejects);
+    let rec = crate::support::recorder::Recorder::start();
+    rec.verify_with("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("webhook-secret");
+    std::fs::write(&secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
+    let token = dir.path().join("github-token");
+    std::fs::write(&token, format!("{}\n", crate::support::recorder::TOKEN)).unwrap();
+    let config = dir.path().join("operator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[notify.webhook]]
+url = "{url}/hooks/canary"
+events = ["pass.failed", "deploy.failed"]
+format = "json"
+secret_file = "{secret}"
+
+[notify.github]
+repository = "acme/prompts"
+api_url = "{url}"
+token_file = "{token}"
+"#,
+            url = rec.url(),
+            secret = secret.display(),
+            token = token.display(),
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let run = run(&repo, &server.base_url(), &["sync", "--config", &config]);
+    run.assert_clean();
+    let requests = rec.requests();
+    let hooks: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/hooks/"))
+        .collect();
+    let statuses: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.contains("/statuses/"))
+        .collect();
+    assert!(!hooks.is_empty(), "a webhook was sent: {requests:?}");
+    assert!(!statuses.is_empty(), "a status was posted: {requests:?}");
+    for r in hooks.iter().chain(&statuses) {
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(!body.contains(CANARY), "{} carries the key: {body}", r.path);
+    }
+    assert!(
+        hooks
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains(REDACTED)),
+        "the payload keeps the server's error, redacted: {hooks:?}"
+    );
+    assert!(
+        hooks.iter().all(|r| r.verified == Some(true)),
+        "the signature covers the redacted body"
+    );
+}
