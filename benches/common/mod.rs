@@ -212,10 +212,16 @@ pub struct Watch {
 
 impl Watch {
     pub fn start(repo: &Path, base: &str, env: &[(&str, &str)]) -> Watch {
+        Watch::start_with(repo, base, env, &[])
+    }
+
+    /// [`Watch::start`] with more arguments (`--emulator`, say).
+    pub fn start_with(repo: &Path, base: &str, env: &[(&str, &str)], args: &[&str]) -> Watch {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
             .current_dir(repo)
             .args(["watch", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
             .env("RESPAN_BASE_URL", base)
             .env("RESPAN_API_KEY", "bench")
             .envs(env.iter().copied())
@@ -281,5 +287,51 @@ impl Watch {
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "promptsync watch exited with {status}");
+    }
+}
+
+/// `promptsync emulator` in a process of its own, serving (and keeping) a state file.
+pub struct EmulatorProcess {
+    child: std::process::Child,
+    base_url: String,
+}
+
+impl EmulatorProcess {
+    pub fn start(state: &Path) -> EmulatorProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
+            .args(["emulator", "--listen", "127.0.0.1:0", "--deferred-writes", "-q"])
+            .arg("--state")
+            .arg(state)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base_url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .expect("the emulator prints its address")
+            .to_owned();
+        EmulatorProcess { child, base_url }
+    }
+
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then wait for it to exit.
+    pub fn stop(&mut self) {
+        let pid = self.pid().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap();
     }
 }

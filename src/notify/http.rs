@@ -139,21 +139,12 @@ impl Http {
                 humantime::format_duration(self.timeout)
             );
         }
-        let mut text = if err.is_connect() {
-            "cannot connect".to_owned()
+        let text = if err.is_connect() {
+            "cannot connect"
         } else {
-            "no reply".to_owned()
+            "no reply"
         };
-        let mut source = std::error::Error::source(err);
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        text
+        crate::error::with_causes(text.to_owned(), std::error::Error::source(err))
     }
 }
 
