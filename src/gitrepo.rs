@@ -125,6 +125,10 @@ fn revision_reason(err: &git2::Error) -> &'static str {
     }
 }
 
+/// The git config key that marks a bare repository as a promptsync mirror (made by
+/// [`source`](crate::source)), which [`GitRepo::open`] reads like a working tree.
+pub const MARKER_KEY: &str = "promptsync.mirror";
+
 /// An open repository with a working tree.
 pub struct GitRepo {
     repo: Repository,
@@ -191,7 +195,7 @@ impl GitRepo {
         let mirror = repo.is_bare()
             && repo
                 .config()
-                .and_then(|config| config.get_bool(crate::source::MARKER_KEY))
+                .and_then(|config| config.get_bool(MARKER_KEY))
                 .unwrap_or(false);
         let Some(workdir) = repo.workdir().or_else(|| mirror.then(|| repo.path())) else {
             return Err(GitError::Bare {
