@@ -4,9 +4,11 @@
 //! Conflicts (two files naming one prompt) are found here. Knows nothing about the API
 //! beyond the shape of a version body.
 //!
-//! This file holds the types of the desired state; the load is [`load`]'s (from a
-//! commit, the working tree or paths on disk), reading `content_file`s `content`'s,
-//! the conflict check `conflicts`', the version body `spec`'s.
+//! This file holds the types of the desired state. The rest, a concern a file:
+//! `desired::load` ([`load`], [`load_with`], [`load_paths`]: a commit, the working
+//! tree, paths on disk), `desired::content` (a file's `content_file`s read and its
+//! variables checked), `desired::conflicts`, `desired::spec` (the version body), and
+//! `desired::cache`, `desired::findings`, `desired::parallel`.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 

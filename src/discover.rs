@@ -1,6 +1,6 @@
 //! Find prompt files in a tree by the configured include/exclude globs, and read them;
 //! a message's `content_file` is resolved inside the repository (never outside,
-//! symlinks included) by [`resolve`].
+//! symlinks included) by `discover::resolve`.
 //! A tree is a commit's (read through [`gitrepo`](crate::gitrepo)) or a directory on
 //! disk (the working tree, less what git ignores: the rules read once per walk).
 //! Nothing under a git directory is ever read (it holds the repository's

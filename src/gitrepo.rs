@@ -1,8 +1,8 @@
 //! git2 only: open a repository (also a linked worktree, a shallow clone, a detached
 //! HEAD, promptsync's bare mirror of a remote source), its identity (root, git dirs,
-//! ignore rules, remote) and revisions resolved to commits; a commit's files are
-//! read in [`tree`], its tags listed in [`tags`]. Blocking: async callers use
-//! `spawn_blocking`. Knows nothing about prompts.
+//! ignore rules, remote) and revisions resolved to commits; a commit's files are read
+//! in `gitrepo::tree`, its tags listed in `gitrepo::tags`. Blocking: async callers
+//! use `spawn_blocking`. Knows nothing about prompts.
 
 use std::path::{Path, PathBuf};
 
