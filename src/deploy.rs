@@ -1,12 +1,24 @@
 //! Release-tag selection: which tag (and so which commit) decides what is live. Pure,
-//! no I/O: the tags come from [`gitrepo`](crate::gitrepo).
+//! no I/O: owns the tag type it chooses from ([`TagInfo`]), which
+//! [`gitrepo`](crate::gitrepo) fills from a repository's refs.
 
 use std::cmp::Ordering;
 
 use globset::{GlobBuilder, GlobSetBuilder};
 use thiserror::Error;
 
-use crate::gitrepo::TagInfo;
+/// A tag that leads to a commit, as release selection sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    /// Short name (`v1.2.0`).
+    pub name: String,
+    /// Full id of the commit the tag leads to.
+    pub commit: String,
+    /// The annotated tag's own date (tagger), or the commit's date for a lightweight
+    /// tag; unix seconds.
+    pub date: i64,
+    pub annotated: bool,
+}
 
 /// The tag chosen as the release.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! Find prompt files in a tree by the configured include/exclude globs, and resolve a
-//! message's `content_file` inside the repository (never outside, symlinks included).
+//! Find prompt files in a tree by the configured include/exclude globs, and read them;
+//! a message's `content_file` is resolved inside the repository (never outside,
+//! symlinks included) by `discover::resolve`.
 //! A tree is a commit's (read through [`gitrepo`](crate::gitrepo)) or a directory on
 //! disk (the working tree, less what git ignores: the rules read once per walk).
 //! Nothing under a git directory is ever read (it holds the repository's
@@ -21,8 +22,13 @@ use crate::localfile;
 use crate::prompt::MAX_FILE_BYTES;
 use crate::repofile::{MAX_SYMLINKS, Refusal, RepoDir};
 use ignores::Ignores;
+pub use resolve::normalize;
+use resolve::tree_kind;
+use walk::Walk;
 
 mod ignores;
+mod resolve;
+mod walk;
 
 /// A failure to list a tree (as opposed to a problem with one file).
 #[derive(Debug, Error)]
@@ -250,13 +256,6 @@ impl FileTree<'_> {
         Ok(listing)
     }
 
-    /// Whether `path` (relative to the root, `/`-separated) is in a git directory: a
-    /// `.git` component anywhere (the repository's own, a nested one's), or, on disk,
-    /// under one of the repository's git dirs once symbolic links are followed.
-    pub fn in_git_dir(&self, path: &str) -> bool {
-        has_git_component(path) || self.disk().is_some_and(|disk| disk.under_git_dir(path))
-    }
-
     /// The part of a tree on disk that reading needs (see [`Disk`]); `None` for a
     /// commit's tree.
     pub fn disk(&self) -> Option<Disk<'_>> {
@@ -297,77 +296,6 @@ impl FileTree<'_> {
             Some(oid) => Ok(Located::Blob { resolved, oid }),
             // Not a regular file: reading it says what it is.
             None => self.read_exact(&resolved).map(Located::Read),
-        }
-    }
-
-    /// Resolve `relative` (a `content_file` value) against the directory of the file
-    /// `from`, following symbolic links; the result must be a file inside the
-    /// repository. Returns its path relative to the root.
-    pub fn resolve(&self, from: &str, relative: &str) -> Result<String, ReadError> {
-        if relative.starts_with('/') || Path::new(relative).is_absolute() {
-            return Err(ReadError::Escapes {
-                path: relative.to_owned(),
-                via: None,
-            });
-        }
-        let dir = from.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let joined = if dir.is_empty() {
-            relative.to_owned()
-        } else {
-            format!("{dir}/{relative}")
-        };
-        // A path that climbs out by its own `..`s is refused before any lookup.
-        if normalize(&joined).is_none() {
-            return Err(ReadError::Escapes {
-                path: relative.to_owned(),
-                via: None,
-            });
-        }
-        let resolved = self.resolve_path(&joined).and_then(|resolved| {
-            // On disk a submodule's files are there to read: refused as in a commit.
-            match self.disk().and_then(|disk| disk.submodule_of(&resolved)) {
-                Some(submodule) => Err(ReadError::InSubmodule {
-                    path: resolved,
-                    submodule,
-                }),
-                None => Ok(resolved),
-            }
-        });
-        resolved.map_err(|err| match err {
-            ReadError::Missing { .. } => ReadError::Missing {
-                path: relative.to_owned(),
-            },
-            ReadError::Escapes { via, .. } => ReadError::Escapes {
-                path: relative.to_owned(),
-                via,
-            },
-            ReadError::NotAFile { what, .. } => ReadError::NotAFile {
-                path: relative.to_owned(),
-                what,
-            },
-            ReadError::InGitDir { .. } => ReadError::InGitDir {
-                path: relative.to_owned(),
-            },
-            ReadError::Dangling { link, .. } => ReadError::Dangling {
-                path: relative.to_owned(),
-                link,
-            },
-            ReadError::InSubmodule { submodule, .. } => ReadError::InSubmodule {
-                path: relative.to_owned(),
-                submodule,
-            },
-            other => other,
-        })
-    }
-
-    /// Follow `path` (normalized, relative to the root) to a file inside the tree and
-    /// outside any git directory.
-    fn resolve_path(&self, path: &str) -> Result<String, ReadError> {
-        match self {
-            FileTree::Commit(tree) => {
-                outside_git_dirs(path, has_git_component, |path| resolve_in_tree(tree, path))
-            }
-            FileTree::Disk { root, repo } => Disk::new(root, *repo).resolve(path),
         }
     }
 
@@ -422,15 +350,6 @@ impl<'a> Disk<'a> {
             .map_err(|refusal| refused(path, refusal))
     }
 
-    /// Follow `path` on disk to a regular file inside the root and outside any git
-    /// directory.
-    fn resolve(&self, path: &str) -> Result<String, ReadError> {
-        self.dir
-            .resolve(path)
-            .map(|resolved| resolved.path)
-            .map_err(|refusal| refused(path, refusal))
-    }
-
     /// The submodule (or other repository inside this one) that `path` (resolved,
     /// relative to the root) is in or is: the first directory on the way, itself
     /// included, that holds a `.git`.
@@ -450,17 +369,6 @@ impl<'a> Disk<'a> {
             }
         }
         None
-    }
-
-    /// Whether `path` (without a `.git` component) is under one of the repository's
-    /// git directories once symbolic links are followed.
-    fn under_git_dir(&self, path: &str) -> bool {
-        let root = self.dir.root();
-        let full = root.join(path);
-        if without_links(root, path) {
-            return self.dir.in_git_dirs(&full);
-        }
-        std::fs::canonicalize(full).is_ok_and(|canonical| self.dir.in_git_dirs(&canonical))
     }
 }
 
@@ -486,31 +394,6 @@ fn refused(path: &str, refusal: Refusal) -> ReadError {
     }
 }
 
-/// `resolve` `path`, refused when it or where it leads is in a git directory.
-fn outside_git_dirs(
-    path: &str,
-    in_git_dir: impl Fn(&str) -> bool,
-    resolve: impl FnOnce(&str) -> Result<String, ReadError>,
-) -> Result<String, ReadError> {
-    let in_git_dir_error = || ReadError::InGitDir {
-        path: path.to_owned(),
-    };
-    if in_git_dir(path) {
-        return Err(in_git_dir_error());
-    }
-    let resolved = resolve(path)?;
-    if resolved != path && in_git_dir(&resolved) {
-        return Err(in_git_dir_error());
-    }
-    Ok(resolved)
-}
-
-/// Whether a component of `path` is `.git` (in any case).
-fn has_git_component(path: &str) -> bool {
-    path.split('/')
-        .any(|part| part.eq_ignore_ascii_case(".git"))
-}
-
 /// What [`FileTree::locate`] found: the blob to read, or what reading gave already.
 #[derive(Debug)]
 pub enum Located {
@@ -533,125 +416,6 @@ impl Located {
             }),
         }
     }
-}
-
-/// What a tree entry that is not a file is, for messages.
-fn tree_kind(entry: &TreeEntry) -> &'static str {
-    match entry {
-        TreeEntry::File { .. } => "a file",
-        TreeEntry::Symlink { .. } => "a symbolic link",
-        TreeEntry::Dir => "a directory",
-        TreeEntry::Submodule => "a submodule",
-    }
-}
-
-/// Whether no component of `path` (clean: no `.`, `..` or empty parts) is a symbolic
-/// link and all exist, so that `root/path` is its own canonical path.
-fn without_links(root: &Path, path: &str) -> bool {
-    let mut current = root.to_path_buf();
-    for part in path.split('/') {
-        if part.is_empty() || part == "." || part == ".." {
-            return false;
-        }
-        current.push(part);
-        match std::fs::symlink_metadata(&current) {
-            Ok(found) if !found.file_type().is_symlink() => {}
-            _ => return false,
-        }
-    }
-    true
-}
-
-/// Walk a commit's tree along `path`, splicing in symbolic link targets by hand (git
-/// stores them as blobs of mode 120000) so that `..` is applied physically, as the
-/// file system would; refuse any step outside the root.
-fn resolve_in_tree(tree: &CommitTree<'_>, path: &str) -> Result<String, ReadError> {
-    let mut pending: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
-    let mut resolved: Vec<String> = Vec::new();
-    let mut via: Option<String> = None;
-    let mut links = 0;
-    let escapes = |via: &Option<String>| ReadError::Escapes {
-        path: path.to_owned(),
-        via: via.clone(),
-    };
-    while let Some(part) = pending.pop() {
-        match part.as_str() {
-            "" | "." => continue,
-            ".." => {
-                resolved.pop().ok_or_else(|| escapes(&via))?;
-                continue;
-            }
-            // Not even a crafted tree's `.git`, nor one a symbolic link leads into.
-            part if part.eq_ignore_ascii_case(".git") => {
-                return Err(ReadError::InGitDir {
-                    path: path.to_owned(),
-                });
-            }
-            _ => resolved.push(part),
-        }
-        let current = resolved.join("/");
-        match tree.entry(&current)? {
-            None => {
-                return Err(ReadError::Missing {
-                    path: path.to_owned(),
-                });
-            }
-            Some(TreeEntry::Symlink { target }) => {
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(ReadError::SymlinkLoop {
-                        path: path.to_owned(),
-                    });
-                }
-                via = Some(current);
-                if target.starts_with('/') {
-                    return Err(escapes(&via));
-                }
-                // The target replaces the link, relative to the link's directory.
-                resolved.pop();
-                pending.extend(target.split('/').rev().map(str::to_owned));
-            }
-            Some(TreeEntry::File { .. }) if !pending.is_empty() => {
-                return Err(ReadError::Missing {
-                    path: path.to_owned(),
-                });
-            }
-            Some(TreeEntry::Submodule) if !pending.is_empty() => {
-                return Err(ReadError::InSubmodule {
-                    path: path.to_owned(),
-                    submodule: current,
-                });
-            }
-            Some(_) => {}
-        }
-    }
-    let resolved = resolved.join("/");
-    match tree.entry(&resolved)? {
-        Some(TreeEntry::File { .. }) => Ok(resolved),
-        Some(entry) => Err(ReadError::NotAFile {
-            path: path.to_owned(),
-            what: tree_kind(&entry),
-        }),
-        None => Err(ReadError::Missing {
-            path: path.to_owned(),
-        }),
-    }
-}
-
-/// Normalize a relative `/`-separated path lexically (`.` dropped, `..` applied);
-/// `None` when it climbs above its start.
-pub fn normalize(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            part => parts.push(part),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 /// A path's components joined with `/`.
@@ -682,114 +446,6 @@ pub struct Submodule {
     pub path: String,
     /// The matching files in it, from the root, in path order.
     pub files: Vec<String>,
-}
-
-/// A walk of a working tree on disk, collecting what `accept` takes.
-struct Walk<'a> {
-    accept: &'a dyn Fn(&str) -> bool,
-    out: &'a mut Listing,
-}
-
-impl Walk<'_> {
-    /// Walk the directory `full` (`rel` from the root, as lossy text when `utf8` is
-    /// false: a directory on the way has a name that is not UTF-8, so every file under
-    /// it is unreadable by its path).
-    fn dir(
-        &mut self,
-        full: &Path,
-        rel: &str,
-        utf8: bool,
-        mut ignores: Option<&mut Ignores>,
-    ) -> Result<(), DiscoverError> {
-        let walk_error = |error| DiscoverError::Walk {
-            path: full.to_owned(),
-            error,
-        };
-        let entries = std::fs::read_dir(full).map_err(walk_error)?;
-        if let Some(ignores) = ignores.as_deref_mut() {
-            ignores.enter(full);
-        }
-        for entry in entries {
-            let entry = entry.map_err(walk_error)?;
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            let name = entry.file_name();
-            let (name, name_utf8) = match name.to_str() {
-                Some(name) => (name.to_owned(), true),
-                None => (name.to_string_lossy().into_owned(), false),
-            };
-            if name == ".git" {
-                continue;
-            }
-            let child = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let utf8 = utf8 && name_utf8;
-            let path = entry.path();
-            let ignored = |is_dir: bool| {
-                ignores
-                    .as_deref()
-                    .is_some_and(|ignores| ignores.ignored(&path, is_dir))
-            };
-            // A symbolic link to a directory is skipped like the directories it could
-            // loop through; every other non-directory is listed, whatever it is.
-            if file_type.is_dir() {
-                if ignored(true) {
-                    continue;
-                }
-                if path.join(".git").exists() {
-                    self.nested_repository(&path, &child);
-                    continue;
-                }
-                self.dir(&path, &child, utf8, ignores.as_deref_mut())?;
-            } else if file_type.is_symlink() && path.is_dir() {
-                continue;
-            } else if (self.accept)(&child) && !ignored(false) {
-                if utf8 {
-                    self.out.files.push(child);
-                } else {
-                    self.out
-                        .unreadable
-                        .push((child.clone(), ReadError::NameNotUtf8 { path: child }));
-                }
-            }
-        }
-        if let Some(ignores) = ignores {
-            ignores.leave();
-        }
-        Ok(())
-    }
-
-    /// A submodule, or another repository inside this one: never read, but the files
-    /// in it that `accept` takes are noted, for a warning.
-    fn nested_repository(&mut self, full: &Path, rel: &str) {
-        let mut inside = Listing::default();
-        let walked = Walk {
-            accept: self.accept,
-            out: &mut inside,
-        }
-        .dir(full, rel, true, None);
-        // Only for a warning: a part that cannot be listed is left out of it.
-        if let Err(err) = walked {
-            tracing::debug!(dir = %full.display(), error = %err, "cannot list a nested repository");
-        }
-        let mut files: Vec<String> = inside
-            .files
-            .into_iter()
-            .chain(inside.unreadable.into_iter().map(|(path, _)| path))
-            .chain(inside.submodules.into_iter().flat_map(|s| s.files))
-            .collect();
-        if !files.is_empty() {
-            files.sort();
-            self.out.submodules.push(Submodule {
-                path: rel.to_owned(),
-                files,
-            });
-        }
-    }
 }
 
 #[cfg(test)]
@@ -832,14 +488,6 @@ mod tests {
             err.to_string().contains("`prompts/[` in prompts.include"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn normalize_refuses_to_climb_out() {
-        assert_eq!(normalize("a/./b/../c").as_deref(), Some("a/c"));
-        assert_eq!(normalize("a/../../c"), None);
-        assert_eq!(normalize("../c"), None);
-        assert_eq!(normalize("a//b/").as_deref(), Some("a/b"));
     }
 
     #[test]

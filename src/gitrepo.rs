@@ -1,19 +1,18 @@
 //! git2 only: open a repository (also a linked worktree, a shallow clone, a detached
-//! HEAD, promptsync's bare mirror of a remote source), resolve revisions, read files from a commit's tree, list tags. Blocking:
-//! async callers use `spawn_blocking`. Knows nothing about prompts.
+//! HEAD, promptsync's bare mirror of a remote source), its identity (root, git dirs,
+//! ignore rules, remote) and revisions resolved to commits; a commit's files are read
+//! in `gitrepo::tree`, its tags listed in `gitrepo::tags`. Blocking: async callers
+//! use `spawn_blocking`. Knows nothing about prompts.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use git2::{
-    ErrorCode, ObjectType, Oid, Repository, RepositoryOpenFlags, TreeWalkMode, TreeWalkResult,
-};
+use git2::{ErrorCode, Repository, RepositoryOpenFlags};
 use thiserror::Error;
 
-/// Blob file mode of a symbolic link in a git tree.
-const MODE_SYMLINK: i32 = 0o120000;
-/// File mode of a submodule (a gitlink) in a git tree.
-const MODE_GITLINK: i32 = 0o160000;
+mod tags;
+mod tree;
+pub use tags::{SkippedTag, TagScan};
+pub use tree::{BlobReader, CommitTree, SubmoduleFiles, TreeEntry, TreeFile};
 
 /// A failure to open or read the repository. Said in our words: libgit2's own text
 /// (`class=Reference (4); code=NotFound (-3)`) is logged, never shown; a revision or
@@ -126,6 +125,10 @@ fn revision_reason(err: &git2::Error) -> &'static str {
     }
 }
 
+/// The git config key that marks a bare repository as a promptsync mirror (made by
+/// [`source`](crate::source)), which [`GitRepo::open`] reads like a working tree.
+pub const MARKER_KEY: &str = "promptsync.mirror";
+
 /// An open repository with a working tree.
 pub struct GitRepo {
     repo: Repository,
@@ -154,68 +157,6 @@ pub struct CommitInfo {
     pub subject: String,
     /// Committer time, unix seconds.
     pub time: i64,
-}
-
-/// The tags of a repository.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TagScan {
-    /// Tags that lead to a commit, by name.
-    pub tags: Vec<TagInfo>,
-    /// Tags that do not (they point at a tree or a blob, or at an object missing from a
-    /// shallow clone), with the reason, for a warning.
-    pub skipped: Vec<SkippedTag>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagInfo {
-    /// Short name (`v1.2.0`).
-    pub name: String,
-    /// Full id of the commit the tag leads to.
-    pub commit: String,
-    /// The annotated tag's own date (tagger), or the commit's date for a lightweight
-    /// tag; unix seconds.
-    pub date: i64,
-    pub annotated: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedTag {
-    pub name: String,
-    pub reason: String,
-}
-
-/// What a path names in a commit's tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TreeEntry {
-    /// A regular (or executable) file of `size` bytes.
-    File {
-        size: u64,
-    },
-    /// A symbolic link, with its target as stored.
-    Symlink {
-        target: String,
-    },
-    Dir,
-    /// A submodule (its files are not in this repository).
-    Submodule,
-}
-
-/// A submodule of a commit's tree, found by [`CommitTree::submodules`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubmoduleFiles {
-    /// Its path from the tree root.
-    pub path: String,
-    /// The files asked for of the commit it records, from the tree root; `None` when
-    /// that commit cannot be read here (the submodule is not checked out, or lacks it).
-    pub files: Option<Vec<String>>,
-}
-
-/// A file of a commit's tree, found by [`CommitTree::files`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TreeFile {
-    /// Path from the tree root, `/`-separated.
-    pub path: String,
-    pub symlink: bool,
 }
 
 impl GitRepo {
@@ -254,7 +195,7 @@ impl GitRepo {
         let mirror = repo.is_bare()
             && repo
                 .config()
-                .and_then(|config| config.get_bool(crate::source::MARKER_KEY))
+                .and_then(|config| config.get_bool(MARKER_KEY))
                 .unwrap_or(false);
         let Some(workdir) = repo.workdir().or_else(|| mirror.then(|| repo.path())) else {
             return Err(GitError::Bare {
@@ -365,122 +306,9 @@ impl GitRepo {
         Ok(commit_info(&commit))
     }
 
-    /// The tree of `commit`, for reading its files.
-    pub fn tree(&self, commit: &CommitInfo) -> Result<CommitTree<'_>, GitError> {
-        let read = |source: git2::Error| {
-            GitError::read(format!("commit {}", commit.id), &self.root, &source)
-        };
-        let oid = Oid::from_str(&commit.id).map_err(read)?;
-        let tree = self
-            .repo
-            .find_commit(oid)
-            .and_then(|commit| commit.tree())
-            .map_err(read)?;
-        Ok(CommitTree {
-            repo: self,
-            commit: commit.clone(),
-            tree,
-            index: std::cell::OnceCell::new(),
-        })
-    }
-
-    /// The files of commit `oid` of the submodule checked out at `path` that `accept`
-    /// takes (given `path/file`); `None` when the submodule is not checked out or does
-    /// not have that commit.
-    fn submodule_files(
-        &self,
-        path: &str,
-        oid: Oid,
-        accept: &dyn Fn(&str) -> bool,
-    ) -> Option<Vec<String>> {
-        let repo = Repository::open(self.root.join(path)).ok()?;
-        let tree = repo.find_commit(oid).ok()?.tree().ok()?;
-        blob_paths(&repo, tree.id(), &format!("{path}/"), accept).ok()
-    }
-
     /// Whether git ignores `path` (relative to the root; a directory ends with `/`).
     pub fn is_ignored(&self, path: &str) -> bool {
         self.repo.is_path_ignored(path).unwrap_or(false)
-    }
-
-    /// All tags that point (directly or through annotated tag objects) at commits;
-    /// the others are returned in `skipped` with a reason, for a warning.
-    pub fn tags(&self) -> Result<TagScan, GitError> {
-        let read = |source: git2::Error| GitError::read("tags".to_owned(), &self.root, &source);
-        let mut scan = TagScan::default();
-        for reference in self.repo.references().map_err(read)? {
-            let reference = reference.map_err(read)?;
-            let Some(name) = reference.name_bytes().strip_prefix(b"refs/tags/") else {
-                continue;
-            };
-            let name = String::from_utf8_lossy(name).into_owned();
-            let target = match reference.resolve() {
-                Ok(resolved) => resolved.target(),
-                Err(_) => None,
-            };
-            let Some(target) = target else {
-                scan.skipped.push(SkippedTag {
-                    name,
-                    reason: "it is a symbolic reference that leads nowhere".to_owned(),
-                });
-                continue;
-            };
-            match self.peel_tag(target) {
-                Ok((commit, date, annotated)) => scan.tags.push(TagInfo {
-                    name,
-                    commit,
-                    date,
-                    annotated,
-                }),
-                Err(reason) => scan.skipped.push(SkippedTag { name, reason }),
-            }
-        }
-        scan.tags.sort_by(|a, b| a.name.cmp(&b.name));
-        scan.skipped.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(scan)
-    }
-
-    /// The commit id, date and kind of the tag whose ref points at `oid`.
-    fn peel_tag(&self, oid: Oid) -> Result<(String, i64, bool), String> {
-        let missing = |oid: Oid| {
-            let hint = if self.repo.is_shallow() {
-                " (a shallow clone: fetch more history)"
-            } else {
-                ""
-            };
-            format!("it points at {oid}, which is not in this repository{hint}")
-        };
-        let mut object = self.repo.find_object(oid, None).map_err(|_| missing(oid))?;
-        let mut tag_date = None;
-        let mut annotated = false;
-        for _ in 0..16 {
-            match object.kind() {
-                Some(ObjectType::Commit) => {
-                    let commit = object
-                        .peel_to_commit()
-                        .map_err(|err| err.message().to_owned())?;
-                    let date = tag_date.unwrap_or_else(|| commit.time().seconds());
-                    return Ok((commit.id().to_string(), date, annotated));
-                }
-                Some(ObjectType::Tag) => {
-                    let tag = object
-                        .peel_to_tag()
-                        .map_err(|err| err.message().to_owned())?;
-                    annotated = true;
-                    if tag_date.is_none() {
-                        tag_date = tag.tagger().map(|tagger| tagger.when().seconds());
-                    }
-                    let target = tag.target_id();
-                    object = self
-                        .repo
-                        .find_object(target, None)
-                        .map_err(|_| missing(target))?;
-                }
-                Some(kind) => return Err(format!("it points at a {kind}, not a commit")),
-                None => return Err("it points at an object of unknown kind".to_owned()),
-            }
-        }
-        Err("it is a chain of more than 16 tag objects".to_owned())
     }
 }
 
@@ -512,32 +340,6 @@ pub(crate) fn shell_word(text: &str) -> String {
     }
 }
 
-/// The paths of the files (blobs) under tree `oid` that `accept` takes, each after
-/// `prefix`, names that are not UTF-8 as lossy text, in path order. Submodules are not
-/// entered.
-fn blob_paths(
-    repo: &Repository,
-    oid: Oid,
-    prefix: &str,
-    accept: &dyn Fn(&str) -> bool,
-) -> Result<Vec<String>, git2::Error> {
-    let mut files = Vec::new();
-    let mut pending = vec![(prefix.to_owned(), oid)];
-    while let Some((dir, oid)) = pending.pop() {
-        let tree = repo.find_tree(oid)?;
-        for entry in tree.iter() {
-            let path = format!("{dir}{}", String::from_utf8_lossy(entry.name_bytes()));
-            match entry.kind() {
-                Some(ObjectType::Blob) if accept(&path) => files.push(path),
-                Some(ObjectType::Tree) => pending.push((format!("{path}/"), entry.id())),
-                _ => {}
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
 fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
     let subject = commit
         .summary_bytes()
@@ -547,250 +349,6 @@ fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
         id: commit.id().to_string(),
         subject,
         time: commit.time().seconds(),
-    }
-}
-
-/// The tree of one commit: list its files, look up and read paths. Paths are
-/// `/`-separated from the tree root; symlinks are reported, never followed here.
-///
-/// The tree is walked once, on first use, into an index of every entry by path:
-/// looking paths up one by one in git (`Tree::get_path`) reads and checks the hash of
-/// every tree object along the path each time, which made reading a directory of n
-/// files cost n² (10,000 files did not load in two minutes).
-pub struct CommitTree<'r> {
-    repo: &'r GitRepo,
-    commit: CommitInfo,
-    tree: git2::Tree<'r>,
-    index: std::cell::OnceCell<TreeIndex>,
-}
-
-/// Every entry of a commit's tree, from one walk: by path (looked up several times a
-/// file on every pass, so hashed with foldhash), and the files in path order.
-#[derive(Debug, Default)]
-struct TreeIndex {
-    entries: HashMap<String, IndexEntry, foldhash::fast::RandomState>,
-    files: Vec<TreeFile>,
-    /// Files whose path is not UTF-8 (their name, or a directory's on the way), as
-    /// lossy text, in path order: they cannot be named, only reported.
-    odd_names: Vec<String>,
-    /// The submodules (gitlinks): path and the commit they record.
-    submodules: Vec<(String, Oid)>,
-}
-
-/// One entry of a commit's tree.
-#[derive(Debug, Clone, Copy)]
-struct IndexEntry {
-    oid: Oid,
-    mode: i32,
-    kind: Option<ObjectType>,
-}
-
-impl std::fmt::Debug for CommitTree<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommitTree")
-            .field("commit", &self.commit.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CommitTree<'_> {
-    pub fn commit(&self) -> &CommitInfo {
-        &self.commit
-    }
-
-    fn read_error(&self, what: String, source: git2::Error) -> GitError {
-        GitError::read(what, &self.repo.root, &source)
-    }
-
-    /// Every entry of the tree by path, from one walk. Paths that are not UTF-8 are
-    /// kept apart ([`CommitTree::odd_names`]); submodules are not entered.
-    fn index(&self) -> Result<&TreeIndex, GitError> {
-        if let Some(index) = self.index.get() {
-            return Ok(index);
-        }
-        let mut index = TreeIndex::default();
-        // Trees whose name is not UTF-8: git2 cannot walk below them (it hands paths
-        // over as `&str`), so they are listed apart.
-        let mut odd_trees: Vec<(String, Oid)> = Vec::new();
-        self.tree
-            .walk(TreeWalkMode::PreOrder, |dir, entry| {
-                let kind = entry.kind();
-                let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
-                    let path = format!("{dir}{}", String::from_utf8_lossy(entry.name_bytes()));
-                    match kind {
-                        Some(ObjectType::Blob) => index.odd_names.push(path),
-                        Some(ObjectType::Tree) => odd_trees.push((path, entry.id())),
-                        _ => {}
-                    }
-                    return TreeWalkResult::Skip;
-                };
-                let path = format!("{dir}{name}");
-                let mode = entry.filemode();
-                if kind == Some(ObjectType::Blob) {
-                    index.files.push(TreeFile {
-                        path: path.clone(),
-                        symlink: mode == MODE_SYMLINK,
-                    });
-                } else if mode == MODE_GITLINK {
-                    index.submodules.push((path.clone(), entry.id()));
-                }
-                index.entries.insert(
-                    path,
-                    IndexEntry {
-                        oid: entry.id(),
-                        mode,
-                        kind,
-                    },
-                );
-                TreeWalkResult::Ok
-            })
-            .map_err(|source| self.read_error(format!("the tree of {}", self.commit.id), source))?;
-        for (path, oid) in odd_trees {
-            let files = blob_paths(&self.repo.repo, oid, &format!("{path}/"), &|_| true).map_err(
-                |source| self.read_error(format!("the tree of {}", self.commit.id), source),
-            )?;
-            index.odd_names.extend(files);
-        }
-        index.odd_names.sort();
-        // Git keeps a tree's entries sorted with directories as if named `dir/`, so
-        // a walk meets the paths in order; a tree written out of order is sorted here.
-        if !index.files.is_sorted_by(|a, b| a.path <= b.path) {
-            index.files.sort_by(|a, b| a.path.cmp(&b.path));
-        }
-        Ok(self.index.get_or_init(|| index))
-    }
-
-    /// The files of the tree whose path is not UTF-8, as lossy text (`\u{fffd}` for
-    /// the bytes that are not), in path order.
-    pub fn odd_names(&self) -> Result<&[String], GitError> {
-        Ok(&self.index()?.odd_names)
-    }
-
-    /// The submodules of the tree: each path, and the files of the commit it records
-    /// that `accept` takes (given their path from this tree's root), when that commit
-    /// can be read (the submodule is checked out at `path` and has it); `None` when it
-    /// cannot be.
-    pub fn submodules(
-        &self,
-        accept: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<SubmoduleFiles>, GitError> {
-        Ok(self
-            .index()?
-            .submodules
-            .iter()
-            .map(|(path, oid)| SubmoduleFiles {
-                path: path.clone(),
-                files: self.repo.submodule_files(path, *oid, accept),
-            })
-            .collect())
-    }
-
-    /// Every file and symlink of the tree, in path order.
-    pub fn files(&self) -> Result<Vec<TreeFile>, GitError> {
-        Ok(self.index()?.files.clone())
-    }
-
-    /// What `path` names, or `None` when nothing is there.
-    pub fn entry(&self, path: &str) -> Result<Option<TreeEntry>, GitError> {
-        if path.is_empty() {
-            return Ok(Some(TreeEntry::Dir));
-        }
-        let Some(entry) = self.index()?.entries.get(path).copied() else {
-            return Ok(None);
-        };
-        let read = |source| self.read_error(crate::excerpt::quoted(path), source);
-        Ok(Some(match entry.kind {
-            Some(ObjectType::Tree) => TreeEntry::Dir,
-            _ if entry.mode == MODE_GITLINK => TreeEntry::Submodule,
-            Some(ObjectType::Blob) if entry.mode == MODE_SYMLINK => {
-                let blob = self.repo.repo.find_blob(entry.oid).map_err(read)?;
-                TreeEntry::Symlink {
-                    target: String::from_utf8_lossy(blob.content()).into_owned(),
-                }
-            }
-            Some(ObjectType::Blob) => {
-                // The size from the object header, without loading the content.
-                let (size, _) = self
-                    .repo
-                    .repo
-                    .odb()
-                    .and_then(|odb| odb.read_header(entry.oid))
-                    .map_err(read)?;
-                TreeEntry::File { size: size as u64 }
-            }
-            _ => TreeEntry::Submodule,
-        }))
-    }
-
-    /// The blob id of the regular file at `path` (`None` for anything else: a link, a
-    /// directory, nothing), without reading it.
-    pub fn blob_id(&self, path: &str) -> Option<Oid> {
-        let entry = self.index().ok()?.entries.get(path).copied()?;
-        (entry.kind == Some(ObjectType::Blob) && entry.mode != MODE_SYMLINK).then_some(entry.oid)
-    }
-
-    /// A reader of this tree's blobs for another thread (see [`BlobReader`]).
-    pub fn blob_reader(&self) -> Result<BlobReader, GitError> {
-        let open = |source: git2::Error| {
-            GitError::read(
-                "the repository, again for reading on another thread".to_owned(),
-                &self.repo.root,
-                &source,
-            )
-        };
-        Ok(BlobReader {
-            repo: Repository::open(self.repo.repo.path()).map_err(open)?,
-            root: self.repo.root.clone(),
-        })
-    }
-
-    /// The bytes of the file (or symlink target) at `path`.
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, GitError> {
-        let read = |source| self.read_error(crate::excerpt::quoted(path), source);
-        let entry = self.index()?.entries.get(path).copied().ok_or_else(|| {
-            read(git2::Error::new(
-                ErrorCode::NotFound,
-                git2::ErrorClass::Tree,
-                "no such path in the commit",
-            ))
-        })?;
-        let blob = self.repo.repo.find_blob(entry.oid).map_err(read)?;
-        Ok(blob.content().to_vec())
-    }
-}
-
-/// Reads blobs by id on a thread of its own: git2's handles are not shared between
-/// threads, so this is a second handle on the same repository.
-pub struct BlobReader {
-    repo: Repository,
-    root: PathBuf,
-}
-
-impl std::fmt::Debug for BlobReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobReader")
-            .field("root", &self.root)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BlobReader {
-    /// The bytes of blob `oid` (the file at `path`, for messages); `Ok(Err(size))`
-    /// when it is over `limit` bytes, told by the object's header without loading it.
-    pub fn read_at_most(
-        &self,
-        path: &str,
-        oid: Oid,
-        limit: u64,
-    ) -> Result<Result<Vec<u8>, u64>, GitError> {
-        let read =
-            |source: git2::Error| GitError::read(crate::excerpt::quoted(path), &self.root, &source);
-        let odb = self.repo.odb().map_err(read)?;
-        let (size, _) = odb.read_header(oid).map_err(read)?;
-        if size as u64 > limit {
-            return Ok(Err(size as u64));
-        }
-        Ok(Ok(odb.read(oid).map_err(read)?.data().to_vec()))
     }
 }
 

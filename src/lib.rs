@@ -53,5 +53,7 @@ pub mod secret;
 pub mod secretfile;
 pub mod source;
 pub mod term;
+#[cfg(test)]
+mod testrepo;
 
 pub use error::{Error, FailureClass};

@@ -1,18 +1,15 @@
 //! The wording of the findings a load adds to a file's own (those of its format are
 //! [`prompt`](crate::prompt)'s): a prompt file that cannot be read, a `content_file`
-//! that cannot, undeclared and unused variables, a submodule holding prompt files.
+//! that cannot, a submodule holding prompt files (the variable warnings are
+//! [`prompt::variables`](crate::prompt::variables)').
 //! Every value quoted is an excerpt. No I/O: what was read comes in, findings go out.
-
-use std::collections::{BTreeMap, BTreeSet};
-
-use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::discover::{self, FileTree, ReadError};
 use crate::excerpt;
 use crate::localfile;
 use crate::prompt::check::Finding;
-use crate::prompt::{self, ParsedFile, variables};
+use crate::prompt::{self, ParsedFile};
 
 /// Why the git directory is never read, for findings about it.
 pub(super) const GIT_DIR_HELP: &str = "the git directory holds the repository's configuration, credentials included: keep prompt and content files in the working tree";
@@ -195,73 +192,4 @@ pub(super) fn content_file_finding(
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
-}
-
-/// Warnings: placeholders no `variables` entry declares, and declared variables no
-/// message uses. Read from the file's untyped value, so that a file with errors gets
-/// them too; linear in the text (each name looked up in a set).
-pub(super) fn variable_findings(value: &Value, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
-    let declared: BTreeSet<&str> = value
-        .get("variables")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|variables| variables.keys().map(String::as_str))
-        .collect();
-    let messages = value
-        .get("messages")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let mut used = BTreeSet::new();
-    let mut findings = Vec::new();
-    for (i, message) in messages.iter().enumerate() {
-        let content = message.get("content");
-        let (text, pointer) = match (texts.get(&i), content) {
-            (Some(text), _) => (text.clone(), format!("/messages/{i}/content_file")),
-            (None, Some(Value::String(text))) => (text.clone(), format!("/messages/{i}/content")),
-            (None, Some(Value::Array(parts))) => {
-                let text: Vec<&str> = parts
-                    .iter()
-                    .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
-                    .filter_map(|part| part.get("text").and_then(Value::as_str))
-                    .collect();
-                (text.join("\n"), format!("/messages/{i}/content"))
-            }
-            _ => continue,
-        };
-        for name in variables::placeholders(&text) {
-            if !declared.contains(name.as_str()) && !used.contains(&name) {
-                let shown = excerpt::excerpt(&name);
-                findings.push(Finding {
-                    pointer: pointer.clone(),
-                    at_key: false,
-                    message: format!(
-                        "`{{{{{shown}}}}}` in `messages[{i}]` is not declared under `variables`"
-                    ),
-                    help: Some(format!(
-                        "declare it with an example value: `variables: {{{shown}: ...}}`"
-                    )),
-                });
-            }
-            used.insert(name);
-        }
-    }
-    for name in declared {
-        if !used.contains(name) {
-            let mut pointer = "/variables/".to_owned();
-            prompt::yaml::push_escaped(&mut pointer, name);
-            let shown = excerpt::excerpt(name);
-            findings.push(Finding {
-                pointer,
-                at_key: true,
-                message: format!(
-                    "variable {} is declared but no message uses it",
-                    excerpt::quoted(name)
-                ),
-                help: Some(format!(
-                    "use it as `{{{{{shown}}}}}` in a message, or remove it"
-                )),
-            });
-        }
-    }
-    findings
 }

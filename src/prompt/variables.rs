@@ -4,7 +4,12 @@
 //! (`{{ name.field | filter }}`, `{% for x in items %}`, `{% if flag %}`,
 //! `{% set x = ... %}`) not to warn about loop and local names. Pure, no I/O.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde_json::Value;
+
+use super::check::Finding;
+use crate::excerpt;
 
 /// The variables a template reads, in order of first use, without its local names.
 /// Linear in the text: each name is looked up in a set, never in the list so far.
@@ -96,9 +101,132 @@ fn leading_identifier(text: &str) -> Option<&str> {
     (first.is_alphabetic() || first == '_').then_some(name)
 }
 
+/// Warnings: placeholders no `variables` entry declares, and declared variables no
+/// message uses. Read from the file's untyped value, so that a file with errors gets
+/// them too; linear in the text (each name looked up in a set).
+pub fn findings(value: &Value, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
+    let declared: BTreeSet<&str> = value
+        .get("variables")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|variables| variables.keys().map(String::as_str))
+        .collect();
+    let messages = value
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let mut used = BTreeSet::new();
+    let mut findings = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let content = message.get("content");
+        let (text, pointer) = match (texts.get(&i), content) {
+            (Some(text), _) => (text.clone(), format!("/messages/{i}/content_file")),
+            (None, Some(Value::String(text))) => (text.clone(), format!("/messages/{i}/content")),
+            (None, Some(Value::Array(parts))) => {
+                let text: Vec<&str> = parts
+                    .iter()
+                    .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
+                    .filter_map(|part| part.get("text").and_then(Value::as_str))
+                    .collect();
+                (text.join("\n"), format!("/messages/{i}/content"))
+            }
+            _ => continue,
+        };
+        for name in placeholders(&text) {
+            if !declared.contains(name.as_str()) && !used.contains(&name) {
+                let shown = excerpt::excerpt(&name);
+                findings.push(Finding {
+                    pointer: pointer.clone(),
+                    at_key: false,
+                    message: format!(
+                        "`{{{{{shown}}}}}` in `messages[{i}]` is not declared under `variables`"
+                    ),
+                    help: Some(format!(
+                        "declare it with an example value: `variables: {{{shown}: ...}}`"
+                    )),
+                });
+            }
+            used.insert(name);
+        }
+    }
+    for name in declared {
+        if !used.contains(name) {
+            let mut pointer = "/variables/".to_owned();
+            super::yaml::push_escaped(&mut pointer, name);
+            let shown = excerpt::excerpt(name);
+            findings.push(Finding {
+                pointer,
+                at_key: true,
+                message: format!(
+                    "variable {} is declared but no message uses it",
+                    excerpt::quoted(name)
+                ),
+                help: Some(format!(
+                    "use it as `{{{{{shown}}}}}` in a message, or remove it"
+                )),
+            });
+        }
+    }
+    findings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn warnings(value: serde_json::Value, texts: &[(usize, &str)]) -> Vec<(String, String)> {
+        let texts = texts.iter().map(|(i, t)| (*i, (*t).to_owned())).collect();
+        findings(&value, &texts)
+            .into_iter()
+            .map(|finding| (finding.pointer, finding.message))
+            .collect()
+    }
+
+    #[test]
+    fn undeclared_and_unused_variables_are_warned_about_once_each() {
+        let value = serde_json::json!({
+            "variables": {"topic": "x", "unused": "y"},
+            "messages": [
+                {"role": "system", "content": "About {{topic}} for {{who}}"},
+                {"role": "user", "content": [{"type": "text", "text": "{{who}} again"}]},
+            ],
+        });
+        assert_eq!(
+            warnings(value, &[]),
+            [
+                (
+                    "/messages/0/content".to_owned(),
+                    "`{{who}}` in `messages[0]` is not declared under `variables`".to_owned()
+                ),
+                (
+                    "/variables/unused".to_owned(),
+                    "variable `unused` is declared but no message uses it".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_content_files_text_is_what_is_checked() {
+        let value = serde_json::json!({
+            "variables": {"a/b": "x"},
+            "messages": [{"role": "system", "content_file": "a.md"}],
+        });
+        assert_eq!(
+            warnings(value, &[(0, "{{other}}")]),
+            [
+                (
+                    "/messages/0/content_file".to_owned(),
+                    "`{{other}}` in `messages[0]` is not declared under `variables`".to_owned()
+                ),
+                (
+                    "/variables/a~1b".to_owned(),
+                    "variable `a/b` is declared but no message uses it".to_owned()
+                ),
+            ]
+        );
+        assert!(warnings(serde_json::Value::Null, &[]).is_empty());
+    }
 
     #[test]
     fn plain_placeholders() {

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use git2::Repository;
 
 use super::refs::Wanted;
-
-/// The git config key that marks a bare repository as a promptsync mirror.
-pub const MARKER_KEY: &str = "promptsync.mirror";
+pub use crate::gitrepo::MARKER_KEY;
 
 /// An open, locked mirror. The lock is released on drop.
 pub(super) struct Mirror {
