@@ -59,6 +59,10 @@ pub struct DesiredPromptFields {
     pub spec: std::sync::Arc<VersionSpec>,
     /// A digest of all of the above, taken once by [`DesiredPrompt::new`].
     fingerprint: u64,
+    /// The content digest of `spec` ([`normalize::digest`](crate::normalize::digest)),
+    /// taken once where the file is read (on the parsing threads; a cached file keeps
+    /// it), not at every plan.
+    digest: String,
 }
 
 impl std::ops::Deref for DesiredPrompt {
@@ -87,6 +91,7 @@ impl DesiredPrompt {
         serde_json::to_string(&spec)
             .unwrap_or_default()
             .hash(&mut hasher);
+        let digest = crate::normalize::digest(&spec);
         DesiredPrompt(std::sync::Arc::new(DesiredPromptFields {
             path,
             key,
@@ -95,7 +100,13 @@ impl DesiredPrompt {
             sync,
             spec: std::sync::Arc::new(spec),
             fingerprint: hasher.finish(),
+            digest,
         }))
+    }
+
+    /// The content digest of the spec ([`normalize::digest`](crate::normalize::digest)).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// A digest of everything a pass would send for this file: equal digests, same

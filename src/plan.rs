@@ -312,7 +312,7 @@ fn sync_step(
     let metadata = remote_prompt
         .map(|p| metadata_update(desired, p))
         .unwrap_or_default();
-    let digest = normalize::digest(&desired.spec);
+    let digest = desired.digest().to_owned();
     let current = remote_prompt.and_then(|p| p.current_version.as_ref());
     let content = match current {
         Some(current) if matches_version(&desired.spec, &digest, current) => None,
@@ -603,7 +603,7 @@ fn deploy_step(
             reason: SkipReason::SyncDisabled,
         };
     }
-    let digest = normalize::digest(&desired.spec);
+    let digest = desired.digest().to_owned();
     let create = || {
         let mut spec = VersionSpec::clone(&desired.spec);
         spec.description = Some(provenance::describe(&release.source, &digest));
@@ -690,10 +690,10 @@ pub fn history_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Strin
                 Ok(Target::Existing(id)) if !remote.versions.contains_key(&id) => {
                     let prompt = remote.prompts.get(&id)?;
                     let current = prompt.current_version.as_ref()?;
-                    let digest = normalize::digest(&desired.spec);
+                    let digest = desired.digest();
                     let foreign = |v: &Version| provenance_of(v).is_none();
                     let needed = foreign(current)
-                        && !matches_version(&desired.spec, &digest, current)
+                        && !matches_version(&desired.spec, digest, current)
                         && prompt.live_version.as_ref().is_none_or(foreign);
                     needed.then_some(id)
                 }
@@ -709,8 +709,8 @@ pub fn history_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<Strin
 /// the one the server copied into this draft when it was committed, by a pass that
 /// did not get to deploy it).
 pub fn needs_version_list(desired: &DesiredPrompt, prompt: &Prompt) -> bool {
-    let digest = normalize::digest(&desired.spec);
-    let holds = |v: &&Version| matches_version(&desired.spec, &digest, v);
+    let digest = desired.digest();
+    let holds = |v: &&Version| matches_version(&desired.spec, digest, v);
     if prompt.live_version.as_ref().is_some_and(|v| holds(&v)) {
         return false;
     }
