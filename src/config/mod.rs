@@ -30,10 +30,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, LogFormat};
 use crate::secret::ApiKey;
 
+/// `[log]`: logging owns its settings; they are part of [`Settings`].
+pub use crate::logging::LogSettings;
 pub use error::{ConfigError, Problem};
+pub use layers::{COMMAND_LINE_VARS, CONFIG_VAR, REPO_VAR, TRUST_REPO_CONFIG_VAR};
 pub use listen::parse_listen;
 pub use notify::{
     EVENTS, ExecSettings, ForgeSettings, GateMode, GateSettings, NotifySettings, WebhookFormat,
@@ -234,16 +236,6 @@ pub struct SyncSettings {
 }
 
 #[derive(Debug, Clone)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// No layer chose the format: it is the built-in default (the daemon then logs
-    /// JSON when stderr is not a terminal).
-    pub format_is_default: bool,
-    /// An EnvFilter directive (`info`, `promptsync=debug`); RUST_LOG wins when set.
-    pub filter: String,
-}
-
-#[derive(Debug, Clone)]
 pub struct WatchSettings {
     pub listen: SocketAddr,
     pub resync_interval: Duration,
@@ -301,6 +293,33 @@ pub struct SourceSettings {
     pub max_fetch_size: u64,
 }
 
+/// What the operator gave at start, outside any file: where the repository and the
+/// configuration file are, the log format and verbosity, whether the repository's own
+/// file is trusted. The command line fills it from its global flags (and their
+/// environment variables, [`COMMAND_LINE_VARS`]); the loaders take anything that turns
+/// into one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// The repository root (default `.`).
+    pub repo: Option<PathBuf>,
+    /// The configuration file to read instead of `promptsync.toml` at the root.
+    pub config: Option<PathBuf>,
+    /// Sets `log.format`.
+    pub log_format: Option<crate::logging::LogFormat>,
+    /// `-v` count: sets `log.level` to debug or trace.
+    pub verbose: u8,
+    /// `-q` count: sets `log.level` to warn or error (when not `verbose`).
+    pub quiet: u8,
+    /// Let the repository's own file set operator-only keys ([`trust`]).
+    pub trust_repo_config: bool,
+}
+
+impl From<&Invocation> for Invocation {
+    fn from(invocation: &Invocation) -> Invocation {
+        invocation.clone()
+    }
+}
+
 /// Values from command-line flags that override configuration keys.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -312,13 +331,16 @@ pub struct Overrides {
 
 impl Settings {
     /// Merge the layers (reading the process environment) and validate them.
-    pub fn load(global: &GlobalArgs, overrides: &Overrides) -> Result<Settings, ConfigError> {
+    pub fn load(
+        global: impl Into<Invocation>,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
         Self::load_from_env(global, overrides, std::env::vars_os())
     }
 
     /// [`Settings::load`] for a command that never calls the API ([`ApiUse::Unused`]).
     pub fn load_offline(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
     ) -> Result<Settings, ConfigError> {
         Self::load_for(global, overrides, std::env::vars_os(), ApiUse::Unused)
@@ -328,7 +350,7 @@ impl Settings {
     /// control exactly what is set. Only `PROMPTSYNC_*`, `RESPAN_BASE_URL` and
     /// `RESPAN_API_KEY` are read from it.
     pub fn load_from_env<I, K, V>(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
         env: I,
     ) -> Result<Settings, ConfigError>
@@ -342,7 +364,7 @@ impl Settings {
 
     /// [`Settings::load_from_env`] for a command that calls the API or not.
     pub fn load_for<I, K, V>(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
         env: I,
         api: ApiUse,
@@ -352,9 +374,10 @@ impl Settings {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
+        let global = global.into();
         let repo = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
         let file = file::read(&repo, global.config.as_deref())?;
-        Self::load_with_file(global, overrides, env, api, file)
+        Self::load_with_file(&global, overrides, env, api, file)
     }
 
     /// Settings for a remote source (`[source] url`), once its branch tip is known: the
@@ -362,7 +385,7 @@ impl Settings {
     /// else the repository's own `promptsync.toml` as the tip holds it (`tree_file`: a
     /// label for messages and its text), which may not set operator-only keys.
     pub fn load_remote(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
         tree_file: Option<(PathBuf, String)>,
     ) -> Result<Settings, ConfigError> {
@@ -371,7 +394,7 @@ impl Settings {
 
     /// [`Settings::load_remote`] with the environment given, for tests.
     pub fn load_remote_from_env<I, K, V>(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
         env: I,
         tree_file: Option<(PathBuf, String)>,
@@ -381,6 +404,7 @@ impl Settings {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
+        let global = global.into();
         let file = match &global.config {
             Some(path) => Some(file::read_operators(path)?),
             None => tree_file.map(|(path, text)| file::ConfigFile {
@@ -389,26 +413,27 @@ impl Settings {
                 repository: true,
             }),
         };
-        Self::load_with_file(global, overrides, env, ApiUse::Needed, file)
+        Self::load_with_file(&global, overrides, env, ApiUse::Needed, file)
     }
 
     /// Whether the layers outside the repository (`--config`, the environment, flags)
     /// name a remote source: then the repository is fetched, and its own
     /// `promptsync.toml` is read from the fetched tree, not from `--repo`.
-    pub fn wants_remote_source(global: &GlobalArgs, overrides: &Overrides) -> bool {
+    pub fn wants_remote_source(global: impl Into<Invocation>, overrides: &Overrides) -> bool {
+        let global = global.into();
         let env = layers::EnvVars::read(std::env::vars_os());
         let file = match &global.config {
             Some(path) => file::read_operators(path).ok(),
             None => None,
         };
-        let figment = layers::merge(file.as_ref(), &env, &layers::flags(global, overrides));
+        let figment = layers::merge(file.as_ref(), &env, &layers::flags(&global, overrides));
         figment.find_value("source.url").is_ok()
     }
 
     /// Merge `file` (and whether it is the repository's own) with the environment and
     /// the flags, and validate.
     fn load_with_file<I, K, V>(
-        global: &GlobalArgs,
+        global: &Invocation,
         overrides: &Overrides,
         env: I,
         api: ApiUse,
@@ -454,7 +479,7 @@ impl Settings {
             validate::settings(raw, context)
         });
         if api == ApiUse::Unused {
-            problems.retain(|problem| !problem.is_about_the_api());
+            problems.retain(|problem| !layers::is_about_the_api(problem));
         }
         match validated {
             Ok(settings) if problems.is_empty() => Ok(settings),
@@ -480,25 +505,9 @@ impl Default for PromptSettings {
 impl LogSettings {
     /// Log settings from the command line alone, for commands that read no
     /// configuration (`emulator`).
-    pub fn from_global(global: &GlobalArgs) -> LogSettings {
-        LogSettings {
-            format: global.log_format.unwrap_or_default(),
-            format_is_default: global.log_format.is_none(),
-            filter: verbosity_level(global.verbose, global.quiet)
-                .unwrap_or("info")
-                .to_owned(),
-        }
-    }
-}
-
-/// The level that `-v`/`-q` ask for, or `None` when neither was given.
-fn verbosity_level(verbose: u8, quiet: u8) -> Option<&'static str> {
-    match (verbose, quiet) {
-        (0, 0) => None,
-        (1, _) => Some("debug"),
-        (2.., _) => Some("trace"),
-        (_, 1) => Some("warn"),
-        (_, 2..) => Some("error"),
+    pub fn from_global(global: impl Into<Invocation>) -> LogSettings {
+        let global = global.into();
+        LogSettings::from_flags(global.log_format, global.verbose, global.quiet)
     }
 }
 

@@ -21,7 +21,7 @@ use super::{
     ApiSettings, ApiUse, DeploySettings, DriftPolicy, HookSettings, LogSettings, PromptSettings,
     ReadyPolicy, Settings, SyncSettings, WatchSettings, base_url,
 };
-use crate::cli::LogFormat;
+use crate::logging::LogFormat;
 use crate::secret::ApiKey;
 
 /// What validation needs besides the raw values.
