@@ -68,6 +68,16 @@ pub enum ConfigError {
     Invalid { problems: Vec<Problem> },
 }
 
+/// `--target NAME` names no configured target ([`Settings::select`](super::Settings::select)):
+/// a command line that names nothing.
+#[derive(Debug, Error)]
+#[error("--target {name}: no such target; the targets are {known}")]
+pub struct UnknownTarget {
+    pub name: String,
+    /// The configured targets, comma-separated.
+    pub known: String,
+}
+
 impl ConfigError {
     /// The problems found in the merged configuration (empty for file errors).
     pub fn problems(&self) -> &[Problem] {

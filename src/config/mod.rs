@@ -21,7 +21,6 @@ mod layers;
 mod listen;
 mod notify;
 mod raw;
-mod source;
 mod trust;
 mod validate;
 
@@ -34,12 +33,14 @@ use crate::secret::ApiKey;
 
 /// `[log]`: logging owns its settings; they are part of [`Settings`].
 pub use crate::logging::LogSettings;
-pub use error::{ConfigError, Problem};
+/// `[source]`: the remote source owns its settings; they are part of [`Settings`].
+pub use crate::source::SourceSettings;
+pub use error::{ConfigError, Problem, UnknownTarget};
 pub use layers::{COMMAND_LINE_VARS, CONFIG_VAR, REPO_VAR, TRUST_REPO_CONFIG_VAR};
 pub use listen::parse_listen;
 pub use notify::{
     EVENTS, ExecSettings, ForgeSettings, GateMode, GateSettings, NotifySettings, WebhookFormat,
-    WebhookSettings, WebhookUrl,
+    WebhookSettings, WebhookUrl, check_secret_url, check_url,
 };
 
 /// The configuration file read from the repository root when `--config` is not given.
@@ -129,17 +130,17 @@ impl Settings {
     /// The settings of each target named in `names` (every target when empty), in
     /// name order: `[api]` and `deploy.tags` replaced by the target's own.
     /// Without `[targets]` the one target is `default`, these settings as they are.
-    pub fn select(&self, names: &[String]) -> Result<Vec<Settings>, crate::Error> {
+    pub fn select(&self, names: &[String]) -> Result<Vec<Settings>, UnknownTarget> {
         let known: Vec<&str> = if self.targets.is_empty() {
             vec![DEFAULT_TARGET]
         } else {
             self.targets.iter().map(|t| t.name.as_str()).collect()
         };
         if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
-            return Err(crate::Error::Usage(format!(
-                "--target {unknown}: no such target; the targets are {}",
-                known.join(", ")
-            )));
+            return Err(UnknownTarget {
+                name: unknown.clone(),
+                known: known.join(", "),
+            });
         }
         if self.targets.is_empty() {
             return Ok(vec![self.clone()]);
@@ -265,32 +266,6 @@ pub enum ReadyPolicy {
     All,
     /// Ready while at least one target is.
     Any,
-}
-
-/// `[source]`: a remote repository that promptsync fetches into a bare mirror of its
-/// own. Operator-trusted: none of it may come from the repository's own
-/// `promptsync.toml`.
-#[derive(Debug, Clone)]
-pub struct SourceSettings {
-    pub url: crate::source::RemoteUrl,
-    /// The branch whose tip syncs; `None`: the remote's HEAD.
-    pub branch: Option<String>,
-    /// How often the daemon looks at the remote (±jitter).
-    pub interval: Duration,
-    /// HTTPS: a file holding the token, sent as the password (re-read before each fetch).
-    pub token_file: Option<PathBuf>,
-    /// HTTPS: the user name sent with the token.
-    pub username: Option<String>,
-    /// SSH: the private key file (re-read before each fetch).
-    pub ssh_key_file: Option<PathBuf>,
-    /// SSH: the known_hosts file the host key must be in.
-    pub known_hosts_file: Option<PathBuf>,
-    /// Where mirrors live; `None`: the user's cache directory.
-    pub cache_dir: Option<PathBuf>,
-    /// The longest one look or fetch may take.
-    pub fetch_timeout: Duration,
-    /// The most one fetch may bring in, in bytes.
-    pub max_fetch_size: u64,
 }
 
 /// What the operator gave at start, outside any file: where the repository and the
@@ -464,7 +439,7 @@ impl Settings {
         };
         problems.extend(refused.iter().map(|(_, problem)| problem.clone()));
         if let Some(file) = file.as_ref().filter(|file| file.repository) {
-            problems.extend(source::set_by_repository(file));
+            problems.extend(trust::set_by_repository(file));
         }
         let context = validate::Context {
             figment: &figment,
