@@ -1,10 +1,16 @@
 //! Command-line types (clap derive) and nothing else: no I/O, no defaults that
-//! belong to the configuration. [`commands`](crate::commands) turns these into work.
+//! belong to the configuration. [`commands`](crate::commands) turns these into work;
+//! the global flags map onto configuration's [`Invocation`], the log format is
+//! logging's [`LogFormat`]. Nothing below the commands imports this module.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{CONFIG_VAR, Invocation, REPO_VAR, TRUST_REPO_CONFIG_VAR};
+/// `--log-format`'s values are logging's formats.
+pub use crate::logging::LogFormat;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -54,11 +60,11 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The git repository holding the prompt files.
-    #[arg(long, global = true, value_name = "PATH", env = "PROMPTSYNC_REPO")]
+    #[arg(long, global = true, value_name = "PATH", env = REPO_VAR)]
     pub repo: Option<PathBuf>,
 
     /// Configuration file to read instead of `promptsync.toml` at the repository root.
-    #[arg(long, global = true, value_name = "FILE", env = "PROMPTSYNC_CONFIG")]
+    #[arg(long, global = true, value_name = "FILE", env = CONFIG_VAR)]
     pub config: Option<PathBuf>,
 
     /// Log format on stderr: `pretty` for people, `json` for log collectors.
@@ -79,11 +85,25 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        env = "PROMPTSYNC_TRUST_REPO_CONFIG",
+        env = TRUST_REPO_CONFIG_VAR,
         action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub trust_repo_config: bool,
+}
+
+impl From<&GlobalArgs> for Invocation {
+    /// The global flags, as configuration takes them.
+    fn from(global: &GlobalArgs) -> Invocation {
+        Invocation {
+            repo: global.repo.clone(),
+            config: global.config.clone(),
+            log_format: global.log_format,
+            verbose: global.verbose,
+            quiet: global.quiet,
+            trust_repo_config: global.trust_repo_config,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -464,14 +484,6 @@ pub enum OutputFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Pretty,
-    Json,
-}
-
 impl Cli {
     /// Parse the command line, refusing `sync` flags given without `--sync` (clap alone
     /// would accept `promptsync --dry-run` and ignore it). `--help` and `--version` come
@@ -584,6 +596,55 @@ mod tests {
             .map(|sub| sub.get_name().to_owned())
             .collect();
         assert_eq!(names, MAN_PAGES);
+    }
+
+    #[test]
+    fn the_variables_the_flags_read_are_those_configuration_leaves_alone() {
+        fn walk(command: &clap::Command, names: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    names.push(env.to_string_lossy().into_owned());
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, names);
+            }
+        }
+        let mut names = Vec::new();
+        walk(&Cli::command(), &mut names);
+        names.sort();
+        names.dedup();
+        let mut listed = crate::config::COMMAND_LINE_VARS.map(str::to_owned).to_vec();
+        listed.sort();
+        assert_eq!(names, listed);
+    }
+
+    #[test]
+    fn global_flags_map_onto_the_invocation() {
+        let cli = Cli::parse_from([
+            "promptsync",
+            "--repo",
+            "/tmp/x",
+            "--config",
+            "/etc/p.toml",
+            "--log-format",
+            "json",
+            "-q",
+            "--trust-repo-config",
+            "validate",
+        ]);
+        let invocation = Invocation::from(&cli.global);
+        assert_eq!(
+            invocation,
+            Invocation {
+                repo: Some(PathBuf::from("/tmp/x")),
+                config: Some(PathBuf::from("/etc/p.toml")),
+                log_format: Some(LogFormat::Json),
+                verbose: 0,
+                quiet: 1,
+                trust_repo_config: true,
+            }
+        );
     }
 
     #[test]

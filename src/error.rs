@@ -57,6 +57,13 @@ pub enum Error {
     Targets(String),
 }
 
+impl From<crate::config::UnknownTarget> for Error {
+    /// A `--target` that names nothing is a usage error.
+    fn from(unknown: crate::config::UnknownTarget) -> Error {
+        Error::Usage(unknown.to_string())
+    }
+}
+
 impl Error {
     /// What a caller (the daemon's loop, the report) should do after this error: the
     /// one classification (`crate::failure`). An API error decides its own class

@@ -1,8 +1,10 @@
 //! Short excerpts of what a user or a file gave, for messages: a value quoted in an
 //! error (a `--rev`, a key, a `content_file`, a path) is shown whole when it is short,
 //! and otherwise as its start and end around an ellipsis, with its full length, so no
-//! message grows with its input. Counts are written with thousands separators. Pure;
-//! escaping for the terminal is [`term`](crate::term)'s job, after this.
+//! message grows with its input; or, where only a bounded start is wanted
+//! (configuration problems), as its [`head`]. Counts are written with thousands
+//! separators. Pure; escaping for the terminal is [`term`](crate::term)'s job, after
+//! this.
 
 use std::borrow::Cow;
 
@@ -59,6 +61,21 @@ fn cut(text: &str) -> Option<(&str, &str, usize)> {
     Some((&text[..head_end], &text[tail_start..], chars))
 }
 
+/// `text` cut to at most `max` characters, the cut marked with `…` (which counts as
+/// one of them): `ééééé` at 3 is `éé…`.
+pub fn head(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some(_) => {
+            let keep = text
+                .char_indices()
+                .nth(max.saturating_sub(1))
+                .map_or(text.len(), |(at, _)| at);
+            Cow::Owned(format!("{}…", &text[..keep]))
+        }
+    }
+}
+
 /// `n` with a comma every three digits: `79,950`.
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -109,6 +126,13 @@ mod tests {
             excerpt(&wide),
             format!("{}…{} (101 characters)", "ü".repeat(60), "ü".repeat(30))
         );
+    }
+
+    #[test]
+    fn a_head_is_cut_to_its_length_in_characters() {
+        assert_eq!(head("short", 10), "short");
+        assert_eq!(head("ééééé", 3), "éé…");
+        assert_eq!(head(&"k".repeat(10_000), 80).chars().count(), 80);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! object per line, with span fields) on stderr; the level from settings (`log.level`,
 //! `-v`/`-q`), with `RUST_LOG` winning when set. Every line is redacted of the secrets
 //! promptsync holds on its way out ([`Redacted`]). Results never go through here:
-//! stdout belongs to [`report`](crate::report). Knows nothing about what is logged.
+//! stdout belongs to [`report`](crate::report). Owns its settings ([`LogSettings`],
+//! [`LogFormat`]), which configuration fills and the command line names; knows nothing
+//! about either, nor about what is logged.
 
 use std::io::IsTerminal;
 
@@ -14,12 +16,51 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::cli::LogFormat;
-use crate::config::LogSettings;
 use crate::secret::Redacting;
 
 /// The environment variable that overrides the configured filter.
 pub const RUST_LOG: &str = "RUST_LOG";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// No layer chose the format: it is the built-in default (the daemon then logs
+    /// JSON when stderr is not a terminal).
+    pub format_is_default: bool,
+    /// An EnvFilter directive (`info`, `promptsync=debug`); RUST_LOG wins when set.
+    pub filter: String,
+}
+
+impl LogSettings {
+    /// Log settings from `--log-format` and `-v`/`-q` alone, for commands that read no
+    /// configuration (`emulator`).
+    pub fn from_flags(format: Option<LogFormat>, verbose: u8, quiet: u8) -> LogSettings {
+        LogSettings {
+            format: format.unwrap_or_default(),
+            format_is_default: format.is_none(),
+            filter: verbosity_level(verbose, quiet).unwrap_or("info").to_owned(),
+        }
+    }
+}
+
+/// The level that `-v`/`-q` ask for, or `None` when neither was given.
+pub fn verbosity_level(verbose: u8, quiet: u8) -> Option<&'static str> {
+    match (verbose, quiet) {
+        (0, 0) => None,
+        (1, _) => Some("debug"),
+        (2.., _) => Some("trace"),
+        (_, 1) => Some("warn"),
+        (_, 2..) => Some("error"),
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum LoggingError {

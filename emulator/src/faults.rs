@@ -1,36 +1,17 @@
-//! Latency, injected failures, a global rate limit and dropped replies, for tests of
-//! a client's retry and recovery paths. A dropped reply closes the TCP connection
-//! without any HTTP response (a reset), so the client sees a connection error: the
-//! connection's socket is wrapped in [`KillableStream`], and a killed stream fails
-//! every read and write, which makes hyper abandon the connection. `drop_after` runs
-//! the request (the change is applied and persisted) before cutting the connection;
-//! `drop_before` cuts it without running anything. The hostile kinds (endless paging,
-//! huge, garbage, HTML and trickling bodies, redirects) answer with replies that
-//! `hostile` builds. Knows nothing about prompts.
+//! The fault model: latency, a global rate limit and the armed fault rules (what each
+//! kind does, its parameters and their checks, how many times it fires), shared by the
+//! admin endpoint, which arms them, and [`inject`](super::inject), which applies them
+//! to requests ([`Faults::decide`]). The hostile kinds (endless paging, huge, garbage,
+//! HTML and trickling bodies, redirects) are described here and answered with replies
+//! that `hostile` builds. Knows nothing about connections or prompts.
 
-use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::serve::{IncomingStream, Listener};
+use axum::http::HeaderValue;
 use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-
-use super::App;
-use super::reqlog::{FaultMark, NoReply};
-use super::{hostile, paging, routes};
 
 /// A fixed delay before every API request, plus a random one up to `jitter_ms`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +22,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn sample(self) -> Duration {
+    pub(crate) fn sample(self) -> Duration {
         let jitter = if self.jitter_ms == 0 {
             0
         } else {
@@ -99,7 +80,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// The name in rules and in the request log.
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             FaultKind::Status => "status",
             FaultKind::DropBefore => "drop_before",
@@ -298,10 +279,10 @@ pub(crate) struct Faults {
 
 /// What the fault layer does with one request.
 #[derive(Debug)]
-struct Decision {
-    delay: Duration,
-    throttled: Option<u64>,
-    rule: Option<FaultRule>,
+pub(crate) struct Decision {
+    pub(crate) delay: Duration,
+    pub(crate) throttled: Option<u64>,
+    pub(crate) rule: Option<FaultRule>,
 }
 
 impl Faults {
@@ -371,7 +352,9 @@ impl Faults {
         self.lock().rules.clear();
     }
 
-    fn decide(&self, method: &str, path: &str) -> Decision {
+    /// What to do with a request: its delay, then a throttle or the first armed rule
+    /// that matches (which then fires once less).
+    pub(crate) fn decide(&self, method: &str, path: &str) -> Decision {
         let mut inner = self.lock();
         let delay = inner.latency.sample();
         let throttled = inner.rate_limit.and_then(|limit| {
@@ -413,264 +396,6 @@ impl Faults {
             delay,
             throttled: None,
             rule,
-        }
-    }
-}
-
-/// A throttled reply: 429, `Retry-After`, and `retry_after` in the body.
-fn throttled(retry_after: u64, mark: &'static str) -> Response {
-    let body = json!({"detail": "Request was throttled.", "retry_after": retry_after});
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-    response.extensions_mut().insert(FaultMark(mark));
-    response
-}
-
-fn injected(rule: &FaultRule, mark: &'static str) -> Response {
-    let status = rule
-        .status
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return throttled(rule.retry_after.unwrap_or(1), mark);
-    }
-    let detail = format!(
-        "{} (injected by the emulator)",
-        status.canonical_reason().unwrap_or("Error")
-    );
-    let mut response = (
-        status,
-        axum::Json(json!({"detail": detail, "error_code": "injected"})),
-    )
-        .into_response();
-    if let Some(seconds) = rule.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response.extensions_mut().insert(FaultMark(mark));
-    response
-}
-
-/// Cut the request's connection: no reply at all. The response returned is never
-/// sent; it only carries the markers for the log.
-fn no_reply(connection: Option<&Connection>, mark: &'static str) -> Response {
-    if let Some(connection) = connection {
-        connection.kill();
-    }
-    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    response.extensions_mut().insert(NoReply);
-    response.extensions_mut().insert(FaultMark(mark));
-    response
-}
-
-/// The fault layer of the API router: latency, rate limit, then armed faults.
-pub(crate) async fn fault_layer(
-    State(app): State<Arc<App>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let connection = request
-        .extensions()
-        .get::<ConnectInfo<Connection>>()
-        .map(|info| info.0.clone());
-    let decision = app
-        .faults
-        .decide(request.method().as_str(), request.uri().path());
-    if !decision.delay.is_zero() {
-        tokio::time::sleep(decision.delay).await;
-    }
-    if let Some(retry_after) = decision.throttled {
-        return throttled(retry_after, "rate_limited");
-    }
-    let Some(rule) = decision.rule else {
-        return next.run(request).await;
-    };
-    tracing::debug!(kind = ?rule.kind, status = ?rule.status, path = %request.uri().path(), "injecting fault");
-    match rule.kind {
-        FaultKind::Status if rule.after_apply => {
-            drop(next.run(request).await);
-            injected(&rule, "injected_after_apply")
-        }
-        FaultKind::Status => injected(&rule, "injected"),
-        FaultKind::DropBefore => no_reply(connection.as_ref(), "drop_before"),
-        FaultKind::DropAfter => {
-            drop(next.run(request).await);
-            no_reply(connection.as_ref(), "drop_after")
-        }
-        FaultKind::Delay => {
-            tokio::time::sleep(Duration::from_millis(rule.delay_ms.unwrap_or(0))).await;
-            let mut response = next.run(request).await;
-            response.extensions_mut().insert(FaultMark("delay"));
-            response
-        }
-        FaultKind::EndlessPages => {
-            let base = routes::request_base(request.headers(), request.uri().path(), &app);
-            let query = paging::parse_query(request.uri().query());
-            marked(
-                hostile::endless_page(&base, &query, rule.fresh, rule.count),
-                &rule,
-            )
-        }
-        FaultKind::HugeBody => marked(
-            hostile::huge_body(
-                rule.bytes.unwrap_or(hostile::HUGE_BODY_BYTES),
-                rule.declare_length,
-            ),
-            &rule,
-        ),
-        FaultKind::GarbageJson => marked(hostile::garbage_json(), &rule),
-        FaultKind::Html => marked(hostile::html_page(), &rule),
-        FaultKind::Trickle => marked(
-            hostile::trickle(
-                rule.bytes.unwrap_or(hostile::TRICKLE_BYTES),
-                Duration::from_millis(rule.interval_ms.unwrap_or(hostile::TRICKLE_INTERVAL_MS)),
-            ),
-            &rule,
-        ),
-        FaultKind::Redirect => {
-            let status = rule
-                .status
-                .and_then(|s| StatusCode::from_u16(s).ok())
-                .unwrap_or(StatusCode::FOUND);
-            let location = rule
-                .location
-                .as_deref()
-                .unwrap_or(hostile::REDIRECT_LOCATION);
-            marked(hostile::redirect(status, location), &rule)
-        }
-        FaultKind::Rewrite => {
-            let response = next.run(request).await;
-            let pointer = rule.pointer.as_deref().unwrap_or_default();
-            super::rewrite::rewritten(response, pointer, rule.value.as_ref()).await
-        }
-    }
-}
-
-/// A hostile reply (the request was not run), marked with its kind for the log.
-fn marked(mut response: Response, rule: &FaultRule) -> Response {
-    response
-        .extensions_mut()
-        .insert(FaultMark(rule.kind.name()));
-    response
-}
-
-// --- connections that can be cut -----------------------------------------------------
-
-/// A TCP connection that [`Connection::kill`] can cut: once killed, reads and writes
-/// fail and the socket is closed with a reset.
-#[derive(Debug)]
-pub(crate) struct KillableStream {
-    inner: TcpStream,
-    killed: Arc<AtomicBool>,
-}
-
-impl KillableStream {
-    fn check(&self) -> io::Result<()> {
-        if self.killed.load(Ordering::Acquire) {
-            // Reset rather than close, so the peer cannot mistake it for a reply.
-            let _ = self.inner.set_zero_linger();
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "connection cut by an injected fault",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check()?;
-        Pin::new(&mut this.inner).poll_shutdown(cx)
-    }
-}
-
-/// A TCP listener whose connections can be cut.
-#[derive(Debug)]
-pub(crate) struct KillableListener(pub TcpListener);
-
-impl Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = Listener::accept(&mut self.0).await;
-        let _ = stream.set_nodelay(true);
-        let stream = KillableStream {
-            inner: stream,
-            killed: Arc::new(AtomicBool::new(false)),
-        };
-        (stream, addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
-/// Per-connection information for handlers: the switch that cuts it.
-#[derive(Debug, Clone)]
-pub(crate) struct Connection {
-    killed: Arc<AtomicBool>,
-}
-
-impl Connection {
-    pub fn kill(&self) {
-        self.killed.store(true, Ordering::Release);
-    }
-}
-
-impl Connected<IncomingStream<'_, KillableListener>> for Connection {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        Connection {
-            killed: Arc::clone(&stream.io().killed),
         }
     }
 }

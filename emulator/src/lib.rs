@@ -12,14 +12,16 @@
 //!
 //! Layout: `routes` (HTTP API, auth), `store` (state and lifecycle rules, pure),
 //! `validate` (request bodies), `filters` (list filters and sorting), `paging`,
-//! `model` (records and their JSON), `presets` (response-format presets), `knobs`, `faults` (latency, failures, rate limit,
-//! cut connections), `hostile` (endless pages, huge, broken, trickling bodies, redirects; `rewrite` corrupts replies), `reqlog` (request log), `persist` (state file), `statefile` (its lock and bounded read), `admin`, `reply`
+//! `model` (records and their JSON), `presets` (response-format presets), `knobs`, `faults` (latency, failures, rate limit:
+//! the model), `inject` (the layer that applies them), `killable` (cut connections), `hostile` (endless pages, huge, broken, trickling bodies, redirects; `rewrite` corrupts replies), `reqlog` (request log), `persist` (state file), `statefile` (its lock and bounded read), `admin`, `reply`
 //! (error bodies). Knows nothing about git, prompt files or the API client.
 
 pub mod admin;
 mod faults;
 mod filters;
 mod hostile;
+mod inject;
+mod killable;
 mod knobs;
 mod model;
 mod paging;
@@ -50,7 +52,8 @@ pub use knobs::{
 };
 pub use reqlog::RequestRecord;
 
-use faults::{Connection, Faults, KillableListener};
+use faults::Faults;
+use killable::{Connection, KillableListener};
 use persist::Persister;
 use reqlog::RequestLog;
 use routes::Auth;

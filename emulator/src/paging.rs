@@ -5,8 +5,10 @@
 
 use std::ops::Range;
 
+use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
+use super::App;
 use super::knobs::CountMode;
 use super::reply::Failure;
 
@@ -118,6 +120,15 @@ pub(crate) fn envelope(
         CountMode::Total => page.total,
     };
     json!({"count": count, "next": next, "previous": previous, "results": results})
+}
+
+/// The absolute URL of this request without its query, for paging links.
+pub(crate) fn request_base(headers: &HeaderMap, path: &str, app: &App) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(|| app.addr.to_string(), str::to_owned);
+    format!("http://{host}{path}")
 }
 
 #[cfg(test)]

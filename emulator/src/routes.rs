@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use super::App;
-use super::faults::fault_layer;
 use super::filters::{Filter, Scope, Sort};
+use super::inject::fault_layer;
 use super::knobs::Knobs;
 use super::paging::{self, Query};
 use super::presets::{preset_input, preset_order};
@@ -154,15 +154,6 @@ fn version_number(text: &str) -> Result<u32, Failure> {
     text.parse::<u32>().map_err(|_| Failure::not_found())
 }
 
-/// The absolute URL of this request without its query, for paging links.
-pub(crate) fn request_base(headers: &HeaderMap, path: &str, app: &App) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map_or_else(|| app.addr.to_string(), str::to_owned);
-    format!("http://{host}{path}")
-}
-
 fn json(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
@@ -215,7 +206,7 @@ async fn list_prompts(
             .collect();
         (results, page)
     };
-    let base = request_base(&headers, "/api/prompts/list/", &app);
+    let base = paging::request_base(&headers, "/api/prompts/list/", &app);
     Ok(json(
         StatusCode::OK,
         paging::envelope(results, &page, count_mode, &base, &query),
@@ -293,7 +284,7 @@ async fn list_versions(
             .collect();
         (results, page)
     };
-    let base = request_base(
+    let base = paging::request_base(
         &headers,
         &format!("/api/prompts/{prompt_id}/versions/"),
         &app,
@@ -398,7 +389,7 @@ async fn list_presets(
     let all = app.store().presets().list(&key, descending);
     let page = paging::window(all.len(), request)?;
     let results = all[page.range.clone()].to_vec();
-    let base = request_base(&headers, "/api/response-format-presets/", &app);
+    let base = paging::request_base(&headers, "/api/response-format-presets/", &app);
     let mut body = paging::envelope(results, &page, count_mode, &base, &query);
     if let Value::Object(map) = &mut body {
         map.insert("current_filters".to_owned(), json!({}));

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::Error;
 use crate::cli::{GlobalArgs, SourceArgs};
-use crate::config::{DEFAULT_CONFIG_FILE, Overrides, Settings};
+use crate::config::{DEFAULT_CONFIG_FILE, MAX_CONFIG_FILE_BYTES, Overrides, Settings};
 use crate::desired::SourceRev;
 use crate::source::{Look, Source, SourceError};
 
@@ -85,7 +85,7 @@ pub(crate) fn settings_at(
     source: &Source,
     commit: &str,
 ) -> Result<Settings, Error> {
-    let tree_file = match source.read_file(commit, DEFAULT_CONFIG_FILE)? {
+    let tree_file = match source.read_file(commit, DEFAULT_CONFIG_FILE, MAX_CONFIG_FILE_BYTES)? {
         Some(bytes) => {
             let text = String::from_utf8(bytes).map_err(|err| SourceError::TreeFile {
                 path: DEFAULT_CONFIG_FILE.to_owned(),

@@ -229,7 +229,7 @@ fn pass(
     }
     let targets = match settings.select(&remote.targets) {
         Ok(targets) => targets,
-        Err(error) => return early(error),
+        Err(error) => return early(error.into()),
     };
     if remote.emulator && targets.len() > 1 {
         return early(Error::Usage(

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::excerpt;
 use crate::localfile::{self, FileKind};
 
 /// The configuration could not be loaded. Needs a person: retrying does not help.
@@ -67,6 +68,16 @@ pub enum ConfigError {
     Invalid { problems: Vec<Problem> },
 }
 
+/// `--target NAME` names no configured target ([`Settings::select`](super::Settings::select)):
+/// a command line that names nothing.
+#[derive(Debug, Error)]
+#[error("--target {name}: no such target; the targets are {known}")]
+pub struct UnknownTarget {
+    pub name: String,
+    /// The configured targets, comma-separated.
+    pub known: String,
+}
+
 impl ConfigError {
     /// The problems found in the merged configuration (empty for file errors).
     pub fn problems(&self) -> &[Problem] {
@@ -90,15 +101,6 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// Whether only the API needs what this problem is about: a key under `api.`, or the
-    /// `RESPAN_*` variables.
-    pub fn is_about_the_api(&self) -> bool {
-        let under_api = |key: &str| key == "api" || key.starts_with("api.");
-        self.key.as_deref().is_some_and(under_api)
-            || self.origin.contains(super::layers::API_KEY_VAR)
-            || self.origin.contains(super::layers::BASE_URL_VAR)
-    }
-
     /// A problem; each part is cut to a short excerpt (a key or a value of the file
     /// can be as long as the file).
     pub(super) fn new(
@@ -107,7 +109,7 @@ impl Problem {
         message: impl Into<String>,
     ) -> Self {
         Problem {
-            key: key.map(|key| excerpt(key, MAX_KEY_CHARS).into_owned()),
+            key: key.map(|key| excerpt::head(key, MAX_KEY_CHARS).into_owned()),
             origin: cut(origin.into(), MAX_ORIGIN_CHARS),
             message: cut(message.into(), MAX_MESSAGE_CHARS),
         }
@@ -131,22 +133,8 @@ const MAX_MESSAGE_CHARS: usize = 1000;
 /// How much of a quoted value or line a message shows, in characters.
 pub(super) const EXCERPT_CHARS: usize = 60;
 
-/// `text` cut to at most `max` characters, the cut marked with `…`.
-pub(super) fn excerpt(text: &str, max: usize) -> Cow<'_, str> {
-    match text.char_indices().nth(max) {
-        None => Cow::Borrowed(text),
-        Some(_) => {
-            let keep = text
-                .char_indices()
-                .nth(max.saturating_sub(1))
-                .map_or(text.len(), |(at, _)| at);
-            Cow::Owned(format!("{}…", &text[..keep]))
-        }
-    }
-}
-
 fn cut(text: String, max: usize) -> String {
-    match excerpt(&text, max) {
+    match excerpt::head(&text, max) {
         Cow::Borrowed(_) => text,
         Cow::Owned(cut) => cut,
     }
@@ -155,41 +143,7 @@ fn cut(text: String, max: usize) -> String {
 /// A value as a message quotes it: in double quotes, escaped like Rust's `Debug`, and
 /// cut to [`EXCERPT_CHARS`].
 pub(super) fn quoted(value: &str) -> String {
-    format!("{:?}", excerpt(value, EXCERPT_CHARS))
-}
-
-/// Where byte `offset` of `text` is, for a message: its line and column (1-based,
-/// columns in characters) and an excerpt of the line around it with a caret under
-/// it, at most [`EXCERPT_CHARS`] characters of the line, cuts marked with `…`,
-/// control characters escaped.
-pub(super) fn excerpt_around(text: &str, offset: usize) -> (usize, usize, String) {
-    let offset = (0..=offset.min(text.len()))
-        .rev()
-        .find(|&at| text.is_char_boundary(at))
-        .unwrap_or(0);
-    let start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
-    let end = text[offset..]
-        .find('\n')
-        .map_or(text.len(), |at| offset + at);
-    let line_text = text[start..end].trim_end_matches('\r');
-    let line = text[..start].matches('\n').count() + 1;
-    let column = text[start..offset].chars().count() + 1;
-    let chars: Vec<char> = line_text.chars().collect();
-    let from = (column - 1).saturating_sub(EXCERPT_CHARS / 2);
-    let to = (from + EXCERPT_CHARS).min(chars.len());
-    let from = to.saturating_sub(EXCERPT_CHARS).min(from);
-    let before: String = chars[from..(column - 1).min(to)].iter().collect();
-    let after: String = chars[(column - 1).min(to)..to].iter().collect();
-    let lead = if from > 0 { "…" } else { "" };
-    let tail = if to < chars.len() { "…" } else { "" };
-    let before = crate::term::line(&before);
-    let gutter = " ".repeat(line.to_string().len());
-    let caret = " ".repeat(lead.chars().count() + before.chars().count());
-    let shown = format!(
-        "{gutter} |\n{line} | {lead}{before}{}{tail}\n{gutter} | {caret}^",
-        crate::term::line(&after)
-    );
-    (line, column, shown)
+    format!("{:?}", excerpt::head(value, EXCERPT_CHARS))
 }
 
 fn render_problems(problems: &[Problem]) -> String {
@@ -233,29 +187,7 @@ mod tests {
         assert!(problem.key.as_deref().unwrap().ends_with('…'));
         assert_eq!(problem.origin.chars().count(), MAX_ORIGIN_CHARS);
         assert_eq!(problem.message.chars().count(), MAX_MESSAGE_CHARS);
-        assert_eq!(excerpt("short", 10), "short");
-        assert_eq!(excerpt("ééééé", 3), "éé…");
         assert_eq!(quoted(&"x".repeat(100)).chars().count(), EXCERPT_CHARS + 2);
-    }
-
-    #[test]
-    fn an_excerpt_around_an_offset_shows_where() {
-        let text = "a = 1\nb = \"x\" y\n";
-        let (line, column, shown) = excerpt_around(text, 12);
-        assert_eq!((line, column), (2, 7));
-        assert_eq!(shown, "  |\n2 | b = \"x\" y\n  |       ^");
-        let long = format!("{}ERR{}", "a".repeat(1000), "b".repeat(1000));
-        let (_, column, shown) = excerpt_around(&long, 1000);
-        assert_eq!(column, 1001);
-        let lines: Vec<&str> = shown.lines().collect();
-        assert!(
-            lines[1].starts_with("1 | …") && lines[1].ends_with('…'),
-            "{shown}"
-        );
-        assert!(lines[1].chars().count() < EXCERPT_CHARS + 10, "{shown}");
-        let caret = lines[2].chars().position(|c| c == '^').unwrap();
-        let under: String = lines[1].chars().skip(caret).take(3).collect();
-        assert_eq!(under, "ERR", "{shown}");
     }
 
     #[test]

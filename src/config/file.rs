@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::{ConfigError, Problem, excerpt_around};
+use super::error::{ConfigError, EXCERPT_CHARS, Problem};
 use super::{DEFAULT_CONFIG_FILE, MAX_CONFIG_FILE_BYTES};
 use crate::localfile::{self, Failure};
 use crate::repofile::{self, Refusal, RepoDir};
@@ -124,6 +124,40 @@ pub(super) fn syntax_problem(file: &ConfigFile) -> Option<Problem> {
     Some(Problem::new(None, file.path.display().to_string(), text))
 }
 
+/// Where byte `offset` of `text` is, for a message: its line and column (1-based,
+/// columns in characters) and an excerpt of the line around it with a caret under
+/// it, at most [`EXCERPT_CHARS`] characters of the line, cuts marked with `…`,
+/// control characters escaped.
+pub(super) fn excerpt_around(text: &str, offset: usize) -> (usize, usize, String) {
+    let offset = (0..=offset.min(text.len()))
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    let start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
+    let end = text[offset..]
+        .find('\n')
+        .map_or(text.len(), |at| offset + at);
+    let line_text = text[start..end].trim_end_matches('\r');
+    let line = text[..start].matches('\n').count() + 1;
+    let column = text[start..offset].chars().count() + 1;
+    let chars: Vec<char> = line_text.chars().collect();
+    let from = (column - 1).saturating_sub(EXCERPT_CHARS / 2);
+    let to = (from + EXCERPT_CHARS).min(chars.len());
+    let from = to.saturating_sub(EXCERPT_CHARS).min(from);
+    let before: String = chars[from..(column - 1).min(to)].iter().collect();
+    let after: String = chars[(column - 1).min(to)..to].iter().collect();
+    let lead = if from > 0 { "…" } else { "" };
+    let tail = if to < chars.len() { "…" } else { "" };
+    let before = crate::term::line(&before);
+    let gutter = " ".repeat(line.to_string().len());
+    let caret = " ".repeat(lead.chars().count() + before.chars().count());
+    let shown = format!(
+        "{gutter} |\n{line} | {lead}{before}{}{tail}\n{gutter} | {caret}^",
+        crate::term::line(&after)
+    );
+    (line, column, shown)
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;
@@ -185,5 +219,25 @@ mod tests {
         assert!(read(&repo, None).unwrap().is_none());
         std::fs::write(repo.join(DEFAULT_CONFIG_FILE), "").unwrap();
         assert!(read(&repo, None).unwrap().unwrap().repository);
+    }
+
+    #[test]
+    fn an_excerpt_around_an_offset_shows_where() {
+        let text = "a = 1\nb = \"x\" y\n";
+        let (line, column, shown) = excerpt_around(text, 12);
+        assert_eq!((line, column), (2, 7));
+        assert_eq!(shown, "  |\n2 | b = \"x\" y\n  |       ^");
+        let long = format!("{}ERR{}", "a".repeat(1000), "b".repeat(1000));
+        let (_, column, shown) = excerpt_around(&long, 1000);
+        assert_eq!(column, 1001);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(
+            lines[1].starts_with("1 | …") && lines[1].ends_with('…'),
+            "{shown}"
+        );
+        assert!(lines[1].chars().count() < EXCERPT_CHARS + 10, "{shown}");
+        let caret = lines[2].chars().position(|c| c == '^').unwrap();
+        let under: String = lines[1].chars().skip(caret).take(3).collect();
+        assert_eq!(under, "ERR", "{shown}");
     }
 }

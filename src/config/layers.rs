@@ -1,22 +1,22 @@
 //! Stage one: the configuration layers as figment providers, merged in order (built-in
 //! defaults < file < `RESPAN_BASE_URL` < `PROMPTSYNC_*` < flags), every value tagged so
 //! that [`origin`] can say where it came from. Knows the environment variable names and
-//! the flags; does no validation.
+//! what the flags set ([`Invocation`], [`Overrides`]); does no validation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::{CommandFactory, ValueEnum};
+use clap::ValueEnum;
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Tag, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
 use super::error::Problem;
 use super::file::ConfigFile;
-use super::{Overrides, verbosity_level};
-use crate::cli::{Cli, GlobalArgs};
+use super::{Invocation, Overrides};
+use crate::logging::verbosity_level;
 use crate::secret::ApiKey;
 
 /// Prefix of the environment variables that set configuration keys.
@@ -25,6 +25,17 @@ pub(super) const ENV_PREFIX: &str = "PROMPTSYNC_";
 pub(super) const ENV_SEPARATOR: &str = "__";
 pub(super) const BASE_URL_VAR: &str = "RESPAN_BASE_URL";
 pub(super) const API_KEY_VAR: &str = "RESPAN_API_KEY";
+
+/// `--repo`'s variable ([`Invocation::repo`]).
+pub const REPO_VAR: &str = "PROMPTSYNC_REPO";
+/// `--config`'s variable ([`Invocation::config`]).
+pub const CONFIG_VAR: &str = "PROMPTSYNC_CONFIG";
+/// `--trust-repo-config`'s variable ([`Invocation::trust_repo_config`]).
+pub const TRUST_REPO_CONFIG_VAR: &str = "PROMPTSYNC_TRUST_REPO_CONFIG";
+/// The `PROMPTSYNC_*` variables that the command line reads for its flags: they fill
+/// an [`Invocation`] and are no configuration keys. A unit test of the command line
+/// keeps this list equal to the variables its flags read.
+pub const COMMAND_LINE_VARS: [&str; 3] = [REPO_VAR, CONFIG_VAR, TRUST_REPO_CONFIG_VAR];
 
 /// The built-in defaults: the annotated example, so that it always lists every key.
 pub(super) const DEFAULTS_TOML: &str = include_str!("../../config/promptsync.example.toml");
@@ -35,8 +46,8 @@ const ENV_LAYER: &str = "environment";
 const FLAG_LAYER: &str = "command line";
 
 /// The environment variables that configuration reads, picked out of the process
-/// environment. `PROMPTSYNC_*` variables that clap reads (`PROMPTSYNC_REPO`,
-/// `PROMPTSYNC_CONFIG`, ...) are clap's and are left out. An empty variable counts as
+/// environment. `PROMPTSYNC_*` variables that the command line reads
+/// ([`COMMAND_LINE_VARS`]) are its own and are left out. An empty variable counts as
 /// unset.
 #[derive(Debug, Default)]
 pub(super) struct EnvVars {
@@ -55,7 +66,6 @@ impl EnvVars {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
-        let clap_owned = clap_env_names();
         let mut env = EnvVars::default();
         for (name, value) in vars {
             // A name that is not UTF-8 cannot be one of ours.
@@ -64,7 +74,7 @@ impl EnvVars {
             };
             let ours = name == BASE_URL_VAR
                 || name == API_KEY_VAR
-                || (name.starts_with(ENV_PREFIX) && !clap_owned.contains(name));
+                || (name.starts_with(ENV_PREFIX) && !COMMAND_LINE_VARS.contains(&name));
             if !ours {
                 continue;
             }
@@ -119,6 +129,15 @@ impl EnvVars {
     }
 }
 
+/// Whether only the API needs what `problem` is about: a key under `api.`, or the
+/// `RESPAN_*` variables.
+pub(super) fn is_about_the_api(problem: &Problem) -> bool {
+    let under_api = |key: &str| key == "api" || key.starts_with("api.");
+    problem.key.as_deref().is_some_and(under_api)
+        || problem.origin.contains(API_KEY_VAR)
+        || problem.origin.contains(BASE_URL_VAR)
+}
+
 /// `PROMPTSYNC_API__TIMEOUT` -> `api.timeout`.
 pub(super) fn key_from_env(name: &str) -> String {
     let rest = name.strip_prefix(ENV_PREFIX).unwrap_or(name);
@@ -136,25 +155,9 @@ pub(super) fn env_from_key(key: &str) -> String {
     )
 }
 
-/// Every environment variable that clap reads for a flag.
-fn clap_env_names() -> BTreeSet<String> {
-    fn walk(command: &clap::Command, names: &mut BTreeSet<String>) {
-        for arg in command.get_arguments() {
-            if let Some(env) = arg.get_env() {
-                names.insert(env.to_string_lossy().into_owned());
-            }
-        }
-        for sub in command.get_subcommands() {
-            walk(sub, names);
-        }
-    }
-    let mut names = BTreeSet::new();
-    walk(&Cli::command(), &mut names);
-    names
-}
-
 /// The flags that override configuration keys.
-pub(super) fn flags(global: &GlobalArgs, overrides: &Overrides) -> Labelled {
+pub(super) fn flags(global: impl Into<Invocation>, overrides: &Overrides) -> Labelled {
+    let global = global.into();
     let mut layer = Labelled::new(FLAG_LAYER);
     if let Some(value) = global.log_format.and_then(|f| f.to_possible_value()) {
         layer.push(
@@ -361,6 +364,7 @@ impl<P: Provider> Provider for Renamed<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Cli;
 
     fn env(vars: &[(&str, &str)]) -> EnvVars {
         EnvVars::read(vars.iter().copied())

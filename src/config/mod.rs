@@ -21,7 +21,6 @@ mod layers;
 mod listen;
 mod notify;
 mod raw;
-mod source;
 mod trust;
 mod validate;
 
@@ -30,14 +29,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, LogFormat};
 use crate::secret::ApiKey;
 
-pub use error::{ConfigError, Problem};
+/// `[log]`: logging owns its settings; they are part of [`Settings`].
+pub use crate::logging::LogSettings;
+/// `[source]`: the remote source owns its settings; they are part of [`Settings`].
+pub use crate::source::SourceSettings;
+pub use error::{ConfigError, Problem, UnknownTarget};
+pub use layers::{COMMAND_LINE_VARS, CONFIG_VAR, REPO_VAR, TRUST_REPO_CONFIG_VAR};
 pub use listen::parse_listen;
 pub use notify::{
     EVENTS, ExecSettings, ForgeSettings, GateMode, GateSettings, NotifySettings, WebhookFormat,
-    WebhookSettings, WebhookUrl,
+    WebhookSettings, WebhookUrl, check_secret_url, check_url,
 };
 
 /// The configuration file read from the repository root when `--config` is not given.
@@ -127,17 +130,17 @@ impl Settings {
     /// The settings of each target named in `names` (every target when empty), in
     /// name order: `[api]` and `deploy.tags` replaced by the target's own.
     /// Without `[targets]` the one target is `default`, these settings as they are.
-    pub fn select(&self, names: &[String]) -> Result<Vec<Settings>, crate::Error> {
+    pub fn select(&self, names: &[String]) -> Result<Vec<Settings>, UnknownTarget> {
         let known: Vec<&str> = if self.targets.is_empty() {
             vec![DEFAULT_TARGET]
         } else {
             self.targets.iter().map(|t| t.name.as_str()).collect()
         };
         if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
-            return Err(crate::Error::Usage(format!(
-                "--target {unknown}: no such target; the targets are {}",
-                known.join(", ")
-            )));
+            return Err(UnknownTarget {
+                name: unknown.clone(),
+                known: known.join(", "),
+            });
         }
         if self.targets.is_empty() {
             return Ok(vec![self.clone()]);
@@ -234,16 +237,6 @@ pub struct SyncSettings {
 }
 
 #[derive(Debug, Clone)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// No layer chose the format: it is the built-in default (the daemon then logs
-    /// JSON when stderr is not a terminal).
-    pub format_is_default: bool,
-    /// An EnvFilter directive (`info`, `promptsync=debug`); RUST_LOG wins when set.
-    pub filter: String,
-}
-
-#[derive(Debug, Clone)]
 pub struct WatchSettings {
     pub listen: SocketAddr,
     pub resync_interval: Duration,
@@ -275,30 +268,31 @@ pub enum ReadyPolicy {
     Any,
 }
 
-/// `[source]`: a remote repository that promptsync fetches into a bare mirror of its
-/// own. Operator-trusted: none of it may come from the repository's own
-/// `promptsync.toml`.
-#[derive(Debug, Clone)]
-pub struct SourceSettings {
-    pub url: crate::source::RemoteUrl,
-    /// The branch whose tip syncs; `None`: the remote's HEAD.
-    pub branch: Option<String>,
-    /// How often the daemon looks at the remote (±jitter).
-    pub interval: Duration,
-    /// HTTPS: a file holding the token, sent as the password (re-read before each fetch).
-    pub token_file: Option<PathBuf>,
-    /// HTTPS: the user name sent with the token.
-    pub username: Option<String>,
-    /// SSH: the private key file (re-read before each fetch).
-    pub ssh_key_file: Option<PathBuf>,
-    /// SSH: the known_hosts file the host key must be in.
-    pub known_hosts_file: Option<PathBuf>,
-    /// Where mirrors live; `None`: the user's cache directory.
-    pub cache_dir: Option<PathBuf>,
-    /// The longest one look or fetch may take.
-    pub fetch_timeout: Duration,
-    /// The most one fetch may bring in, in bytes.
-    pub max_fetch_size: u64,
+/// What the operator gave at start, outside any file: where the repository and the
+/// configuration file are, the log format and verbosity, whether the repository's own
+/// file is trusted. The command line fills it from its global flags (and their
+/// environment variables, [`COMMAND_LINE_VARS`]); the loaders take anything that turns
+/// into one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// The repository root (default `.`).
+    pub repo: Option<PathBuf>,
+    /// The configuration file to read instead of `promptsync.toml` at the root.
+    pub config: Option<PathBuf>,
+    /// Sets `log.format`.
+    pub log_format: Option<crate::logging::LogFormat>,
+    /// `-v` count: sets `log.level` to debug or trace.
+    pub verbose: u8,
+    /// `-q` count: sets `log.level` to warn or error (when not `verbose`).
+    pub quiet: u8,
+    /// Let the repository's own file set operator-only keys ([`trust`]).
+    pub trust_repo_config: bool,
+}
+
+impl From<&Invocation> for Invocation {
+    fn from(invocation: &Invocation) -> Invocation {
+        invocation.clone()
+    }
 }
 
 /// Values from command-line flags that override configuration keys.
@@ -312,13 +306,16 @@ pub struct Overrides {
 
 impl Settings {
     /// Merge the layers (reading the process environment) and validate them.
-    pub fn load(global: &GlobalArgs, overrides: &Overrides) -> Result<Settings, ConfigError> {
+    pub fn load(
+        global: impl Into<Invocation>,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
         Self::load_from_env(global, overrides, std::env::vars_os())
     }
 
     /// [`Settings::load`] for a command that never calls the API ([`ApiUse::Unused`]).
     pub fn load_offline(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
     ) -> Result<Settings, ConfigError> {
         Self::load_for(global, overrides, std::env::vars_os(), ApiUse::Unused)
@@ -328,7 +325,7 @@ impl Settings {
     /// control exactly what is set. Only `PROMPTSYNC_*`, `RESPAN_BASE_URL` and
     /// `RESPAN_API_KEY` are read from it.
     pub fn load_from_env<I, K, V>(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
         env: I,
     ) -> Result<Settings, ConfigError>
@@ -342,7 +339,7 @@ impl Settings {
 
     /// [`Settings::load_from_env`] for a command that calls the API or not.
     pub fn load_for<I, K, V>(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
         env: I,
         api: ApiUse,
@@ -352,9 +349,10 @@ impl Settings {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
+        let global = global.into();
         let repo = global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
         let file = file::read(&repo, global.config.as_deref())?;
-        Self::load_with_file(global, overrides, env, api, file)
+        Self::load_with_file(&global, overrides, env, api, file)
     }
 
     /// Settings for a remote source (`[source] url`), once its branch tip is known: the
@@ -362,7 +360,7 @@ impl Settings {
     /// else the repository's own `promptsync.toml` as the tip holds it (`tree_file`: a
     /// label for messages and its text), which may not set operator-only keys.
     pub fn load_remote(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
         tree_file: Option<(PathBuf, String)>,
     ) -> Result<Settings, ConfigError> {
@@ -371,7 +369,7 @@ impl Settings {
 
     /// [`Settings::load_remote`] with the environment given, for tests.
     pub fn load_remote_from_env<I, K, V>(
-        global: &GlobalArgs,
+        global: impl Into<Invocation>,
         overrides: &Overrides,
         env: I,
         tree_file: Option<(PathBuf, String)>,
@@ -381,6 +379,7 @@ impl Settings {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
+        let global = global.into();
         let file = match &global.config {
             Some(path) => Some(file::read_operators(path)?),
             None => tree_file.map(|(path, text)| file::ConfigFile {
@@ -389,26 +388,27 @@ impl Settings {
                 repository: true,
             }),
         };
-        Self::load_with_file(global, overrides, env, ApiUse::Needed, file)
+        Self::load_with_file(&global, overrides, env, ApiUse::Needed, file)
     }
 
     /// Whether the layers outside the repository (`--config`, the environment, flags)
     /// name a remote source: then the repository is fetched, and its own
     /// `promptsync.toml` is read from the fetched tree, not from `--repo`.
-    pub fn wants_remote_source(global: &GlobalArgs, overrides: &Overrides) -> bool {
+    pub fn wants_remote_source(global: impl Into<Invocation>, overrides: &Overrides) -> bool {
+        let global = global.into();
         let env = layers::EnvVars::read(std::env::vars_os());
         let file = match &global.config {
             Some(path) => file::read_operators(path).ok(),
             None => None,
         };
-        let figment = layers::merge(file.as_ref(), &env, &layers::flags(global, overrides));
+        let figment = layers::merge(file.as_ref(), &env, &layers::flags(&global, overrides));
         figment.find_value("source.url").is_ok()
     }
 
     /// Merge `file` (and whether it is the repository's own) with the environment and
     /// the flags, and validate.
     fn load_with_file<I, K, V>(
-        global: &GlobalArgs,
+        global: &Invocation,
         overrides: &Overrides,
         env: I,
         api: ApiUse,
@@ -439,7 +439,7 @@ impl Settings {
         };
         problems.extend(refused.iter().map(|(_, problem)| problem.clone()));
         if let Some(file) = file.as_ref().filter(|file| file.repository) {
-            problems.extend(source::set_by_repository(file));
+            problems.extend(trust::set_by_repository(file));
         }
         let context = validate::Context {
             figment: &figment,
@@ -454,7 +454,7 @@ impl Settings {
             validate::settings(raw, context)
         });
         if api == ApiUse::Unused {
-            problems.retain(|problem| !problem.is_about_the_api());
+            problems.retain(|problem| !layers::is_about_the_api(problem));
         }
         match validated {
             Ok(settings) if problems.is_empty() => Ok(settings),
@@ -480,25 +480,9 @@ impl Default for PromptSettings {
 impl LogSettings {
     /// Log settings from the command line alone, for commands that read no
     /// configuration (`emulator`).
-    pub fn from_global(global: &GlobalArgs) -> LogSettings {
-        LogSettings {
-            format: global.log_format.unwrap_or_default(),
-            format_is_default: global.log_format.is_none(),
-            filter: verbosity_level(global.verbose, global.quiet)
-                .unwrap_or("info")
-                .to_owned(),
-        }
-    }
-}
-
-/// The level that `-v`/`-q` ask for, or `None` when neither was given.
-fn verbosity_level(verbose: u8, quiet: u8) -> Option<&'static str> {
-    match (verbose, quiet) {
-        (0, 0) => None,
-        (1, _) => Some("debug"),
-        (2.., _) => Some("trace"),
-        (_, 1) => Some("warn"),
-        (_, 2..) => Some("error"),
+    pub fn from_global(global: impl Into<Invocation>) -> LogSettings {
+        let global = global.into();
+        LogSettings::from_flags(global.log_format, global.verbose, global.quiet)
     }
 }
 

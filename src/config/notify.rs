@@ -3,10 +3,14 @@
 //! hook. Every piece is off unless its table is present. Secrets stay files here: a
 //! token, a webhook secret or a URL with credentials in it is read by
 //! [`notify`](crate::notify) when it is used (bounded, and again each time, so a
-//! rotated Kubernetes Secret takes effect), never by the configuration.
+//! rotated Kubernetes Secret takes effect), never by the configuration. Where a token
+//! or a signed payload may go ([`check_url`]) is a rule of these settings, which
+//! `notify` applies again to a URL read from a file ([`check_secret_url`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use url::{Host, Url};
 
 /// `[notify]`: where results go besides the report.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -118,4 +122,69 @@ pub struct GateSettings {
     pub command: Vec<String>,
     pub mode: GateMode,
     pub timeout: Duration,
+}
+
+/// A URL promptsync may send a token or a signed payload to: `https://`, or `http://`
+/// for a loopback host only; no user name or password (give a URL with credentials in
+/// `url_file`).
+pub fn check_url(text: &str) -> Result<Url, String> {
+    check(text, false)
+}
+
+/// [`check_url`] for a URL read from a file, where credentials may be part of it.
+pub fn check_secret_url(text: &str) -> Result<Url, String> {
+    check(text, true).map_err(|err| err.replace(&format!("{text:?}"), "the URL"))
+}
+
+fn check(text: &str, credentials: bool) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|err| format!("{text:?} is not a URL ({err})"))?;
+    let loopback = match url.host() {
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(format!("{text:?} has no host")),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{text:?} is plain http://; use https:// (http is allowed only for loopback hosts)"
+            ));
+        }
+        other => return Err(format!("{text:?} uses the scheme {other:?}; use https://")),
+    }
+    if !credentials && (!url.username().is_empty() || url.password().is_some()) {
+        return Err(
+            "carries a user name or password; put a URL with credentials in a file (url_file)"
+                .to_owned(),
+        );
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https_or_loopback() {
+        assert!(check_url("https://api.github.com").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/hook").is_ok());
+        assert!(check_url("http://localhost/hook").is_ok());
+        assert!(
+            check_url("http://example.com/hook")
+                .unwrap_err()
+                .contains("https")
+        );
+        assert!(check_url("ftp://example.com").is_err());
+        assert!(
+            check_url("https://u:p@example.com")
+                .unwrap_err()
+                .contains("url_file")
+        );
+        assert!(check_secret_url("https://u:p@example.com").is_ok());
+        let err = check_secret_url("http://u:secret@example.com/x").unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+    }
 }

@@ -2,7 +2,8 @@
 //! layer, with real files, is tested in tests/it/config.rs.
 
 use super::*;
-use crate::cli::Cli;
+use crate::cli::{Cli, GlobalArgs};
+use crate::logging::LogFormat;
 
 /// A repository root that has no `promptsync.toml`.
 const NO_REPO: &str = "/nonexistent/promptsync-test-repo";

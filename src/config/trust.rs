@@ -7,11 +7,16 @@
 //! flags and a `--config` file outside the repository are the operator's.
 //!
 //! One table, checked in one place against each value's origin: a later setting of
-//! this kind is one line here. Knows the setting names and the layers; nothing else.
+//! this kind is one line here. The `[source]` section is more than operator-only: the
+//! repository's file may set none of it, trusted or not ([`set_by_repository`]). Knows
+//! the setting names and the layers; nothing else.
 
 use std::collections::BTreeSet;
 
 use figment::Figment;
+use figment::Provider;
+use figment::providers::Format;
+use figment::value::Value;
 
 use super::error::Problem;
 use super::file::ConfigFile;
@@ -122,6 +127,28 @@ pub(super) fn refused(figment: &Figment, file: &ConfigFile) -> Vec<(String, Prob
         }
     }
     refused
+}
+
+/// The `[source]` keys the repository's own file sets (whatever later layers say):
+/// each one a problem, since the repository decides nothing about where it is fetched
+/// from or with which credentials.
+pub(super) fn set_by_repository(file: &ConfigFile) -> Vec<Problem> {
+    let Ok(data) = figment::providers::Toml::string(&file.text).data() else {
+        return Vec::new();
+    };
+    let keys = data
+        .values()
+        .filter_map(|dict| dict.get("source"))
+        .filter_map(Value::as_dict)
+        .flat_map(|table| table.keys().cloned().collect::<Vec<_>>());
+    keys.map(|key| {
+        Problem::new(
+            Some(&format!("source.{key}")),
+            file.path.display().to_string(),
+            "is operator-trusted and cannot be set by the repository's own promptsync.toml; set it in the environment (PROMPTSYNC_SOURCE__*), with --source, or in a --config file outside the repository",
+        )
+    })
+    .collect()
 }
 
 /// Every leaf key of `table`, dotted, under `prefix`.

@@ -3,6 +3,7 @@
 //! together, each with its key and the origin of its value.
 
 mod notify;
+mod source;
 pub(super) mod targets;
 
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use super::{
     ApiSettings, ApiUse, DeploySettings, DriftPolicy, HookSettings, LogSettings, PromptSettings,
     ReadyPolicy, Settings, SyncSettings, WatchSettings, base_url,
 };
-use crate::cli::LogFormat;
+use crate::logging::LogFormat;
 use crate::secret::ApiKey;
 
 /// What validation needs besides the raw values.
@@ -55,7 +56,7 @@ pub(super) fn settings(raw: RawConfig, context: Context<'_>) -> Result<Settings,
     let log = log(&mut check, raw.log);
     let watch = watch(&mut check, raw.watch);
     let notify = notify::settings(&mut check, raw.notify);
-    let source = super::source::source(&mut check, raw.source);
+    let source = source::source(&mut check, raw.source);
     let webhook = webhook(&mut check, raw.webhook);
     let targets = match (&api, &deploy) {
         (Some(api), Some(deploy)) => targets::settings(

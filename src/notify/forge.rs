@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::http::{self, Failure, Http};
+use super::http::{Failure, Http};
 use super::status::CommitStatus;
 use crate::config::ForgeSettings;
 
@@ -142,7 +142,7 @@ impl Forge {
             })?;
         let api = match (&settings.api_url, env.get(api_var)) {
             (Some(url), _) => url.as_str().to_owned(),
-            (None, Some(text)) => http::check_url(text)
+            (None, Some(text)) => crate::config::check_url(text)
                 .map_err(|err| format!("{api_var}: {err}"))?
                 .as_str()
                 .to_owned(),

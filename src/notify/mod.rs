@@ -39,7 +39,6 @@ use crate::report::pass::PassReport;
 use delivery::{Handle, Job, Receiver, ReceiverState, Timing};
 use event::{Payload, Tracker};
 use forge::{CiEnv, Forge, Kind};
-pub use http::check_url;
 
 /// The target of a configuration without targets.
 pub const DEFAULT_TARGET: &str = "default";

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::event::Payload;
-use super::http::{self, Failure, Http};
+use super::http::{Failure, Http};
 use crate::config::{WebhookFormat, WebhookSettings, WebhookUrl};
 
 /// One configured webhook.
@@ -52,7 +52,7 @@ impl Webhook {
             WebhookUrl::File(path) => {
                 let text =
                     crate::secretfile::read_file(path, "webhook URL").map_err(Failure::fail)?;
-                http::check_secret_url(text.expose_secret()).map_err(|err| {
+                crate::config::check_secret_url(text.expose_secret()).map_err(|err| {
                     Failure::fail(format!("the webhook URL in {}: {err}", path.display()))
                 })?
             }

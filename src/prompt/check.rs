@@ -9,6 +9,8 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{JsonType, ValidationError, Validator};
 use serde_json::Value;
 
+pub use super::pointer::display_path;
+use super::pointer::push_escaped;
 use super::schema::{SCHEMA, SCHEMA_PATH, schema_at};
 use crate::diagnostic::did_you_mean;
 use crate::excerpt;
@@ -79,7 +81,7 @@ fn explain(error: &ValidationError<'_>, out: &mut Vec<Finding>) {
             for key in unexpected {
                 let mut key_pointer = pointer.clone();
                 key_pointer.push('/');
-                super::yaml::push_escaped(&mut key_pointer, key);
+                push_escaped(&mut key_pointer, key);
                 let finding =
                     Finding::at_key(key_pointer, format!("unknown key {}", excerpt::quoted(key)));
                 out.push(match did_you_mean(key, known.iter().map(String::as_str)) {
@@ -301,26 +303,6 @@ pub(crate) fn value_kind(value: &Value) -> String {
         Value::Array(_) => "a list".to_owned(),
         Value::Object(_) => "a mapping".to_owned(),
     }
-}
-
-/// `messages[0].role` for `/messages/0/role`; `the file` for the root.
-pub fn display_path(pointer: &str) -> String {
-    if pointer.is_empty() {
-        return "the file".to_owned();
-    }
-    let mut out = String::new();
-    for token in pointer.split('/').skip(1) {
-        let token = token.replace("~1", "/").replace("~0", "~");
-        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str(&format!("[{token}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(&token);
-        }
-    }
-    out
 }
 
 fn quoted(names: &[String]) -> String {
@@ -739,12 +721,5 @@ mod tests {
                 ("/temperature", Some("write the number without quotes")),
             ]
         );
-    }
-
-    #[test]
-    fn paths_read_like_code() {
-        assert_eq!(display_path(""), "the file");
-        assert_eq!(display_path("/messages/0/role"), "messages[0].role");
-        assert_eq!(display_path("/variables/a~1b"), "variables.a/b");
     }
 }

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod format;
 pub mod lfs;
+mod pointer;
 pub mod schema;
 pub mod variables;
 pub mod yaml;
@@ -209,14 +210,14 @@ fn decode_finding(err: &serde_path_to_error::Error<serde_json::Error>) -> Findin
         pointer.push('/');
         match segment {
             serde_path_to_error::Segment::Seq { index } => pointer.push_str(&index.to_string()),
-            serde_path_to_error::Segment::Map { key } => yaml::push_escaped(&mut pointer, key),
+            serde_path_to_error::Segment::Map { key } => pointer::push_escaped(&mut pointer, key),
             serde_path_to_error::Segment::Enum { variant } => {
-                yaml::push_escaped(&mut pointer, variant)
+                pointer::push_escaped(&mut pointer, variant)
             }
             serde_path_to_error::Segment::Unknown => pointer.push('?'),
         }
     }
-    let name = check::display_path(&pointer);
+    let name = pointer::display_path(&pointer);
     Finding {
         pointer,
         at_key: false,

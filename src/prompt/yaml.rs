@@ -22,7 +22,9 @@ use serde_json::{Map, Number, Value};
 use serde_saphyr::Spanned;
 use serde_saphyr::granit_parser::{self, Event};
 
-use super::{check, schema};
+use super::pointer::display_path;
+pub use super::pointer::push_escaped;
+use super::schema;
 use crate::diagnostic::{Severity, Tally};
 use crate::excerpt;
 
@@ -465,7 +467,7 @@ impl Reader<'_> {
                 pos,
                 format!(
                     "`{}` is {}, out of range: it must be at most {}",
-                    check::display_path(pointer),
+                    display_path(pointer),
                     excerpt::excerpt(&raw),
                     i64::MAX
                 ),
@@ -489,17 +491,6 @@ impl Reader<'_> {
             }
             Node::Null => Some(written.unwrap_or_default()),
             _ => self.as_written(&name).or(written),
-        }
-    }
-}
-
-/// Append `token` to a JSON pointer, escaped per RFC 6901.
-pub fn push_escaped(pointer: &mut String, token: &str) {
-    for c in token.chars() {
-        match c {
-            '~' => pointer.push_str("~0"),
-            '/' => pointer.push_str("~1"),
-            c => pointer.push(c),
         }
     }
 }

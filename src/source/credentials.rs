@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::SourceSettings;
+use super::SourceSettings;
 use crate::localfile::{self, Failure, FileKind};
 
 /// A token or key file larger than this is not one.

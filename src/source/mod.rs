@@ -19,19 +19,20 @@ pub mod credentials;
 mod fetch;
 mod mirror;
 pub mod refs;
+mod settings;
 mod ssh;
 pub mod url;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::SourceSettings;
-use crate::error::FailureClass;
+use crate::failure::FailureClass;
 use credentials::{CredentialError, Credentials};
 use fetch::{Failure, Remote};
 pub use mirror::MARKER_KEY;
 use mirror::{Mirror, MirrorError};
 use refs::{Advertised, Missing, Wanted};
+pub use settings::SourceSettings;
 pub use url::{RemoteUrl, Transport};
 
 /// A digest of the credential files as they are now (their paths, sizes, times and
@@ -59,9 +60,6 @@ pub fn credential_fingerprint(settings: &SourceSettings) -> u64 {
 
 /// The longest a connection attempt may take (less when the fetch timeout is shorter).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The largest `promptsync.toml` read from the branch tip.
-pub const MAX_CONFIG_BYTES: u64 = crate::config::MAX_CONFIG_FILE_BYTES;
 
 /// A remote source that could not be looked at or fetched.
 #[derive(Debug, thiserror::Error)]
@@ -224,11 +222,17 @@ impl Source {
         Ok(settled)
     }
 
-    /// The bytes of `path` at `commit` in the mirror (`None`: no such file), bounded.
-    pub fn read_file(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+    /// The bytes of `path` at `commit` in the mirror (`None`: no such file), at most
+    /// `limit` of them.
+    pub fn read_file(
+        &self,
+        commit: &str,
+        path: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
         let mirror = self.open()?;
         mirror
-            .read_file(commit, path, MAX_CONFIG_BYTES)
+            .read_file(commit, path, limit)
             .map_err(|detail| SourceError::TreeFile {
                 path: path.to_owned(),
                 commit: commit.to_owned(),

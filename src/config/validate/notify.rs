@@ -103,7 +103,7 @@ fn forge(check: &mut Checker<'_>, key: &str, value: &Value) -> Option<Option<For
         Ok(repo)
     });
     let api_url = nested(check, key, table, "api_url", |v, _| {
-        crate::notify::check_url(&text(v)?)
+        crate::config::check_url(&text(v)?)
     });
     let token_file = nested(check, key, table, "token_file", |v, origin| {
         path(v, origin).map(|(path, _)| path)
@@ -143,7 +143,7 @@ fn webhooks(check: &mut Checker<'_>, value: &Value) -> Option<Vec<WebhookSetting
 fn webhook(check: &mut Checker<'_>, key: &str, value: &Value) -> Option<WebhookSettings> {
     let table = table(check, key, value, &WEBHOOK_KEYS)?;
     let url = nested(check, key, table, "url", |v, _| {
-        crate::notify::check_url(&text(v)?)
+        crate::config::check_url(&text(v)?)
     });
     let url_file = nested(check, key, table, "url_file", |v, origin| {
         path(v, origin).map(|(path, _)| path)

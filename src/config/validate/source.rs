@@ -1,21 +1,20 @@
-//! `[source]`: the remote repository promptsync fetches itself. Every key is
+//! `[source]`: the remote repository promptsync fetches itself, validated. Every key is
 //! operator-trusted (where the credentials are, where the mirror lives, which remote
-//! is the truth): the repository's own `promptsync.toml` may set none of them. Pure: the
-//! files it names are read at each fetch, not here.
+//! is the truth): the repository's own `promptsync.toml` may set none of them
+//! ([`trust::set_by_repository`](crate::config::trust)). Pure: the files it names are
+//! read at each fetch, not here.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::value::Value;
 
-use super::SourceSettings;
-use super::error::Problem;
-use super::layers::Origin;
-use super::raw::RawSource;
-use super::validate::{Checker, duration, path, text};
+use super::super::SourceSettings;
+use super::super::error::Problem;
+use super::super::layers::Origin;
+use super::super::raw::RawSource;
+use super::{Checker, duration, path, text};
 use crate::source::{RemoteUrl, Transport};
-use figment::Provider;
-use figment::providers::Format;
 
 /// The `[source]` section: `Some(None)` when no URL is set, `None` when invalid.
 pub(super) fn source(check: &mut Checker<'_>, raw: RawSource) -> Option<Option<SourceSettings>> {
@@ -122,28 +121,6 @@ pub(super) fn source(check: &mut Checker<'_>, raw: RawSource) -> Option<Option<S
         fetch_timeout: fetch_timeout?,
         max_fetch_size: max_fetch_size?,
     }))
-}
-
-/// The `[source]` keys the repository's own file sets (whatever later layers say):
-/// each one a problem, since the repository decides nothing about where it is fetched
-/// from or with which credentials.
-pub(super) fn set_by_repository(file: &super::file::ConfigFile) -> Vec<Problem> {
-    let Ok(data) = figment::providers::Toml::string(&file.text).data() else {
-        return Vec::new();
-    };
-    let keys = data
-        .values()
-        .filter_map(|dict| dict.get("source"))
-        .filter_map(Value::as_dict)
-        .flat_map(|table| table.keys().cloned().collect::<Vec<_>>());
-    keys.map(|key| {
-        Problem::new(
-            Some(&format!("source.{key}")),
-            file.path.display().to_string(),
-            "is operator-trusted and cannot be set by the repository's own promptsync.toml; set it in the environment (PROMPTSYNC_SOURCE__*), with --source, or in a --config file outside the repository",
-        )
-    })
-    .collect()
 }
 
 fn file(value: &Value, origin: &Origin) -> Result<(PathBuf, Origin), String> {
