@@ -15,23 +15,16 @@ use crate::gitrepo::GitRepo;
 use crate::notify::forge::{CiEnv, Kind};
 use crate::notify::{self, Commented, DEFAULT_TARGET, Notifier};
 use crate::reconcile::{self, PassError, PassOptions};
-use crate::report::Stdout;
 use crate::report::github::GitHub;
 use crate::report::pass::{Mode, PassReport};
+use crate::report::{self, Stdout};
 use crate::secret::ApiKey;
 use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
 
 pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(false, args.dry_run, args.deploy_only);
-    let mut tail = Tail::default();
-    let reports = reported_all(
-        pass(global, &args.source, &args.remote, mode, &mut tail),
-        mode,
-        args.output,
-        super::github(global).as_ref(),
-    );
-    tail.finish();
-    let reports = reports?;
+    let tail = Tail::default();
+    let reports = run(global, &args.source, &args.remote, mode, args.output, tail)?;
     Ok(if reports.iter().any(PassReport::has_errors) {
         ExitStatus::Failure
     } else {
@@ -41,18 +34,11 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
 
 pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(true, false, args.deploy_only);
-    let mut tail = Tail {
+    let tail = Tail {
         comment: args.comment,
         ..Tail::default()
     };
-    let reports = reported_all(
-        pass(global, &args.source, &args.remote, mode, &mut tail),
-        mode,
-        args.output,
-        super::github(global).as_ref(),
-    );
-    tail.finish();
-    let reports = reports?;
+    let reports = run(global, &args.source, &args.remote, mode, args.output, tail)?;
     let errors = reports.iter().any(PassReport::has_errors);
     let changes = reports.iter().any(PassReport::has_changes);
     Ok(match (errors, changes) {
@@ -60,6 +46,26 @@ pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
         (false, true) if args.detailed_exitcode => ExitStatus::Changes,
         _ => ExitStatus::Success,
     })
+}
+
+/// The passes of `sync` or `plan` in `mode`, their reports printed, then `tail` done
+/// (notifications, the plan comment) whatever the passes came to.
+fn run(
+    global: &GlobalArgs,
+    source: &SourceArgs,
+    remote: &RemoteArgs,
+    mode: Mode,
+    output: OutputFormat,
+    mut tail: Tail,
+) -> Result<Vec<PassReport>, Error> {
+    let reports = reported_all(
+        pass(global, source, remote, mode, &mut tail),
+        mode,
+        output,
+        super::github(global).as_ref(),
+    );
+    tail.finish();
+    reports
 }
 
 /// The passes of a command: one per target; `grouped` when `[targets]` is
@@ -98,6 +104,7 @@ fn reported_all(
         return reported(ran, mode, output, github).map(|report| vec![report]);
     }
     let mut reports = Vec::new();
+    let mut grouped = report::Grouped::new(output == OutputFormat::Json);
     let mut errors = Vec::new();
     for (target, ran) in passes.runs {
         let report = match ran {
@@ -109,39 +116,11 @@ fn reported_all(
                 report
             }
         };
-        reports.push(report.for_target(&target));
+        let report = report.for_target(&target);
+        grouped.push(&target, &report);
+        reports.push(report);
     }
-    match output {
-        OutputFormat::Json => {
-            let mut out = Stdout::new();
-            out.json(&serde_json::json!({ "format": 1, "targets": reports }))
-                .and_then(|()| out.flush())
-                .map_err(|source| Error::Io {
-                    what: "cannot write the report".into(),
-                    source,
-                })?;
-        }
-        OutputFormat::Text => {
-            let mut text = String::new();
-            for report in &reports {
-                text.push_str(&format!(
-                    "== target {} ==\n",
-                    report.target.as_deref().unwrap_or(DEFAULT_TARGET)
-                ));
-                text.push_str(&report.to_text());
-                if !text.ends_with('\n') {
-                    text.push('\n');
-                }
-            }
-            let mut out = Stdout::new();
-            out.text(&text)
-                .and_then(|()| out.flush())
-                .map_err(|source| Error::Io {
-                    what: "cannot write the report".into(),
-                    source,
-                })?;
-        }
-    }
+    grouped.print()?;
     if let Some(github) = github {
         for report in &reports {
             publish(github, report, output)?;
@@ -236,18 +215,15 @@ fn pass(
             "--emulator is one local account: pick one target with --target NAME".to_owned(),
         ));
     }
-    let options = PassOptions::command_line(
-        rev,
-        !mode.sends(),
-        !remote.no_deploy,
-        settings.sync.report_unmanaged,
-    );
-    let progress = mode.sends() && global.quiet == 0;
-    let runtime = match super::runtime() {
-        Ok(runtime) => runtime,
+    let Setup {
+        options,
+        progress,
+        runtime,
+        color,
+    } = match Setup::new(global, &settings, rev, remote, mode) {
+        Ok(setup) => setup,
         Err(error) => return early(error),
     };
-    let color = Stdout::wants_color();
     let names: Vec<String> = targets.iter().map(|t| t.target.clone()).collect();
     let runs = runtime.block_on(async {
         let notifier = notifier_for(&settings, source, mode, &names).await;
@@ -304,6 +280,41 @@ fn pass(
     }
 }
 
+/// What the passes of one command share.
+struct Setup {
+    options: PassOptions,
+    /// Progress is shown: changes are sent, and `--quiet` was not given.
+    progress: bool,
+    runtime: tokio::runtime::Runtime,
+    /// The text report is coloured.
+    color: bool,
+}
+
+impl Setup {
+    fn new(
+        global: &GlobalArgs,
+        settings: &Settings,
+        rev: crate::desired::SourceRev,
+        remote: &RemoteArgs,
+        mode: Mode,
+    ) -> Result<Setup, Error> {
+        let options = PassOptions::command_line(
+            rev,
+            !mode.sends(),
+            !remote.no_deploy,
+            settings.sync.report_unmanaged,
+        );
+        let progress = mode.sends() && global.quiet == 0;
+        let runtime = super::runtime()?;
+        Ok(Setup {
+            options,
+            progress,
+            runtime,
+            color: Stdout::wants_color(),
+        })
+    }
+}
+
 /// One target's pass (or its deploy half alone).
 async fn run_one(
     settings: &Settings,
@@ -352,16 +363,13 @@ fn one_pass(
     tail: &mut Tail,
 ) -> Ran {
     let early = |error: Error| (None, error);
-    let options = PassOptions::command_line(
-        rev,
-        !mode.sends(),
-        !remote.no_deploy,
-        settings.sync.report_unmanaged,
-    );
-    let progress = mode.sends() && global.quiet == 0;
+    let Setup {
+        options,
+        progress,
+        runtime,
+        color,
+    } = Setup::new(global, &settings, rev, remote, mode).map_err(early)?;
     let bar = settings.log.format == crate::cli::LogFormat::Pretty;
-    let runtime = super::runtime().map_err(early)?;
-    let color = Stdout::wants_color();
     let ran = runtime.block_on(async {
         let notifier = notifier_for(&settings, source, mode, &[DEFAULT_TARGET.to_owned()]).await;
         let local = if remote.emulator {
@@ -370,21 +378,7 @@ fn one_pass(
             None
         };
         let started = std::time::Instant::now();
-        let result = match Client::new(&settings.api) {
-            Ok(client) => {
-                let observer = Progress::new(progress, bar);
-                if mode.deploy_only() {
-                    reconcile::deploy_only(&settings, &client, &options, &observer).await
-                } else {
-                    reconcile::run(&settings, &client, &options, &observer).await
-                }
-            }
-            Err(err) => Err(PassError {
-                class: crate::Error::from(err.clone()).class(),
-                error: err.into(),
-                partial: None,
-            }),
-        };
+        let result = run_one(&settings, &options, mode, &Progress::new(progress, bar)).await;
         tracing::info!(
             duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             ok = result.is_ok(),
@@ -633,15 +627,5 @@ pub(super) async fn start_local_emulator(
 }
 
 fn print(report: &PassReport, output: OutputFormat) -> Result<(), Error> {
-    let mut out = Stdout::new();
-    let written = match output {
-        OutputFormat::Text => out.text(&report.to_text()),
-        OutputFormat::Json => out.json(report),
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Io {
-            what: "cannot write the report".into(),
-            source,
-        })
+    report::print(report, output == OutputFormat::Json)
 }

@@ -13,6 +13,7 @@ use crate::desired::PromptKey;
 use crate::plan::{DeployStep, SkipReason, SyncStep, Target};
 use crate::provenance;
 use crate::reconcile::{Pass, Unmanaged};
+use crate::report::Printable;
 use crate::report::pass::InvalidFile;
 use crate::term;
 
@@ -437,5 +438,16 @@ impl HistoryReport {
             ));
         }
         out
+    }
+}
+impl Printable for StatusReport {
+    fn text(&self) -> String {
+        self.to_text()
+    }
+}
+
+impl Printable for HistoryReport {
+    fn text(&self) -> String {
+        self.to_text()
     }
 }

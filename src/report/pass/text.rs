@@ -7,6 +7,7 @@ use super::{Action, DeployAction, DeployReport, Mode, PassReport, PromptReport};
 use crate::diff;
 use crate::notify::gate::GateOutcome;
 use crate::reconcile::Unmanaged;
+use crate::report::Printable;
 use crate::term;
 
 impl PassReport {
@@ -236,6 +237,12 @@ impl PassReport {
             "no draft written"
         };
         format!("{lead}: {}{tail}; {drafts}.", parts.join(", "))
+    }
+}
+
+impl Printable for PassReport {
+    fn text(&self) -> String {
+        self.to_text()
     }
 }
 
