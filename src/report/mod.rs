@@ -201,9 +201,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn grouped_reports_have_a_heading_each_as_text() {
-        let mut grouped = Grouped::new(false);
+    /// A target's report and another's error, grouped to print as JSON or as text.
+    fn grouped(json: bool) -> Grouped {
+        let mut grouped = Grouped::new(json);
         grouped.push(
             "prod",
             &Counted {
@@ -212,25 +212,21 @@ mod tests {
             },
         );
         grouped.push_error("staging", &Error::Usage("no such thing".into()));
+        grouped
+    }
+
+    #[test]
+    fn grouped_reports_have_a_heading_each_as_text() {
         assert_eq!(
-            grouped.text(),
+            grouped(false).text(),
             "== target prod ==\n2 counted\n== target staging ==\nerror: no such thing\n"
         );
     }
 
     #[test]
     fn grouped_reports_are_one_json_document_each_naming_its_target() {
-        let mut grouped = Grouped::new(true);
-        grouped.push(
-            "prod",
-            &Counted {
-                format: 1,
-                count: 2,
-            },
-        );
-        grouped.push_error("staging", &Error::Usage("no such thing".into()));
         assert_eq!(
-            serde_json::to_string(&grouped).unwrap(),
+            serde_json::to_string(&grouped(true)).unwrap(),
             r#"{"format":1,"targets":[{"format":1,"count":2,"target":"prod"},{"target":"staging","error":{"class":"stalled","message":"no such thing"}}]}"#
         );
     }
