@@ -118,6 +118,19 @@ impl Printable for Grouped {
     }
 }
 
+/// A remote prompt no file names, for people: `"NAME" (ID), v3 live` (or `nothing
+/// live`), escaped.
+fn unmanaged_line(prompt: &crate::reconcile::Unmanaged) -> String {
+    let live = prompt
+        .live_version
+        .map_or_else(|| "nothing live".to_owned(), |v| format!("v{v} live"));
+    format!(
+        "{:?} ({}), {live}",
+        crate::term::line(prompt.name.as_deref().unwrap_or("")),
+        crate::term::line(&prompt.prompt_id)
+    )
+}
+
 /// Locked, buffered, redacted stdout for one report. Write errors other than a closed
 /// pipe are returned; a closed pipe (`promptsync plan | head`) ends the output quietly.
 #[derive(Debug)]
@@ -229,5 +242,22 @@ mod tests {
             serde_json::to_string(&grouped(true)).unwrap(),
             r#"{"format":1,"targets":[{"format":1,"count":2,"target":"prod"},{"target":"staging","error":{"class":"stalled","message":"no such thing"}}]}"#
         );
+    }
+
+    #[test]
+    fn an_unmanaged_prompt_shows_its_name_id_and_live_version_escaped() {
+        let mut prompt = crate::reconcile::Unmanaged {
+            prompt_id: "prm_1".into(),
+            name: Some("Old \u{1b}[2J one".into()),
+            live_version: Some(3),
+            newest_version: Some(4),
+        };
+        assert_eq!(
+            unmanaged_line(&prompt),
+            r#""Old \\u{1b}[2J one" (prm_1), v3 live"#
+        );
+        prompt.live_version = None;
+        prompt.name = None;
+        assert_eq!(unmanaged_line(&prompt), r#""" (prm_1), nothing live"#);
     }
 }

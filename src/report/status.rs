@@ -13,8 +13,8 @@ use crate::desired::PromptKey;
 use crate::plan::{DeployStep, SkipReason, SyncStep, Target};
 use crate::provenance;
 use crate::reconcile::{Pass, Unmanaged};
-use crate::report::Printable;
 use crate::report::pass::InvalidFile;
+use crate::report::{Printable, unmanaged_line};
 use crate::term;
 
 /// Where a version came from, as its description says.
@@ -305,14 +305,7 @@ impl StatusReport {
                     unmanaged.len()
                 ));
                 for p in unmanaged {
-                    let live = p
-                        .live_version
-                        .map_or_else(|| "nothing live".to_owned(), |v| format!("v{v} live"));
-                    out.push_str(&format!(
-                        "    {:?} ({}), {live}\n",
-                        term::line(p.name.as_deref().unwrap_or("")),
-                        term::line(&p.prompt_id)
-                    ));
+                    out.push_str(&format!("    {}\n", unmanaged_line(p)));
                 }
             }
             _ => {}

@@ -7,7 +7,7 @@ use super::{Action, DeployAction, DeployReport, Mode, PassReport, PromptReport};
 use crate::diff;
 use crate::notify::gate::GateOutcome;
 use crate::reconcile::Unmanaged;
-use crate::report::Printable;
+use crate::report::{Printable, unmanaged_line};
 use crate::term;
 
 impl PassReport {
@@ -284,14 +284,7 @@ fn unmanaged_lines(unmanaged: &[Unmanaged]) -> String {
         unmanaged.len()
     );
     for prompt in unmanaged.iter().take(UNMANAGED_SHOWN) {
-        let live = prompt
-            .live_version
-            .map_or_else(|| "nothing live".to_owned(), |v| format!("v{v} live"));
-        out.push_str(&format!(
-            "  {:?} ({}), {live}\n",
-            term::line(prompt.name.as_deref().unwrap_or("")),
-            term::line(&prompt.prompt_id)
-        ));
+        out.push_str(&format!("  {}\n", unmanaged_line(prompt)));
     }
     if unmanaged.len() > UNMANAGED_SHOWN {
         out.push_str(&format!(
