@@ -46,7 +46,7 @@ pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitStatus, Error> {
     let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         let local = if args.emulator {
-            Some(super::sync::start_local_emulator(&mut settings).await?)
+            Some(super::local::start_local_emulator(&mut settings).await?)
         } else {
             None
         };

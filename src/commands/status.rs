@@ -26,7 +26,7 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let local = if args.remote.emulator {
-            Some(super::sync::start_local_emulator(&mut settings).await?)
+            Some(super::local::start_local_emulator(&mut settings).await?)
         } else {
             None
         };

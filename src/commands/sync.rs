@@ -1,29 +1,29 @@
-//! `promptsync sync` (alias `--sync`) and `promptsync plan`: one reconcile pass (or,
-//! with `--deploy-only`, its deploy half alone) and its report. `--emulator` runs a local emulator inside the process, its state kept under
-//! the repository's git directory.
+//! `promptsync sync` (alias `--sync`) and `promptsync plan`: one reconcile pass per
+//! target (or, with `--deploy-only`, its deploy half alone) and its report; then what
+//! comes after the report ([`tail`]). [`progress`] shows the changes being applied.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
+mod progress;
+mod tail;
 
 use crate::Error;
 use crate::api::Client;
-use crate::apply::{Observer, ProgressLog};
+use crate::apply::Observer;
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
-use crate::config::NotifySettings;
 use crate::config::Settings;
-use crate::gitrepo::GitRepo;
-use crate::notify::forge::{CiEnv, Kind};
-use crate::notify::{self, Commented, DEFAULT_TARGET, Notifier};
+use crate::notify::DEFAULT_TARGET;
 use crate::reconcile::{self, PassError, PassOptions};
 use crate::report::github::GitHub;
 use crate::report::pass::{Mode, PassReport};
 use crate::report::{self, Stdout};
-use crate::secret::ApiKey;
-use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
+
+use super::local::start_local_emulator;
+use progress::Progress;
+use tail::{Tail, notifier_for};
 
 pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(false, args.dry_run, args.deploy_only);
-    let tail = Tail::default();
+    let tail = Tail::new(false);
     let reports = run(global, &args.source, &args.remote, mode, args.output, tail)?;
     Ok(if reports.iter().any(PassReport::has_errors) {
         ExitStatus::Failure
@@ -34,10 +34,7 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
 
 pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(true, false, args.deploy_only);
-    let tail = Tail {
-        comment: args.comment,
-        ..Tail::default()
-    };
+    let tail = Tail::new(args.comment);
     let reports = run(global, &args.source, &args.remote, mode, args.output, tail)?;
     let errors = reports.iter().any(PassReport::has_errors);
     let changes = reports.iter().any(PassReport::has_changes);
@@ -393,237 +390,6 @@ fn one_pass(
     });
     tail.runtime = Some(runtime);
     ran
-}
-
-/// What a command does after its report is printed: deliver the pass's notifications
-/// (waiting for them, bounded) and post the plan comment. Never changes the exit
-/// status: a failure here is a warning.
-#[derive(Default)]
-struct Tail {
-    /// `plan --comment`.
-    comment: bool,
-    runtime: Option<tokio::runtime::Runtime>,
-    notifier: Option<Notifier>,
-    /// How long to wait for the notifications.
-    deadline: std::time::Duration,
-    /// The plan comments to post: the settings, the CI's variables, the `origin` URL
-    /// and, per target, the body for each host.
-    plan_comment: Option<PlanComment>,
-}
-
-/// See [`Tail::plan_comment`].
-type PlanComment = (
-    NotifySettings,
-    CiEnv,
-    Option<String>,
-    Vec<(String, [String; 2])>,
-);
-
-impl Tail {
-    /// Hand the pass's outcome to the notifier, and render the plan comment.
-    fn after(&mut self, settings: &Settings, notifier: Option<Notifier>, ran: &Ran, mode: Mode) {
-        let failed_early;
-        let report: &PassReport = match ran {
-            Ok(report) => report,
-            Err((Some(report), _)) => report,
-            Err((None, error)) => {
-                failed_early = PassReport::failed_early(mode, error);
-                &failed_early
-            }
-        };
-        let target = settings.target.as_str();
-        if let Some(notifier) = notifier {
-            notifier.finished(target, report);
-            self.deadline = settings.notify.retry_max_elapsed + settings.notify.timeout * 2;
-            self.notifier = Some(notifier);
-        }
-        if self.comment {
-            let comment = self.plan_comment.get_or_insert_with(|| {
-                let env = CiEnv::from_process();
-                let origin = origin_url(settings);
-                (settings.notify.clone(), env, origin, Vec::new())
-            });
-            let bodies = [Kind::GitHub, Kind::GitLab].map(|kind| {
-                let run_url = notify::forge::run_url(kind, &comment.1);
-                notify::comment::body(kind, target, report, run_url.as_deref())
-            });
-            comment.3.push((target.to_owned(), bodies));
-        }
-    }
-
-    fn finish(mut self) {
-        let Some(runtime) = self.runtime.take() else {
-            return;
-        };
-        runtime.block_on(async {
-            let (settings, env, origin, bodies) = self.plan_comment.take().unwrap_or_default();
-            // One comment per target, each found again by its own marker.
-            for (target, bodies) in bodies {
-                let outcome =
-                    notify::comment_plan(&settings, &env, origin.as_deref(), &target, &|kind| {
-                        match kind {
-                            Kind::GitHub => bodies[0].clone(),
-                            Kind::GitLab => bodies[1].clone(),
-                        }
-                    })
-                    .await;
-                match outcome {
-                    Commented::Posted {
-                        kind,
-                        number,
-                        edited,
-                    } => tracing::info!(
-                        host = kind.name(),
-                        number,
-                        edited,
-                        "the plan is on the pull request"
-                    ),
-                    Commented::Skipped(why) => {
-                        tracing::warn!(reason = %why, "plan --comment: not commenting")
-                    }
-                    Commented::Failed(why) => {
-                        tracing::warn!(error = %why, "plan --comment: the comment was not posted")
-                    }
-                }
-            }
-            if let Some(notifier) = self.notifier.take() {
-                notifier.finish(self.deadline).await;
-            }
-        });
-    }
-}
-
-/// The notifier of a `sync` whose settings configure one, with the pending statuses
-/// posted on the commit it reads, one per target. `None` for plans and dry runs.
-async fn notifier_for(
-    settings: &Settings,
-    source: &SourceArgs,
-    mode: Mode,
-    targets: &[String],
-) -> Option<Notifier> {
-    if mode != Mode::Sync || !settings.notify.any() {
-        return None;
-    }
-    let repo = settings.repo.clone();
-    let rev = (!source.worktree).then(|| source.rev.clone());
-    let looked_up = tokio::task::spawn_blocking(move || {
-        let repo = GitRepo::open(&repo).ok()?;
-        let commit = rev.and_then(|rev| repo.resolve_commit(&rev).ok().map(|c| c.id));
-        Some((repo.remote_url("origin"), commit))
-    })
-    .await
-    .ok()
-    .flatten();
-    let (origin, commit) = looked_up.unwrap_or((None, None));
-    let notifier = Notifier::start(&settings.notify, &CiEnv::from_process(), origin.as_deref());
-    if let Some(commit) = commit {
-        for target in targets {
-            notifier.started(target, &commit);
-        }
-    }
-    Some(notifier)
-}
-
-/// The `origin` remote's URL, for the forge's default repository.
-fn origin_url(settings: &Settings) -> Option<String> {
-    GitRepo::open(&settings.repo).ok()?.remote_url("origin")
-}
-
-/// Progress while changes are applied: a bar with the time left on a terminal
-/// (cleared when the pass ends), log lines every few seconds elsewhere (CI logs).
-enum Progress {
-    Bar(ProgressBar),
-    Log(ProgressLog),
-    Quiet,
-}
-
-impl Progress {
-    /// `shown`: progress is wanted at all; `bar`: the logs are for people, so a bar
-    /// may share their terminal.
-    fn new(shown: bool, bar: bool) -> Progress {
-        if !shown {
-            return Progress::Quiet;
-        }
-        if !bar || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            return Progress::Log(ProgressLog::default());
-        }
-        Progress::Bar(
-            ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
-                .with_style(
-                    ProgressStyle::with_template(
-                        "{spinner} {pos}/{len} changes applied {wide_bar} {eta} left",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                )
-                .with_finish(ProgressFinish::AndClear),
-        )
-    }
-}
-
-impl Observer for Progress {
-    fn planned(&self, changes: usize) {
-        match self {
-            Progress::Bar(bar) => bar.inc_length(changes as u64),
-            Progress::Log(log) => log.planned(changes),
-            Progress::Quiet => {}
-        }
-    }
-
-    fn applied(&self) {
-        match self {
-            Progress::Bar(bar) => bar.inc(1),
-            Progress::Log(log) => log.applied(),
-            Progress::Quiet => {}
-        }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Progress::Bar(bar) = self {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// Start the emulator in this process (state in `.git/promptsync/emulator.json`) and
-/// point the settings at it.
-pub(super) async fn start_local_emulator(
-    settings: &mut Settings,
-) -> Result<RunningEmulator, Error> {
-    let repo = settings.repo.clone();
-    let git_dir =
-        tokio::task::spawn_blocking(move || GitRepo::open(&repo).map(|r| r.git_dir().to_owned()))
-            .await
-            .map_err(|err| Error::Internal(err.to_string()))??;
-    let state_dir = git_dir.join("promptsync");
-    std::fs::create_dir_all(&state_dir).map_err(|source| Error::Io {
-        what: format!("cannot create {}", state_dir.display()),
-        source,
-    })?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .map_err(|source| Error::Io {
-            what: "cannot bind a local port for the emulator".into(),
-            source,
-        })?;
-    let state_file = state_dir.join("emulator.json");
-    // Changes are answered at once and saved in the background; shutdown saves the rest.
-    let config = EmulatorConfig {
-        state_file: Some(state_file.clone()),
-        durable_writes: false,
-        admin: false,
-        // Another `--emulator` command in this repository holds the state a while.
-        state_lock_wait: std::time::Duration::from_secs(10),
-        ..EmulatorConfig::default()
-    };
-    let running = emulator::start(config, listener).await?;
-    let base_url = running.base_url();
-    tracing::info!(url = %base_url, state = %state_file.display(), "using the local emulator, not Respan");
-    settings.api.base_url =
-        url::Url::parse(&base_url).map_err(|err| Error::Internal(err.to_string()))?;
-    settings.api.api_key = Some(ApiKey::new("promptsync-local-emulator"));
-    Ok(running)
 }
 
 fn print(report: &PassReport, output: OutputFormat) -> Result<(), Error> {

@@ -295,3 +295,12 @@ fn targets_report_grouped_by_target() {
         pin_output(name, args, &output, true);
     }
 }
+
+/// `--emulator`: a local emulator inside the command, its state under `.git`; a later
+/// command in the same repository finds what an earlier one synced.
+#[test]
+fn the_local_emulator_keeps_its_state_between_commands() {
+    let s = two_prompts();
+    pin(&s, "local_sync", &["sync", "--emulator"], 0, true);
+    pin(&s, "local_status", &["status", "--emulator"], 0, false);
+}
