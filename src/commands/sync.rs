@@ -11,7 +11,7 @@ use crate::apply::Observer;
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
 use crate::config::Settings;
-use crate::notify::DEFAULT_TARGET;
+use crate::notify::{DEFAULT_TARGET, Notifier};
 use crate::reconcile::{self, PassError, PassOptions};
 use crate::report::github::GitHub;
 use crate::report::pass::{Mode, PassReport};
@@ -265,7 +265,7 @@ fn pass(
         let mut runs = Vec::new();
         for (target, result) in results {
             let ran = ran_of(result, mode, color);
-            tail.after(target, notifier.clone(), &ran, mode);
+            after(tail, target, notifier.clone(), &ran, mode);
             runs.push((target.target.clone(), ran));
         }
         runs
@@ -349,6 +349,21 @@ fn ran_of(result: Result<crate::reconcile::Pass, PassError>, mode: Mode, color: 
     }
 }
 
+/// Hand the pass's outcome to `tail` (see [`Tail::after`]): its report, or the report
+/// of the error that ended it before it read the source.
+fn after(tail: &mut Tail, settings: &Settings, notifier: Option<Notifier>, ran: &Ran, mode: Mode) {
+    let failed_early;
+    let report: &PassReport = match ran {
+        Ok(report) => report,
+        Err((Some(report), _)) => report,
+        Err((None, error)) => {
+            failed_early = PassReport::failed_early(mode, error);
+            &failed_early
+        }
+    };
+    tail.after(settings, notifier, report);
+}
+
 /// The pass of a configuration without `[targets]`: exactly as before targets.
 fn one_pass(
     global: &GlobalArgs,
@@ -385,7 +400,7 @@ fn one_pass(
             local.shutdown().await.map_err(|err| early(err.into()))?;
         }
         let ran = ran_of(result, mode, color);
-        tail.after(&settings, notifier, &ran, mode);
+        after(tail, &settings, notifier, &ran, mode);
         ran
     });
     tail.runtime = Some(runtime);

@@ -9,8 +9,6 @@ use crate::notify::forge::{CiEnv, Kind};
 use crate::notify::{self, Commented, Notifier};
 use crate::report::pass::{Mode, PassReport};
 
-use super::Ran;
-
 /// What a command does after its report is printed: deliver the pass's notifications
 /// (waiting for them, bounded) and post the plan comment. Never changes the exit
 /// status: a failure here is a warning.
@@ -49,18 +47,8 @@ impl Tail {
         &mut self,
         settings: &Settings,
         notifier: Option<Notifier>,
-        ran: &Ran,
-        mode: Mode,
+        report: &PassReport,
     ) {
-        let failed_early;
-        let report: &PassReport = match ran {
-            Ok(report) => report,
-            Err((Some(report), _)) => report,
-            Err((None, error)) => {
-                failed_early = PassReport::failed_early(mode, error);
-                &failed_early
-            }
-        };
         let target = settings.target.as_str();
         if let Some(notifier) = notifier {
             notifier.finished(target, report);
