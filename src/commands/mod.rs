@@ -4,6 +4,7 @@
 
 mod completions;
 mod emulator;
+mod local;
 mod pull;
 pub(crate) mod source;
 mod status;

@@ -23,7 +23,6 @@ use crate::desired::{self, PromptKey, SourceRev};
 use crate::discover::Matcher;
 use crate::gitrepo::GitRepo;
 use crate::pull;
-use crate::report::Stdout;
 use crate::report::pull::{PullAction, PullReport, PullRow};
 
 /// The one target `pull` reads: the named one, or the only one there is.
@@ -47,7 +46,7 @@ pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitStatus, Error> {
     let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         let local = if args.emulator {
-            Some(super::sync::start_local_emulator(&mut settings).await?)
+            Some(super::local::start_local_emulator(&mut settings).await?)
         } else {
             None
         };
@@ -58,17 +57,7 @@ pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitStatus, Error> {
         }
         Ok::<_, Error>(PullReport::new(rows?))
     })?;
-    let mut out = Stdout::new();
-    let written = match args.output {
-        OutputFormat::Text => out.text(&report.to_text()),
-        OutputFormat::Json => out.json(&report),
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Io {
-            what: "cannot write the report".into(),
-            source,
-        })?;
+    crate::report::print(&report, args.output == OutputFormat::Json)?;
     Ok(if report.has_errors() {
         ExitStatus::Failure
     } else {

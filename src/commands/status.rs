@@ -14,9 +14,9 @@ use crate::config::{DEFAULT_TARGET, Settings};
 use crate::desired::SourceRev;
 use crate::gitrepo::GitRepo;
 use crate::reconcile::{self, PassOptions};
-use crate::report::Stdout;
 use crate::report::pass::{Mode, PassReport};
 use crate::report::status::{HistoryReport, StatusReport};
+use crate::report::{self, Grouped};
 
 pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
     let (mut settings, rev) = super::source::prepare(global, &args.source)?;
@@ -26,7 +26,7 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let local = if args.remote.emulator {
-            Some(super::sync::start_local_emulator(&mut settings).await?)
+            Some(super::local::start_local_emulator(&mut settings).await?)
         } else {
             None
         };
@@ -67,58 +67,26 @@ fn by_target(settings: &Settings, args: &StatusArgs, rev: &SourceRev) -> Result<
         }
         let reads = futures_util::future::join_all(targets.iter().map(|target| async move {
             let client = Client::new(&target.api)?;
-            let options =
-                PassOptions::command_line(rev.clone(), true, !args.remote.no_deploy, true);
-            let pass = reconcile::run(target, &client, &options, &Unobserved)
-                .await
-                .map_err(|err| err.error)?;
-            let invalid = PassReport::new(&pass, Mode::Plan, false).invalid_files;
-            Ok::<_, Error>(StatusReport::new(&pass, invalid))
+            read(target, &client, args, rev.clone()).await
         }))
         .await;
-        let mut text = String::new();
-        let mut docs = Vec::new();
+        let mut grouped = Grouped::new(args.output == OutputFormat::Json);
         let mut status = ExitStatus::Success;
         let mut errors = Vec::new();
         for (target, read) in targets.iter().zip(reads) {
             let name = target.target.as_str();
-            text.push_str(&format!("== target {name} ==\n"));
             match read {
                 Ok(report) => {
-                    text.push_str(&report.to_text());
-                    let mut doc = serde_json::to_value(&report).unwrap_or_default();
-                    if let Some(map) = doc.as_object_mut() {
-                        map.insert("target".to_owned(), name.into());
-                    }
-                    docs.push(doc);
-                    if report.has_errors() {
-                        status = ExitStatus::Failure;
-                    } else if report.out_of_sync()
-                        && args.detailed_exitcode
-                        && status == ExitStatus::Success
-                    {
-                        status = ExitStatus::Changes;
-                    }
+                    grouped.push(name, &report);
+                    status = worse(status, exit_status(&report, args));
                 }
                 Err(err) => {
-                    let message = crate::error::chain(&err);
-                    text.push_str(&format!("error: {message}\n"));
-                    docs.push(serde_json::json!({
-                        "target": name,
-                        "error": { "class": err.class(), "message": message },
-                    }));
-                    errors.push(format!("target {name}: {message}"));
+                    grouped.push_error(name, &err);
+                    errors.push(format!("target {name}: {}", crate::error::chain(&err)));
                 }
             }
-            if !text.ends_with('\n') {
-                text.push('\n');
-            }
         }
-        print(
-            args.output,
-            &text,
-            &serde_json::json!({ "format": 1, "targets": docs }),
-        )?;
+        grouped.print()?;
         if errors.is_empty() {
             Ok(status)
         } else {
@@ -133,20 +101,45 @@ async fn overview(
     args: &StatusArgs,
     rev: SourceRev,
 ) -> Result<ExitStatus, Error> {
+    let report = read(settings, client, args, rev).await?;
+    report::print(&report, args.output == OutputFormat::Json)?;
+    Ok(exit_status(&report, args))
+}
+
+/// The status of one project: a dry-run pass with the whole account listed.
+async fn read(
+    settings: &crate::config::Settings,
+    client: &Client,
+    args: &StatusArgs,
+    rev: SourceRev,
+) -> Result<StatusReport, Error> {
     let options = PassOptions::command_line(rev, true, !args.remote.no_deploy, true);
     let pass = reconcile::run(settings, client, &options, &Unobserved)
         .await
         .map_err(|err| err.error)?;
     let invalid = PassReport::new(&pass, Mode::Plan, false).invalid_files;
-    let report = StatusReport::new(&pass, invalid);
-    print(args.output, &report.to_text(), &report)?;
-    Ok(if report.has_errors() {
+    Ok(StatusReport::new(&pass, invalid))
+}
+
+/// The worse of two targets' exit statuses: a failure over changes over success.
+fn worse(a: ExitStatus, b: ExitStatus) -> ExitStatus {
+    match (a, b) {
+        (ExitStatus::Failure, _) | (_, ExitStatus::Failure) => ExitStatus::Failure,
+        (ExitStatus::Changes, _) | (_, ExitStatus::Changes) => ExitStatus::Changes,
+        _ => ExitStatus::Success,
+    }
+}
+
+/// 1 when a file is invalid (or a prompt failed); 2 with `--detailed-exitcode` when
+/// a prompt is out of sync; else 0.
+fn exit_status(report: &StatusReport, args: &StatusArgs) -> ExitStatus {
+    if report.has_errors() {
         ExitStatus::Failure
     } else if report.out_of_sync() && args.detailed_exitcode {
         ExitStatus::Changes
     } else {
         ExitStatus::Success
-    })
+    }
 }
 
 async fn history(
@@ -173,7 +166,7 @@ async fn history(
         prompt.live_version.as_ref().map(|v| v.number),
         &tags,
     );
-    print(output, &report.to_text(), &report)?;
+    report::print(&report, output == OutputFormat::Json)?;
     Ok(ExitStatus::Success)
 }
 
@@ -186,18 +179,4 @@ fn tags_by_commit(repo: &std::path::Path) -> BTreeMap<String, Vec<String>> {
         }
     }
     tags
-}
-
-fn print<T: serde::Serialize>(output: OutputFormat, text: &str, report: &T) -> Result<(), Error> {
-    let mut out = Stdout::new();
-    let written = match output {
-        OutputFormat::Text => out.text(text),
-        OutputFormat::Json => out.json(report),
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Io {
-            what: "cannot write the report".into(),
-            source,
-        })
 }

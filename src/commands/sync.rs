@@ -1,37 +1,30 @@
-//! `promptsync sync` (alias `--sync`) and `promptsync plan`: one reconcile pass (or,
-//! with `--deploy-only`, its deploy half alone) and its report. `--emulator` runs a local emulator inside the process, its state kept under
-//! the repository's git directory.
+//! `promptsync sync` (alias `--sync`) and `promptsync plan`: one reconcile pass per
+//! target (or, with `--deploy-only`, its deploy half alone) and its report; then what
+//! comes after the report ([`tail`]). [`progress`] shows the changes being applied.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
+mod progress;
+mod tail;
 
 use crate::Error;
 use crate::api::Client;
-use crate::apply::{Observer, ProgressLog};
+use crate::apply::Observer;
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, RemoteArgs, SourceArgs, SyncArgs};
 use crate::commands::ExitStatus;
-use crate::config::NotifySettings;
 use crate::config::Settings;
-use crate::gitrepo::GitRepo;
-use crate::notify::forge::{CiEnv, Kind};
-use crate::notify::{self, Commented, DEFAULT_TARGET, Notifier};
+use crate::notify::{DEFAULT_TARGET, Notifier};
 use crate::reconcile::{self, PassError, PassOptions};
-use crate::report::Stdout;
 use crate::report::github::GitHub;
 use crate::report::pass::{Mode, PassReport};
-use crate::secret::ApiKey;
-use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
+use crate::report::{self, Stdout};
+
+use super::local::start_local_emulator;
+use progress::Progress;
+use tail::{Tail, notifier_for};
 
 pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(false, args.dry_run, args.deploy_only);
-    let mut tail = Tail::default();
-    let reports = reported_all(
-        pass(global, &args.source, &args.remote, mode, &mut tail),
-        mode,
-        args.output,
-        super::github(global).as_ref(),
-    );
-    tail.finish();
-    let reports = reports?;
+    let tail = Tail::new(false);
+    let reports = run(global, &args.source, &args.remote, mode, args.output, tail)?;
     Ok(if reports.iter().any(PassReport::has_errors) {
         ExitStatus::Failure
     } else {
@@ -41,18 +34,8 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
 
 pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(true, false, args.deploy_only);
-    let mut tail = Tail {
-        comment: args.comment,
-        ..Tail::default()
-    };
-    let reports = reported_all(
-        pass(global, &args.source, &args.remote, mode, &mut tail),
-        mode,
-        args.output,
-        super::github(global).as_ref(),
-    );
-    tail.finish();
-    let reports = reports?;
+    let tail = Tail::new(args.comment);
+    let reports = run(global, &args.source, &args.remote, mode, args.output, tail)?;
     let errors = reports.iter().any(PassReport::has_errors);
     let changes = reports.iter().any(PassReport::has_changes);
     Ok(match (errors, changes) {
@@ -60,6 +43,26 @@ pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
         (false, true) if args.detailed_exitcode => ExitStatus::Changes,
         _ => ExitStatus::Success,
     })
+}
+
+/// The passes of `sync` or `plan` in `mode`, their reports printed, then `tail` done
+/// (notifications, the plan comment) whatever the passes came to.
+fn run(
+    global: &GlobalArgs,
+    source: &SourceArgs,
+    remote: &RemoteArgs,
+    mode: Mode,
+    output: OutputFormat,
+    mut tail: Tail,
+) -> Result<Vec<PassReport>, Error> {
+    let reports = reported_all(
+        pass(global, source, remote, mode, &mut tail),
+        mode,
+        output,
+        super::github(global).as_ref(),
+    );
+    tail.finish();
+    reports
 }
 
 /// The passes of a command: one per target; `grouped` when `[targets]` is
@@ -98,6 +101,7 @@ fn reported_all(
         return reported(ran, mode, output, github).map(|report| vec![report]);
     }
     let mut reports = Vec::new();
+    let mut grouped = report::Grouped::new(output == OutputFormat::Json);
     let mut errors = Vec::new();
     for (target, ran) in passes.runs {
         let report = match ran {
@@ -109,39 +113,11 @@ fn reported_all(
                 report
             }
         };
-        reports.push(report.for_target(&target));
+        let report = report.for_target(&target);
+        grouped.push(&target, &report);
+        reports.push(report);
     }
-    match output {
-        OutputFormat::Json => {
-            let mut out = Stdout::new();
-            out.json(&serde_json::json!({ "format": 1, "targets": reports }))
-                .and_then(|()| out.flush())
-                .map_err(|source| Error::Io {
-                    what: "cannot write the report".into(),
-                    source,
-                })?;
-        }
-        OutputFormat::Text => {
-            let mut text = String::new();
-            for report in &reports {
-                text.push_str(&format!(
-                    "== target {} ==\n",
-                    report.target.as_deref().unwrap_or(DEFAULT_TARGET)
-                ));
-                text.push_str(&report.to_text());
-                if !text.ends_with('\n') {
-                    text.push('\n');
-                }
-            }
-            let mut out = Stdout::new();
-            out.text(&text)
-                .and_then(|()| out.flush())
-                .map_err(|source| Error::Io {
-                    what: "cannot write the report".into(),
-                    source,
-                })?;
-        }
-    }
+    grouped.print()?;
     if let Some(github) = github {
         for report in &reports {
             publish(github, report, output)?;
@@ -236,18 +212,15 @@ fn pass(
             "--emulator is one local account: pick one target with --target NAME".to_owned(),
         ));
     }
-    let options = PassOptions::command_line(
-        rev,
-        !mode.sends(),
-        !remote.no_deploy,
-        settings.sync.report_unmanaged,
-    );
-    let progress = mode.sends() && global.quiet == 0;
-    let runtime = match super::runtime() {
-        Ok(runtime) => runtime,
+    let Setup {
+        options,
+        progress,
+        runtime,
+        color,
+    } = match Setup::new(global, &settings, rev, remote, mode) {
+        Ok(setup) => setup,
         Err(error) => return early(error),
     };
-    let color = Stdout::wants_color();
     let names: Vec<String> = targets.iter().map(|t| t.target.clone()).collect();
     let runs = runtime.block_on(async {
         let notifier = notifier_for(&settings, source, mode, &names).await;
@@ -292,7 +265,7 @@ fn pass(
         let mut runs = Vec::new();
         for (target, result) in results {
             let ran = ran_of(result, mode, color);
-            tail.after(target, notifier.clone(), &ran, mode);
+            after(tail, target, notifier.clone(), &ran, mode);
             runs.push((target.target.clone(), ran));
         }
         runs
@@ -301,6 +274,41 @@ fn pass(
     Passes {
         grouped: true,
         runs,
+    }
+}
+
+/// What the passes of one command share.
+struct Setup {
+    options: PassOptions,
+    /// Progress is shown: changes are sent, and `--quiet` was not given.
+    progress: bool,
+    runtime: tokio::runtime::Runtime,
+    /// The text report is coloured.
+    color: bool,
+}
+
+impl Setup {
+    fn new(
+        global: &GlobalArgs,
+        settings: &Settings,
+        rev: crate::desired::SourceRev,
+        remote: &RemoteArgs,
+        mode: Mode,
+    ) -> Result<Setup, Error> {
+        let options = PassOptions::command_line(
+            rev,
+            !mode.sends(),
+            !remote.no_deploy,
+            settings.sync.report_unmanaged,
+        );
+        let progress = mode.sends() && global.quiet == 0;
+        let runtime = super::runtime()?;
+        Ok(Setup {
+            options,
+            progress,
+            runtime,
+            color: Stdout::wants_color(),
+        })
     }
 }
 
@@ -341,6 +349,21 @@ fn ran_of(result: Result<crate::reconcile::Pass, PassError>, mode: Mode, color: 
     }
 }
 
+/// Hand the pass's outcome to `tail` (see [`Tail::after`]): its report, or the report
+/// of the error that ended it before it read the source.
+fn after(tail: &mut Tail, settings: &Settings, notifier: Option<Notifier>, ran: &Ran, mode: Mode) {
+    let failed_early;
+    let report: &PassReport = match ran {
+        Ok(report) => report,
+        Err((Some(report), _)) => report,
+        Err((None, error)) => {
+            failed_early = PassReport::failed_early(mode, error);
+            &failed_early
+        }
+    };
+    tail.after(settings, notifier, report);
+}
+
 /// The pass of a configuration without `[targets]`: exactly as before targets.
 fn one_pass(
     global: &GlobalArgs,
@@ -352,16 +375,13 @@ fn one_pass(
     tail: &mut Tail,
 ) -> Ran {
     let early = |error: Error| (None, error);
-    let options = PassOptions::command_line(
-        rev,
-        !mode.sends(),
-        !remote.no_deploy,
-        settings.sync.report_unmanaged,
-    );
-    let progress = mode.sends() && global.quiet == 0;
+    let Setup {
+        options,
+        progress,
+        runtime,
+        color,
+    } = Setup::new(global, &settings, rev, remote, mode).map_err(early)?;
     let bar = settings.log.format == crate::cli::LogFormat::Pretty;
-    let runtime = super::runtime().map_err(early)?;
-    let color = Stdout::wants_color();
     let ran = runtime.block_on(async {
         let notifier = notifier_for(&settings, source, mode, &[DEFAULT_TARGET.to_owned()]).await;
         let local = if remote.emulator {
@@ -370,21 +390,7 @@ fn one_pass(
             None
         };
         let started = std::time::Instant::now();
-        let result = match Client::new(&settings.api) {
-            Ok(client) => {
-                let observer = Progress::new(progress, bar);
-                if mode.deploy_only() {
-                    reconcile::deploy_only(&settings, &client, &options, &observer).await
-                } else {
-                    reconcile::run(&settings, &client, &options, &observer).await
-                }
-            }
-            Err(err) => Err(PassError {
-                class: crate::Error::from(err.clone()).class(),
-                error: err.into(),
-                partial: None,
-            }),
-        };
+        let result = run_one(&settings, &options, mode, &Progress::new(progress, bar)).await;
         tracing::info!(
             duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             ok = result.is_ok(),
@@ -394,254 +400,13 @@ fn one_pass(
             local.shutdown().await.map_err(|err| early(err.into()))?;
         }
         let ran = ran_of(result, mode, color);
-        tail.after(&settings, notifier, &ran, mode);
+        after(tail, &settings, notifier, &ran, mode);
         ran
     });
     tail.runtime = Some(runtime);
     ran
 }
 
-/// What a command does after its report is printed: deliver the pass's notifications
-/// (waiting for them, bounded) and post the plan comment. Never changes the exit
-/// status: a failure here is a warning.
-#[derive(Default)]
-struct Tail {
-    /// `plan --comment`.
-    comment: bool,
-    runtime: Option<tokio::runtime::Runtime>,
-    notifier: Option<Notifier>,
-    /// How long to wait for the notifications.
-    deadline: std::time::Duration,
-    /// The plan comments to post: the settings, the CI's variables, the `origin` URL
-    /// and, per target, the body for each host.
-    plan_comment: Option<PlanComment>,
-}
-
-/// See [`Tail::plan_comment`].
-type PlanComment = (
-    NotifySettings,
-    CiEnv,
-    Option<String>,
-    Vec<(String, [String; 2])>,
-);
-
-impl Tail {
-    /// Hand the pass's outcome to the notifier, and render the plan comment.
-    fn after(&mut self, settings: &Settings, notifier: Option<Notifier>, ran: &Ran, mode: Mode) {
-        let failed_early;
-        let report: &PassReport = match ran {
-            Ok(report) => report,
-            Err((Some(report), _)) => report,
-            Err((None, error)) => {
-                failed_early = PassReport::failed_early(mode, error);
-                &failed_early
-            }
-        };
-        let target = settings.target.as_str();
-        if let Some(notifier) = notifier {
-            notifier.finished(target, report);
-            self.deadline = settings.notify.retry_max_elapsed + settings.notify.timeout * 2;
-            self.notifier = Some(notifier);
-        }
-        if self.comment {
-            let comment = self.plan_comment.get_or_insert_with(|| {
-                let env = CiEnv::from_process();
-                let origin = origin_url(settings);
-                (settings.notify.clone(), env, origin, Vec::new())
-            });
-            let bodies = [Kind::GitHub, Kind::GitLab].map(|kind| {
-                let run_url = notify::forge::run_url(kind, &comment.1);
-                notify::comment::body(kind, target, report, run_url.as_deref())
-            });
-            comment.3.push((target.to_owned(), bodies));
-        }
-    }
-
-    fn finish(mut self) {
-        let Some(runtime) = self.runtime.take() else {
-            return;
-        };
-        runtime.block_on(async {
-            let (settings, env, origin, bodies) = self.plan_comment.take().unwrap_or_default();
-            // One comment per target, each found again by its own marker.
-            for (target, bodies) in bodies {
-                let outcome =
-                    notify::comment_plan(&settings, &env, origin.as_deref(), &target, &|kind| {
-                        match kind {
-                            Kind::GitHub => bodies[0].clone(),
-                            Kind::GitLab => bodies[1].clone(),
-                        }
-                    })
-                    .await;
-                match outcome {
-                    Commented::Posted {
-                        kind,
-                        number,
-                        edited,
-                    } => tracing::info!(
-                        host = kind.name(),
-                        number,
-                        edited,
-                        "the plan is on the pull request"
-                    ),
-                    Commented::Skipped(why) => {
-                        tracing::warn!(reason = %why, "plan --comment: not commenting")
-                    }
-                    Commented::Failed(why) => {
-                        tracing::warn!(error = %why, "plan --comment: the comment was not posted")
-                    }
-                }
-            }
-            if let Some(notifier) = self.notifier.take() {
-                notifier.finish(self.deadline).await;
-            }
-        });
-    }
-}
-
-/// The notifier of a `sync` whose settings configure one, with the pending statuses
-/// posted on the commit it reads, one per target. `None` for plans and dry runs.
-async fn notifier_for(
-    settings: &Settings,
-    source: &SourceArgs,
-    mode: Mode,
-    targets: &[String],
-) -> Option<Notifier> {
-    if mode != Mode::Sync || !settings.notify.any() {
-        return None;
-    }
-    let repo = settings.repo.clone();
-    let rev = (!source.worktree).then(|| source.rev.clone());
-    let looked_up = tokio::task::spawn_blocking(move || {
-        let repo = GitRepo::open(&repo).ok()?;
-        let commit = rev.and_then(|rev| repo.resolve_commit(&rev).ok().map(|c| c.id));
-        Some((repo.remote_url("origin"), commit))
-    })
-    .await
-    .ok()
-    .flatten();
-    let (origin, commit) = looked_up.unwrap_or((None, None));
-    let notifier = Notifier::start(&settings.notify, &CiEnv::from_process(), origin.as_deref());
-    if let Some(commit) = commit {
-        for target in targets {
-            notifier.started(target, &commit);
-        }
-    }
-    Some(notifier)
-}
-
-/// The `origin` remote's URL, for the forge's default repository.
-fn origin_url(settings: &Settings) -> Option<String> {
-    GitRepo::open(&settings.repo).ok()?.remote_url("origin")
-}
-
-/// Progress while changes are applied: a bar with the time left on a terminal
-/// (cleared when the pass ends), log lines every few seconds elsewhere (CI logs).
-enum Progress {
-    Bar(ProgressBar),
-    Log(ProgressLog),
-    Quiet,
-}
-
-impl Progress {
-    /// `shown`: progress is wanted at all; `bar`: the logs are for people, so a bar
-    /// may share their terminal.
-    fn new(shown: bool, bar: bool) -> Progress {
-        if !shown {
-            return Progress::Quiet;
-        }
-        if !bar || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            return Progress::Log(ProgressLog::default());
-        }
-        Progress::Bar(
-            ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
-                .with_style(
-                    ProgressStyle::with_template(
-                        "{spinner} {pos}/{len} changes applied {wide_bar} {eta} left",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                )
-                .with_finish(ProgressFinish::AndClear),
-        )
-    }
-}
-
-impl Observer for Progress {
-    fn planned(&self, changes: usize) {
-        match self {
-            Progress::Bar(bar) => bar.inc_length(changes as u64),
-            Progress::Log(log) => log.planned(changes),
-            Progress::Quiet => {}
-        }
-    }
-
-    fn applied(&self) {
-        match self {
-            Progress::Bar(bar) => bar.inc(1),
-            Progress::Log(log) => log.applied(),
-            Progress::Quiet => {}
-        }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Progress::Bar(bar) = self {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// Start the emulator in this process (state in `.git/promptsync/emulator.json`) and
-/// point the settings at it.
-pub(super) async fn start_local_emulator(
-    settings: &mut Settings,
-) -> Result<RunningEmulator, Error> {
-    let repo = settings.repo.clone();
-    let git_dir =
-        tokio::task::spawn_blocking(move || GitRepo::open(&repo).map(|r| r.git_dir().to_owned()))
-            .await
-            .map_err(|err| Error::Internal(err.to_string()))??;
-    let state_dir = git_dir.join("promptsync");
-    std::fs::create_dir_all(&state_dir).map_err(|source| Error::Io {
-        what: format!("cannot create {}", state_dir.display()),
-        source,
-    })?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .map_err(|source| Error::Io {
-            what: "cannot bind a local port for the emulator".into(),
-            source,
-        })?;
-    let state_file = state_dir.join("emulator.json");
-    // Changes are answered at once and saved in the background; shutdown saves the rest.
-    let config = EmulatorConfig {
-        state_file: Some(state_file.clone()),
-        durable_writes: false,
-        admin: false,
-        // Another `--emulator` command in this repository holds the state a while.
-        state_lock_wait: std::time::Duration::from_secs(10),
-        ..EmulatorConfig::default()
-    };
-    let running = emulator::start(config, listener).await?;
-    let base_url = running.base_url();
-    tracing::info!(url = %base_url, state = %state_file.display(), "using the local emulator, not Respan");
-    settings.api.base_url =
-        url::Url::parse(&base_url).map_err(|err| Error::Internal(err.to_string()))?;
-    settings.api.api_key = Some(ApiKey::new("promptsync-local-emulator"));
-    Ok(running)
-}
-
 fn print(report: &PassReport, output: OutputFormat) -> Result<(), Error> {
-    let mut out = Stdout::new();
-    let written = match output {
-        OutputFormat::Text => out.text(&report.to_text()),
-        OutputFormat::Json => out.json(report),
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|source| Error::Io {
-            what: "cannot write the report".into(),
-            source,
-        })
+    report::print(report, output == OutputFormat::Json)
 }

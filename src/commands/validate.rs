@@ -40,17 +40,17 @@ pub fn run(global: &GlobalArgs, args: ValidateArgs) -> Result<ExitStatus, Error>
         warnings = summary.warnings,
         "validation done"
     );
-    let mut out = Stdout::new();
-    report::validate::write(&mut out, &set, args.output == OutputFormat::Json).map_err(
-        |source| Error::Io {
-            what: "writing the findings to stdout".to_owned(),
-            source,
-        },
+    report::print(
+        &report::validate::Findings(&set),
+        args.output == OutputFormat::Json,
     )?;
     // GitHub Actions: each finding as an annotation (not beside a JSON document).
     if let Some(github) = super::github(global).filter(|_| args.output == OutputFormat::Text) {
         github
-            .annotate(&mut out, &github.findings_annotations(&set.diagnostics))
+            .annotate(
+                &mut Stdout::new(),
+                &github.findings_annotations(&set.diagnostics),
+            )
             .map_err(|source| Error::Io {
                 what: "writing the GitHub annotations to stdout".to_owned(),
                 source,

@@ -132,7 +132,7 @@ async fn start_and_run(
     let listen = settings.watch.listen;
     let local = if args.remote.emulator {
         tokio::select! {
-            started = super::sync::start_local_emulator(&mut targets[0]) => Some(started?),
+            started = super::local::start_local_emulator(&mut targets[0]) => Some(started?),
             () = shutdown.cancelled() => return Ok(Exit::Stopped),
         }
     } else {

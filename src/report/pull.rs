@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::report::Printable;
 use crate::term;
 
 /// What happened to one prompt.
@@ -113,5 +114,11 @@ impl PullReport {
             out.push_str("Commit the files; `promptsync plan` then shows no change for them.\n");
         }
         out
+    }
+}
+
+impl Printable for PullReport {
+    fn text(&self) -> String {
+        self.to_text()
     }
 }

@@ -14,6 +14,7 @@ use crate::plan::{DeployStep, SkipReason, SyncStep, Target};
 use crate::provenance;
 use crate::reconcile::{Pass, Unmanaged};
 use crate::report::pass::InvalidFile;
+use crate::report::{Printable, unmanaged_line};
 use crate::term;
 
 /// Where a version came from, as its description says.
@@ -304,14 +305,7 @@ impl StatusReport {
                     unmanaged.len()
                 ));
                 for p in unmanaged {
-                    let live = p
-                        .live_version
-                        .map_or_else(|| "nothing live".to_owned(), |v| format!("v{v} live"));
-                    out.push_str(&format!(
-                        "    {:?} ({}), {live}\n",
-                        term::line(p.name.as_deref().unwrap_or("")),
-                        term::line(&p.prompt_id)
-                    ));
+                    out.push_str(&format!("    {}\n", unmanaged_line(p)));
                 }
             }
             _ => {}
@@ -437,5 +431,16 @@ impl HistoryReport {
             ));
         }
         out
+    }
+}
+impl Printable for StatusReport {
+    fn text(&self) -> String {
+        self.to_text()
+    }
+}
+
+impl Printable for HistoryReport {
+    fn text(&self) -> String {
+        self.to_text()
     }
 }

@@ -2,11 +2,10 @@
 //! findings part of other reports): each finding like a compiler's, then a summary.
 
 use std::collections::BTreeSet;
-use std::io;
 
 use serde::Serialize;
 
-use super::Stdout;
+use super::{Printable, Stdout};
 use crate::desired::{DesiredSet, SourceInfo};
 use crate::diagnostic::{Diagnostic, Severity};
 
@@ -121,14 +120,21 @@ pub fn json(set: &DesiredSet) -> serde_json::Value {
     serde_json::to_value(report).unwrap_or_default()
 }
 
-/// Write the findings to stdout as text or JSON.
-pub fn write(out: &mut Stdout, set: &DesiredSet, as_json: bool) -> io::Result<()> {
-    if as_json {
-        out.json(&json(set))?;
-    } else {
-        out.text(&text(set, Stdout::wants_color()))?;
+/// The findings of one validation as a report to print: [`json`] or [`text`] (coloured
+/// when stdout wants it).
+#[derive(Debug)]
+pub struct Findings<'a>(pub &'a DesiredSet);
+
+impl Serialize for Findings<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        json(self.0).serialize(serializer)
     }
-    out.flush()
+}
+
+impl Printable for Findings<'_> {
+    fn text(&self) -> String {
+        text(self.0, Stdout::wants_color())
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ mod secrets;
 mod status;
 mod sync;
 mod targets;
+mod transcripts;
 mod validate;
 mod waits;
 mod watch;

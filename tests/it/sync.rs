@@ -38,7 +38,7 @@ messages:
     content: "Tell me about {{topic}}"
 "#;
 
-fn two_prompts() -> Scenario {
+pub(crate) fn two_prompts() -> Scenario {
     let s = Scenario::new();
     s.repo
         .write(
