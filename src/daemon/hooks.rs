@@ -37,7 +37,6 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::metrics::Metrics;
-use super::server::Shared;
 use super::source::Remote;
 use crate::config::{DEFAULT_CONFIG_FILE, HookSettings};
 
@@ -82,11 +81,12 @@ impl Provider {
 }
 
 /// What the webhook routes need: the remote source (none: the daemon reads a local
-/// clone), the secret files, the delivery ids seen.
+/// clone), the secret files, the delivery ids seen, the metrics they count in.
 #[derive(Debug)]
 pub struct Hooks {
     remote: Option<Arc<Remote>>,
     settings: HookSettings,
+    metrics: Arc<Metrics>,
     seen: Mutex<Seen>,
     /// The content files the prompt files of a revision name, by revision.
     content: Mutex<Option<(String, Arc<HashSet<String>>)>>,
@@ -117,10 +117,15 @@ impl Seen {
 }
 
 impl Hooks {
-    pub fn new(remote: Option<Arc<Remote>>, settings: HookSettings) -> Hooks {
+    pub fn new(
+        remote: Option<Arc<Remote>>,
+        settings: HookSettings,
+        metrics: Arc<Metrics>,
+    ) -> Hooks {
         Hooks {
             remote,
             settings,
+            metrics,
             seen: Mutex::default(),
             content: Mutex::default(),
         }
@@ -141,30 +146,31 @@ impl Hooks {
     }
 }
 
-/// The webhook routes, with their own body limit (the probe routes take none).
-pub fn router() -> Router<Arc<Shared>> {
+/// The webhook routes, with their own body limit (the probe routes take none) and
+/// their own state: they fit a router of any state.
+pub fn router<S: Clone + Send + Sync + 'static>(hooks: Arc<Hooks>) -> Router<S> {
     Router::new()
         .route("/hooks/github", post(github))
         .route("/hooks/gitlab", post(gitlab))
         .route("/hooks/generic", post(generic))
+        .with_state(hooks)
 }
 
-async fn github(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    receive(&shared, Provider::GitHub, request).await
+async fn github(State(hooks): State<Arc<Hooks>>, request: Request) -> Response {
+    receive(&hooks, Provider::GitHub, request).await
 }
 
-async fn gitlab(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    receive(&shared, Provider::GitLab, request).await
+async fn gitlab(State(hooks): State<Arc<Hooks>>, request: Request) -> Response {
+    receive(&hooks, Provider::GitLab, request).await
 }
 
-async fn generic(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    receive(&shared, Provider::Generic, request).await
+async fn generic(State(hooks): State<Arc<Hooks>>, request: Request) -> Response {
+    receive(&hooks, Provider::Generic, request).await
 }
 
 /// One webhook request, from its head to its answer.
-async fn receive(shared: &Shared, provider: Provider, request: Request) -> Response {
-    let hooks = &shared.hooks;
-    let metrics = &shared.metrics;
+async fn receive(hooks: &Hooks, provider: Provider, request: Request) -> Response {
+    let metrics = &hooks.metrics;
     let count = |result: &'static str| metrics.webhook(provider.label(), result);
     let Some(remote) = hooks.remote.clone() else {
         count("no_source");
