@@ -29,13 +29,11 @@
 //! to them, so a hung mount never keeps the daemon from exiting.
 
 pub mod door;
-pub mod fallback;
 pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod notices;
 mod outcome;
-pub mod poll;
 pub mod server;
 pub mod source;
 pub mod status;
