@@ -24,6 +24,7 @@ use super::poll::{scan, send_changes};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::status::Status;
 use crate::daemon::trigger::Reason;
+use crate::daemon::waits::{millis, sleep_until};
 
 /// While out of file descriptors, events are tried again this often.
 const EVENTS_RETRY: Duration = Duration::from_secs(3);
@@ -243,13 +244,6 @@ fn retry_time(mode: &Mode) -> Option<Instant> {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Run `work` on a blocking thread (it walks directories, which a slow or hung file
 /// system can make take any time); `None` when `stop` comes first (the thread is left
 /// to finish on its own), an error when it panicked.
@@ -392,8 +386,4 @@ fn watch_tree(
         }
     }
     Ok(())
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
