@@ -91,16 +91,7 @@ pub(super) fn digest(
     let looked_at = pass.source.prompts.len().saturating_sub(pass.carried);
     Digest {
         baseline,
-        counts: Counts {
-            created: s.created,
-            updated: s.updated,
-            unchanged: s.unchanged,
-            skipped: s.skipped,
-            failed: s.failed,
-            deployed: s.deployed,
-            invalid_files: s.invalid_files,
-            drifted,
-        },
+        counts: Counts::of(s, drifted),
         retry,
         revision: revision(pass),
         release: pass

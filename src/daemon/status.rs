@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::config::ReadyPolicy;
+use crate::report::pass::Summary;
 use std::sync::Arc;
 
 /// Passes kept in `/status`.
@@ -183,6 +184,36 @@ pub struct Counts {
     pub deployed: usize,
     pub invalid_files: usize,
     pub drifted: usize,
+}
+
+impl Counts {
+    /// A finished pass's counts: its report's summary (the one place the daemon's
+    /// counts are taken from it), and how many of its prompts drifted.
+    pub fn of(summary: &Summary, drifted: usize) -> Counts {
+        let Summary {
+            created,
+            updated,
+            unchanged,
+            skipped,
+            failed,
+            deployed,
+            invalid_files,
+            // Not in `/status`: the warnings are logged, the unmanaged prompts shown
+            // on their own (`unmanaged`), as of the last full pass.
+            warnings: _,
+            unmanaged: _,
+        } = *summary;
+        Counts {
+            created,
+            updated,
+            unchanged,
+            skipped,
+            failed,
+            deployed,
+            invalid_files,
+            drifted,
+        }
+    }
 }
 
 const READY: &str = "Ready";
@@ -780,6 +811,37 @@ mod tests {
         let json = serde_json::to_value(status.snapshot()).unwrap();
         assert_eq!(json["target"], "staging");
         assert!(json.get("targets").is_none(), "{json}");
+    }
+
+    #[test]
+    fn counts_are_the_summarys_with_the_drifted_prompts() {
+        let summary = Summary {
+            created: 1,
+            updated: 2,
+            unchanged: 3,
+            skipped: 4,
+            failed: 5,
+            deployed: 6,
+            invalid_files: 7,
+            warnings: 8,
+            unmanaged: 9,
+        };
+        let counts = Counts::of(&summary, 10);
+        assert_eq!(
+            counts,
+            Counts {
+                created: 1,
+                updated: 2,
+                unchanged: 3,
+                skipped: 4,
+                failed: 5,
+                deployed: 6,
+                invalid_files: 7,
+                drifted: 10,
+            }
+        );
+        let json = serde_json::to_value(counts).unwrap();
+        assert!(json.get("warnings").is_none() && json.get("unmanaged").is_none());
     }
 
     #[test]
