@@ -26,6 +26,9 @@ use crate::daemon::status::Status;
 use crate::daemon::trigger::Reason;
 use crate::daemon::waits::{millis, sleep_until};
 
+/// The directories the event watcher watches, and how.
+type Watched = BTreeMap<PathBuf, Depth>;
+
 /// While out of file descriptors, events are tried again this often.
 const EVENTS_RETRY: Duration = Duration::from_secs(3);
 
@@ -131,18 +134,12 @@ impl Source {
                     }
                     if let Some(watcher) = mode.take_watcher() {
                         let wanted = set.dirs.clone();
-                        let done = off_thread(&stop, move || {
-                            let mut watcher = watcher;
-                            let result = rewatch(&mut watcher, &mut watched, &wanted);
-                            (watcher, watched, result)
-                        });
-                        let Some((watcher, now_watched, result)) = done.await? else {
+                        let work = move |w: &mut RecommendedWatcher, d: &mut Watched| rewatch(w, d, &wanted);
+                        let Some(next) = self.with_watcher(watcher, &mut watched, &stop, work).await? else {
                             return Ok(());
                         };
-                        watched = now_watched;
-                        mode = Mode::Events(watcher);
-                        if let Err(err) = result {
-                            mode = self.fall_back(&err, &mut watched);
+                        mode = next;
+                        if matches!(mode, Mode::Polling(_)) {
                             fingerprint = None;
                             retry_at = retry_time(&mode);
                         }
@@ -151,18 +148,12 @@ impl Source {
                 }
                 Some(dir) = new_dirs.recv() => {
                     if let Some(watcher) = mode.take_watcher() {
-                        let done = off_thread(&stop, move || {
-                            let mut watcher = watcher;
-                            let result = watch_tree(&mut watcher, &mut watched, &dir);
-                            (watcher, watched, result)
-                        });
-                        let Some((watcher, now_watched, result)) = done.await? else {
+                        let work = move |w: &mut RecommendedWatcher, d: &mut Watched| watch_tree(w, d, &dir);
+                        let Some(next) = self.with_watcher(watcher, &mut watched, &stop, work).await? else {
                             return Ok(());
                         };
-                        watched = now_watched;
-                        mode = Mode::Events(watcher);
-                        if let Err(err) = result {
-                            mode = self.fall_back(&err, &mut watched);
+                        mode = next;
+                        if matches!(mode, Mode::Polling(_)) {
                             fingerprint = None;
                             retry_at = retry_time(&mode);
                         }
@@ -224,6 +215,32 @@ impl Source {
                 }
             }
         }
+    }
+
+    /// Work with the event watcher and the directories it watches off the async threads
+    /// (`work` walks directories), then the mode to go on in: events, or polling when
+    /// `work` failed in a way that calls for it. `None` when `stop` came first.
+    async fn with_watcher(
+        &self,
+        watcher: RecommendedWatcher,
+        watched: &mut Watched,
+        stop: &CancellationToken,
+        work: impl FnOnce(&mut RecommendedWatcher, &mut Watched) -> notify::Result<()> + Send + 'static,
+    ) -> Result<Option<Mode>, String> {
+        let mut taken = std::mem::take(watched);
+        let done = off_thread(stop, move || {
+            let mut watcher = watcher;
+            let result = work(&mut watcher, &mut taken);
+            (watcher, taken, result)
+        });
+        let Some((watcher, now_watched, result)) = done.await? else {
+            return Ok(None);
+        };
+        *watched = now_watched;
+        Ok(Some(match result {
+            Ok(()) => Mode::Events(watcher),
+            Err(err) => self.fall_back(&err, watched),
+        }))
     }
 
     /// Events failed with `err`: say why and poll (for a limit reached, for good; when
