@@ -321,3 +321,49 @@ fn same_api(a: &Settings, b: &Settings) -> bool {
         && a.retry_max_elapsed == b.retry_max_elapsed
         && a.api_key.as_ref().map(|k| k.expose()) == b.api_key.as_ref().map(|k| k.expose())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use crate::config::Overrides;
+
+    fn settings(env: &[(&str, &str)]) -> Settings {
+        let global = Cli::try_parse_checked(["promptsync", "--repo", "/nonexistent/x", "watch"])
+            .unwrap()
+            .global;
+        Settings::load_from_env(&global, &Overrides::default(), env.iter().copied()).unwrap()
+    }
+
+    const KEY: (&str, &str) = ("RESPAN_API_KEY", "test-key-a");
+
+    #[test]
+    fn the_backoff_doubles_to_five_minutes_with_jitter() {
+        let metrics = Arc::new(Metrics::new());
+        let status = Arc::new(Status::new("events"));
+        let mut lane = Lane::new(settings(&[KEY]), status, metrics).unwrap();
+        for n in 0..20u32 {
+            let full = BACKOFF_MIN.saturating_mul(1 << n.min(16)).min(BACKOFF_MAX);
+            let delay = lane.backoff();
+            assert!(
+                delay >= full / 2 && delay <= full,
+                "failure {n}: {delay:?} not within half of {full:?} and it"
+            );
+            assert_eq!(lane.failures, n + 1);
+        }
+    }
+
+    #[test]
+    fn a_changed_key_or_api_setting_talks_to_the_api_another_way() {
+        let base = settings(&[KEY]);
+        assert!(same_api(&base, &settings(&[KEY])));
+        assert!(!same_api(
+            &base,
+            &settings(&[("RESPAN_API_KEY", "test-key-b")])
+        ));
+        assert!(!same_api(
+            &base,
+            &settings(&[KEY, ("PROMPTSYNC_API__TIMEOUT", "7s")])
+        ));
+    }
+}

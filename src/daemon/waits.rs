@@ -38,3 +38,27 @@ pub(super) async fn sleep_until(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn blocking_work_gives_its_value_or_way_to_the_token() {
+        let token = CancellationToken::new();
+        assert_eq!(blocking(&token, || 7).await, Some(7));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        token.cancel();
+        // The work never ends on its own (until the test lets it go): the token ends
+        // the wait.
+        let left = blocking(&token, move || rx.recv().is_ok()).await;
+        assert_eq!(left, None);
+        drop(tx);
+    }
+
+    #[test]
+    fn millis_saturate() {
+        assert_eq!(millis(Duration::from_millis(1500)), 1500);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
+}

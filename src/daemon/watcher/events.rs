@@ -404,3 +404,48 @@ fn watch_tree(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watcher() -> RecommendedWatcher {
+        notify::recommended_watcher(|_event: notify::Result<notify::Event>| {}).unwrap()
+    }
+
+    #[test]
+    fn a_new_directory_is_watched_with_the_ones_below_it_but_not_git_or_nested_repositories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        for sub in ["a/b", ".git/refs", "nested/.git", "nested/c"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let mut watched = Watched::new();
+        watch_tree(&mut watcher(), &mut watched, &root).unwrap();
+        let mut dirs: Vec<_> = watched.keys().cloned().collect();
+        dirs.sort();
+        assert_eq!(dirs, [root.clone(), root.join("a"), root.join("a/b")]);
+        assert!(watched.values().all(|depth| *depth == Depth::Flat));
+    }
+
+    #[test]
+    fn rewatching_drops_what_is_no_longer_wanted_and_skips_what_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("refs")).unwrap();
+        let mut w = watcher();
+        let mut watched = Watched::new();
+        let wanted = Watched::from([
+            (root.clone(), Depth::Flat),
+            (root.join("refs"), Depth::Deep),
+        ]);
+        rewatch(&mut w, &mut watched, &wanted).unwrap();
+        assert_eq!(watched, wanted);
+        let wanted = Watched::from([
+            (root.join("refs"), Depth::Deep),
+            (root.join("gone"), Depth::Flat),
+        ]);
+        rewatch(&mut w, &mut watched, &wanted).unwrap();
+        assert_eq!(watched, Watched::from([(root.join("refs"), Depth::Deep)]));
+    }
+}
