@@ -4,7 +4,6 @@
 //! [`super::Status`]'s.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -54,12 +53,31 @@ pub struct StatusData {
     /// last error, and each receiver's counts; `null` when none is configured.
     pub notify: Option<NotifyStatus>,
     /// The remote source (`[source]`), when the daemon fetches one; `null` otherwise.
-    pub source: Option<crate::daemon::source::SourceStatus>,
+    pub source: Option<SourceStatus>,
     /// A daemon of several targets: a section per target, in the configuration's
     /// order (the top-level conditions then sum them up; the revisions, passes and
     /// counts are the targets' own). Absent when the daemon runs one target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<TargetSection>>,
+}
+
+/// What `/status` shows of the remote source (`super::super::source` fills it in).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SourceStatus {
+    pub url: String,
+    /// The branch that syncs (the configured one, else the remote's HEAD once known).
+    pub branch: Option<String>,
+    /// When the remote was last looked at, and when something was last fetched.
+    pub last_look: Option<String>,
+    pub last_fetch: Option<String>,
+    /// The branch tip of the last fetch.
+    pub last_fetched_revision: Option<String>,
+    /// The branch tip the daemon syncs (the last good look's).
+    pub revision: Option<String>,
+    /// The last look's error; `null` once a look succeeds.
+    pub error: Option<String>,
+    /// `transient` (tried again with a backoff) or `stalled` (waits for a change).
+    pub error_class: Option<&'static str>,
 }
 
 /// One target of a daemon of several, in `/status`.
@@ -190,16 +208,9 @@ impl Counts {
     }
 }
 
-/// RFC 3339, UTC, to the second.
-pub fn timestamp(time: SystemTime) -> String {
-    let time = time::OffsetDateTime::from(time).replace_nanosecond(0);
-    time.ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+/// RFC 3339, UTC, to the second: the notifications' format, which `/status` shares
+/// (the lower module owns it).
+pub use crate::notify::event::timestamp;
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,8 @@ mod document;
 mod targets;
 
 pub use document::{
-    Condition, Counts, NotifyStatus, PassRecord, StatusData, TargetSection, WorkerDown, timestamp,
+    Condition, Counts, NotifyStatus, PassRecord, SourceStatus, StatusData, TargetSection,
+    WorkerDown, timestamp,
 };
 use document::{READY, RECONCILING, RUNNING, STALLED};
 use targets::summed_up;
@@ -232,7 +233,7 @@ impl Status {
         let _ = self.notices.set(notices);
     }
 
-    pub fn set_source(&self, source: super::source::SourceStatus) {
+    pub fn set_source(&self, source: SourceStatus) {
         self.lock().source = Some(source);
     }
 
