@@ -2,7 +2,9 @@
 //! `/status` and the metrics (each per-prompt problem logged once), whether a failed
 //! prompt is worth retrying ([`retryable`], the daemon's one rule for it), whether one
 //! more pass is due, and the revision read. Pure apart from the log lines and the
-//! shared status and metrics it updates; it runs on a blocking thread.
+//! shared status and metrics it updates; it runs on a blocking thread. Also what a
+//! pass came to for the loop's next step ([`Ended`]) and how the daemon ended
+//! ([`Exit`]).
 
 use crate::api::ApiError;
 use crate::baseline::Baseline;
@@ -89,16 +91,7 @@ pub(super) fn digest(
     let looked_at = pass.source.prompts.len().saturating_sub(pass.carried);
     Digest {
         baseline,
-        counts: Counts {
-            created: s.created,
-            updated: s.updated,
-            unchanged: s.unchanged,
-            skipped: s.skipped,
-            failed: s.failed,
-            deployed: s.deployed,
-            invalid_files: s.invalid_files,
-            drifted,
-        },
+        counts: Counts::of(s, drifted),
         retry,
         revision: revision(pass),
         release: pass
@@ -131,5 +124,49 @@ pub(super) fn revision(pass: &Pass) -> Option<String> {
         (Some(commit), true) => Some(format!("worktree@{commit}")),
         (None, true) => Some("worktree".to_owned()),
         (None, false) => None,
+    }
+}
+
+/// How the daemon ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Shut down cleanly: no pass was running, or the running one finished.
+    Stopped,
+    /// The deadline or a second signal dropped the running pass (or a wait that would
+    /// have started one).
+    Forced,
+    /// `--once`: whether the pass ran to its end without a failure.
+    Once { ok: bool },
+}
+
+/// What one pass came to, for the loop's next step.
+pub(super) struct Ended {
+    pub(super) ok: bool,
+    /// The daemon must end now: a shutdown or force came while the pass was being
+    /// set up, or force dropped it.
+    pub(super) exit: Option<Exit>,
+    /// An incremental pass that looked at few of the prompts: it freed little.
+    pub(super) small: bool,
+    /// One more pass is due at once (see [`Reason::Requeue`]).
+    pub(super) requeue: bool,
+}
+
+impl Ended {
+    pub(super) fn exit(exit: Exit) -> Ended {
+        Ended {
+            ok: false,
+            exit: Some(exit),
+            small: true,
+            requeue: false,
+        }
+    }
+
+    pub(super) fn failed(small: bool) -> Ended {
+        Ended {
+            ok: false,
+            exit: None,
+            small,
+            requeue: false,
+        }
     }
 }

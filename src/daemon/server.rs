@@ -50,8 +50,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub triggers: Triggers,
     pub door: Door,
-    /// The webhooks (`/hooks/*`, see [`super::hooks`]).
-    pub hooks: super::hooks::Hooks,
+    /// The webhooks (`/hooks/*`, see [`super::hooks`]), served with their own state.
+    pub hooks: Arc<super::hooks::Hooks>,
 }
 
 /// The probe routes.
@@ -67,7 +67,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             limit_body,
         ))
         // After the layer: the webhooks read bodies of their own limit.
-        .merge(super::hooks::router())
+        .merge(super::hooks::router(Arc::clone(&shared.hooks)))
         .with_state(shared)
         .layer(axum::middleware::map_response(redacted))
 }

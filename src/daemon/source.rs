@@ -18,10 +18,10 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use super::status::SourceStatus;
 use super::status::{self, Status};
 use super::trigger::{Reason, Triggers};
 use crate::Error;
@@ -73,25 +73,6 @@ struct State {
     stalled_on: Option<u64>,
     /// Failed looks in a row.
     failures: u32,
-}
-
-/// What `/status` shows of the source.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SourceStatus {
-    pub url: String,
-    /// The branch that syncs (the configured one, else the remote's HEAD once known).
-    pub branch: Option<String>,
-    /// When the remote was last looked at, and when something was last fetched.
-    pub last_look: Option<String>,
-    pub last_fetch: Option<String>,
-    /// The branch tip of the last fetch.
-    pub last_fetched_revision: Option<String>,
-    /// The branch tip the daemon syncs (the last good look's).
-    pub revision: Option<String>,
-    /// The last look's error; `null` once a look succeeds.
-    pub error: Option<String>,
-    /// `transient` (tried again with a backoff) or `stalled` (waits for a change).
-    pub error_class: Option<&'static str>,
 }
 
 impl Remote {

@@ -67,7 +67,11 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
                 watch_settings.reconcile_token_file.clone(),
                 watch_settings.reconcile_min_interval,
             ),
-            hooks: super::hooks::Hooks::new(remote.clone(), hooks),
+            hooks: Arc::new(super::hooks::Hooks::new(
+                remote.clone(),
+                hooks,
+                Arc::clone(&metrics),
+            )),
         });
         let max_connections = crate::fdlimit::connection_cap(crate::fdlimit::soft_limit());
         let stop = stop.clone();

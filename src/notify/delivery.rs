@@ -303,7 +303,7 @@ impl Worker {
                 Err(Failure::Fail { message, .. }) => break Err(message),
             }
         };
-        let now = crate::daemon::status::timestamp(std::time::SystemTime::now());
+        let now = super::event::timestamp(std::time::SystemTime::now());
         match result {
             Ok(()) => {
                 tracing::info!(receiver = %label, what = %describe(&job), "notification delivered");

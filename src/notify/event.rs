@@ -117,7 +117,7 @@ impl Payload {
             .collect();
         Payload {
             kind: events.first().copied().unwrap_or("pass.failed"),
-            timestamp: crate::daemon::status::timestamp(std::time::SystemTime::now()),
+            timestamp: timestamp(std::time::SystemTime::now()),
             data: Data {
                 events,
                 target: target.to_owned(),
@@ -276,6 +276,17 @@ pub fn family(kind: &str) -> &'static str {
     }
 }
 
+/// RFC 3339, UTC, to the second: how a time shows in a payload, a receiver's state and
+/// the daemon's `/status`.
+pub fn timestamp(time: std::time::SystemTime) -> String {
+    let time = time::OffsetDateTime::from(time).replace_nanosecond(0);
+    time.ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,17 +4,27 @@
 //! five passes, the workers that are down. Also the loop's heartbeat, for liveness, on
 //! the monotonic clock (a step of the wall clock never fails `/healthz`). Holds no
 //! configuration and no key: everything here may be shown to anyone who can reach the
-//! probe port.
+//! probe port. This file keeps the state and its transitions; the document `GET
+//! /status` shows is `document`'s types, and a daemon of several targets is summed up
+//! in `targets`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
-
 use crate::config::ReadyPolicy;
 use std::sync::Arc;
+
+mod document;
+mod targets;
+
+pub use document::{
+    Condition, Counts, NotifyStatus, PassRecord, SourceStatus, StatusData, TargetSection,
+    WorkerDown, timestamp,
+};
+use document::{READY, RECONCILING, RUNNING, STALLED};
+use targets::summed_up;
 
 /// Passes kept in `/status`.
 const HISTORY: usize = 5;
@@ -41,153 +51,6 @@ pub type Target = (String, Arc<Status>);
 /// The name of the file watcher's worker: `watcher` in `/status` says `down` while it
 /// does not run.
 pub const WATCHER: &str = "watcher";
-
-/// What `GET /status` shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusData {
-    /// The target (`[targets.NAME]`) this daemon syncs; absent without `[targets]`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    pub conditions: Vec<Condition>,
-    /// The revision of the last pass that ran to its end.
-    pub last_applied_revision: Option<String>,
-    /// The revision of the last pass started.
-    pub last_attempted_revision: Option<String>,
-    /// When a pass last ran to its end without a failed prompt or an invalid file.
-    pub last_success: Option<String>,
-    /// A pass ran to its end at least once (readiness needs it).
-    pub synced_once: bool,
-    /// How changes are noticed: `events` (file system notifications), `polling`,
-    /// `starting` before the watcher runs, or `down` while it does not run (the resync
-    /// still does).
-    pub watcher: &'static str,
-    /// Why the watcher polls (`watch.poll`, a kernel limit, out of file descriptors);
-    /// `null` while it uses events.
-    pub watcher_reason: Option<String>,
-    /// Workers that are not running, with why: restarting after a backoff, or given
-    /// up (then the daemon is not ready).
-    pub workers_down: BTreeMap<&'static str, WorkerDown>,
-    /// Remote prompts no file names, as of the last pass that listed the account
-    /// (full passes only; `null` before one, or with `sync.report_unmanaged = false`).
-    pub unmanaged: Option<usize>,
-    /// The newest pass first.
-    pub passes: VecDeque<PassRecord>,
-    /// When the API takes requests again, while a server's `Retry-After` holds them
-    /// (RFC 3339); `null` otherwise.
-    pub rate_limited_until: Option<String>,
-    /// Notifications (`[notify]`): messages waiting or being retried, given up, the
-    /// last error, and each receiver's counts; `null` when none is configured.
-    pub notify: Option<NotifyStatus>,
-    /// The remote source (`[source]`), when the daemon fetches one; `null` otherwise.
-    pub source: Option<super::source::SourceStatus>,
-    /// A daemon of several targets: a section per target, in the configuration's
-    /// order (the top-level conditions then sum them up; the revisions, passes and
-    /// counts are the targets' own). Absent when the daemon runs one target.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub targets: Option<Vec<TargetSection>>,
-}
-
-/// One target of a daemon of several, in `/status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetSection {
-    pub name: String,
-    pub conditions: Vec<Condition>,
-    pub last_applied_revision: Option<String>,
-    pub last_attempted_revision: Option<String>,
-    pub last_success: Option<String>,
-    pub synced_once: bool,
-    pub unmanaged: Option<usize>,
-    /// The newest pass first.
-    pub passes: VecDeque<PassRecord>,
-    pub rate_limited_until: Option<String>,
-}
-
-/// The `notify` section of `/status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct NotifyStatus {
-    /// Messages waiting or being retried, over every receiver.
-    pub pending: usize,
-    /// Deliveries given up (after retries, or refused), over every receiver.
-    pub failed: u64,
-    /// The newest error of any receiver (a receiver that could not be set up
-    /// included).
-    pub last_error: Option<String>,
-    pub receivers: Vec<crate::notify::delivery::ReceiverState>,
-}
-
-impl NotifyStatus {
-    fn of(receivers: Vec<crate::notify::delivery::ReceiverState>) -> NotifyStatus {
-        let newest = receivers
-            .iter()
-            .filter(|r| r.last_error.is_some())
-            .max_by(|a, b| a.last_failed_at.cmp(&b.last_failed_at));
-        NotifyStatus {
-            pending: receivers.iter().map(|r| r.pending).sum(),
-            failed: receivers.iter().map(|r| r.failed).sum(),
-            last_error: newest.and_then(|r| r.last_error.clone()),
-            receivers,
-        }
-    }
-}
-
-/// A worker that is not running.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct WorkerDown {
-    /// Why it stopped (its error, or its panic's message).
-    pub error: String,
-    /// `false` while it waits to be restarted; `true` once it was given up.
-    pub given_up: bool,
-}
-
-/// One Flux-style condition.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Condition {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// `"True"` or `"False"`, as Kubernetes writes them.
-    pub status: &'static str,
-    pub reason: String,
-    pub message: String,
-    pub last_transition_time: String,
-}
-
-/// One pass, for `/status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PassRecord {
-    pub trigger: &'static str,
-    /// What the pass looked at: `incremental`, `plan` (every file) or `full` (every
-    /// file and the whole account).
-    pub kind: &'static str,
-    pub revision: Option<String>,
-    pub started_at: String,
-    pub duration_ms: u64,
-    /// `success`, `partial` (some prompts failed or files are invalid), `transient`,
-    /// `stalled` or `fatal`.
-    pub outcome: &'static str,
-    pub counts: Counts,
-    pub error: Option<String>,
-    /// The deploy gate held the release (`deploy.gate_command` failed): why. The
-    /// drafts synced, so the outcome is still `success`; absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deploy_held: Option<String>,
-}
-
-/// What a pass did, by prompt.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct Counts {
-    pub created: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub skipped: usize,
-    pub failed: usize,
-    pub deployed: usize,
-    pub invalid_files: usize,
-    pub drifted: usize,
-}
-
-const READY: &str = "Ready";
-const RECONCILING: &str = "Reconciling";
-const STALLED: &str = "Stalled";
 
 impl Status {
     pub fn new(watcher: &'static str) -> Status {
@@ -370,7 +233,7 @@ impl Status {
         let _ = self.notices.set(notices);
     }
 
-    pub fn set_source(&self, source: super::source::SourceStatus) {
+    pub fn set_source(&self, source: SourceStatus) {
         self.lock().source = Some(source);
     }
 
@@ -522,79 +385,6 @@ impl Status {
     }
 }
 
-/// The top-level conditions of a daemon of several targets: `Ready` as readiness
-/// says, `Reconciling` and `Stalled` true while they are for any target (the message
-/// names which); each transition time is the newest of the targets' that count.
-fn summed_up(sections: &[TargetSection], ready: Result<(), String>) -> Vec<Condition> {
-    fn conditions<'a>(
-        sections: &'a [TargetSection],
-        kind: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a Condition)> + 'a {
-        sections.iter().filter_map(move |s| {
-            s.conditions
-                .iter()
-                .find(|c| c.kind == kind)
-                .map(|c| (s.name.as_str(), c))
-        })
-    }
-    let of = |kind: &'static str| conditions(sections, kind);
-    let newest = |kind: &'static str, status: &str| {
-        of(kind)
-            .filter(|(_, c)| c.status == status)
-            .map(|(_, c)| c.last_transition_time.clone())
-            .max()
-            .unwrap_or_default()
-    };
-    let any = |kind: &'static str, reason: &str, idle: (&str, &str)| {
-        let on: Vec<String> = of(kind)
-            .filter(|(_, c)| c.status == "True")
-            .map(|(name, c)| format!("{name}: {}", c.message))
-            .collect();
-        if on.is_empty() {
-            Condition {
-                kind,
-                status: "False",
-                reason: idle.0.to_owned(),
-                message: idle.1.to_owned(),
-                last_transition_time: newest(kind, "False"),
-            }
-        } else {
-            Condition {
-                kind,
-                status: "True",
-                reason: reason.to_owned(),
-                message: on.join("; "),
-                last_transition_time: newest(kind, "True"),
-            }
-        }
-    };
-    let ready = match ready {
-        Ok(()) => Condition {
-            kind: READY,
-            status: "True",
-            reason: "TargetsReady".to_owned(),
-            message: "the targets readiness asks for are ready".to_owned(),
-            last_transition_time: newest(READY, "True"),
-        },
-        Err(why) => Condition {
-            kind: READY,
-            status: "False",
-            reason: "TargetsNotReady".to_owned(),
-            message: why,
-            last_transition_time: newest(READY, "False"),
-        },
-    };
-    vec![
-        ready,
-        any(
-            RECONCILING,
-            "TargetReconciling",
-            ("Idle", "waiting for a change"),
-        ),
-        any(STALLED, "TargetStalled", RUNNING),
-    ]
-}
-
 impl PassRecord {
     fn outcome_reason(&self) -> &'static str {
         match self.outcome {
@@ -620,9 +410,6 @@ fn summary(counts: &Counts) -> String {
 fn bool_text(value: bool) -> &'static str {
     if value { "True" } else { "False" }
 }
-
-/// `Stalled` when nothing needs a person: its reason and message.
-const RUNNING: (&str, &str) = ("Running", "nothing needs a person");
 
 fn not_stalled(data: &mut StatusData) {
     set(data, STALLED, "False", RUNNING.0, RUNNING.1);
@@ -652,17 +439,6 @@ fn push(data: &mut StatusData, record: PassRecord) {
         data.passes.pop_back();
     }
     data.passes.push_front(record);
-}
-
-/// RFC 3339, UTC, to the second.
-pub fn timestamp(time: SystemTime) -> String {
-    let time = time::OffsetDateTime::from(time).replace_nanosecond(0);
-    time.ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

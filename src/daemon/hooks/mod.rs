@@ -18,7 +18,9 @@
 //! configuration file, a prompt file, or a content file a prompt file of the synced
 //! revision names), is answered 202 with `ignored` and makes no look. A push whose
 //! payload does not list every changed path (a forced or very large push) is looked
-//! at.
+//! at. The signatures are checked in `verify`.
+
+mod verify;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -30,23 +32,16 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use hmac::{Hmac, KeyInit as _, Mac as _};
-use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 
 use super::metrics::Metrics;
-use super::server::Shared;
 use super::source::Remote;
 use crate::config::{DEFAULT_CONFIG_FILE, HookSettings};
+use verify::{verify_generic, verify_github, verify_gitlab};
 
 /// The largest webhook body read (GitHub's own limit is 25 MiB, but a push payload of
 /// a prompt repository is a few KiB).
 pub const HOOK_BODY_LIMIT: usize = 1024 * 1024;
-
-/// How far a Standard Webhooks timestamp may be from now.
-const TIMESTAMP_TOLERANCE: u64 = 5 * 60;
 
 /// Delivery ids remembered for de-duplication.
 const REMEMBERED: usize = 4096;
@@ -82,11 +77,12 @@ impl Provider {
 }
 
 /// What the webhook routes need: the remote source (none: the daemon reads a local
-/// clone), the secret files, the delivery ids seen.
+/// clone), the secret files, the delivery ids seen, the metrics they count in.
 #[derive(Debug)]
 pub struct Hooks {
     remote: Option<Arc<Remote>>,
     settings: HookSettings,
+    metrics: Arc<Metrics>,
     seen: Mutex<Seen>,
     /// The content files the prompt files of a revision name, by revision.
     content: Mutex<Option<(String, Arc<HashSet<String>>)>>,
@@ -117,10 +113,15 @@ impl Seen {
 }
 
 impl Hooks {
-    pub fn new(remote: Option<Arc<Remote>>, settings: HookSettings) -> Hooks {
+    pub fn new(
+        remote: Option<Arc<Remote>>,
+        settings: HookSettings,
+        metrics: Arc<Metrics>,
+    ) -> Hooks {
         Hooks {
             remote,
             settings,
+            metrics,
             seen: Mutex::default(),
             content: Mutex::default(),
         }
@@ -141,30 +142,31 @@ impl Hooks {
     }
 }
 
-/// The webhook routes, with their own body limit (the probe routes take none).
-pub fn router() -> Router<Arc<Shared>> {
+/// The webhook routes, with their own body limit (the probe routes take none) and
+/// their own state: they fit a router of any state.
+pub fn router<S: Clone + Send + Sync + 'static>(hooks: Arc<Hooks>) -> Router<S> {
     Router::new()
         .route("/hooks/github", post(github))
         .route("/hooks/gitlab", post(gitlab))
         .route("/hooks/generic", post(generic))
+        .with_state(hooks)
 }
 
-async fn github(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    receive(&shared, Provider::GitHub, request).await
+async fn github(State(hooks): State<Arc<Hooks>>, request: Request) -> Response {
+    receive(&hooks, Provider::GitHub, request).await
 }
 
-async fn gitlab(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    receive(&shared, Provider::GitLab, request).await
+async fn gitlab(State(hooks): State<Arc<Hooks>>, request: Request) -> Response {
+    receive(&hooks, Provider::GitLab, request).await
 }
 
-async fn generic(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    receive(&shared, Provider::Generic, request).await
+async fn generic(State(hooks): State<Arc<Hooks>>, request: Request) -> Response {
+    receive(&hooks, Provider::Generic, request).await
 }
 
 /// One webhook request, from its head to its answer.
-async fn receive(shared: &Shared, provider: Provider, request: Request) -> Response {
-    let hooks = &shared.hooks;
-    let metrics = &shared.metrics;
+async fn receive(hooks: &Hooks, provider: Provider, request: Request) -> Response {
+    let metrics = &hooks.metrics;
     let count = |result: &'static str| metrics.webhook(provider.label(), result);
     let Some(remote) = hooks.remote.clone() else {
         count("no_source");
@@ -330,72 +332,6 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// `X-Hub-Signature-256: sha256=<hex of HMAC-SHA256(secret, body)>`.
-fn verify_github(headers: &HeaderMap, body: &[u8], secret: &SecretString) -> bool {
-    let Some(given) = headers.get("x-hub-signature-256") else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
-        return false;
-    };
-    mac.update(body);
-    let expected = format!("sha256={}", hex(&mac.finalize().into_bytes()));
-    bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
-}
-
-/// `X-Gitlab-Token`: the secret itself, compared in constant time (digests of both,
-/// so that the length does not show either).
-fn verify_gitlab(headers: &HeaderMap, secret: &SecretString) -> bool {
-    let Some(given) = headers.get("x-gitlab-token") else {
-        return false;
-    };
-    let expected = Sha256::digest(secret.expose_secret().as_bytes());
-    let given = Sha256::digest(given.as_bytes());
-    bool::from(expected.ct_eq(&given))
-}
-
-/// Standard Webhooks: `webhook-signature` holds one or more `v1,<base64>` (space
-/// separated), one of which must be the HMAC of `id.timestamp.body` (signed as
-/// [`crate::notify::webhook::sign`] signs what promptsync sends); the timestamp
-/// within [`TIMESTAMP_TOLERANCE`] of `now`.
-fn verify_generic(headers: &HeaderMap, body: &[u8], secret: &SecretString, now: u64) -> bool {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(id), Some(timestamp), Some(signatures)) = (
-        text("webhook-id"),
-        text("webhook-timestamp"),
-        text("webhook-signature"),
-    ) else {
-        return false;
-    };
-    let Ok(timestamp) = timestamp.trim().parse::<u64>() else {
-        return false;
-    };
-    if timestamp.abs_diff(now) > TIMESTAMP_TOLERANCE {
-        return false;
-    }
-    let Ok(expected) = crate::notify::webhook::sign(secret.expose_secret(), id, timestamp, body)
-    else {
-        tracing::error!(
-            "webhook.generic_secret_file does not hold a Standard Webhooks secret (whsec_ followed by base64)"
-        );
-        return false;
-    };
-    signatures
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .fold(false, |found, given| {
-            found | bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
-        })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
-}
-
 /// What a push payload says, as far as it says it.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Push {
@@ -535,72 +471,6 @@ fn named_content_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
-    }
-
-    #[test]
-    fn github_signatures_are_hmac_sha256_of_the_raw_body() {
-        // GitHub's documented example: secret "It's a Secret to Everybody",
-        // payload "Hello, World!".
-        let secret = SecretString::from("It's a Secret to Everybody".to_owned());
-        let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert!(verify_github(
-            &headers(&[("x-hub-signature-256", good)]),
-            b"Hello, World!",
-            &secret
-        ));
-        assert!(!verify_github(
-            &headers(&[("x-hub-signature-256", good)]),
-            b"Hello, World?",
-            &secret
-        ));
-        assert!(!verify_github(&headers(&[]), b"Hello, World!", &secret));
-    }
-
-    #[test]
-    fn standard_webhooks_signatures_and_timestamps_are_checked() {
-        let secret = SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned());
-        let body = br#"{"test": 2432232314}"#;
-        let at = 1_614_265_330;
-        let good = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
-        let with = |signature: &str, timestamp: u64| {
-            headers(&[
-                ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
-                ("webhook-timestamp", &timestamp.to_string()),
-                ("webhook-signature", signature),
-            ])
-        };
-        assert!(verify_generic(&with(good, at), body, &secret, at + 10));
-        assert!(verify_generic(
-            &with(&format!("v1,bm90IGl0 {good}"), at),
-            body,
-            &secret,
-            at
-        ));
-        assert!(!verify_generic(&with(good, at), body, &secret, at + 301));
-        assert!(!verify_generic(&with("v1,bm90IGl0", at), body, &secret, at));
-        assert!(!verify_generic(&headers(&[]), body, &secret, at));
-    }
-
-    #[test]
-    fn gitlab_tokens_are_compared_whole() {
-        let secret = SecretString::from("s3cret".to_owned());
-        assert!(verify_gitlab(
-            &headers(&[("x-gitlab-token", "s3cret")]),
-            &secret
-        ));
-        assert!(!verify_gitlab(
-            &headers(&[("x-gitlab-token", "s3cre")]),
-            &secret
-        ));
-        assert!(!verify_gitlab(&headers(&[]), &secret));
-    }
 
     #[test]
     fn a_push_lists_its_paths_only_when_it_lists_them_all() {

@@ -10,8 +10,8 @@ use std::time::UNIX_EPOCH;
 
 use tokio::sync::mpsc;
 
-use super::trigger::Reason;
-use super::watcher::{Depth, Filter, POLL_BUDGET, WatchSet};
+use super::plan::{Depth, Filter, POLL_BUDGET, WatchSet};
+use crate::daemon::trigger::Reason;
 
 /// How deep a recursive watch is followed when polling.
 const POLL_DEPTH: usize = 32;
@@ -87,5 +87,28 @@ pub(super) fn send_changes(
     }
     for reason in before.keys().filter(|r| !now.contains_key(r)) {
         let _ = out.try_send(*reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polling_sees_a_ref_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = dir.path().join(".git");
+        std::fs::create_dir_all(git.join("refs/heads")).unwrap();
+        std::fs::write(git.join("refs/heads/main"), "a\n").unwrap();
+        let git = std::fs::canonicalize(&git).unwrap();
+        let mut set = WatchSet::default();
+        set.add(git.clone(), Depth::Flat);
+        set.add(git.join("refs"), Depth::Deep);
+        set.filter.git_dirs = vec![git.clone()];
+        let before = scan(&set);
+        assert_eq!(before, scan(&set), "nothing changed");
+        std::fs::write(git.join("refs/heads/main.tmp"), "bb\n").unwrap();
+        std::fs::rename(git.join("refs/heads/main.tmp"), git.join("refs/heads/main")).unwrap();
+        assert_ne!(before.get(&Reason::Refs), scan(&set).get(&Reason::Refs));
     }
 }
