@@ -52,7 +52,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
         .max(1);
-    let parts = std::env::var("PARTS").unwrap_or_else(|_| "sync,first,validate,daemon,emulator".into());
+    let parts =
+        std::env::var("PARTS").unwrap_or_else(|_| "sync,first,validate,daemon,emulator".into());
     let part = |name: &str| parts.split(',').any(|p| p.trim() == name);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

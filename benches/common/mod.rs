@@ -300,7 +300,13 @@ impl EmulatorProcess {
     pub fn start(state: &Path) -> EmulatorProcess {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
-            .args(["emulator", "--listen", "127.0.0.1:0", "--deferred-writes", "-q"])
+            .args([
+                "emulator",
+                "--listen",
+                "127.0.0.1:0",
+                "--deferred-writes",
+                "-q",
+            ])
             .arg("--state")
             .arg(state)
             .stdout(std::process::Stdio::piped())
