@@ -14,8 +14,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::config::Settings;
 use crate::desired::DesiredPrompt;
+use crate::pass::Pass;
 use crate::plan::{DeployStep, SyncStep};
-use crate::reconcile::Pass;
 
 /// Maps over every prompt file of a pass, made and read on every pass: hashed with
 /// foldhash (the keys are the repository's paths, not a stranger's).

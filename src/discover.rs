@@ -58,6 +58,19 @@ pub enum DiscoverError {
     Git(#[from] GitError),
 }
 
+impl DiscoverError {
+    /// What to do next (`crate::failure`): a bad glob needs a fix; a directory that
+    /// could not be listed may list on a later look.
+    pub fn class(&self) -> crate::failure::FailureClass {
+        use crate::failure::FailureClass;
+        match self {
+            DiscoverError::Git(err) => err.class(),
+            DiscoverError::Glob { .. } => FailureClass::Stalled,
+            DiscoverError::Walk { .. } => FailureClass::Transient,
+        }
+    }
+}
+
 /// A problem reading one file of a tree. Paths are quoted as excerpts (a
 /// `content_file` can name any length of path).
 #[derive(Debug, Error)]

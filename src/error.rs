@@ -66,24 +66,14 @@ impl From<crate::config::UnknownTarget> for Error {
 
 impl Error {
     /// What a caller (the daemon's loop, the report) should do after this error: the
-    /// one classification (`crate::failure`). An API error decides its own class
-    /// ([`crate::api::ApiError::class`]); the others are decided here.
+    /// one classification (`crate::failure`). Each cause decides its own class (the
+    /// API's, the repository's, the source's); what is left is decided here.
     pub fn class(&self) -> FailureClass {
-        use crate::desired::LoadError;
-        use crate::discover::DiscoverError;
-        use crate::gitrepo::GitError;
-        let git = |err: &GitError| match err {
-            GitError::NotOwner { .. } | GitError::Bare { .. } => FailureClass::Stalled,
-            _ => FailureClass::Transient,
-        };
         match self {
             Error::Config(_) | Error::Deploy(_) => FailureClass::Stalled,
-            Error::Git(err) | Error::Load(LoadError::Git(err)) => git(err),
-            Error::Load(LoadError::Discover(DiscoverError::Git(err))) => git(err),
-            Error::Load(LoadError::Discover(DiscoverError::Glob { .. })) => FailureClass::Stalled,
-            Error::Load(LoadError::Discover(DiscoverError::Walk { .. })) | Error::Io { .. } => {
-                FailureClass::Transient
-            }
+            Error::Git(err) => err.class(),
+            Error::Load(err) => err.class(),
+            Error::Io { .. } => FailureClass::Transient,
             Error::Api(err) => err.class(),
             Error::Source(err) => err.class(),
             Error::Logging(_) | Error::Emulator(_) | Error::Internal(_) => FailureClass::Fatal,
@@ -93,30 +83,10 @@ impl Error {
     }
 }
 
-/// An error and its causes as one line of text, `a: b: c`, leaving out a cause whose
-/// text the message already holds (many of our messages name their cause).
-pub fn chain(error: &dyn std::error::Error) -> String {
-    with_causes(error.to_string(), error.source())
-}
-
-/// `text` followed by `cause` and its own causes, `text: b: c`, leaving out a cause
-/// whose text is already said.
-pub fn with_causes(mut text: String, cause: Option<&dyn std::error::Error>) -> String {
-    let mut source = cause;
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::chain;
 
     #[test]
     fn a_cause_already_in_the_message_is_said_once() {

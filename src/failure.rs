@@ -3,7 +3,8 @@
 //! everything the API answered (or did not), [`crate::Error::class`] for the rest,
 //! delegating to the API's. The pass's outcome, the CLI's report and the daemon's retry
 //! rule (for a pass and for one prompt) all read it from there and decide nothing of
-//! their own. Knows no error type.
+//! their own. And how any error is said in one line with its causes ([`chain`]).
+//! Knows no error type.
 
 /// What to do after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -35,4 +36,25 @@ impl FailureClass {
             FailureClass::Fatal => "fatal",
         }
     }
+}
+
+/// An error and its causes as one line of text, `a: b: c`, leaving out a cause whose
+/// text the message already holds (many of our messages name their cause).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    with_causes(error.to_string(), error.source())
+}
+
+/// `text` followed by `cause` and its own causes, `text: b: c`, leaving out a cause
+/// whose text is already said.
+pub fn with_causes(mut text: String, cause: Option<&dyn std::error::Error>) -> String {
+    let mut source = cause;
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

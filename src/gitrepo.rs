@@ -84,6 +84,18 @@ pub enum GitError {
     },
 }
 
+impl GitError {
+    /// What to do next (`crate::failure`): a repository that is not ours to read
+    /// (another owner, bare) needs a person; the rest may pass on a later look.
+    pub fn class(&self) -> crate::failure::FailureClass {
+        use crate::failure::FailureClass;
+        match self {
+            GitError::NotOwner { .. } | GitError::Bare { .. } => FailureClass::Stalled,
+            _ => FailureClass::Transient,
+        }
+    }
+}
+
 /// A path for a message: an excerpt of it, as a path given on the command line can be
 /// any length.
 fn shown(path: &Path) -> String {

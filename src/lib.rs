@@ -42,6 +42,7 @@ pub mod logging;
 pub mod memory;
 pub mod normalize;
 pub mod notify;
+pub mod pass;
 pub mod plan;
 pub mod prompt;
 pub mod provenance;

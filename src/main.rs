@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // Server error bodies and file names can reach this text: escape controls,
             // and redact every secret promptsync holds.
-            let err = promptsync::error::chain(&err);
+            let err = promptsync::failure::chain(&err);
             let err = promptsync::secret::redact(&err);
             #[allow(clippy::print_stderr)]
             {

@@ -82,7 +82,7 @@ fn by_target(settings: &Settings, args: &StatusArgs, rev: &SourceRev) -> Result<
                 }
                 Err(err) => {
                     grouped.push_error(name, &err);
-                    errors.push(format!("target {name}: {}", crate::error::chain(&err)));
+                    errors.push(format!("target {name}: {}", crate::failure::chain(&err)));
                 }
             }
         }

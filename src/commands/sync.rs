@@ -108,8 +108,11 @@ fn reported_all(
             Ok(report) => report,
             Err((report, error)) => {
                 let report = report.map_or_else(|| PassReport::failed_early(mode, &error), |r| *r);
-                tracing::error!(target_name = %target, error = %crate::error::chain(&error), "the target's pass ended early");
-                errors.push(format!("target {target}: {}", crate::error::chain(&error)));
+                tracing::error!(target_name = %target, error = %crate::failure::chain(&error), "the target's pass ended early");
+                errors.push(format!(
+                    "target {target}: {}",
+                    crate::failure::chain(&error)
+                ));
                 report
             }
         };

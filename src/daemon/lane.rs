@@ -15,7 +15,7 @@ use crate::apply::ProgressLog;
 use crate::baseline::Baseline;
 use crate::config::Settings;
 use crate::desired::{LoadCache, SourceRev};
-use crate::error::FailureClass;
+use crate::failure::FailureClass;
 use crate::reconcile::{self, PassOptions};
 
 use super::metrics::Metrics;
@@ -138,7 +138,7 @@ impl Lane {
     /// until it changes (the caller logs it, once).
     pub(super) fn invalid(&mut self, trigger: Trigger, err: &Error, notices: &notices::Notices) {
         let reason = trigger.reason.as_str();
-        let message = crate::error::chain(err);
+        let message = crate::failure::chain(err);
         self.status.config_invalid(&message);
         self.metrics.pass(reason, "stalled", 0.0, None);
         notices.not_started(&self.settings.target, err);
@@ -270,7 +270,7 @@ impl Lane {
                 self.baseline = None;
                 record.revision = err.partial.as_deref().and_then(revision);
                 ctx.notices.failed(&self.settings.target, &err);
-                record.error = Some(crate::error::chain(&err.error));
+                record.error = Some(crate::failure::chain(&err.error));
                 let stalled = err.class == FailureClass::Stalled;
                 record.outcome = err.class.as_str();
                 self.metrics

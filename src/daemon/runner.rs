@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 use crate::config::Settings;
 use crate::desired::{LoadCache, SourceRev};
-use crate::error::FailureClass;
+use crate::failure::FailureClass;
 
 use super::lane::{Health, Lane, PassContext};
 use super::notices;
@@ -188,7 +188,7 @@ impl Loop {
             Err(err) if err.class() == FailureClass::Transient => {
                 // A remote source that could not be looked at before any revision was
                 // good (the start): backed off like an unreachable API.
-                let message = crate::error::chain(&err);
+                let message = crate::failure::chain(&err);
                 for lane in &mut self.lanes {
                     lane.transient(trigger, &message);
                 }
@@ -392,7 +392,7 @@ impl Loop {
 
 /// Log that the configuration (or a target's part of it) cannot be loaded.
 fn invalid_logged(trigger: Trigger, err: &Error) {
-    let message = crate::error::chain(err);
+    let message = crate::failure::chain(err);
     tracing::error!(trigger = trigger.reason.as_str(), reasons = trigger.reasons.label(), error = %message, "the configuration cannot be loaded; no pass until it is fixed");
 }
 

@@ -28,7 +28,7 @@ use crate::Error;
 use crate::cli::GlobalArgs;
 use crate::commands::source::{look_and_load, settings_at};
 use crate::config::{Overrides, PromptSettings, Settings, SourceSettings};
-use crate::error::FailureClass;
+use crate::failure::FailureClass;
 use crate::source::{Source, SourceError};
 
 /// Backoff after a failed look: this, doubling, up to [`BACKOFF_MAX`], with jitter.
@@ -220,7 +220,7 @@ impl Remote {
                 }
                 Err(err) => {
                     let class = err.class();
-                    let message = crate::error::chain(&err);
+                    let message = crate::failure::chain(&err);
                     let credential = matches!(
                         err,
                         Error::Source(SourceError::Refused { .. } | SourceError::HostKey { .. })

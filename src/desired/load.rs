@@ -33,6 +33,16 @@ pub enum LoadError {
     Discover(#[from] DiscoverError),
 }
 
+impl LoadError {
+    /// What to do next (`crate::failure`), as the cause decides.
+    pub fn class(&self) -> crate::failure::FailureClass {
+        match self {
+            LoadError::Git(err) => err.class(),
+            LoadError::Discover(err) => err.class(),
+        }
+    }
+}
+
 /// Discover, parse, validate and resolve every prompt file of one source.
 pub fn load(
     repo: &GitRepo,

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::FailureClass;
+use crate::failure::FailureClass;
 use crate::report::pass::{Action, DeployAction, PassReport};
 
 /// The events in order of importance: a message's `type` is its most important one.

@@ -2,7 +2,7 @@
 //! is, which repository, which token, worked out from `[notify.github]` /
 //! `[notify.gitlab]`, then the CI's own variables, then the `origin` remote. The two
 //! clients ([`github`](super::github), [`gitlab`](super::gitlab)) speak the hosts'
-//! REST APIs; this module picks and feeds them.
+//! REST APIs with what this module works out; [`send`](super::send) picks which.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -266,28 +266,6 @@ impl Forge {
         self.send_json(reqwest::Method::POST, url, Some(&body), &what)
             .await?;
         Ok(())
-    }
-
-    /// Post a commit status.
-    pub async fn post_status(&self, status: &CommitStatus) -> Result<(), Failure> {
-        match self.kind {
-            Kind::GitHub => super::github::post_status(self, status).await,
-            Kind::GitLab => super::gitlab::post_status(self, status).await,
-        }
-    }
-
-    /// Put `body` on the pull (merge) request `number`: edit the comment that holds
-    /// `marker`, or add one. Returns whether a comment was edited (not added).
-    pub async fn upsert_comment(
-        &self,
-        number: u64,
-        marker: &str,
-        body: &str,
-    ) -> Result<bool, Failure> {
-        match self.kind {
-            Kind::GitHub => super::github::upsert_comment(self, number, marker, body).await,
-            Kind::GitLab => super::gitlab::upsert_note(self, number, marker, body).await,
-        }
     }
 }
 

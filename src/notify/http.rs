@@ -144,7 +144,7 @@ impl Http {
         } else {
             "no reply"
         };
-        crate::error::with_causes(text.to_owned(), std::error::Error::source(err))
+        crate::failure::with_causes(text.to_owned(), std::error::Error::source(err))
     }
 }
 

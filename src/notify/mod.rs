@@ -27,6 +27,7 @@ pub mod github;
 pub mod gitlab;
 pub mod http;
 pub mod process;
+pub mod send;
 pub mod slack;
 pub mod status;
 pub mod webhook;

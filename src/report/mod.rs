@@ -72,7 +72,7 @@ impl Grouped {
     /// Add `target`'s error, in place of its report: `error: MESSAGE` in the text,
     /// `{"target", "error": {"class", "message"}}` in the JSON.
     pub fn push_error(&mut self, target: &str, error: &Error) {
-        let message = crate::error::chain(error);
+        let message = crate::failure::chain(error);
         if self.json {
             let doc = serde_json::json!({
                 "target": target,

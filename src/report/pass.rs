@@ -14,7 +14,8 @@ use crate::apply::Outcome;
 use crate::desired::PromptKey;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::diff;
-use crate::error::{Error, FailureClass};
+use crate::error::Error;
+use crate::failure::FailureClass;
 use crate::normalize;
 use crate::notify::gate::GateOutcome;
 use crate::plan::{
@@ -341,7 +342,7 @@ impl PassReport {
     pub fn with_failure(mut self, error: &PassError) -> PassReport {
         self.error = Some(Failure {
             class: error.class,
-            message: crate::error::chain(error),
+            message: crate::failure::chain(error),
         });
         self
     }
@@ -368,7 +369,7 @@ impl PassReport {
             summary: Summary::default(),
             error: Some(Failure {
                 class: error.class(),
-                message: crate::error::chain(error),
+                message: crate::failure::chain(error),
             }),
             gate: None,
             color: false,

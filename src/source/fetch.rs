@@ -115,7 +115,7 @@ fn bounded<T: Send + 'static>(
     std::thread::Builder::new()
         .name("promptsync-fetch".into())
         .spawn(move || {
-            let _ = send.send(work(&connect, &flag).map_err(|err| crate::error::chain(&err)));
+            let _ = send.send(work(&connect, &flag).map_err(|err| crate::failure::chain(&err)));
         })
         .map_err(|err| Failure::Other(format!("cannot start the fetch thread: {err}")))?;
     let mut too_large = false;

@@ -1,0 +1,633 @@
+//! The reads of the remote for one pass ([`Reader`]): the snapshot (from the
+//! account listing when there is one, else listed by id and by name, 100 a page), the
+//! versions a plan needs, the prompts about to be written read again just before
+//! (one writer at a time), and after a deploy what it touched. A read that fails for
+//! one prompt is recorded on that prompt; a listing that cannot be trusted holds back
+//! what it was for instead of reading as "nothing there".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use futures_util::stream::{self, StreamExt};
+use tracing::Instrument;
+
+use crate::api::types::{AccountPrompt, ItemProblem, Listing, Prompt, Version};
+use crate::api::{ApiError, Client, filter_in};
+use crate::apply::Outcome;
+use crate::desired::parallel::{on_all_cores, threads_for};
+use crate::desired::{DesiredPrompt, PromptKey};
+use crate::plan::{DeployItem, DeployStep, History, Remote, Target, Writes};
+
+use super::{Unmanaged, cpu};
+
+/// Prompts to read again: by id (with the name, when known, so that a prompt that
+/// cannot be read again is never created a second time by name), and by name where a
+/// deploy may have created a prompt without learning its id.
+#[derive(Debug, Default)]
+pub(super) struct Touched {
+    pub(super) ids: BTreeMap<String, Option<String>>,
+    pub(super) names: BTreeSet<String>,
+}
+
+/// The prompts the deploy step sent anything for, failed or not.
+pub(super) fn touched(items: &[DeployItem], outcomes: &[Option<Outcome>]) -> Touched {
+    let mut touched = Touched::default();
+    for (item, outcome) in items.iter().zip(outcomes) {
+        if !matches!(item.step, DeployStep::Deploy { .. }) {
+            continue;
+        }
+        let planned = item.target.as_ref().and_then(Target::id).map(str::to_owned);
+        let id = match outcome {
+            Some(Ok(applied)) => Some(applied.prompt_id.clone()),
+            Some(Err(failed)) => failed.prompt_id.clone().or(planned),
+            None => planned,
+        };
+        match (id, &item.target) {
+            (Some(id), target) => {
+                let name = match target {
+                    Some(Target::New(new)) => Some(new.name.clone()),
+                    _ => None,
+                };
+                touched.ids.insert(id, name);
+            }
+            (None, Some(Target::New(new))) => {
+                touched.names.insert(new.name.clone());
+            }
+            (None, _) => {}
+        }
+    }
+    touched
+}
+
+/// Reads of the remote for one pass. A read that fails for one prompt is recorded in
+/// the [`Remote`] (the prompt's items then fail with the reason); only a stalled
+/// error is returned, or a failure of the snapshot's list itself.
+pub(super) struct Reader<'a> {
+    pub(super) client: &'a Client,
+    pub(super) limit: usize,
+    pub(super) warnings: Vec<String>,
+    /// The whole account, listed for the prompts no file names (when asked for), each
+    /// prompt kept small until it is known whether a file names it.
+    pub(super) account: Option<Result<Listing<AccountPrompt>, ApiError>>,
+    /// What that listing found.
+    pub(super) unmanaged_found: Option<Vec<Unmanaged>>,
+    /// A snapshot listing that failed: the pass runs for the prompts it did not
+    /// concern, then ends with this error (its class decides what comes next).
+    pub(super) failed_listing: Option<ApiError>,
+    /// The snapshot is older than a round of reads: it came from the account listing
+    /// (pages that ran while the files were read), or version lists were read or the
+    /// deploy step wrote since. A write then reads its prompts again first
+    /// ([`Reader::refresh`]).
+    pub(super) stale: std::cell::Cell<bool>,
+    /// The reads that failed a prompt (see [`Pass::failed_reads`]).
+    pub(super) failed_reads: Vec<ApiError>,
+}
+
+/// What a prompt list was asked for, to attribute an item that names nothing.
+#[derive(Debug, Clone, Copy)]
+enum Asked<'a> {
+    Ids(&'a BTreeSet<String>),
+    Names(&'a BTreeSet<String>),
+}
+
+impl Reader<'_> {
+    /// The remote prompts the repository names: listed by id and by name, 100 a page,
+    /// with their current and live versions complete.
+    pub(super) async fn snapshot(
+        &mut self,
+        source: &[DesiredPrompt],
+        release: Option<&[DesiredPrompt]>,
+    ) -> Result<Remote, ApiError> {
+        let mut ids = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for desired in source.iter().chain(release.into_iter().flatten()) {
+            match &desired.key {
+                PromptKey::Id(id) => ids.insert(id.clone()),
+                PromptKey::Name(name) => names.insert(name.clone()),
+            };
+        }
+        match self.account_snapshot(&ids, &names)? {
+            // The whole account was listed for the unmanaged prompts: the snapshot
+            // comes from that listing, at no extra request.
+            Some(mut remote) => {
+                self.stale.set(true);
+                let failures = self.complete(remote.prompts.values_mut()).await?;
+                for (id, reason) in failures {
+                    remote.unreadable.insert(id, reason);
+                }
+                Ok(remote)
+            }
+            None => self.listed_remote(&ids, &names).await,
+        }
+    }
+
+    /// The prompts with these ids or names, listed (100 a page, by id and by name at
+    /// once) with their current and live versions complete.
+    async fn listed_remote(
+        &mut self,
+        ids: &BTreeSet<String>,
+        names: &BTreeSet<String>,
+    ) -> Result<Remote, ApiError> {
+        let (by_id, by_name) = tokio::join!(
+            list_in(self.client, "prompt_id", ids),
+            list_in(self.client, "name", names)
+        );
+        // With nothing else to sync, a failed listing ends the pass at once.
+        let (by_id, by_name) = match (by_id, by_name) {
+            (Err(err), _) if names.is_empty() => return Err(err),
+            (_, Err(err)) if ids.is_empty() => return Err(err),
+            (Err(err), Err(_)) => return Err(err),
+            both => both,
+        };
+        let mut remote = Remote::default();
+        let by_id = self.listing_or_hold(by_id, Asked::Ids(ids), &mut remote)?;
+        let by_name = self.listing_or_hold(by_name, Asked::Names(names), &mut remote)?;
+        self.distrust(&mut remote, &by_id, Asked::Ids(ids));
+        self.distrust(&mut remote, &by_name, Asked::Names(names));
+        remote.add(by_id.items.into_iter().chain(by_name.items));
+        self.attribute(&mut remote, &by_id.problems, Asked::Ids(ids));
+        self.attribute(&mut remote, &by_name.problems, Asked::Names(names));
+        let failures = self.complete(remote.prompts.values_mut()).await?;
+        for (id, reason) in failures {
+            remote.unreadable.insert(id, reason);
+        }
+        Ok(remote)
+    }
+
+    /// A snapshot listing, or, when it failed while the other one worked, an empty one
+    /// with every prompt it was asked for marked unreadable with the reason: those
+    /// prompts fail, the others still sync, and the failure ends the pass once it has
+    /// run ([`Reader::failed_listing`]). A failure that stops the run is returned.
+    fn listing_or_hold(
+        &mut self,
+        listed: Result<Listing<Prompt>, ApiError>,
+        asked: Asked<'_>,
+        remote: &mut Remote,
+    ) -> Result<Listing<Prompt>, ApiError> {
+        let err = match listed {
+            Ok(listing) => return Ok(listing),
+            Err(err) if err.stops_run() => return Err(err),
+            Err(err) => err,
+        };
+        tracing::warn!(error = %err, "a prompt list failed; the prompts it was for are not synced this pass");
+        let reason = format!("the prompt list failed: {err}");
+        let (keys, by_id) = match asked {
+            Asked::Ids(ids) => (ids, true),
+            Asked::Names(names) => (names, false),
+        };
+        hold_back(remote, keys.iter().cloned().collect(), by_id, &reason);
+        self.failed_listing.get_or_insert(err);
+        Ok(Listing::default())
+    }
+
+    /// A listing that may be missing items (its pages disagree with its `count`): every
+    /// prompt asked for that it did not return is marked unreadable with the reason,
+    /// so that none is taken as absent (and created again by name); the pass gets a
+    /// warning. The prompts it did return are real and sync.
+    fn distrust(&mut self, remote: &mut Remote, listing: &Listing<Prompt>, asked: Asked<'_>) {
+        let Some(untrusted) = &listing.untrusted else {
+            return;
+        };
+        let reason = format!("the prompt list is incomplete: {untrusted}");
+        tracing::warn!(problem = %reason, "a prompt list cannot be trusted to be complete");
+        let (missing, by_id): (Vec<String>, bool) = match asked {
+            Asked::Ids(ids) => (
+                ids.iter()
+                    .filter(|id| !listing.items.iter().any(|p| p.id() == Some(id.as_str())))
+                    .cloned()
+                    .collect(),
+                true,
+            ),
+            Asked::Names(names) => (
+                names
+                    .iter()
+                    .filter(|name| !listing.items.iter().any(|p| p.name.as_ref() == Some(*name)))
+                    .cloned()
+                    .collect(),
+                false,
+            ),
+        };
+        if missing.is_empty() {
+            return;
+        }
+        self.warnings.push(format!(
+            "{reason}; the {} prompt(s) it did not return are not synced this pass",
+            missing.len()
+        ));
+        hold_back(remote, missing, by_id, &reason);
+    }
+
+    /// Read again, just before a plan is applied, the prompts it creates something on
+    /// (`plan::fresh`): whether they changed since the snapshot (another writer), in
+    /// which case `remote` has their new state and the plan must be made again. One
+    /// list request per 100 prompts and per kind (ids, names); nothing when the plan
+    /// creates nothing, or when the snapshot is the filtered lists just read (a
+    /// daemon's pass after a commit), which a second read would hardly make fresher.
+    pub(super) async fn refresh(
+        &mut self,
+        writes: &Writes,
+        remote: &mut Remote,
+    ) -> Result<bool, ApiError> {
+        // A snapshot of one round of reads just taken is as fresh as a second read.
+        if writes.is_empty() || !self.stale.get() {
+            return Ok(false);
+        }
+        let fresh = self.listed_remote(&writes.ids, &writes.names).await?;
+        self.stale.set(false);
+        let changed = remote.refresh(writes, fresh);
+        if changed {
+            tracing::info!(
+                prompts = writes.ids.len(),
+                names = writes.names.len(),
+                "the remote changed since it was read (another writer?): planning again"
+            );
+        }
+        Ok(changed)
+    }
+
+    /// Record the list items that could not be read on the prompts they name. One
+    /// that does not name what the list was asked for may be any prompt asked for
+    /// that did not come back: those are marked too (so none is created twice), and
+    /// the pass gets a warning.
+    fn attribute(&mut self, remote: &mut Remote, problems: &[ItemProblem], asked: Asked<'_>) {
+        for problem in problems {
+            let reason = problem.to_string();
+            tracing::warn!(
+                prompt_id = problem.prompt_id,
+                name = problem.name,
+                problem = %reason,
+                "a listed prompt could not be read"
+            );
+            remote.mark_unreadable(
+                problem.prompt_id.as_deref(),
+                problem.name.as_deref(),
+                &reason,
+            );
+            let unnamed = match asked {
+                Asked::Ids(ids) => {
+                    let missing: Vec<String> = ids
+                        .iter()
+                        .filter(|id| !remote.prompts.contains_key(*id))
+                        .cloned()
+                        .collect();
+                    problem.prompt_id.is_none().then_some((missing, true))
+                }
+                Asked::Names(names) => {
+                    let known = remote.ids_by_name();
+                    let missing: Vec<String> = names
+                        .iter()
+                        .filter(|name| !known.contains_key(name.as_str()))
+                        .cloned()
+                        .collect();
+                    problem.name.is_none().then_some((missing, false))
+                }
+            };
+            let Some((missing, by_id)) = unnamed else {
+                continue;
+            };
+            self.warnings.push(format!(
+                "the prompt list: {reason}; it names no prompt, so the {} prompt(s) the list did not return are not synced this pass",
+                missing.len()
+            ));
+            hold_back(remote, missing, by_id, &reason);
+        }
+    }
+
+    /// Fetch the full objects of current and live versions that came as summaries (a
+    /// server may list `{version, model, updated_at}` only). Returns the prompts whose
+    /// versions could not be read, with why.
+    async fn complete<'p>(
+        &mut self,
+        prompts: impl Iterator<Item = &'p mut Prompt>,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let mut slots: Vec<(String, &'p mut Version)> = Vec::new();
+        for prompt in prompts {
+            let Some(id) = prompt.id().map(str::to_owned) else {
+                continue;
+            };
+            for version in [&mut prompt.current_version, &mut prompt.live_version]
+                .into_iter()
+                .flatten()
+            {
+                if !version.has_content() {
+                    slots.push((id.clone(), version));
+                }
+            }
+        }
+        let wanted: Vec<(usize, String, u64)> = slots
+            .iter()
+            .enumerate()
+            .map(|(slot, (id, version))| (slot, id.clone(), version.number))
+            .collect();
+        let client = self.client;
+        let fetched: Vec<(usize, Result<Version, ApiError>)> = stream::iter(wanted)
+            .map(|(slot, id, number)| async move {
+                let span = tracing::info_span!("prompt", prompt_id = %id, version = number);
+                (slot, client.get_version(&id, number).instrument(span).await)
+            })
+            .buffer_unordered(self.limit)
+            .collect()
+            .await;
+        let mut failures = Vec::new();
+        for (slot, result) in fetched {
+            let (id, version) = &mut slots[slot];
+            match result {
+                Ok(full) => **version = full,
+                Err(err) if err.stops_run() => return Err(err),
+                Err(err) => {
+                    tracing::warn!(prompt_id = %id, version = version.number, error = %err, "cannot read a version in full");
+                    self.failed_reads.push(err.clone());
+                    failures.push((
+                        id.clone(),
+                        format!("reading v{} in full: {err}", version.number),
+                    ));
+                }
+            }
+        }
+        Ok(failures)
+    }
+
+    /// Every version of the given prompts, concurrently, into `remote.versions`; a
+    /// list that could not be read in full says why in its [`History`].
+    pub(super) async fn histories(
+        &mut self,
+        ids: &[String],
+        remote: &mut Remote,
+    ) -> Result<(), ApiError> {
+        if !ids.is_empty() {
+            // A round of reads later, the snapshot is older than a second read would be.
+            self.stale.set(true);
+        }
+        let client = self.client;
+        let listed = self.each(ids, |id| client.list_versions(id)).await;
+        for (id, result) in listed {
+            let history = match result {
+                Err(err) if err.stops_run() => return Err(err),
+                Err(err) => {
+                    tracing::warn!(prompt_id = %id, error = %err, "cannot list the versions");
+                    self.failed_reads.push(err.clone());
+                    History {
+                        versions: Vec::new(),
+                        incomplete: Some(err.to_string()),
+                    }
+                }
+                Ok(listing) => {
+                    let mut problems: Vec<String> =
+                        listing.problems.iter().map(ToString::to_string).collect();
+                    for problem in &problems {
+                        tracing::warn!(prompt_id = %id, problem, "a listed version could not be read");
+                    }
+                    if let Some(untrusted) = listing.untrusted {
+                        tracing::warn!(prompt_id = %id, problem = %untrusted, "the version list cannot be trusted to be complete");
+                        problems.push(format!("it is incomplete: {untrusted}"));
+                    }
+                    History {
+                        versions: listing.items,
+                        incomplete: (!problems.is_empty())
+                            .then(|| format!("the version list: {}", problems.join("; "))),
+                    }
+                }
+            };
+            remote.versions.insert(id.clone(), history);
+        }
+        Ok(())
+    }
+
+    /// Read the given prompts again (after a deploy changed them or may have), by id
+    /// (one request each, or the list endpoint when that takes fewer) and by name. A
+    /// prompt that cannot be read again is marked unreadable: its sync would act on a
+    /// stale snapshot.
+    pub(super) async fn reread(
+        &mut self,
+        touched: &Touched,
+        remote: &mut Remote,
+    ) -> Result<(), ApiError> {
+        // It follows the deploy's writes: what was not read again is older now.
+        if !touched.ids.is_empty() || !touched.names.is_empty() {
+            self.stale.set(true);
+        }
+        let client = self.client;
+        let mut fresh: Vec<Prompt> = Vec::new();
+        let mut lost: Vec<(&String, String)> = Vec::new();
+        if touched.ids.len() > self.limit {
+            let ids: BTreeSet<String> = touched.ids.keys().cloned().collect();
+            match client
+                .list_prompts(&filter_in("prompt_id", ids.iter().cloned()))
+                .await
+            {
+                Ok(listing) => fresh.extend(self.listed(listing, Asked::Ids(&ids), remote)),
+                Err(err) if err.stops_run() => return Err(err),
+                Err(err) => {
+                    self.failed_reads.push(err.clone());
+                    lost.extend(touched.ids.keys().map(|id| (id, err.to_string())));
+                }
+            }
+            for id in touched.ids.keys() {
+                if !fresh.iter().any(|p| p.id() == Some(id.as_str()))
+                    && !lost.iter().any(|(lost, _)| *lost == id)
+                {
+                    lost.push((id, "not found".into()));
+                }
+            }
+        } else {
+            let got = self
+                .each(touched.ids.keys(), |id| client.get_prompt(id))
+                .await;
+            for (id, result) in got {
+                match result {
+                    Ok(prompt) => fresh.push(prompt),
+                    Err(err) if err.stops_run() => return Err(err),
+                    Err(err) => {
+                        self.failed_reads.push(err.clone());
+                        lost.push((id, err.to_string()));
+                    }
+                }
+            }
+        }
+        for (id, error) in lost {
+            tracing::warn!(prompt_id = %id, error, "cannot read the prompt again after the deploy");
+            let name = touched.ids[id]
+                .clone()
+                .or_else(|| remote.prompts.get(id).and_then(|p| p.name.clone()));
+            let reason = format!("reading it again after the deploy: {error}");
+            remote.mark_unreadable(Some(id), name.as_deref(), &reason);
+        }
+        if !touched.names.is_empty() {
+            match client
+                .list_prompts(&filter_in("name", touched.names.iter().cloned()))
+                .await
+            {
+                Ok(listing) => {
+                    fresh.extend(self.listed(listing, Asked::Names(&touched.names), remote));
+                }
+                Err(err) if err.stops_run() => return Err(err),
+                Err(err) => {
+                    self.failed_reads.push(err.clone());
+                    let reason = format!("reading it again after the deploy: {err}");
+                    for name in &touched.names {
+                        remote.mark_unreadable(None, Some(name), &reason);
+                    }
+                }
+            }
+        }
+        let failures = self.complete(fresh.iter_mut()).await?;
+        for prompt in fresh {
+            if let Some(id) = prompt.id().map(str::to_owned) {
+                remote.versions.remove(&id);
+                remote.unreadable.remove(&id);
+                remote.prompts.insert(id, prompt);
+            }
+        }
+        for (id, reason) in failures {
+            remote.unreadable.insert(id, reason);
+        }
+        Ok(())
+    }
+
+    /// `read` for each prompt id, `limit` at a time, each in its prompt's span.
+    async fn each<'i, T, Fut>(
+        &self,
+        ids: impl IntoIterator<Item = &'i String>,
+        read: impl Fn(&'i String) -> Fut,
+    ) -> Vec<(&'i String, Result<T, ApiError>)>
+    where
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        stream::iter(ids)
+            .map(|id| {
+                let span = tracing::info_span!("prompt", prompt_id = %id);
+                let read = read(id);
+                async move { (id, read.instrument(span).await) }
+            })
+            .buffer_unordered(self.limit)
+            .collect()
+            .await
+    }
+
+    /// The whole account's listing, when it was asked for: the prompts named by `ids`
+    /// or `names` make the snapshot, the others are the unmanaged prompts. `None` when
+    /// not asked, or when the listing failed (a warning; the filtered lists are read
+    /// instead).
+    fn account_snapshot(
+        &mut self,
+        ids: &BTreeSet<String>,
+        names: &BTreeSet<String>,
+    ) -> Result<Option<Remote>, ApiError> {
+        let Some(account) = self.account.take() else {
+            return Ok(None);
+        };
+        let listing = match account {
+            Ok(Listing {
+                untrusted: Some(untrusted),
+                ..
+            }) => {
+                self.warnings.push(format!(
+                    "cannot list the whole account for unmanaged prompts: the listing is \
+                     incomplete: {untrusted}"
+                ));
+                return Ok(None);
+            }
+            Ok(listing) => listing,
+            Err(err) if err.stops_run() => return Err(err),
+            Err(err) => {
+                self.warnings.push(format!(
+                    "cannot list the whole account for unmanaged prompts: {err}"
+                ));
+                return Ok(None);
+            }
+        };
+        // The prompts the files name are read in full; of the others only what the
+        // unmanaged report says is kept.
+        let mut wanted = Vec::new();
+        let mut unmanaged = Vec::new();
+        for item in listing.items {
+            if ids.contains(&item.prompt_id)
+                || item.name.as_ref().is_some_and(|name| names.contains(name))
+            {
+                wanted.push(item);
+            } else {
+                unmanaged.push(Unmanaged {
+                    prompt_id: item.prompt_id,
+                    name: item.name,
+                    live_version: item.live_version,
+                    newest_version: item.current_version,
+                });
+            }
+        }
+        // Each named prompt's text is decoded on its own: on every core for thousands.
+        let client = self.client;
+        let threads = vec![(); threads_for(wanted.len())];
+        // Once one fails the snapshot is not taken from this listing: the rest are not
+        // decoded (nor counted against what the pass may hold).
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let decoded = cpu(|| {
+            on_all_cores(wanted, threads, |(), item| {
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return None;
+                }
+                let read = client.full_prompt(&item);
+                if read.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some(read)
+            })
+        });
+        let named = match decoded
+            .into_iter()
+            .flatten()
+            .collect::<Result<Vec<Prompt>, ApiError>>()
+        {
+            Ok(named) => named,
+            Err(err) => {
+                self.warnings.push(format!(
+                    "cannot list the whole account for unmanaged prompts: {err}"
+                ));
+                return Ok(None);
+            }
+        };
+        let mut remote = Remote::new(named);
+        self.attribute(&mut remote, &listing.problems, Asked::Ids(ids));
+        self.attribute(&mut remote, &listing.problems, Asked::Names(names));
+        self.unmanaged_found = Some(unmanaged);
+        Ok(Some(remote))
+    }
+
+    /// The prompts of a listing, its problems recorded (and what it may miss).
+    fn listed(
+        &mut self,
+        listing: Listing<Prompt>,
+        asked: Asked<'_>,
+        remote: &mut Remote,
+    ) -> Vec<Prompt> {
+        self.distrust(remote, &listing, asked);
+        self.attribute(remote, &listing.problems, asked);
+        listing.items
+    }
+}
+
+/// Mark prompts asked for that a listing did not return (by id, or by name) unreadable
+/// for `reason`, so that none is taken as absent and created again.
+fn hold_back(remote: &mut Remote, missing: Vec<String>, by_id: bool, reason: &str) {
+    let map = if by_id {
+        &mut remote.unreadable
+    } else {
+        &mut remote.unreadable_names
+    };
+    for key in missing {
+        map.entry(key).or_insert_with(|| reason.to_owned());
+    }
+}
+
+/// The prompts whose `field` is one of `values` (none asked, none listed).
+async fn list_in(
+    client: &Client,
+    field: &str,
+    values: &BTreeSet<String>,
+) -> Result<Listing<Prompt>, ApiError> {
+    if values.is_empty() {
+        return Ok(Listing::default());
+    }
+    client
+        .list_prompts(&filter_in(field, values.iter().cloned()))
+        .await
+}
