@@ -455,3 +455,55 @@ fn stalled(outcomes: &[Option<Outcome>]) -> Result<(), ApiError> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{Applied, Failed};
+
+    fn ok() -> Option<Outcome> {
+        Some(Ok(Applied {
+            prompt_id: "prm_a".into(),
+            version: Some(1),
+            created_prompt: false,
+            created_version: false,
+        }))
+    }
+
+    fn failed(error: ApiError) -> Option<Outcome> {
+        Some(Err(Failed {
+            error,
+            prompt_id: None,
+            created_prompt: false,
+            version: None,
+            created_version: false,
+            live: None,
+        }))
+    }
+
+    fn refused() -> ApiError {
+        ApiError::Unauthorized {
+            target: crate::api::Target {
+                method: "POST",
+                path: "/api/prompts/".into(),
+            },
+            status: 401,
+            detail: "no".into(),
+        }
+    }
+
+    /// Items not applied are not counted; a refused key ends the run, another failure
+    /// fails its prompt only.
+    #[test]
+    fn outcomes_are_counted_and_only_a_refused_key_ends_the_run() {
+        let outcomes = vec![ok(), None, failed(ApiError::NotAttempted("x".into())), ok()];
+        assert_eq!(count(outcomes.iter()), (2, 1));
+        assert!(stalled(&outcomes).is_ok());
+        let mut refused_too = outcomes;
+        refused_too.push(failed(refused()));
+        assert!(matches!(
+            stalled(&refused_too),
+            Err(ApiError::Unauthorized { status: 401, .. })
+        ));
+    }
+}

@@ -631,3 +631,99 @@ async fn list_in(
         .list_prompts(&filter_in(field, values.iter().cloned()))
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{Applied, Failed};
+    use crate::plan::{DeployStep, DeployTarget, NewPrompt};
+
+    fn deploy(path: &str, target: Target) -> DeployItem {
+        DeployItem {
+            path: path.to_owned(),
+            key: PromptKey::Name(path.to_owned()),
+            target: Some(target),
+            step: DeployStep::Deploy {
+                target: DeployTarget::Existing {
+                    version: 1,
+                    commit: false,
+                },
+                live_before: None,
+            },
+        }
+    }
+
+    fn failed(prompt_id: Option<&str>) -> Outcome {
+        Err(Failed {
+            error: ApiError::NotAttempted("stopped".into()),
+            prompt_id: prompt_id.map(str::to_owned),
+            created_prompt: false,
+            version: None,
+            created_version: false,
+            live: None,
+        })
+    }
+
+    /// A deploy's prompts are read again by the id it learned or planned (with the
+    /// name of one it was to create, so that it is never created twice by name), by
+    /// name when no id is known; a prompt it sent nothing for is left alone.
+    #[test]
+    fn a_deploy_touches_what_it_sent_for_by_id_and_else_by_name() {
+        let new = |name: &str| {
+            Target::New(NewPrompt {
+                name: name.to_owned(),
+                description: None,
+            })
+        };
+        let mut live = deploy("live.prompt.yaml", Target::Existing("prm_live".into()));
+        live.step = DeployStep::AlreadyLive { version: 3 };
+        let items = vec![
+            deploy("a.prompt.yaml", Target::Existing("prm_a".into())),
+            deploy("b.prompt.yaml", new("B")),
+            deploy("c.prompt.yaml", new("C")),
+            deploy("d.prompt.yaml", Target::Existing("prm_d".into())),
+            live,
+        ];
+        let outcomes = vec![
+            Some(Ok(Applied {
+                prompt_id: "prm_a".into(),
+                version: Some(2),
+                created_prompt: false,
+                created_version: false,
+            })),
+            Some(failed(Some("prm_b"))),
+            Some(failed(None)),
+            None,
+            None,
+        ];
+        let touched = touched(&items, &outcomes);
+        assert_eq!(
+            touched.ids,
+            BTreeMap::from([
+                ("prm_a".to_owned(), None),
+                ("prm_b".to_owned(), Some("B".to_owned())),
+                ("prm_d".to_owned(), None),
+            ])
+        );
+        assert_eq!(touched.names, BTreeSet::from(["C".to_owned()]));
+    }
+
+    /// Prompts a listing could not vouch for are marked unreadable with the first
+    /// reason given, by id or by name.
+    #[test]
+    fn held_back_prompts_keep_the_first_reason() {
+        let mut remote = Remote::default();
+        hold_back(&mut remote, vec!["prm_a".into()], true, "first");
+        hold_back(
+            &mut remote,
+            vec!["prm_a".into(), "prm_b".into()],
+            true,
+            "second",
+        );
+        hold_back(&mut remote, vec!["A".into()], false, "by name");
+        assert_eq!(remote.unreadable["prm_a"], "first");
+        assert_eq!(remote.unreadable["prm_b"], "second");
+        assert_eq!(remote.unreadable_names["A"], "by name");
+        assert!(!remote.unreadable.contains_key("A"));
+    }
+}

@@ -181,3 +181,97 @@ fn read_release(
     };
     Ok((source, Some((release, set))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use crate::config::Overrides;
+    use crate::testrepo::TestRepo;
+
+    fn settings(repo: &TestRepo) -> Settings {
+        let root = repo.path().to_string_lossy().into_owned();
+        let global = Cli::try_parse_checked(["promptsync", "--repo", root.as_str(), "sync"])
+            .unwrap()
+            .global;
+        Settings::load_from_env(
+            &global,
+            &Overrides::default(),
+            std::iter::empty::<(&str, &str)>(),
+        )
+        .unwrap()
+    }
+
+    fn prompt(content: &str) -> String {
+        format!("name: A\nmodel: gpt-4o\nmessages:\n  - role: user\n    content: {content}\n")
+    }
+
+    /// A repository whose tag `v1.0.0` is on the first of two commits.
+    fn tagged() -> (TestRepo, String) {
+        let repo = TestRepo::new();
+        repo.write("prompts/a.prompt.yaml", &prompt("Released"));
+        let released = repo.commit("first", 1_700_000_000);
+        repo.git(&["tag", "v1.0.0"], 1_700_000_000);
+        repo.write("prompts/a.prompt.yaml", &prompt("Newer"));
+        repo.commit("second", 1_700_000_100);
+        (repo, released)
+    }
+
+    fn options(deploy: bool) -> PassOptions {
+        PassOptions::command_line(SourceRev::Commit("HEAD".into()), true, deploy, false)
+    }
+
+    /// The source is HEAD; the release is the newest tag's commit, read on its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_source_and_the_release_tags_commit_are_both_read() {
+        let (repo, released) = tagged();
+        let (source, release) = load(&settings(&repo), &options(true), Halves::Both)
+            .await
+            .unwrap();
+        let content =
+            |set: &DesiredSet| serde_json::to_string(set.prompts[0].spec.as_ref()).unwrap();
+        assert!(content(&source).contains("Newer"));
+        let (release, set) = release.expect("the tag applies");
+        assert_eq!((release.tag.as_str(), release.commit), ("v1.0.0", released));
+        assert!(content(&set).contains("Released"));
+    }
+
+    /// `--no-deploy` reads no release; a deploy-only pass reads the release alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_deploy_reads_no_release_and_deploy_only_reads_only_the_release() {
+        let (repo, released) = tagged();
+        let settings = settings(&repo);
+        let (source, release) = load(&settings, &options(false), Halves::Both)
+            .await
+            .unwrap();
+        assert_eq!(source.prompts.len(), 1);
+        assert!(release.is_none());
+        let (_, release) = load(&settings, &options(true), Halves::DeployOnly)
+            .await
+            .unwrap();
+        assert_eq!(release.expect("the tag applies").0.commit, released);
+    }
+
+    /// A branch as the release (`live = "branch"`) is the source commit itself, and
+    /// never the working tree.
+    #[test]
+    fn a_branch_release_is_the_source_commit_and_never_the_worktree() {
+        let set = |worktree| DesiredSet {
+            source: desired::SourceInfo {
+                commit: Some("c0ffee".into()),
+                subject: None,
+                worktree,
+            },
+            prompts: Vec::new(),
+            diagnostics: Vec::new(),
+            files: Vec::new(),
+        };
+        let release = branch_release(&set(false), &SourceRev::Commit("main".into())).unwrap();
+        assert_eq!(
+            (release.tag.as_str(), release.commit.as_str()),
+            ("main", "c0ffee")
+        );
+        assert!(branch_release(&set(true), &SourceRev::Worktree).is_none());
+        assert!(branch_release(&set(false), &SourceRev::Worktree).is_none());
+    }
+}
