@@ -653,15 +653,15 @@ mod tests {
         }
     }
 
-    fn failed(prompt_id: Option<&str>) -> Outcome {
-        Err(Failed {
+    fn failed(prompt_id: Option<&str>) -> Option<Outcome> {
+        Some(Err(Failed {
             error: ApiError::NotAttempted("stopped".into()),
             prompt_id: prompt_id.map(str::to_owned),
             created_prompt: false,
             version: None,
             created_version: false,
             live: None,
-        })
+        }))
     }
 
     /// A deploy's prompts are read again by the id it learned or planned (with the
@@ -691,8 +691,8 @@ mod tests {
                 created_prompt: false,
                 created_version: false,
             })),
-            Some(failed(Some("prm_b"))),
-            Some(failed(None)),
+            failed(Some("prm_b")),
+            failed(None),
             None,
             None,
         ];
