@@ -1,6 +1,11 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::api::types::{Prompt, Version, VersionSpec};
+use crate::config::DriftPolicy;
+use crate::desired::{DesiredPrompt, PromptKey, SourceInfo};
+use crate::normalize;
+use crate::provenance;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
