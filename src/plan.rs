@@ -5,8 +5,8 @@
 //!
 //! Here: where each file resolves remotely ([`targets`]: by id, by name, a new
 //! prompt), whether a version holds a file's content ([`matches_version`]), and which
-//! version lists a sync must read. The remote model is [`remote`], the sync plan
-//! [`sync`], the deploy plan [`deploy`], what to read again before writing [`fresh`].
+//! version lists a sync must read. The remote model is `remote`, the sync plan
+//! `sync`, the deploy plan `deploy`, what to read again before writing `fresh`.
 
 use std::collections::{BTreeMap, HashMap};
 
