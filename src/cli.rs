@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{CONFIG_VAR, Invocation, REPO_VAR, TRUST_REPO_CONFIG_VAR};
 /// `--log-format`'s values are logging's formats.
-pub use crate::logging::LogFormat;
+use crate::logging::LogFormat;
 
 const AFTER_HELP: &str = "\
 Examples:

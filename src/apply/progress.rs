@@ -90,8 +90,8 @@ mod tests {
     #[test]
     fn progress_lines_say_how_far_and_how_long() {
         let out = tempfile::NamedTempFile::new().unwrap();
-        let settings = crate::config::LogSettings {
-            format: crate::cli::LogFormat::Json,
+        let settings = crate::logging::LogSettings {
+            format: crate::logging::LogFormat::Json,
             format_is_default: false,
             filter: "info".to_owned(),
         };

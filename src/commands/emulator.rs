@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use crate::Error;
 use crate::cli::{EmulatorArgs, GlobalArgs};
 use crate::commands::ExitStatus;
-use crate::config::LogSettings;
+use crate::logging::LogSettings;
 use crate::report::Stdout;
 use promptsync_emulator::{
     self as emulator, EmulatorConfig, EmulatorError, FaultRule, Knobs, Latency, RateLimit,

@@ -384,7 +384,7 @@ fn one_pass(
         runtime,
         color,
     } = Setup::new(global, &settings, rev, remote, mode).map_err(early)?;
-    let bar = settings.log.format == crate::cli::LogFormat::Pretty;
+    let bar = settings.log.format == crate::logging::LogFormat::Pretty;
     let ran = runtime.block_on(async {
         let notifier = notifier_for(&settings, source, mode, &[DEFAULT_TARGET.to_owned()]).await;
         let local = if remote.emulator {

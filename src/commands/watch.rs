@@ -16,12 +16,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::cli::{GlobalArgs, LogFormat, WatchArgs};
+use crate::cli::{GlobalArgs, WatchArgs};
 use crate::commands::ExitStatus;
 use crate::config::{Overrides, Settings};
 use crate::daemon::{self, Exit, LoadSettings};
 use crate::desired::SourceRev;
 use crate::gitrepo::GitRepo;
+use crate::logging::LogFormat;
 use crate::secret::ApiKey;
 
 pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {

@@ -32,9 +32,9 @@ use std::time::Duration;
 use crate::secret::ApiKey;
 
 /// `[log]`: logging owns its settings; they are part of [`Settings`].
-pub use crate::logging::LogSettings;
+use crate::logging::LogSettings;
 /// `[source]`: the remote source owns its settings; they are part of [`Settings`].
-pub use crate::source::SourceSettings;
+use crate::source::SourceSettings;
 pub use error::{ConfigError, Problem, UnknownTarget};
 pub use layers::{COMMAND_LINE_VARS, CONFIG_VAR, REPO_VAR, TRUST_REPO_CONFIG_VAR};
 pub use listen::parse_listen;

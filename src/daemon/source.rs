@@ -27,8 +27,9 @@ use super::trigger::{Reason, Triggers};
 use crate::Error;
 use crate::cli::GlobalArgs;
 use crate::commands::source::{look_and_load, settings_at};
-use crate::config::{Overrides, PromptSettings, Settings, SourceSettings};
+use crate::config::{Overrides, PromptSettings, Settings};
 use crate::failure::FailureClass;
+use crate::source::SourceSettings;
 use crate::source::{Source, SourceError};
 
 /// Backoff after a failed look: this, doubling, up to [`BACKOFF_MAX`], with jitter.

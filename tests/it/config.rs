@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use promptsync::cli::{Cli, LogFormat};
+use promptsync::cli::Cli;
 use promptsync::config::{ConfigError, Overrides, Problem, Settings};
+use promptsync::logging::LogFormat;
 
 /// A repository directory with an optional `promptsync.toml`.
 struct Repo {

@@ -8,8 +8,10 @@ mod echo;
 mod trust;
 
 use predicates::prelude::*;
-use promptsync::cli::{Cli, LogFormat};
-use promptsync::config::{LogSettings, Overrides, Settings};
+use promptsync::cli::Cli;
+use promptsync::config::{Overrides, Settings};
+use promptsync::logging::LogFormat;
+use promptsync::logging::LogSettings;
 
 use crate::support::promptsync;
 
