@@ -48,6 +48,7 @@ pub mod prompt;
 pub mod provenance;
 pub mod pull;
 pub mod reconcile;
+pub mod remote_source;
 pub mod repofile;
 pub mod report;
 pub mod secret;

@@ -104,7 +104,7 @@ async fn start_and_run(
     let settings = &targets[0];
     let remote = settings.source.clone().map(|source| {
         Arc::new(daemon::source::Remote::new(
-            global.clone(),
+            crate::config::Invocation::from(&global),
             overrides.clone(),
             source,
         ))

@@ -25,10 +25,10 @@ pub use super::status::SourceStatus;
 use super::status::{self, Status};
 use super::trigger::{Reason, Triggers};
 use crate::Error;
-use crate::cli::GlobalArgs;
-use crate::commands::source::{look_and_load, settings_at};
-use crate::config::{Overrides, PromptSettings, Settings};
+
+use crate::config::{Invocation, Overrides, PromptSettings, Settings};
 use crate::failure::FailureClass;
+use crate::remote_source::{look_and_load, settings_at};
 use crate::source::SourceSettings;
 use crate::source::{Source, SourceError};
 
@@ -41,7 +41,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// loader) and the webhooks.
 #[derive(Debug)]
 pub struct Remote {
-    global: GlobalArgs,
+    invocation: Invocation,
     overrides: Overrides,
     state: Mutex<State>,
     /// One look at a time, in this process.
@@ -77,9 +77,9 @@ struct State {
 }
 
 impl Remote {
-    pub fn new(global: GlobalArgs, overrides: Overrides, settings: SourceSettings) -> Remote {
+    pub fn new(invocation: Invocation, overrides: Overrides, settings: SourceSettings) -> Remote {
         Remote {
-            global,
+            invocation,
             overrides,
             state: Mutex::new(State {
                 settings,
@@ -156,7 +156,7 @@ impl Remote {
             }
         };
         let source = Source::new(self.lock().settings.clone());
-        let mut settings = settings_at(&self.global, &self.overrides, &source, &good.commit)?;
+        let mut settings = settings_at(&self.invocation, &self.overrides, &source, &good.commit)?;
         settings.repo = good.mirror;
         let mut state = self.lock();
         state.loaded = Some(good.commit);
@@ -169,7 +169,7 @@ impl Remote {
     /// holds changed. Blocking; one at a time.
     pub fn look(&self) -> Result<bool, Error> {
         let _one = self.looking.lock().unwrap_or_else(|e| e.into_inner());
-        let operator = Settings::load_remote(&self.global, &self.overrides, None)?;
+        let operator = Settings::load_remote(&self.invocation, &self.overrides, None)?;
         let Some(settings) = operator.source.clone() else {
             return Err(Error::Usage(
                 "source.url is no longer set; the daemon keeps the remote it started with until a restart".into(),
@@ -192,7 +192,7 @@ impl Remote {
         let source = Source::new(settings);
         let span = tracing::info_span!("look", url = %source.settings().url);
         let _entered = span.enter();
-        let looked = look_and_load(&self.global, &self.overrides, &operator, &source);
+        let looked = look_and_load(&self.invocation, &self.overrides, &operator, &source);
         let now = SystemTime::now();
         let changed = {
             let mut state = self.lock();
