@@ -1,6 +1,6 @@
 //! Findings about user files (prompt files, configuration), positioned by file, line
 //! and column, with the source line they point into and an optional help line (a
-//! did-you-mean, say); [`render`] shows them like a compiler's. A file lists at most
+//! did-you-mean, say); [`Diagnostic::render`] shows them like a compiler's. A file lists at most
 //! [`MAX_PER_KIND`] findings of one kind ([`Tally`]); the last one listed counts the
 //! rest. Knows nothing about what the files mean.
 

@@ -187,21 +187,36 @@ fn display_name(desired: &DesiredPrompt) -> &str {
 /// provenance, while their live version (if any) carries none either. Prompts whose
 /// history is known already are left out.
 pub fn history_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<String> {
+    existing_where(prompts, remote, |desired, id, prompt| {
+        if remote.versions.contains_key(id) {
+            return false;
+        }
+        let Some(current) = prompt.current_version.as_ref() else {
+            return false;
+        };
+        let foreign = |v: &Version| provenance_of(v).is_none();
+        foreign(current)
+            && !matches_version(&desired.spec, desired.digest(), current)
+            && prompt.live_version.as_ref().is_none_or(foreign)
+    })
+}
+
+/// The ids of the existing remote prompts the files that sync resolve to, where
+/// `keep` says so (the version-list searches of both plans).
+fn existing_where(
+    prompts: &[DesiredPrompt],
+    remote: &Remote,
+    keep: impl Fn(&DesiredPrompt, &str, &Prompt) -> bool,
+) -> Vec<String> {
     let names = remote.ids_by_name();
     prompts
         .iter()
         .filter(|desired| desired.sync)
         .filter_map(
             |desired| match resolve(&desired.key, desired, remote, &names) {
-                Ok(Target::Existing(id)) if !remote.versions.contains_key(&id) => {
+                Ok(Target::Existing(id)) => {
                     let prompt = remote.prompts.get(&id)?;
-                    let current = prompt.current_version.as_ref()?;
-                    let digest = desired.digest();
-                    let foreign = |v: &Version| provenance_of(v).is_none();
-                    let needed = foreign(current)
-                        && !matches_version(&desired.spec, digest, current)
-                        && prompt.live_version.as_ref().is_none_or(foreign);
-                    needed.then_some(id)
+                    keep(desired, &id, prompt).then_some(id)
                 }
                 _ => None,
             },

@@ -167,20 +167,9 @@ fn deploy_step(
 /// Ids of the prompts whose version lists a deploy of `prompts` must search: those
 /// that exist and whose live and current versions both lack the release content.
 pub fn version_searches(prompts: &[DesiredPrompt], remote: &Remote) -> Vec<String> {
-    let names = remote.ids_by_name();
-    prompts
-        .iter()
-        .filter(|desired| desired.sync)
-        .filter_map(
-            |desired| match resolve(&desired.key, desired, remote, &names) {
-                Ok(Target::Existing(id)) => {
-                    let prompt = remote.prompts.get(&id)?;
-                    needs_version_list(desired, prompt).then_some(id)
-                }
-                _ => None,
-            },
-        )
-        .collect()
+    existing_where(prompts, remote, |desired, _, prompt| {
+        needs_version_list(desired, prompt)
+    })
 }
 
 /// What the remote will look like once the deploy items are applied, for planning the
