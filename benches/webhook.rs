@@ -125,7 +125,7 @@ fn hook(runtime: &tokio::runtime::Runtime, addr: &str, round: usize) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let signature = promptsync::notify::webhook::sign(SECRET, &id, at, body.as_bytes()).unwrap();
+    let signature = promptsync::sign_webhook(SECRET, &id, at, body.as_bytes()).unwrap();
     let status = runtime.block_on(async {
         promptsync::api::install_tls_provider();
         reqwest::Client::new()

@@ -13,9 +13,9 @@ mod deploy;
 mod progress;
 mod sync;
 
-pub use deploy::{apply_deploy, confirm_live};
-pub use progress::{PROGRESS_EVERY, ProgressLog};
-pub use sync::apply_sync;
+pub(crate) use deploy::{apply_deploy, confirm_live};
+pub(crate) use progress::ProgressLog;
+pub(crate) use sync::apply_sync;
 
 /// What applying one item did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +70,11 @@ impl std::fmt::Display for Failed {
     }
 }
 
-pub type Outcome = Result<Applied, Failed>;
+pub(crate) type Outcome = Result<Applied, Failed>;
 
 /// What applying reports as it goes: a progress bar for the CLI, metrics for the
 /// daemon. Every method has a default that does nothing.
-pub trait Observer: Send + Sync {
+pub(crate) trait Observer: Send + Sync {
     /// `changes` more change items will be applied.
     fn planned(&self, _changes: usize) {}
     /// One change item was applied (or failed).
@@ -86,7 +86,7 @@ pub trait Observer: Send + Sync {
 
 /// An observer that ignores everything.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Unobserved;
+pub(crate) struct Unobserved;
 
 impl Observer for Unobserved {}
 

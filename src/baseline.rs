@@ -33,7 +33,7 @@ struct Entry {
 
 /// The prompts known to be in sync, and under which release and settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     /// By prompt file path.
     prompts: PathMap<String, Entry>,
     /// The release tag and its commit, when the release's content was all live.
@@ -55,7 +55,7 @@ fn settings_fingerprint(settings: &Settings) -> u64 {
 }
 
 /// Whether `pass` renamed a remote prompt (a file's `name` written onto it).
-pub fn renamed_any(pass: &Pass) -> bool {
+pub(crate) fn renamed_any(pass: &Pass) -> bool {
     !pass.dry_run
         && pass.sync.iter().any(|(item, outcome)| {
             matches!(&item.step, SyncStep::Change { metadata, .. } if metadata.name.is_some())
@@ -68,7 +68,7 @@ impl Baseline {
     /// prompts stay in sync, under the identity they had); a prompt that failed, or
     /// whose change was not sent (a dry run, `suspend`, `drift = "report"`), is left
     /// out, so the next pass looks at it again.
-    pub fn after(pass: &Pass, since: Option<&Baseline>, settings: &Settings) -> Baseline {
+    pub(crate) fn after(pass: &Pass, since: Option<&Baseline>, settings: &Settings) -> Baseline {
         let mut in_sync: PathMap<&str, Option<Option<&str>>> =
             PathMap::with_capacity_and_hasher(pass.sync.len(), Default::default());
         for (item, outcome) in &pass.sync {
@@ -130,7 +130,7 @@ impl Baseline {
 
     /// Whether a pass with these settings and this release (tag, commit) may rely on
     /// this baseline. A new release needs every prompt looked at.
-    pub fn applies(&self, settings: &Settings, release: Option<(&str, &str)>) -> bool {
+    pub(crate) fn applies(&self, settings: &Settings, release: Option<(&str, &str)>) -> bool {
         let same_release = match (release, &self.release) {
             (None, None) => true,
             (Some((tag, commit)), Some((t, c))) => tag == t && commit == c,
@@ -140,7 +140,7 @@ impl Baseline {
     }
 
     /// Whether `desired` is as it was when last in sync.
-    pub fn unchanged(&self, desired: &DesiredPrompt) -> bool {
+    pub(crate) fn unchanged(&self, desired: &DesiredPrompt) -> bool {
         self.prompts
             .get(&desired.path)
             .is_some_and(|entry| entry.print == desired.fingerprint())
@@ -149,7 +149,7 @@ impl Baseline {
     /// The remote prompts that the unchanged files among `prompts` sync: a changed
     /// file that names or resolves to one of them shares its identity, and only a
     /// plan of every file sees that conflict.
-    pub fn carried_ids<'a>(
+    pub(crate) fn carried_ids<'a>(
         &'a self,
         prompts: impl IntoIterator<Item = &'a DesiredPrompt>,
     ) -> HashSet<&'a str> {
@@ -159,15 +159,6 @@ impl Baseline {
             .filter(|(desired, entry)| entry.print == desired.fingerprint())
             .filter_map(|(_, entry)| entry.prompt_id.as_deref())
             .collect()
-    }
-
-    /// How many prompt files it holds.
-    pub fn len(&self) -> usize {
-        self.prompts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prompts.is_empty()
     }
 }
 
@@ -269,7 +260,11 @@ mod tests {
             ],
         );
         let baseline = Baseline::after(&first, None, &s);
-        assert_eq!(baseline.len(), 2, "the failed prompt is looked at again");
+        assert_eq!(
+            baseline.prompts.len(),
+            2,
+            "the failed prompt is looked at again"
+        );
         assert!(baseline.unchanged(&desired("a", "1")));
         assert!(!baseline.unchanged(&desired("a", "2")), "a changed file");
         assert!(!baseline.unchanged(&desired("c", "1")));
@@ -279,7 +274,7 @@ mod tests {
             vec![(item("c", SyncStep::Unchanged { version: Some(1) }), None)],
         );
         let next = Baseline::after(&second, Some(&baseline), &s);
-        assert_eq!(next.len(), 3);
+        assert_eq!(next.prompts.len(), 3);
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub enum WriteError {
 /// The components of `dir`, a directory relative to the repository root (`.` for the
 /// root itself), checked without touching the disk: not absolute, no `..`, no `.git`
 /// (in any letter case: case-insensitive file systems).
-pub fn components(dir: &Path) -> Result<Vec<OsString>, WriteError> {
+pub(crate) fn components(dir: &Path) -> Result<Vec<OsString>, WriteError> {
     let shown = || dir.display().to_string();
     let mut parts = Vec::new();
     for component in dir.components() {
@@ -87,7 +87,7 @@ pub fn components(dir: &Path) -> Result<Vec<OsString>, WriteError> {
 
 /// What a name in a directory is, looked at without following it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
+pub(crate) enum Entry {
     Missing,
     File,
     Link,
@@ -96,7 +96,7 @@ pub enum Entry {
 
 /// A directory inside the repository, opened through no link.
 #[derive(Debug)]
-pub struct Dir {
+pub(crate) struct Dir {
     fd: OwnedFd,
     /// Its path from the repository root (`` for the root), for messages.
     shown: String,
@@ -107,7 +107,11 @@ impl Dir {
     /// operator chose it). `create`: make the directories that are missing; without
     /// it, `None` when one is missing. A link, a file or a nested repository on the
     /// way is an error.
-    pub fn open(root: &Path, parts: &[OsString], create: bool) -> Result<Option<Dir>, WriteError> {
+    pub(crate) fn open(
+        root: &Path,
+        parts: &[OsString],
+        create: bool,
+    ) -> Result<Option<Dir>, WriteError> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let fd = rustix::fs::open(root, flags, Mode::empty()).map_err(|errno| WriteError::Io {
             path: root.display().to_string(),
@@ -127,7 +131,7 @@ impl Dir {
     }
 
     /// The path of `name` in this directory, for messages.
-    pub fn shown(&self, name: &OsStr) -> String {
+    pub(crate) fn shown(&self, name: &OsStr) -> String {
         let name = name.to_string_lossy();
         if self.shown.is_empty() {
             name.into_owned()
@@ -176,7 +180,7 @@ impl Dir {
     }
 
     /// What `name` is, without following it.
-    pub fn entry(&self, name: &OsStr) -> Result<Entry, WriteError> {
+    pub(crate) fn entry(&self, name: &OsStr) -> Result<Entry, WriteError> {
         match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => Ok(match FileType::from_raw_mode(stat.st_mode) {
                 FileType::RegularFile => Entry::File,
@@ -195,7 +199,7 @@ impl Dir {
 
     /// The bytes of the regular file `name`, opened without following a link and
     /// without waiting; `None` when it holds more than `limit` bytes.
-    pub fn read(&self, name: &OsStr, limit: u64) -> Result<Option<Vec<u8>>, WriteError> {
+    pub(crate) fn read(&self, name: &OsStr, limit: u64) -> Result<Option<Vec<u8>>, WriteError> {
         let shown = self.shown(name);
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
         let fd =
@@ -230,7 +234,12 @@ impl Dir {
     /// file is replaced (its permissions kept); without it, an existing name is left
     /// alone ([`WriteError::Exists`]). Anything but a regular file at `name` is an
     /// error either way.
-    pub fn write(&self, name: &OsStr, bytes: &[u8], replace: bool) -> Result<(), WriteError> {
+    pub(crate) fn write(
+        &self,
+        name: &OsStr,
+        bytes: &[u8],
+        replace: bool,
+    ) -> Result<(), WriteError> {
         let shown = self.shown(name);
         let mode = match self.entry(name)? {
             Entry::Missing => None,

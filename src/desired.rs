@@ -104,7 +104,7 @@ impl DesiredPrompt {
         }))
     }
 
-    /// The content digest of the spec ([`normalize::digest`](crate::normalize::digest)).
+    /// The content digest of the spec (`normalize::digest`).
     pub fn digest(&self) -> &str {
         &self.digest
     }

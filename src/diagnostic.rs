@@ -74,7 +74,7 @@ pub struct SourceCut {
 /// Lines end as YAML ends them: at `\r\n`, `\n` or a lone `\r` (which is how YAML
 /// counts the lines that positions refer to).
 #[derive(Debug, Clone, Default)]
-pub struct LineIndex {
+pub(crate) struct LineIndex {
     /// Byte ranges of the lines, without their breaks.
     lines: Vec<(usize, usize)>,
     /// By 0-based line, for lines longer than a snippet keeps: the line's length in
@@ -86,7 +86,7 @@ pub struct LineIndex {
 const CHECKPOINT: usize = 256;
 
 impl LineIndex {
-    pub fn new(text: &str) -> LineIndex {
+    pub(crate) fn new(text: &str) -> LineIndex {
         let bytes = text.as_bytes();
         let mut lines = Vec::new();
         let mut start = 0;
@@ -129,24 +129,15 @@ impl LineIndex {
         LineIndex { lines, long }
     }
 
-    /// How many lines the text has.
-    pub fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-
     /// The 1-based `line` of `text` (the text this index was made from), without its
     /// line break.
-    pub fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
+    pub(crate) fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
         let &(start, end) = self.lines.get(line.checked_sub(1)?)?;
         text.get(start..end)
     }
 
     /// The 1-based line and column (in characters) of byte `offset` of `text`.
-    pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+    pub(crate) fn position(&self, text: &str, offset: usize) -> (usize, usize) {
         let line = self
             .lines
             .partition_point(|&(start, _)| start <= offset)
@@ -160,7 +151,7 @@ impl LineIndex {
 
     /// What a finding at 1-based `line` and `column` keeps of its line: all of a short
     /// line, a window around the column of a long one.
-    pub fn snippet<'t>(
+    pub(crate) fn snippet<'t>(
         &self,
         text: &'t str,
         line: usize,
@@ -283,37 +274,37 @@ impl Diagnostic {
 }
 
 /// The widest part of a source line shown, in characters.
-pub const SNIPPET_WIDTH: usize = 120;
+pub(crate) const SNIPPET_WIDTH: usize = 120;
 
 /// The most findings of one kind listed for one file. A file with 80,000 undeclared
 /// placeholders lists 50, and the 50th says how many more there are: the output, and
 /// the time to make it, stay proportional to the file, not to the square of it.
-pub const MAX_PER_KIND: usize = 50;
+pub(crate) const MAX_PER_KIND: usize = 50;
 
 /// Counts the findings of one file by kind, to list at most [`MAX_PER_KIND`] of each.
 /// A finding's kind is its severity and its message with the quoted parts and numbers
 /// left out (`unknown key `_``): two findings differ in kind when their wording does.
 #[derive(Debug, Clone, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     seen: HashMap<u64, usize>,
 }
 
 impl Tally {
     /// Count a finding; whether it is to be listed (one of the first of its kind).
-    pub fn admit(&mut self, severity: Severity, message: &str) -> bool {
+    pub(crate) fn admit(&mut self, severity: Severity, message: &str) -> bool {
         let seen = self.seen.entry(kind(severity, message)).or_default();
         *seen += 1;
         *seen <= MAX_PER_KIND
     }
 
     /// Whether any finding was left out.
-    pub fn left_out(&self) -> bool {
+    pub(crate) fn left_out(&self) -> bool {
         self.seen.values().any(|&n| n > MAX_PER_KIND)
     }
 
     /// Put the count of each kind's findings left out on the last one listed (in the
     /// order of `diagnostics`, the file's own findings).
-    pub fn settle(&self, diagnostics: &mut [Diagnostic]) {
+    pub(crate) fn settle(&self, diagnostics: &mut [Diagnostic]) {
         if !self.left_out() {
             return;
         }
@@ -368,7 +359,7 @@ fn kind(severity: Severity, message: &str) -> u64 {
 
 /// The candidate closest to `word`, when one is close enough to be a likely typo
 /// (`temprature` → `temperature`). Case is ignored.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

@@ -20,7 +20,7 @@ const NO_NEWLINE: &str = "\\ No newline at end of text";
 
 /// A unified diff from `before` (the remote version's fields; `None` for a new prompt)
 /// to `after` (the desired fields). Empty when they render the same.
-pub fn unified(
+pub(crate) fn unified(
     before: Option<&Map<String, Value>>,
     after: &Map<String, Value>,
     labels: (&str, &str),
@@ -137,7 +137,7 @@ fn pretty(value: &Value) -> String {
 }
 
 /// `diff` (from [`unified`] without colour) with ANSI colours for a terminal.
-pub fn paint(diff: &str) -> String {
+pub(crate) fn paint(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + 64);
     for line in diff.split_inclusive('\n') {
         let (body, newline) = match line.strip_suffix('\n') {

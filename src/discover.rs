@@ -22,7 +22,6 @@ use crate::localfile;
 use crate::prompt::MAX_FILE_BYTES;
 use crate::repofile::{MAX_SYMLINKS, Refusal, RepoDir};
 use ignores::Ignores;
-pub use resolve::normalize;
 use resolve::tree_kind;
 use walk::Walk;
 
@@ -74,7 +73,7 @@ impl DiscoverError {
 /// A problem reading one file of a tree. Paths are quoted as excerpts (a
 /// `content_file` can name any length of path).
 #[derive(Debug, Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error("{} does not exist", quoted(path))]
     Missing { path: String },
 
@@ -126,30 +125,30 @@ pub enum ReadError {
 /// The include/exclude globs of prompt files, matched against `/`-separated paths
 /// relative to the repository root. `*` stays within a directory; `**` crosses them.
 #[derive(Debug, Clone)]
-pub struct Matcher {
+pub(crate) struct Matcher {
     include: GlobSet,
     exclude: GlobSet,
 }
 
 impl Matcher {
-    pub fn new(settings: &PromptSettings) -> Result<Matcher, DiscoverError> {
+    pub(crate) fn new(settings: &PromptSettings) -> Result<Matcher, DiscoverError> {
         Ok(Matcher {
             include: glob_set("include", &settings.include)?,
             exclude: glob_set("exclude", &settings.exclude)?,
         })
     }
 
-    pub fn is_match(&self, path: &str) -> bool {
+    pub(crate) fn is_match(&self, path: &str) -> bool {
         self.includes(path) && !self.excludes(path)
     }
 
     /// Whether an include glob matches `path`.
-    pub fn includes(&self, path: &str) -> bool {
+    pub(crate) fn includes(&self, path: &str) -> bool {
         self.include.is_match(path)
     }
 
     /// Whether an exclude glob matches `path`.
-    pub fn excludes(&self, path: &str) -> bool {
+    pub(crate) fn excludes(&self, path: &str) -> bool {
         self.exclude.is_match(path)
     }
 }
@@ -176,7 +175,7 @@ fn glob_set(key: &'static str, globs: &[String]) -> Result<GlobSet, DiscoverErro
 
 /// Whether `path` matches the format's own file names (`*.prompt.yaml`,
 /// `*.prompt.yml`), whatever the configuration says.
-pub fn is_prompt_file_name(path: &str) -> bool {
+pub(crate) fn is_prompt_file_name(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     name.ends_with(".prompt.yaml") || name.ends_with(".prompt.yml")
 }
@@ -184,7 +183,7 @@ pub fn is_prompt_file_name(path: &str) -> bool {
 /// A tree of files: a commit's or the working tree's. Paths are relative to the
 /// repository root and `/`-separated.
 #[derive(Debug)]
-pub enum FileTree<'r> {
+pub(crate) enum FileTree<'r> {
     Commit(CommitTree<'r>),
     Disk {
         /// The root, canonical.
@@ -196,7 +195,7 @@ pub enum FileTree<'r> {
 
 impl FileTree<'_> {
     /// The working tree of `repo`.
-    pub fn worktree(repo: &GitRepo) -> FileTree<'_> {
+    pub(crate) fn worktree(repo: &GitRepo) -> FileTree<'_> {
         FileTree::Disk {
             root: repo.root().to_owned(),
             repo: Some(repo),
@@ -208,12 +207,12 @@ impl FileTree<'_> {
     /// anything else that `accept` takes is listed, FIFOs, sockets, devices and links
     /// that lead nowhere included, so that reading it reports what it is. A name that
     /// is not UTF-8 cannot be read by its path: it is listed as unreadable.
-    pub fn list(&self, accept: impl Fn(&str) -> bool) -> Result<Listing, DiscoverError> {
+    pub(crate) fn list(&self, accept: impl Fn(&str) -> bool) -> Result<Listing, DiscoverError> {
         self.list_under("", accept)
     }
 
     /// [`FileTree::list`] for the files under `dir` (relative to the root).
-    pub fn list_under(
+    pub(crate) fn list_under(
         &self,
         dir: &str,
         accept: impl Fn(&str) -> bool,
@@ -271,7 +270,7 @@ impl FileTree<'_> {
 
     /// The part of a tree on disk that reading needs (see [`Disk`]); `None` for a
     /// commit's tree.
-    pub fn disk(&self) -> Option<Disk<'_>> {
+    pub(crate) fn disk(&self) -> Option<Disk<'_>> {
         match self {
             FileTree::Commit(_) => None,
             FileTree::Disk { root, repo } => Some(Disk::new(root, *repo)),
@@ -280,7 +279,7 @@ impl FileTree<'_> {
 
     /// The blob id of the regular file at `path` of a commit's tree; `None` on disk
     /// (a working tree has no content ids) and for anything but a regular file.
-    pub fn blob_id(&self, path: &str) -> Option<git2::Oid> {
+    pub(crate) fn blob_id(&self, path: &str) -> Option<git2::Oid> {
         match self {
             FileTree::Commit(tree) => tree.blob_id(path),
             FileTree::Disk { .. } => None,
@@ -289,7 +288,7 @@ impl FileTree<'_> {
 
     /// Read the file at `path`, following symbolic links inside the repository; at
     /// most [`MAX_FILE_BYTES`].
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+    pub(crate) fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
         if let Some(disk) = self.disk() {
             return disk.read(path);
         }
@@ -300,7 +299,7 @@ impl FileTree<'_> {
     /// Where reading `path` finds its bytes: in a commit's tree, the blob (links
     /// followed), to be read with a [`BlobReader`] on another thread; on disk, or for
     /// what is not a regular file, what reading gives.
-    pub fn locate(&self, path: &str) -> Result<Located, ReadError> {
+    pub(crate) fn locate(&self, path: &str) -> Result<Located, ReadError> {
         let FileTree::Commit(tree) = self else {
             return self.read(path).map(Located::Read);
         };
@@ -340,7 +339,7 @@ impl FileTree<'_> {
 /// ([`RepoDir`]) over its root and git directories, without the repository's handle
 /// (which is not thread-safe), so that the files of one load can be read on every core.
 #[derive(Debug, Clone, Copy)]
-pub struct Disk<'a> {
+pub(crate) struct Disk<'a> {
     dir: RepoDir<'a>,
 }
 
@@ -357,7 +356,7 @@ impl<'a> Disk<'a> {
 
     /// [`FileTree::read`] on disk: resolved one `lstat` a component, links followed
     /// inside the root only, then the file that was found is read.
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
+    pub(crate) fn read(&self, path: &str) -> Result<Vec<u8>, ReadError> {
         self.dir
             .read(path, MAX_FILE_BYTES)
             .map_err(|refusal| refused(path, refusal))
@@ -366,7 +365,7 @@ impl<'a> Disk<'a> {
     /// The submodule (or other repository inside this one) that `path` (resolved,
     /// relative to the root) is in or is: the first directory on the way, itself
     /// included, that holds a `.git`.
-    pub fn submodule_of(&self, path: &str) -> Option<String> {
+    pub(crate) fn submodule_of(&self, path: &str) -> Option<String> {
         if path.is_empty() {
             return None;
         }
@@ -409,14 +408,14 @@ fn refused(path: &str, refusal: Refusal) -> ReadError {
 
 /// What [`FileTree::locate`] found: the blob to read, or what reading gave already.
 #[derive(Debug)]
-pub enum Located {
+pub(crate) enum Located {
     Blob { resolved: String, oid: git2::Oid },
     Read(Vec<u8>),
 }
 
 impl Located {
     /// The bytes, at most [`MAX_FILE_BYTES`].
-    pub fn read(self, reader: &BlobReader) -> Result<Vec<u8>, ReadError> {
+    pub(crate) fn read(self, reader: &BlobReader) -> Result<Vec<u8>, ReadError> {
         let (resolved, oid) = match self {
             Located::Blob { resolved, oid } => (resolved, oid),
             Located::Read(bytes) => return Ok(bytes),
@@ -432,7 +431,7 @@ impl Located {
 }
 
 /// A path's components joined with `/`.
-pub fn to_slash(path: &Path) -> String {
+pub(crate) fn to_slash(path: &Path) -> String {
     path.components()
         .filter_map(|component| match component {
             Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
@@ -446,7 +445,7 @@ pub fn to_slash(path: &Path) -> String {
 /// path (a name that is not UTF-8), with why, and the submodules that hold files the
 /// globs match (never read: they are another repository's).
 #[derive(Debug, Default)]
-pub struct Listing {
+pub(crate) struct Listing {
     pub files: Vec<String>,
     pub unreadable: Vec<(String, ReadError)>,
     pub submodules: Vec<Submodule>,
@@ -454,7 +453,7 @@ pub struct Listing {
 
 /// A submodule (or another repository inside this one) holding files the globs match.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Submodule {
+pub(crate) struct Submodule {
     /// Its path from the root.
     pub path: String,
     /// The matching files in it, from the root, in path order.

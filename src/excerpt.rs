@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 /// The most characters of a value a message quotes (a path of a repository, however
 /// deep, usually fits).
-pub const MAX_CHARS: usize = 100;
+pub(crate) const MAX_CHARS: usize = 100;
 /// Of a longer value: the characters kept from its start, and from its end.
 const HEAD: usize = 60;
 const TAIL: usize = 30;
@@ -18,7 +18,7 @@ const TAIL: usize = 30;
 /// `text` as it is when it has at most [`MAX_CHARS`] characters; otherwise its first
 /// and last characters around `…`, followed by its length: `abc…xyz (100,000
 /// characters)`.
-pub fn excerpt(text: &str) -> Cow<'_, str> {
+pub(crate) fn excerpt(text: &str) -> Cow<'_, str> {
     match cut(text) {
         None => Cow::Borrowed(text),
         Some((head, tail, chars)) => {
@@ -29,7 +29,7 @@ pub fn excerpt(text: &str) -> Cow<'_, str> {
 
 /// `text` in backticks, cut like [`excerpt`] with the length outside them:
 /// `` `abc` ``, or `` `abc…xyz` (100,000 characters) ``.
-pub fn quoted(text: &str) -> String {
+pub(crate) fn quoted(text: &str) -> String {
     match cut(text) {
         None => format!("`{text}`"),
         Some((head, tail, chars)) => {
@@ -63,7 +63,7 @@ fn cut(text: &str) -> Option<(&str, &str, usize)> {
 
 /// `text` cut to at most `max` characters, the cut marked with `…` (which counts as
 /// one of them): `ééééé` at 3 is `éé…`.
-pub fn head(text: &str, max: usize) -> Cow<'_, str> {
+pub(crate) fn head(text: &str, max: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max) {
         None => Cow::Borrowed(text),
         Some(_) => {
@@ -77,7 +77,7 @@ pub fn head(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// `n` with a comma every three digits: `79,950`.
-pub fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {

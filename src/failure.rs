@@ -40,13 +40,13 @@ impl FailureClass {
 
 /// An error and its causes as one line of text, `a: b: c`, leaving out a cause whose
 /// text the message already holds (many of our messages name their cause).
-pub fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     with_causes(error.to_string(), error.source())
 }
 
 /// `text` followed by `cause` and its own causes, `text: b: c`, leaving out a cause
 /// whose text is already said.
-pub fn with_causes(mut text: String, cause: Option<&dyn std::error::Error>) -> String {
+pub(crate) fn with_causes(mut text: String, cause: Option<&dyn std::error::Error>) -> String {
     let mut source = cause;
     while let Some(cause) = source {
         let cause_text = cause.to_string();

@@ -11,15 +11,15 @@ use rustix::process::{Resource, getrlimit, setrlimit};
 
 /// `EMFILE`: this process is at its descriptor limit, or (from `inotify_init`) the
 /// user is at the limit on inotify instances.
-pub const EMFILE: i32 = 24;
+pub(crate) const EMFILE: i32 = 24;
 /// `ENFILE`: the system-wide table of open files is full.
-pub const ENFILE: i32 = 23;
+pub(crate) const ENFILE: i32 = 23;
 
 /// Descriptors kept free of the probe server's connections for the daemon's own work
 /// (git, API connections, the watcher, logs).
 const RESERVE: u64 = 64;
 /// The probe server never holds more connections than this.
-pub const MAX_CONNECTIONS: usize = 512;
+pub(crate) const MAX_CONNECTIONS: usize = 512;
 /// Fewer free descriptors than this counts as exhausted: the watcher needs three
 /// (inotify, epoll, an eventfd).
 const EXHAUSTED_MARGIN: u64 = 8;
@@ -53,13 +53,13 @@ pub fn raise() -> Raised {
 }
 
 /// The soft limit on open files now (`None`: unlimited).
-pub fn soft_limit() -> Option<u64> {
+pub(crate) fn soft_limit() -> Option<u64> {
     getrlimit(Resource::Nofile).current
 }
 
 /// How many connections the probe server may hold with `soft` as the open-file limit:
 /// half of what is left after [`RESERVE`], at most [`MAX_CONNECTIONS`], at least 4.
-pub fn connection_cap(soft: Option<u64>) -> usize {
+pub(crate) fn connection_cap(soft: Option<u64>) -> usize {
     let Some(soft) = soft else {
         return MAX_CONNECTIONS;
     };
@@ -71,7 +71,7 @@ pub fn connection_cap(soft: Option<u64>) -> usize {
 
 /// How many descriptors this process has open (Linux: `/proc/self/fd`; elsewhere
 /// `/dev/fd`). Counting needs one descriptor itself: `EMFILE` here means none is free.
-pub fn open_count() -> io::Result<u64> {
+pub(crate) fn open_count() -> io::Result<u64> {
     let dir = if Path::new("/proc/self/fd").is_dir() {
         "/proc/self/fd"
     } else {
@@ -88,7 +88,7 @@ pub fn open_count() -> io::Result<u64> {
 
 /// Why an `EMFILE`/`ENFILE` happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exhaustion {
+pub(crate) enum Exhaustion {
     /// This process is out of descriptors (`open` of `limit`): transient, it passes
     /// when some are closed.
     Process { open: u64, limit: u64 },
@@ -99,15 +99,9 @@ pub enum Exhaustion {
     No,
 }
 
-impl Exhaustion {
-    pub fn is_exhausted(self) -> bool {
-        !matches!(self, Exhaustion::No)
-    }
-}
-
 /// Whether an error with OS code `code` means descriptors ran out, judged by counting
 /// them against the soft limit now.
-pub fn classify(code: Option<i32>) -> Exhaustion {
+pub(crate) fn classify(code: Option<i32>) -> Exhaustion {
     match code {
         Some(ENFILE) => Exhaustion::System,
         Some(EMFILE) => judge(open_count(), soft_limit()),
@@ -116,7 +110,7 @@ pub fn classify(code: Option<i32>) -> Exhaustion {
 }
 
 /// [`classify`]'s decision on what was counted.
-pub fn judge(open: io::Result<u64>, limit: Option<u64>) -> Exhaustion {
+pub(crate) fn judge(open: io::Result<u64>, limit: Option<u64>) -> Exhaustion {
     match (open, limit) {
         (Err(err), limit) if matches!(err.raw_os_error(), Some(EMFILE | ENFILE)) => {
             Exhaustion::Process {
@@ -155,7 +149,7 @@ mod tests {
         );
         assert_eq!(judge(Ok(40), Some(1024)), Exhaustion::No);
         let no_slot = io::Error::from_raw_os_error(EMFILE);
-        assert!(judge(Err(no_slot), Some(64)).is_exhausted());
+        assert_ne!(judge(Err(no_slot), Some(64)), Exhaustion::No);
         let other = io::Error::from_raw_os_error(2);
         assert_eq!(judge(Err(other), Some(64)), Exhaustion::No);
         assert_eq!(classify(Some(ENFILE)), Exhaustion::System);

@@ -138,7 +138,7 @@ fn revision_reason(err: &git2::Error) -> &'static str {
 }
 
 /// The git config key that marks a bare repository as a promptsync mirror (made by
-/// [`source`](crate::source)), which [`GitRepo::open`] reads like a working tree.
+/// `source`), which [`GitRepo::open`] reads like a working tree.
 pub const MARKER_KEY: &str = "promptsync.mirror";
 
 /// An open repository with a working tree.

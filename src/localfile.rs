@@ -93,7 +93,7 @@ impl fmt::Display for FileKind {
 
 /// Why a file could not be read. Carries no path: callers name their files themselves.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Nothing is there (or a symbolic link leads nowhere).
     Missing,
     /// Something that is not a regular file is there.
@@ -134,12 +134,12 @@ impl From<io::Error> for Failure {
 
 /// The kind of what `path` names (symbolic links followed): `Ok(None)` for a regular
 /// file. Never opens it.
-pub fn kind(path: &Path) -> Result<Option<FileKind>, Failure> {
+pub(crate) fn kind(path: &Path) -> Result<Option<FileKind>, Failure> {
     Ok(FileKind::of(&std::fs::metadata(path)?))
 }
 
 /// The bytes of the regular file at `path` (symbolic links followed), at most `limit`.
-pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
     if let Some(kind) = kind(path)? {
         return Err(Failure::NotAFile(kind));
     }
@@ -149,7 +149,7 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
 /// [`read`] for a path the caller has just seen to be a regular file (by `lstat`):
 /// opened without looking at it again. What was opened is still checked, and the open
 /// does not wait where the platform allows it to say so.
-pub fn read_opened(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read_opened(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
     let (file, metadata) = open(path)?;
     read_checked(file, &metadata, limit)
 }
@@ -157,7 +157,11 @@ pub fn read_opened(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
 /// [`read_opened`] for the file that `seen` (its `lstat`) describes: `Ok(None)` when
 /// what the open found is another file (same device and inode, or not), because a
 /// name on the way was swapped in between. Callers resolve the path again.
-pub fn read_if_same(path: &Path, seen: &Metadata, limit: u64) -> Result<Option<Vec<u8>>, Failure> {
+pub(crate) fn read_if_same(
+    path: &Path,
+    seen: &Metadata,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, Failure> {
     use std::os::unix::fs::MetadataExt as _;
     let (file, metadata) = open(path)?;
     if (metadata.dev(), metadata.ino()) != (seen.dev(), seen.ino()) {
@@ -204,7 +208,7 @@ fn read_at_most(file: File, expected: u64, limit: u64) -> Result<Vec<u8>, Failur
 }
 
 /// `1 MiB`, `64 KiB`, `100 bytes`.
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * KIB;
     if bytes >= MIB && bytes.is_multiple_of(MIB) {
@@ -217,7 +221,7 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// An I/O error's text without Rust's `(os error N)` suffix.
-pub fn io_text(err: &io::Error) -> String {
+pub(crate) fn io_text(err: &io::Error) -> String {
     let text = err.to_string();
     match text.rfind(" (os error ") {
         Some(cut) => text[..cut].to_owned(),

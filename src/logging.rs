@@ -161,7 +161,7 @@ where
 }
 
 /// A `MakeWriter` whose writers redact every secret promptsync holds
-/// ([`secret::Redacting`]): each event is one line, written when the writer is dropped
+/// (`secret::Redacting`): each event is one line, written when the writer is dropped
 /// at the latest.
 #[derive(Debug)]
 pub struct Redacted<M>(pub M);

@@ -6,7 +6,7 @@ use promptsync::cli::Cli;
 use promptsync::commands::ExitStatus;
 
 fn main() -> ExitCode {
-    promptsync::secret::redact_panics();
+    promptsync::redact_panics();
     let cli = match Cli::try_parse_checked(std::env::args_os()) {
         Ok(cli) => cli,
         Err(usage) => {
@@ -19,14 +19,7 @@ fn main() -> ExitCode {
     match promptsync::commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
-            // Server error bodies and file names can reach this text: escape controls,
-            // and redact every secret promptsync holds.
-            let err = promptsync::failure::chain(&err);
-            let err = promptsync::secret::redact(&err);
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {}", promptsync::term::block(&err));
-            }
+            promptsync::commands::print_error(&err);
             ExitStatus::Failure.into()
         }
     }

@@ -17,7 +17,7 @@ const ARENAS: libc::c_int = 2;
 /// made, lives as long as the process.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-pub fn limit_arenas() {
+pub(crate) fn limit_arenas() {
     // SAFETY: `mallopt` takes no pointers and glibc serializes it with every other
     // allocator call; `M_ARENA_MAX` with a positive value is always valid.
     let set = unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENAS) } == 1;
@@ -28,7 +28,7 @@ pub fn limit_arenas() {
 /// point (after a pass); it locks each arena in turn while it walks it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-pub fn release() {
+pub(crate) fn release() {
     // SAFETY: `malloc_trim` takes no pointers and only rearranges glibc's own free
     // lists, under their locks.
     let released = unsafe { libc::malloc_trim(0) } == 1;

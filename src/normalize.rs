@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::api::types::VersionSpec;
 
 /// Every content field of a version, in the order people read them.
-pub const CONTENT_FIELDS: &[&str] = &[
+pub(crate) const CONTENT_FIELDS: &[&str] = &[
     "model",
     "messages",
     "temperature",
@@ -38,7 +38,7 @@ pub const CONTENT_FIELDS: &[&str] = &[
 
 /// The value the API applies when a create leaves `field` out (respan-api.md 4.13).
 /// `model` and `messages` have none we can rely on.
-pub fn default_of(field: &str) -> Value {
+pub(crate) fn default_of(field: &str) -> Value {
     match field {
         "stream" | "is_enforcing_response_format" => json!(false),
         "temperature" => json!(0.7),
@@ -51,13 +51,13 @@ pub fn default_of(field: &str) -> Value {
 }
 
 /// Whether a canonical value is the API default of `field`.
-pub fn is_default(field: &str, value: &Value) -> bool {
+pub(crate) fn is_default(field: &str, value: &Value) -> bool {
     canonical_field(field, &default_of(field)) == *value
 }
 
 /// Canonical content of a version given as its wire fields (a remote version, or a
 /// serialised [`VersionSpec`]). Absent fields become their defaults.
-pub fn canonical(fields: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn canonical(fields: &Map<String, Value>) -> Map<String, Value> {
     CONTENT_FIELDS
         .iter()
         .map(|&field| {
@@ -71,7 +71,7 @@ pub fn canonical(fields: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// The content fields a spec sets explicitly, canonicalised, without defaults.
-pub fn explicit(spec: &VersionSpec) -> Map<String, Value> {
+pub(crate) fn explicit(spec: &VersionSpec) -> Map<String, Value> {
     let fields = spec_fields(spec);
     CONTENT_FIELDS
         .iter()
@@ -83,7 +83,7 @@ pub fn explicit(spec: &VersionSpec) -> Map<String, Value> {
 }
 
 /// A spec's content as wire fields (everything but `description`).
-pub fn spec_fields(spec: &VersionSpec) -> Map<String, Value> {
+pub(crate) fn spec_fields(spec: &VersionSpec) -> Map<String, Value> {
     match serde_json::to_value(spec) {
         Ok(Value::Object(mut map)) => {
             map.remove("description");
@@ -96,7 +96,7 @@ pub fn spec_fields(spec: &VersionSpec) -> Map<String, Value> {
 
 /// The fields a PATCH must send so the draft ends up with exactly `spec`'s content:
 /// every content field, defaults (or null) for those `spec` leaves out.
-pub fn full_body(spec: &VersionSpec) -> Map<String, Value> {
+pub(crate) fn full_body(spec: &VersionSpec) -> Map<String, Value> {
     let fields = spec_fields(spec);
     CONTENT_FIELDS
         .iter()
@@ -112,7 +112,7 @@ pub fn full_body(spec: &VersionSpec) -> Map<String, Value> {
 
 /// Content digest of a spec: SHA-256 of the canonical JSON (defaults filled), first
 /// 32 hex digits. Adding `temperature: 0.7` to a file does not change it.
-pub fn digest(spec: &VersionSpec) -> String {
+pub(crate) fn digest(spec: &VersionSpec) -> String {
     let canonical = canonical(&spec_fields(spec));
     let text = serde_json::to_string(&Value::Object(canonical)).unwrap_or_default();
     let hash = Sha256::digest(text.as_bytes());
@@ -124,14 +124,14 @@ pub fn digest(spec: &VersionSpec) -> String {
 
 /// Whether the remote content equals the spec, every field compared, defaults for
 /// what either side leaves out.
-pub fn equal_full(spec: &VersionSpec, remote: &Map<String, Value>) -> bool {
+pub(crate) fn equal_full(spec: &VersionSpec, remote: &Map<String, Value>) -> bool {
     canonical(&spec_fields(spec)) == canonical(remote)
 }
 
 /// Whether the remote content agrees with every field the spec sets explicitly.
 /// Fields the spec leaves out are not compared: used when the version is known to
 /// have been created from this very spec, so the server's own defaults are trusted.
-pub fn equal_explicit(spec: &VersionSpec, remote: &Map<String, Value>) -> bool {
+pub(crate) fn equal_explicit(spec: &VersionSpec, remote: &Map<String, Value>) -> bool {
     let remote = canonical(remote);
     explicit(spec)
         .iter()
@@ -139,7 +139,7 @@ pub fn equal_explicit(spec: &VersionSpec, remote: &Map<String, Value>) -> bool {
 }
 
 /// Names of the content fields whose canonical values differ.
-pub fn changed_fields(
+pub(crate) fn changed_fields(
     before: &Map<String, Value>,
     after: &Map<String, Value>,
 ) -> Vec<&'static str> {

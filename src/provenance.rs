@@ -18,14 +18,14 @@ const MAX_SUBJECT: usize = 200;
 
 /// What a description says about where a version came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provenance {
+pub(crate) struct Provenance {
     /// The commit id, or `worktree[@id]`.
     pub source: String,
     pub digest: String,
 }
 
 /// The description for a version created from `source` with content `digest`.
-pub fn describe(source: &SourceInfo, digest: &str) -> String {
+pub(crate) fn describe(source: &SourceInfo, digest: &str) -> String {
     let subject = source
         .subject
         .as_deref()
@@ -46,14 +46,14 @@ pub fn describe(source: &SourceInfo, digest: &str) -> String {
 
 /// The commit subject of a description promptsync wrote (the text before the
 /// provenance mark), if it has one.
-pub fn subject(description: &str) -> Option<&str> {
+pub(crate) fn subject(description: &str) -> Option<&str> {
     parse(description)?;
     let cut = description.rfind("[promptsync ")?;
     Some(description[..cut].trim_end()).filter(|s| !s.is_empty())
 }
 
 /// The provenance recorded in a description, if promptsync wrote one.
-pub fn parse(description: &str) -> Option<Provenance> {
+pub(crate) fn parse(description: &str) -> Option<Provenance> {
     let start = description.rfind("[promptsync ")?;
     let inner = description[start + "[promptsync ".len()..]
         .trim_end()

@@ -23,14 +23,14 @@ use crate::normalize;
 use crate::prompt;
 
 /// The first line of every pulled file: editors complete and check it with the schema.
-pub const SCHEMA_COMMENT: &str = "# yaml-language-server: $schema=https://raw.githubusercontent.com/promptsync/promptsync/main/config/prompt.schema.json";
+pub(crate) const SCHEMA_COMMENT: &str = "# yaml-language-server: $schema=https://raw.githubusercontent.com/promptsync/promptsync/main/config/prompt.schema.json";
 
 /// Message text longer than this (or with a line break) is written as a block.
 const BLOCK_FROM: usize = 80;
 
 /// Why a remote prompt cannot be written as a file.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum PullError {
+pub(crate) enum PullError {
     #[error("the remote prompt has no string id")]
     NoId,
 
@@ -57,7 +57,7 @@ const MESSAGE_KEYS: &[&str] = &["role", "content", "name", "tool_call_id", "tool
 
 /// The text of a prompt file for `prompt` at `version` (full fields), checked to read
 /// back as exactly that content.
-pub fn file_text(prompt: &Prompt, version: &Version) -> Result<String, PullError> {
+pub(crate) fn file_text(prompt: &Prompt, version: &Version) -> Result<String, PullError> {
     let id = prompt.id().ok_or(PullError::NoId)?;
     let number = version.number;
     let fields = &version.fields;
@@ -406,7 +406,7 @@ fn verify(text: &str, prompt: &Prompt, version: &Version) -> Result<(), PullErro
 
 /// A file name from a prompt name: lower case letters, digits and dashes (`Support
 /// assistant` → `support-assistant`), `prompt` when nothing is left.
-pub fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     let mut slug = String::new();
     for c in name.chars().flat_map(char::to_lowercase) {
         if c.is_alphanumeric() {
@@ -426,7 +426,7 @@ pub fn slug(name: &str) -> String {
 
 /// `slug.prompt.yaml`, or `slug-2.prompt.yaml` (and so on) when `taken` has it;
 /// the name chosen is added to `taken`.
-pub fn unique_file_name(slug: &str, taken: &mut BTreeSet<String>) -> String {
+pub(crate) fn unique_file_name(slug: &str, taken: &mut BTreeSet<String>) -> String {
     let mut n = 1;
     loop {
         let name = if n == 1 {

@@ -23,7 +23,7 @@ use crate::plan::{self, DeployStep, ReleaseRef, Remote};
 
 /// What a pass should do.
 #[derive(Debug, Clone)]
-pub struct PassOptions {
+pub(crate) struct PassOptions {
     pub source: SourceRev,
     /// Plan only: no change request is sent.
     pub dry_run: bool,
@@ -42,7 +42,12 @@ pub struct PassOptions {
 
 impl PassOptions {
     /// A one-shot pass of a command (`sync`, `plan`, `status`): no baseline, no cache.
-    pub fn command_line(source: SourceRev, dry_run: bool, deploy: bool, unmanaged: bool) -> Self {
+    pub(crate) fn command_line(
+        source: SourceRev,
+        dry_run: bool,
+        deploy: bool,
+        unmanaged: bool,
+    ) -> Self {
         PassOptions {
             source,
             dry_run,
@@ -58,14 +63,14 @@ impl PassOptions {
 mod reader;
 mod source;
 
-pub use crate::pass::{Pass, PassError, Unmanaged};
+pub(crate) use crate::pass::{Pass, PassError, Unmanaged};
 use reader::{Reader, Touched, touched};
 use source::load;
 
 /// Run one pass. Per-prompt failures are in the returned [`Pass`]; a problem that ends
 /// the pass (unreadable repository, unreachable API, a refused key) is a [`PassError`]
 /// with the part of the pass done before it.
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     client: &Client,
     options: &PassOptions,
@@ -80,7 +85,7 @@ pub async fn run(
 /// source, which is not read (`options.source` and `options.deploy` are not used).
 /// Without a release tag, or with `deploy.enabled = false`, it is a stalled
 /// [`PassError`]: a deploy-only pass that deploys nothing is a mistake to report.
-pub async fn deploy_only(
+pub(crate) async fn deploy_only(
     settings: &Settings,
     client: &Client,
     options: &PassOptions,

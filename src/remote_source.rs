@@ -15,7 +15,7 @@ use crate::source::{Look, Source, SourceError};
 /// release tags those settings name: the settings (their `repo` not yet pointed at the
 /// mirror) and the look. `operator`: the settings of the operator's layers alone.
 /// Blocking (the daemon's source worker runs it on a blocking thread).
-pub fn look_and_load(
+pub(crate) fn look_and_load(
     invocation: &Invocation,
     overrides: &Overrides,
     operator: &Settings,
@@ -42,7 +42,7 @@ pub fn look_and_load(
 
 /// The settings with the repository's own `promptsync.toml` as `commit` (in the
 /// mirror) holds it; no network.
-pub fn settings_at(
+pub(crate) fn settings_at(
     invocation: &Invocation,
     overrides: &Overrides,
     source: &Source,
@@ -72,7 +72,7 @@ pub fn settings_at(
 }
 
 /// The tag globs whose tags the mirror holds: none while deploying is off.
-pub fn release_tags(settings: &Settings) -> Vec<String> {
+pub(crate) fn release_tags(settings: &Settings) -> Vec<String> {
     if settings.deploy.enabled {
         settings.deploy.tags.clone()
     } else {

@@ -21,7 +21,7 @@ use std::path::{Component, Path};
 use crate::localfile::{self, Failure, FileKind};
 
 /// How many symbolic links one path may pass through.
-pub const MAX_SYMLINKS: usize = 40;
+pub(crate) const MAX_SYMLINKS: usize = 40;
 
 /// How often a file swapped between its `lstat` and its open is looked up again.
 const ATTEMPTS: usize = 3;
@@ -29,7 +29,7 @@ const ATTEMPTS: usize = 3;
 /// Why a file of the repository is not read. Carries no path but those of the
 /// repository's own links: callers name their files themselves.
 #[derive(Debug)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Nothing is there.
     Missing,
     /// A symbolic link on the way (`link`, relative to the root) leads to nothing.
@@ -99,7 +99,7 @@ impl From<Failure> for Refusal {
 
 /// A regular file inside the root, as resolution found it.
 #[derive(Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// Its path relative to the root, `/`-separated, without links, `.` or `..`.
     pub path: String,
     /// Its `lstat`.
@@ -108,7 +108,7 @@ pub struct Resolved {
 
 /// A directory tree on disk whose files are read because it names them.
 #[derive(Debug, Clone, Copy)]
-pub struct RepoDir<'a> {
+pub(crate) struct RepoDir<'a> {
     /// The root, canonical: every path is resolved from it and must stay under it.
     root: &'a Path,
     /// The repository's git directories (canonical), never read, whatever leads there.
@@ -117,7 +117,7 @@ pub struct RepoDir<'a> {
 
 impl<'a> RepoDir<'a> {
     /// The tree under `root`, which must be canonical (`std::fs::canonicalize`).
-    pub fn new(root: &'a Path) -> RepoDir<'a> {
+    pub(crate) fn new(root: &'a Path) -> RepoDir<'a> {
         RepoDir {
             root,
             git_dirs: None,
@@ -126,7 +126,7 @@ impl<'a> RepoDir<'a> {
 
     /// The same tree, refusing anything under `git_dirs` too (a `.git` component is
     /// refused in any case).
-    pub fn with_git_dirs(self, git_dirs: [&'a Path; 2]) -> RepoDir<'a> {
+    pub(crate) fn with_git_dirs(self, git_dirs: [&'a Path; 2]) -> RepoDir<'a> {
         RepoDir {
             git_dirs: Some(git_dirs),
             ..self
@@ -134,19 +134,19 @@ impl<'a> RepoDir<'a> {
     }
 
     /// The root.
-    pub fn root(&self) -> &'a Path {
+    pub(crate) fn root(&self) -> &'a Path {
         self.root
     }
 
     /// Whether `canonical` is under one of the git directories.
-    pub fn in_git_dirs(&self, canonical: &Path) -> bool {
+    pub(crate) fn in_git_dirs(&self, canonical: &Path) -> bool {
         self.git_dirs
             .is_some_and(|dirs| dirs.iter().any(|dir| canonical.starts_with(dir)))
     }
 
     /// The bytes of the regular file `path` (relative to the root, `/`-separated),
     /// at most `limit`.
-    pub fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, Refusal> {
+    pub(crate) fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, Refusal> {
         for _ in 0..ATTEMPTS {
             let resolved = self.resolve(path)?;
             let full = self.root.join(&resolved.path);
@@ -159,7 +159,7 @@ impl<'a> RepoDir<'a> {
 
     /// Follow `path` (relative to the root, `/`-separated) to a regular file inside
     /// the root and outside any git directory, one component at a time.
-    pub fn resolve(&self, path: &str) -> Result<Resolved, Refusal> {
+    pub(crate) fn resolve(&self, path: &str) -> Result<Resolved, Refusal> {
         // A path that names a git directory is refused as such, whatever is on disk.
         if path.split('/').any(is_git) {
             return Err(Refusal::InGitDir);
@@ -277,7 +277,7 @@ fn is_missing(err: &io::Error) -> bool {
 /// `path` relative to `root` (canonical) when the file it names lies inside it: its
 /// directory is resolved (links followed, as the operator named it), its last
 /// component is kept as it is, so that [`RepoDir::read`] decides where that leads.
-pub fn inside(root: &Path, path: &Path) -> Option<String> {
+pub(crate) fn inside(root: &Path, path: &Path) -> Option<String> {
     let name = path.file_name()?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,

@@ -25,10 +25,10 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use secrecy::{ExposeSecret, SecretString};
 
 /// What replaces a secret in output.
-pub const REDACTED: &str = "[redacted]";
+pub(crate) const REDACTED: &str = "[redacted]";
 
 /// Values shorter than this (in bytes) are not redacted.
-pub const MIN_SECRET_CHARS: usize = 8;
+pub(crate) const MIN_SECRET_CHARS: usize = 8;
 
 /// At most this many values are remembered (a daemon whose key file is rotated for
 /// years registers each key once); the oldest are forgotten first.
@@ -41,17 +41,17 @@ const MAX_PENDING: usize = 64 * 1024;
 /// A secret value of any kind: `Debug` and `Display` print `[redacted]`, creating one
 /// registers it with the redactor, and [`Secret::expose`] is the only way to its text.
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub(crate) struct Secret(SecretString);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         let value = value.into();
         register(&value);
         Secret(SecretString::from(value))
     }
 
     /// The text, for the one place that sends it (a header, a signature).
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 }
@@ -109,7 +109,7 @@ static REGISTRY: RwLock<Registry> = RwLock::new(Registry {
 /// and the forms it takes in JSON and Rust's `Debug` output (`"` and `\` escaped).
 /// A value with line breaks is registered line by line. Values shorter than
 /// [`MIN_SECRET_CHARS`] are ignored.
-pub fn register(value: &str) {
+pub(crate) fn register(value: &str) {
     let mut forms: Vec<String> = Vec::new();
     for line in value.lines().map(str::trim) {
         if line.len() < MIN_SECRET_CHARS {
@@ -167,7 +167,7 @@ fn longest() -> usize {
 
 /// `text` with every registered secret replaced by `[redacted]`; borrowed when there
 /// is none in it.
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     match finder() {
         Some(finder) if finder.is_match(text) => {
             Cow::Owned(finder.replace_all(text, &vec![REDACTED; finder.patterns_len()]))
@@ -177,7 +177,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 }
 
 /// [`redact`] for bytes (which need not be UTF-8).
-pub fn redact_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn redact_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
     match finder() {
         Some(finder) if finder.is_match(bytes) => Cow::Owned(
             finder.replace_all_bytes(bytes, &vec![REDACTED.as_bytes(); finder.patterns_len()]),
@@ -188,7 +188,7 @@ pub fn redact_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
 
 /// Whether `text` holds a registered secret (for output that must not be written at
 /// all when it does, such as a file).
-pub fn holds_secret(text: &str) -> bool {
+pub(crate) fn holds_secret(text: &str) -> bool {
     finder().is_some_and(|finder| finder.is_match(text))
 }
 

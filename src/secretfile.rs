@@ -16,7 +16,7 @@ use crate::localfile::{self, Failure};
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 /// Read the secret in `path`. The error names the file and what is wrong with it.
-pub fn read_file(path: &Path, what: &str) -> Result<SecretString, String> {
+pub(crate) fn read_file(path: &Path, what: &str) -> Result<SecretString, String> {
     let shown = path.display();
     let bytes = localfile::read(path, MAX_SECRET_BYTES).map_err(|failure| match failure {
         Failure::Missing => {
@@ -39,14 +39,14 @@ pub fn read_file(path: &Path, what: &str) -> Result<SecretString, String> {
 
 /// A secret from an environment variable (`GITHUB_TOKEN`), trimmed; `None` when unset
 /// or empty.
-pub fn from_env(value: Option<&str>) -> Option<SecretString> {
+pub(crate) fn from_env(value: Option<&str>) -> Option<SecretString> {
     let value = value?.trim();
     (!value.is_empty()).then(|| remember(SecretString::from(value.to_owned())))
 }
 
 /// Every secret of this module goes through here: the one call site where the
 /// process-wide redactor learns the values it must never let out.
-pub fn remember(secret: SecretString) -> SecretString {
+pub(crate) fn remember(secret: SecretString) -> SecretString {
     crate::secret::register(secret.expose_secret());
     secret
 }

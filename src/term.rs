@@ -12,13 +12,13 @@ use std::fmt::Write as _;
 
 /// `text` for one line of output: every control character escaped, line breaks and
 /// tabs included.
-pub fn line(text: &str) -> Cow<'_, str> {
+pub(crate) fn line(text: &str) -> Cow<'_, str> {
     escape(text, |_| false)
 }
 
 /// `text` for a block of lines: line feeds and tabs kept, every other control
 /// character escaped (a carriage return too: it would overwrite the line).
-pub fn block(text: &str) -> Cow<'_, str> {
+pub(crate) fn block(text: &str) -> Cow<'_, str> {
     escape(text, |c| c == '\n' || c == '\t')
 }
 

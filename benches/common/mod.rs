@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// Write prompt file `i` of a benchmark repository, at `revision`.
-pub fn write_prompt(repo: &Path, i: usize, revision: impl std::fmt::Display) {
+pub(crate) fn write_prompt(repo: &Path, i: usize, revision: impl std::fmt::Display) {
     let text = format!(
         "name: Prompt {i:05}\nmodel: gpt-4o\ntemperature: 0.3\nmessages:\n  - role: system\n    content: |\n      You are assistant number {i} ({revision} revision).\n      Answer briefly about {{{{topic}}}}.\n  - role: user\n    content: \"{{{{question}}}}\"\nvariables:\n  topic: billing\n  question: How do I pay?\n"
     );
@@ -20,7 +20,7 @@ pub fn write_prompt(repo: &Path, i: usize, revision: impl std::fmt::Display) {
 }
 
 /// A new repository in `repo` with `n` prompt files committed.
-pub fn repository(repo: &Path, n: usize) {
+pub(crate) fn repository(repo: &Path, n: usize) {
     git(repo, &["init", "--quiet", "--initial-branch=main"]);
     for i in 0..n {
         write_prompt(repo, i, "first");
@@ -43,25 +43,25 @@ fn git_command(repo: &Path, args: &[&str]) -> Command {
     command
 }
 
-pub fn git(repo: &Path, args: &[&str]) {
+pub(crate) fn git(repo: &Path, args: &[&str]) {
     let status = git_command(repo, args).status().unwrap();
     assert!(status.success(), "git {args:?}");
 }
 
-pub fn git_output(repo: &Path, args: &[&str]) -> String {
+pub(crate) fn git_output(repo: &Path, args: &[&str]) -> String {
     let output = git_command(repo, args).output().unwrap();
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 /// A `kB` field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`, `RssAnon:`...).
-pub fn status_kib(pid: u32, name: &str) -> Option<i64> {
+pub(crate) fn status_kib(pid: u32, name: &str) -> Option<i64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(name))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// User plus system CPU time of `pid` (clock ticks of 10 ms).
-pub fn cpu(pid: u32) -> Duration {
+pub(crate) fn cpu(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // The fields after the command name (which is in parentheses and may hold spaces):
     // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
@@ -75,7 +75,7 @@ pub fn cpu(pid: u32) -> Duration {
 /// count, `/proc/PID/task/*/schedstat`), for spans shorter than [`cpu`]'s 10 ms
 /// ticks. A thread that ended is not counted: measure across a span in which the
 /// process keeps its threads.
-pub fn cpu_precise(pid: u32) -> Duration {
+pub(crate) fn cpu_precise(pid: u32) -> Duration {
     let mut total = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let path = task.unwrap().path().join("schedstat");
@@ -94,7 +94,7 @@ pub fn cpu_precise(pid: u32) -> Duration {
 /// Wait until `pid` stops using CPU (its [`cpu`] time unchanged over `poll`), for at
 /// most 30 s: a pass's aftermath (the load cache packed, free pages returned) runs
 /// after its log line.
-pub fn wait_until_idle(pid: u32, poll: Duration) {
+pub(crate) fn wait_until_idle(pid: u32, poll: Duration) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut last = cpu(pid);
     loop {
@@ -108,7 +108,7 @@ pub fn wait_until_idle(pid: u32, poll: Duration) {
 }
 
 /// The release binary, quiet, run in `repo` against the emulator at `base`.
-pub fn promptsync(repo: &Path, base: &str, args: &[&str]) -> Command {
+pub(crate) fn promptsync(repo: &Path, base: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_promptsync"));
     command
         .current_dir(repo)
@@ -122,7 +122,7 @@ pub fn promptsync(repo: &Path, base: &str, args: &[&str]) -> Command {
 
 /// Run `command` to its end, sampling its peak RSS (`VmHWM`, KiB) every 2 ms; its wall
 /// time and that peak. Panics unless it succeeds.
-pub fn run_measured(mut command: Command) -> (Duration, i64) {
+pub(crate) fn run_measured(mut command: Command) -> (Duration, i64) {
     let started = std::time::Instant::now();
     let mut child = command.spawn().unwrap();
     let mut peak = 0;
@@ -140,7 +140,7 @@ pub fn run_measured(mut command: Command) -> (Duration, i64) {
 }
 
 /// A request to the emulator's admin endpoint; its JSON reply (`null` when empty).
-pub fn admin(
+pub(crate) fn admin(
     runtime: &tokio::runtime::Runtime,
     base: &str,
     method: reqwest::Method,
@@ -158,7 +158,7 @@ pub fn admin(
     })
 }
 
-pub fn set_latency(runtime: &tokio::runtime::Runtime, base: &str, ms: u64) {
+pub(crate) fn set_latency(runtime: &tokio::runtime::Runtime, base: &str, ms: u64) {
     admin(
         runtime,
         base,
@@ -168,7 +168,7 @@ pub fn set_latency(runtime: &tokio::runtime::Runtime, base: &str, ms: u64) {
     );
 }
 
-pub fn clear_requests(runtime: &tokio::runtime::Runtime, base: &str) {
+pub(crate) fn clear_requests(runtime: &tokio::runtime::Runtime, base: &str) {
     admin(
         runtime,
         base,
@@ -179,7 +179,7 @@ pub fn clear_requests(runtime: &tokio::runtime::Runtime, base: &str) {
 }
 
 /// The emulator's request log.
-pub fn requests(runtime: &tokio::runtime::Runtime, base: &str) -> Vec<Value> {
+pub(crate) fn requests(runtime: &tokio::runtime::Runtime, base: &str) -> Vec<Value> {
     admin(
         runtime,
         base,
@@ -193,7 +193,7 @@ pub fn requests(runtime: &tokio::runtime::Runtime, base: &str) -> Vec<Value> {
 }
 
 /// The emulator in this process, on a loopback port.
-pub fn emulator(
+pub(crate) fn emulator(
     runtime: &tokio::runtime::Runtime,
     config: promptsync_emulator::EmulatorConfig,
 ) -> promptsync_emulator::RunningEmulator {
@@ -205,18 +205,23 @@ pub fn emulator(
 
 /// `promptsync watch` (the release binary) on `repo` against the emulator at `base`,
 /// with its JSON log read line by line as it arrives.
-pub struct Watch {
+pub(crate) struct Watch {
     child: std::process::Child,
     log: std::sync::mpsc::Receiver<(std::time::Instant, String)>,
 }
 
 impl Watch {
-    pub fn start(repo: &Path, base: &str, env: &[(&str, &str)]) -> Watch {
+    pub(crate) fn start(repo: &Path, base: &str, env: &[(&str, &str)]) -> Watch {
         Watch::start_with(repo, base, env, &[])
     }
 
     /// [`Watch::start`] with more arguments (`--emulator`, say).
-    pub fn start_with(repo: &Path, base: &str, env: &[(&str, &str)], args: &[&str]) -> Watch {
+    pub(crate) fn start_with(
+        repo: &Path,
+        base: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Watch {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
             .current_dir(repo)
@@ -242,12 +247,12 @@ impl Watch {
         Watch { child, log }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Wait for the probe server to listen; its address (`127.0.0.1:PORT`).
-    pub fn listening(&self) -> String {
+    pub(crate) fn listening(&self) -> String {
         loop {
             let (_, line) = self
                 .log
@@ -262,7 +267,7 @@ impl Watch {
 
     /// Wait for a successful pass (of `revision`, when given); the instant its log line
     /// arrived. Panics on a failed pass.
-    pub fn wait_pass(&self, revision: Option<&str>) -> std::time::Instant {
+    pub(crate) fn wait_pass(&self, revision: Option<&str>) -> std::time::Instant {
         loop {
             let (at, line) = self
                 .log
@@ -282,7 +287,7 @@ impl Watch {
     }
 
     /// SIGTERM, then wait for a clean exit.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let pid = self.pid().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
@@ -291,13 +296,13 @@ impl Watch {
 }
 
 /// `promptsync emulator` in a process of its own, serving (and keeping) a state file.
-pub struct EmulatorProcess {
+pub(crate) struct EmulatorProcess {
     child: std::process::Child,
     base_url: String,
 }
 
 impl EmulatorProcess {
-    pub fn start(state: &Path) -> EmulatorProcess {
+    pub(crate) fn start(state: &Path) -> EmulatorProcess {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_promptsync"))
             .args([
@@ -326,16 +331,16 @@ impl EmulatorProcess {
         EmulatorProcess { child, base_url }
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         self.base_url.clone()
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGTERM, then wait for it to exit.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let pid = self.pid().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         self.child.wait().unwrap();

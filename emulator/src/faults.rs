@@ -292,19 +292,19 @@ impl Faults {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn latency(&self) -> Latency {
+    pub(crate) fn latency(&self) -> Latency {
         self.lock().latency
     }
 
-    pub fn set_latency(&self, latency: Latency) {
+    pub(crate) fn set_latency(&self, latency: Latency) {
         self.lock().latency = latency;
     }
 
-    pub fn rate_limit(&self) -> Option<RateLimit> {
+    pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
         self.lock().rate_limit
     }
 
-    pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) -> Result<(), String> {
+    pub(crate) fn set_rate_limit(&self, rate_limit: Option<RateLimit>) -> Result<(), String> {
         if let Some(limit) = rate_limit
             && (limit.requests == 0 || limit.window_ms == 0)
         {
@@ -317,7 +317,7 @@ impl Faults {
     }
 
     /// Arm faults, in order; returns their ids. All are checked before any is armed.
-    pub fn add_all(&self, rules: Vec<FaultRule>) -> Result<Vec<u64>, String> {
+    pub(crate) fn add_all(&self, rules: Vec<FaultRule>) -> Result<Vec<u64>, String> {
         let matchers = rules
             .iter()
             .map(FaultRule::check)
@@ -340,7 +340,7 @@ impl Faults {
     }
 
     /// The armed faults with their ids and remaining counts.
-    pub fn list(&self) -> Vec<Value> {
+    pub(crate) fn list(&self) -> Vec<Value> {
         self.lock()
             .rules
             .iter()
@@ -348,7 +348,7 @@ impl Faults {
             .collect()
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.lock().rules.clear();
     }
 

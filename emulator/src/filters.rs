@@ -339,7 +339,7 @@ fn bad_filter(field: &str, message: impl Into<String>) -> Failure {
 
 impl Filter {
     /// Parse the `filters` and top-level `operator` keys of a list or summary body.
-    pub fn parse(body: &Map<String, Value>, scope: Scope) -> Result<Filter, Failure> {
+    pub(crate) fn parse(body: &Map<String, Value>, scope: Scope) -> Result<Filter, Failure> {
         let any = match body.get("operator") {
             None | Some(Value::Null) => false,
             Some(Value::String(op)) if op.eq_ignore_ascii_case("and") => false,
@@ -387,7 +387,7 @@ impl Filter {
 
     /// Whether `prompt` is selected. Deleted prompts are selected only when the
     /// filter asks about `is_deleted`.
-    pub fn matches(&self, prompt: &PromptRecord) -> bool {
+    pub(crate) fn matches(&self, prompt: &PromptRecord) -> bool {
         if !self.mentions_deleted && prompt.is_deleted() {
             return false;
         }
@@ -556,7 +556,7 @@ enum SortKey {
 
 impl Sort {
     /// Parse `sort_by` (default `-id`).
-    pub fn parse(sort_by: Option<&str>) -> Result<Sort, Failure> {
+    pub(crate) fn parse(sort_by: Option<&str>) -> Result<Sort, Failure> {
         let text = sort_by.unwrap_or("-id");
         let (descending, name) = match text.strip_prefix('-') {
             Some(name) => (true, name),
@@ -579,7 +579,7 @@ impl Sort {
         Ok(Sort { key, descending })
     }
 
-    pub fn compare(&self, a: &PromptRecord, b: &PromptRecord) -> Ordering {
+    pub(crate) fn compare(&self, a: &PromptRecord, b: &PromptRecord) -> Ordering {
         let by_seq = a.seq.cmp(&b.seq);
         let ordering = match &self.key {
             SortKey::Seq => by_seq,

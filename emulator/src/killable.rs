@@ -119,7 +119,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.killed.store(true, Ordering::Release);
     }
 }

@@ -58,42 +58,42 @@ fn edited_by() -> Value {
 }
 
 impl PromptRecord {
-    pub fn is_deleted(&self) -> bool {
+    pub(crate) fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
     }
 
     /// The newest version: the draft if there is one (4.1).
-    pub fn current(&self) -> Option<&VersionRecord> {
+    pub(crate) fn current(&self) -> Option<&VersionRecord> {
         self.versions.last()
     }
 
-    pub fn live_version(&self) -> Option<&VersionRecord> {
+    pub(crate) fn live_version(&self) -> Option<&VersionRecord> {
         self.live.and_then(|n| self.version(n))
     }
 
     /// The draft's position, if the newest version is one.
-    pub fn draft_index(&self) -> Option<usize> {
+    pub(crate) fn draft_index(&self) -> Option<usize> {
         let last = self.versions.len().checked_sub(1)?;
         (!self.versions[last].readonly).then_some(last)
     }
 
-    pub fn index_of(&self, number: u32) -> Option<usize> {
+    pub(crate) fn index_of(&self, number: u32) -> Option<usize> {
         self.versions
             .binary_search_by_key(&number, |v| v.version)
             .ok()
     }
 
-    pub fn version(&self, number: u32) -> Option<&VersionRecord> {
+    pub(crate) fn version(&self, number: u32) -> Option<&VersionRecord> {
         self.index_of(number).map(|i| &self.versions[i])
     }
 
     /// Read-only versions (the `commit_count` filter field).
-    pub fn commit_count(&self) -> usize {
+    pub(crate) fn commit_count(&self) -> usize {
         self.versions.iter().filter(|v| v.readonly).count()
     }
 
     /// The full prompt object (E4, list items).
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let version = |v: Option<&VersionRecord>| v.map_or(Value::Null, |v| v.to_json(self.live));
         json!({
             "id": self.id,
@@ -112,7 +112,7 @@ impl PromptRecord {
     }
 
     /// The short prompt object of an update (E5).
-    pub fn update_json(&self) -> Value {
+    pub(crate) fn update_json(&self) -> Value {
         json!({
             "id": self.id,
             "prompt_id": self.id,
@@ -141,7 +141,7 @@ impl VersionRecord {
     }
 
     /// The full version object (E8, E9, E10, list items), given the prompt's live number.
-    pub fn to_json(&self, live: Option<u32>) -> Value {
+    pub(crate) fn to_json(&self, live: Option<u32>) -> Value {
         let mut object = self.head();
         for field in VERSION_FIELDS {
             let value = self.fields.get(field).cloned().unwrap_or(Value::Null);
@@ -152,7 +152,7 @@ impl VersionRecord {
     }
 
     /// The short version object of commit and deploy responses (2.2.1).
-    pub fn short_json(&self, live: Option<u32>) -> Value {
+    pub(crate) fn short_json(&self, live: Option<u32>) -> Value {
         let mut object = self.head();
         for field in ["description", "messages", "model"] {
             let value = self.fields.get(field).cloned().unwrap_or(Value::Null);

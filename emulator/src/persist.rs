@@ -156,7 +156,7 @@ pub(crate) type Snapshot = Box<dyn Fn() -> Result<(u64, Vec<u8>), String> + Send
 
 impl Persister {
     /// Start the writer; `initial` is the generation already on disk.
-    pub fn start(
+    pub(crate) fn start(
         path: PathBuf,
         initial: u64,
         snapshot: Snapshot,
@@ -198,7 +198,7 @@ impl Persister {
 
     /// After a change that brought the store to `generation`: wait until it is on disk
     /// (durable writes), or only ask for a save (deferred writes).
-    pub async fn after_change(&self, generation: u64) -> Result<(), String> {
+    pub(crate) async fn after_change(&self, generation: u64) -> Result<(), String> {
         if self.saved.borrow().generation >= generation {
             return Ok(());
         }
@@ -228,7 +228,7 @@ impl Persister {
     }
 
     /// Save whatever is pending and stop the writer.
-    pub async fn finish(&self) -> Result<(), EmulatorError> {
+    pub(crate) async fn finish(&self) -> Result<(), EmulatorError> {
         let _ = self.stop.send(true);
         let task = self
             .task

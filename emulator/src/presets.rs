@@ -129,7 +129,7 @@ impl Presets {
     }
 
     /// Every preset in the order of [`preset_order`], as list items.
-    pub fn list(&self, key: &str, descending: bool) -> Vec<Value> {
+    pub(crate) fn list(&self, key: &str, descending: bool) -> Vec<Value> {
         let mut items: Vec<&PresetRecord> = self.items.iter().collect();
         items.sort_by(|a, b| {
             let ordering = match key {
@@ -148,7 +148,7 @@ impl Presets {
         items.into_iter().map(PresetRecord::list_json).collect()
     }
 
-    pub fn create(&mut self, id: String, input: PresetInput, now: &str) -> Value {
+    pub(crate) fn create(&mut self, id: String, input: PresetInput, now: &str) -> Value {
         let record = PresetRecord {
             id,
             seq: self.next_seq,
@@ -164,11 +164,16 @@ impl Presets {
         body
     }
 
-    pub fn retrieve(&self, id: &str) -> Result<Value, Failure> {
+    pub(crate) fn retrieve(&self, id: &str) -> Result<Value, Failure> {
         self.position(id).map(|i| self.items[i].detail_json())
     }
 
-    pub fn update(&mut self, id: &str, input: PresetInput, now: &str) -> Result<Value, Failure> {
+    pub(crate) fn update(
+        &mut self,
+        id: &str,
+        input: PresetInput,
+        now: &str,
+    ) -> Result<Value, Failure> {
         let position = self.position(id)?;
         let record = &mut self.items[position];
         if let Some(name) = input.name {
@@ -184,7 +189,7 @@ impl Presets {
         Ok(record.updated_json())
     }
 
-    pub fn delete(&mut self, id: &str) -> Result<(), Failure> {
+    pub(crate) fn delete(&mut self, id: &str) -> Result<(), Failure> {
         let position = self.position(id)?;
         self.items.remove(position);
         Ok(())

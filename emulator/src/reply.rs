@@ -15,7 +15,7 @@ pub(crate) struct Failure {
 
 impl Failure {
     /// Any status with `{"detail": message}`.
-    pub fn detail(status: u16, message: impl Into<String>) -> Failure {
+    pub(crate) fn detail(status: u16, message: impl Into<String>) -> Failure {
         Failure {
             status,
             body: json!({ "detail": message.into() }),
@@ -23,12 +23,12 @@ impl Failure {
     }
 
     /// 400 with `{"detail": message}` (lifecycle rules).
-    pub fn bad_request(message: impl Into<String>) -> Failure {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Failure {
         Failure::detail(400, message)
     }
 
     /// 400 with a DRF field map, e.g. `{"temperature": ["Ensure ..."]}`.
-    pub fn fields(errors: FieldErrors) -> Failure {
+    pub(crate) fn fields(errors: FieldErrors) -> Failure {
         Failure {
             status: 400,
             body: Value::Object(errors.into_map()),
@@ -36,19 +36,19 @@ impl Failure {
     }
 
     /// 400 with one field error.
-    pub fn field(field: &str, message: impl Into<String>) -> Failure {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Failure {
         let mut errors = FieldErrors::default();
         errors.add(field, message);
         Failure::fields(errors)
     }
 
     /// 404 `Not found.`
-    pub fn not_found() -> Failure {
+    pub(crate) fn not_found() -> Failure {
         Failure::detail(404, "Not found.")
     }
 
     /// One line for a bulk item error or a log: the detail, or the field map flattened.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         if let Some(detail) = self.body.get("detail").and_then(Value::as_str) {
             return detail.to_owned();
         }
@@ -76,7 +76,7 @@ fn flatten(messages: &Value) -> String {
 pub(crate) struct FieldErrors(Map<String, Value>);
 
 impl FieldErrors {
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+    pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
         let entry = self
             .0
             .entry(field.to_owned())
@@ -87,20 +87,20 @@ impl FieldErrors {
     }
 
     /// Set a field's errors to a nested structure (a list serializer's per-item maps).
-    pub fn set(&mut self, field: &str, detail: Value) {
+    pub(crate) fn set(&mut self, field: &str, detail: Value) {
         self.0.insert(field.to_owned(), detail);
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn into_map(self) -> Map<String, Value> {
+    pub(crate) fn into_map(self) -> Map<String, Value> {
         self.0
     }
 
     /// `Ok(())` when nothing was found, else the 400.
-    pub fn into_result(self) -> Result<(), Failure> {
+    pub(crate) fn into_result(self) -> Result<(), Failure> {
         if self.is_empty() {
             Ok(())
         } else {

@@ -59,7 +59,7 @@ pub(crate) struct RequestLog {
 }
 
 impl RequestLog {
-    pub fn new(capacity: usize) -> RequestLog {
+    pub(crate) fn new(capacity: usize) -> RequestLog {
         RequestLog {
             next_seq: AtomicU64::new(1),
             capacity: capacity.max(1),
@@ -81,7 +81,7 @@ impl RequestLog {
     }
 
     /// Records with `seq > since`, in arrival order, and how many were dropped.
-    pub fn read(&self, since: u64) -> (Vec<RequestRecord>, u64) {
+    pub(crate) fn read(&self, since: u64) -> (Vec<RequestRecord>, u64) {
         let records = self
             .records
             .lock()
@@ -92,7 +92,7 @@ impl RequestLog {
         (out, self.dropped.load(Ordering::Relaxed))
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.records
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

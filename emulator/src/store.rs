@@ -47,7 +47,7 @@ pub(crate) struct BulkOutcome {
 }
 
 impl BulkOutcome {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let errors: Vec<Value> = self
             .errors
             .iter()
@@ -77,7 +77,7 @@ fn draft_refused(number: u32) -> Failure {
 
 impl Store {
     /// Check a store read from a file and rebuild its index.
-    pub fn restored(mut self) -> Result<Store, String> {
+    pub(crate) fn restored(mut self) -> Result<Store, String> {
         self.index.clear();
         for (position, prompt) in self.prompts.iter().enumerate() {
             if self.index.insert(prompt.id.clone(), position).is_some() {
@@ -111,7 +111,7 @@ impl Store {
     }
 
     /// Increases with every change; the persistence layer saves up to it.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 
@@ -132,20 +132,20 @@ impl Store {
     }
 
     /// Forget every prompt and preset (the admin reset).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.prompts.clear();
         self.index.clear();
         self.presets = Presets::default();
         self.changed();
     }
 
-    pub fn presets(&self) -> &Presets {
+    pub(crate) fn presets(&self) -> &Presets {
         &self.presets
     }
 
     /// Run a change on the presets with a fresh id and timestamp; a success counts as
     /// a change of the store.
-    pub fn change_presets<T>(
+    pub(crate) fn change_presets<T>(
         &mut self,
         op: impl FnOnce(&mut Presets, String, &str) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
@@ -177,7 +177,7 @@ impl Store {
     // --- prompts -------------------------------------------------------------------
 
     /// E2: a prompt with no version (4.2).
-    pub fn create_prompt(&mut self, input: PromptInput) -> Value {
+    pub(crate) fn create_prompt(&mut self, input: PromptInput) -> Value {
         let now = self.now();
         let mut id = new_id("prm_");
         while self.index.contains_key(&id) {
@@ -209,7 +209,7 @@ impl Store {
     }
 
     /// E1: the prompts `filter` selects, in `sort` order.
-    pub fn select(&self, filter: &Filter, sort: &Sort) -> Vec<&PromptRecord> {
+    pub(crate) fn select(&self, filter: &Filter, sort: &Sort) -> Vec<&PromptRecord> {
         let mut selected: Vec<&PromptRecord> =
             self.prompts.iter().filter(|p| filter.matches(p)).collect();
         selected.sort_by(|a, b| sort.compare(a, b));
@@ -217,17 +217,17 @@ impl Store {
     }
 
     /// E14: how many prompts `filter` selects.
-    pub fn count(&self, filter: &Filter) -> usize {
+    pub(crate) fn count(&self, filter: &Filter) -> usize {
         self.prompts.iter().filter(|p| filter.matches(p)).count()
     }
 
     /// E4.
-    pub fn retrieve_prompt(&self, id: &str) -> Result<Value, Failure> {
+    pub(crate) fn retrieve_prompt(&self, id: &str) -> Result<Value, Failure> {
         self.prompt(id).map(PromptRecord::to_json)
     }
 
     /// E5: name and description; `deploy: true` only behind `legacy_prompt_deploy`.
-    pub fn update_prompt(
+    pub(crate) fn update_prompt(
         &mut self,
         id: &str,
         input: PromptInput,
@@ -260,7 +260,7 @@ impl Store {
     }
 
     /// E6: soft delete (4.11).
-    pub fn delete_prompt(&mut self, id: &str) -> Result<(), Failure> {
+    pub(crate) fn delete_prompt(&mut self, id: &str) -> Result<(), Failure> {
         let now = self.now();
         let prompt = self.prompt_mut(id)?;
         prompt.deleted_at = Some(now.clone());
@@ -272,13 +272,13 @@ impl Store {
     // --- versions ------------------------------------------------------------------
 
     /// E7: a prompt's versions, oldest first, and its live number.
-    pub fn versions(&self, id: &str) -> Result<(&[VersionRecord], Option<u32>), Failure> {
+    pub(crate) fn versions(&self, id: &str) -> Result<(&[VersionRecord], Option<u32>), Failure> {
         let prompt = self.prompt(id)?;
         Ok((&prompt.versions, prompt.live))
     }
 
     /// E8: the new version is the draft; every earlier one becomes read-only (4.3).
-    pub fn create_version(
+    pub(crate) fn create_version(
         &mut self,
         id: &str,
         input: VersionInput,
@@ -315,7 +315,7 @@ impl Store {
     }
 
     /// E9.
-    pub fn retrieve_version(&self, id: &str, number: u32) -> Result<Value, Failure> {
+    pub(crate) fn retrieve_version(&self, id: &str, number: u32) -> Result<Value, Failure> {
         let prompt = self.prompt(id)?;
         prompt
             .version(number)
@@ -326,7 +326,7 @@ impl Store {
     /// E10: edit the draft in place, refuse (or fork) edits to read-only versions, and
     /// with `deploy: true` deploy the result (4.4, 4.7). Checked in full before any
     /// change, so a refused deploy leaves the edit unapplied too.
-    pub fn update_version(
+    pub(crate) fn update_version(
         &mut self,
         id: &str,
         number: u32,
@@ -374,7 +374,12 @@ impl Store {
     }
 
     /// E11: the live version stays unless `delete_live = allow` (4.10).
-    pub fn delete_version(&mut self, id: &str, number: u32, knobs: Knobs) -> Result<(), Failure> {
+    pub(crate) fn delete_version(
+        &mut self,
+        id: &str,
+        number: u32,
+        knobs: Knobs,
+    ) -> Result<(), Failure> {
         let now = self.now();
         let prompt = self.prompt_mut(id)?;
         let index = prompt
@@ -394,7 +399,7 @@ impl Store {
 
     /// E12: freeze the draft (and with `commit_mode = bump` open N+1). Returns the
     /// committed version, short form.
-    pub fn commit(
+    pub(crate) fn commit(
         &mut self,
         id: &str,
         description: Option<String>,
@@ -409,7 +414,7 @@ impl Store {
     }
 
     /// E13: make a committed version live (4.6). Already live: 200, no change.
-    pub fn deploy(&mut self, id: &str, number: i64, knobs: Knobs) -> Result<Value, Failure> {
+    pub(crate) fn deploy(&mut self, id: &str, number: i64, knobs: Knobs) -> Result<Value, Failure> {
         let now = self.now();
         let prompt = self.prompt_mut(id)?;
         let number = u32::try_from(number).map_err(|_| version_not_found(number))?;
@@ -425,7 +430,7 @@ impl Store {
 
     /// E3: check the envelope (400 for a malformed one), then run the items in order,
     /// each on its own; failures are indexed item errors (4.12).
-    pub fn bulk(
+    pub(crate) fn bulk(
         &mut self,
         body: &Map<String, Value>,
         knobs: Knobs,

@@ -39,15 +39,15 @@ use super::types::{
 use crate::config::ApiSettings;
 
 /// Page size of `POST /api/prompts/list/` (the documented maximum).
-pub const PROMPT_PAGE_SIZE: usize = 100;
+pub(super) const PROMPT_PAGE_SIZE: usize = 100;
 /// Page size of `GET .../versions/`: 100, like prompts, so that a page of versions
 /// needs no more room than a page of prompts.
-pub const VERSION_PAGE_SIZE: usize = 100;
+pub(super) const VERSION_PAGE_SIZE: usize = 100;
 /// Pages [`Client::list_prompts`] reads at most: 100,000 prompts at 100 a page.
-pub const MAX_PROMPT_PAGES: u64 = 1000;
+pub(super) const MAX_PROMPT_PAGES: u64 = 1000;
 /// Pages [`Client::list_versions`] reads at most: 10,000 versions of one prompt at
 /// 100 a page.
-pub const MAX_VERSION_PAGES: u64 = 100;
+pub(super) const MAX_VERSION_PAGES: u64 = 100;
 
 /// The largest 2xx body promptsync reads: 8 MiB. The largest replies are list pages
 /// of 100 prompts whose current and live versions come in full: real prompts are a
@@ -56,12 +56,12 @@ pub const MAX_VERSION_PAGES: u64 = 100;
 /// (twice that, for JSON escaping, and twice again for its two versions) beside 99
 /// ordinary ones. A body at the limit, decoded within [`MAX_REPLY_VALUES`], costs
 /// under 30 MiB while it is read; a 1.5 GB body costs no more.
-pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+pub(super) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// A Respan prompts API client. Cheap to clone; clones share the connection pool, the
 /// in-flight limit and the pause a 429 sets.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     inner: Arc<Inner>,
     /// What the replies of one pass hold together (`for_one_pass`); `None`: each
     /// listing is counted on its own.
@@ -84,7 +84,7 @@ struct Inner {
 }
 
 /// Called after every exchange with the method and the status (`None`: no answer).
-pub type ReplyHook = Arc<dyn Fn(&'static str, Option<u16>) + Send + Sync>;
+pub(super) type ReplyHook = Arc<dyn Fn(&'static str, Option<u16>) + Send + Sync>;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,7 +103,7 @@ enum Changed<T> {
 
 impl Client {
     /// A client for the configured base URL and key.
-    pub fn new(settings: &ApiSettings) -> Result<Client, ApiError> {
+    pub(crate) fn new(settings: &ApiSettings) -> Result<Client, ApiError> {
         let key = settings.api_key.as_ref().ok_or(ApiError::MissingKey)?;
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
@@ -156,7 +156,7 @@ impl Client {
     }
 
     /// [`Client::new`], telling `hook` the method and status of every exchange.
-    pub fn observed(settings: &ApiSettings, hook: ReplyHook) -> Result<Client, ApiError> {
+    pub(crate) fn observed(settings: &ApiSettings, hook: ReplyHook) -> Result<Client, ApiError> {
         let client = Client::new(settings)?;
         let Ok(mut inner) = Arc::try_unwrap(client.inner) else {
             unreachable!("a new client has no other handle")
@@ -172,7 +172,7 @@ impl Client {
     /// replies hold against one bound for a pass ([`crate::api::MAX_HELD_BYTES`],
     /// [`crate::api::MAX_HELD_VALUES`]): a pass's snapshot, histories and versions together never
     /// hold more, however many listings and requests it takes.
-    pub fn for_one_pass(&self) -> Client {
+    pub(crate) fn for_one_pass(&self) -> Client {
         Client {
             inner: Arc::clone(&self.inner),
             held: Some(Arc::new(Held::new("the replies of this pass"))),
@@ -231,7 +231,7 @@ impl Client {
     }
 
     /// When requests go out again, while a server's `Retry-After` holds them.
-    pub fn paused_until(&self) -> Option<SystemTime> {
+    pub(crate) fn paused_until(&self) -> Option<SystemTime> {
         self.inner.pacer.paused_until()
     }
 
@@ -239,7 +239,7 @@ impl Client {
     /// (at most [`MAX_PROMPT_PAGES`]; see `paging` for when a listing ends); items
     /// that do not parse are in the listing's problems, and a listing whose pages
     /// disagree with its `count` says so in `untrusted`.
-    pub async fn list_prompts(
+    pub(crate) async fn list_prompts(
         &self,
         filters: &Map<String, Value>,
     ) -> Result<Listing<Prompt>, ApiError> {
@@ -249,7 +249,7 @@ impl Client {
     /// Every prompt of the account, all pages, each kept small ([`AccountPrompt`]: its
     /// facts and JSON text, counted as bytes of what the replies hold); otherwise as
     /// [`Client::list_prompts`] without filters.
-    pub async fn list_account(&self) -> Result<Listing<AccountPrompt>, ApiError> {
+    pub(crate) async fn list_account(&self) -> Result<Listing<AccountPrompt>, ApiError> {
         self.prompt_pages(&Map::new()).await
     }
 
@@ -269,7 +269,7 @@ impl Client {
 
     /// A prompt of [`Client::list_account`] read in full from its text, its JSON
     /// values counted against what this client's replies may hold.
-    pub fn full_prompt(&self, item: &AccountPrompt) -> Result<Prompt, ApiError> {
+    pub(crate) fn full_prompt(&self, item: &AccountPrompt) -> Result<Prompt, ApiError> {
         let target = target(&Method::POST, "/api/prompts/list/");
         let left = self
             .held
@@ -296,7 +296,7 @@ impl Client {
     }
 
     /// One prompt with its current and live versions.
-    pub async fn get_prompt(&self, prompt_id: &str) -> Result<Prompt, ApiError> {
+    pub(crate) async fn get_prompt(&self, prompt_id: &str) -> Result<Prompt, ApiError> {
         let path = format!("/api/prompts/{}/", segment(prompt_id)?);
         self.request(Method::GET, &path, None, "a prompt object")
             .await
@@ -304,7 +304,7 @@ impl Client {
 
     /// Create a prompt. After an unknown outcome, `recover` looks for it (by name) and
     /// returns it if it was created after all.
-    pub async fn create_prompt<R, Fut>(
+    pub(crate) async fn create_prompt<R, Fut>(
         &self,
         body: &CreatePrompt<'_>,
         recover: R,
@@ -325,7 +325,7 @@ impl Client {
     }
 
     /// Change a prompt's name or description.
-    pub async fn update_prompt(
+    pub(crate) async fn update_prompt(
         &self,
         prompt_id: &str,
         body: &UpdatePrompt<'_>,
@@ -340,7 +340,10 @@ impl Client {
 
     /// Every version of a prompt, newest first (at most [`MAX_VERSION_PAGES`]); items
     /// that do not parse are in the listing's problems.
-    pub async fn list_versions(&self, prompt_id: &str) -> Result<Listing<Version>, ApiError> {
+    pub(crate) async fn list_versions(
+        &self,
+        prompt_id: &str,
+    ) -> Result<Listing<Version>, ApiError> {
         let pager = Pager::new("versions", VERSION_PAGE_SIZE, MAX_VERSION_PAGES);
         let id = segment(prompt_id)?;
         let path_of = |page: u64| {
@@ -350,7 +353,11 @@ impl Client {
     }
 
     /// One version, with all its fields.
-    pub async fn get_version(&self, prompt_id: &str, number: u64) -> Result<Version, ApiError> {
+    pub(crate) async fn get_version(
+        &self,
+        prompt_id: &str,
+        number: u64,
+    ) -> Result<Version, ApiError> {
         let path = format!("/api/prompts/{}/versions/{number}/", segment(prompt_id)?);
         self.request(Method::GET, &path, None, "a version object")
             .await
@@ -358,7 +365,7 @@ impl Client {
 
     /// Create a version (the new draft). After an unknown outcome, `recover` re-reads
     /// the prompt and returns the version if it was created after all.
-    pub async fn create_version<R, Fut>(
+    pub(crate) async fn create_version<R, Fut>(
         &self,
         prompt_id: &str,
         spec: &VersionSpec,
@@ -375,7 +382,7 @@ impl Client {
     }
 
     /// Edit the draft in place with `fields` (absent: unchanged; null: cleared).
-    pub async fn update_version(
+    pub(crate) async fn update_version(
         &self,
         prompt_id: &str,
         number: u64,
@@ -389,7 +396,7 @@ impl Client {
 
     /// Commit (freeze) the prompt's draft. After an unknown outcome, `recover` re-reads
     /// and returns the committed version if the commit happened after all.
-    pub async fn commit<R, Fut>(
+    pub(crate) async fn commit<R, Fut>(
         &self,
         prompt_id: &str,
         body: &CommitBody,
@@ -407,7 +414,7 @@ impl Client {
 
     /// Make a committed version live. Deploying the live version again changes
     /// nothing, so this is safe to resend.
-    pub async fn deploy(&self, prompt_id: &str, number: u64) -> Result<Version, ApiError> {
+    pub(crate) async fn deploy(&self, prompt_id: &str, number: u64) -> Result<Version, ApiError> {
         let path = format!("/api/prompts/{}/deployments/", segment(prompt_id)?);
         let bytes = serde_json::to_vec(&json!({ "version": number })).map_err(encode_error)?;
         self.request(Method::POST, &path, Some(&bytes), "a version object")
@@ -417,7 +424,7 @@ impl Client {
     /// Run up to 100 commit/deploy items in one request. A partial failure (422 with a
     /// bulk body) is an `Ok` with per-index errors. After an unknown outcome the error
     /// is returned: the caller re-reads and redoes what is left, item by item.
-    pub async fn bulk(&self, items: &[BulkItem]) -> Result<BulkResponse, ApiError> {
+    pub(crate) async fn bulk(&self, items: &[BulkItem]) -> Result<BulkResponse, ApiError> {
         let bytes = serde_json::to_vec(&json!({ "requests": items })).map_err(encode_error)?;
         let method = Method::POST;
         let target = target(&method, "/api/prompts/bulk/");
@@ -665,7 +672,10 @@ fn plain_http(base: &str) -> bool {
 }
 
 /// The filter that selects prompts whose `field` is one of `values` (respan-api.md 2.6).
-pub fn filter_in(field: &str, values: impl IntoIterator<Item = String>) -> Map<String, Value> {
+pub(crate) fn filter_in(
+    field: &str,
+    values: impl IntoIterator<Item = String>,
+) -> Map<String, Value> {
     let values: Vec<Value> = values.into_iter().map(Value::String).collect();
     let mut filters = Map::new();
     filters.insert(

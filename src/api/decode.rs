@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 /// The JSON values one reply may build: 250,000. A page of 100 prompts with their two
 /// versions in full holds about 10,000; one version made from a prompt file at the
 /// 1 MiB cap, rarely more than 100,000. At most about 16 MiB of memory.
-pub const MAX_REPLY_VALUES: u64 = 250_000;
+pub(crate) const MAX_REPLY_VALUES: u64 = 250_000;
 
 /// The values a small piece of a reply may build (an error body, a 429's body).
 const SMALL_VALUES: u64 = 10_000;

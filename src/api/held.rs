@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The most JSON text the replies of one pass hold: 40 MiB (10,000 prompts with their
 /// two versions in full take about 22 MiB).
-pub const MAX_HELD_BYTES: u64 = 40 * 1024 * 1024;
+pub(super) const MAX_HELD_BYTES: u64 = 40 * 1024 * 1024;
 /// The most JSON values the replies of one pass hold: 1.2 million (10,000 prompts with
 /// their two versions in full hold about 950,000). At about 75 bytes a value, under
 /// 90 MiB of memory.
-pub const MAX_HELD_VALUES: u64 = 1_200_000;
+pub(super) const MAX_HELD_VALUES: u64 = 1_200_000;
 
 /// What is left to hold.
 #[derive(Debug)]

@@ -14,12 +14,6 @@ mod paging;
 mod retry;
 pub mod types;
 
-pub use client::{
-    Client, MAX_BODY_BYTES, MAX_PROMPT_PAGES, MAX_VERSION_PAGES, PROMPT_PAGE_SIZE, ReplyHook,
-    VERSION_PAGE_SIZE, filter_in, install_tls_provider,
-};
-pub use decode::MAX_REPLY_VALUES;
-pub use error::{ApiError, RateLimit, Target};
-pub use held::{MAX_HELD_BYTES, MAX_HELD_VALUES};
-pub use pace::MAX_PAUSE;
-pub use retry::{FAIL_FAST_BUDGET, RetryPolicy};
+pub use client::install_tls_provider;
+pub(crate) use client::{Client, filter_in};
+pub(crate) use error::{ApiError, Target};

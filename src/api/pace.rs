@@ -15,11 +15,11 @@ use tokio::time::Instant;
 
 /// The longest promptsync holds its requests for a server's `Retry-After` (5 minutes):
 /// a server that asks for an hour, or a date in 2099, is asked again after this.
-pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+pub(super) const MAX_PAUSE: Duration = Duration::from_secs(300);
 
 /// The pacer shared by every request of one client.
 #[derive(Debug)]
-pub struct Pacer {
+pub(super) struct Pacer {
     /// Tokens added per second, and the most the bucket holds; `None`: no bucket.
     bucket: Option<(f64, f64)>,
     state: Mutex<State>,
@@ -42,7 +42,7 @@ struct Pause {
 
 /// A request that could not wait for the pause: it would end past its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paused {
+pub(super) struct Paused {
     /// What the server asked for.
     pub asked: Duration,
     /// When requests resume, as text.
@@ -53,7 +53,7 @@ impl Pacer {
     /// At most `per_minute` requests a minute, evenly spaced (no bursts: a server
     /// that counts in fixed windows then never sees more than the limit in one), or no
     /// pacing for `None`.
-    pub fn new(per_minute: Option<usize>) -> Pacer {
+    pub(super) fn new(per_minute: Option<usize>) -> Pacer {
         let bucket = per_minute.map(|n| (n as f64 / 60.0, 1.0));
         Pacer {
             bucket,
@@ -73,7 +73,7 @@ impl Pacer {
 
     /// Wait until a request may start, and take its token; `Err` at once when a pause
     /// lasts past `deadline`.
-    pub async fn ready(&self, deadline: Instant) -> Result<(), Paused> {
+    pub(super) async fn ready(&self, deadline: Instant) -> Result<(), Paused> {
         loop {
             match self.try_take(deadline)? {
                 None => return Ok(()),
@@ -114,7 +114,7 @@ impl Pacer {
 
     /// The server said to wait `asked`: no request of this client starts before then,
     /// or [`MAX_PAUSE`] from now if that is sooner.
-    pub fn pause(&self, asked: Duration) {
+    pub(super) fn pause(&self, asked: Duration) {
         let until = Instant::now() + asked.min(MAX_PAUSE);
         let mut state = self.lock();
         if state.pause.is_none_or(|current| current.until < until) {
@@ -125,7 +125,7 @@ impl Pacer {
     }
 
     /// When requests resume, while a pause lasts.
-    pub fn paused_until(&self) -> Option<SystemTime> {
+    pub(super) fn paused_until(&self) -> Option<SystemTime> {
         let until = self.lock().pause?.until;
         let left = until.checked_duration_since(Instant::now())?;
         (!left.is_zero()).then(|| SystemTime::now() + left)

@@ -30,7 +30,7 @@ use super::error::{ApiError, RateLimit, Target};
 /// The most a request retries a refused connection or an unknown host: enough to
 /// ride out a server restarting or a resolver hiccup, short enough that a wrong
 /// `api.base_url` fails within seconds.
-pub const FAIL_FAST_BUDGET: Duration = Duration::from_secs(3);
+pub(super) const FAIL_FAST_BUDGET: Duration = Duration::from_secs(3);
 
 /// No attempt starts with less time than this left before its deadline: it could
 /// only time out.
@@ -43,7 +43,7 @@ const MAX_ASKED: Duration = Duration::from_secs(100 * 365 * 86_400);
 /// Backoff bounds, the total budget one request may spend retrying, and the timeout
 /// of one attempt.
 #[derive(Debug, Clone)]
-pub struct RetryPolicy {
+pub(super) struct RetryPolicy {
     pub min_delay: Duration,
     pub max_delay: Duration,
     /// The budget (`api.retry_max_elapsed`).
@@ -55,7 +55,7 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub fn new(max_elapsed: Duration, timeout: Duration) -> RetryPolicy {
+    pub(super) fn new(max_elapsed: Duration, timeout: Duration) -> RetryPolicy {
         RetryPolicy {
             min_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(8),

@@ -306,7 +306,7 @@ impl Listed for Version {
 /// while the files are read, before it is known which prompts they name; most of a
 /// large account is prompts no file names, and each of those costs its text, not a
 /// tree of JSON values. A prompt a file names is read in full from that text
-/// ([`crate::api::Client::full_prompt`]).
+/// (`crate::api::Client::full_prompt`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountPrompt {
     /// The identifier for paths ([`Prompt::id`]): every listed item has one.
@@ -432,13 +432,7 @@ pub enum BulkItem {
     Deploy { prompt_id: String },
 }
 
-impl BulkItem {
-    pub fn prompt_id(&self) -> &str {
-        match self {
-            BulkItem::Commit { prompt_id, .. } | BulkItem::Deploy { prompt_id } => prompt_id,
-        }
-    }
-}
+impl BulkItem {}
 
 /// Body of a commit (`POST .../commits/` or a bulk commit item).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -52,7 +52,7 @@ impl Ready {
 /// Apply a deploy plan: create missing prompts and versions, then commit and deploy,
 /// through the bulk endpoint where it saves requests. A bulk item that fails is
 /// finished with single requests, after reading its prompt again.
-pub async fn apply_deploy(
+pub(crate) async fn apply_deploy(
     client: &Client,
     items: &[DeployItem],
     snapshot: &plan::Remote,
@@ -211,7 +211,7 @@ async fn prepare(
 /// gets the planned one deployed with a single request, or, when that fails, an
 /// outcome that says which version is live. Returns the ids of the prompts it changed
 /// again, to be re-read.
-pub async fn confirm_live(
+pub(crate) async fn confirm_live(
     client: &Client,
     outcomes: &mut [Option<Outcome>],
     remote: &plan::Remote,

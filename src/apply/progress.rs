@@ -7,13 +7,13 @@ use super::*;
 /// daemon): one line every [`PROGRESS_EVERY`] while changes are applied, with the
 /// count and an estimate of the time left. A pass shorter than that logs nothing.
 #[derive(Debug)]
-pub struct ProgressLog {
+pub(crate) struct ProgressLog {
     every: std::time::Duration,
     state: std::sync::Mutex<ProgressState>,
 }
 
 /// How often [`ProgressLog`] logs.
-pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug)]
 struct ProgressState {
@@ -31,7 +31,7 @@ impl Default for ProgressLog {
 
 impl ProgressLog {
     /// A line at most every `every`.
-    pub fn every(every: std::time::Duration) -> ProgressLog {
+    pub(crate) fn every(every: std::time::Duration) -> ProgressLog {
         let now = std::time::Instant::now();
         ProgressLog {
             every,

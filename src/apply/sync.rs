@@ -17,7 +17,7 @@ use crate::plan::{self, ContentChange, SyncItem, SyncStep, VersionWrite};
 /// Apply the changes of a sync plan; one outcome per item that is a change, `None`
 /// for the others. Only changes take in-flight slots, and they finish in any order,
 /// so changes scattered among unchanged prompts still run `limit` at a time.
-pub async fn apply_sync(
+pub(crate) async fn apply_sync(
     client: &Client,
     items: &[SyncItem],
     limit: usize,

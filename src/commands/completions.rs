@@ -13,14 +13,14 @@ use crate::report::Stdout;
 const BIN: &str = "promptsync";
 
 /// Print the completion script for `args.shell`.
-pub fn completions(args: &CompletionsArgs) -> Result<ExitStatus, Error> {
+pub(super) fn completions(args: &CompletionsArgs) -> Result<ExitStatus, Error> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), BIN, &mut script);
     print(&script, "the completion script")
 }
 
 /// Print promptsync(1), or `promptsync-COMMAND(1)`.
-pub fn man(args: &ManArgs) -> Result<ExitStatus, Error> {
+pub(super) fn man(args: &ManArgs) -> Result<ExitStatus, Error> {
     // As clap_mangen's own generate_to: no page for clap's `help` subcommand. Built
     // once, so that each subcommand carries the global flags and its full name.
     let mut root = Cli::command().disable_help_subcommand(true);

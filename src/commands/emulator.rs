@@ -16,7 +16,7 @@ use promptsync_emulator::{
     self as emulator, EmulatorConfig, EmulatorError, FaultRule, Knobs, Latency, RateLimit,
 };
 
-pub fn run(global: &GlobalArgs, args: EmulatorArgs) -> Result<ExitStatus, Error> {
+pub(super) fn run(global: &GlobalArgs, args: EmulatorArgs) -> Result<ExitStatus, Error> {
     crate::logging::init(&LogSettings::from_global(global))?;
     crate::fdlimit::raise();
     let listen = args.listen;
@@ -107,7 +107,6 @@ async fn serve(config: EmulatorConfig, listen: SocketAddr) -> Result<(), Error> 
     Ok(())
 }
 
-#[cfg(unix)]
 async fn shutdown_signal() -> Result<(), EmulatorError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).map_err(EmulatorError::Signal)?;
@@ -117,11 +116,6 @@ async fn shutdown_signal() -> Result<(), EmulatorError> {
         _ = interrupt.recv() => {}
     }
     Ok(())
-}
-
-#[cfg(not(unix))]
-async fn shutdown_signal() -> Result<(), EmulatorError> {
-    tokio::signal::ctrl_c().await.map_err(EmulatorError::Signal)
 }
 
 #[cfg(test)]

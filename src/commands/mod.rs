@@ -52,6 +52,18 @@ impl ExitStatus {
     }
 }
 
+/// Print the error a command ended with on stderr, with its causes: controls escaped,
+/// since server error bodies and file names can reach this text, and every secret
+/// promptsync holds redacted.
+pub fn print_error(err: &Error) {
+    let chain = crate::failure::chain(err);
+    let text = crate::secret::redact(&chain);
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("error: {}", crate::term::block(&text));
+    }
+}
+
 impl From<ExitStatus> for std::process::ExitCode {
     fn from(status: ExitStatus) -> Self {
         std::process::ExitCode::from(status.code())

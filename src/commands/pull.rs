@@ -39,7 +39,7 @@ fn one_target(settings: &Settings, names: &[String]) -> Result<Settings, Error> 
     Ok(selected.remove(0))
 }
 
-pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitStatus, Error> {
+pub(super) fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitStatus, Error> {
     let settings = super::load_settings(global, &Overrides::default())?;
     crate::logging::init(&settings.log)?;
     let mut settings = one_target(&settings, &args.targets)?;

@@ -18,7 +18,7 @@ use crate::report::pass::{Mode, PassReport};
 use crate::report::status::{HistoryReport, StatusReport};
 use crate::report::{self, Grouped};
 
-pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
+pub(super) fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitStatus, Error> {
     let (mut settings, rev) = super::source::prepare(global, &args.source)?;
     if settings.has_targets() || args.remote.targets.iter().any(|t| t != DEFAULT_TARGET) {
         return by_target(&settings, &args, &rev);

@@ -21,7 +21,7 @@ use super::local::start_local_emulator;
 use progress::Progress;
 use tail::{Tail, notifier_for};
 
-pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
+pub(super) fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(false, args.dry_run, args.deploy_only);
     let tail = Tail::new(false);
     let reports = run(global, &args.source, &args.remote, mode, args.output, tail)?;
@@ -32,7 +32,7 @@ pub fn sync(global: &GlobalArgs, args: SyncArgs) -> Result<ExitStatus, Error> {
     })
 }
 
-pub fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
+pub(super) fn plan(global: &GlobalArgs, args: PlanArgs) -> Result<ExitStatus, Error> {
     let mode = Mode::of(true, false, args.deploy_only);
     let tail = Tail::new(args.comment);
     let reports = run(global, &args.source, &args.remote, mode, args.output, tail)?;

@@ -10,7 +10,7 @@ use crate::report::{self, Stdout};
 
 /// Check the working tree's prompt files (default), a commit's (`--rev`), or the files
 /// and directories named; print every finding; exit 1 when any file is invalid.
-pub fn run(global: &GlobalArgs, args: ValidateArgs) -> Result<ExitStatus, Error> {
+pub(super) fn run(global: &GlobalArgs, args: ValidateArgs) -> Result<ExitStatus, Error> {
     // No API settings: a missing key file or a bad base URL cannot stop a check that
     // never calls the API.
     let settings = Settings::load_offline(&super::at_repo_root(global), &Overrides::default())?;

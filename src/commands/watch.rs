@@ -25,7 +25,7 @@ use crate::gitrepo::GitRepo;
 use crate::logging::LogFormat;
 use crate::secret::ApiKey;
 
-pub fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
+pub(super) fn run(global: &GlobalArgs, args: WatchArgs) -> Result<ExitStatus, Error> {
     let runtime = super::runtime()?;
     let exit = runtime.block_on(async {
         let shutdown = CancellationToken::new();
@@ -279,14 +279,11 @@ async fn two_stage_shutdown(
 
 /// SIGTERM and SIGINT.
 struct Signals {
-    #[cfg(unix)]
     term: tokio::signal::unix::Signal,
-    #[cfg(unix)]
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    #[cfg(unix)]
     fn new() -> std::io::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
@@ -295,22 +292,10 @@ impl Signals {
         })
     }
 
-    #[cfg(not(unix))]
-    fn new() -> std::io::Result<Signals> {
-        Ok(Signals {})
-    }
-
-    #[cfg(unix)]
     async fn next(&mut self) -> &'static str {
         tokio::select! {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",
         }
-    }
-
-    #[cfg(not(unix))]
-    async fn next(&mut self) -> &'static str {
-        let _ = tokio::signal::ctrl_c().await;
-        "ctrl-c"
     }
 }

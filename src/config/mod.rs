@@ -1,16 +1,16 @@
 //! Layered settings: built-in defaults < `promptsync.toml` (or `--config`) <
 //! `PROMPTSYNC_*` environment (nested keys with `__`) < command-line flags.
 //!
-//! Two stages: [`layers`] merges the layers with figment into a raw, untyped tree that
-//! remembers where each value came from ([`raw`] checks its shape and names the unknown
-//! keys); [`validate`] then turns it into typed [`Settings`] in one step that reports
+//! Two stages: `layers` merges the layers with figment into a raw, untyped tree that
+//! remembers where each value came from (`raw` checks its shape and names the unknown
+//! keys); `validate` then turns it into typed [`Settings`] in one step that reports
 //! every problem, each with its key and origin. The API key is read here (from
-//! `RESPAN_API_KEY` or `api_key_file`) and never leaves an [`ApiKey`]; commands that
+//! `RESPAN_API_KEY` or `api_key_file`) and never leaves an `ApiKey`; commands that
 //! never call the API load with [`ApiUse::Unused`] and neither read nor check API
 //! settings. Every file is read bounded, regular files only: the repository's own
-//! configuration file through [`repofile`](crate::repofile), inside the repository only
+//! configuration file through `repofile`, inside the repository only
 //! ([`file`]). Settings that decide where a secret goes come from the operator unless
-//! the operator trusts the repository's file ([`trust`]). Knows nothing about git,
+//! the operator trusts the repository's file (`trust`). Knows nothing about git,
 //! prompt files or the API client.
 
 mod api_key;
@@ -114,16 +114,6 @@ pub enum Live {
     Branch,
     /// Nothing: drafts only.
     None,
-}
-
-impl Live {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Live::Tags => "tags",
-            Live::Branch => "branch",
-            Live::None => "none",
-        }
-    }
 }
 
 impl Settings {
@@ -285,7 +275,7 @@ pub struct Invocation {
     pub verbose: u8,
     /// `-q` count: sets `log.level` to warn or error (when not `verbose`).
     pub quiet: u8,
-    /// Let the repository's own file set operator-only keys ([`trust`]).
+    /// Let the repository's own file set operator-only keys (`trust`).
     pub trust_repo_config: bool,
 }
 

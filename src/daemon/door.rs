@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq as _;
 
 /// What to answer a request for a forced pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admit {
+pub(crate) enum Admit {
     /// Fire the trigger.
     Fire,
     /// A forced pass is already waiting to start: this request joins it.
@@ -33,14 +33,14 @@ pub enum Admit {
 
 /// The door of `POST /reconcile`.
 #[derive(Debug)]
-pub struct Door {
+pub(crate) struct Door {
     token: Option<TokenFile>,
     min_interval: Duration,
     last: Mutex<Option<Instant>>,
 }
 
 impl Door {
-    pub fn new(token_file: Option<PathBuf>, min_interval: Duration) -> Door {
+    pub(crate) fn new(token_file: Option<PathBuf>, min_interval: Duration) -> Door {
         Door {
             token: token_file.map(TokenFile::new),
             min_interval,
@@ -50,7 +50,7 @@ impl Door {
 
     /// Decide on a request from `peer` with this `Authorization` header, `waiting`
     /// telling whether a forced pass is queued already. Records the pass it lets fire.
-    pub fn admit(&self, peer: IpAddr, authorization: Option<&[u8]>, waiting: bool) -> Admit {
+    pub(crate) fn admit(&self, peer: IpAddr, authorization: Option<&[u8]>, waiting: bool) -> Admit {
         if !is_loopback(peer) {
             let Some(token) = &self.token else {
                 return Admit::Forbidden;
@@ -77,7 +77,7 @@ impl Door {
 
 /// Loopback, IPv4-mapped IPv6 included (`::ffff:127.0.0.1`, what a dual-stack socket
 /// reports).
-pub fn is_loopback(peer: IpAddr) -> bool {
+pub(crate) fn is_loopback(peer: IpAddr) -> bool {
     peer.to_canonical().is_loopback()
 }
 
@@ -175,7 +175,7 @@ fn bearer(header: &[u8]) -> Option<&[u8]> {
 
 /// Read the token file (a regular file, at most 64 KiB, trimmed, not empty). Errors
 /// name the file, never its contents.
-pub fn read_token(path: &Path) -> Result<SecretString, String> {
+pub(crate) fn read_token(path: &Path) -> Result<SecretString, String> {
     crate::secretfile::read_file(path, "reconcile token")
 }
 

@@ -34,15 +34,15 @@ use super::metrics::Metrics;
 use crate::fdlimit;
 
 /// Time a client has to send a request's head.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a connection may stay open, requests and all.
-pub const LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const LIFETIME: Duration = Duration::from_secs(60);
 /// Time requests in flight get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(2);
 
 /// The peer of the connection a request came on.
 #[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+pub(crate) struct Peer(pub SocketAddr);
 
 /// One open connection, as the accept loop sees it.
 #[derive(Debug)]
@@ -86,7 +86,7 @@ fn lock(registry: &Shared) -> std::sync::MutexGuard<'_, Registry> {
 }
 
 /// Serve `router` on `listener` until `stop`, with at most `max_connections` open.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     max_connections: usize,

@@ -83,7 +83,7 @@ struct BuildLabels {
 
 /// The daemon's metrics.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     reconcile: Family<ReconcileLabels, Counter>,
     duration: Histogram,
@@ -125,13 +125,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         Metrics::for_target(None)
     }
 
     /// With `[targets]`: every family carries the label `target` (the daemon's).
     /// Without, no such label: the metrics are as they were before targets.
-    pub fn for_target(target: Option<&str>) -> Metrics {
+    pub(crate) fn for_target(target: Option<&str>) -> Metrics {
         let mut registry = match target {
             Some(target) => Registry::with_labels(std::iter::once((
                 std::borrow::Cow::Borrowed("target"),
@@ -248,12 +248,12 @@ impl Metrics {
     /// Make these the metrics of a daemon of several targets: the families of
     /// [`PER_TARGET`] come from each target's own metrics (made with
     /// [`Metrics::for_target`]), one series per target (set once, at start).
-    pub fn set_targets(&self, targets: Vec<std::sync::Arc<Metrics>>) {
+    pub(crate) fn set_targets(&self, targets: Vec<std::sync::Arc<Metrics>>) {
         let _ = self.targets.set(targets);
     }
 
     /// Count what the receivers of `notices` did (set once, at start).
-    pub fn set_notices(&self, notices: super::notices::Shared) {
+    pub(crate) fn set_notices(&self, notices: super::notices::Shared) {
         *self
             .notices
             .lock()
@@ -297,7 +297,7 @@ impl Metrics {
 
     /// A pass ended: `result` is its outcome label, `counts` what it did (absent when
     /// it ended early).
-    pub fn pass(
+    pub(crate) fn pass(
         &self,
         trigger: &'static str,
         result: &'static str,
@@ -322,7 +322,7 @@ impl Metrics {
     }
 
     /// The prompt files of the last pass, by state.
-    pub fn prompts(&self, managed: usize, invalid: usize, drifted: usize, suspended: usize) {
+    pub(crate) fn prompts(&self, managed: usize, invalid: usize, drifted: usize, suspended: usize) {
         for (state, n) in [
             ("managed", managed),
             ("invalid", invalid),
@@ -336,38 +336,38 @@ impl Metrics {
     }
 
     /// Remote prompts no file names (from a pass that listed the account).
-    pub fn unmanaged(&self, count: usize) {
+    pub(crate) fn unmanaged(&self, count: usize) {
         self.prompts
             .get_or_create(&StateLabels { state: "unmanaged" })
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// One API request answered with `code` (`None`: no answer).
-    pub fn api_request(&self, method: &'static str, code: Option<u16>) {
+    pub(crate) fn api_request(&self, method: &'static str, code: Option<u16>) {
         let code = code.map_or_else(|| "error".to_owned(), |c| c.to_string());
         self.api_requests
             .get_or_create(&RequestLabels { method, code })
             .inc();
     }
 
-    pub fn rescan(&self) {
+    pub(crate) fn rescan(&self) {
         self.rescans.inc();
     }
 
     /// The probe server closed a connection or refused a request, for `reason`.
-    pub fn http_refused(&self, reason: &'static str) {
+    pub(crate) fn http_refused(&self, reason: &'static str) {
         self.refused.get_or_create(&RefusedLabels { reason }).inc();
     }
 
     /// A webhook request from `provider` came to `result`.
-    pub fn webhook(&self, provider: &'static str, result: &'static str) {
+    pub(crate) fn webhook(&self, provider: &'static str, result: &'static str) {
         self.webhooks
             .get_or_create(&WebhookLabels { provider, result })
             .inc();
     }
 
     /// The Prometheus text format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         self.read_notices();
         let mut text = String::new();
         // Writing into a String cannot fail.

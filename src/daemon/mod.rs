@@ -31,21 +31,21 @@
 //! Every wait of the loop (a reload, a rewatch, work on a blocking thread) gives way
 //! to them, so a hung mount never keeps the daemon from exiting.
 
-pub mod door;
-pub mod hooks;
-pub mod http;
+pub(crate) mod door;
+pub(crate) mod hooks;
+pub(crate) mod http;
 mod lane;
-pub mod metrics;
-pub mod notices;
+pub(crate) mod metrics;
+pub(crate) mod notices;
 mod outcome;
 mod runner;
-pub mod server;
-pub mod source;
-pub mod status;
-pub mod supervise;
-pub mod trigger;
+pub(crate) mod server;
+pub(crate) mod source;
+pub(crate) mod status;
+pub(crate) mod supervise;
+pub(crate) mod trigger;
 mod waits;
-pub mod watcher;
+pub(crate) mod watcher;
 mod workers;
 
 use std::sync::Arc;
@@ -59,15 +59,15 @@ use crate::config::Settings;
 use crate::desired::SourceRev;
 use lane::Lane;
 use metrics::Metrics;
-pub use outcome::Exit;
-pub use runner::LoadSettings;
+pub(crate) use outcome::Exit;
+pub(crate) use runner::LoadSettings;
 use runner::Loop;
 use status::Status;
 use supervise::Supervisor;
 use watcher::WatchSet;
 
 /// How to run the daemon.
-pub struct Config {
+pub(crate) struct Config {
     /// The settings the command started with, one per target the daemon syncs (at
     /// least one). The first one's daemon-wide parts (`[watch]`, `[notify]`, the
     /// repository) are the daemon's.
@@ -98,7 +98,7 @@ impl std::fmt::Debug for Config {
 }
 
 /// Run until `shutdown` (or, with `once`, for one pass).
-pub async fn run(
+pub(crate) async fn run(
     config: Config,
     shutdown: CancellationToken,
     force: CancellationToken,

@@ -22,7 +22,7 @@ use crate::report::pass::{Mode, PassReport};
 /// The notifier in use, shared with `/status` and `/metrics` (which read what its
 /// receivers did). `None` while nothing is configured.
 #[derive(Debug, Clone, Default)]
-pub struct Shared(Arc<Mutex<Option<Notifier>>>);
+pub(crate) struct Shared(Arc<Mutex<Option<Notifier>>>);
 
 impl Shared {
     fn get(&self) -> Option<Notifier> {
@@ -40,21 +40,21 @@ impl Shared {
     }
 
     /// What each receiver has done (`None`: notifications are off).
-    pub fn receivers(&self) -> Option<Vec<ReceiverState>> {
+    pub(crate) fn receivers(&self) -> Option<Vec<ReceiverState>> {
         self.get().map(|n| n.state())
     }
 }
 
 /// The loop's side: starts the notifier, tells it about passes.
 #[derive(Debug, Default)]
-pub struct Notices {
+pub(crate) struct Notices {
     shared: Shared,
     /// The settings the notifier was started with.
     settings: Option<NotifySettings>,
 }
 
 impl Notices {
-    pub fn new(shared: Shared) -> Notices {
+    pub(crate) fn new(shared: Shared) -> Notices {
         Notices {
             shared,
             settings: None,
@@ -63,7 +63,7 @@ impl Notices {
 
     /// Start (or restart, when `[notify]` changed) the notifier for `settings`.
     /// Reads the `origin` URL (the forge's default repository) on a blocking thread.
-    pub async fn configure(&mut self, settings: &Settings) {
+    pub(crate) async fn configure(&mut self, settings: &Settings) {
         if self.settings.as_ref() == Some(&settings.notify) {
             return;
         }
@@ -99,12 +99,12 @@ impl Notices {
     }
 
     /// The notifier, when one is configured.
-    pub fn notifier(&self) -> Option<Notifier> {
+    pub(crate) fn notifier(&self) -> Option<Notifier> {
         self.shared.get()
     }
 
     /// A pass of `target` ended early: its statuses and events.
-    pub fn failed(&self, target: &str, err: &PassError) {
+    pub(crate) fn failed(&self, target: &str, err: &PassError) {
         let Some(notifier) = self.notifier() else {
             return;
         };
@@ -116,7 +116,7 @@ impl Notices {
     }
 
     /// No pass could start (the configuration cannot be loaded): `stalled`.
-    pub fn not_started(&self, target: &str, err: &Error) {
+    pub(crate) fn not_started(&self, target: &str, err: &Error) {
         if let Some(notifier) = self.notifier() {
             notifier.finished(target, &PassReport::failed_early(Mode::Sync, err));
         }
@@ -132,7 +132,7 @@ fn old_deadline(settings: Option<&NotifySettings>) -> Duration {
 
 /// A pass of `target` ran to its end: its statuses and events (called where the
 /// report is cheap to build: off the async threads).
-pub fn finished(notifier: Option<&Notifier>, target: &str, pass: &Pass) {
+pub(crate) fn finished(notifier: Option<&Notifier>, target: &str, pass: &Pass) {
     if let Some(notifier) = notifier {
         notifier.finished(target, &PassReport::new(pass, Mode::Sync, false));
     }
@@ -141,7 +141,7 @@ pub fn finished(notifier: Option<&Notifier>, target: &str, pass: &Pass) {
 /// The daemon's observer of a pass: progress in the log, and the pending status once
 /// the pass has read the commit it syncs.
 #[derive(Debug)]
-pub struct PassObserver<'a> {
+pub(crate) struct PassObserver<'a> {
     pub progress: &'a ProgressLog,
     pub notifier: Option<&'a Notifier>,
     pub target: &'a str,

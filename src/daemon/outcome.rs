@@ -129,7 +129,7 @@ pub(super) fn revision(pass: &Pass) -> Option<String> {
 
 /// How the daemon ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// Shut down cleanly: no pass was running, or the running one finished.
     Stopped,
     /// The deadline or a second signal dropped the running pass (or a wait that would

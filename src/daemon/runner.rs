@@ -27,7 +27,7 @@ use super::watcher::{self, WatchSet};
 
 /// Reloads the settings before each pass: one per target the daemon syncs, in the
 /// order the daemon was started with.
-pub type LoadSettings = Box<dyn Fn() -> Result<Vec<Settings>, Error> + Send + Sync>;
+pub(crate) type LoadSettings = Box<dyn Fn() -> Result<Vec<Settings>, Error> + Send + Sync>;
 
 /// How often the loop proves it is alive (liveness reads it).
 const HEARTBEAT: Duration = Duration::from_secs(5);

@@ -38,14 +38,14 @@ use super::status::Status;
 use super::trigger::{Reason, Triggers};
 
 /// A heartbeat older than this fails liveness.
-pub const HEARTBEAT_STALE: Duration = Duration::from_secs(30);
+pub(crate) const HEARTBEAT_STALE: Duration = Duration::from_secs(30);
 
 /// The most a request body may hold (no route reads one).
-pub const BODY_LIMIT: usize = 4096;
+pub(crate) const BODY_LIMIT: usize = 4096;
 
 /// What the handlers read and do.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     pub status: Arc<Status>,
     pub metrics: Arc<Metrics>,
     pub triggers: Triggers,
@@ -55,7 +55,7 @@ pub struct Shared {
 }
 
 /// The probe routes.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -77,7 +77,7 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// `response` with every secret promptsync holds redacted from its body (and its
 /// length fixed to match). A body that cannot be read whole is not sent.
-pub async fn redacted(response: Response) -> Response {
+pub(crate) async fn redacted(response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => {
@@ -97,7 +97,7 @@ pub async fn redacted(response: Response) -> Response {
 }
 
 /// Serve until `stop` is cancelled, with at most `max_connections` open.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     max_connections: usize,

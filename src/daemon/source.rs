@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use super::status::SourceStatus;
+pub(crate) use super::status::SourceStatus;
 use super::status::{self, Status};
 use super::trigger::{Reason, Triggers};
 use crate::Error;
@@ -40,7 +40,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// last look went. Shared by the source worker, the loop (through its settings
 /// loader) and the webhooks.
 #[derive(Debug)]
-pub struct Remote {
+pub(crate) struct Remote {
     invocation: Invocation,
     overrides: Overrides,
     state: Mutex<State>,
@@ -52,7 +52,7 @@ pub struct Remote {
 
 /// The branch tip the mirror holds, as the last good look left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Good {
+pub(crate) struct Good {
     pub mirror: std::path::PathBuf,
     pub branch: String,
     pub commit: String,
@@ -77,7 +77,11 @@ struct State {
 }
 
 impl Remote {
-    pub fn new(invocation: Invocation, overrides: Overrides, settings: SourceSettings) -> Remote {
+    pub(crate) fn new(
+        invocation: Invocation,
+        overrides: Overrides,
+        settings: SourceSettings,
+    ) -> Remote {
         Remote {
             invocation,
             overrides,
@@ -100,19 +104,19 @@ impl Remote {
     }
 
     /// Show the source in `status` from now on.
-    pub fn attach(&self, status: Arc<Status>) {
+    pub(crate) fn attach(&self, status: Arc<Status>) {
         let _ = self.status.set(status);
         self.publish();
     }
 
     /// Ask the worker for a look now (a webhook). Looks asked for while one runs make
     /// one more look after it.
-    pub fn request_look(&self) {
+    pub(crate) fn request_look(&self) {
         self.wake.notify_one();
     }
 
     /// The branch that syncs, when known (configured, or seen as the remote's HEAD).
-    pub fn branch(&self) -> Option<String> {
+    pub(crate) fn branch(&self) -> Option<String> {
         let state = self.lock();
         state
             .settings
@@ -122,24 +126,24 @@ impl Remote {
     }
 
     /// The last good look's tip.
-    pub fn good(&self) -> Option<Good> {
+    pub(crate) fn good(&self) -> Option<Good> {
         self.lock().good.clone()
     }
 
     /// Which files are prompt files, as the last settings load said.
-    pub fn prompt_settings(&self) -> Option<PromptSettings> {
+    pub(crate) fn prompt_settings(&self) -> Option<PromptSettings> {
         self.lock().prompts.clone()
     }
 
     /// The revision the last [`Remote::settings`] read: the one the pass syncs.
-    pub fn loaded_revision(&self) -> Option<String> {
+    pub(crate) fn loaded_revision(&self) -> Option<String> {
         self.lock().loaded.clone()
     }
 
     /// The settings for a pass: the operator's layers with the repository's own
     /// `promptsync.toml` as the last good revision holds it, the repository being the
     /// mirror. Before any good look (at start), looks first. Blocking.
-    pub fn settings(&self) -> Result<Settings, Error> {
+    pub(crate) fn settings(&self) -> Result<Settings, Error> {
         let good = match self.good() {
             Some(good) => good,
             None => {
@@ -167,7 +171,7 @@ impl Remote {
 
     /// Look at the remote now: whether the branch tip or the release tags the mirror
     /// holds changed. Blocking; one at a time.
-    pub fn look(&self) -> Result<bool, Error> {
+    pub(crate) fn look(&self) -> Result<bool, Error> {
         let _one = self.looking.lock().unwrap_or_else(|e| e.into_inner());
         let operator = Settings::load_remote(&self.invocation, &self.overrides, None)?;
         let Some(settings) = operator.source.clone() else {
@@ -261,7 +265,7 @@ impl Remote {
     }
 
     /// What `/status` shows of the source.
-    pub fn snapshot(&self) -> SourceStatus {
+    pub(crate) fn snapshot(&self) -> SourceStatus {
         let state = self.lock();
         SourceStatus {
             url: state.settings.url.to_string(),
@@ -293,7 +297,7 @@ impl Remote {
 /// The source worker: look every interval (or when asked), and ask for a pass when
 /// the remote moved. A look runs on a blocking thread; a stop abandons it (it is
 /// bounded by `source.fetch_timeout` and leaves the mirror consistent).
-pub async fn run(
+pub(crate) async fn run(
     remote: Arc<Remote>,
     triggers: Triggers,
     stop: CancellationToken,

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::status::Status;
 
 /// Failures in a row after which a worker is given up.
-pub const MAX_FAILURES: u32 = 6;
+pub(crate) const MAX_FAILURES: u32 = 6;
 /// The first restart's delay; it doubles up to [`RESTART_MAX`].
 const RESTART_MIN: Duration = Duration::from_secs(1);
 const RESTART_MAX: Duration = Duration::from_secs(60);
@@ -31,10 +31,10 @@ const HEALTHY: Duration = Duration::from_secs(60);
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// What a worker runs: `Ok` when it ended on its own, `Err` with why it stopped.
-pub type Work = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub(crate) type Work = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 /// Makes a worker's task, once at start and again at each restart.
-pub type Start = Box<dyn FnMut() -> Work + Send>;
+pub(crate) type Start = Box<dyn FnMut() -> Work + Send>;
 
 struct Worker {
     name: &'static str,
@@ -45,7 +45,7 @@ struct Worker {
 }
 
 /// The workers and their restarts.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     set: JoinSet<Result<(), String>>,
     workers: HashMap<Id, Worker>,
     status: Arc<Status>,
@@ -63,7 +63,7 @@ impl std::fmt::Debug for Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(status: Arc<Status>) -> Supervisor {
+    pub(crate) fn new(status: Arc<Status>) -> Supervisor {
         Supervisor {
             set: JoinSet::new(),
             workers: HashMap::new(),
@@ -73,7 +73,7 @@ impl Supervisor {
     }
 
     /// Start worker `name` now.
-    pub fn add(&mut self, name: &'static str, start: Start) {
+    pub(crate) fn add(&mut self, name: &'static str, start: Start) {
         let worker = Worker {
             name,
             start,
@@ -100,7 +100,7 @@ impl Supervisor {
     }
 
     /// Watch the workers until `stop` is cancelled, then give them [`DRAIN`] to end.
-    pub async fn run(mut self, stop: CancellationToken) {
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
         loop {
             tokio::select! {
                 biased;

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 /// What started a pass. Only logged and counted; the pass itself does not know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// The first pass after start.
     Startup,
     /// A prompt file, content file or directory of the working tree changed.
@@ -60,7 +60,7 @@ const ORDER: [Reason; 12] = [
 
 /// How much a pass looks at. Ordered: a merged trigger takes the greatest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Only the prompt files that changed since the last pass, when the baseline that
     /// pass left still applies (otherwise every file).
     Incremental,
@@ -72,7 +72,7 @@ pub enum Kind {
 
 impl Kind {
     /// The label of this kind in logs.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Incremental => "incremental",
             Kind::Plan => "plan",
@@ -83,7 +83,7 @@ impl Kind {
 
 impl Reason {
     /// The label of this reason in logs, metrics and `/status`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Startup => "startup",
             Reason::Files => "files",
@@ -104,7 +104,7 @@ impl Reason {
     /// (the first pass, the resync, a rescan, a person's request); every file (a new
     /// configuration or key); or what changed (a commit, a swapped worktree, a saved
     /// file, and a retry, which looks again at what is not in sync).
-    pub fn kind(self) -> Kind {
+    pub(crate) fn kind(self) -> Kind {
         match self {
             Reason::Startup | Reason::Resync | Reason::Rescan | Reason::Signal | Reason::Http => {
                 Kind::Full
@@ -124,36 +124,32 @@ impl Reason {
 
 /// A set of reasons.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Reasons(u16);
+pub(crate) struct Reasons(u16);
 
 impl Reasons {
-    pub fn of(reason: Reason) -> Reasons {
+    pub(crate) fn of(reason: Reason) -> Reasons {
         Reasons(reason.bit())
     }
 
-    pub fn contains(self, reason: Reason) -> bool {
+    pub(crate) fn contains(self, reason: Reason) -> bool {
         self.0 & reason.bit() != 0
     }
 
-    pub fn insert(&mut self, reason: Reason) {
+    pub(crate) fn insert(&mut self, reason: Reason) {
         self.0 |= reason.bit();
     }
 
-    pub fn union(self, other: Reasons) -> Reasons {
+    pub(crate) fn union(self, other: Reasons) -> Reasons {
         Reasons(self.0 | other.0)
     }
 
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
     /// The reasons, in [`ORDER`].
-    pub fn iter(self) -> impl Iterator<Item = Reason> {
+    pub(crate) fn iter(self) -> impl Iterator<Item = Reason> {
         ORDER.into_iter().filter(move |r| self.contains(*r))
     }
 
     /// The most demanding kind among them (`Incremental` for none).
-    pub fn kind(self) -> Kind {
+    pub(crate) fn kind(self) -> Kind {
         self.iter()
             .map(Reason::kind)
             .max()
@@ -162,13 +158,13 @@ impl Reasons {
 
     /// The one reason that names them in metrics and `/status`: the first in [`ORDER`]
     /// of those with the greatest kind.
-    pub fn primary(self) -> Option<Reason> {
+    pub(crate) fn primary(self) -> Option<Reason> {
         let kind = self.kind();
         self.iter().find(|r| r.kind() == kind)
     }
 
     /// Every reason, `+`-joined (`http+refs`), for the log.
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         self.iter()
             .map(Reason::as_str)
             .collect::<Vec<_>>()
@@ -178,7 +174,7 @@ impl Reasons {
 
 /// One request for a pass, or several merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Trigger {
+pub(crate) struct Trigger {
     /// The reason that names it (see [`Reasons::primary`]).
     pub reason: Reason,
     /// Every reason merged into it.
@@ -188,7 +184,7 @@ pub struct Trigger {
 }
 
 impl Trigger {
-    pub fn now(reason: Reason) -> Trigger {
+    pub(crate) fn now(reason: Reason) -> Trigger {
         Trigger {
             reason,
             reasons: Reasons::of(reason),
@@ -197,14 +193,14 @@ impl Trigger {
     }
 
     /// What a pass for this trigger looks at: the most demanding of its reasons.
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         self.reasons.kind()
     }
 
     /// This trigger and `other` as one: every reason, the most demanding kind, the
     /// earlier arrival.
     #[must_use]
-    pub fn merge(self, other: Trigger) -> Trigger {
+    pub(crate) fn merge(self, other: Trigger) -> Trigger {
         let reasons = self.reasons.union(other.reasons);
         Trigger {
             reason: reasons.primary().unwrap_or(self.reason),
@@ -215,7 +211,7 @@ impl Trigger {
 
     /// This trigger with `other` merged in, when there is one.
     #[must_use]
-    pub fn merge_opt(self, other: Option<Trigger>) -> Trigger {
+    pub(crate) fn merge_opt(self, other: Option<Trigger>) -> Trigger {
         match other {
             Some(other) => self.merge(other),
             None => self,
@@ -239,20 +235,20 @@ impl Slot {
 
 /// The sending side: cheap to clone, one per trigger source.
 #[derive(Debug, Clone)]
-pub struct Triggers {
+pub(crate) struct Triggers {
     slot: Arc<Slot>,
     bell: Arc<watch::Sender<()>>,
 }
 
 /// The loop's side: waits for the slot to be filled, and empties it.
 #[derive(Debug)]
-pub struct Pending {
+pub(crate) struct Pending {
     slot: Arc<Slot>,
     bell: watch::Receiver<()>,
 }
 
 /// A new, empty slot.
-pub fn slot() -> (Triggers, Pending) {
+pub(crate) fn slot() -> (Triggers, Pending) {
     let slot = Arc::new(Slot {
         waiting: Mutex::new(None),
     });
@@ -268,12 +264,12 @@ pub fn slot() -> (Triggers, Pending) {
 
 impl Triggers {
     /// Ask for a pass; merged with a request that is still waiting.
-    pub fn fire(&self, reason: Reason) {
+    pub(crate) fn fire(&self, reason: Reason) {
         self.fire_trigger(Trigger::now(reason));
     }
 
     /// Ask for a pass for every reason of `reasons` at once (a debounced burst).
-    pub fn fire_all(&self, reasons: Reasons) {
+    pub(crate) fn fire_all(&self, reasons: Reasons) {
         let Some(reason) = reasons.primary() else {
             return;
         };
@@ -301,14 +297,9 @@ impl Triggers {
         self.bell.send_replace(());
     }
 
-    /// The main reason of the request waiting in the slot (not taken by the loop yet).
-    pub fn waiting(&self) -> Option<Reason> {
-        self.slot.lock().map(|t| t.reason)
-    }
-
     /// Whether the request waiting in the slot (not taken by the loop yet) was asked
     /// for `reason`, among others.
-    pub fn waits_for(&self, reason: Reason) -> bool {
+    pub(crate) fn waits_for(&self, reason: Reason) -> bool {
         self.slot.lock().is_some_and(|t| t.reasons.contains(reason))
     }
 }
@@ -316,7 +307,7 @@ impl Triggers {
 impl Pending {
     /// The next trigger, taken out of the slot; `None` when every sender is gone and
     /// nothing waits.
-    pub async fn next(&mut self) -> Option<Trigger> {
+    pub(crate) async fn next(&mut self) -> Option<Trigger> {
         loop {
             if let Some(trigger) = self.take() {
                 return Some(trigger);
@@ -329,7 +320,7 @@ impl Pending {
 
     /// Take what waits in the slot, if anything (a pass about to run merges it in:
     /// it happened before that pass reads anything).
-    pub fn take(&mut self) -> Option<Trigger> {
+    pub(crate) fn take(&mut self) -> Option<Trigger> {
         self.bell.borrow_and_update();
         self.slot.lock().take()
     }
@@ -338,6 +329,13 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Triggers {
+        /// The main reason of the request waiting in the slot (not taken by the loop yet).
+        fn waiting(&self) -> Option<Reason> {
+            self.slot.lock().map(|t| t.reason)
+        }
+    }
 
     #[tokio::test]
     async fn many_triggers_while_busy_make_one_pending_that_keeps_every_reason() {

@@ -153,28 +153,19 @@ pub(super) fn start(supervisor: &mut Supervisor, shared: Shared) -> Result<(), E
 
 /// SIGHUP asks for a pass now.
 async fn sighup(triggers: Triggers, stop: CancellationToken) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = signal(SignalKind::hangup())
-            .map_err(|err| format!("cannot listen for SIGHUP: {err}"))?;
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                got = hangups.recv() => {
-                    if got.is_none() {
-                        return Err("the SIGHUP stream ended".to_owned());
-                    }
-                    tracing::info!("SIGHUP: reconciling now");
-                    triggers.fire(Reason::Signal);
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups =
+        signal(SignalKind::hangup()).map_err(|err| format!("cannot listen for SIGHUP: {err}"))?;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            got = hangups.recv() => {
+                if got.is_none() {
+                    return Err("the SIGHUP stream ended".to_owned());
                 }
+                tracing::info!("SIGHUP: reconciling now");
+                triggers.fire(Reason::Signal);
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = triggers;
-        stop.cancelled().await;
-        Ok(())
     }
 }

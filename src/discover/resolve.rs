@@ -17,14 +17,14 @@ impl FileTree<'_> {
     /// Whether `path` (relative to the root, `/`-separated) is in a git directory: a
     /// `.git` component anywhere (the repository's own, a nested one's), or, on disk,
     /// under one of the repository's git dirs once symbolic links are followed.
-    pub fn in_git_dir(&self, path: &str) -> bool {
+    pub(crate) fn in_git_dir(&self, path: &str) -> bool {
         has_git_component(path) || self.disk().is_some_and(|disk| disk.under_git_dir(path))
     }
 
     /// Resolve `relative` (a `content_file` value) against the directory of the file
     /// `from`, following symbolic links; the result must be a file inside the
     /// repository. Returns its path relative to the root.
-    pub fn resolve(&self, from: &str, relative: &str) -> Result<String, ReadError> {
+    pub(crate) fn resolve(&self, from: &str, relative: &str) -> Result<String, ReadError> {
         if relative.starts_with('/') || Path::new(relative).is_absolute() {
             return Err(ReadError::Escapes {
                 path: relative.to_owned(),
@@ -245,7 +245,7 @@ fn resolve_in_tree(tree: &CommitTree<'_>, path: &str) -> Result<String, ReadErro
 
 /// Normalize a relative `/`-separated path lexically (`.` dropped, `..` applied);
 /// `None` when it climbs above its start.
-pub fn normalize(path: &str) -> Option<String> {
+pub(crate) fn normalize(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {

@@ -15,7 +15,7 @@ const GITLAB_LIMIT: usize = 1_000_000;
 const FRAME: usize = 1024;
 
 /// The hidden marker of the plan comment for `target`.
-pub fn marker(target: &str) -> String {
+pub(crate) fn marker(target: &str) -> String {
     format!(
         "<!-- promptsync:plan target={} -->",
         target.replace("--", "-")
@@ -23,7 +23,7 @@ pub fn marker(target: &str) -> String {
 }
 
 /// The comment's Markdown for `report`, within `kind`'s limit.
-pub fn body(kind: Kind, target: &str, report: &PassReport, run_url: Option<&str>) -> String {
+pub(crate) fn body(kind: Kind, target: &str, report: &PassReport, run_url: Option<&str>) -> String {
     let (limit, words) = match kind {
         Kind::GitHub => (
             GITHUB_LIMIT,

@@ -23,20 +23,20 @@ use super::status::CommitStatus;
 use super::webhook::{Webhook, message_id};
 
 /// Messages waiting for one receiver; more are dropped (and counted).
-pub const QUEUE: usize = 64;
+pub(crate) const QUEUE: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Where messages go.
 #[derive(Debug, Clone)]
-pub enum Receiver {
+pub(crate) enum Receiver {
     Forge(Forge),
     Webhook(Webhook),
     Exec(ExecHook),
 }
 
 impl Receiver {
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Receiver::Forge(forge) => forge.label(),
             Receiver::Webhook(hook) => hook.label.clone(),
@@ -56,7 +56,7 @@ impl Receiver {
 
 /// One message for one receiver.
 #[derive(Debug, Clone)]
-pub enum Job {
+pub(crate) enum Job {
     Status(CommitStatus),
     /// An event payload, with its message id (the same on every retry).
     Event(String, Box<Payload>),
@@ -64,7 +64,7 @@ pub enum Job {
 
 /// What a receiver's worker has done, for `/status` and metrics.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct ReceiverState {
+pub(crate) struct ReceiverState {
     pub receiver: String,
     pub delivered: u64,
     /// Given up after retries, or refused.
@@ -84,7 +84,7 @@ pub struct ReceiverState {
 
 /// A running worker's handle.
 #[derive(Debug)]
-pub struct Handle {
+pub(crate) struct Handle {
     pub receiver: Receiver,
     pub sender: mpsc::Sender<Job>,
     pub state: Arc<Mutex<ReceiverState>>,
@@ -92,7 +92,7 @@ pub struct Handle {
 
 impl Handle {
     /// Hand `job` over without waiting: a full queue drops it.
-    pub fn offer(&self, job: Job) {
+    pub(crate) fn offer(&self, job: Job) {
         let job = match (&self.receiver, job) {
             (Receiver::Forge(_), job @ Job::Status(_)) => job,
             (Receiver::Forge(_), Job::Event(..)) | (_, Job::Status(_)) => return,
@@ -121,7 +121,7 @@ impl Handle {
 }
 
 /// Start the worker of `receiver` on the current runtime.
-pub fn spawn(receiver: Receiver, timing: Timing) -> (Handle, tokio::task::JoinHandle<()>) {
+pub(crate) fn spawn(receiver: Receiver, timing: Timing) -> (Handle, tokio::task::JoinHandle<()>) {
     let (sender, jobs) = mpsc::channel(QUEUE);
     let state = Arc::new(Mutex::new(ReceiverState {
         receiver: receiver.label(),
@@ -149,7 +149,7 @@ pub fn spawn(receiver: Receiver, timing: Timing) -> (Handle, tokio::task::JoinHa
 
 /// The delivery settings.
 #[derive(Debug, Clone, Copy)]
-pub struct Timing {
+pub(crate) struct Timing {
     pub min_interval: Duration,
     pub retry_max_elapsed: Duration,
 }
@@ -352,7 +352,7 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// A new message id for an event.
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     message_id()
 }
 

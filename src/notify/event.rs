@@ -25,7 +25,7 @@ const ORDER: [&str; 6] = [
 
 /// What one receiver gets about one pass.
 #[derive(Debug, Clone, Serialize)]
-pub struct Payload {
+pub(crate) struct Payload {
     /// The most important event of the pass.
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -35,7 +35,7 @@ pub struct Payload {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Data {
+pub(crate) struct Data {
     /// Every event of the pass, most important first.
     pub events: Vec<&'static str>,
     pub target: String,
@@ -54,20 +54,20 @@ pub struct Data {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Revision {
+pub(crate) struct Revision {
     /// The commit the previous pass synced, when this process saw one.
     pub before: Option<String>,
     pub after: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Release {
+pub(crate) struct Release {
     pub tag: String,
     pub commit: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PromptFacts {
+pub(crate) struct PromptFacts {
     pub file: String,
     pub prompt_id: Option<String>,
     pub name: Option<String>,
@@ -82,7 +82,7 @@ pub struct PromptFacts {
 
 impl Payload {
     /// The facts of `report` with `events` (most important first; not empty).
-    pub fn new(
+    pub(crate) fn new(
         target: &str,
         report: &PassReport,
         events: Vec<&'static str>,
@@ -145,7 +145,7 @@ impl Payload {
     }
 
     /// One line for people: `deploy.failed on default: v1.2.0 held, ...`.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let d = &self.data;
         let s = &d.summary;
         let count = |k: &str| s[k].as_u64().unwrap_or(0);
@@ -189,7 +189,7 @@ impl Payload {
 }
 
 /// The events `report` came to by itself, most important first.
-pub fn pass_events(report: &PassReport) -> Vec<&'static str> {
+pub(crate) fn pass_events(report: &PassReport) -> Vec<&'static str> {
     let mut found = BTreeSet::new();
     if let Some(error) = &report.error {
         found.insert("pass.failed");
@@ -225,7 +225,7 @@ pub fn pass_events(report: &PassReport) -> Vec<&'static str> {
 
 /// What earlier passes of this process said, for what this one should say.
 #[derive(Debug, Default)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     /// The last pass failed (a failure was said).
     failing: bool,
     /// The drift said last: files and their remote versions.
@@ -237,7 +237,7 @@ pub struct Tracker {
 impl Tracker {
     /// The events to tell about `report`: a failure once while it lasts, `recovered`
     /// when it ends, drift when it changes; and the revision before this pass.
-    pub fn observe(&mut self, report: &PassReport) -> (Vec<&'static str>, Option<String>) {
+    pub(crate) fn observe(&mut self, report: &PassReport) -> (Vec<&'static str>, Option<String>) {
         let mut events = pass_events(report);
         let failed = events.contains(&"pass.failed");
         if failed && self.failing {
@@ -268,7 +268,7 @@ impl Tracker {
 
 /// The family a kind of message belongs to, for holding back what comes too soon:
 /// failures and recoveries are one (a flapping pass does not page twice a minute).
-pub fn family(kind: &str) -> &'static str {
+pub(crate) fn family(kind: &str) -> &'static str {
     match kind {
         "stalled" | "pass.failed" | "recovered" => "health",
         "drift.detected" => "drift",
@@ -278,7 +278,7 @@ pub fn family(kind: &str) -> &'static str {
 
 /// RFC 3339, UTC, to the second: how a time shows in a payload, a receiver's state and
 /// the daemon's `/status`.
-pub fn timestamp(time: std::time::SystemTime) -> String {
+pub(crate) fn timestamp(time: std::time::SystemTime) -> String {
     let time = time::OffsetDateTime::from(time).replace_nanosecond(0);
     time.ok()
         .and_then(|t| {

@@ -12,22 +12,22 @@ use crate::config::ExecSettings;
 
 /// The configured hook.
 #[derive(Debug, Clone)]
-pub struct ExecHook {
+pub(crate) struct ExecHook {
     settings: ExecSettings,
 }
 
 impl ExecHook {
-    pub fn new(settings: &ExecSettings) -> ExecHook {
+    pub(crate) fn new(settings: &ExecSettings) -> ExecHook {
         ExecHook {
             settings: settings.clone(),
         }
     }
 
-    pub fn events(&self) -> &[String] {
+    pub(crate) fn events(&self) -> &[String] {
         &self.settings.events
     }
 
-    pub async fn deliver(&self, payload: &Payload) -> Result<(), Failure> {
+    pub(crate) async fn deliver(&self, payload: &Payload) -> Result<(), Failure> {
         let body = serde_json::to_vec(payload).map_err(|err| Failure::fail(err.to_string()))?;
         let timeout = self.settings.timeout;
         let done = process::run(
@@ -53,7 +53,7 @@ impl ExecHook {
 }
 
 /// The facts of `payload` as environment variables (empty where a fact is unknown).
-pub fn environment(payload: &Payload) -> Vec<(String, String)> {
+pub(crate) fn environment(payload: &Payload) -> Vec<(String, String)> {
     let d = &payload.data;
     let pair = |name: &str, value: Option<&str>| (name.to_owned(), value.unwrap_or("").to_owned());
     vec![

@@ -17,7 +17,7 @@ use crate::config::ForgeSettings;
 /// The environment variables the forges' defaults come from, read once (tests give
 /// them explicitly).
 #[derive(Debug, Clone, Default)]
-pub struct CiEnv {
+pub(crate) struct CiEnv {
     vars: BTreeMap<String, String>,
 }
 
@@ -39,7 +39,7 @@ const VARS: [&str; 13] = [
 ];
 
 impl CiEnv {
-    pub fn from_process() -> CiEnv {
+    pub(crate) fn from_process() -> CiEnv {
         CiEnv::from_pairs(VARS.iter().filter_map(|name| {
             std::env::var(name)
                 .ok()
@@ -47,7 +47,7 @@ impl CiEnv {
         }))
     }
 
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> CiEnv {
+    pub(crate) fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> CiEnv {
         CiEnv {
             vars: pairs
                 .into_iter()
@@ -56,28 +56,24 @@ impl CiEnv {
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }
 
-    pub fn in_github_actions(&self) -> bool {
+    pub(crate) fn in_github_actions(&self) -> bool {
         self.get("GITHUB_ACTIONS") == Some("true")
-    }
-
-    pub fn in_gitlab_ci(&self) -> bool {
-        self.get("GITLAB_CI") == Some("true")
     }
 }
 
 /// Which host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     GitHub,
     GitLab,
 }
 
 impl Kind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::GitHub => "github",
             Kind::GitLab => "gitlab",
@@ -94,7 +90,7 @@ enum Token {
 
 /// A forge's API, a repository on it and the token: ready to post.
 #[derive(Debug, Clone)]
-pub struct Forge {
+pub(crate) struct Forge {
     pub kind: Kind,
     /// The API root, without a trailing slash.
     api: String,
@@ -108,7 +104,7 @@ pub struct Forge {
 impl Forge {
     /// The forge of `settings` with the defaults filled in; the error says what is
     /// missing (no repository, no token).
-    pub fn resolve(
+    pub(crate) fn resolve(
         kind: Kind,
         settings: &ForgeSettings,
         env: &CiEnv,
@@ -174,7 +170,7 @@ impl Forge {
     }
 
     /// A receiver's name in logs and `/status`: `github owner/name`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{} {}", self.kind.name(), self.repository)
     }
 
@@ -271,7 +267,7 @@ impl Forge {
 
 /// The page of the CI run this process is part of (a GitHub Actions run, a GitLab
 /// pipeline).
-pub fn run_url(kind: Kind, env: &CiEnv) -> Option<String> {
+pub(crate) fn run_url(kind: Kind, env: &CiEnv) -> Option<String> {
     match kind {
         Kind::GitHub => env
             .get("GITHUB_SERVER_URL")
@@ -284,7 +280,7 @@ pub fn run_url(kind: Kind, env: &CiEnv) -> Option<String> {
 
 /// `owner/name` (or `group/sub/project`) from a remote URL: `https://host/owner/name.git`,
 /// `git@host:owner/name.git`, `ssh://git@host/owner/name`.
-pub fn repository_of_url(url: &str) -> Option<String> {
+pub(crate) fn repository_of_url(url: &str) -> Option<String> {
     let path = if let Some((_, rest)) = url.split_once("://") {
         rest.split_once('/')?.1
     } else {

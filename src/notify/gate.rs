@@ -20,7 +20,7 @@ const MAX_BYTES: u64 = 512 * 1024 * 1024;
 
 /// What the gate is told about the release.
 #[derive(Debug, Clone)]
-pub struct ReleaseFacts {
+pub(crate) struct ReleaseFacts {
     pub target: String,
     pub tag: String,
     pub commit: String,
@@ -50,7 +50,7 @@ pub struct GateOutcome {
 }
 
 /// Export the release and run the gate.
-pub async fn check(repo: &Path, gate: &GateSettings, facts: &ReleaseFacts) -> GateOutcome {
+pub(crate) async fn check(repo: &Path, gate: &GateSettings, facts: &ReleaseFacts) -> GateOutcome {
     let span = tracing::info_span!("gate", tag = %facts.tag);
     tracing::Instrument::instrument(run_gate(repo, gate, facts), span).await
 }

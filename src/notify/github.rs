@@ -100,7 +100,7 @@ pub(super) async fn upsert_comment(
 /// The pull request number of a GitHub Actions event file (`pull_request`,
 /// `pull_request_target`, an `issue_comment` on a pull request); `None` for other
 /// events.
-pub fn pull_request_number(event_path: &Path) -> Result<Option<u64>, String> {
+pub(crate) fn pull_request_number(event_path: &Path) -> Result<Option<u64>, String> {
     let bytes = crate::localfile::read(event_path, 16 * 1024 * 1024)
         .map_err(|failure| format!("GITHUB_EVENT_PATH {} {failure}", event_path.display()))?;
     let event: Value = serde_json::from_slice(&bytes).map_err(|err| {

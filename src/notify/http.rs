@@ -12,26 +12,24 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 /// The most of a reply that is read: lists of comments are the largest replies.
-pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 
 /// A client for notification endpoints. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Http {
+pub(crate) struct Http {
     client: reqwest::Client,
     timeout: Duration,
 }
 
 /// A 2xx reply.
 #[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
+pub(crate) struct Reply {
     pub body: Vec<u8>,
 }
 
 /// Why an exchange did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// It may work later (no connection, a timeout, 429, 5xx): retry, after the
     /// server's wish when it said one.
     Retry {
@@ -47,13 +45,13 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         match self {
             Failure::Retry { message, .. } | Failure::Fail { message, .. } => message,
         }
     }
 
-    pub fn fail(message: impl Into<String>) -> Failure {
+    pub(crate) fn fail(message: impl Into<String>) -> Failure {
         Failure::Fail {
             message: message.into(),
             status: None,
@@ -68,7 +66,7 @@ impl std::fmt::Display for Failure {
 }
 
 impl Http {
-    pub fn new(timeout: Duration) -> Result<Http, String> {
+    pub(crate) fn new(timeout: Duration) -> Result<Http, String> {
         crate::api::install_tls_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("promptsync/", env!("CARGO_PKG_VERSION")))
@@ -81,7 +79,7 @@ impl Http {
     }
 
     /// Send one request; `what` names it in messages (`POST statuses`).
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -156,11 +154,7 @@ fn classify(
 ) -> Result<Reply, Failure> {
     let code = status.as_u16();
     if status.is_success() {
-        return Ok(Reply {
-            status: code,
-            headers,
-            body,
-        });
+        return Ok(Reply { body });
     }
     let after = headers
         .get(reqwest::header::RETRY_AFTER)
@@ -220,7 +214,7 @@ mod tests {
             map
         };
         let ok = classify(StatusCode::CREATED, headers(None), b"{}".to_vec(), "x");
-        assert_eq!(ok.unwrap().status, 201);
+        assert_eq!(ok.unwrap().body, b"{}");
         for code in [429, 500, 502, 503] {
             let status = StatusCode::from_u16(code).unwrap();
             assert!(matches!(

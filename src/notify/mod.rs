@@ -17,20 +17,20 @@
 //! [`slack`], [`exec`], [`process`] (running a program, bounded), [`gate`],
 //! [`http`]; secrets are read by [`crate::secretfile`].
 
-pub mod comment;
-pub mod delivery;
-pub mod event;
-pub mod exec;
-pub mod forge;
-pub mod gate;
-pub mod github;
-pub mod gitlab;
-pub mod http;
-pub mod process;
-pub mod send;
-pub mod slack;
-pub mod status;
-pub mod webhook;
+pub(crate) mod comment;
+pub(crate) mod delivery;
+pub(crate) mod event;
+pub(crate) mod exec;
+pub(crate) mod forge;
+pub(crate) mod gate;
+pub(crate) mod github;
+pub(crate) mod gitlab;
+pub(crate) mod http;
+pub(crate) mod process;
+pub(crate) mod send;
+pub(crate) mod slack;
+pub(crate) mod status;
+pub(crate) mod webhook;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,12 +42,12 @@ use event::{Payload, Tracker};
 use forge::{CiEnv, Forge, Kind};
 
 /// The target of a configuration without targets.
-pub const DEFAULT_TARGET: &str = "default";
+pub(crate) const DEFAULT_TARGET: &str = "default";
 
 /// Takes passes' starts and outcomes and delivers what they mean in the background.
 /// Cheap to clone; clones share the workers.
 #[derive(Debug, Clone)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     inner: Arc<Inner>,
 }
 
@@ -64,7 +64,11 @@ impl Notifier {
     /// The receivers of `settings`, each with a worker on the current tokio runtime.
     /// A receiver that cannot be set up (a forge without a token) is logged and shown
     /// in [`Notifier::state`], never an error: notifications never stop a pass.
-    pub fn start(settings: &NotifySettings, env: &CiEnv, origin_url: Option<&str>) -> Notifier {
+    pub(crate) fn start(
+        settings: &NotifySettings,
+        env: &CiEnv,
+        origin_url: Option<&str>,
+    ) -> Notifier {
         let timing = Timing {
             min_interval: settings.min_interval,
             retry_max_elapsed: settings.retry_max_elapsed,
@@ -116,19 +120,14 @@ impl Notifier {
         }
     }
 
-    /// Whether nothing is configured.
-    pub fn is_empty(&self) -> bool {
-        self.inner.handles.is_empty() && self.inner.broken.is_empty()
-    }
-
     /// A pass on `target` started on commit `sha`: pending statuses. Never waits.
-    pub fn started(&self, target: &str, sha: &str) {
+    pub(crate) fn started(&self, target: &str, sha: &str) {
         self.offer(&Job::Status(status::pending(target, sha)));
     }
 
     /// A pass on `target` finished with `report`: its statuses and events. Never
     /// waits.
-    pub fn finished(&self, target: &str, report: &PassReport) {
+    pub(crate) fn finished(&self, target: &str, report: &PassReport) {
         for status in status::finished(target, report) {
             self.offer(&Job::Status(status));
         }
@@ -151,7 +150,7 @@ impl Notifier {
     }
 
     /// What every receiver has done so far (for `/status`).
-    pub fn state(&self) -> Vec<ReceiverState> {
+    pub(crate) fn state(&self) -> Vec<ReceiverState> {
         let mut states: Vec<ReceiverState> = self
             .inner
             .handles
@@ -169,7 +168,7 @@ impl Notifier {
 
     /// Stop taking messages and wait, at most `deadline`, for what is queued to be
     /// delivered (or given up); what is still under way then is abandoned and logged.
-    pub async fn finish(self, deadline: Duration) {
+    pub(crate) async fn finish(self, deadline: Duration) {
         let mut tasks = std::mem::take(
             &mut *self
                 .inner
@@ -202,7 +201,7 @@ fn broken_state(receiver: &str, error: String) -> ReceiverState {
 
 /// How `plan --comment` came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Commented {
+pub(crate) enum Commented {
     /// The comment was added (`edited: false`) or edited in place.
     Posted {
         kind: Kind,
@@ -218,7 +217,7 @@ pub enum Commented {
 /// Post the plan of `target` (`render` gives its body for the host) as the pull
 /// (merge) request's comment, editing the one posted before. Retried within
 /// `notify.retry_max_elapsed`.
-pub async fn comment_plan(
+pub(crate) async fn comment_plan(
     settings: &NotifySettings,
     env: &CiEnv,
     origin_url: Option<&str>,

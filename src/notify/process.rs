@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Output kept of each stream: the last 16 KiB (where a test runner's verdict is).
-pub const KEPT_OUTPUT: usize = 16 * 1024;
+pub(crate) const KEPT_OUTPUT: usize = 16 * 1024;
 /// Between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
 /// How long the output pipes are read after the program ended (a child it left
@@ -22,7 +22,7 @@ const DRAIN: Duration = Duration::from_millis(500);
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// The exit code; `None` when a signal ended it (or it timed out).
     pub code: Option<i32>,
     pub timed_out: bool,
@@ -32,12 +32,12 @@ pub struct Finished {
 }
 
 impl Finished {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.code == Some(0) && !self.timed_out
     }
 
     /// `exit 1`, `timed out after 10s`, `killed by a signal`.
-    pub fn describe(&self, timeout: Duration) -> String {
+    pub(crate) fn describe(&self, timeout: Duration) -> String {
         match (self.timed_out, self.code) {
             (true, _) => format!(
                 "timed out after {} (stopped)",
@@ -51,7 +51,7 @@ impl Finished {
 
 /// Run `words` in `dir` with `env` added to promptsync's environment (less its own
 /// secrets: `RESPAN_API_KEY`, `GITHUB_TOKEN`, `GITLAB_TOKEN`).
-pub async fn run(
+pub(crate) async fn run(
     words: &[String],
     dir: Option<&Path>,
     env: &[(String, String)],

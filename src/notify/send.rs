@@ -8,7 +8,7 @@ use super::status::CommitStatus;
 
 impl Forge {
     /// Post a commit status.
-    pub async fn post_status(&self, status: &CommitStatus) -> Result<(), Failure> {
+    pub(crate) async fn post_status(&self, status: &CommitStatus) -> Result<(), Failure> {
         match self.kind {
             Kind::GitHub => super::github::post_status(self, status).await,
             Kind::GitLab => super::gitlab::post_status(self, status).await,
@@ -17,7 +17,7 @@ impl Forge {
 
     /// Put `body` on the pull (merge) request `number`: edit the comment that holds
     /// `marker`, or add one. Returns whether a comment was edited (not added).
-    pub async fn upsert_comment(
+    pub(crate) async fn upsert_comment(
         &self,
         number: u64,
         marker: &str,

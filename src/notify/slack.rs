@@ -13,7 +13,7 @@ const SECTION_LIMIT: usize = 3000;
 const LISTED: usize = 15;
 
 /// The Slack message of `payload`.
-pub fn message(payload: &Payload) -> Value {
+pub(crate) fn message(payload: &Payload) -> Value {
     let headline = payload.headline();
     let d = &payload.data;
     let mut lines = Vec::new();
@@ -83,7 +83,7 @@ pub fn message(payload: &Payload) -> Value {
 }
 
 /// Text for Slack's markup: its three control characters as entities.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -6,11 +6,11 @@
 use crate::report::pass::{DeployAction, PassReport};
 
 /// GitHub's limit on a status description (GitLab takes more; one limit for both).
-pub const MAX_DESCRIPTION: usize = 140;
+pub(crate) const MAX_DESCRIPTION: usize = 140;
 
 /// A status's state, in the words both hosts share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Pending,
     Success,
     Failure,
@@ -18,7 +18,7 @@ pub enum State {
 
 /// One status to post on one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitStatus {
+pub(crate) struct CommitStatus {
     pub sha: String,
     pub context: String,
     pub state: State,
@@ -27,17 +27,17 @@ pub struct CommitStatus {
 }
 
 /// `promptsync/<target>`.
-pub fn sync_context(target: &str) -> String {
+pub(crate) fn sync_context(target: &str) -> String {
     format!("promptsync/{target}")
 }
 
 /// `promptsync/<target>/deploy`.
-pub fn deploy_context(target: &str) -> String {
+pub(crate) fn deploy_context(target: &str) -> String {
     format!("promptsync/{target}/deploy")
 }
 
 /// The pending status posted when a pass starts on `sha`.
-pub fn pending(target: &str, sha: &str) -> CommitStatus {
+pub(crate) fn pending(target: &str, sha: &str) -> CommitStatus {
     CommitStatus {
         sha: sha.to_owned(),
         context: sync_context(target),
@@ -50,7 +50,7 @@ pub fn pending(target: &str, sha: &str) -> CommitStatus {
 /// The statuses a finished pass posts: one on the synced commit (unless the working
 /// tree was read), and one on the release's commit when the pass deployed, or tried
 /// to, or a gate held it.
-pub fn finished(target: &str, report: &PassReport) -> Vec<CommitStatus> {
+pub(crate) fn finished(target: &str, report: &PassReport) -> Vec<CommitStatus> {
     let mut statuses = Vec::new();
     let s = &report.summary;
     if let Some(sha) = report
@@ -155,7 +155,7 @@ pub fn finished(target: &str, report: &PassReport) -> Vec<CommitStatus> {
 }
 
 /// `text` within [`MAX_DESCRIPTION`] characters, one line, `…` where it was cut.
-pub fn cut(text: &str) -> String {
+pub(crate) fn cut(text: &str) -> String {
     let line: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

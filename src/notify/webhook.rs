@@ -19,7 +19,7 @@ use crate::config::{WebhookFormat, WebhookSettings, WebhookUrl};
 
 /// One configured webhook.
 #[derive(Debug, Clone)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     /// Its place in the configuration, for logs and `/status` (`webhook 1`).
     pub label: String,
     url: WebhookUrl,
@@ -30,7 +30,7 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub fn new(index: usize, settings: &WebhookSettings, http: Http) -> Webhook {
+    pub(crate) fn new(index: usize, settings: &WebhookSettings, http: Http) -> Webhook {
         let label = match settings.format {
             WebhookFormat::Json => format!("webhook {}", index + 1),
             WebhookFormat::Slack => format!("webhook {} (slack)", index + 1),
@@ -46,7 +46,7 @@ impl Webhook {
     }
 
     /// Send `payload` with the message id `id`.
-    pub async fn deliver(&self, id: &str, payload: &Payload) -> Result<(), Failure> {
+    pub(crate) async fn deliver(&self, id: &str, payload: &Payload) -> Result<(), Failure> {
         let url = match &self.url {
             WebhookUrl::Url(url) => url.clone(),
             WebhookUrl::File(path) => {
@@ -93,7 +93,7 @@ impl Webhook {
 }
 
 /// The Standard Webhooks headers for `body`; signed when there is a secret.
-pub fn headers(
+pub(crate) fn headers(
     id: &str,
     timestamp: u64,
     body: &[u8],
@@ -140,7 +140,7 @@ pub fn sign(secret: &str, id: &str, timestamp: u64, body: &[u8]) -> Result<Strin
 }
 
 /// A new message id: `msg_` and 24 random hex digits.
-pub fn message_id() -> String {
+pub(crate) fn message_id() -> String {
     format!("msg_{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..))
 }
 

@@ -9,7 +9,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{JsonType, ValidationError, Validator};
 use serde_json::Value;
 
-pub use super::pointer::display_path;
+pub(crate) use super::pointer::display_path;
 use super::pointer::push_escaped;
 use super::schema::{SCHEMA, SCHEMA_PATH, schema_at};
 use crate::diagnostic::did_you_mean;
@@ -53,7 +53,7 @@ static VALIDATOR: LazyLock<Result<Validator, String>> =
     LazyLock::new(|| jsonschema::validator_for(&SCHEMA).map_err(|err| err.to_string()));
 
 /// Every way `value` breaks the schema of the format.
-pub fn schema_findings(value: &Value) -> Vec<Finding> {
+pub(crate) fn schema_findings(value: &Value) -> Vec<Finding> {
     let validator = match &*VALIDATOR {
         Ok(validator) => validator,
         Err(err) => {
@@ -340,7 +340,7 @@ fn range_text(schema: &Value) -> String {
 /// The format's rules that the schema does not express (or not with a clear message):
 /// an identity, non-empty names, `content` or `content_file` but not both. Works on
 /// the untyped value so that they are reported along with any schema findings.
-pub fn rule_findings(value: &Value) -> Vec<Finding> {
+pub(crate) fn rule_findings(value: &Value) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(root) = value.as_object() else {
         return out;
@@ -402,7 +402,7 @@ pub fn rule_findings(value: &Value) -> Vec<Finding> {
 }
 
 /// The longest `prompt_id` or `name` accepted, in characters.
-pub const MAX_IDENTITY_CHARS: usize = 256;
+pub(crate) const MAX_IDENTITY_CHARS: usize = 256;
 
 /// A `prompt_id` that cannot be a Respan id: the API's ids are short hex strings, and an
 /// id is put in request paths, so a `/`, `..`, whitespace or a control character is never

@@ -17,17 +17,17 @@ const VERSIONS: [&str; 2] = [
 const MAX_POINTER_BYTES: usize = 1024;
 
 /// What to do about a pointer.
-pub const HELP: &str = "promptsync reads the files committed to git, and a file kept in Git LFS is committed as this pointer: keep prompt and content files out of LFS (`git lfs untrack PATTERN`, `git add --renormalize .`, commit); `git lfs pull` fetches the real files into a working tree only";
+pub(crate) const HELP: &str = "promptsync reads the files committed to git, and a file kept in Git LFS is committed as this pointer: keep prompt and content files out of LFS (`git lfs untrack PATTERN`, `git add --renormalize .`, commit); `git lfs pull` fetches the real files into a working tree only";
 
 /// A Git LFS pointer: the size of the file it stands for, when it says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pointer {
+pub(crate) struct Pointer {
     pub size: Option<u64>,
 }
 
 impl Pointer {
     /// `bytes` read as a Git LFS pointer, when they are one.
-    pub fn of(bytes: &[u8]) -> Option<Pointer> {
+    pub(crate) fn of(bytes: &[u8]) -> Option<Pointer> {
         if bytes.len() > MAX_POINTER_BYTES {
             return None;
         }
@@ -54,7 +54,7 @@ impl Pointer {
     }
 
     /// The finding for a prompt file that is a pointer: the whole file, at 1:1.
-    pub fn prompt_file(self, path: &str) -> Diagnostic {
+    pub(crate) fn prompt_file(self, path: &str) -> Diagnostic {
         let mut diagnostic = Diagnostic::error(
             path,
             format!(
@@ -70,7 +70,7 @@ impl Pointer {
 
     /// The message for a content file (`relative` as the prompt file names it) that is
     /// a pointer.
-    pub fn content_file(self, relative: &str) -> String {
+    pub(crate) fn content_file(self, relative: &str) -> String {
         format!(
             "content file {} is {}, not the text itself",
             excerpt::quoted(relative),

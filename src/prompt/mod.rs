@@ -3,13 +3,13 @@
 //! nothing about git or the file system (content files are resolved by
 //! [`desired`](crate::desired)).
 
-pub mod check;
-pub mod format;
-pub mod lfs;
+pub(crate) mod check;
+pub(crate) mod format;
+pub(crate) mod lfs;
 mod pointer;
 pub mod schema;
-pub mod variables;
-pub mod yaml;
+pub(crate) mod variables;
+pub(crate) mod yaml;
 
 use serde_json::Value;
 
@@ -65,12 +65,6 @@ impl ParsedFile {
         self.index.retain(&pointers);
     }
 
-    /// A diagnostic for `finding`, positioned in this file.
-    pub fn diagnostic(&self, severity: Severity, finding: Finding) -> Diagnostic {
-        let pos = self.position(&finding);
-        self.diagnostic_at(severity, finding, pos)
-    }
-
     /// Where `finding` points in this file: 1-based line and column.
     fn position(&self, finding: &Finding) -> yaml::Pos {
         let pos = if finding.at_key {
@@ -111,7 +105,7 @@ impl ParsedFile {
         }
     }
 
-    /// Add findings of `severity` (at most [`MAX_PER_KIND`](crate::diagnostic::MAX_PER_KIND)
+    /// Add findings of `severity` (at most `MAX_PER_KIND`
     /// of a kind are listed, the last of them counting the rest); an error drops the
     /// typed prompt.
     pub fn add(&mut self, severity: Severity, findings: impl IntoIterator<Item = Finding>) {
@@ -148,7 +142,7 @@ impl ParsedFile {
 }
 
 /// Parse and check one prompt file: size, UTF-8, YAML syntax, the schema of the
-/// format, and the rules of [`check::rule_findings`]. Every finding is kept.
+/// format, and the rules of `check::rule_findings`. Every finding is kept.
 pub fn parse_file(path: &str, bytes: &[u8]) -> ParsedFile {
     let mut file = ParsedFile {
         path: path.to_owned(),
@@ -258,6 +252,14 @@ pub fn not_utf8(path: &str, bytes: &[u8], valid_up_to: usize) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl ParsedFile {
+        /// A diagnostic for `finding`, positioned in this file.
+        fn diagnostic(&self, severity: Severity, finding: Finding) -> Diagnostic {
+            let pos = self.position(&finding);
+            self.diagnostic_at(severity, finding, pos)
+        }
+    }
     use crate::diagnostic::MAX_PER_KIND;
 
     fn rendered(file: &ParsedFile) -> String {

@@ -3,7 +3,7 @@
 //! program would write ([`display_path`]). Pure.
 
 /// Append `token` to a JSON pointer, escaped per RFC 6901.
-pub fn push_escaped(pointer: &mut String, token: &str) {
+pub(crate) fn push_escaped(pointer: &mut String, token: &str) {
     for c in token.chars() {
         match c {
             '~' => pointer.push_str("~0"),
@@ -14,7 +14,7 @@ pub fn push_escaped(pointer: &mut String, token: &str) {
 }
 
 /// `messages[0].role` for `/messages/0/role`; `the file` for the root.
-pub fn display_path(pointer: &str) -> String {
+pub(crate) fn display_path(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the file".to_owned();
     }

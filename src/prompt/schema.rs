@@ -1,5 +1,5 @@
 //! The JSON Schema of the prompt file format, generated from the types in
-//! [`format`](super::format) with schemars, and lookups in it (which schema applies at
+//! `format` with schemars, and lookups in it (which schema applies at
 //! a JSON pointer). The checked-in copy in `config/prompt.schema.json` is compared
 //! with it by a test.
 
@@ -44,13 +44,6 @@ fn drop_null_defaults(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(drop_null_defaults),
         _ => {}
     }
-}
-
-/// The schema as the text of `config/prompt.schema.json`: pretty JSON and a newline.
-pub fn schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
-    text.push('\n');
-    text
 }
 
 /// The top-level keys of a prompt file, in the schema's (and the format's) order.
@@ -147,6 +140,13 @@ fn resolve(schema: &'static Value) -> Option<&'static Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The schema as the text of `config/prompt.schema.json`: pretty JSON and a newline.
+    fn schema_text() -> String {
+        let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+        text.push('\n');
+        text
+    }
 
     /// The checked-in schema must be what the types generate. To regenerate it after
     /// changing the format types: `UPDATE_SCHEMA=1 cargo test --lib schema`.

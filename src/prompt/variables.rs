@@ -13,7 +13,7 @@ use crate::excerpt;
 
 /// The variables a template reads, in order of first use, without its local names.
 /// Linear in the text: each name is looked up in a set, never in the list so far.
-pub fn placeholders(text: &str) -> Vec<String> {
+pub(crate) fn placeholders(text: &str) -> Vec<String> {
     let mut used = Used::default();
     let mut locals: BTreeSet<String> = BTreeSet::new();
     let mut rest = text;
@@ -104,7 +104,7 @@ fn leading_identifier(text: &str) -> Option<&str> {
 /// Warnings: placeholders no `variables` entry declares, and declared variables no
 /// message uses. Read from the file's untyped value, so that a file with errors gets
 /// them too; linear in the text (each name looked up in a set).
-pub fn findings(value: &Value, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
+pub(crate) fn findings(value: &Value, texts: &BTreeMap<usize, String>) -> Vec<Finding> {
     let declared: BTreeSet<&str> = value
         .get("variables")
         .and_then(Value::as_object)

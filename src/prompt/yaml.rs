@@ -23,7 +23,7 @@ use serde_saphyr::Spanned;
 use serde_saphyr::granit_parser::{self, Event};
 
 use super::pointer::display_path;
-pub use super::pointer::push_escaped;
+pub(crate) use super::pointer::push_escaped;
 use super::schema;
 use crate::diagnostic::{Severity, Tally};
 use crate::excerpt;
@@ -33,10 +33,10 @@ mod syntax;
 /// The deepest nesting of lists and mappings a prompt file may have. Reading a level
 /// takes tens of kilobytes of stack in a debug build, and files are read on threads with
 /// 2 MiB stacks (tokio's blocking pool, test threads): 32 keeps well inside that.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 /// The most values (scalars, lists, mappings; aliases counted each time they are used)
 /// a prompt file may hold.
-pub const MAX_NODES: usize = 250_000;
+pub(crate) const MAX_NODES: usize = 250_000;
 
 /// A 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -47,7 +47,7 @@ pub struct Pos {
 
 /// Where a node of the document is: its value and, for a mapping entry, its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct NodePos {
+pub(crate) struct NodePos {
     pub key: Option<Pos>,
     pub value: Pos,
 }
@@ -59,7 +59,8 @@ pub struct PosIndex {
 }
 
 impl PosIndex {
-    pub fn get(&self, pointer: &str) -> Option<NodePos> {
+    #[cfg(test)]
+    pub(crate) fn get(&self, pointer: &str) -> Option<NodePos> {
         self.nodes.get(pointer).copied()
     }
 
@@ -99,7 +100,7 @@ impl PosIndex {
 
 /// A problem with the YAML of a file, in our words, at a position.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub pos: Pos,
     pub message: String,
     pub help: Option<String>,
@@ -123,7 +124,7 @@ impl Problem {
 /// The problems of one file, at most [`MAX_PER_KIND`](crate::diagnostic::MAX_PER_KIND)
 /// of a kind kept; `tally` counts them all.
 #[derive(Debug, Clone, Default)]
-pub struct Problems {
+pub(crate) struct Problems {
     pub list: Vec<Problem>,
     pub tally: Tally,
 }
@@ -149,7 +150,7 @@ impl Problems {
 /// A parsed document: the JSON value, node positions, and problems found in a document
 /// that did parse (tags, values the JSON form cannot hold), each with its position.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     pub value: Value,
     pub index: PosIndex,
     pub problems: Problems,
@@ -159,7 +160,7 @@ pub struct Document {
 /// with redundant leading zeros (`0755`) is a string, as serde_yaml read it; merge keys
 /// (`<<`) are refused. Err holds the problems of a file that could not be read as one
 /// YAML document at all.
-pub fn parse(text: &str) -> Result<Document, Problems> {
+pub(crate) fn parse(text: &str) -> Result<Document, Problems> {
     let tags = tag_problems(text);
     let options = serde_saphyr::options! {
         strict_booleans: true,

@@ -4,7 +4,7 @@
 //! (a table of the prompts and their actions, the diffs collapsed) appended to the file
 //! that `GITHUB_STEP_SUMMARY` names. Active only where GitHub sets those variables.
 //!
-//! Reads the public fields of a [`PassReport`] and of validation [`Diagnostic`]s;
+//! Reads the public fields of a [`PassReport`] and of validation `Diagnostic`s;
 //! knows nothing about how they were made. The rendering is pure; only
 //! [`GitHub::annotate`] (stdout, through [`Stdout`]) and [`GitHub::append_summary`]
 //! (the summary file) write. Text is redacted of every secret promptsync holds before

@@ -1,7 +1,7 @@
 //! Text and JSON reports of a pass or a validation. The only writer to stdout: every
 //! result a command prints goes through [`Stdout`], which redacts every secret
-//! promptsync holds ([`secret::Redacting`]); logs go to stderr. A command's report is
-//! printed by [`print`], as text or as one JSON document, one target's or several's
+//! promptsync holds (`secret::Redacting`); logs go to stderr. A command's report is
+//! printed by [`print()`], as text or as one JSON document, one target's or several's
 //! ([`Grouped`]).
 
 pub mod github;
@@ -100,7 +100,7 @@ impl Grouped {
         self.targets.push(doc);
     }
 
-    /// Print the reports (see [`print`]).
+    /// Print the reports (see [`print()`]).
     pub fn print(&self) -> Result<(), Error> {
         print(self, self.json)
     }

@@ -1,8 +1,8 @@
 //! The report of a reconcile pass, its model: one row per prompt file (with its deploy,
-//! if the release touches it), the invalid files, and a summary, built from a [`Pass`];
+//! if the release touches it), the invalid files, and a summary, built from a `Pass`;
 //! this is the JSON document `--output json` prints. The shape of the JSON is
 //! documented in README and pinned by a snapshot test; it keeps text that came from
-//! outside exact. The text for people is [`text`]'s.
+//! outside exact. The text for people is `text`'s.
 
 mod text;
 

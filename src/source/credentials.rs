@@ -16,16 +16,16 @@ const MAX_CREDENTIAL_BYTES: u64 = 64 * 1024;
 
 /// The user name sent with a token when `source.username` is unset: GitHub and GitLab
 /// take any name with a token.
-pub const DEFAULT_USERNAME: &str = "git";
+pub(crate) const DEFAULT_USERNAME: &str = "git";
 
 /// A git host token. Debug and Display print `[redacted]`.
 #[derive(Clone)]
-pub struct GitToken(SecretString);
+pub(crate) struct GitToken(SecretString);
 
 impl GitToken {
     /// The one place a token is made: every token promptsync holds passes here, so
     /// this is where it is registered with the process-wide redactor of output.
-    pub fn new(text: &str) -> GitToken {
+    pub(crate) fn new(text: &str) -> GitToken {
         crate::secret::register(text);
         GitToken(SecretString::from(text.to_owned()))
     }
@@ -50,7 +50,7 @@ impl std::fmt::Display for GitToken {
 
 /// A private SSH key's bytes. Debug prints `[redacted]`.
 #[derive(Clone)]
-pub struct SshKey(std::sync::Arc<secrecy::SecretSlice<u8>>);
+pub(crate) struct SshKey(std::sync::Arc<secrecy::SecretSlice<u8>>);
 
 impl SshKey {
     /// The key's bytes, for the private copy ssh reads.
@@ -67,7 +67,7 @@ impl std::fmt::Debug for SshKey {
 
 /// What a fetch authenticates with.
 #[derive(Debug, Clone)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// Nothing: a public repository.
     Anonymous,
     /// HTTPS basic authentication: the token as the password.
@@ -85,7 +85,7 @@ pub struct CredentialError {
 }
 
 /// The credentials `settings` name, read now.
-pub fn read(settings: &SourceSettings) -> Result<Credentials, CredentialError> {
+pub(crate) fn read(settings: &SourceSettings) -> Result<Credentials, CredentialError> {
     if let Some(path) = &settings.token_file {
         let bytes = read_file("token_file", path)?;
         let text = String::from_utf8(bytes).map_err(|_| CredentialError {
@@ -128,19 +128,6 @@ pub fn read(settings: &SourceSettings) -> Result<Credentials, CredentialError> {
         });
     }
     Ok(Credentials::Anonymous)
-}
-
-/// The files whose change may clear a stalled credential error.
-pub fn files(settings: &SourceSettings) -> Vec<PathBuf> {
-    [
-        &settings.token_file,
-        &settings.ssh_key_file,
-        &settings.known_hosts_file,
-    ]
-    .into_iter()
-    .flatten()
-    .cloned()
-    .collect()
 }
 
 fn read_file(key: &'static str, path: &Path) -> Result<Vec<u8>, CredentialError> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use git2::Repository;
 
 use super::refs::Wanted;
-pub use crate::gitrepo::MARKER_KEY;
+pub(crate) use crate::gitrepo::MARKER_KEY;
 
 /// An open, locked mirror. The lock is released on drop.
 pub(super) struct Mirror {

@@ -15,13 +15,13 @@
 //! - `fetch`: listing and fetching, bounded in time and size (gix)
 //! - `ssh`: the OpenSSH command and what its log says
 
-pub mod credentials;
+pub(crate) mod credentials;
 mod fetch;
 mod mirror;
-pub mod refs;
+pub(crate) mod refs;
 mod settings;
 mod ssh;
-pub mod url;
+pub(crate) mod url;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,16 +29,15 @@ use std::time::{Duration, Instant};
 use crate::failure::FailureClass;
 use credentials::{CredentialError, Credentials};
 use fetch::{Failure, Remote};
-pub use mirror::MARKER_KEY;
 use mirror::{Mirror, MirrorError};
 use refs::{Advertised, Missing, Wanted};
-pub use settings::SourceSettings;
-pub use url::{RemoteUrl, Transport};
+pub(crate) use settings::SourceSettings;
+pub(crate) use url::{RemoteUrl, Transport};
 
 /// A digest of the credential files as they are now (their paths, sizes, times and
 /// contents, each read bounded): a stalled credential error is tried again once it
 /// changes. A file that cannot be read counts as what it is (missing, unreadable).
-pub fn credential_fingerprint(settings: &SourceSettings) -> u64 {
+pub(crate) fn credential_fingerprint(settings: &SourceSettings) -> u64 {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let mut hasher = DefaultHasher::new();
     for path in [
@@ -150,7 +149,7 @@ impl SourceError {
 
 /// What a look found and did.
 #[derive(Debug, Clone)]
-pub struct Look {
+pub(crate) struct Look {
     /// The mirror's git dir: what a pass reads.
     pub mirror: PathBuf,
     /// The branch that syncs, and its tip (full commit id).
@@ -166,22 +165,22 @@ pub struct Look {
 
 /// A remote source and its mirror. Every call reads the credentials again.
 #[derive(Debug, Clone)]
-pub struct Source {
+pub(crate) struct Source {
     settings: SourceSettings,
 }
 
 impl Source {
-    pub fn new(settings: SourceSettings) -> Source {
+    pub(crate) fn new(settings: SourceSettings) -> Source {
         Source { settings }
     }
 
-    pub fn settings(&self) -> &SourceSettings {
+    pub(crate) fn settings(&self) -> &SourceSettings {
         &self.settings
     }
 
     /// The mirror's directory: `source.cache_dir` (default: the user's cache
     /// directory's `promptsync/`), then a name made from the URL.
-    pub fn mirror_dir(&self) -> Result<PathBuf, SourceError> {
+    pub(crate) fn mirror_dir(&self) -> Result<PathBuf, SourceError> {
         let cache = match &self.settings.cache_dir {
             Some(dir) => dir.clone(),
             None => default_cache_dir().ok_or(SourceError::NoCacheDir)?,
@@ -191,7 +190,7 @@ impl Source {
 
     /// Look at the remote: list its refs, and fetch what the mirror lacks of the
     /// branch tip and the tags `tags` (globs) match; prune what it must not hold.
-    pub fn look(&self, tags: &[String]) -> Result<Look, SourceError> {
+    pub(crate) fn look(&self, tags: &[String]) -> Result<Look, SourceError> {
         let mirror = self.open()?;
         let remote = self.remote(mirror.path())?;
         let branch = self.settings.branch.as_deref();
@@ -211,7 +210,7 @@ impl Source {
     /// After a look, hold the tags `tags` matches instead (the repository's own
     /// configuration, read from the tip, may name other release tags than the
     /// operator's): fetches only what is missing, with no second listing.
-    pub fn settle_tags(&self, look: Look, tags: &[String]) -> Result<Look, SourceError> {
+    pub(crate) fn settle_tags(&self, look: Look, tags: &[String]) -> Result<Look, SourceError> {
         let wanted = Wanted {
             branch: Some((look.branch.clone(), look.commit.clone())),
             tags: look.advertised.tags_matching(tags),
@@ -224,7 +223,7 @@ impl Source {
 
     /// The bytes of `path` at `commit` in the mirror (`None`: no such file), at most
     /// `limit` of them.
-    pub fn read_file(
+    pub(crate) fn read_file(
         &self,
         commit: &str,
         path: &str,
@@ -356,7 +355,7 @@ impl Source {
 }
 
 /// `$XDG_CACHE_HOME/promptsync`, else `$HOME/.cache/promptsync`.
-pub fn default_cache_dir() -> Option<PathBuf> {
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
     let nonempty = |name| std::env::var_os(name).filter(|value| !value.is_empty());
     nonempty("XDG_CACHE_HOME")
         .map(PathBuf::from)

@@ -9,7 +9,7 @@ use globset::{Glob, GlobSetBuilder};
 /// The refs a remote advertised (ls-refs): branches and tags by short name, each with
 /// the object its ref points at (an annotated tag's own object, not its commit).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Advertised {
+pub(crate) struct Advertised {
     /// The branch the remote's HEAD names, when it said.
     pub head: Option<String>,
     pub branches: BTreeMap<String, String>,
@@ -18,7 +18,7 @@ pub struct Advertised {
 
 /// The refs the mirror holds, or must hold after a fetch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Wanted {
+pub(crate) struct Wanted {
     /// The branch and its tip.
     pub branch: Option<(String, String)>,
     /// Release tags (those `deploy.tags` matches) and the objects they point at.
@@ -27,7 +27,7 @@ pub struct Wanted {
 
 /// Why the advertised refs cannot be synced: a person must act.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Missing {
+pub(crate) enum Missing {
     /// The configured branch is not on the remote (deleted, or misspelt).
     Branch { branch: String },
     /// No branch was configured and the remote's HEAD names none (an empty remote).
@@ -37,7 +37,11 @@ pub enum Missing {
 impl Advertised {
     /// What the mirror must hold to sync `branch` (the remote's HEAD when `None`) with
     /// the tags `patterns` (globs, `deploy.tags`) match.
-    pub fn wanted(&self, branch: Option<&str>, patterns: &[String]) -> Result<Wanted, Missing> {
+    pub(crate) fn wanted(
+        &self,
+        branch: Option<&str>,
+        patterns: &[String],
+    ) -> Result<Wanted, Missing> {
         let name = match branch {
             Some(branch) => branch.to_owned(),
             None => self.head.clone().ok_or(Missing::Head)?,
@@ -56,7 +60,7 @@ impl Advertised {
 
     /// The tags whose names `patterns` match (an invalid glob matches nothing: the
     /// configuration has checked them).
-    pub fn tags_matching(&self, patterns: &[String]) -> BTreeMap<String, String> {
+    pub(crate) fn tags_matching(&self, patterns: &[String]) -> BTreeMap<String, String> {
         let mut set = GlobSetBuilder::new();
         for pattern in patterns {
             if let Ok(glob) = Glob::new(pattern) {
@@ -78,7 +82,7 @@ impl Wanted {
     /// The refs to fetch to get from `held` to `self`: the branch when its tip moved
     /// (a force-push too), and each tag that is new or points elsewhere. Empty: no
     /// fetch.
-    pub fn to_fetch(&self, held: &Wanted) -> Vec<String> {
+    pub(crate) fn to_fetch(&self, held: &Wanted) -> Vec<String> {
         let mut refs = Vec::new();
         if let Some((name, tip)) = &self.branch
             && held.branch.as_ref() != Some(&(name.clone(), tip.clone()))
@@ -95,7 +99,7 @@ impl Wanted {
 
     /// The tags the mirror holds that it must not any more (deleted remotely, moved
     /// out of `deploy.tags`).
-    pub fn to_prune<'a>(&self, held: &'a Wanted) -> Vec<&'a str> {
+    pub(crate) fn to_prune<'a>(&self, held: &'a Wanted) -> Vec<&'a str> {
         held.tags
             .keys()
             .filter(|tag| !self.tags.contains_key(*tag))

@@ -92,10 +92,6 @@ impl RemoteUrl {
         self.transport
     }
 
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
     /// The mirror's directory name in the cache: readable (host and repository name)
     /// and unique (a digest of the whole URL), `[A-Za-z0-9._-]` only.
     pub fn cache_name(&self) -> String {
@@ -178,7 +174,7 @@ mod tests {
         ] {
             let url = RemoteUrl::parse(text).unwrap_or_else(|err| panic!("{text}: {err}"));
             assert_eq!(url.transport(), transport, "{text}");
-            assert_eq!(url.host(), host, "{text}");
+            assert_eq!(url.host, host, "{text}");
             assert_eq!(url.as_str(), text);
         }
     }

@@ -33,7 +33,7 @@ fn with_content_file(name: &str, file: &str) -> String {
 }
 
 /// A FIFO at `path` (with the `mkfifo` tool); config tests use it too.
-pub fn mkfifo(path: &Path) {
+pub(crate) fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")
         .arg(path)
         .status()

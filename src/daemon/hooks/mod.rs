@@ -41,7 +41,7 @@ use verify::{verify_generic, verify_github, verify_gitlab};
 
 /// The largest webhook body read (GitHub's own limit is 25 MiB, but a push payload of
 /// a prompt repository is a few KiB).
-pub const HOOK_BODY_LIMIT: usize = 1024 * 1024;
+pub(crate) const HOOK_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Delivery ids remembered for de-duplication.
 const REMEMBERED: usize = 4096;
@@ -79,7 +79,7 @@ impl Provider {
 /// What the webhook routes need: the remote source (none: the daemon reads a local
 /// clone), the secret files, the delivery ids seen, the metrics they count in.
 #[derive(Debug)]
-pub struct Hooks {
+pub(crate) struct Hooks {
     remote: Option<Arc<Remote>>,
     settings: HookSettings,
     metrics: Arc<Metrics>,
@@ -113,7 +113,7 @@ impl Seen {
 }
 
 impl Hooks {
-    pub fn new(
+    pub(crate) fn new(
         remote: Option<Arc<Remote>>,
         settings: HookSettings,
         metrics: Arc<Metrics>,
@@ -144,7 +144,7 @@ impl Hooks {
 
 /// The webhook routes, with their own body limit (the probe routes take none) and
 /// their own state: they fit a router of any state.
-pub fn router<S: Clone + Send + Sync + 'static>(hooks: Arc<Hooks>) -> Router<S> {
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(hooks: Arc<Hooks>) -> Router<S> {
     Router::new()
         .route("/hooks/github", post(github))
         .route("/hooks/gitlab", post(gitlab))

@@ -18,7 +18,7 @@ pub(super) const RUNNING: (&str, &str) = ("Running", "nothing needs a person");
 
 /// What `GET /status` shows.
 #[derive(Debug, Clone, Serialize)]
-pub struct StatusData {
+pub(crate) struct StatusData {
     /// The target (`[targets.NAME]`) this daemon syncs; absent without `[targets]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -63,7 +63,7 @@ pub struct StatusData {
 
 /// What `/status` shows of the remote source (`super::super::source` fills it in).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SourceStatus {
+pub(crate) struct SourceStatus {
     pub url: String,
     /// The branch that syncs (the configured one, else the remote's HEAD once known).
     pub branch: Option<String>,
@@ -82,7 +82,7 @@ pub struct SourceStatus {
 
 /// One target of a daemon of several, in `/status`.
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetSection {
+pub(crate) struct TargetSection {
     pub name: String,
     pub conditions: Vec<Condition>,
     pub last_applied_revision: Option<String>,
@@ -97,7 +97,7 @@ pub struct TargetSection {
 
 /// The `notify` section of `/status`.
 #[derive(Debug, Clone, Serialize)]
-pub struct NotifyStatus {
+pub(crate) struct NotifyStatus {
     /// Messages waiting or being retried, over every receiver.
     pub pending: usize,
     /// Deliveries given up (after retries, or refused), over every receiver.
@@ -125,7 +125,7 @@ impl NotifyStatus {
 
 /// A worker that is not running.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct WorkerDown {
+pub(crate) struct WorkerDown {
     /// Why it stopped (its error, or its panic's message).
     pub error: String,
     /// `false` while it waits to be restarted; `true` once it was given up.
@@ -134,7 +134,7 @@ pub struct WorkerDown {
 
 /// One Flux-style condition.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Condition {
+pub(crate) struct Condition {
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// `"True"` or `"False"`, as Kubernetes writes them.
@@ -146,7 +146,7 @@ pub struct Condition {
 
 /// One pass, for `/status`.
 #[derive(Debug, Clone, Serialize)]
-pub struct PassRecord {
+pub(crate) struct PassRecord {
     pub trigger: &'static str,
     /// What the pass looked at: `incremental`, `plan` (every file) or `full` (every
     /// file and the whole account).
@@ -167,7 +167,7 @@ pub struct PassRecord {
 
 /// What a pass did, by prompt.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
@@ -181,7 +181,7 @@ pub struct Counts {
 impl Counts {
     /// A finished pass's counts: its report's summary (the one place the daemon's
     /// counts are taken from it), and how many of its prompts drifted.
-    pub fn of(summary: &Summary, drifted: usize) -> Counts {
+    pub(crate) fn of(summary: &Summary, drifted: usize) -> Counts {
         let Summary {
             created,
             updated,
@@ -210,7 +210,7 @@ impl Counts {
 
 /// RFC 3339, UTC, to the second: the notifications' format, which `/status` shares
 /// (the lower module owns it).
-pub use crate::notify::event::timestamp;
+pub(crate) use crate::notify::event::timestamp;
 
 #[cfg(test)]
 mod tests {

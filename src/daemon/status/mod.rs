@@ -19,7 +19,7 @@ use std::sync::Arc;
 mod document;
 mod targets;
 
-pub use document::{
+pub(crate) use document::{
     Condition, Counts, NotifyStatus, PassRecord, SourceStatus, StatusData, TargetSection,
     WorkerDown, timestamp,
 };
@@ -31,7 +31,7 @@ const HISTORY: usize = 5;
 
 /// Shared between the loop (writer) and the probe server (reader).
 #[derive(Debug)]
-pub struct Status {
+pub(crate) struct Status {
     data: Mutex<StatusData>,
     /// When this status was made, on the monotonic clock: the heartbeat counts from it.
     origin: Instant,
@@ -46,14 +46,14 @@ pub struct Status {
 }
 
 /// A target's name and its status, in a daemon of several.
-pub type Target = (String, Arc<Status>);
+pub(crate) type Target = (String, Arc<Status>);
 
 /// The name of the file watcher's worker: `watcher` in `/status` says `down` while it
 /// does not run.
-pub const WATCHER: &str = "watcher";
+pub(crate) const WATCHER: &str = "watcher";
 
 impl Status {
-    pub fn new(watcher: &'static str) -> Status {
+    pub(crate) fn new(watcher: &'static str) -> Status {
         let now = timestamp(SystemTime::now());
         let condition = |kind, status, reason: &str, message: &str| Condition {
             kind,
@@ -100,7 +100,7 @@ impl Status {
     }
 
     /// The loop is alive.
-    pub fn beat(&self) {
+    pub(crate) fn beat(&self) {
         self.beat_at(Instant::now());
     }
 
@@ -113,7 +113,7 @@ impl Status {
     }
 
     /// Time since the loop's last heartbeat, on the monotonic clock.
-    pub fn heartbeat_age(&self) -> Duration {
+    pub(crate) fn heartbeat_age(&self) -> Duration {
         self.heartbeat_age_at(Instant::now())
     }
 
@@ -125,7 +125,7 @@ impl Status {
 
     /// `Ok` when ready to be counted on (a pass ran to its end and nothing needs a
     /// person), else why not.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub(crate) fn readiness(&self) -> Result<(), String> {
         if let Some((policy, targets)) = self.targets.get() {
             return self.readiness_of(*policy, targets);
         }
@@ -192,11 +192,11 @@ impl Status {
 
     /// Make this the status of a daemon of several targets, each with its own status
     /// (set once, at start).
-    pub fn set_targets(&self, policy: ReadyPolicy, targets: Vec<Target>) {
+    pub(crate) fn set_targets(&self, policy: ReadyPolicy, targets: Vec<Target>) {
         let _ = self.targets.set((policy, targets));
     }
 
-    pub fn snapshot(&self) -> StatusData {
+    pub(crate) fn snapshot(&self) -> StatusData {
         let mut data = self.lock().clone();
         if let Some((policy, targets)) = self.targets.get() {
             let sections: Vec<TargetSection> = targets
@@ -229,20 +229,20 @@ impl Status {
     }
 
     /// Show what the receivers of `notices` did in `notify` (set once, at start).
-    pub fn set_notices(&self, notices: super::notices::Shared) {
+    pub(crate) fn set_notices(&self, notices: super::notices::Shared) {
         let _ = self.notices.set(notices);
     }
 
-    pub fn set_source(&self, source: SourceStatus) {
+    pub(crate) fn set_source(&self, source: SourceStatus) {
         self.lock().source = Some(source);
     }
 
     /// Name the target in `/status` (with `[targets]`).
-    pub fn set_target(&self, target: &str) {
+    pub(crate) fn set_target(&self, target: &str) {
         self.lock().target = Some(target.to_owned());
     }
 
-    pub fn set_watcher(&self, watcher: &'static str, reason: Option<String>) {
+    pub(crate) fn set_watcher(&self, watcher: &'static str, reason: Option<String>) {
         let mut data = self.lock();
         data.watcher = watcher;
         data.watcher_reason = reason;
@@ -250,7 +250,7 @@ impl Status {
 
     /// After a pass: whether a server asked to wait, and until when. While it lasts,
     /// `Reconciling` says so (the next pass waits for it).
-    pub fn rate_limited(&self, until: Option<SystemTime>) {
+    pub(crate) fn rate_limited(&self, until: Option<SystemTime>) {
         let mut data = self.lock();
         data.rate_limited_until = until.map(timestamp);
         if let Some(until) = &data.rate_limited_until {
@@ -263,7 +263,7 @@ impl Status {
 
     /// Worker `name` stopped (`error` says why): it waits to be restarted, or, with
     /// `given_up`, it is not (the daemon is then not ready).
-    pub fn worker_down(&self, name: &'static str, error: &str, given_up: bool) {
+    pub(crate) fn worker_down(&self, name: &'static str, error: &str, given_up: bool) {
         let mut data = self.lock();
         if name == WATCHER {
             data.watcher = "down";
@@ -278,16 +278,16 @@ impl Status {
     }
 
     /// Worker `name` runs (again).
-    pub fn worker_up(&self, name: &'static str) {
+    pub(crate) fn worker_up(&self, name: &'static str) {
         self.lock().workers_down.remove(name);
     }
 
-    pub fn set_unmanaged(&self, count: usize) {
+    pub(crate) fn set_unmanaged(&self, count: usize) {
         self.lock().unmanaged = Some(count);
     }
 
     /// A pass starts (`trigger` names its reasons).
-    pub fn started(&self, trigger: &str) {
+    pub(crate) fn started(&self, trigger: &str) {
         let mut data = self.lock();
         set(
             &mut data,
@@ -300,7 +300,7 @@ impl Status {
 
     /// A pass ran to its end (its outcome says whether prompts failed or files were
     /// invalid); `retry_in`: failed prompts are retried then.
-    pub fn completed(&self, record: PassRecord, retry_in: Option<Duration>) {
+    pub(crate) fn completed(&self, record: PassRecord, retry_in: Option<Duration>) {
         let mut data = self.lock();
         let clean = record.outcome == "success";
         data.synced_once = true;
@@ -339,7 +339,7 @@ impl Status {
     }
 
     /// A pass ended early. `stalled` says that it needs a person.
-    pub fn failed(&self, record: PassRecord, stalled: bool, retry_in: Option<Duration>) {
+    pub(crate) fn failed(&self, record: PassRecord, stalled: bool, retry_in: Option<Duration>) {
         let mut data = self.lock();
         data.last_attempted_revision.clone_from(&record.revision);
         let message = record.error.clone().unwrap_or_default();
@@ -371,7 +371,7 @@ impl Status {
     }
 
     /// The configuration could not be loaded: no pass ran.
-    pub fn config_invalid(&self, message: &str) {
+    pub(crate) fn config_invalid(&self, message: &str) {
         let mut data = self.lock();
         set(&mut data, READY, "False", "InvalidConfiguration", message);
         set(

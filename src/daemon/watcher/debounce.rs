@@ -14,11 +14,11 @@ use tokio_util::sync::CancellationToken;
 use crate::daemon::trigger::{Reason, Reasons, Triggers};
 
 /// A steady stream of events still triggers a pass this soon after its first event.
-pub const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
+pub(crate) const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
 /// Turn bursts of reasons into triggers: wait until `quiet` passes without a new one
 /// (but never longer than [`MAX_DEBOUNCE`] after the first), then fire every reason of
 /// the burst as one trigger (the slot keeps the most demanding).
-pub async fn debounce(
+pub(crate) async fn debounce(
     mut reasons: mpsc::Receiver<Reason>,
     triggers: Triggers,
     quiet: Duration,

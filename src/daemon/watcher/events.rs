@@ -69,7 +69,7 @@ impl Mode {
 
 /// The producer of [`Reason`]s: file system events, or polling.
 #[derive(Debug)]
-pub struct Source {
+pub(crate) struct Source {
     pub set: watch::Receiver<Arc<WatchSet>>,
     /// The generation of the set whose watches are in place (or polled).
     pub applied: Arc<watch::Sender<u64>>,
@@ -82,7 +82,7 @@ pub struct Source {
 impl Source {
     /// Send reasons to `out` until `stop` is cancelled. An error says why it could not
     /// go on (its supervisor restarts it).
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         out: mpsc::Sender<Reason>,
         stop: CancellationToken,

@@ -15,7 +15,7 @@ const ENOSPC: i32 = 28;
 
 /// Why changes are polled for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fallback {
+pub(crate) enum Fallback {
     /// `watch.poll` asks for it.
     Asked,
     /// The limit on inotify watches is reached.
@@ -31,7 +31,7 @@ pub enum Fallback {
 impl Fallback {
     /// The fallback an error of the event watcher calls for; `None` for an error that
     /// concerns one directory only (it is skipped).
-    pub fn of(err: &notify::Error) -> Option<Fallback> {
+    pub(crate) fn of(err: &notify::Error) -> Option<Fallback> {
         let code = match &err.kind {
             notify::ErrorKind::MaxFilesWatch => return Some(Fallback::WatchLimit),
             notify::ErrorKind::Io(io) => io.raw_os_error(),
@@ -48,17 +48,17 @@ impl Fallback {
     }
 
     /// The fallback when the event watcher cannot be made at all.
-    pub fn at_start(err: &notify::Error) -> Fallback {
+    pub(crate) fn at_start(err: &notify::Error) -> Fallback {
         Fallback::of(err).unwrap_or_else(|| Fallback::Unavailable(err.to_string()))
     }
 
     /// Whether events should be tried again later.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, Fallback::Descriptors(_))
     }
 
     /// Why, for `/status`.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Fallback::Asked => "watch.poll is set".to_owned(),
             Fallback::WatchLimit => {
@@ -80,7 +80,7 @@ impl Fallback {
     }
 
     /// Say once why events are not used and how to change that.
-    pub fn advise(&self, err: &notify::Error, interval: Duration) {
+    pub(crate) fn advise(&self, err: &notify::Error, interval: Duration) {
         let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
         let how = match self {
             Fallback::Asked => return,

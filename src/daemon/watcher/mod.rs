@@ -5,12 +5,12 @@
 //! says why); [`debounce`] turns a burst of reasons into one trigger. Directories
 //! are watched, never files, because editors save by rename.
 
-pub mod debounce;
-pub mod events;
-pub mod fallback;
-pub mod plan;
-pub mod poll;
+pub(crate) mod debounce;
+pub(crate) mod events;
+pub(crate) mod fallback;
+pub(crate) mod plan;
+pub(crate) mod poll;
 
-pub use debounce::{MAX_DEBOUNCE, debounce};
-pub use events::Source;
-pub use plan::{Depth, Filter, Inputs, WatchSet, plan};
+pub(crate) use debounce::debounce;
+pub(crate) use events::Source;
+pub(crate) use plan::{Inputs, WatchSet, plan};

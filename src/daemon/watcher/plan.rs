@@ -18,14 +18,14 @@ pub(super) const POLL_BUDGET: usize = 200_000;
 
 /// Whether a directory is watched with its subdirectories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
+pub(crate) enum Depth {
     Flat,
     Deep,
 }
 
 /// The directories to watch and how to read their events.
 #[derive(Debug, Clone, Default)]
-pub struct WatchSet {
+pub(crate) struct WatchSet {
     pub dirs: BTreeMap<PathBuf, Depth>,
     pub filter: Filter,
     /// Counts the sets sent; [`super::Source`] reports the one it has applied.
@@ -34,7 +34,7 @@ pub struct WatchSet {
 
 /// Tells relevant paths from noise, and what a relevant one means.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// The worktree's own git dir and the common one (canonical), the most specific
     /// first: a linked worktree's own (`.git/worktrees/<name>`) lies inside the common
     /// one, and its `HEAD` is the worktree's.
@@ -63,7 +63,7 @@ impl WatchSet {
 impl Filter {
     /// What a change at `path` means, or `None` for noise: `.git` internals other than
     /// refs, lock files, editor temp files, unrelated files.
-    pub fn classify(&self, path: &Path) -> Option<Reason> {
+    pub(crate) fn classify(&self, path: &Path) -> Option<Reason> {
         if let Some((parent, name)) = &self.link
             && path.parent() == Some(parent.as_path())
             && path.file_name() == Some(name.as_os_str())
@@ -122,7 +122,7 @@ fn is_temp_file(name: &str) -> bool {
 
 /// What [`plan`] needs to know.
 #[derive(Debug, Clone)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// The repository path as configured (a git-sync link stays a link).
     pub repo: PathBuf,
     /// The configuration file read, if any.
@@ -138,7 +138,7 @@ pub struct Inputs {
 
 /// The directories to watch now. Blocking (opens the repository, walks the working
 /// tree in `--worktree` mode).
-pub fn plan(inputs: &Inputs) -> WatchSet {
+pub(crate) fn plan(inputs: &Inputs) -> WatchSet {
     let mut set = WatchSet::default();
     let repo_path = std::path::absolute(&inputs.repo).unwrap_or_else(|_| inputs.repo.clone());
     let is_link =

@@ -62,7 +62,6 @@ fn scan_dir(
                 .ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .hash(hasher);
-            #[cfg(unix)]
             std::os::unix::fs::MetadataExt::ino(&meta).hash(hasher);
             if meta.file_type().is_symlink() {
                 std::fs::read_link(&path).ok().hash(hasher);

@@ -292,9 +292,7 @@ fn generic_hooks_are_standard_webhooks_signed_recent_and_not_replayed() {
         }
         daemon.post_with("/hooks/generic", &headers, body)
     };
-    let sign = |id: &str, at: u64| {
-        promptsync::notify::webhook::sign(GENERIC_SECRET, id, at, body).unwrap()
-    };
+    let sign = |id: &str, at: u64| promptsync::sign_webhook(GENERIC_SECRET, id, at, body).unwrap();
     let before = looks(&remote);
     assert_eq!(send("msg_1", now, None).0, 401);
     assert_eq!(send("msg_1", now, Some("v1,bm90IGl0".into())).0, 401);

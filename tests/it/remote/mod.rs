@@ -18,14 +18,14 @@ use crate::support::{promptsync, promptsync_command};
 
 /// A served origin repository, the emulator, and a directory to run promptsync in
 /// (not a clone: promptsync fetches what it reads) with its cache.
-pub struct Remote {
+pub(crate) struct Remote {
     pub scenario: Scenario,
     pub server: GitHttp,
     pub work: TempDir,
 }
 
 impl Remote {
-    pub fn new() -> Remote {
+    pub(crate) fn new() -> Remote {
         let scenario = Scenario::new();
         let root = scenario.repo.path().parent().unwrap().to_owned();
         Remote {
@@ -39,16 +39,16 @@ impl Remote {
     }
 
     /// The origin's URL on the HTTP server.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.server.url("repo")
     }
 
-    pub fn cache(&self) -> PathBuf {
+    pub(crate) fn cache(&self) -> PathBuf {
         self.work.path().join("cache")
     }
 
     /// `promptsync ARGS` in an empty directory, with the source, cache and emulator set.
-    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = promptsync();
         cmd.current_dir(self.work.path())
             .env("RESPAN_BASE_URL", self.scenario.emu.base_url())
@@ -61,12 +61,12 @@ impl Remote {
 
     /// `promptsync watch` in an empty directory with the source, cache and emulator
     /// set, looking at the remote every second, with more settings in `env`; started.
-    pub fn watch(&self, env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn watch(&self, env: &[(&str, &str)]) -> Daemon {
         Daemon::spawn(self.watch_command(env))
     }
 
     /// [`Remote::watch`], not started.
-    pub fn watch_command(&self, env: &[(&str, &str)]) -> std::process::Command {
+    pub(crate) fn watch_command(&self, env: &[(&str, &str)]) -> std::process::Command {
         let mut cmd = promptsync_command();
         cmd.current_dir(self.work.path())
             .env("RESPAN_BASE_URL", self.scenario.emu.base_url())
@@ -80,17 +80,17 @@ impl Remote {
     }
 
     /// Run `cmd` and check its exit code; stdout and stderr.
-    pub fn run(&self, cmd: assert_cmd::Command, code: i32) -> (String, String) {
+    pub(crate) fn run(&self, cmd: assert_cmd::Command, code: i32) -> (String, String) {
         texts(&run_checked(cmd, "promptsync", code))
     }
 
     /// `promptsync sync` with the exit code expected.
-    pub fn sync(&self, code: i32) -> (String, String) {
+    pub(crate) fn sync(&self, code: i32) -> (String, String) {
         self.run(self.cmd(&["sync"]), code)
     }
 
     /// The one mirror in the cache.
-    pub fn mirror(&self) -> PathBuf {
+    pub(crate) fn mirror(&self) -> PathBuf {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.cache())
             .unwrap()
             .map(|entry| entry.unwrap().path())
@@ -100,7 +100,7 @@ impl Remote {
     }
 
     /// Versions of the prompt named `name`, oldest first, as their system message text.
-    pub fn texts_of(&self, name: &str) -> Vec<String> {
+    pub(crate) fn texts_of(&self, name: &str) -> Vec<String> {
         let mut versions = self.scenario.versions_of(name);
         versions.reverse();
         versions
@@ -115,7 +115,7 @@ impl Remote {
     }
 
     /// The system message of the live version of `name`.
-    pub fn live_text(&self, name: &str) -> Option<String> {
+    pub(crate) fn live_text(&self, name: &str) -> Option<String> {
         let live = self.scenario.live_of(name)?;
         self.scenario
             .versions_of(name)
@@ -131,7 +131,7 @@ impl Remote {
 }
 
 /// `git` in `dir` (a mirror), its trimmed stdout.
-pub fn git_in(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git_in(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .arg("--git-dir")
         .arg(dir)

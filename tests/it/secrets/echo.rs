@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// How the server echoes the key.
 #[derive(Debug, Clone, Copy)]
-pub enum Echo {
+pub(super) enum Echo {
     /// 400 with the header in the error body's `detail`.
     Rejects,
     /// 401 with the header in `detail` (a refused key: the run stalls).
@@ -19,14 +19,14 @@ pub enum Echo {
     Redirects,
 }
 
-pub struct EchoServer {
+pub(super) struct EchoServer {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
 impl EchoServer {
-    pub fn start(mode: Echo) -> EchoServer {
+    pub(super) fn start(mode: Echo) -> EchoServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -45,12 +45,12 @@ impl EchoServer {
         EchoServer { addr, seen, stop }
     }
 
-    pub fn base_url(&self) -> String {
+    pub(super) fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// The Authorization headers received so far (empty ones for requests without).
-    pub fn seen(&self) -> Vec<String> {
+    pub(super) fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
     }
 }

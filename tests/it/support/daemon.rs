@@ -15,7 +15,7 @@ use super::wait_until;
 /// How long a daemon may take to bind its probe port.
 const START: Duration = Duration::from_secs(20);
 
-pub struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -25,20 +25,20 @@ pub struct Daemon {
 impl Daemon {
     /// Spawn `command` (a `promptsync ... watch` command line without `--listen`):
     /// adds `--listen 127.0.0.1:0` and JSON logs, and waits for the probe server.
-    pub fn spawn(mut command: std::process::Command) -> Daemon {
+    pub(crate) fn spawn(mut command: std::process::Command) -> Daemon {
         command.args(["--listen", "127.0.0.1:0"]);
         Daemon::attach(command)
     }
 
     /// Spawn `command` as it is (it must make the daemon listen on a port it logs),
     /// with JSON logs, and wait for the probe server.
-    pub fn attach(command: std::process::Command) -> Daemon {
+    pub(crate) fn attach(command: std::process::Command) -> Daemon {
         Daemon::try_attach(command).unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// [`Daemon::attach`], with a daemon that exits before it listens returned as its
     /// exit status and log.
-    pub fn try_attach(mut command: std::process::Command) -> Result<Daemon, String> {
+    pub(crate) fn try_attach(mut command: std::process::Command) -> Result<Daemon, String> {
         command
             .env("PROMPTSYNC_LOG__FORMAT", "json")
             .stdin(Stdio::null())
@@ -88,12 +88,12 @@ impl Daemon {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Every log line so far, parsed (lines that are not JSON are kept as strings).
-    pub fn logs(&self) -> Vec<Value> {
+    pub(crate) fn logs(&self) -> Vec<Value> {
         self.lines
             .lock()
             .unwrap()
@@ -103,12 +103,12 @@ impl Daemon {
     }
 
     /// The raw log text, for failure messages and leak checks.
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         self.lines.lock().unwrap().join("\n")
     }
 
     /// The `pass finished` and `pass failed` lines so far.
-    pub fn passes(&self) -> Vec<Value> {
+    pub(crate) fn passes(&self) -> Vec<Value> {
         self.logs()
             .into_iter()
             .filter(|l| l["message"] == "pass finished" || l["message"] == "pass failed")
@@ -116,7 +116,7 @@ impl Daemon {
     }
 
     /// Wait until `count` passes have ended; returns the last one.
-    pub fn wait_passes(&self, count: usize, timeout: Duration) -> Value {
+    pub(crate) fn wait_passes(&self, count: usize, timeout: Duration) -> Value {
         wait_until(timeout, &format!("{count} passes"), || {
             let passes = self.passes();
             (passes.len() >= count).then(|| passes[count - 1].clone())
@@ -124,7 +124,7 @@ impl Daemon {
     }
 
     /// Wait until a pass for which `which` holds has ended; returns it.
-    pub fn wait_pass(
+    pub(crate) fn wait_pass(
         &self,
         timeout: Duration,
         what: &str,
@@ -136,18 +136,23 @@ impl Daemon {
     }
 
     /// `GET path` on the probe server: status and body.
-    pub fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let reply = self.http.call("GET", path).key(None).send();
         (reply.status, reply.text)
     }
 
-    pub fn post(&self, path: &str) -> (u16, String) {
+    pub(crate) fn post(&self, path: &str) -> (u16, String) {
         let reply = self.http.call("POST", path).key(None).send();
         (reply.status, reply.text)
     }
 
     /// `POST path` with these headers and this body: status and body.
-    pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    pub(crate) fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
         let mut call = self.http.call("POST", path).key(None).raw(body.to_vec());
         for (name, value) in headers {
             call = call.header(name, value);
@@ -157,21 +162,21 @@ impl Daemon {
     }
 
     /// `GET /status` as JSON.
-    pub fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         let (code, body) = self.get("/status");
         assert_eq!(code, 200, "{body}");
         serde_json::from_str(&body).unwrap()
     }
 
     /// Wait for `/readyz` to answer 200.
-    pub fn wait_ready(&self, timeout: Duration) {
+    pub(crate) fn wait_ready(&self, timeout: Duration) {
         wait_until(timeout, "/readyz to answer 200", || {
             (self.get("/readyz").0 == 200).then_some(())
         });
     }
 
     /// Send a signal by name (`TERM`, `HUP`, `KILL`, ...).
-    pub fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let sent = std::process::Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
@@ -180,14 +185,14 @@ impl Daemon {
     }
 
     /// Wait for the process to exit.
-    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         wait_until(timeout, "promptsync watch to exit", || {
             self.child.try_wait().expect("try_wait")
         })
     }
 
     /// Whether the process still runs.
-    pub fn running(&mut self) -> bool {
+    pub(crate) fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 }

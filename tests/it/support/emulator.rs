@@ -17,18 +17,18 @@ use std::time::Duration;
 use promptsync_emulator::{self as emulator, EmulatorConfig, RunningEmulator};
 use serde_json::{Value, json};
 
-pub use promptsync_emulator::RequestRecord;
+pub(crate) use promptsync_emulator::RequestRecord;
 
 /// The Bearer key helpers send. The default emulator accepts any key.
-pub const TEST_KEY: &str = "sk_test_emulator";
+pub(crate) const TEST_KEY: &str = "sk_test_emulator";
 /// The User-Agent of the helpers' own requests.
-pub const HELPER_AGENT: &str = "promptsync-test-helper";
+pub(crate) const HELPER_AGENT: &str = "promptsync-test-helper";
 /// The User-Agent of [`Call`] requests (conformance tests), which the log keeps.
-pub const CALL_AGENT: &str = "promptsync-conformance";
+pub(crate) const CALL_AGENT: &str = "promptsync-conformance";
 
 /// One HTTP reply, read in full.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
@@ -36,7 +36,7 @@ pub struct Reply {
 
 impl Reply {
     /// The body as JSON (`Null` when empty); panics on anything else.
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         if self.text.is_empty() {
             return Value::Null;
         }
@@ -44,20 +44,20 @@ impl Reply {
             .unwrap_or_else(|e| panic!("reply is not JSON ({e}): {}", self.text))
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
 /// A blocking HTTP client for one base URL, on its own current-thread runtime.
-pub struct Http {
+pub(crate) struct Http {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
     base: String,
 }
 
 impl Http {
-    pub fn new(base: &str) -> Http {
+    pub(crate) fn new(base: &str) -> Http {
         Http::with_pool(base, true)
     }
 
@@ -65,7 +65,7 @@ impl Http {
     /// closes idle kept-alive connections (the daemon's, after its header timeout),
     /// which a client whose runtime is idle between requests may not notice before it
     /// sends on one.
-    pub fn unpooled(base: &str) -> Http {
+    pub(crate) fn unpooled(base: &str) -> Http {
         Http::with_pool(base, false)
     }
 
@@ -90,12 +90,12 @@ impl Http {
         }
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         self.base.clone()
     }
 
     /// A request to `path` (e.g. `/api/prompts/`) with the test key.
-    pub fn call(&self, method: &str, path: &str) -> Call<'_> {
+    pub(crate) fn call(&self, method: &str, path: &str) -> Call<'_> {
         Call {
             http: self,
             method: reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method"),
@@ -111,7 +111,7 @@ impl Http {
     }
 
     /// A request to the test-only admin endpoint (no key, the helper's User-Agent).
-    pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+    pub(crate) fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let mut call = self.helper(method, path).key(None);
         if let Some(body) = body {
             call = call.json(body);
@@ -121,7 +121,7 @@ impl Http {
 }
 
 /// A request being built; `send` panics on a connection error, `try_send` returns it.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     http: &'a Http,
     method: reqwest::Method,
     path: String,
@@ -132,25 +132,25 @@ pub struct Call<'a> {
 
 impl<'a> Call<'a> {
     /// A JSON body with `content-type: application/json`.
-    pub fn json(self, body: Value) -> Self {
+    pub(crate) fn json(self, body: Value) -> Self {
         let bytes = serde_json::to_vec(&body).expect("JSON body");
         self.header("content-type", "application/json").raw(bytes)
     }
 
     /// A body sent as is.
-    pub fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
         self
     }
 
     /// The Bearer key, or `None` for no Authorization header.
-    pub fn key(mut self, key: Option<&str>) -> Self {
+    pub(crate) fn key(mut self, key: Option<&str>) -> Self {
         self.key = key.map(str::to_owned);
         self
     }
 
     /// Set a header (replacing an earlier one of that name).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.headers.push((name.to_owned(), value.to_owned()));
         self
@@ -172,7 +172,7 @@ impl<'a> Call<'a> {
         (self.http, request)
     }
 
-    pub fn try_send(self) -> Result<Reply, reqwest::Error> {
+    pub(crate) fn try_send(self) -> Result<Reply, reqwest::Error> {
         let (http, request) = self.build();
         http.runtime.block_on(async move {
             let response = request.send().await?;
@@ -187,7 +187,7 @@ impl<'a> Call<'a> {
         })
     }
 
-    pub fn send(self) -> Reply {
+    pub(crate) fn send(self) -> Reply {
         let what = format!("{} {}", self.method, self.path);
         self.try_send()
             .unwrap_or_else(|e| panic!("{what} failed without a reply: {e}"))
@@ -196,7 +196,7 @@ impl<'a> Call<'a> {
     /// Send, then read the body as it streams in: until it ends, `max` bytes have
     /// come, or `stop` returns true for the bytes so far. The first `keep` bytes
     /// are kept; the rest is only counted, so a huge body costs nothing here.
-    pub fn stream(
+    pub(crate) fn stream(
         self,
         max: u64,
         keep: usize,
@@ -243,7 +243,7 @@ impl<'a> Call<'a> {
 
 /// A reply read by [`Call::stream`].
 #[derive(Debug)]
-pub struct Streamed {
+pub(crate) struct Streamed {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     /// The first bytes of the body.
@@ -259,7 +259,7 @@ pub struct Streamed {
 }
 
 /// The emulator in-process on `127.0.0.1:0`, stopped (state flushed) on drop.
-pub struct TestEmulator {
+pub(crate) struct TestEmulator {
     http: Http,
     running: Option<RunningEmulator>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -267,11 +267,11 @@ pub struct TestEmulator {
 
 impl TestEmulator {
     /// In memory, any key, default knobs.
-    pub fn start() -> TestEmulator {
+    pub(crate) fn start() -> TestEmulator {
         TestEmulator::start_with(EmulatorConfig::default())
     }
 
-    pub fn start_with(config: EmulatorConfig) -> TestEmulator {
+    pub(crate) fn start_with(config: EmulatorConfig) -> TestEmulator {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -293,61 +293,61 @@ impl TestEmulator {
     }
 
     /// `http://127.0.0.1:PORT`, for `RESPAN_BASE_URL`.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         self.http.base_url()
     }
 
-    pub fn http(&self) -> &Http {
+    pub(crate) fn http(&self) -> &Http {
         &self.http
     }
 
     /// A raw request to the API, logged like a client's (see [`Call`]).
-    pub fn call(&self, method: &str, path: &str) -> Call<'_> {
+    pub(crate) fn call(&self, method: &str, path: &str) -> Call<'_> {
         self.http.call(method, path)
     }
 
     /// Set knobs through the admin endpoint, e.g. `json!({"commit_mode": "bump"})`.
-    pub fn set_knobs(&self, knobs: Value) {
+    pub(crate) fn set_knobs(&self, knobs: Value) {
         let reply = self.http.admin("PATCH", "/_emulator/knobs", Some(knobs));
         assert_eq!(reply.status, 200, "set_knobs: {}", reply.text);
     }
 
     /// The armed faults (`GET /_emulator/faults`).
-    pub fn faults(&self) -> Value {
+    pub(crate) fn faults(&self) -> Value {
         let reply = self.http.admin("GET", "/_emulator/faults", None);
         assert_eq!(reply.status, 200, "faults: {}", reply.text);
         reply.json()
     }
 
     /// Arm a fault (or a list of faults) through the admin endpoint.
-    pub fn inject(&self, fault: Value) {
+    pub(crate) fn inject(&self, fault: Value) {
         let reply = self.http.admin("POST", "/_emulator/faults", Some(fault));
         assert_eq!(reply.status, 201, "inject: {}", reply.text);
     }
 
     /// Every logged request, the helper's own included, in arrival order.
-    pub fn all_requests(&self) -> Vec<RequestRecord> {
+    pub(crate) fn all_requests(&self) -> Vec<RequestRecord> {
         let reply = self.http.admin("GET", "/_emulator/requests", None);
         assert_eq!(reply.status, 200, "requests: {}", reply.text);
         serde_json::from_value(reply.json()["requests"].clone()).expect("request records")
     }
 
     /// The logged requests other than the helper's own, in arrival order.
-    pub fn requests(&self) -> Vec<RequestRecord> {
+    pub(crate) fn requests(&self) -> Vec<RequestRecord> {
         self.all_requests()
             .into_iter()
             .filter(|r| r.user_agent.as_deref() != Some(HELPER_AGENT))
             .collect()
     }
 
-    pub fn clear_requests(&self) {
+    pub(crate) fn clear_requests(&self) {
         let reply = self.http.admin("DELETE", "/_emulator/requests", None);
         assert_eq!(reply.status, 204, "clear_requests: {}", reply.text);
     }
 
     /// [`TestEmulator::requests`] that may change state: everything but GET and the
     /// POST reads (list, summary).
-    pub fn change_requests(&self) -> Vec<RequestRecord> {
+    pub(crate) fn change_requests(&self) -> Vec<RequestRecord> {
         self.requests()
             .into_iter()
             .filter(|r| {
@@ -361,42 +361,42 @@ impl TestEmulator {
     }
 
     /// GET `path`; panics unless 200.
-    pub fn get(&self, path: &str) -> Value {
+    pub(crate) fn get(&self, path: &str) -> Value {
         let reply = self.http.helper("GET", path).send();
         assert_eq!(reply.status, 200, "GET {path}: {}", reply.text);
         reply.json()
     }
 
-    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let reply = self.http.helper("POST", path).json(body).send();
         (reply.status, reply.json())
     }
 
-    pub fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         let reply = self.http.helper("PATCH", path).json(body).send();
         (reply.status, reply.json())
     }
 
-    pub fn delete(&self, path: &str) -> u16 {
+    pub(crate) fn delete(&self, path: &str) -> u16 {
         self.http.helper("DELETE", path).send().status
     }
 
     /// Create a prompt; returns its id.
-    pub fn create_prompt(&self, name: &str) -> String {
+    pub(crate) fn create_prompt(&self, name: &str) -> String {
         let (status, body) = self.post("/api/prompts/", json!({ "name": name }));
         assert_eq!(status, 201, "create prompt: {body}");
         body["id"].as_str().expect("prompt id").to_owned()
     }
 
     /// Create a version of `prompt_id` from `body`; returns the version object.
-    pub fn create_version(&self, prompt_id: &str, body: Value) -> Value {
+    pub(crate) fn create_version(&self, prompt_id: &str, body: Value) -> Value {
         let (status, created) = self.post(&format!("/api/prompts/{prompt_id}/versions/"), body);
         assert_eq!(status, 201, "create version: {created}");
         created
     }
 
     /// Every version of a prompt, newest first (all pages).
-    pub fn versions(&self, prompt_id: &str) -> Vec<Value> {
+    pub(crate) fn versions(&self, prompt_id: &str) -> Vec<Value> {
         let mut all = Vec::new();
         for page in 1.. {
             let body = self.get(&format!(
@@ -411,7 +411,7 @@ impl TestEmulator {
     }
 
     /// Every active prompt, newest first (all pages).
-    pub fn prompts(&self) -> Vec<Value> {
+    pub(crate) fn prompts(&self) -> Vec<Value> {
         let mut all = Vec::new();
         for page in 1.. {
             let (status, body) = self.post(
@@ -446,7 +446,7 @@ impl Drop for TestEmulator {
 
 /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`: the peak RSS), in KiB;
 /// `None` once the process is gone.
-pub fn memory_kib(pid: u32, field: &str) -> Option<u64> {
+pub(crate) fn memory_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|line| {
         let value = line.strip_prefix(field)?.strip_prefix(':')?;
@@ -458,7 +458,7 @@ pub fn memory_kib(pid: u32, field: &str) -> Option<u64> {
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The real `promptsync emulator` binary on `127.0.0.1:0`, killed on drop.
-pub struct EmulatorProcess {
+pub(crate) struct EmulatorProcess {
     child: Child,
     http: Http,
     /// Reads stderr to the end; its text once the process has exited.
@@ -468,13 +468,13 @@ pub struct EmulatorProcess {
 impl EmulatorProcess {
     /// Start `promptsync emulator --listen 127.0.0.1:0 ARGS...`; panics if it does not
     /// print its address.
-    pub fn spawn(args: &[&str]) -> EmulatorProcess {
+    pub(crate) fn spawn(args: &[&str]) -> EmulatorProcess {
         EmulatorProcess::try_spawn(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like [`EmulatorProcess::spawn`], but a failed start is returned: the exit
     /// status and stderr.
-    pub fn try_spawn(args: &[&str]) -> Result<EmulatorProcess, String> {
+    pub(crate) fn try_spawn(args: &[&str]) -> Result<EmulatorProcess, String> {
         let mut command = super::promptsync_command();
         command
             .args(["emulator", "--listen", "127.0.0.1:0"])
@@ -521,30 +521,30 @@ impl EmulatorProcess {
         })
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         self.http.base_url()
     }
 
-    pub fn http(&self) -> &Http {
+    pub(crate) fn http(&self) -> &Http {
         &self.http
     }
 
-    pub fn call(&self, method: &str, path: &str) -> Call<'_> {
+    pub(crate) fn call(&self, method: &str, path: &str) -> Call<'_> {
         self.http.call(method, path)
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGKILL, then reap.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM, then wait (up to 20 s) for the exit status.
-    pub fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -556,7 +556,7 @@ impl EmulatorProcess {
     }
 
     /// Everything the process wrote to stderr; call once it has exited.
-    pub fn stderr(&mut self) -> String {
+    pub(crate) fn stderr(&mut self) -> String {
         assert!(
             matches!(self.child.try_wait(), Ok(Some(_))),
             "read stderr after the process has exited"

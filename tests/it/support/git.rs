@@ -18,11 +18,11 @@ use std::process::Command;
 use tempfile::TempDir;
 
 /// The date of the first commit of every test repository (2023-11-14T22:13:20Z).
-pub const BASE_TIME: i64 = 1_700_000_000;
+pub(crate) const BASE_TIME: i64 = 1_700_000_000;
 
 /// A repository with a working tree, in its own temp dir (removed on drop).
 #[derive(Debug)]
-pub struct TestRepo {
+pub(crate) struct TestRepo {
     /// Holds the repository and anything made beside it (linked worktrees).
     _dir: TempDir,
     path: PathBuf,
@@ -31,7 +31,7 @@ pub struct TestRepo {
 
 impl TestRepo {
     /// A new repository with branch `main` and no commits.
-    pub fn new() -> TestRepo {
+    pub(crate) fn new() -> TestRepo {
         let dir = tempfile::Builder::new()
             .prefix("promptsync-it-")
             .tempdir()
@@ -54,16 +54,16 @@ impl TestRepo {
     }
 
     /// The work tree root.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Write `text` to `rel` (parent directories created), replacing what was there.
-    pub fn write(&self, rel: &str, text: &str) -> &Self {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> &Self {
         self.write_bytes(rel, text.as_bytes())
     }
 
-    pub fn write_bytes(&self, rel: &str, bytes: &[u8]) -> &Self {
+    pub(crate) fn write_bytes(&self, rel: &str, bytes: &[u8]) -> &Self {
         let file = self.path.join(rel);
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent).expect("create parent dirs");
@@ -73,13 +73,13 @@ impl TestRepo {
     }
 
     /// Read a file of the work tree.
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path.join(rel))
             .unwrap_or_else(|err| panic!("read {rel}: {err}"))
     }
 
     /// Remove a file or a directory tree of the work tree.
-    pub fn remove(&self, rel: &str) -> &Self {
+    pub(crate) fn remove(&self, rel: &str) -> &Self {
         let path = self.path.join(rel);
         let result = if path.is_dir() && !path.is_symlink() {
             std::fs::remove_dir_all(&path)
@@ -91,7 +91,7 @@ impl TestRepo {
     }
 
     /// Make `rel` a symbolic link to `target` (as written, relative or absolute).
-    pub fn symlink(&self, rel: &str, target: &str) -> &Self {
+    pub(crate) fn symlink(&self, rel: &str, target: &str) -> &Self {
         let link = self.path.join(rel);
         if let Some(parent) = link.parent() {
             std::fs::create_dir_all(parent).expect("create parent dirs");
@@ -103,13 +103,13 @@ impl TestRepo {
 
     /// Stage everything and commit (empty commits allowed); the full commit id. The
     /// commit is dated one minute after the previous one.
-    pub fn commit(&self, message: &str) -> String {
+    pub(crate) fn commit(&self, message: &str) -> String {
         let time = self.clock.get() + 60;
         self.commit_at(message, time)
     }
 
     /// [`TestRepo::commit`] with author and committer dates at `unix_time`.
-    pub fn commit_at(&self, message: &str, unix_time: i64) -> String {
+    pub(crate) fn commit_at(&self, message: &str, unix_time: i64) -> String {
         self.clock.set(self.clock.get().max(unix_time));
         self.git(["add", "--all"]);
         self.git_at(
@@ -127,47 +127,53 @@ impl TestRepo {
     }
 
     /// The full id of HEAD.
-    pub fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         self.rev_parse("HEAD")
     }
 
     /// The full commit id `rev` names.
-    pub fn rev_parse(&self, rev: &str) -> String {
+    pub(crate) fn rev_parse(&self, rev: &str) -> String {
         self.git(["rev-parse", "--verify", &format!("{rev}^{{commit}}")])
     }
 
     /// A lightweight tag on HEAD.
-    pub fn tag(&self, name: &str) -> &Self {
+    pub(crate) fn tag(&self, name: &str) -> &Self {
         self.git(["tag", name]);
         self
     }
 
     /// A lightweight tag on `rev`.
-    pub fn tag_at(&self, name: &str, rev: &str) -> &Self {
+    pub(crate) fn tag_at(&self, name: &str, rev: &str) -> &Self {
         self.git(["tag", name, rev]);
         self
     }
 
     /// An annotated tag on HEAD whose tagger date is `unix_time`.
-    pub fn tag_annotated(&self, name: &str, message: &str, unix_time: i64) -> &Self {
+    pub(crate) fn tag_annotated(&self, name: &str, message: &str, unix_time: i64) -> &Self {
         self.tag_annotated_at(name, "HEAD", message, unix_time)
     }
 
     /// An annotated tag on `rev` whose tagger date is `unix_time`.
-    pub fn tag_annotated_at(&self, name: &str, rev: &str, message: &str, unix_time: i64) -> &Self {
+    pub(crate) fn tag_annotated_at(
+        &self,
+        name: &str,
+        rev: &str,
+        message: &str,
+        unix_time: i64,
+    ) -> &Self {
         self.git_at(unix_time, ["tag", "--annotate", name, rev, "-m", message]);
         self
     }
 
     /// Check out `rev` with a detached HEAD.
-    pub fn detach(&self, rev: &str) -> &Self {
+    pub(crate) fn detach(&self, rev: &str) -> &Self {
         self.git(["checkout", "--quiet", "--detach", rev]);
         self
     }
 
     /// Run git in the work tree with the test identity; its trimmed stdout. Panics
     /// with git's stderr when it fails.
-    pub fn git<I, S>(&self, args: I) -> String
+    pub(crate) fn git<I, S>(&self, args: I) -> String
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -186,7 +192,7 @@ impl TestRepo {
 
     /// Run git in `dir` (a linked worktree of this repository, say) with the test
     /// identity and clock; its trimmed stdout.
-    pub fn git_in<I, S>(&self, dir: &Path, args: I) -> String
+    pub(crate) fn git_in<I, S>(&self, dir: &Path, args: I) -> String
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -198,7 +204,7 @@ impl TestRepo {
 
     /// A linked worktree of this repository (`git worktree add --detach`), at HEAD,
     /// beside the repository; its `.git` is a file.
-    pub fn linked_worktree(&self, name: &str) -> PathBuf {
+    pub(crate) fn linked_worktree(&self, name: &str) -> PathBuf {
         let path = self
             .path
             .parent()
@@ -216,12 +222,12 @@ impl TestRepo {
 
     /// A shallow clone (`git clone --depth 1 file://...`) of this repository, with its
     /// tags, in a temp dir of its own.
-    pub fn shallow_clone(&self) -> TestRepo {
+    pub(crate) fn shallow_clone(&self) -> TestRepo {
         self.clone_with(&["--depth", "1", "--no-single-branch"])
     }
 
     /// A full clone of this repository, in a temp dir of its own.
-    pub fn full_clone(&self) -> TestRepo {
+    pub(crate) fn full_clone(&self) -> TestRepo {
         self.clone_with(&[])
     }
 

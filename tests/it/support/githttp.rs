@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// One request the server answered (or held).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Served {
+pub(crate) struct Served {
     pub method: String,
     pub path: String,
     /// `advertise` (GET info/refs), `ls-refs` or `fetch` (POST git-upload-pack).
@@ -30,7 +30,7 @@ struct State {
     served: Vec<Served>,
 }
 
-pub struct GitHttp {
+pub(crate) struct GitHttp {
     port: u16,
     root: PathBuf,
     state: Arc<Mutex<State>>,
@@ -40,7 +40,7 @@ pub struct GitHttp {
 impl GitHttp {
     /// Serve the repositories under `root` (a repository `root/NAME`, bare or not, is
     /// `http://127.0.0.1:PORT/NAME`).
-    pub fn start(root: &Path) -> GitHttp {
+    pub(crate) fn start(root: &Path) -> GitHttp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the git server");
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -71,35 +71,35 @@ impl GitHttp {
     }
 
     /// The URL of the repository `name` under the root.
-    pub fn url(&self, name: &str) -> String {
+    pub(crate) fn url(&self, name: &str) -> String {
         format!("http://127.0.0.1:{}/{name}", self.port)
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// Demand basic auth with this user name and token (`None`: anyone may read).
-    pub fn require_token(&self, credentials: Option<(&str, &str)>) {
+    pub(crate) fn require_token(&self, credentials: Option<(&str, &str)>) {
         self.state.lock().unwrap().token =
             credentials.map(|(user, token)| (user.to_owned(), token.to_owned()));
     }
 
     /// Hold every new request without an answer.
-    pub fn hang(&self, on: bool) {
+    pub(crate) fn hang(&self, on: bool) {
         self.state.lock().unwrap().hang = on;
     }
 
-    pub fn served(&self) -> Vec<Served> {
+    pub(crate) fn served(&self) -> Vec<Served> {
         self.state.lock().unwrap().served.clone()
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.state.lock().unwrap().served.clear();
     }
 
     /// How many requests of `command` were served.
-    pub fn count(&self, command: &str) -> usize {
+    pub(crate) fn count(&self, command: &str) -> usize {
         self.served()
             .iter()
             .filter(|s| s.command == command)
@@ -288,7 +288,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {

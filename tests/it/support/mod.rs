@@ -2,27 +2,27 @@
 
 #![allow(dead_code)]
 
-pub mod daemon;
-pub mod emulator;
-pub mod git;
-pub mod githttp;
-pub mod proxy;
-pub mod recorder;
-pub mod scenario;
-pub mod sshd;
+pub(crate) mod daemon;
+pub(crate) mod emulator;
+pub(crate) mod git;
+pub(crate) mod githttp;
+pub(crate) mod proxy;
+pub(crate) mod recorder;
+pub(crate) mod scenario;
+pub(crate) mod sshd;
 
 use std::time::{Duration, Instant};
 
 /// The `promptsync` binary under test, with a clean environment: no inherited
 /// `PROMPTSYNC_*`, `RESPAN_*`, `GITHUB_*`, `GITLAB_*`, `CI_*` or `RUST_LOG` variables, so tests see only
 /// what they set (and a suite run in GitHub Actions prints no annotations).
-pub fn promptsync() -> assert_cmd::Command {
+pub(crate) fn promptsync() -> assert_cmd::Command {
     assert_cmd::Command::from_std(promptsync_command())
 }
 
 /// [`promptsync`] as a plain `std::process::Command`, for processes a test spawns and
 /// talks to while they run.
-pub fn promptsync_command() -> std::process::Command {
+pub(crate) fn promptsync_command() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_promptsync"));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
@@ -41,7 +41,11 @@ pub fn promptsync_command() -> std::process::Command {
 }
 
 /// Poll `condition` until it returns `Some`, or panic with `what` after `timeout`.
-pub fn wait_until<T>(timeout: Duration, what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_until<T>(
+    timeout: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = condition() {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// A request the proxy saw.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     /// Path and query.
     pub path: String,
@@ -26,18 +26,18 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub fn is_list(&self) -> bool {
+    pub(crate) fn is_list(&self) -> bool {
         self.path.starts_with("/api/prompts/list/")
     }
 
     /// A list request filtered on `field`.
-    pub fn lists_by(&self, field: &str) -> bool {
+    pub(crate) fn lists_by(&self, field: &str) -> bool {
         self.is_list() && self.filter.as_deref() == Some(field)
     }
 }
 
 /// What the proxy does with one request.
-pub enum Act {
+pub(crate) enum Act {
     /// Pass it to the emulator and its reply back.
     Forward,
     /// Answer itself; the emulator never sees the request.
@@ -57,7 +57,7 @@ pub enum Act {
 
 impl Act {
     /// A 200 `application/json` answer with this body.
-    pub fn json(body: impl Into<Vec<u8>>) -> Act {
+    pub(crate) fn json(body: impl Into<Vec<u8>>) -> Act {
         Act::Reply {
             status: 200,
             headers: vec![("content-type", "application/json".to_owned())],
@@ -76,7 +76,7 @@ struct Shared {
 }
 
 /// The running proxy; stops with its runtime on drop.
-pub struct Proxy {
+pub(crate) struct Proxy {
     base: String,
     shared: Arc<Shared>,
     _runtime: tokio::runtime::Runtime,
@@ -84,7 +84,10 @@ pub struct Proxy {
 
 impl Proxy {
     /// A proxy in front of `upstream` (an emulator's base URL), acting by `rule`.
-    pub fn start(upstream: &str, rule: impl Fn(&Seen) -> Act + Send + Sync + 'static) -> Proxy {
+    pub(crate) fn start(
+        upstream: &str,
+        rule: impl Fn(&Seen) -> Act + Send + Sync + 'static,
+    ) -> Proxy {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -122,12 +125,12 @@ impl Proxy {
     }
 
     /// `http://127.0.0.1:PORT`, for `RESPAN_BASE_URL`.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         self.base.clone()
     }
 
     /// Every request seen so far, in arrival order.
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
     }
 }

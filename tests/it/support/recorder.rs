@@ -19,11 +19,11 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde_json::{Value, json};
 
 /// The token the recorder accepts.
-pub const TOKEN: &str = "ghp_recorder_test_token";
+pub(crate) const TOKEN: &str = "ghp_recorder_test_token";
 
 /// How the recorder answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     Normal,
     /// Every request answered with this status.
     Fail(u16),
@@ -33,7 +33,7 @@ pub enum Behaviour {
 
 /// One request as it came.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     /// The path and query.
     pub path: String,
@@ -44,7 +44,7 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
@@ -60,14 +60,14 @@ struct State {
     secret: Option<String>,
 }
 
-pub struct Recorder {
+pub(crate) struct Recorder {
     base: String,
     state: Arc<Mutex<State>>,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl Recorder {
-    pub fn start() -> Recorder {
+    pub(crate) fn start() -> Recorder {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -100,24 +100,24 @@ impl Recorder {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.base.clone()
     }
 
-    pub fn behave(&self, behaviour: Behaviour) {
+    pub(crate) fn behave(&self, behaviour: Behaviour) {
         self.state.lock().unwrap().behaviour = Some(behaviour);
     }
 
-    pub fn verify_with(&self, secret: &str) {
+    pub(crate) fn verify_with(&self, secret: &str) {
         self.state.lock().unwrap().secret = Some(secret.to_owned());
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
     }
 
     /// The requests whose path starts with `prefix`.
-    pub fn requests_to(&self, prefix: &str) -> Vec<Recorded> {
+    pub(crate) fn requests_to(&self, prefix: &str) -> Vec<Recorded> {
         self.requests()
             .into_iter()
             .filter(|r| r.path.starts_with(prefix))
@@ -125,7 +125,7 @@ impl Recorder {
     }
 
     /// The comments (or notes) on `thread` (`github/acme/prompts/7`, `gitlab/42/3`).
-    pub fn comments(&self, thread: &str) -> Vec<(u64, String)> {
+    pub(crate) fn comments(&self, thread: &str) -> Vec<(u64, String)> {
         self.state
             .lock()
             .unwrap()
@@ -136,7 +136,7 @@ impl Recorder {
     }
 
     /// Add a comment as someone else would.
-    pub fn add_comment(&self, thread: &str, body: &str) {
+    pub(crate) fn add_comment(&self, thread: &str, body: &str) {
         let mut state = self.state.lock().unwrap();
         state.next_id += 1;
         let id = state.next_id;

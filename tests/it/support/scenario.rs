@@ -10,19 +10,19 @@ use super::git::TestRepo;
 use super::promptsync;
 
 /// The key the binary under test sends. Tests check it never shows up in output.
-pub const KEY: &str = "sk_test_d0_not_print_me";
+pub(crate) const KEY: &str = "sk_test_d0_not_print_me";
 
-pub struct Scenario {
+pub(crate) struct Scenario {
     pub repo: TestRepo,
     pub emu: TestEmulator,
 }
 
 impl Scenario {
-    pub fn new() -> Scenario {
+    pub(crate) fn new() -> Scenario {
         Scenario::with(TestEmulator::start())
     }
 
-    pub fn with(emu: TestEmulator) -> Scenario {
+    pub(crate) fn with(emu: TestEmulator) -> Scenario {
         Scenario {
             repo: TestRepo::new(),
             emu,
@@ -30,7 +30,7 @@ impl Scenario {
     }
 
     /// `promptsync <args>` in the repository, pointed at the emulator.
-    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = promptsync();
         cmd.current_dir(self.repo.path())
             .env("RESPAN_BASE_URL", self.emu.base_url())
@@ -41,24 +41,24 @@ impl Scenario {
 
     /// Run and return the output, checking the exit code and that the key never
     /// appears.
-    pub fn run(&self, args: &[&str], code: i32) -> Output {
+    pub(crate) fn run(&self, args: &[&str], code: i32) -> Output {
         run_checked(self.cmd(args), &format!("promptsync {args:?}"), code)
     }
 
     /// `promptsync sync`, expected to succeed; returns stdout.
-    pub fn sync(&self) -> String {
+    pub(crate) fn sync(&self) -> String {
         texts(&self.run(&["sync"], 0)).0
     }
 
     /// `promptsync sync --output json`, with the exit code expected.
-    pub fn sync_json(&self, extra: &[&str], code: i32) -> Value {
+    pub(crate) fn sync_json(&self, extra: &[&str], code: i32) -> Value {
         let mut args = vec!["sync", "--output", "json"];
         args.extend_from_slice(extra);
         json_of(&self.run(&args, code))
     }
 
     /// The remote prompt with this name (panics unless exactly one).
-    pub fn prompt_named(&self, name: &str) -> Value {
+    pub(crate) fn prompt_named(&self, name: &str) -> Value {
         let found: Vec<Value> = self
             .emu
             .prompts()
@@ -70,13 +70,13 @@ impl Scenario {
     }
 
     /// Versions of the prompt with this name, newest first.
-    pub fn versions_of(&self, name: &str) -> Vec<Value> {
+    pub(crate) fn versions_of(&self, name: &str) -> Vec<Value> {
         let id = self.prompt_named(name)["id"].as_str().unwrap().to_owned();
         self.emu.versions(&id)
     }
 
     /// The live version number of the prompt with this name.
-    pub fn live_of(&self, name: &str) -> Option<u64> {
+    pub(crate) fn live_of(&self, name: &str) -> Option<u64> {
         let id = self.prompt_named(name)["id"].as_str().unwrap().to_owned();
         self.emu.get(&format!("/api/prompts/{id}/"))["live_version"]["version"].as_u64()
     }
@@ -84,7 +84,7 @@ impl Scenario {
 
 /// Run `cmd` (`what`, for messages), checking the exit code and that the key never
 /// appears.
-pub fn run_checked(mut cmd: assert_cmd::Command, what: &str, code: i32) -> Output {
+pub(crate) fn run_checked(mut cmd: assert_cmd::Command, what: &str, code: i32) -> Output {
     let output = cmd.output().expect("promptsync runs");
     let (stdout, stderr) = texts(&output);
     assert!(
@@ -99,14 +99,14 @@ pub fn run_checked(mut cmd: assert_cmd::Command, what: &str, code: i32) -> Outpu
     output
 }
 
-pub fn texts(output: &Output) -> (String, String) {
+pub(crate) fn texts(output: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
 
-pub fn json_of(output: &Output) -> Value {
+pub(crate) fn json_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not one JSON document ({e}):\n{}",
@@ -116,7 +116,7 @@ pub fn json_of(output: &Output) -> Value {
 }
 
 /// The row of `file` in a JSON pass report.
-pub fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
+pub(crate) fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
     report["prompts"]
         .as_array()
         .and_then(|rows| rows.iter().find(|p| p["file"] == file))
@@ -124,7 +124,7 @@ pub fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
 }
 
 /// A small prompt file for `name` whose system message is `text`.
-pub fn prompt(name: &str, text: &str) -> String {
+pub(crate) fn prompt(name: &str, text: &str) -> String {
     format!(
         "name: {name}\nmodel: gpt-4o\nmessages:\n  - role: system\n    content: {text:?}\n  - role: user\n    content: \"{{{{question}}}}\"\nvariables:\n  question: What is new?\n"
     )
@@ -133,7 +133,7 @@ pub fn prompt(name: &str, text: &str) -> String {
 impl Scenario {
     /// Start `promptsync sync`, let it send `changes` change requests (or finish),
     /// then SIGKILL it. Returns how many change requests it had sent when killed.
-    pub fn sync_killed_after(&self, changes: usize) -> usize {
+    pub(crate) fn sync_killed_after(&self, changes: usize) -> usize {
         self.emu.clear_requests();
         let mut child = super::promptsync_command()
             .current_dir(self.repo.path())
@@ -161,7 +161,7 @@ impl Scenario {
 impl Scenario {
     /// `promptsync watch ARGS` in the repository, pointed at the emulator, with a short
     /// debounce; not started.
-    pub fn watch_command(&self, args: &[&str]) -> std::process::Command {
+    pub(crate) fn watch_command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = super::promptsync_command();
         cmd.current_dir(self.repo.path())
             .env("RESPAN_BASE_URL", self.emu.base_url())
@@ -173,19 +173,19 @@ impl Scenario {
     }
 
     /// The daemon started with [`Scenario::watch_command`].
-    pub fn watch(&self, args: &[&str]) -> super::daemon::Daemon {
+    pub(crate) fn watch(&self, args: &[&str]) -> super::daemon::Daemon {
         self.watch_with(args, &[])
     }
 
     /// [`Scenario::watch`] with more environment variables (settings).
-    pub fn watch_with(&self, args: &[&str], env: &[(&str, &str)]) -> super::daemon::Daemon {
+    pub(crate) fn watch_with(&self, args: &[&str], env: &[(&str, &str)]) -> super::daemon::Daemon {
         let mut command = self.watch_command(args);
         command.envs(env.iter().copied());
         super::daemon::Daemon::spawn(command)
     }
 
     /// The newest version of the prompt named `name` (its JSON).
-    pub fn newest_of(&self, name: &str) -> Value {
+    pub(crate) fn newest_of(&self, name: &str) -> Value {
         self.versions_of(name)
             .into_iter()
             .next()

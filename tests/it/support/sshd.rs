@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-pub struct Sshd {
+pub(crate) struct Sshd {
     child: Child,
     port: u16,
     dir: TempDir,
@@ -22,7 +22,7 @@ const SSHD: &str = "/usr/sbin/sshd";
 
 impl Sshd {
     /// Start sshd, or `None` with the reason printed when it cannot run here.
-    pub fn start() -> Option<Sshd> {
+    pub(crate) fn start() -> Option<Sshd> {
         if !Path::new(SSHD).exists() {
             eprintln!("SKIPPED: {SSHD} is missing (install openssh-server; .ci/run does)");
             return None;
@@ -110,7 +110,7 @@ impl Sshd {
     }
 
     /// `ssh://USER@127.0.0.1:PORT/ABSOLUTE/PATH` of a repository on this machine.
-    pub fn url(&self, repo: &Path) -> String {
+    pub(crate) fn url(&self, repo: &Path) -> String {
         format!(
             "ssh://{}@127.0.0.1:{}{}",
             self.user,
@@ -120,17 +120,17 @@ impl Sshd {
     }
 
     /// The user's private key, authorized on the server.
-    pub fn user_key(&self) -> PathBuf {
+    pub(crate) fn user_key(&self) -> PathBuf {
         self.dir.path().join("user_ed25519")
     }
 
     /// A key the server does not know.
-    pub fn stranger_key(&self) -> PathBuf {
+    pub(crate) fn stranger_key(&self) -> PathBuf {
         self.dir.path().join("other_host_ed25519")
     }
 
     /// A known_hosts line with the server's host key (`right`), or with another key.
-    pub fn known_hosts(&self, right: bool) -> String {
+    pub(crate) fn known_hosts(&self, right: bool) -> String {
         let file = if right {
             "host_ed25519.pub"
         } else {
@@ -147,7 +147,7 @@ impl Sshd {
     }
 
     /// The SHA256 fingerprint of the server's host key, as ssh prints it.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let out = Command::new("ssh-keygen")
             .arg("-lf")
             .arg(self.dir.path().join("host_ed25519.pub"))

@@ -99,7 +99,7 @@ fn assert_healthz_prompt(addr: SocketAddr, times: usize) {
 /// `count` connections that send half a request head and then nothing.
 fn slow_clients(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
     // This process holds them all: make sure it may.
-    promptsync::fdlimit::raise();
+    promptsync::raise_fd_limit();
     // A server that stops accepting lets its backlog fill, and a connect then waits:
     // bounded, so that such a server fails the test instead of hanging it.
     (0..count)

@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 
 /// How many prompt file slots (`prompts/f<n>.prompt.yaml`) and content files
 /// (`prompts/text/t<n>.md`) there are.
-pub const SLOTS: usize = 6;
-pub const CONTENTS: usize = 3;
+pub(super) const SLOTS: usize = 6;
+pub(super) const CONTENTS: usize = 3;
 
 /// How a file names its prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key {
+pub(super) enum Key {
     /// `name: <n>` alone.
     Name(String),
     /// `prompt_id: <id>`.
@@ -22,7 +22,7 @@ pub enum Key {
 
 /// The `name` an id file writes beside its `prompt_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Meta {
+pub(super) enum Meta {
     None,
     /// The prompt's first name (what `pull` writes).
     Orig,
@@ -32,7 +32,7 @@ pub enum Meta {
 
 /// Where a file's system message comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Text {
+pub(super) enum Text {
     Inline(String),
     /// `content_file: text/t<n>.md`.
     Content(usize),
@@ -40,7 +40,7 @@ pub enum Text {
 
 /// One prompt file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spec {
+pub(super) struct Spec {
     pub key: Key,
     pub meta: Meta,
     pub text: Text,
@@ -50,14 +50,14 @@ pub struct Spec {
 
 /// The files of one commit.
 #[derive(Debug, Clone, Default)]
-pub struct Tree {
+pub(super) struct Tree {
     pub files: BTreeMap<usize, Spec>,
     pub contents: Vec<String>,
 }
 
 /// What one full pass says about a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     Invalid,
     Conflict,
     Failed,
@@ -65,22 +65,22 @@ pub enum Verdict {
     Synced(Option<String>),
 }
 
-pub fn path_of(slot: usize) -> String {
+pub(super) fn path_of(slot: usize) -> String {
     format!("prompts/f{slot}.prompt.yaml")
 }
 
-pub fn content_path(n: usize) -> String {
+pub(super) fn content_path(n: usize) -> String {
     format!("prompts/text/t{n}.md")
 }
 
 /// The rename name of a prompt.
-pub fn renamed(id: &str) -> String {
+pub(super) fn renamed(id: &str) -> String {
     format!("Renamed {id}")
 }
 
 /// Everything the test did, commit by commit.
 #[derive(Debug, Default)]
-pub struct World {
+pub(super) struct World {
     pub tree: Tree,
     /// Every commit, in order: its id and its files.
     pub commits: Vec<(String, Tree)>,
@@ -96,7 +96,7 @@ pub struct World {
 
 impl World {
     /// The text a file's prompt gets.
-    pub fn text_of(tree: &Tree, spec: &Spec) -> String {
+    pub(super) fn text_of(tree: &Tree, spec: &Spec) -> String {
         match &spec.text {
             Text::Inline(text) => text.clone(),
             Text::Content(n) => tree.contents[*n].clone(),
@@ -104,7 +104,7 @@ impl World {
     }
 
     /// The file as written to disk.
-    pub fn render(&self, spec: &Spec) -> String {
+    pub(super) fn render(&self, spec: &Spec) -> String {
         if spec.broken {
             return "model: gpt-4o\nmessages: [\n".to_owned();
         }
@@ -124,7 +124,7 @@ impl World {
     }
 
     /// The `name` a file writes, if any.
-    pub fn written_name(&self, spec: &Spec) -> Option<String> {
+    pub(super) fn written_name(&self, spec: &Spec) -> Option<String> {
         match (&spec.key, spec.meta) {
             (Key::Name(name), _) => Some(name.clone()),
             (Key::Id(_), Meta::None) => None,
@@ -134,7 +134,7 @@ impl World {
     }
 
     /// Record the commit just made of the current tree.
-    pub fn committed(&mut self, id: String) {
+    pub(super) fn committed(&mut self, id: String) {
         let index = self.commits.len();
         for spec in self.tree.files.values() {
             if let (Key::Id(prompt), Meta::Renamed) = (&spec.key, spec.meta) {
@@ -146,7 +146,7 @@ impl World {
 
     /// The files of `tree` that load: not broken, and no `prompt_id` or `name` that
     /// another file writes too.
-    pub fn loadable(&self, tree: &Tree) -> Vec<usize> {
+    pub(super) fn loadable(&self, tree: &Tree) -> Vec<usize> {
         let mut uses: HashMap<(u8, String), usize> = HashMap::new();
         for spec in tree.files.values().filter(|s| !s.broken) {
             for key in self.written_keys(spec) {
@@ -174,7 +174,7 @@ impl World {
 
     /// What one full pass on `tree` says about each file, on a remote whose prompts
     /// are `names` (id to current name).
-    pub fn verdicts(
+    pub(super) fn verdicts(
         &self,
         tree: &Tree,
         names: &BTreeMap<String, String>,
@@ -229,7 +229,13 @@ impl World {
     /// name), and no two files that load there surely resolve to it (one by id, one
     /// by its first name while no file of an earlier commit renamed it, nor of any
     /// commit when a release tag names this one). `Err` says why not.
-    pub fn may_write(&self, index: usize, id: &str, orig: &str, text: &str) -> Result<(), String> {
+    pub(super) fn may_write(
+        &self,
+        index: usize,
+        id: &str,
+        orig: &str,
+        text: &str,
+    ) -> Result<(), String> {
         let tree = &self.commits[index].1;
         let loadable = self.loadable(tree);
         let names_it = |spec: &Spec| match &spec.key {
