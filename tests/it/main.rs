@@ -21,6 +21,7 @@ mod failures;
 mod github;
 mod gitsource;
 mod hostile;
+mod layers;
 mod loadcache;
 mod notify;
 mod partial;
