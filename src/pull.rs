@@ -10,6 +10,9 @@
 //! format's own parser and compared with the remote version before it is returned; a
 //! version the format cannot hold (an unknown message key, a `response_format` that is
 //! a string, ...) is an error that says what does not fit, never a file that differs.
+//! Writing the values as YAML text (quoting, blocks, indents) is [`yaml`]'s.
+
+mod yaml;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -21,12 +24,10 @@ use crate::api::types::{Prompt, Version};
 use crate::desired;
 use crate::normalize;
 use crate::prompt;
+use yaml::{entry, entry_at, quoted, text_entry};
 
 /// The first line of every pulled file: editors complete and check it with the schema.
 pub(crate) const SCHEMA_COMMENT: &str = "# yaml-language-server: $schema=https://raw.githubusercontent.com/promptsync/promptsync/main/config/prompt.schema.json";
-
-/// Message text longer than this (or with a line break) is written as a block.
-const BLOCK_FROM: usize = 80;
 
 /// Why a remote prompt cannot be written as a file.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -209,170 +210,6 @@ fn write_message(out: &mut String, message: &Value) {
             ("content", Value::String(text)) => text_entry(out, indent.max(4), key, text),
             _ => entry_at(out, indent.max(4), key, value, true),
         }
-    }
-}
-
-/// `key: value` at `indent`, the value a scalar on the line or a block below it.
-fn entry(out: &mut String, indent: usize, key: &str, value: &Value) {
-    pad(out, indent);
-    entry_at(out, indent, key, value, false);
-}
-
-/// [`entry`] without the leading indent (already written); nested lines at `indent`.
-fn entry_at(out: &mut String, indent: usize, key: &str, value: &Value, _in_item: bool) {
-    let key = yaml_key(key);
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            let _ = writeln!(out, "{key}:");
-            for (k, v) in map {
-                entry(out, indent + 2, k, v);
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            let _ = writeln!(out, "{key}:");
-            for item in items {
-                item_line(out, indent + 2, item);
-            }
-        }
-        scalar => {
-            let _ = writeln!(out, "{key}: {}", scalar_text(scalar));
-        }
-    }
-}
-
-/// One `- item` of a list at `indent`.
-fn item_line(out: &mut String, indent: usize, item: &Value) {
-    pad(out, indent);
-    match item {
-        Value::Object(map) if !map.is_empty() => {
-            let mut first = true;
-            for (k, v) in map {
-                if first {
-                    out.push_str("- ");
-                    first = false;
-                } else {
-                    pad(out, indent + 2);
-                }
-                entry_at(out, indent + 2, k, v, true);
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            out.push_str("-\n");
-            for inner in items {
-                item_line(out, indent + 2, inner);
-            }
-        }
-        scalar => {
-            let _ = writeln!(out, "- {}", scalar_text(scalar));
-        }
-    }
-}
-
-/// Message text: a literal block when it is long or multi-line and a block can carry
-/// it exactly, else a double-quoted scalar.
-fn text_entry(out: &mut String, indent: usize, key: &str, text: &str) {
-    let wants_block = text.contains('\n') || text.chars().count() > BLOCK_FROM;
-    match block(text, indent + 2) {
-        Some(block) if wants_block => {
-            let _ = write!(out, "{key}: {block}");
-        }
-        _ => {
-            let _ = writeln!(out, "{key}: {}", quoted(text));
-        }
-    }
-}
-
-/// `text` as a literal block scalar (header and lines, each line indented), when one
-/// holds it exactly: printable characters and line feeds only, at least one line with
-/// something on it, no line starting with a tab.
-fn block(text: &str, indent: usize) -> Option<String> {
-    let printable = text
-        .chars()
-        .all(|c| c == '\n' || (!c.is_control() && c != '\u{feff}'));
-    if !printable || text.trim().is_empty() {
-        return None;
-    }
-    let body = text.trim_end_matches('\n');
-    let trailing = text.len() - body.len();
-    let chomp = match trailing {
-        0 => "-",
-        1 => "",
-        _ => "+",
-    };
-    let first = body.lines().next().unwrap_or_default();
-    if first.starts_with(' ') || body.lines().any(|l| l.starts_with('\t')) {
-        // An indentation indicator would do for leading spaces; a quoted string is
-        // simpler to trust.
-        return None;
-    }
-    let mut out = format!("|{chomp}\n");
-    for line in body.split('\n') {
-        if !line.is_empty() {
-            pad(&mut out, indent);
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    for _ in 1..trailing {
-        out.push('\n');
-    }
-    Some(out)
-}
-
-fn pad(out: &mut String, indent: usize) {
-    out.extend(std::iter::repeat_n(' ', indent));
-}
-
-/// A scalar as YAML: strings plain when YAML reads them back as the same string, else
-/// double-quoted (JSON escapes are YAML escapes); numbers, booleans and null as they
-/// are; empty lists and mappings in flow style.
-fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(text) if plain_ok(text) => text.clone(),
-        Value::String(text) => quoted(text),
-        Value::Array(_) => "[]".to_owned(),
-        Value::Object(_) => "{}".to_owned(),
-        other => other.to_string(),
-    }
-}
-
-fn quoted(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-/// Whether `text` written plain reads back as the same string, in any YAML schema:
-/// a letter first, then letters, digits and a few safe marks, no indicator that could
-/// start a comment, a mapping or a flow, and not a word YAML 1.1 takes for a boolean.
-fn plain_ok(text: &str) -> bool {
-    text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ' ' | '+'))
-        && !text.ends_with(' ')
-        && !text.contains("  ")
-        && !matches!(
-            text.to_ascii_lowercase().as_str(),
-            "true"
-                | "false"
-                | "null"
-                | "yes"
-                | "no"
-                | "on"
-                | "off"
-                | "y"
-                | "n"
-                | "inf"
-                | "nan"
-                | "infinity"
-        )
-}
-
-/// A mapping key: plain when YAML reads it back as the same string, else quoted.
-fn yaml_key(key: &str) -> String {
-    if plain_ok(key) && !key.contains(' ') {
-        key.to_owned()
-    } else {
-        quoted(key)
     }
 }
 

@@ -5,16 +5,17 @@ use serde_json::{Value, json};
 use super::*;
 use crate::filters::Scope;
 use crate::knobs::FillDefaults;
+use crate::validate::{self, Mode};
 
-fn knobs() -> Knobs {
+pub(super) fn knobs() -> Knobs {
     Knobs::default()
 }
 
-fn body(value: Value) -> Map<String, Value> {
+pub(super) fn body(value: Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }
 
-fn new_prompt(store: &mut Store) -> String {
+pub(super) fn new_prompt(store: &mut Store) -> String {
     let created = store.create_prompt(PromptInput {
         name: Some("Support assistant".into()),
         ..PromptInput::default()
@@ -32,7 +33,7 @@ fn version_body(text: &str) -> VersionInput {
     .unwrap()
 }
 
-fn add_version(store: &mut Store, id: &str, text: &str) -> u32 {
+pub(super) fn add_version(store: &mut Store, id: &str, text: &str) -> u32 {
     let created = store
         .create_version(id, version_body(text), knobs())
         .unwrap();
@@ -373,103 +374,6 @@ fn deleted_prompts_vanish_but_stay_listable_by_is_deleted() {
     )
     .unwrap();
     assert_eq!(store.count(&deleted), 1);
-}
-
-#[test]
-fn bulk_runs_items_in_order_each_on_its_own() {
-    let mut store = Store::default();
-    let id = new_prompt(&mut store);
-    add_version(&mut store, &id, "one");
-    let request = body(json!({"requests": [
-        {"action": "update", "prompt_id": id, "body": {"model": "gpt-4o-mini", "temperature": 0.2}},
-        {"action": "update", "prompt_id": id, "body": {"messages": []}},
-        {"action": "commit", "prompt_id": id, "body": {"description": "bulk"}},
-        {"action": "commit", "prompt_id": id},
-        {"action": "deploy", "prompt_id": id},
-        {"action": "deploy", "prompt_id": id, "body": {}},
-        {"action": "deploy", "prompt_id": "prm_missing"},
-        {"action": "update", "prompt_id": id, "body": {"temperature": 5}},
-    ]}));
-    let outcome = store.bulk(&request, knobs()).unwrap();
-    assert_eq!(outcome.success_count, 3);
-    let indexes: Vec<usize> = outcome.errors.iter().map(|(i, _)| *i).collect();
-    assert_eq!(indexes, [1, 3, 5, 6, 7]);
-    assert!(outcome.errors[0].1.contains("content fields: messages"));
-    assert!(outcome.errors[1].1.contains("already committed"));
-    assert!(outcome.errors[3].1.contains("not found"));
-    let version = store.retrieve_version(&id, 1).unwrap();
-    assert_eq!(version["model"], json!("gpt-4o-mini"));
-    assert_eq!(version["temperature"], json!(0.2));
-    assert_eq!(version["description"], json!("bulk"));
-    assert_eq!(version["is_deployed"], json!(true));
-    assert_eq!(
-        outcome.to_json()["error_count"],
-        json!(5),
-        "success_count + error_count = items"
-    );
-}
-
-#[test]
-fn bulk_item_rules_without_draft_or_commit() {
-    let mut store = Store::default();
-    let id = new_prompt(&mut store);
-    let request = body(json!({"requests": [
-        {"action": "update", "prompt_id": id, "body": {"temperature": 0.2}},
-        {"action": "commit", "prompt_id": id},
-        {"action": "deploy", "prompt_id": id},
-        {"action": "update", "prompt_id": id},
-        {"action": "deploy", "prompt_id": id, "body": {"version": 1}},
-    ]}));
-    let outcome = store.bulk(&request, knobs()).unwrap();
-    assert_eq!(outcome.success_count, 0);
-    let messages: Vec<&str> = outcome.errors.iter().map(|(_, e)| e.as_str()).collect();
-    assert!(messages[0].contains("no draft"), "{messages:?}");
-    assert!(
-        messages[1].contains("No draft version to commit"),
-        "{messages:?}"
-    );
-    assert!(messages[2].contains("no committed version"), "{messages:?}");
-    assert!(messages[3].contains("required"), "{messages:?}");
-    assert!(messages[4].contains("no fields"), "{messages:?}");
-}
-
-#[test]
-fn bulk_envelopes_are_checked_first() {
-    let mut store = Store::default();
-    let too_many: Vec<Value> = (0..=BULK_MAX_ITEMS)
-        .map(|_| json!({"action": "deploy", "prompt_id": "x"}))
-        .collect();
-    let cases = [
-        json!({}),
-        json!({"requests": []}),
-        json!({"requests": "all"}),
-        json!({ "requests": too_many }),
-    ];
-    for case in cases {
-        assert_eq!(
-            store.bulk(&body(case.clone()), knobs()).unwrap_err().status,
-            400,
-            "{case}"
-        );
-    }
-    let failure = store
-        .bulk(
-            &body(json!({"requests": [
-                {"action": "deploy", "prompt_id": "x"},
-                {"action": "frob", "prompt_id": "x"},
-                {"action": "commit"},
-            ]})),
-            knobs(),
-        )
-        .unwrap_err();
-    assert_eq!(
-        failure.body,
-        json!({"requests": [
-            {},
-            {"action": ["\"frob\" is not a valid choice."]},
-            {"prompt_id": ["This field is required."]},
-        ]})
-    );
 }
 
 #[test]
