@@ -22,6 +22,26 @@ pub(crate) struct CiEnv {
 }
 
 /// Variables read from the environment.
+/// Comment pages read at most (100 a page): a pull request with more than 5,000
+/// comments gets a new plan comment rather than an endless search.
+const MAX_COMMENT_PAGES: u32 = 50;
+
+/// Where a forge keeps a pull request's comments, for [`Forge::upsert`].
+pub(super) struct Thread<'a> {
+    /// The comment list's path: a page of it is read with GET, a new one POSTed.
+    pub list: &'a [&'a str],
+    /// The list's query besides its page (its order).
+    pub order: &'a str,
+    /// One comment's path, before its id.
+    pub item: &'a [&'a str],
+    /// How one is edited: PATCH on GitHub, PUT on GitLab.
+    pub edit: reqwest::Method,
+    /// What one is called in messages: `issue comment`, `merge request note`.
+    pub noun: &'a str,
+    /// Whether a listed comment can be ours at all (GitLab's system notes are not).
+    pub candidate: fn(&serde_json::Value) -> bool,
+}
+
 const VARS: [&str; 13] = [
     "GITHUB_ACTIONS",
     "GITHUB_REPOSITORY",
@@ -239,6 +259,69 @@ impl Forge {
         }
         serde_json::from_slice(&reply.body)
             .map_err(|err| Failure::fail(format!("{what}: the reply is not JSON ({err})")))
+    }
+
+    /// Edit the comment of `thread` whose body holds `marker` to say `body`, or add
+    /// one: also when that comment cannot be edited (someone else's with our marker,
+    /// or one deleted meanwhile). Whether an existing comment was edited.
+    pub(super) async fn upsert(
+        &self,
+        thread: &Thread<'_>,
+        marker: &str,
+        body: &str,
+    ) -> Result<bool, Failure> {
+        let noun = thread.noun;
+        let mut found = None;
+        for page in 1..=MAX_COMMENT_PAGES {
+            let query = format!("per_page=100&page={page}{}", thread.order);
+            let url = self.url(thread.list, &query)?;
+            let what = format!("GET {noun}s");
+            let reply = self
+                .send_json(reqwest::Method::GET, url, None, &what)
+                .await?;
+            let serde_json::Value::Array(comments) = reply else {
+                return Err(Failure::fail(format!("{what}: the reply is not a list")));
+            };
+            found = comments.iter().find_map(|c| {
+                let text = c["body"].as_str()?;
+                (text.contains(marker) && (thread.candidate)(c))
+                    .then(|| c["id"].as_u64())
+                    .flatten()
+            });
+            if found.is_some() || comments.len() < 100 {
+                break;
+            }
+        }
+        let payload = serde_json::json!({ "body": body });
+        if let Some(id) = found {
+            let id_text = id.to_string();
+            let mut path = thread.item.to_vec();
+            path.push(&id_text);
+            let url = self.url(&path, "")?;
+            let what = format!("{} {noun}", thread.edit);
+            match self
+                .send_json(thread.edit.clone(), url, Some(&payload), &what)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(Failure::Fail {
+                    status: Some(403 | 404),
+                    message,
+                }) => {
+                    tracing::warn!(comment = id, error = %message, "cannot edit the plan {noun}; adding a new one");
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let url = self.url(thread.list, "")?;
+        self.send_json(
+            reqwest::Method::POST,
+            url,
+            Some(&payload),
+            &format!("POST {noun}"),
+        )
+        .await?;
+        Ok(false)
     }
 
     /// POST `status` to `url` as `{"state", <name_field>, "description", "target_url"}`:

@@ -7,15 +7,11 @@
 use std::path::Path;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::forge::Forge;
+use super::forge::{Forge, Thread};
 use super::http::Failure;
 use super::status::{CommitStatus, State};
-
-/// Comment pages read at most (100 a page): a pull request with more than 5,000
-/// comments gets a new plan comment rather than an endless search.
-const MAX_COMMENT_PAGES: u64 = 50;
 
 fn owner_and_name(forge: &Forge) -> Result<(&str, &str), Failure> {
     forge
@@ -49,52 +45,15 @@ pub(super) async fn upsert_comment(
 ) -> Result<bool, Failure> {
     let (owner, name) = owner_and_name(forge)?;
     let number = number.to_string();
-    let mut found = None;
-    for page in 1..=MAX_COMMENT_PAGES {
-        let url = forge.url(
-            &["repos", owner, name, "issues", &number, "comments"],
-            &format!("per_page=100&page={page}"),
-        )?;
-        let reply = forge
-            .send_json(Method::GET, url, None, "GET issue comments")
-            .await?;
-        let Value::Array(comments) = reply else {
-            return Err(Failure::fail("GET issue comments: the reply is not a list"));
-        };
-        found = comments.iter().find_map(|c| {
-            let text = c["body"].as_str()?;
-            text.contains(marker).then(|| c["id"].as_u64()).flatten()
-        });
-        if found.is_some() || comments.len() < 100 {
-            break;
-        }
-    }
-    let payload = json!({ "body": body });
-    if let Some(id) = found {
-        let url = forge.url(
-            &["repos", owner, name, "issues", "comments", &id.to_string()],
-            "",
-        )?;
-        match forge
-            .send_json(Method::PATCH, url, Some(&payload), "PATCH issue comment")
-            .await
-        {
-            Ok(_) => return Ok(true),
-            // Someone else's comment with our marker (or one deleted meanwhile): add ours.
-            Err(Failure::Fail {
-                status: Some(403 | 404),
-                message,
-            }) => {
-                tracing::warn!(comment = id, error = %message, "cannot edit the plan comment; adding a new one");
-            }
-            Err(other) => return Err(other),
-        }
-    }
-    let url = forge.url(&["repos", owner, name, "issues", &number, "comments"], "")?;
-    forge
-        .send_json(Method::POST, url, Some(&payload), "POST issue comment")
-        .await?;
-    Ok(false)
+    let thread = Thread {
+        list: &["repos", owner, name, "issues", &number, "comments"],
+        order: "",
+        item: &["repos", owner, name, "issues", "comments"],
+        edit: Method::PATCH,
+        noun: "issue comment",
+        candidate: |_| true,
+    };
+    forge.upsert(&thread, marker, body).await
 }
 
 /// The pull request number of a GitHub Actions event file (`pull_request`,
