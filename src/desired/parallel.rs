@@ -1,8 +1,10 @@
 //! Work on many files (or prompts) at once: a parallel map over scoped threads, in order, each
 //! thread with a state of its own (a repository handle, say). Knows nothing about
-//! what the work is. Its threads run at a lower priority than the rest of the process
+//! what the work is. Within an async runtime (a pass, whose requests may be in flight)
+//! its threads run at a lower priority than the rest of the process
 //! ([`yield_to_requests`]): the thread that sends requests and reads replies runs as
-//! soon as a reply comes, instead of waiting for a parser's time slice.
+//! soon as a reply comes, instead of waiting for a parser's time slice. Elsewhere
+//! (`validate`) they run at the process's priority.
 
 /// Files below this many are parsed on the calling thread (threads cost more).
 const PARALLEL_FROM: usize = 64;
@@ -67,13 +69,17 @@ pub(crate) fn on_all_cores<T: Send, S: Send, R: Send>(
         chunks.push(part);
     }
     let work = &work;
+    // A runtime is running when a pass loads or plans: its worker must not wait.
+    let yield_to = tokio::runtime::Handle::try_current().is_ok();
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
             .zip(states)
             .map(|(part, mut state)| {
                 scope.spawn(move || {
-                    yield_to_requests();
+                    if yield_to {
+                        yield_to_requests();
+                    }
                     part.into_iter()
                         .map(|item| work(&mut state, item))
                         .collect::<Vec<_>>()
@@ -103,22 +109,37 @@ mod tests {
         rest.split_whitespace().nth(16).unwrap().parse().unwrap()
     }
 
-    /// Helper threads run below the caller's priority, and the caller keeps its own.
+    /// Within a runtime (a pass's load runs on its blocking pool) helper threads run
+    /// below the caller's priority, and the caller keeps its own; without one
+    /// (`validate`) they keep the caller's.
     #[cfg(target_os = "linux")]
     #[test]
-    fn helper_threads_yield_to_the_calling_thread() {
-        let caller = nice();
-        let seen = on_all_cores((0..8).collect(), vec![(); 2], |(), _: u32| nice());
+    fn helper_threads_yield_to_the_runtime_when_there_is_one() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let load = || {
+            let caller = nice();
+            let seen = on_all_cores((0..8).collect(), vec![(); 2], |(), _: u32| nice());
+            // One state: the work runs on the calling thread, which keeps its priority.
+            let alone = on_all_cores((0..3).collect(), vec![()], |(), _: u32| nice());
+            (caller, seen, nice(), alone)
+        };
+        let (caller, seen, after, alone) = runtime
+            .block_on(async { tokio::task::spawn_blocking(load).await })
+            .unwrap();
         let lowered = (caller + i64::from(HELPER_NICE)).min(19);
         assert_eq!(
             seen,
             vec![lowered; 8],
             "the caller's nice value is {caller}"
         );
-        assert_eq!(nice(), caller);
-        // One state: the work runs on the calling thread, which keeps its priority.
-        let alone = on_all_cores((0..3).collect(), vec![()], |(), _: u32| nice());
+        assert_eq!(after, caller);
         assert_eq!(alone, vec![caller; 3]);
+        let caller = nice();
+        let outside = on_all_cores((0..8).collect(), vec![(); 2], |(), _: u32| nice());
+        assert_eq!(outside, vec![caller; 8]);
     }
 
     /// Results come in the order of the items, whichever thread worked on each.
