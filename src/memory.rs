@@ -6,7 +6,8 @@
 //! back after each pass. Elsewhere
 //! (musl, macOS, other allocators) both are no-ops.
 //!
-//! The crate's only `unsafe`: two calls into glibc that take no pointers.
+//! Two of the crate's three `unsafe` calls (the third lowers a helper thread's
+//! priority, `desired::parallel`): calls into glibc that take no pointers.
 
 /// Arenas the daemon's allocator may use; its passes are I/O-bound, so two keep the
 /// lock uncontended without one arena per thread.
