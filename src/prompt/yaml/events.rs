@@ -249,9 +249,11 @@ fn resolve(text: Cow<'_, str>, style: ScalarStyle) -> Scalar {
     }
     if let Some((negative, magnitude)) = integer_parts(t) {
         if negative {
-            // -2^63 is the least i64.
-            if magnitude <= 1 << 63 {
-                return Scalar::Int((magnitude as i128).wrapping_neg() as i64);
+            if let Some(v) = i128::try_from(magnitude)
+                .ok()
+                .and_then(|m| i64::try_from(-m).ok())
+            {
+                return Scalar::Int(v);
             }
         } else if let Ok(v) = u64::try_from(magnitude) {
             return Scalar::UInt(v);
