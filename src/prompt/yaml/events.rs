@@ -14,7 +14,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use serde_saphyr::granit_parser::{Event, Marker, ScalarStyle, ScanError, Span};
 
@@ -135,7 +137,7 @@ where
                     }
                     let len = pointer.len();
                     pointer.push('/');
-                    pointer.push_str(&out.len().to_string());
+                    write!(pointer, "{}", out.len()).ok()?;
                     out.push(self.node(event, &span, None, pointer)?);
                     pointer.truncate(len);
                 }
@@ -190,18 +192,16 @@ where
             if !matches!(scalar, Scalar::Str(_)) && written != Some(text.as_ref()) {
                 return None;
             }
-            let name = key_name(scalar, written);
-            if out.contains_key(&name) {
+            let Entry::Vacant(entry) = out.entry(key_name(scalar, written)) else {
                 return None;
-            }
+            };
             let key_pos = pos_of(&span.start).unwrap_or(pos);
             let (event, span) = self.next()?;
             let len = pointer.len();
             pointer.push('/');
-            push_escaped(pointer, &name);
-            let value = self.node(event, &span, Some(key_pos), pointer)?;
+            push_escaped(pointer, entry.key());
+            entry.insert(self.node(event, &span, Some(key_pos), pointer)?);
             pointer.truncate(len);
-            out.insert(name, value);
         }
         Some(Value::Object(out))
     }
