@@ -1,7 +1,10 @@
 //! YAML text to an untyped JSON value plus the position of every node, so that
 //! checks made on the JSON value (schema, identities, variables) can point at the line
-//! and column of the YAML they came from. The YAML itself is read by serde-saphyr
-//! (syntax, duplicate keys, alias and size limits); nothing here parses YAML by hand.
+//! and column of the YAML they came from. The YAML syntax is serde-saphyr's parser's
+//! (granit-parser); nothing here parses YAML by hand. A file is read in one pass over
+//! the parser's events ([`events`]), or, when that pass cannot be sure of it (an error,
+//! a tag, an anchor or alias, a key twice, a size near a limit), by serde-saphyr into a
+//! tree ([`tree`]: duplicate keys, alias and size limits). Both read a file alike.
 //!
 //! Two rules are ours. A plain scalar where the format wants text (`prompt_id: 0123`,
 //! `name: 2024`) is that text exactly as written, whatever it would resolve to
@@ -14,13 +17,8 @@
 //! [`MAX_PER_KIND`](crate::diagnostic::MAX_PER_KIND) problems of a kind are kept.
 
 use std::collections::HashMap;
-use std::fmt;
 
-use serde::Deserialize;
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
-use serde_saphyr::Spanned;
-use serde_saphyr::granit_parser::{self, Event};
+use serde_json::{Number, Value};
 
 use super::pointer::display_path;
 pub(crate) use super::pointer::push_escaped;
@@ -28,7 +26,11 @@ use super::schema;
 use crate::diagnostic::{Severity, Tally};
 use crate::excerpt;
 
+#[cfg(test)]
+mod differential;
+mod events;
 mod syntax;
+mod tree;
 
 /// The deepest nesting of lists and mappings a prompt file may have. Reading a level
 /// takes tens of kilobytes of stack in a debug build, and files are read on threads with
@@ -47,7 +49,7 @@ pub struct Pos {
 
 /// Where a node of the document is: its value and, for a mapping entry, its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct NodePos {
+pub struct NodePos {
     pub key: Option<Pos>,
     pub value: Pos,
 }
@@ -59,8 +61,7 @@ pub struct PosIndex {
 }
 
 impl PosIndex {
-    #[cfg(test)]
-    pub(crate) fn get(&self, pointer: &str) -> Option<NodePos> {
+    pub fn get(&self, pointer: &str) -> Option<NodePos> {
         self.nodes.get(pointer).copied()
     }
 
@@ -160,80 +161,17 @@ pub(crate) struct Document {
 /// with redundant leading zeros (`0755`) is a string, as serde_yaml read it; merge keys
 /// (`<<`) are refused. Err holds the problems of a file that could not be read as one
 /// YAML document at all.
+///
+/// Most files are read in one pass over the parser's events ([`events`]); a file that
+/// pass does not take (a syntax error, a tag, an anchor or alias, a key twice, a size
+/// near a limit) is read by serde-saphyr into a tree ([`tree`]), which says what is
+/// wrong. Both give the same document for any file the first one takes (the tests of
+/// [`events`] compare them).
 pub(crate) fn parse(text: &str) -> Result<Document, Problems> {
-    let tags = tag_problems(text);
-    let options = serde_saphyr::options! {
-        strict_booleans: true,
-        with_snippet: false,
-        leading_zero_numbers_as_strings: true,
-        ignore_binary_tag_for_string: true,
-        merge_keys: serde_saphyr::MergeKeyPolicy::Error,
-        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
-        budget: serde_saphyr::budget! {
-            max_depth: MAX_DEPTH,
-            max_nodes: MAX_NODES,
-        },
-    };
-    let root: Spanned<Node> = match serde_saphyr::from_str_with_options(text, options) {
-        Ok(root) => root,
-        // A tag can be why the rest failed (`!!int abc`): say the tag first, alone.
-        Err(_) if !tags.is_empty() => return Err(tags),
-        Err(err) => return Err(Problems::one(syntax::problem(text, &err))),
-    };
-    let mut document = Document {
-        value: Value::Null,
-        index: PosIndex::default(),
-        problems: tags,
-    };
-    let mut pointer = String::new();
-    let mut reader = Reader {
-        text,
-        document: &mut document,
-    };
-    let value = reader.read(root, None, &mut pointer);
-    document.value = value;
-    Ok(document)
-}
-
-/// Every explicit tag of the document (`!!str`, `!secret`, `!<tag:...>`), on keys and
-/// values at any depth. Stops at the first syntax error: parsing reports that.
-fn tag_problems(text: &str) -> Problems {
-    let mut problems = Problems::default();
-    // Every tag starts with `!`: without one there is nothing to scan for.
-    if !text.contains('!') {
-        return problems;
+    match events::read(text) {
+        Some(document) => Ok(document),
+        None => tree::parse(text),
     }
-    for event in granit_parser::Parser::new_from_str(text) {
-        let Ok((event, span)) = event else {
-            break;
-        };
-        let tag = match &event {
-            Event::Scalar(_, _, _, tag)
-            | Event::SequenceStart(_, _, tag)
-            | Event::MappingStart(_, _, tag) => tag,
-            _ => continue,
-        };
-        if let Some(tag) = tag {
-            let marker = span.tag_start.unwrap_or(span.start);
-            let pos = Pos {
-                line: marker.line().max(1),
-                column: marker.col() + 1,
-            };
-            problems.push(
-                Problem::new(
-                    pos,
-                    format!(
-                        "YAML tags are not supported: {}",
-                        excerpt::quoted(&tag.original())
-                    ),
-                )
-                .help(
-                    "remove the tag; values are read as plain YAML (quote a value to keep it text)",
-                ),
-            );
-        }
-    }
-    problems
 }
 
 fn not_finite(pos: Pos, raw: &str) -> Problem {
@@ -244,256 +182,125 @@ fn not_finite(pos: Pos, raw: &str) -> Problem {
     .help("give a number, or quote the value to make it text")
 }
 
-/// A YAML node as serde-saphyr hands it over, with positions on every child.
-#[derive(Debug)]
-enum Node {
+/// A scalar as YAML resolves it, before our rules.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar {
     Null,
     Bool(bool),
     Int(i64),
     UInt(u64),
     Float(f64),
     Str(String),
-    Seq(Vec<Spanned<Node>>),
-    Map(Vec<(Spanned<Node>, Spanned<Node>)>),
 }
 
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-
-    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
-        Ok(Node::Bool(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Int(v))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::UInt(v))
-    }
-
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
-        // Out of the 64-bit range: as a float, like any other number JSON holds.
-        Ok(i64::try_from(v).map_or(Node::Float(v as f64), Node::Int))
-    }
-
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node, E> {
-        Ok(u64::try_from(v).map_or(Node::Float(v as f64), Node::UInt))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Float(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
-        Ok(Node::Str(v))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<Node>>()? {
-            items.push(item);
-        }
-        Ok(Node::Seq(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<Node>>()? {
-            let value = map.next_value::<Spanned<Node>>()?;
-            entries.push((key, value));
-        }
-        Ok(Node::Map(entries))
-    }
-}
-
-/// Turns nodes into JSON, recording positions and problems.
-struct Reader<'a> {
-    text: &'a str,
-    document: &'a mut Document,
-}
-
-impl Reader<'_> {
-    /// The scalar as written in the file (for an alias, as written at its anchor).
-    fn source_text(&self, node: &Spanned<Node>) -> Option<&str> {
-        let span = node.defined.span();
-        let start = usize::try_from(span.byte_offset()?).ok()?;
-        let len = usize::try_from(span.byte_len()?).ok()?;
-        self.text.get(start..start.checked_add(len)?)
-    }
-
-    /// A non-text scalar (number, boolean) read back as its source text.
-    fn as_written(&self, node: &Spanned<Node>) -> Option<String> {
-        let fallback = match &node.value {
-            Node::Bool(v) => v.to_string(),
-            Node::Int(v) => v.to_string(),
-            Node::UInt(v) => v.to_string(),
-            Node::Float(v) => v.to_string(),
-            _ => return None,
+impl Scalar {
+    /// A non-text scalar (number, boolean) read back as its source text, `written`
+    /// (for an alias, as written at its anchor); its own form when that is unknown.
+    fn as_written(&self, written: Option<&str>) -> Option<String> {
+        let fallback = match self {
+            Scalar::Bool(v) => v.to_string(),
+            Scalar::Int(v) => v.to_string(),
+            Scalar::UInt(v) => v.to_string(),
+            Scalar::Float(v) => v.to_string(),
+            Scalar::Null | Scalar::Str(_) => return None,
         };
-        Some(self.source_text(node).map_or(fallback, str::to_owned))
+        Some(written.map_or(fallback, str::to_owned))
     }
+}
 
-    fn read(&mut self, node: Spanned<Node>, key: Option<Pos>, pointer: &mut String) -> Value {
-        let value_pos = syntax::pos_of(node.referenced)
-            .or(key)
-            .unwrap_or(Pos { line: 1, column: 1 });
-        self.document.index.nodes.insert(
-            pointer.clone(),
-            NodePos {
-                key,
-                value: value_pos,
-            },
-        );
-        if matches!(
-            node.value,
-            Node::Bool(_) | Node::Int(_) | Node::UInt(_) | Node::Float(_)
-        ) && schema::accepts_text(pointer)
-            && let Some(text) = self.as_written(&node)
-        {
-            return Value::String(text);
-        }
-        if matches!(node.value, Node::UInt(_) | Node::Float(_)) && schema::wants_integer(pointer) {
-            return self.integer(node, value_pos, pointer);
-        }
-        match node.value {
-            Node::Null => Value::Null,
-            Node::Bool(v) => Value::Bool(v),
-            Node::Int(v) => Value::from(v),
-            Node::UInt(v) => Value::from(v),
-            Node::Float(v) => match Number::from_f64(v) {
+/// The JSON value of a scalar at `pointer`, by our rules: text where the format wants
+/// text, an integer where it wants one, a problem for what JSON cannot hold.
+fn scalar_value(
+    scalar: Scalar,
+    written: Option<&str>,
+    pos: Pos,
+    pointer: &str,
+    problems: &mut Problems,
+) -> Value {
+    if matches!(
+        scalar,
+        Scalar::Bool(_) | Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_)
+    ) && schema::accepts_text(pointer)
+        && let Some(text) = scalar.as_written(written)
+    {
+        return Value::String(text);
+    }
+    if matches!(scalar, Scalar::UInt(_) | Scalar::Float(_)) && schema::wants_integer(pointer) {
+        return integer(scalar, written, pos, pointer, problems);
+    }
+    match scalar {
+        Scalar::Null => Value::Null,
+        Scalar::Bool(v) => Value::Bool(v),
+        Scalar::Int(v) => Value::from(v),
+        Scalar::UInt(v) => Value::from(v),
+        Scalar::Float(v) => match Number::from_f64(v) {
+            Some(number) => Value::Number(number),
+            None => {
+                let raw = written.map_or_else(|| v.to_string(), str::to_owned);
+                problems.push(not_finite(pos, &raw));
+                Value::Null
+            }
+        },
+        Scalar::Str(v) => Value::String(v),
+    }
+}
+
+/// A number where the format wants an integer: an integral one (`2048.0`, `1e3`) is
+/// that integer, as `1` and `1.0` are the same number; one past the 64-bit range is
+/// a problem (the schema then reports any fraction).
+fn integer(
+    scalar: Scalar,
+    written: Option<&str>,
+    pos: Pos,
+    pointer: &str,
+    problems: &mut Problems,
+) -> Value {
+    // 2^63: the first integral float past `i64::MAX`.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let in_range = match scalar {
+        Scalar::UInt(v) => i64::try_from(v).ok().map(Value::from),
+        Scalar::Float(v) if v.fract() != 0.0 || !v.is_finite() => {
+            return match Number::from_f64(v) {
                 Some(number) => Value::Number(number),
                 None => {
-                    let raw = self
-                        .source_text(&node)
-                        .map_or_else(|| v.to_string(), str::to_owned);
-                    self.document.problems.push(not_finite(value_pos, &raw));
+                    let raw = scalar.as_written(written).unwrap_or_default();
+                    problems.push(not_finite(pos, &raw));
                     Value::Null
                 }
-            },
-            Node::Str(v) => Value::String(v),
-            Node::Seq(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(&i.to_string());
-                    out.push(self.read(item, None, pointer));
-                    pointer.truncate(len);
-                }
-                Value::Array(out)
-            }
-            Node::Map(entries) => {
-                let mut out = Map::with_capacity(entries.len());
-                for (name, value) in entries {
-                    let key_pos = syntax::pos_of(name.referenced).unwrap_or(value_pos);
-                    let Some(name) = self.key_text(name, key_pos) else {
-                        continue;
-                    };
-                    if out.contains_key(&name) {
-                        self.document.problems.push(
-                            Problem::new(
-                                key_pos,
-                                format!("duplicate key {}", excerpt::quoted(&name)),
-                            )
-                            .help("a key may appear only once in a mapping: keep one of them"),
-                        );
-                        continue;
-                    }
-                    let len = pointer.len();
-                    pointer.push('/');
-                    push_escaped(pointer, &name);
-                    let value = self.read(value, Some(key_pos), pointer);
-                    pointer.truncate(len);
-                    out.insert(name, value);
-                }
-                Value::Object(out)
-            }
+            };
         }
-    }
+        // In range, the conversion is exact.
+        Scalar::Float(v) => (-LIMIT..LIMIT).contains(&v).then(|| Value::from(v as i64)),
+        _ => None,
+    };
+    in_range.unwrap_or_else(|| {
+        let raw = scalar.as_written(written).unwrap_or_default();
+        problems.push(Problem::new(
+            pos,
+            format!(
+                "`{}` is {}, out of range: it must be at most {}",
+                display_path(pointer),
+                excerpt::excerpt(&raw),
+                i64::MAX
+            ),
+        ));
+        Value::Null
+    })
+}
 
-    /// A number where the format wants an integer: an integral one (`2048.0`, `1e3`) is
-    /// that integer, as `1` and `1.0` are the same number; one past the 64-bit range is
-    /// a problem (the schema then reports any fraction).
-    fn integer(&mut self, node: Spanned<Node>, pos: Pos, pointer: &str) -> Value {
-        // 2^63: the first integral float past `i64::MAX`.
-        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-        let in_range = match node.value {
-            Node::UInt(v) => i64::try_from(v).ok().map(Value::from),
-            Node::Float(v) if v.fract() != 0.0 || !v.is_finite() => {
-                return match Number::from_f64(v) {
-                    Some(number) => Value::Number(number),
-                    None => {
-                        let raw = self.as_written(&node).unwrap_or_default();
-                        self.document.problems.push(not_finite(pos, &raw));
-                        Value::Null
-                    }
-                };
-            }
-            // In range, the conversion is exact.
-            Node::Float(v) => (-LIMIT..LIMIT).contains(&v).then(|| Value::from(v as i64)),
-            _ => None,
-        };
-        in_range.unwrap_or_else(|| {
-            let raw = self.as_written(&node).unwrap_or_default();
-            self.document.problems.push(Problem::new(
-                pos,
-                format!(
-                    "`{}` is {}, out of range: it must be at most {}",
-                    display_path(pointer),
-                    excerpt::excerpt(&raw),
-                    i64::MAX
-                ),
-            ));
-            Value::Null
-        })
+/// A mapping key as text: a string as it is, any other scalar as written (`1.5`,
+/// `true`, `~`).
+fn key_name(scalar: Scalar, written: Option<&str>) -> String {
+    match scalar {
+        Scalar::Str(text) => text,
+        Scalar::Null => written.unwrap_or_default().to_owned(),
+        other => other.as_written(written).unwrap_or_default(),
     }
+}
 
-    /// A mapping key as text: a string as it is, any other scalar as written (`1.5`,
-    /// `true`, `~`). A list or mapping as a key is a problem.
-    fn key_text(&mut self, name: Spanned<Node>, pos: Pos) -> Option<String> {
-        let written = self.source_text(&name).map(str::to_owned);
-        match name.value {
-            Node::Str(text) => Some(text),
-            Node::Seq(_) | Node::Map(_) => {
-                self.document.problems.push(
-                    Problem::new(pos, "a list or mapping cannot be a key")
-                        .help("keys are plain names, like `model` or a variable's name"),
-                );
-                None
-            }
-            Node::Null => Some(written.unwrap_or_default()),
-            _ => self.as_written(&name).or(written),
-        }
-    }
+fn duplicate_key(pos: Pos, name: &str) -> Problem {
+    Problem::new(pos, format!("duplicate key {}", excerpt::quoted(name)))
+        .help("a key may appear only once in a mapping: keep one of them")
 }
 
 #[cfg(test)]
