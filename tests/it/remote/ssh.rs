@@ -123,8 +123,10 @@ fn the_daemon_stalls_on_a_host_key_mismatch_until_known_hosts_changes() {
     assert!(remote.scenario.emu.prompts().is_empty());
 
     std::fs::write(&known_hosts, sshd.known_hosts(true)).unwrap();
+    // A prompt is created before its version: wait for the version, not the prompt.
     crate::support::wait_until(wait, "the sync after known_hosts was fixed", || {
-        (!remote.scenario.emu.prompts().is_empty()).then_some(())
+        let synced = !remote.scenario.emu.prompts().is_empty() && !remote.texts_of("A").is_empty();
+        synced.then_some(())
     });
     assert_eq!(remote.texts_of("A"), ["one"]);
     daemon.wait_ready(wait);
