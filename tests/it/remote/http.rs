@@ -367,9 +367,11 @@ fn an_unreachable_remote_is_transient_and_a_missing_branch_is_stalled() {
     let origin = &remote.scenario.repo;
     origin.write("a.prompt.yaml", &prompt("A", "one"));
     origin.commit("one");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A port bound and not listening: a connection is refused, and no other test's
+    // server can take the port meanwhile (as it could once a listener is dropped).
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = closed.local_addr().unwrap().port();
-    drop(closed);
     let json = |env: &[(&str, String)]| {
         let mut cmd = remote.cmd(&["sync", "--output", "json"]);
         for (key, value) in env {
