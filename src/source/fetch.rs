@@ -310,9 +310,15 @@ fn classify(text: String, ssh: Option<SshFailure>) -> Failure {
         None => {}
     }
     let lower = text.to_ascii_lowercase();
+    // A status as gix and reqwest say it ("Received HTTP status 401", "client error
+    // (403 Forbidden)"), never a bare "401" (a port, `:40165`, holds one).
     let refused = [
-        "401",
-        "403",
+        "status 401",
+        "status 403",
+        "(401",
+        "(403",
+        "401 unauthorized",
+        "403 forbidden",
         "authentication",
         "credentials",
         "permission denied",
@@ -323,5 +329,36 @@ fn classify(text: String, ssh: Option<SshFailure>) -> Failure {
         Failure::Refused(text)
     } else {
         Failure::Other(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_told_by_its_status_not_by_digits_in_the_url() {
+        let refused = [
+            "Transport handshake failed: Received HTTP status 401",
+            "Received HTTP status 403",
+            "HTTP status client error (403 Forbidden) for url (https://h/r/info/refs)",
+            "remote: Permission denied",
+        ];
+        for text in refused {
+            assert!(
+                matches!(classify(text.to_owned(), None), Failure::Refused(_)),
+                "{text}"
+            );
+        }
+        // A closed port whose number holds "401": the connection failed, nothing refused.
+        let closed = "Transport handshake failed: An IO error occurred when talking to the \
+                      server: error sending request for url \
+                      (http://127.0.0.1:40165/repo/info/refs?service=git-upload-pack): \
+                      client error (Connect): tcp connect error: Connection refused \
+                      (os error 111)";
+        assert!(
+            matches!(classify(closed.to_owned(), None), Failure::Other(_)),
+            "{closed}"
+        );
     }
 }
