@@ -1,9 +1,9 @@
-//! The HTTP client: one `reqwest::Client` with the Bearer key, timeouts and a
-//! User-Agent; a semaphore bounding requests in flight; every call retried per
-//! [`RetryPolicy`] within one clock (`retry`). Change requests that are not safe to
-//! resend take a `recover` callback: after an unknown outcome the caller re-reads the
-//! remote (within the same request's deadline) and says whether the change already
-//! happened, so no duplicate is ever created.
+//! The HTTP client and its typed requests: one `reqwest::Client` with the Bearer key,
+//! timeouts and a User-Agent; a semaphore bounding requests in flight; every call sent
+//! by `send` (a slot, the pacer, retries per [`RetryPolicy`] within one clock). Change
+//! requests that are not safe to resend take a `recover` callback: after an unknown
+//! outcome the caller re-reads the remote (within the same request's deadline) and
+//! says whether the change already happened, so no duplicate is ever created.
 //!
 //! Against a broken or hostile server every read is bounded: a 2xx body is read in
 //! chunks up to [`MAX_BODY_BYTES`] (an error body up to 1 MiB) and decoded within a
@@ -23,15 +23,13 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use super::decode::{self, DecodeError, MAX_REPLY_VALUES};
-use super::error::{ApiError, RateLimit, Target};
-use super::exchange::{
-    Answer, Exchange, Resend, connect_error, describe, interpret, read_answer, rejected,
-    undecodable,
-};
+use super::error::{ApiError, Target};
+use super::exchange::{Answer, Exchange, Resend, interpret, rejected, undecodable};
 use super::held::{Bound, Held};
 use super::pace::Pacer;
 use super::paging::Pager;
-use super::retry::{Clock, RetryPolicy, Step, retry_after, retrying, wait_text};
+use super::retry::{Clock, RetryPolicy, Step, retrying};
+use super::send::target;
 use super::types::{
     AccountPrompt, BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Prompt,
     UpdatePrompt, Version, VersionSpec, usable_id,
@@ -62,25 +60,25 @@ pub(super) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// in-flight limit and the pause a 429 sets.
 #[derive(Clone)]
 pub(crate) struct Client {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     /// What the replies of one pass hold together (`for_one_pass`); `None`: each
     /// listing is counted on its own.
     held: Option<Arc<Held>>,
 }
 
-struct Inner {
-    http: reqwest::Client,
+pub(super) struct Inner {
+    pub(super) http: reqwest::Client,
     /// Host root, without a trailing slash.
-    base: String,
+    pub(super) base: String,
     /// `api.connect_timeout`, for messages.
-    connect_timeout: Duration,
-    limiter: Semaphore,
+    pub(super) connect_timeout: Duration,
+    pub(super) limiter: Semaphore,
     /// The limiter's permits (`api.max_in_flight`).
     in_flight: usize,
-    pacer: Pacer,
-    retry: RetryPolicy,
+    pub(super) pacer: Pacer,
+    pub(super) retry: RetryPolicy,
     /// Told about every exchange (for metrics); knows nothing of what is sent.
-    on_reply: Option<ReplyHook>,
+    pub(super) on_reply: Option<ReplyHook>,
 }
 
 /// Called after every exchange with the method and the status (`None`: no answer).
@@ -92,13 +90,6 @@ impl std::fmt::Debug for Client {
             .field("base", &self.inner.base)
             .finish_non_exhaustive()
     }
-}
-
-/// What a change request came to before it was decoded.
-enum Changed<T> {
-    Answer(Answer),
-    /// The recovery found the change applied.
-    Found(T),
 }
 
 impl Client {
@@ -193,7 +184,7 @@ impl Client {
 
     /// Decode a 2xx reply as `expected`, counted against the pass's bound when there is
     /// one.
-    fn decoded<T: DeserializeOwned>(
+    pub(super) fn decoded<T: DeserializeOwned>(
         &self,
         target: &Target,
         answer: &Answer,
@@ -451,194 +442,6 @@ impl Client {
             }
         })
         .await
-    }
-
-    /// A request whose resending is harmless, its 2xx reply decoded as `expected`.
-    async fn request<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&[u8]>,
-        expected: &str,
-    ) -> Result<T, ApiError> {
-        let (target, answer) = self.answer(&method, path, body, Resend::Safe).await?;
-        self.decoded(&target, &answer, expected)
-    }
-
-    /// Send until a 2xx answer comes (or the request fails for good).
-    pub(super) async fn answer(
-        &self,
-        method: &Method,
-        path: &str,
-        body: Option<&[u8]>,
-        resend: Resend,
-    ) -> Result<(Target, Answer), ApiError> {
-        let target = target(method, path);
-        let clock = Clock::new(&self.inner.retry);
-        let answer = retrying(&clock, &target, || async {
-            interpret(
-                &target,
-                self.exchange(&clock, &target, method, body).await,
-                resend,
-            )
-        })
-        .await?;
-        Ok((target, answer))
-    }
-
-    /// A change request that must not be resent blindly: after an unknown outcome,
-    /// `recover` decides (within this request's deadline) whether it happened (done)
-    /// or not (send again after backoff).
-    async fn change<T, R, Fut>(
-        &self,
-        method: Method,
-        path: &str,
-        body: &[u8],
-        recover: R,
-        expected: &str,
-    ) -> Result<T, ApiError>
-    where
-        T: DeserializeOwned,
-        R: Fn() -> Fut,
-        Fut: Future<Output = Result<Option<T>, ApiError>>,
-    {
-        let target = target(&method, path);
-        let clock = Clock::new(&self.inner.retry);
-        let changed = retrying(&clock, &target, || {
-            let exchange = self.exchange(&clock, &target, &method, Some(body));
-            let (recover, target, clock) = (&recover, &target, &clock);
-            async move {
-                match interpret(target, exchange.await, Resend::Unsafe) {
-                    Step::Fail(ApiError::OutcomeUnknown { target, cause }) => {
-                        tracing::warn!(method = target.method, path = %target.path, error = %cause,
-                            "re-reading the remote before sending again");
-                        match clock.scope(recover()).await {
-                            Ok(Some(found)) => {
-                                tracing::info!(method = target.method, path = %target.path,
-                                    "the change was applied before the reply was lost");
-                                Step::Done(Changed::Found(found))
-                            }
-                            Ok(None) => Step::Again {
-                                error: ApiError::OutcomeUnknown { target, cause },
-                                after: None,
-                            },
-                            Err(err) if err.stops_run() => Step::Fail(err),
-                            Err(err) => Step::Fail(ApiError::OutcomeUnknown {
-                                target,
-                                cause: format!(
-                                    "{cause}; checking whether it was applied failed ({})",
-                                    err.reason()
-                                ),
-                            }),
-                        }
-                    }
-                    Step::Done(answer) => Step::Done(Changed::Answer(answer)),
-                    Step::Fail(error) => Step::Fail(error),
-                    Step::Again { error, after } => Step::Again { error, after },
-                }
-            }
-        })
-        .await?;
-        match changed {
-            Changed::Found(found) => Ok(found),
-            Changed::Answer(answer) => self.decoded(&target, &answer, expected),
-        }
-    }
-
-    /// One attempt: a slot, the pacer, then the request within the time the clock
-    /// gives it.
-    async fn exchange(
-        &self,
-        clock: &Clock<'_>,
-        target: &Target,
-        method: &Method,
-        body: Option<&[u8]>,
-    ) -> Exchange {
-        let Ok(_permit) = self.inner.limiter.acquire().await else {
-            unreachable!("the semaphore is never closed")
-        };
-        clock.begin();
-        if let Err(paused) = self.inner.pacer.ready(clock.wait_deadline()).await {
-            return Exchange::NotSent(ApiError::RateLimited {
-                target: target.clone(),
-                limit: Box::new(RateLimit {
-                    asked: wait_text(paused.asked),
-                    resume: paused.resume,
-                    budget: clock.budget_text(),
-                    sent: false,
-                }),
-            });
-        }
-        let Some(time) = clock.attempt() else {
-            return Exchange::NotSent(ApiError::Transient {
-                target: target.clone(),
-                cause: "not sent: no time was left (api.retry_max_elapsed, or one \
-                        api.timeout when that is longer)"
-                    .to_owned(),
-            });
-        };
-        let url = format!("{}{}", self.inner.base, target.path);
-        let mut request = self
-            .inner
-            .http
-            .request(method.clone(), &url)
-            .timeout(time.limit);
-        if let Some(body) = body {
-            request = request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body.to_vec());
-        }
-        tracing::debug!(%method, url, timeout_ms = u64::try_from(time.limit.as_millis()).unwrap_or(u64::MAX), "request");
-        let exchange = match request.send().await {
-            Err(err) if err.is_connect() => Exchange::NotSent(connect_error(
-                target,
-                &self.inner.base,
-                &err,
-                time,
-                self.inner.connect_timeout,
-            )),
-            Err(err) => Exchange::Lost(describe(&err, time)),
-            Ok(response) => read_answer(target, response, MAX_BODY_BYTES, time).await,
-        };
-        if let Exchange::Answer {
-            status,
-            headers,
-            body,
-        } = &exchange
-            && *status == StatusCode::TOO_MANY_REQUESTS
-        {
-            // Throttled: the whole client waits, not only this request.
-            let wait = retry_after(headers, body).unwrap_or(Duration::from_secs(1));
-            tracing::debug!(
-                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                "throttled: every request waits"
-            );
-            self.inner.pacer.pause(wait);
-        }
-        if let Some(hook) = &self.inner.on_reply {
-            let status = match &exchange {
-                Exchange::Answer { status, .. } => Some(status.as_u16()),
-                // No usable answer: a refused connection, a lost reply, an oversized body.
-                Exchange::NotSent(_) | Exchange::Lost(_) | Exchange::TooLarge(_) => None,
-            };
-            hook(target.method, status);
-        }
-        exchange
-    }
-}
-
-pub(super) fn target(method: &Method, path: &str) -> Target {
-    let method = match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PATCH => "PATCH",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        _ => "REQUEST",
-    };
-    Target {
-        method,
-        path: path.to_owned(),
     }
 }
 

@@ -12,6 +12,7 @@ mod pace;
 mod page;
 mod paging;
 mod retry;
+mod send;
 pub mod types;
 
 pub use client::install_tls_provider;
