@@ -476,14 +476,7 @@ mod tests {
     }
 
     fn failed(error: ApiError) -> Option<Outcome> {
-        Some(Err(Failed {
-            error,
-            prompt_id: None,
-            created_prompt: false,
-            version: None,
-            created_version: false,
-            live: None,
-        }))
+        Some(Err(Failed::from(error)))
     }
 
     fn refused() -> ApiError {

@@ -655,12 +655,8 @@ mod tests {
 
     fn failed(prompt_id: Option<&str>) -> Option<Outcome> {
         Some(Err(Failed {
-            error: ApiError::NotAttempted("stopped".into()),
             prompt_id: prompt_id.map(str::to_owned),
-            created_prompt: false,
-            version: None,
-            created_version: false,
-            live: None,
+            ..Failed::from(ApiError::NotAttempted("stopped".into()))
         }))
     }
 

@@ -76,12 +76,7 @@ fn no_key_is_a_stalled_pass_in_the_json_report() {
 
 #[test]
 fn a_refused_key_is_stalled_and_the_text_report_says_it_stopped() {
-    let s = scenario_with_a_broken_file(TestEmulator::start_with(
-        promptsync_emulator::EmulatorConfig {
-            api_keys: vec!["sk_the_right_one".into()],
-            ..Default::default()
-        },
-    ));
+    let s = scenario_with_a_broken_file(TestEmulator::refusing_the_test_key());
     let report = json_of(&s.run(&["sync", "--output", "json"], 1));
     let (class, message) = error_of(&report);
     assert_eq!(class, "stalled");

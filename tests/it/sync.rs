@@ -409,12 +409,7 @@ fn a_server_that_fills_other_defaults_causes_no_new_versions() {
 
 #[test]
 fn a_wrong_key_fails_fast_with_a_clear_message() {
-    let s = Scenario::with(TestEmulator::start_with(
-        promptsync_emulator::EmulatorConfig {
-            api_keys: vec!["sk_the_right_one".into()],
-            ..Default::default()
-        },
-    ));
+    let s = Scenario::with(TestEmulator::refusing_the_test_key());
     s.repo.write("a.prompt.yaml", &prompt("A", "a"));
     s.repo.commit("One prompt");
     let output = s.run(&["sync"], 1);

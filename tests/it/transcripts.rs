@@ -204,12 +204,7 @@ fn pull_writes_a_file_then_finds_it_up_to_date() {
 
 #[test]
 fn an_error_exit_says_why_on_stderr() {
-    let s = Scenario::with(TestEmulator::start_with(
-        promptsync_emulator::EmulatorConfig {
-            api_keys: vec!["sk_the_right_one".into()],
-            ..Default::default()
-        },
-    ));
+    let s = Scenario::with(TestEmulator::refusing_the_test_key());
     s.repo.write("a.prompt.yaml", &prompt("A", "a"));
     s.repo.commit("One prompt");
     pin(&s, "error_refused_key", &["sync"], 1, true);

@@ -271,6 +271,14 @@ impl TestEmulator {
         TestEmulator::start_with(EmulatorConfig::default())
     }
 
+    /// An emulator that takes only another key than the one the tests send.
+    pub(crate) fn refusing_the_test_key() -> TestEmulator {
+        TestEmulator::start_with(EmulatorConfig {
+            api_keys: vec!["sk_the_right_one".into()],
+            ..Default::default()
+        })
+    }
+
     pub(crate) fn start_with(config: EmulatorConfig) -> TestEmulator {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
