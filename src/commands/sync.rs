@@ -338,34 +338,18 @@ async fn run_one(
     }
 }
 
-/// A pass's result as a report, or its error with the report of what it did. The
-/// pass itself (every prompt read and planned) is let go of on a thread of its own.
+/// A pass's result as a report, or its error with the report of what it did.
 fn ran_of(result: Result<crate::reconcile::Pass, PassError>, mode: Mode, color: bool) -> Ran {
     match result {
-        Ok(pass) => {
-            let report = PassReport::new(&pass, mode, color);
-            let_go(pass);
-            Ok(report)
-        }
-        Err(mut err) => {
+        Ok(pass) => Ok(PassReport::new(&pass, mode, color)),
+        Err(err) => {
             let report = err
                 .partial
                 .as_deref()
                 .map(|pass| Box::new(PassReport::new(pass, mode, color).with_failure(&err)));
-            let_go(err.partial.take());
             Err((report, err.error))
         }
     }
-}
-
-/// Drop `value` on a thread of its own: freeing a pass of thousands of prompts takes
-/// milliseconds that the report and the exit need not wait for (a one-shot command
-/// ends without waiting for that thread; the system takes the memory back). Dropped
-/// here when no thread can be started.
-fn let_go<T: Send + 'static>(value: T) {
-    let _ = std::thread::Builder::new()
-        .name("let-go".to_owned())
-        .spawn(move || drop(value));
 }
 
 /// Hand the pass's outcome to `tail` (see [`Tail::after`]): its report, or the report
