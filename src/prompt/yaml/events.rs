@@ -13,7 +13,7 @@
 //! depth and node limits. The tree reader then reads the file and says what is wrong.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::map::Entry;
@@ -165,7 +165,8 @@ where
     fn mapping(&mut self, pos: Pos, pointer: &mut String) -> Option<Value> {
         let mut out = Map::new();
         // Keys that are integers, as serde-saphyr compares them (`1` is `0x1`).
-        let mut integers: Vec<(bool, u128)> = Vec::new();
+        // A set: a hostile file may hold a mapping of many thousand integer keys.
+        let mut integers: HashSet<(bool, u128)> = HashSet::new();
         loop {
             let (event, span) = self.next()?;
             let (text, style) = match event {
@@ -180,10 +181,9 @@ where
                 return None;
             }
             if plain && let Some(integer) = integer_identity(&text) {
-                if integers.contains(&integer) {
+                if !integers.insert(integer) {
                     return None;
                 }
-                integers.push(integer);
             }
             let written = source(self.text, &span);
             let scalar = self.scalar(text.clone(), style)?;
