@@ -180,10 +180,11 @@ where
             if plain && text == "<<" {
                 return None;
             }
-            if plain && let Some(integer) = integer_identity(&text) {
-                if !integers.insert(integer) {
-                    return None;
-                }
+            if plain
+                && let Some(integer) = integer_identity(&text)
+                && !integers.insert(integer)
+            {
+                return None;
             }
             let written = source(self.text, &span);
             let scalar = self.scalar(text.clone(), style)?;
