@@ -53,10 +53,6 @@ pub(crate) struct VersionRecord {
 /// The fake user every change is attributed to.
 pub(crate) const EDITOR_EMAIL: &str = "emulator@promptsync.invalid";
 
-fn edited_by() -> Value {
-    json!({"id": 1, "email": EDITOR_EMAIL, "first_name": "Prompt", "last_name": "Sync"})
-}
-
 impl PromptRecord {
     pub(crate) fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
@@ -94,21 +90,12 @@ impl PromptRecord {
 
     /// The full prompt object (E4, list items).
     pub(crate) fn to_json(&self) -> Value {
-        let version = |v: Option<&VersionRecord>| v.map_or(Value::Null, |v| v.to_json(self.live));
-        json!({
-            "id": self.id,
-            "prompt_id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "prompt_slug": self.prompt_slug,
-            "tags": self.tags,
-            "starred": self.starred,
-            "commit_count": self.commit_count(),
-            "current_version": version(self.current()),
-            "live_version": version(self.live_version()),
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
+        to_value(self.view())
+    }
+
+    /// The full prompt object, to serialize without copying the record (a list page).
+    pub(crate) fn view(&self) -> PromptView<'_> {
+        PromptView(self)
     }
 
     /// The short prompt object of an update (E5).
@@ -124,42 +111,101 @@ impl PromptRecord {
 }
 
 impl VersionRecord {
-    fn head(&self) -> Map<String, Value> {
-        let mut object = Map::new();
-        object.insert("id".into(), json!(self.id));
-        object.insert("prompt_version_id".into(), json!(self.id));
-        object.insert("version".into(), json!(self.version));
-        object
-    }
-
-    fn tail(&self, object: &mut Map<String, Value>, live: Option<u32>) {
-        object.insert("readonly".into(), json!(self.readonly));
-        object.insert("is_deployed".into(), json!(live == Some(self.version)));
-        object.insert("edited_by".into(), edited_by());
-        object.insert("created_at".into(), json!(self.created_at));
-        object.insert("updated_at".into(), json!(self.updated_at));
-    }
-
     /// The full version object (E8, E9, E10, list items), given the prompt's live number.
     pub(crate) fn to_json(&self, live: Option<u32>) -> Value {
-        let mut object = self.head();
-        for field in VERSION_FIELDS {
-            let value = self.fields.get(field).cloned().unwrap_or(Value::Null);
-            object.insert(field.to_owned(), value);
+        to_value(self.view(live))
+    }
+
+    /// The full version object, to serialize without copying the record.
+    pub(crate) fn view(&self, live: Option<u32>) -> VersionView<'_> {
+        VersionView {
+            record: self,
+            live,
+            fields: &VERSION_FIELDS,
         }
-        self.tail(&mut object, live);
-        Value::Object(object)
     }
 
     /// The short version object of commit and deploy responses (2.2.1).
     pub(crate) fn short_json(&self, live: Option<u32>) -> Value {
-        let mut object = self.head();
-        for field in ["description", "messages", "model"] {
-            let value = self.fields.get(field).cloned().unwrap_or(Value::Null);
-            object.insert(field.to_owned(), value);
+        to_value(VersionView {
+            record: self,
+            live,
+            fields: &["description", "messages", "model"],
+        })
+    }
+}
+
+/// A view as a JSON tree. Cannot fail: every key is a string.
+fn to_value(view: impl Serialize) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
+}
+
+/// [`PromptRecord::to_json`]'s object, serialized from the record in place.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PromptView<'a>(&'a PromptRecord);
+
+impl Serialize for PromptView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let p = self.0;
+        let mut map = serializer.serialize_map(Some(12))?;
+        map.serialize_entry("id", &p.id)?;
+        map.serialize_entry("prompt_id", &p.id)?;
+        map.serialize_entry("name", &p.name)?;
+        map.serialize_entry("description", &p.description)?;
+        map.serialize_entry("prompt_slug", &p.prompt_slug)?;
+        map.serialize_entry("tags", &p.tags)?;
+        map.serialize_entry("starred", &p.starred)?;
+        map.serialize_entry("commit_count", &p.commit_count())?;
+        map.serialize_entry("current_version", &p.current().map(|v| v.view(p.live)))?;
+        map.serialize_entry("live_version", &p.live_version().map(|v| v.view(p.live)))?;
+        map.serialize_entry("created_at", &p.created_at)?;
+        map.serialize_entry("updated_at", &p.updated_at)?;
+        map.end()
+    }
+}
+
+/// A version object, serialized from the record in place: its head, its fields (null
+/// when unset; all of [`VERSION_FIELDS`] for the full object), its tail.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VersionView<'a> {
+    record: &'a VersionRecord,
+    live: Option<u32>,
+    fields: &'a [&'a str],
+}
+
+impl Serialize for VersionView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let v = self.record;
+        let mut map = serializer.serialize_map(Some(3 + self.fields.len() + 5))?;
+        map.serialize_entry("id", &v.id)?;
+        map.serialize_entry("prompt_version_id", &v.id)?;
+        map.serialize_entry("version", &v.version)?;
+        for field in self.fields {
+            map.serialize_entry(field, v.fields.get(*field).unwrap_or(&Value::Null))?;
         }
-        self.tail(&mut object, live);
-        Value::Object(object)
+        map.serialize_entry("readonly", &v.readonly)?;
+        map.serialize_entry("is_deployed", &(self.live == Some(v.version)))?;
+        map.serialize_entry("edited_by", &EditedBy)?;
+        map.serialize_entry("created_at", &v.created_at)?;
+        map.serialize_entry("updated_at", &v.updated_at)?;
+        map.end()
+    }
+}
+
+/// The fake user every change is attributed to, as `edited_by`.
+struct EditedBy;
+
+impl Serialize for EditedBy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("id", &1)?;
+        map.serialize_entry("email", EDITOR_EMAIL)?;
+        map.serialize_entry("first_name", "Prompt")?;
+        map.serialize_entry("last_name", "Sync")?;
+        map.end()
     }
 }
 

@@ -6,7 +6,8 @@
 use std::ops::Range;
 
 use axum::http::{HeaderMap, header};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::App;
 use super::knobs::CountMode;
@@ -89,15 +90,29 @@ pub(crate) fn window(total: usize, request: PageRequest) -> Result<Page, Failure
     })
 }
 
-/// The envelope `{count, next, previous, results}`. `base` is the absolute URL of the
+/// The envelope `{count, next, previous, results}` (and a list's extra keys after
+/// them). Serialized straight from the page's items: a page of prompts is written
+/// without building a JSON tree of it first.
+#[derive(Debug, Serialize)]
+pub(crate) struct Envelope<T> {
+    pub count: usize,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<T>,
+    /// The presets list's `current_filters` (`{}`); absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_filters: Option<Value>,
+}
+
+/// The envelope of `page`. `base` is the absolute URL of the
 /// request without its query.
-pub(crate) fn envelope(
-    results: Vec<Value>,
+pub(crate) fn envelope<T>(
+    results: Vec<T>,
     page: &Page,
     count_mode: CountMode,
     base: &str,
     query: &Query,
-) -> Value {
+) -> Envelope<T> {
     let link = |number: usize| {
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
         for (key, value) in query.iter().filter(|(k, _)| k != "page") {
@@ -119,7 +134,13 @@ pub(crate) fn envelope(
         CountMode::Page => results.len(),
         CountMode::Total => page.total,
     };
-    json!({"count": count, "next": next, "previous": previous, "results": results})
+    Envelope {
+        count,
+        next,
+        previous,
+        results,
+        current_filters: None,
+    }
 }
 
 /// The absolute URL of this request without its query, for paging links.
@@ -134,6 +155,7 @@ pub(crate) fn request_base(headers: &HeaderMap, path: &str, app: &App) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn request(raw: &str) -> Result<PageRequest, Failure> {
         page_request(&parse_query(Some(raw)), 25, 100)
@@ -178,7 +200,13 @@ mod tests {
         let page = window(35, page_request(&query, 25, 100).unwrap()).unwrap();
         let results = vec![json!(1); 10];
         let base = "http://127.0.0.1:1/api/prompts/list/";
-        let body = envelope(results.clone(), &page, CountMode::Page, base, &query);
+        let body = json!(envelope(
+            results.clone(),
+            &page,
+            CountMode::Page,
+            base,
+            &query
+        ));
         assert_eq!(body["count"], json!(10));
         assert_eq!(
             body["next"],
@@ -188,14 +216,20 @@ mod tests {
             body["previous"],
             json!("http://127.0.0.1:1/api/prompts/list/?page_size=10&sort_by=-id")
         );
-        let body = envelope(results, &page, CountMode::Total, base, &query);
+        let body = json!(envelope(results, &page, CountMode::Total, base, &query));
         assert_eq!(body["count"], json!(35));
         let last = window(
             35,
             page_request(&parse_query(Some("page=4&page_size=10")), 25, 100).unwrap(),
         )
         .unwrap();
-        let body = envelope(vec![], &last, CountMode::Page, base, &Query::new());
+        let body = json!(envelope(
+            Vec::<Value>::new(),
+            &last,
+            CountMode::Page,
+            base,
+            &Query::new()
+        ));
         assert_eq!(body["next"], Value::Null);
     }
 }

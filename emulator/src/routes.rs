@@ -154,7 +154,7 @@ fn version_number(text: &str) -> Result<u32, Failure> {
     text.parse::<u32>().map_err(|_| Failure::not_found())
 }
 
-fn json(status: StatusCode, body: Value) -> Response {
+fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
@@ -196,17 +196,15 @@ async fn list_prompts(
     let sort = Sort::parse(paging::query_value(&query, "sort_by"))?;
     let request = paging::page_request(&query, PROMPT_PAGE.0, PROMPT_PAGE.1)?;
     let count_mode = app.knobs().count_mode;
-    let (results, page) = {
-        let store = app.store();
-        let selected = store.select(&filter, &sort);
-        let page = paging::window(selected.len(), request)?;
-        let results: Vec<Value> = selected[page.range.clone()]
-            .iter()
-            .map(|p| p.to_json())
-            .collect();
-        (results, page)
-    };
     let base = paging::request_base(&headers, "/api/prompts/list/", &app);
+    // The page is written from the records under the lock, not copied out of it.
+    let store = app.store();
+    let selected = store.select(&filter, &sort);
+    let page = paging::window(selected.len(), request)?;
+    let results: Vec<_> = selected[page.range.clone()]
+        .iter()
+        .map(|p| p.view())
+        .collect();
     Ok(json(
         StatusCode::OK,
         paging::envelope(results, &page, count_mode, &base, &query),
@@ -270,25 +268,22 @@ async fn list_versions(
     let query: Query = paging::parse_query(raw.as_deref());
     let request = paging::page_request(&query, VERSION_PAGE.0, VERSION_PAGE.1)?;
     let count_mode = app.knobs().count_mode;
-    let (results, page) = {
-        let store = app.store();
-        let (versions, live) = store.versions(&prompt_id)?;
-        let page = paging::window(versions.len(), request)?;
-        // Newest first: page ranges count from the newest version.
-        let results: Vec<Value> = versions
-            .iter()
-            .rev()
-            .skip(page.range.start)
-            .take(page.range.len())
-            .map(|v| v.to_json(live))
-            .collect();
-        (results, page)
-    };
     let base = paging::request_base(
         &headers,
         &format!("/api/prompts/{prompt_id}/versions/"),
         &app,
     );
+    let store = app.store();
+    let (versions, live) = store.versions(&prompt_id)?;
+    let page = paging::window(versions.len(), request)?;
+    // Newest first: page ranges count from the newest version.
+    let results: Vec<_> = versions
+        .iter()
+        .rev()
+        .skip(page.range.start)
+        .take(page.range.len())
+        .map(|v| v.view(live))
+        .collect();
     Ok(json(
         StatusCode::OK,
         paging::envelope(results, &page, count_mode, &base, &query),
@@ -391,9 +386,7 @@ async fn list_presets(
     let results = all[page.range.clone()].to_vec();
     let base = paging::request_base(&headers, "/api/response-format-presets/", &app);
     let mut body = paging::envelope(results, &page, count_mode, &base, &query);
-    if let Value::Object(map) = &mut body {
-        map.insert("current_filters".to_owned(), json!({}));
-    }
+    body.current_filters = Some(json!({}));
     Ok(json(StatusCode::OK, body))
 }
 
