@@ -125,17 +125,26 @@ pub(crate) fn digest(spec: &VersionSpec) -> String {
 /// Whether the remote content equals the spec, every field compared, defaults for
 /// what either side leaves out.
 pub(crate) fn equal_full(spec: &VersionSpec, remote: &Map<String, Value>) -> bool {
-    canonical(&spec_fields(spec)) == canonical(remote)
+    equal(&spec_fields(spec), remote)
+}
+
+/// Whether two versions' wire fields have the same canonical content
+/// (`canonical(a) == canonical(b)`, without building either).
+pub(crate) fn equal(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    CONTENT_FIELDS
+        .iter()
+        .all(|field| field_eq(field, a.get(*field), b.get(*field)))
 }
 
 /// Whether the remote content agrees with every field the spec sets explicitly.
 /// Fields the spec leaves out are not compared: used when the version is known to
 /// have been created from this very spec, so the server's own defaults are trusted.
 pub(crate) fn equal_explicit(spec: &VersionSpec, remote: &Map<String, Value>) -> bool {
-    let remote = canonical(remote);
-    explicit(spec)
-        .iter()
-        .all(|(field, value)| remote.get(field) == Some(value))
+    let fields = spec_fields(spec);
+    CONTENT_FIELDS.iter().all(|field| match fields.get(*field) {
+        None | Some(Value::Null) => true,
+        ours => field_eq(field, ours, remote.get(*field)),
+    })
 }
 
 /// Names of the content fields whose canonical values differ.
@@ -143,12 +152,78 @@ pub(crate) fn changed_fields(
     before: &Map<String, Value>,
     after: &Map<String, Value>,
 ) -> Vec<&'static str> {
-    let (before, after) = (canonical(before), canonical(after));
     CONTENT_FIELDS
         .iter()
         .copied()
-        .filter(|field| before.get(*field) != after.get(*field))
+        .filter(|field| !field_eq(field, before.get(*field), after.get(*field)))
         .collect()
+}
+
+/// Whether two wire values of `field` (absent or null: its default) are equal in
+/// canonical form: what comparing [`canonical`]'s values says, without building them
+/// (a plan compares every managed prompt's content).
+fn field_eq(field: &str, a: Option<&Value>, b: Option<&Value>) -> bool {
+    let (a, b) = (or_default(field, a), or_default(field, b));
+    match (field, a.as_ref(), b.as_ref()) {
+        ("messages", Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| message_eq(a, b))
+        }
+        (_, a, b) => value_eq(a, b),
+    }
+}
+
+/// A value of `field` as given, or its default when absent or null.
+fn or_default<'v>(field: &str, value: Option<&'v Value>) -> std::borrow::Cow<'v, Value> {
+    match value {
+        None | Some(Value::Null) => std::borrow::Cow::Owned(default_of(field)),
+        Some(value) => std::borrow::Cow::Borrowed(value),
+    }
+}
+
+/// [`canonical_message`]'s equality: the content as text when it is only text parts,
+/// a missing content as null.
+fn message_eq(a: &Value, b: &Value) -> bool {
+    let (Value::Object(a), Value::Object(b)) = (a, b) else {
+        return value_eq(a, b);
+    };
+    let others = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key("content"));
+    if others(a) != others(b) {
+        return false;
+    }
+    let same_others = a
+        .iter()
+        .filter(|(key, _)| *key != "content")
+        .all(|(key, value)| b.get(key).is_some_and(|other| value_eq(value, other)));
+    same_others && value_eq(&content_of(a), &content_of(b))
+}
+
+/// A message's content as [`canonical_message`] reads it.
+fn content_of(message: &Map<String, Value>) -> std::borrow::Cow<'_, Value> {
+    use std::borrow::Cow;
+    match message.get("content") {
+        None => Cow::Owned(Value::Null),
+        Some(Value::Array(parts)) => match text_of_parts(parts) {
+            Some(text) => Cow::Owned(Value::String(text)),
+            None => Cow::Borrowed(&message["content"]),
+        },
+        Some(content) => Cow::Borrowed(content),
+    }
+}
+
+/// [`canonical_value`]'s equality: keys in any order, numbers by value.
+fn value_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(key, value)| b.get(key).is_some_and(|other| value_eq(value, other)))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| value_eq(a, b))
+        }
+        (Value::Number(a), Value::Number(b)) => canonical_number(a) == canonical_number(b),
+        (a, b) => a == b,
+    }
 }
 
 fn canonical_field(field: &str, value: &Value) -> Value {
@@ -327,5 +402,108 @@ mod tests {
         assert_eq!(body["temperature"], json!(0.7));
         assert_eq!(body["seed"], Value::Null);
         assert_eq!(body["model"], json!("m"));
+    }
+
+    /// A random wire value of the shapes content takes: small enough that two draws,
+    /// and a draw and its variant, are often equal in canonical form.
+    fn draw(rng: &mut fastrand::Rng, depth: u32) -> Value {
+        // Depth 7 draws a message (a message's content is drawn at depth 2).
+        match if depth == 7 {
+            9
+        } else {
+            rng.u32(0..if depth == 0 { 5 } else { 9 })
+        } {
+            0 => Value::Null,
+            1 => json!(rng.bool()),
+            2 => Value::String(["hi", "x"][rng.usize(0..2)].to_owned()),
+            3 => json!(rng.u32(0..2)),
+            4 => Value::from([0.0, 1.0, -1.0, 0.7, 1.5][rng.usize(0..5)]),
+            5 => Value::Array((0..rng.usize(0..3)).map(|_| draw(rng, depth - 1)).collect()),
+            6 => {
+                let text = ["hi", "x"][rng.usize(0..2)];
+                json!([{"type": "text", "text": text}])
+            }
+            7 | 9 => {
+                let mut message = Map::new();
+                message.insert("role".into(), json!("user"));
+                if rng.bool() {
+                    message.insert("content".into(), draw(rng, depth.min(3) - 1));
+                }
+                Value::Object(message)
+            }
+            _ => {
+                let keys = ["a", "b", "content", "type", "text"];
+                Value::Object(
+                    (0..rng.usize(0..3))
+                        .map(|_| (keys[rng.usize(0..5)].to_owned(), draw(rng, depth - 1)))
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// A variant of `value` that canonical form often cannot tell from it: keys in
+    /// another order, whole floats as integers, a string as one text part, a null
+    /// content left out.
+    fn variant(rng: &mut fastrand::Rng, value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                rng.shuffle(&mut entries);
+                let mut out = Map::new();
+                for (key, value) in entries {
+                    if !(key == "content" && value.is_null() && rng.bool()) {
+                        out.insert(key.clone(), variant(rng, value));
+                    }
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|v| variant(rng, v)).collect()),
+            Value::Number(n) if rng.bool() => n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0)
+                .map_or_else(|| value.clone(), |f| json!(f as i64)),
+            Value::String(text) if rng.bool() => json!([{"type": "text", "text": text}]),
+            _ if rng.u32(0..8) == 0 => draw(rng, 1),
+            _ => value.clone(),
+        }
+    }
+
+    /// Comparing without building the canonical forms says what comparing them says,
+    /// for every content field, over values equal and not.
+    #[test]
+    fn comparing_in_place_agrees_with_comparing_canonical_forms() {
+        let mut rng = fastrand::Rng::with_seed(22);
+        let mut equal_pairs = 0;
+        for round in 0..20_000 {
+            let field = CONTENT_FIELDS[round % CONTENT_FIELDS.len()];
+            let field = if round % 3 == 0 { "messages" } else { field };
+            let a = if field == "messages" && rng.bool() {
+                Value::Array((0..rng.usize(0..3)).map(|_| draw(&mut rng, 7)).collect())
+            } else {
+                draw(&mut rng, 3)
+            };
+            let b = if rng.bool() {
+                variant(&mut rng, &a)
+            } else {
+                draw(&mut rng, 3)
+            };
+            let (a, b) = (Some(&a).filter(|_| rng.u32(0..10) > 0), Some(&b));
+            let canonical = |value: Option<&Value>| {
+                let value = match value {
+                    None | Some(Value::Null) => default_of(field),
+                    Some(value) => value.clone(),
+                };
+                canonical_field(field, &value)
+            };
+            let expected = canonical(a) == canonical(b);
+            equal_pairs += usize::from(expected);
+            assert_eq!(field_eq(field, a, b), expected, "{field}: {a:?} vs {b:?}");
+            assert_eq!(field_eq(field, b, a), expected, "{field}: {b:?} vs {a:?}");
+        }
+        assert!(
+            equal_pairs > 2_000,
+            "too few equal pairs to test: {equal_pairs}"
+        );
     }
 }

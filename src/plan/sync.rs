@@ -177,7 +177,7 @@ fn content_change(
     // edited in place only while its content is still exactly that version's.
     let copy = match (current, live) {
         (Some(current), Some(live)) if is_server_copy(current, live) => {
-            Some(normalize::canonical(&current.fields) == normalize::canonical(&live.fields))
+            Some(normalize::equal(&current.fields, &live.fields))
         }
         _ => None,
     };
