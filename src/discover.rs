@@ -315,13 +315,13 @@ impl FileTree<'_> {
     fn read_exact(&self, path: &str) -> Result<Vec<u8>, ReadError> {
         match self {
             FileTree::Commit(tree) => match tree.entry(path)? {
-                Some(TreeEntry::File { size }) if size > MAX_FILE_BYTES => {
-                    Err(ReadError::TooLarge {
+                Some(TreeEntry::File) => match tree.read_at_most(path, MAX_FILE_BYTES)? {
+                    Ok(bytes) => Ok(bytes),
+                    Err(size) => Err(ReadError::TooLarge {
                         path: path.to_owned(),
                         size,
-                    })
-                }
-                Some(TreeEntry::File { .. }) => Ok(tree.read(path)?),
+                    }),
+                },
                 Some(entry) => Err(ReadError::NotAFile {
                     path: path.to_owned(),
                     what: tree_kind(&entry),

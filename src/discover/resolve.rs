@@ -143,7 +143,7 @@ fn has_git_component(path: &str) -> bool {
 /// What a tree entry that is not a file is, for messages.
 pub(super) fn tree_kind(entry: &TreeEntry) -> &'static str {
     match entry {
-        TreeEntry::File { .. } => "a file",
+        TreeEntry::File => "a file",
         TreeEntry::Symlink { .. } => "a symbolic link",
         TreeEntry::Dir => "a directory",
         TreeEntry::Submodule => "a submodule",
@@ -216,7 +216,7 @@ fn resolve_in_tree(tree: &CommitTree<'_>, path: &str) -> Result<String, ReadErro
                 resolved.pop();
                 pending.extend(target.split('/').rev().map(str::to_owned));
             }
-            Some(TreeEntry::File { .. }) if !pending.is_empty() => {
+            Some(TreeEntry::File) if !pending.is_empty() => {
                 return Err(ReadError::Missing {
                     path: path.to_owned(),
                 });
@@ -232,7 +232,7 @@ fn resolve_in_tree(tree: &CommitTree<'_>, path: &str) -> Result<String, ReadErro
     }
     let resolved = resolved.join("/");
     match tree.entry(&resolved)? {
-        Some(TreeEntry::File { .. }) => Ok(resolved),
+        Some(TreeEntry::File) => Ok(resolved),
         Some(entry) => Err(ReadError::NotAFile {
             path: path.to_owned(),
             what: tree_kind(&entry),

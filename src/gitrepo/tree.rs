@@ -18,10 +18,9 @@ const MODE_GITLINK: i32 = 0o160000;
 /// What a path names in a commit's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TreeEntry {
-    /// A regular (or executable) file of `size` bytes.
-    File {
-        size: u64,
-    },
+    /// A regular (or executable) file (what it holds is not read: its size is told
+    /// when it is read, [`CommitTree::read_at_most`]).
+    File,
     /// A symbolic link, with its target as stored.
     Symlink {
         target: String,
@@ -268,16 +267,7 @@ impl CommitTree<'_> {
                     target: String::from_utf8_lossy(blob.content()).into_owned(),
                 }
             }
-            Some(ObjectType::Blob) => {
-                // The size from the object header, without loading the content.
-                let (size, _) = self
-                    .repo
-                    .repo
-                    .odb()
-                    .and_then(|odb| odb.read_header(entry.oid))
-                    .map_err(read)?;
-                TreeEntry::File { size: size as u64 }
-            }
+            Some(ObjectType::Blob) => TreeEntry::File,
             _ => TreeEntry::Submodule,
         }))
     }
@@ -317,6 +307,20 @@ impl CommitTree<'_> {
         let blob = self.repo.repo.find_blob(entry.oid).map_err(read)?;
         Ok(blob.content().to_vec())
     }
+
+    /// The bytes of the regular file at `path`; `Ok(Err(size))` when it is over
+    /// `limit` bytes (see [`BlobReader::read_at_most`]).
+    pub fn read_at_most(&self, path: &str, limit: u64) -> Result<Result<Vec<u8>, u64>, GitError> {
+        let read = |source| self.read_error(crate::excerpt::quoted(path), source);
+        let oid = self.blob_id(path).ok_or_else(|| {
+            read(git2::Error::new(
+                ErrorCode::NotFound,
+                git2::ErrorClass::Tree,
+                "no regular file at this path in the commit",
+            ))
+        })?;
+        at_most(&self.repo.repo, oid, limit).map_err(read)
+    }
 }
 
 /// Reads blobs by id on a thread of its own: git2's handles are not shared between
@@ -345,15 +349,20 @@ impl BlobReader {
         oid: Oid,
         limit: u64,
     ) -> Result<Result<Vec<u8>, u64>, GitError> {
-        let read =
-            |source: git2::Error| GitError::read(crate::excerpt::quoted(path), &self.root, &source);
-        let odb = self.repo.odb().map_err(read)?;
-        let (size, _) = odb.read_header(oid).map_err(read)?;
-        if size as u64 > limit {
-            return Ok(Err(size as u64));
-        }
-        Ok(Ok(odb.read(oid).map_err(read)?.data().to_vec()))
+        at_most(&self.repo, oid, limit)
+            .map_err(|source| GitError::read(crate::excerpt::quoted(path), &self.root, &source))
     }
+}
+
+/// Blob `oid`'s bytes, or its size when it is over `limit` (told by the object's
+/// header, without loading it).
+fn at_most(repo: &Repository, oid: Oid, limit: u64) -> Result<Result<Vec<u8>, u64>, git2::Error> {
+    let odb = repo.odb()?;
+    let (size, _) = odb.read_header(oid)?;
+    if size as u64 > limit {
+        return Ok(Err(size as u64));
+    }
+    Ok(Ok(odb.read(oid)?.data().to_vec()))
 }
 
 #[cfg(test)]
@@ -402,7 +411,7 @@ mod tests {
         let tree = git.tree(&git.resolve_commit("HEAD").unwrap()).unwrap();
         assert_eq!(
             tree.entry("prompts/texts/long.md").unwrap(),
-            Some(TreeEntry::File { size: 6 })
+            Some(TreeEntry::File)
         );
         assert_eq!(
             tree.entry("prompts/link.md").unwrap(),
