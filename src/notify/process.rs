@@ -238,10 +238,17 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        // The grandchild got the group's signal: it is gone (or a zombie being reaped).
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"));
-        assert!(!alive, "the background child {pid} survived");
+        // The grandchild got the group's signal: it is gone (or a zombie being reaped)
+        // once the kernel has delivered it, which the timeout's return does not wait for.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!alive(), "the background child {pid} survived");
         assert_eq!(
             done.describe(Duration::from_millis(300)),
             "timed out after 300ms (stopped)"
