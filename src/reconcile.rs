@@ -14,11 +14,12 @@ use std::collections::BTreeSet;
 
 use tracing::Instrument;
 
-use crate::api::{ApiError, Client};
+use crate::api::{ApiError, Client, InFull};
 use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
 use crate::config::Settings;
-use crate::desired::{DesiredPrompt, LoadCache, PromptKey, SourceRev};
+use crate::deploy::Release;
+use crate::desired::{DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceRev};
 use crate::plan::{self, DeployStep, ReleaseRef, Remote};
 
 /// What a pass should do.
@@ -131,15 +132,27 @@ async fn run_pass(
     observer: &dyn Observer,
 ) -> Result<Pass, PassError> {
     // The account-wide listing (for the unmanaged prompts, and the snapshot with
-    // them) does not depend on the files: it runs while they are read.
+    // them) does not depend on the files: it runs while they are read. Once they are
+    // read, a pass that plans every file has the prompts they name read in full as
+    // their pages arrive, not after the last one.
+    let in_full = std::sync::OnceLock::new();
     let account = async {
         if options.unmanaged {
-            Some(client.list_account().await)
+            Some(client.list_account(&in_full).await)
         } else {
             None
         }
     };
-    let (loaded, account) = tokio::join!(load(settings, options, halves), account);
+    let loaded = async {
+        let loaded = load(settings, options, halves).await;
+        if let Ok((source, release)) = &loaded
+            && applying(options.since.as_deref(), settings, release.as_ref()).is_none()
+        {
+            let _ = in_full.set(std::sync::Arc::new(named(source, release.as_ref())));
+        }
+        loaded
+    };
+    let (loaded, account) = tokio::join!(loaded, account);
     let (source, release) = loaded.map_err(|err| PassError::new(err, None))?;
     let suspended = settings.sync.suspend;
     let apply = !options.dry_run && !suspended;
@@ -208,14 +221,10 @@ async fn reconcile(
 ) -> Result<(), ApiError> {
     let client = reader.client;
     let limit = reader.limit;
-    let release_id = pass
-        .release
-        .as_ref()
-        .map(|(r, _)| (r.tag.as_str(), r.commit.as_str()));
     // An incremental pass: the release and settings are as they were, so only the
     // prompts that changed since the baseline need a look, unless one of them touches
     // the identity of a prompt it carries (see `incremental`).
-    let baseline = since.filter(|baseline| baseline.applies(settings, release_id));
+    let baseline = applying(since, settings, pass.release.as_ref());
     let mut changed: Option<Vec<DesiredPrompt>> = baseline.and_then(|baseline| {
         let (changed, carried): (Vec<&DesiredPrompt>, Vec<&DesiredPrompt>) = pass
             .source
@@ -422,6 +431,40 @@ fn cpu<T>(work: impl FnOnce() -> T) -> T {
 
 /// The release commit's prompts, when a release applies and the pass plans every
 /// file (an incremental pass leaves the release alone: it is as the baseline left it).
+/// The baseline of an incremental pass: `since`, when the release and the settings
+/// are as they were.
+fn applying<'b>(
+    since: Option<&'b Baseline>,
+    settings: &Settings,
+    release: Option<&(Release, DesiredSet)>,
+) -> Option<&'b Baseline> {
+    let release_id = release.map(|(r, _)| (r.tag.as_str(), r.commit.as_str()));
+    since.filter(|baseline| baseline.applies(settings, release_id))
+}
+
+/// The prompts a pass that plans every file reads: those its source and release name.
+fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>) -> InFull {
+    let release = release
+        .map(|(_, set)| set.prompts.as_slice())
+        .unwrap_or_default();
+    let (ids, names) = keys(source.prompts.iter().chain(release));
+    InFull { ids, names }
+}
+
+/// The remote prompts that `prompts` name: by id, and by name.
+fn keys<'p>(
+    prompts: impl Iterator<Item = &'p DesiredPrompt>,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut ids, mut names) = (BTreeSet::new(), BTreeSet::new());
+    for desired in prompts {
+        match &desired.key {
+            PromptKey::Id(id) => ids.insert(id.clone()),
+            PromptKey::Name(name) => names.insert(name.clone()),
+        };
+    }
+    (ids, names)
+}
+
 fn release_prompts(pass: &Pass, every_file: bool) -> Option<Vec<DesiredPrompt>> {
     pass.release
         .as_ref()

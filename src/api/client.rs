@@ -31,8 +31,8 @@ use super::paging::Pager;
 use super::retry::{Clock, RetryPolicy, Step, retrying};
 use super::send::target;
 use super::types::{
-    AccountPrompt, BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Prompt,
-    UpdatePrompt, Version, VersionSpec, usable_id,
+    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Page, Prompt, UpdatePrompt,
+    Version, VersionSpec, usable_id,
 };
 use crate::config::ApiSettings;
 
@@ -63,7 +63,7 @@ pub(crate) struct Client {
     pub(super) inner: Arc<Inner>,
     /// What the replies of one pass hold together (`for_one_pass`); `None`: each
     /// listing is counted on its own.
-    held: Option<Arc<Held>>,
+    pub(super) held: Option<Arc<Held>>,
 }
 
 pub(super) struct Inner {
@@ -210,7 +210,7 @@ impl Client {
     }
 
     /// A reply past what the pass holds.
-    fn too_much(&self, target: &Target, bound: Bound) -> ApiError {
+    pub(super) fn too_much(&self, target: &Target, bound: Bound) -> ApiError {
         let scope = self.held("the replies of this pass");
         ApiError::TooMuch {
             target: target.clone(),
@@ -234,56 +234,28 @@ impl Client {
         &self,
         filters: &Map<String, Value>,
     ) -> Result<Listing<Prompt>, ApiError> {
-        self.prompt_pages(filters).await
+        self.prompt_pages(filters, std::future::ready).await
     }
 
-    /// Every prompt of the account, all pages, each kept small ([`AccountPrompt`]: its
-    /// facts and JSON text, counted as bytes of what the replies hold); otherwise as
-    /// [`Client::list_prompts`] without filters.
-    pub(crate) async fn list_account(&self) -> Result<Listing<AccountPrompt>, ApiError> {
-        self.prompt_pages(&Map::new()).await
-    }
-
-    /// The pages of `POST /api/prompts/list/` for `filters`, read as `T`.
-    async fn prompt_pages<T: Listed>(
+    /// The pages of `POST /api/prompts/list/` for `filters`, read as `T`, each finished
+    /// by `after` as it arrives.
+    pub(super) async fn prompt_pages<T, A, F>(
         &self,
         filters: &Map<String, Value>,
-    ) -> Result<Listing<T>, ApiError> {
+        after: A,
+    ) -> Result<Listing<T>, ApiError>
+    where
+        T: Listed,
+        A: Fn(Page<T>) -> F,
+        F: std::future::Future<Output = Page<T>>,
+    {
         let body = serde_json::to_vec(&json!({ "filters": filters })).map_err(encode_error)?;
         let pager = Pager::new("prompts", PROMPT_PAGE_SIZE, MAX_PROMPT_PAGES);
         let path_of = |page: u64| {
             format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
         };
-        self.all_pages(Method::POST, path_of, Some(&body), pager)
+        self.all_pages(Method::POST, path_of, Some(&body), pager, after)
             .await
-    }
-
-    /// A prompt of [`Client::list_account`] read in full from its text, its JSON
-    /// values counted against what this client's replies may hold.
-    pub(crate) fn full_prompt(&self, item: &AccountPrompt) -> Result<Prompt, ApiError> {
-        let target = target(&Method::POST, "/api/prompts/list/");
-        let left = self
-            .held
-            .as_ref()
-            .map_or(MAX_REPLY_VALUES, |held| held.values_left());
-        let (prompt, values) = match decode::reply::<Prompt>(item.text().as_bytes(), left) {
-            Ok(read) => read,
-            Err(DecodeError::TooManyValues { .. }) => {
-                return Err(self.too_much(&target, Bound::Values));
-            }
-            Err(_) => {
-                return Err(ApiError::TooMuch {
-                    target,
-                    problem: "a listed prompt no longer reads as one".to_owned(),
-                });
-            }
-        };
-        if let Some(held) = &self.held
-            && let Err(bound) = held.keep(0, values)
-        {
-            return Err(self.too_much(&target, bound));
-        }
-        Ok(prompt)
     }
 
     /// One prompt with its current and live versions.
@@ -340,7 +312,8 @@ impl Client {
         let path_of = |page: u64| {
             format!("/api/prompts/{id}/versions/?page={page}&page_size={VERSION_PAGE_SIZE}")
         };
-        self.all_pages(Method::GET, path_of, None, pager).await
+        self.all_pages(Method::GET, path_of, None, pager, std::future::ready)
+            .await
     }
 
     /// One version, with all its fields.

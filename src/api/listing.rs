@@ -5,9 +5,12 @@
 //! (`page`) within what is left to hold (`held`: of the pass, or of this listing
 //! alone), so that no listing, however many pages it has, holds more; pages asked for
 //! at once are checked in order, so a listing ends where it would page by page, and
-//! what is past its end is dropped unread. Knows nothing of what is listed beyond
-//! [`Listed`].
+//! what is past its end is dropped unread. A listing may finish each page as it
+//! arrives (`after`: the account listing reads the prompts a pass names in full), in
+//! the page's own request, concurrently with the others. Knows nothing of what is
+//! listed beyond [`Listed`].
 
+use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
@@ -35,16 +38,19 @@ impl Client {
     /// Read a listing until `pager` says it ended (or why it cannot), within the
     /// listing's bounds: page 1, then at once the pages its total says follow, then
     /// one by one.
-    pub(super) async fn all_pages<T, P>(
+    pub(super) async fn all_pages<T, P, A, F>(
         &self,
         method: Method,
         path_of: P,
         body: Option<&[u8]>,
         mut pager: Pager,
+        after: A,
     ) -> Result<Listing<T>, ApiError>
     where
         T: Listed,
         P: Fn(u64) -> String,
+        A: Fn(Page<T>) -> F,
+        F: Future<Output = Page<T>>,
     {
         let mut listing = Listing::default();
         let held = self.held("the replies of this listing");
@@ -54,15 +60,21 @@ impl Client {
             what: pager.what(),
             size: pager.page_size(),
         };
-        let first = self.one_page::<T>(request, 1, &path_of, &held).await?;
+        let read = |number: u64| {
+            let read = self.one_page::<T>(request, number, &path_of, &held);
+            async {
+                let (target, number, page) = read.await?;
+                Ok::<_, ApiError>((target, number, after(page).await))
+            }
+        };
+        let first = read(1).await?;
         if let Next::Done = take(&mut pager, &mut listing, first)? {
             return Ok(listing);
         }
         // Page 1 gave a total: the pages it needs, at once, read in order.
         if let Some(known) = pager.known_pages().filter(|known| *known >= 2) {
-            let (path_of, held) = (&path_of, &held);
             let mut pages = stream::iter(2..=known)
-                .map(|number| self.one_page::<T>(request, number, path_of, held))
+                .map(&read)
                 .buffered(self.in_flight());
             while let Some(read) = pages.next().await {
                 if let Next::Done = take(&mut pager, &mut listing, read?)? {
@@ -71,10 +83,8 @@ impl Client {
             }
         }
         loop {
-            let read = self
-                .one_page::<T>(request, pager.page(), &path_of, &held)
-                .await?;
-            if let Next::Done = take(&mut pager, &mut listing, read)? {
+            let page = read(pager.page()).await?;
+            if let Next::Done = take(&mut pager, &mut listing, page)? {
                 return Ok(listing);
             }
         }

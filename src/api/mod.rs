@@ -2,6 +2,7 @@
 //! bounded body reads and decoding, retries with backoff within one deadline, the one
 //! classification of API failures. Knows nothing about git, files or prompt files.
 
+mod account;
 mod client;
 pub(crate) mod decode;
 mod error;
@@ -15,6 +16,7 @@ mod retry;
 mod send;
 pub mod types;
 
+pub(crate) use account::InFull;
 pub use client::install_tls_provider;
 pub(crate) use client::{Client, filter_in};
 pub(crate) use error::{ApiError, Target};

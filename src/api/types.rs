@@ -320,12 +320,24 @@ pub struct AccountPrompt {
     text: Box<str>,
     /// Why it cannot be used ([`Listed::unusable`]).
     unusable: Option<String>,
+    /// The prompt read in full as its page arrived, when a pass had said by then that
+    /// it wants it (`crate::api::InFull`).
+    full: Option<Box<Prompt>>,
 }
 
 impl AccountPrompt {
     /// The item's JSON text, as received.
     pub(crate) fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The prompt read in full as its page arrived, if it was.
+    pub(crate) fn take_full(&mut self) -> Option<Prompt> {
+        self.full.take().map(|full| *full)
+    }
+
+    pub(super) fn set_full(&mut self, prompt: Prompt) {
+        self.full = Some(Box::new(prompt));
     }
 }
 
@@ -358,6 +370,7 @@ impl Listed for AccountPrompt {
                 Box::default()
             },
             unusable,
+            full: None,
         })
     }
 

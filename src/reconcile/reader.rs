@@ -14,8 +14,8 @@ use tracing::Instrument;
 use crate::api::types::{AccountPrompt, ItemProblem, Listing, Prompt, Version};
 use crate::api::{ApiError, Client, filter_in};
 use crate::apply::Outcome;
+use crate::desired::DesiredPrompt;
 use crate::desired::parallel::{on_all_cores, threads_for};
-use crate::desired::{DesiredPrompt, PromptKey};
 use crate::plan::{DeployItem, DeployStep, History, Remote, Target, Writes};
 
 use super::{Unmanaged, cpu};
@@ -98,14 +98,7 @@ impl Reader<'_> {
         source: &[DesiredPrompt],
         release: Option<&[DesiredPrompt]>,
     ) -> Result<Remote, ApiError> {
-        let mut ids = BTreeSet::new();
-        let mut names = BTreeSet::new();
-        for desired in source.iter().chain(release.into_iter().flatten()) {
-            match &desired.key {
-                PromptKey::Id(id) => ids.insert(id.clone()),
-                PromptKey::Name(name) => names.insert(name.clone()),
-            };
-        }
+        let (ids, names) = super::keys(source.iter().chain(release.into_iter().flatten()));
         match self.account_snapshot(&ids, &names)? {
             // The whole account was listed for the unmanaged prompts: the snapshot
             // comes from that listing, at no extra request.
@@ -561,11 +554,11 @@ impl Reader<'_> {
         // decoded (nor counted against what the pass may hold).
         let failed = std::sync::atomic::AtomicBool::new(false);
         let decoded = cpu(|| {
-            on_all_cores(wanted, threads, |(), item| {
+            on_all_cores(wanted, threads, |(), mut item| {
                 if failed.load(std::sync::atomic::Ordering::Relaxed) {
                     return None;
                 }
-                let read = client.full_prompt(&item);
+                let read = client.full_prompt(&mut item);
                 if read.is_err() {
                     failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -636,6 +629,7 @@ async fn list_in(
 mod tests {
     use super::*;
     use crate::apply::{Applied, Failed};
+    use crate::desired::PromptKey;
     use crate::plan::{DeployStep, DeployTarget, NewPrompt};
 
     fn deploy(path: &str, target: Target) -> DeployItem {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::support::emulator::TestEmulator;
-use crate::support::scenario::{KEY, Scenario, json_of, prompt, texts};
+use crate::support::scenario::{KEY, Scenario, json_of, prompt, row, texts};
 
 const FULL: &str = r#"name: Full
 description: Every field
@@ -572,4 +572,41 @@ fn an_unreachable_api_fails_the_run_with_advice() {
     assert!(err.contains("cannot connect"), "{err}");
     assert!(err.contains("check RESPAN_BASE_URL"), "{err}");
     assert!(!err.contains("may or may not have applied"), "{err}");
+}
+
+/// The account listing runs while the files are read. When its pages come after the
+/// files were read (here page 1 is held back half a second), the prompts the files
+/// name are read in full as their page arrives, and the pass decides exactly as it
+/// does when they are read after the listing: one prompt unchanged, one updated.
+#[test]
+fn prompts_read_in_full_as_their_page_arrives_are_planned_as_any_other() {
+    let s = Scenario::new();
+    s.repo.write("a.prompt.yaml", &prompt("A", "a"));
+    s.repo.write("b.prompt.yaml", &prompt("B", "b"));
+    s.repo.commit("A and B");
+    s.sync();
+    s.repo.write("b.prompt.yaml", &prompt("B", "b, revised"));
+    s.repo.commit("B revised");
+    s.emu
+        .inject(json!({"method": "POST", "path": "/api/prompts/list/",
+        "kind": "delay", "delay_ms": 500, "times": 1}));
+    let output = s.run(&["sync", "--output", "json", "-v"], 0);
+    let (_, log) = texts(&output);
+    assert!(
+        log.contains("listed prompts read in full as their page arrived"),
+        "{log}"
+    );
+    let report = json_of(&output);
+    assert_eq!(
+        row(&report, "a.prompt.yaml")["action"],
+        "unchanged",
+        "{report:#}"
+    );
+    assert_eq!(
+        row(&report, "b.prompt.yaml")["action"],
+        "update",
+        "{report:#}"
+    );
+    assert_eq!(s.versions_of("A").len(), 1);
+    assert_eq!(s.versions_of("B").len(), 2);
 }
