@@ -148,7 +148,10 @@ async fn run_pass(
         if let Ok((source, release)) = &loaded
             && applying(options.since.as_deref(), settings, release.as_ref()).is_none()
         {
-            let _ = in_full.set(std::sync::Arc::new(named(source, release.as_ref())));
+            let mut named = named(source, release.as_ref());
+            // Only a pass that may write has a second read to spare.
+            named.one_round = !options.dry_run && !settings.sync.suspend;
+            let _ = in_full.set(std::sync::Arc::new(named));
         }
         loaded
     };
@@ -448,7 +451,11 @@ fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>) -> InFull
         .map(|(_, set)| set.prompts.as_slice())
         .unwrap_or_default();
     let (ids, names) = keys(source.prompts.iter().chain(release));
-    InFull { ids, names }
+    InFull {
+        ids,
+        names,
+        one_round: false,
+    }
 }
 
 /// The remote prompts that `prompts` name: by id, and by name.

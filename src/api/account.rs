@@ -18,11 +18,14 @@ use super::held::Bound;
 use super::send::target;
 use super::types::{AccountPrompt, Listing, Page, Prompt};
 
-/// The prompts of an account listing to read in full: by id, and by name.
+/// The prompts of an account listing to read in full: by id, and by name; and
+/// whether the listing should be read in one round from here on (page 1 again with
+/// the pages after it), for a pass that may write.
 #[derive(Debug, Default)]
 pub(crate) struct InFull {
     pub(crate) ids: BTreeSet<String>,
     pub(crate) names: BTreeSet<String>,
+    pub(crate) one_round: bool,
 }
 
 impl InFull {
@@ -39,13 +42,18 @@ impl Client {
     /// Every prompt of the account, all pages, each kept small (counted as bytes of
     /// what the replies hold); otherwise as [`Client::list_prompts`] without filters.
     /// Once `in_full` is set, the prompts it names are read in full as their pages
-    /// arrive ([`AccountPrompt::take_full`]).
+    /// arrive ([`AccountPrompt::take_full`]), and, if it says so and page 1 is read by
+    /// then, the listing is read in one round ([`Listing::one_round`]).
     pub(crate) async fn list_account(
         &self,
         in_full: &OnceLock<Arc<InFull>>,
     ) -> Result<Listing<AccountPrompt>, ApiError> {
-        self.prompt_pages(&Map::new(), |page| self.read_in_full(page, in_full.get()))
-            .await
+        let after = |page| self.read_in_full(page, in_full.get());
+        // Files read before the pages after the first go out, by a pass that may write:
+        // page 1 goes again with them, so that the whole listing is as fresh as a read
+        // just before writing.
+        let again = || in_full.get().is_some_and(|in_full| in_full.one_round);
+        self.prompt_pages(&Map::new(), after, &again).await
     }
 
     /// The wanted prompts of `page`, read in full on a blocking thread. One that does

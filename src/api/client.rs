@@ -234,15 +234,18 @@ impl Client {
         &self,
         filters: &Map<String, Value>,
     ) -> Result<Listing<Prompt>, ApiError> {
-        self.prompt_pages(filters, std::future::ready).await
+        self.prompt_pages(filters, std::future::ready, &|| false)
+            .await
     }
 
     /// The pages of `POST /api/prompts/list/` for `filters`, read as `T`, each finished
-    /// by `after` as it arrives.
+    /// by `after` as it arrives; page 1 read again with the others if `again` says so
+    /// (see `all_pages`).
     pub(super) async fn prompt_pages<T, A, F>(
         &self,
         filters: &Map<String, Value>,
         after: A,
+        again: &dyn Fn() -> bool,
     ) -> Result<Listing<T>, ApiError>
     where
         T: Listed,
@@ -254,7 +257,7 @@ impl Client {
         let path_of = |page: u64| {
             format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
         };
-        self.all_pages(Method::POST, path_of, Some(&body), pager, after)
+        self.all_pages(Method::POST, path_of, Some(&body), pager, after, again)
             .await
     }
 
@@ -312,8 +315,15 @@ impl Client {
         let path_of = |page: u64| {
             format!("/api/prompts/{id}/versions/?page={page}&page_size={VERSION_PAGE_SIZE}")
         };
-        self.all_pages(Method::GET, path_of, None, pager, std::future::ready)
-            .await
+        self.all_pages(
+            Method::GET,
+            path_of,
+            None,
+            pager,
+            std::future::ready,
+            &|| false,
+        )
+        .await
     }
 
     /// One version, with all its fields.

@@ -37,14 +37,18 @@ struct PageRequest<'a> {
 impl Client {
     /// Read a listing until `pager` says it ended (or why it cannot), within the
     /// listing's bounds: page 1, then at once the pages its total says follow, then
-    /// one by one.
+    /// one by one. When page 1's total fits in one round of requests and `again` says
+    /// so once page 1 is read, page 1 is asked for again with the others and the
+    /// listing is read from that round alone ([`Listing::one_round`]): all of it is
+    /// as fresh as its newest page, at one request more.
     pub(super) async fn all_pages<T, P, A, F>(
         &self,
         method: Method,
         path_of: P,
         body: Option<&[u8]>,
-        mut pager: Pager,
+        pager: Pager,
         after: A,
+        again: &dyn Fn() -> bool,
     ) -> Result<Listing<T>, ApiError>
     where
         T: Listed,
@@ -52,7 +56,6 @@ impl Client {
         A: Fn(Page<T>) -> F,
         F: Future<Output = Page<T>>,
     {
-        let mut listing = Listing::default();
         let held = self.held("the replies of this listing");
         let request = PageRequest {
             method: &method,
@@ -68,16 +71,32 @@ impl Client {
             }
         };
         let first = read(1).await?;
+        // The listing's state before page 1, should page 1 be read again.
+        let before = pager.clone();
+        let (mut pager, mut listing) = (pager, Listing::default());
         if let Next::Done = take(&mut pager, &mut listing, first)? {
             return Ok(listing);
         }
         // Page 1 gave a total: the pages it needs, at once, read in order.
-        if let Some(known) = pager.known_pages().filter(|known| *known >= 2) {
-            let mut pages = stream::iter(2..=known)
-                .map(&read)
-                .buffered(self.in_flight());
+        let in_flight = self.in_flight();
+        let known = pager.known_pages().filter(|known| *known >= 2);
+        let one_round = known.is_some_and(|known| known <= in_flight as u64) && again();
+        if let Some(known) = known {
+            let from = if one_round {
+                // Page 1 again, with the others: what was read of it is dropped.
+                tracing::debug!(
+                    pages = known,
+                    "page 1 again with the pages after it: the listing is read in one round"
+                );
+                (pager, listing) = (before, Listing::default());
+                1
+            } else {
+                2
+            };
+            let mut pages = stream::iter(from..=known).map(&read).buffered(in_flight);
             while let Some(read) = pages.next().await {
                 if let Next::Done = take(&mut pager, &mut listing, read?)? {
+                    listing.one_round = one_round;
                     return Ok(listing);
                 }
             }

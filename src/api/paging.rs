@@ -35,7 +35,7 @@ pub(crate) enum Next {
 }
 
 /// The state of one listing.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Pager {
     /// What is listed, plural ("prompts"), for messages.
     what: &'static str,

@@ -394,6 +394,10 @@ pub struct Listing<T> {
     /// Why the listing may be missing items (its pages disagree with the `count` the
     /// server gave): nothing may be taken as absent from it.
     pub untrusted: Option<String>,
+    /// Every page it holds was asked for at once, in one round of requests, after its
+    /// caller said it was time (page 1 read again with the others; see
+    /// `crate::api::Client::list_account`).
+    pub one_round: bool,
 }
 
 impl<T> Default for Listing<T> {
@@ -402,6 +406,7 @@ impl<T> Default for Listing<T> {
             items: Vec::new(),
             problems: Vec::new(),
             untrusted: None,
+            one_round: false,
         }
     }
 }

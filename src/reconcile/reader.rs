@@ -75,8 +75,8 @@ pub(super) struct Reader<'a> {
     /// concern, then ends with this error (its class decides what comes next).
     pub(super) failed_listing: Option<ApiError>,
     /// The snapshot is older than a round of reads: it came from the account listing
-    /// (pages that ran while the files were read), or version lists were read or the
-    /// deploy step wrote since. A write then reads its prompts again first
+    /// (pages that ran while the files were read, unless all were read in one round
+    /// once they were), or version lists were read or the deploy step wrote since. A write then reads its prompts again first
     /// ([`Reader::refresh`]).
     pub(super) stale: std::cell::Cell<bool>,
     /// The reads that failed a prompt (see [`Pass::failed_reads`]).
@@ -103,7 +103,16 @@ impl Reader<'_> {
             // The whole account was listed for the unmanaged prompts: the snapshot
             // comes from that listing, at no extra request.
             Some(mut remote) => {
-                self.stale.set(true);
+                // Versions read in full after the listing are a round of reads later.
+                let summaries = remote
+                    .prompts
+                    .values()
+                    .flat_map(|p| [&p.current_version, &p.live_version])
+                    .flatten()
+                    .any(|version| !version.has_content());
+                if summaries {
+                    self.stale.set(true);
+                }
                 let failures = self.complete(remote.prompts.values_mut()).await?;
                 for (id, reason) in failures {
                     remote.unreadable.insert(id, reason);
@@ -225,6 +234,11 @@ impl Reader<'_> {
         if writes.is_empty() || !self.stale.get() {
             return Ok(false);
         }
+        tracing::debug!(
+            prompts = writes.ids.len(),
+            names = writes.names.len(),
+            "reading the prompts to write again: the snapshot is older than a round of reads"
+        );
         let fresh = self.listed_remote(&writes.ids, &writes.names).await?;
         self.stale.set(false);
         let changed = remote.refresh(writes, fresh);
@@ -529,6 +543,7 @@ impl Reader<'_> {
                 return Ok(None);
             }
         };
+        let one_round = listing.one_round;
         // The prompts the files name are read in full; of the others only what the
         // unmanaged report says is kept.
         let mut wanted = Vec::new();
@@ -582,6 +597,9 @@ impl Reader<'_> {
         self.attribute(&mut remote, &listing.problems, Asked::Ids(ids));
         self.attribute(&mut remote, &listing.problems, Asked::Names(names));
         self.unmanaged_found = Some(unmanaged);
+        // A listing that ran while the files were read is older than a round of reads,
+        // unless all of it was read in one round once they were (`Listing::one_round`).
+        self.stale.set(!one_round);
         Ok(Some(remote))
     }
 

@@ -4,7 +4,9 @@
 //! trip before each create stays open; how often two real processes racing hit it is
 //! a figure, printed by `cargo bench --bench race` (README quotes it), not a test.
 
-use crate::support::scenario::{Scenario, prompt};
+use serde_json::json;
+
+use crate::support::scenario::{Scenario, prompt, texts};
 
 /// A sync whose snapshot (the account listing, read while the files were) missed the
 /// prompt another writer created meanwhile: the listing's reply is rewritten to the
@@ -73,4 +75,45 @@ fn a_version_another_writer_created_after_the_snapshot_is_found_before_creating(
         "unchanged",
         "{report:#}"
     );
+}
+
+/// An account of two pages, listed while the files are read (every request 200 ms
+/// away, so the files are read before page 1 comes back): page 1 goes out again with
+/// page 2 and the listing is read from that round alone, so no second read goes out
+/// before the writes. What page 1's first read got wrong (here another writer's
+/// prompt, the newest, shows under another name, as if created just after) its second
+/// read has right: the prompt is not created again.
+#[test]
+fn a_listing_read_in_one_round_once_the_files_are_read_needs_no_second_read() {
+    let s = Scenario::new();
+    for i in 0..110 {
+        let name = format!("P{i:03}");
+        s.repo
+            .write(&format!("p{i:03}.prompt.yaml"), &prompt(&name, "text"));
+    }
+    s.repo.commit("110 prompts");
+    s.sync();
+    s.emu.create_prompt("Late");
+    s.repo.write("late.prompt.yaml", &prompt("Late", "ours"));
+    s.repo.commit("Late");
+    s.emu
+        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 200}}));
+    s.emu
+        .inject(json!({"method": "POST", "path": "/api/prompts/list/",
+        "kind": "rewrite", "pointer": "/results/0/name", "value": "Someone else's"}));
+    let output = s.run(&["sync", "--output", "json", "-v"], 0);
+    let (_, log) = texts(&output);
+    assert!(
+        log.contains("page 1 again with the pages after it"),
+        "{log}"
+    );
+    assert!(!log.contains("reading the prompts to write again"), "{log}");
+    let named_late = s
+        .emu
+        .prompts()
+        .into_iter()
+        .filter(|p| p["name"] == "Late")
+        .count();
+    assert_eq!(named_late, 1, "no second prompt named Late");
+    assert_eq!(s.versions_of("Late").len(), 1);
 }
