@@ -93,7 +93,11 @@ impl Client {
             } else {
                 2
             };
-            let mut pages = stream::iter(from..=known).map(&read).buffered(in_flight);
+            // The client's in-flight limit bounds the requests; twice as many pages in
+            // hand lets the next request go out while pages that came are finished.
+            let mut pages = stream::iter(from..=known)
+                .map(&read)
+                .buffered(in_flight * 2);
             while let Some(read) = pages.next().await {
                 if let Next::Done = take(&mut pager, &mut listing, read?)? {
                     listing.one_round = one_round;
