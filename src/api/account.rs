@@ -3,7 +3,10 @@
 //! ([`InFull`]), which are read in full as their pages arrive once the pass has said
 //! which they are (it lists while it reads its files), on a blocking thread, while the
 //! other pages are still on their way. What arrived before is read in full after the
-//! listing ([`Client::full_prompt`]). Knows prompts by id and name only.
+//! listing ([`Client::full_prompt`]). A pass that may write and has read its files
+//! before page 1 came back has the listing read in one round when it fits in one
+//! (page 1 again with the pages after it, [`Listing::one_round`]). Knows prompts by id
+//! and name only.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
