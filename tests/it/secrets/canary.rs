@@ -326,6 +326,34 @@ fn a_server_that_shows_the_key_in_names_and_contents_is_redacted_everywhere() {
     assert!(!repo.path().join("prompts").exists(), "{}", run.all());
 }
 
+/// The debug log of a sync whose account listing is read early: two pages (a
+/// hundred more prompts), each reply 200 ms away so the files are read first; the
+/// named prompt that holds the canary is read in full as its page arrives, and page 1
+/// is read again with page 2. No channel holds the key.
+#[test]
+fn the_debug_log_of_a_listing_read_as_its_pages_arrive_shows_no_key() {
+    let key = KeyFile::new();
+    let repo = planted_repo(&key);
+    let emu = planted_emulator();
+    for i in 0..100 {
+        emu.create_prompt(&format!("Filler {i:03}"));
+    }
+    emu.set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 200}}));
+    let run = run(&repo, &emu.base_url(), &["-v", "sync"]);
+    run.assert_clean();
+    let log = run.channel("stderr");
+    for reached in [
+        "listed prompts read in full as their page arrived",
+        "page 1 again with the pages after it",
+    ] {
+        assert!(
+            log.contains(reached),
+            "{reached:?} not logged:\n{}",
+            run.all()
+        );
+    }
+}
+
 #[test]
 fn a_server_that_echoes_the_key_in_errors_and_redirects_is_redacted_everywhere() {
     let key = KeyFile::new();
