@@ -179,14 +179,15 @@ fn export(repo: &Path, commit: &str) -> Result<tempfile::TempDir, String> {
             }
             continue;
         }
-        let bytes = tree.read(&file.path).map_err(|e| e.to_string())?;
-        total += bytes.len() as u64;
-        if total > MAX_BYTES {
+        // Read no more than what is left of the bound: a huge blob is told by its size.
+        let read = tree.read_at_most(&file.path, MAX_BYTES - total);
+        let Ok(bytes) = read.map_err(|e| e.to_string())? else {
             return Err(format!(
                 "the release is over {} MiB",
                 MAX_BYTES / (1024 * 1024)
             ));
-        }
+        };
+        total += bytes.len() as u64;
         std::fs::write(&dest, bytes).map_err(|e| format!("cannot write {}: {e}", file.path))?;
     }
     Ok(dir)
