@@ -131,6 +131,8 @@ async fn run_pass(
     halves: Halves,
     observer: &dyn Observer,
 ) -> Result<Pass, PassError> {
+    let suspended = settings.sync.suspend;
+    let apply = !options.dry_run && !suspended;
     // The account-wide listing (for the unmanaged prompts, and the snapshot with
     // them) does not depend on the files: it runs while they are read. Once they are
     // read, a pass that plans every file has the prompts they name read in full as
@@ -148,17 +150,13 @@ async fn run_pass(
         if let Ok((source, release)) = &loaded
             && applying(options.since.as_deref(), settings, release.as_ref()).is_none()
         {
-            let mut named = named(source, release.as_ref());
             // Only a pass that may write has a second read to spare.
-            named.one_round = !options.dry_run && !settings.sync.suspend;
-            let _ = in_full.set(std::sync::Arc::new(named));
+            let _ = in_full.set(std::sync::Arc::new(named(source, release.as_ref(), apply)));
         }
         loaded
     };
     let (loaded, account) = tokio::join!(loaded, account);
     let (source, release) = loaded.map_err(|err| PassError::new(err, None))?;
-    let suspended = settings.sync.suspend;
-    let apply = !options.dry_run && !suspended;
     if suspended {
         tracing::warn!("suspend is set: planning only, no change is sent");
     }
@@ -445,8 +443,9 @@ fn applying<'b>(
     since.filter(|baseline| baseline.applies(settings, release_id))
 }
 
-/// The prompts a pass that plans every file reads: those its source and release name.
-fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>) -> InFull {
+/// The prompts a pass that plans every file reads: those its source and release name;
+/// read in one round when the pass may write (`one_round`).
+fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>, one_round: bool) -> InFull {
     let release = release
         .map(|(_, set)| set.prompts.as_slice())
         .unwrap_or_default();
@@ -454,7 +453,7 @@ fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>) -> InFull
     InFull {
         ids,
         names,
-        one_round: false,
+        one_round,
     }
 }
 
