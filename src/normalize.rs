@@ -202,9 +202,9 @@ fn content_of(message: &Map<String, Value>) -> std::borrow::Cow<'_, Value> {
     use std::borrow::Cow;
     match message.get("content") {
         None => Cow::Owned(Value::Null),
-        Some(Value::Array(parts)) => match text_of_parts(parts) {
+        Some(content @ Value::Array(parts)) => match text_of_parts(parts) {
             Some(text) => Cow::Owned(Value::String(text)),
-            None => Cow::Borrowed(&message["content"]),
+            None => Cow::Borrowed(content),
         },
         Some(content) => Cow::Borrowed(content),
     }
