@@ -69,8 +69,10 @@ pub struct Pass {
     pub warnings: Vec<String>,
     /// The remote prompts no file names, when asked for and the listing worked.
     pub unmanaged: Option<Vec<Unmanaged>>,
-    /// The remote prompts the repository names, as read at the start of the pass, for
-    /// reports that show what is where: kept only when no change is sent (a dry run).
+    /// The remote prompts the repository names: when no change is sent (a dry run),
+    /// as read at the start of the pass, for reports that show what is where; when the
+    /// pass wrote, as it last read them, held so that whoever owns the pass decides
+    /// when they are freed (a one-shot command leaves them to its exit).
     pub remote: Remote,
     /// Prompt files left out because they are as they were when last in sync (an
     /// incremental pass); they count as unchanged.

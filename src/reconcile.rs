@@ -414,6 +414,10 @@ async fn reconcile(
             .chain(pass.sync.iter().map(|(_, o)| o)),
     );
     tracing::debug!(written, failed, dry_run = !apply, "reconciled");
+    if apply {
+        // Its owner decides when it is freed (a one-shot command leaves it to exit).
+        pass.remote = remote;
+    }
     Ok(())
 }
 

@@ -341,7 +341,11 @@ async fn run_one(
 /// A pass's result as a report, or its error with the report of what it did.
 fn ran_of(result: Result<crate::reconcile::Pass, PassError>, mode: Mode, color: bool) -> Ran {
     match result {
-        Ok(pass) => Ok(PassReport::new(&pass, mode, color)),
+        Ok(pass) => {
+            let report = PassReport::new(&pass, mode, color);
+            crate::memory::leave_to_exit(pass);
+            Ok(report)
+        }
         Err(err) => {
             let report = err
                 .partial
