@@ -71,10 +71,7 @@ impl Target {
 /// leaves out, so a server that fills other defaults never causes a new version; the
 /// fields the file sets must still agree, so an edit made in place is seen.
 pub fn matches_version(spec: &VersionSpec, digest: &str, version: &Version) -> bool {
-    let ours = version
-        .description()
-        .and_then(provenance::parse)
-        .is_some_and(|p| p.digest == digest);
+    let ours = is_ours(version, digest);
     if !version.has_content() {
         return ours;
     }
@@ -83,6 +80,21 @@ pub fn matches_version(spec: &VersionSpec, digest: &str, version: &Version) -> b
     } else {
         normalize::equal_full(spec, &version.fields)
     }
+}
+
+/// Whether `version` carries promptsync's provenance for content of this digest.
+fn is_ours(version: &Version, digest: &str) -> bool {
+    provenance_of(version).is_some_and(|p| p.digest == digest)
+}
+
+/// Whether `prompt`'s newest version carries promptsync's provenance for content of
+/// this digest: a file with that digest has nothing to create on it, unless the
+/// version was edited in place since, which only its content tells.
+pub fn newest_is_ours(prompt: &Prompt, digest: &str) -> bool {
+    prompt
+        .current_version
+        .as_ref()
+        .is_some_and(|version| is_ours(version, digest))
 }
 
 fn provenance_of(version: &Version) -> Option<provenance::Provenance> {

@@ -10,11 +10,11 @@
 //! it was for, never reads as "nothing there"; a failed one also ends the pass with its
 //! error once the other prompts have synced.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use tracing::Instrument;
 
-use crate::api::{ApiError, Client, InFull};
+use crate::api::{ApiError, Client, InFull, MayWrite};
 use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
 use crate::config::Settings;
@@ -190,7 +190,7 @@ async fn run_pass(
         account,
         unmanaged_found: None,
         failed_listing: None,
-        stale: std::cell::Cell::new(false),
+        fresh: reader::Freshness::Fresh,
         failed_reads: Vec::new(),
     };
     let result = reconcile(
@@ -449,7 +449,7 @@ fn applying<'b>(
 
 /// The prompts a pass that plans every file reads: those its source and release name;
 /// read in one round when the pass may write (`one_round`).
-fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>, one_round: bool) -> InFull {
+fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>, apply: bool) -> InFull {
     let release = release
         .map(|(_, set)| set.prompts.as_slice())
         .unwrap_or_default();
@@ -457,8 +457,36 @@ fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>, one_round
     InFull {
         ids,
         names,
-        one_round,
+        one_round: apply,
+        may_write: apply.then(|| may_write(&source.prompts)),
     }
+}
+
+/// Whether the sync of `source` may create a version on a prompt: a file that syncs
+/// names it (by id or by name) and its newest version does not carry that file's
+/// provenance. A version edited in place since is not told from the prompt alone:
+/// what the plan then writes that this did not say is read again before writing.
+fn may_write(source: &[DesiredPrompt]) -> MayWrite {
+    let mut by_id: HashMap<String, Vec<Box<str>>> = HashMap::new();
+    let mut by_name: HashMap<String, Vec<Box<str>>> = HashMap::new();
+    for desired in source.iter().filter(|desired| desired.sync) {
+        let (map, key) = match &desired.key {
+            PromptKey::Id(id) => (&mut by_id, id),
+            PromptKey::Name(name) => (&mut by_name, name),
+        };
+        map.entry(key.clone())
+            .or_default()
+            .push(desired.digest().into());
+    }
+    Box::new(move |prompt| {
+        let by_id = prompt.id().and_then(|id| by_id.get(id));
+        let by_name = prompt.name.as_ref().and_then(|name| by_name.get(name));
+        by_id
+            .into_iter()
+            .chain(by_name)
+            .flatten()
+            .any(|digest| !plan::newest_is_ours(prompt, digest))
+    })
 }
 
 /// The remote prompts that `prompts` name: by id, and by name.

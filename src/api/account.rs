@@ -1,34 +1,41 @@
 //! The whole account's listing ([`Client::list_account`]): every prompt kept small
 //! ([`AccountPrompt`]: its facts and JSON text), except the ones a pass wants in full
-//! ([`InFull`]), which are read in full as their pages arrive once the pass has said
-//! which they are (it lists while it reads its files), on a blocking thread, while the
-//! other pages are still on their way. What arrived before is read in full after the
-//! listing ([`Client::full_prompt`]). A pass that may write and has read its files
+//! ([`InFull`]), which keep what reading their page built of them once the pass has
+//! said which they are (it lists while it reads its files). What arrived before is
+//! read in full again from its text after the listing ([`Client::full_prompt`]). A pass that may write and has read its files
 //! before page 1 came back has the listing read in one round when it fits in one
-//! (page 1 again with the pages after it, [`Listing::one_round`]). Knows prompts by id
-//! and name only.
+//! (page 1 again with the pages after it, [`Listing::one_round`]); when it takes more
+//! rounds, the wanted prompts that the pass says it may write are read again by id
+//! beside the last round, once the pages before it are in ([`LastRound`]). Knows
+//! prompts by id and name only.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use reqwest::Method;
 use serde_json::Map;
 
-use super::client::Client;
+use super::client::{Client, filter_in};
 use super::decode::{self, DecodeError, MAX_REPLY_VALUES};
 use super::error::ApiError;
 use super::held::Bound;
+use super::listing::Rounds;
 use super::send::target;
 use super::types::{AccountPrompt, Listing, Page, Prompt};
 
-/// The prompts of an account listing to read in full: by id, and by name; and
-/// whether the listing should be read in one round from here on (page 1 again with
-/// the pages after it), for a pass that may write.
-#[derive(Debug, Default)]
+/// Whether a pass may write on a prompt, judged from the prompt alone (read in full).
+pub(crate) type MayWrite = Box<dyn Fn(&Prompt) -> bool + Send + Sync>;
+
+/// The prompts of an account listing to read in full: by id, and by name; whether
+/// the listing should be read in one round from here on (page 1 again with the pages
+/// after it), for a pass that may write; and which of them that pass may write, to be
+/// read again beside the listing's last round when it is not read in one.
+#[derive(Default)]
 pub(crate) struct InFull {
     pub(crate) ids: BTreeSet<String>,
     pub(crate) names: BTreeSet<String>,
     pub(crate) one_round: bool,
+    pub(crate) may_write: Option<MayWrite>,
 }
 
 impl InFull {
@@ -41,59 +48,148 @@ impl InFull {
     }
 }
 
+/// The whole account, as [`Client::list_account`] read it.
+pub(crate) struct AccountListing {
+    pub(crate) listing: Listing<AccountPrompt>,
+    /// What was read in the listing's last round, when it took more than one round
+    /// after page 1 and the pass said by then which prompts it may write.
+    pub(crate) last_round: Option<LastRound>,
+}
+
+/// The prompts an account listing read in its last round of requests: the ones on
+/// its pages, and the ones read again by id beside it (`again`, the wanted prompts of
+/// the pages before it that the pass may write), with what that read found (`None`
+/// when there were none, or the read did not finish).
+pub(crate) struct LastRound {
+    pub(crate) on_its_pages: BTreeSet<String>,
+    pub(crate) again: BTreeSet<String>,
+    pub(crate) read: Option<Result<Listing<Prompt>, ApiError>>,
+}
+
+/// The read again beside a listing's last round, under way: the listing's items
+/// before that round, and the ids read again (aborted if the listing is dropped).
+struct Beside {
+    before: usize,
+    ids: BTreeSet<String>,
+    read: Option<AbortOnDrop<Result<Listing<Prompt>, ApiError>>>,
+}
+
+/// A spawned task that is stopped when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Client {
     /// Every prompt of the account, all pages, each kept small (counted as bytes of
     /// what the replies hold); otherwise as [`Client::list_prompts`] without filters.
-    /// Once `in_full` is set, the prompts it names are read in full as their pages
-    /// arrive ([`AccountPrompt::take_full`]), and, if it says so and page 1 is read by
-    /// then, the listing is read in one round ([`Listing::one_round`]).
+    /// Once `in_full` is set, the prompts it names keep what reading their pages
+    /// built of them ([`AccountPrompt::take_full`]); if it says so and page 1 is read by
+    /// then, the listing is read in one round ([`Listing::one_round`]); else the ones
+    /// it may write are read again beside the last round ([`LastRound`]).
     pub(crate) async fn list_account(
         &self,
         in_full: &OnceLock<Arc<InFull>>,
-    ) -> Result<Listing<AccountPrompt>, ApiError> {
-        let after = |page| self.read_in_full(page, in_full.get());
+    ) -> Result<AccountListing, ApiError> {
+        let after = |page| std::future::ready(self.keep_wanted(page, in_full.get()));
         // Files read before the pages after the first go out, by a pass that may write:
         // page 1 goes again with them, so that the whole listing is as fresh as a read
         // just before writing.
         let again = || in_full.get().is_some_and(|in_full| in_full.one_round);
-        self.prompt_pages(&Map::new(), after, &again).await
+        // More rounds than one: what the pass may write of the pages before the last
+        // round is read again beside it, so that all it writes is as fresh.
+        let beside = Mutex::new(None);
+        let before_last = |listing: &mut Listing<AccountPrompt>| {
+            let started = in_full
+                .get()
+                .and_then(|in_full| self.read_again(listing, in_full));
+            *beside.lock().unwrap_or_else(PoisonError::into_inner) = started;
+        };
+        let rounds = Rounds {
+            again: &again,
+            before_last: &before_last,
+        };
+        let listing = self.prompt_pages(&Map::new(), after, &rounds).await?;
+        let beside = beside.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let last_round = match beside {
+            None => None,
+            Some(beside) => Some(beside.finish(&listing).await),
+        };
+        Ok(AccountListing {
+            listing,
+            last_round,
+        })
     }
 
-    /// The wanted prompts of `page`, read in full on a blocking thread. One that does
-    /// not read is left as it came ([`Client::full_prompt`] says why later).
-    async fn read_in_full(
+    /// Start reading again, by id, the wanted prompts of `listing` (the pages before
+    /// its last round) that the pass may write. Those of its pages that came before
+    /// the pass said which it wants are read in full first. `None` unless the pass
+    /// said which it may write.
+    fn read_again(&self, listing: &mut Listing<AccountPrompt>, in_full: &InFull) -> Option<Beside> {
+        let may_write = in_full.may_write.as_ref()?;
+        let mut ids = BTreeSet::new();
+        for item in listing.items.iter_mut().filter(|item| in_full.wants(item)) {
+            if item.full().is_none() {
+                // One that does not read fails the snapshot later, with why.
+                let Ok(prompt) = self.prompt_of(item.text()) else {
+                    continue;
+                };
+                item.set_full(prompt);
+            }
+            if item.full().is_some_and(may_write) {
+                ids.insert(item.prompt_id.clone());
+            }
+        }
+        tracing::debug!(
+            prompts = ids.len(),
+            "the prompts it may write of the pages before the listing's last round go again beside it"
+        );
+        let read = (!ids.is_empty()).then(|| {
+            let client = self.clone();
+            let filters = filter_in("prompt_id", ids.iter().cloned());
+            AbortOnDrop(tokio::spawn(
+                async move { client.list_prompts(&filters).await },
+            ))
+        });
+        Some(Beside {
+            before: listing.items.len(),
+            ids,
+            read,
+        })
+    }
+
+    /// Finish an account page as it arrives: the prompts the pass wants keep what
+    /// reading the page built of them, counted against what this client's replies may
+    /// hold; the others (and all of them before the pass said which it wants) only
+    /// their facts and text. One that is not kept is read from its text later
+    /// ([`Client::full_prompt`], which says why when it cannot be).
+    fn keep_wanted(
         &self,
         mut page: Page<AccountPrompt>,
         in_full: Option<&Arc<InFull>>,
     ) -> Page<AccountPrompt> {
-        let Some(in_full) = in_full else {
-            return page;
-        };
-        let wanted: Vec<(usize, Box<str>)> = page
-            .results
-            .iter()
-            .enumerate()
-            .filter(|(_, item)| in_full.wants(item))
-            .map(|(index, item)| (index, item.text().into()))
-            .collect();
-        if wanted.is_empty() {
-            return page;
+        let mut kept = 0;
+        for item in &mut page.results {
+            let keep = item.full().is_some()
+                && in_full.is_some_and(|in_full| in_full.wants(item))
+                && self
+                    .held
+                    .as_ref()
+                    .is_none_or(|held| held.keep(0, item.values()).is_ok());
+            if keep {
+                kept += 1;
+            } else {
+                item.drop_full();
+            }
         }
-        let client = self.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            wanted
-                .into_iter()
-                .filter_map(|(index, text)| Some((index, client.prompt_of(&text).ok()?)))
-                .collect::<Vec<_>>()
-        });
-        // A thread that could not run (the runtime is stopping) reads nothing early.
-        let read = read.await.unwrap_or_default();
-        tracing::debug!(
-            prompts = read.len(),
-            "listed prompts read in full as their page arrived"
-        );
-        for (index, prompt) in read {
-            page.results[index].set_full(prompt);
+        if kept > 0 {
+            tracing::debug!(
+                prompts = kept,
+                "listed prompts read in full as their page arrived"
+            );
         }
         page
     }
@@ -133,5 +229,30 @@ impl Client {
             return Err(self.too_much(&target, bound));
         }
         Ok(prompt)
+    }
+}
+
+impl Beside {
+    /// What the listing's last round read, once the listing is done.
+    async fn finish(self, listing: &Listing<AccountPrompt>) -> LastRound {
+        let on_its_pages = listing
+            .items
+            .iter()
+            .skip(self.before)
+            .map(|item| item.prompt_id.clone())
+            .collect();
+        let (again, read) = match self.read {
+            None => (self.ids, None),
+            Some(mut task) => match (&mut task.0).await {
+                Ok(read) => (self.ids, Some(read)),
+                // A task that did not finish (the runtime is stopping) read nothing.
+                Err(_) => (BTreeSet::new(), None),
+            },
+        };
+        LastRound {
+            on_its_pages,
+            again,
+            read,
+        }
     }
 }

@@ -26,6 +26,7 @@ use super::decode::{self, DecodeError, MAX_REPLY_VALUES};
 use super::error::{ApiError, Target};
 use super::exchange::{Answer, Exchange, Resend, interpret, rejected, undecodable};
 use super::held::{Bound, Held};
+use super::listing::Rounds;
 use super::pace::Pacer;
 use super::paging::Pager;
 use super::retry::{Clock, RetryPolicy, Step, retrying};
@@ -234,18 +235,18 @@ impl Client {
         &self,
         filters: &Map<String, Value>,
     ) -> Result<Listing<Prompt>, ApiError> {
-        self.prompt_pages(filters, std::future::ready, &|| false)
+        self.prompt_pages(filters, std::future::ready, &Rounds::PLAIN)
             .await
     }
 
     /// The pages of `POST /api/prompts/list/` for `filters`, read as `T`, each finished
-    /// by `after` as it arrives; page 1 read again with the others if `again` says so
-    /// (see `all_pages`).
+    /// by `after` as it arrives, with what `rounds` does at the listing's rounds (see
+    /// `all_pages`).
     pub(super) async fn prompt_pages<T, A, F>(
         &self,
         filters: &Map<String, Value>,
         after: A,
-        again: &dyn Fn() -> bool,
+        rounds: &Rounds<'_, T>,
     ) -> Result<Listing<T>, ApiError>
     where
         T: Listed,
@@ -257,7 +258,7 @@ impl Client {
         let path_of = |page: u64| {
             format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
         };
-        self.all_pages(Method::POST, path_of, Some(&body), pager, after, again)
+        self.all_pages(Method::POST, path_of, Some(&body), pager, after, rounds)
             .await
     }
 
@@ -321,7 +322,7 @@ impl Client {
             None,
             pager,
             std::future::ready,
-            &|| false,
+            &Rounds::PLAIN,
         )
         .await
     }

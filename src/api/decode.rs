@@ -63,6 +63,11 @@ impl Drop for Budget {
     }
 }
 
+/// The values the running decode may still build (`None`: no decode runs).
+pub(super) fn values_left() -> Option<u64> {
+    LEFT.get()
+}
+
 /// Whether the budget of the running decode ran out.
 pub(super) fn ran_out() -> bool {
     RAN_OUT.get()

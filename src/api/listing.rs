@@ -37,10 +37,12 @@ struct PageRequest<'a> {
 impl Client {
     /// Read a listing until `pager` says it ended (or why it cannot), within the
     /// listing's bounds: page 1, then at once the pages its total says follow, then
-    /// one by one. When page 1's total fits in one round of requests and `again` says
-    /// so once page 1 is read, page 1 is asked for again with the others and the
-    /// listing is read from that round alone ([`Listing::one_round`]): all of it is
-    /// as fresh as its newest page, at one request more.
+    /// one by one. When page 1's total fits in one round of requests and
+    /// `rounds.again` says so once page 1 is read, page 1 is asked for again with the
+    /// others and the listing is read from that round alone ([`Listing::one_round`]):
+    /// all of it is as fresh as its newest page, at one request more. When the pages
+    /// take more rounds than one after page 1, `rounds.before_last` is called with
+    /// what was read once every page before the last round is in ([`last_round`]).
     pub(super) async fn all_pages<T, P, A, F>(
         &self,
         method: Method,
@@ -48,7 +50,7 @@ impl Client {
         body: Option<&[u8]>,
         pager: Pager,
         after: A,
-        again: &dyn Fn() -> bool,
+        rounds: &Rounds<'_, T>,
     ) -> Result<Listing<T>, ApiError>
     where
         T: Listed,
@@ -80,8 +82,9 @@ impl Client {
         // Page 1 gave a total: the pages it needs, at once, read in order.
         let in_flight = self.in_flight();
         let known = pager.known_pages().filter(|known| *known >= 2);
-        let one_round = known.is_some_and(|known| known <= in_flight as u64) && again();
+        let one_round = known.is_some_and(|known| known <= in_flight as u64) && (rounds.again)();
         if let Some(known) = known {
+            let last = last_round(known, in_flight as u64).filter(|_| !one_round);
             let from = if one_round {
                 // Page 1 again, with the others: what was read of it is dropped.
                 tracing::debug!(
@@ -99,9 +102,14 @@ impl Client {
                 .map(&read)
                 .buffered(in_flight * 2);
             while let Some(read) = pages.next().await {
-                if let Next::Done = take(&mut pager, &mut listing, read?)? {
+                let read = read?;
+                let number = read.1;
+                if let Next::Done = take(&mut pager, &mut listing, read)? {
                     listing.one_round = one_round;
                     return Ok(listing);
+                }
+                if last.is_some_and(|last| number + 1 == last) {
+                    (rounds.before_last)(&mut listing);
                 }
             }
         }
@@ -149,6 +157,34 @@ impl Client {
     }
 }
 
+/// What the caller of [`Client::all_pages`] does at its rounds of requests.
+pub(super) struct Rounds<'a, T> {
+    /// Asked once page 1 is read: read the whole listing in one round (page 1 again
+    /// with the others), when it fits in one?
+    pub(super) again: &'a (dyn Fn() -> bool + Sync),
+    /// Called once every page before the listing's last round of requests is read,
+    /// with what was read (the listing so far), while that round is on its way.
+    pub(super) before_last: &'a (dyn Fn(&mut Listing<T>) + Sync),
+}
+
+impl<T: 'static> Rounds<'_, T> {
+    /// A listing read as it comes.
+    pub(super) const PLAIN: Rounds<'static, T> = Rounds {
+        again: &|| false,
+        before_last: &|_| {},
+    };
+}
+
+/// The first page of a listing's last round of requests, when its `known` pages take
+/// more than one round after page 1 at `in_flight` requests at a time: page 1 alone,
+/// then the others `in_flight` at a time, each going out as one before it comes back.
+/// `None` when the pages after page 1 fit in one round.
+pub(super) fn last_round(known: u64, in_flight: u64) -> Option<u64> {
+    let in_flight = in_flight.max(1);
+    let after_first = known.checked_sub(1)?;
+    (after_first > in_flight).then(|| 2 + in_flight * ((known - 2) / in_flight))
+}
+
 /// Page `number` read: told to the pager, added to the listing. What comes next, or
 /// why the listing cannot go on.
 fn take<T: Listed>(
@@ -177,5 +213,30 @@ fn too_much(target: &Target, page: u64, what: &str, held: &Held, bound: Bound) -
             "{} by page {page} of {what}; promptsync holds no more and stopped listing",
             held.text(bound),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_round;
+
+    #[test]
+    fn the_last_round_starts_after_the_full_rounds_after_page_1() {
+        // 10 pages at 8: page 1; pages 2 to 9; page 10.
+        assert_eq!(last_round(10, 8), Some(10));
+        // 20 pages at 8: 2-9, 10-17, then 18-20.
+        assert_eq!(last_round(20, 8), Some(18));
+        // 17 pages at 8: 2-9, then 10-17.
+        assert_eq!(last_round(17, 8), Some(10));
+        // 4 pages at 2: 2-3, then 4.
+        assert_eq!(last_round(4, 2), Some(4));
+        // The pages after page 1 in one round: no round before the last but page 1's.
+        assert_eq!(last_round(9, 8), None);
+        assert_eq!(last_round(2, 8), None);
+        assert_eq!(last_round(1, 8), None);
+        assert_eq!(last_round(0, 8), None);
+        // One at a time: every page is a round.
+        assert_eq!(last_round(3, 1), Some(3));
+        assert_eq!(last_round(3, 0), Some(3));
     }
 }

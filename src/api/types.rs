@@ -320,9 +320,11 @@ pub struct AccountPrompt {
     text: Box<str>,
     /// Why it cannot be used ([`Listed::unusable`]).
     unusable: Option<String>,
-    /// The prompt read in full as its page arrived, when a pass had said by then that
-    /// it wants it (`crate::api::InFull`).
+    /// The prompt as its page was read, while the page is finished, and after that
+    /// when a pass had said by then that it wants it (`crate::api::InFull`).
     full: Option<Box<Prompt>>,
+    /// The JSON values reading it in full built.
+    values: u64,
 }
 
 impl AccountPrompt {
@@ -332,12 +334,27 @@ impl AccountPrompt {
     }
 
     /// The prompt read in full as its page arrived, if it was.
+    pub(crate) fn full(&self) -> Option<&Prompt> {
+        self.full.as_deref()
+    }
+
+    /// The prompt read in full as its page arrived, if it was, taken out.
     pub(crate) fn take_full(&mut self) -> Option<Prompt> {
         self.full.take().map(|full| *full)
     }
 
     pub(super) fn set_full(&mut self, prompt: Prompt) {
         self.full = Some(Box::new(prompt));
+    }
+
+    /// Drop the prompt read in full: only its facts and text are kept.
+    pub(super) fn drop_full(&mut self) {
+        self.full = None;
+    }
+
+    /// The JSON values reading it in full built.
+    pub(super) fn values(&self) -> u64 {
+        self.values
     }
 }
 
@@ -354,9 +371,14 @@ impl Listed for AccountPrompt {
     }
 
     /// Read as a [`Prompt`] (so an item that does not read is refused as one), then
-    /// kept as its facts and text.
+    /// kept as its facts and text, and as read until its page is finished (the
+    /// account listing keeps the ones a pass wants, `crate::api::InFull`).
     fn from_item(text: &str) -> serde_json::Result<Self> {
+        let before = super::decode::values_left();
         let prompt: Prompt = serde_json::from_str(text)?;
+        let values = before
+            .zip(super::decode::values_left())
+            .map_or(0, |(before, after)| before.saturating_sub(after));
         let unusable = prompt.unusable();
         Ok(AccountPrompt {
             prompt_id: prompt.id().unwrap_or_default().to_owned(),
@@ -369,8 +391,9 @@ impl Listed for AccountPrompt {
             } else {
                 Box::default()
             },
+            full: unusable.is_none().then(|| Box::new(prompt)),
             unusable,
-            full: None,
+            values,
         })
     }
 

@@ -744,3 +744,36 @@ fn reading_again_says_whether_another_writer_changed_what_a_plan_writes() {
     assert!(gone.refresh(&writes, Remote::default()));
     assert!(!gone.prompts.contains_key("p1"));
 }
+
+/// What a pass may write, judged from a prompt alone (`newest_is_ours`: the account
+/// listing reads again what it may not be sure of), agrees with the plan wherever the
+/// prompt alone tells: our newest version of the file's content has nothing to write,
+/// another content does. An edit in place of our version keeps our provenance, so
+/// only the plan sees it; what the plan writes that this did not name is read again
+/// before writing (`Reader::refresh`).
+#[test]
+fn a_newest_version_of_ours_with_the_files_digest_is_all_the_prompt_alone_tells() {
+    let digest = |content: &Value| {
+        let spec: VersionSpec = serde_json::from_value(content.clone()).unwrap();
+        normalize::digest(&spec)
+    };
+    let mut new = hello();
+    new["temperature"] = json!(0.2);
+    let same = prompt("p1", "Greeter", Some(ours(3, &hello(), false)), None);
+    assert!(newest_is_ours(&same, &digest(&hello())));
+    assert!(!sync_one(by_name("Greeter", hello()), &Remote::new([same])).is_change());
+    let other = prompt("p1", "Greeter", Some(ours(3, &hello(), false)), None);
+    assert!(!newest_is_ours(&other, &digest(&new)));
+    assert!(sync_one(by_name("Greeter", new), &Remote::new([other])).is_change());
+    let made_by_hand = prompt("p1", "Greeter", Some(foreign(2, &hello(), true)), None);
+    assert!(!newest_is_ours(&made_by_hand, &digest(&hello())));
+    assert!(!newest_is_ours(
+        &prompt("p1", "Greeter", None, None),
+        &digest(&hello())
+    ));
+    let mut edited = ours(3, &hello(), false);
+    edited.fields.insert("model".into(), json!("gpt-4o-mini"));
+    let edited = prompt("p1", "Greeter", Some(edited), None);
+    assert!(newest_is_ours(&edited, &digest(&hello())));
+    assert!(sync_one(by_name("Greeter", hello()), &Remote::new([edited])).is_change());
+}

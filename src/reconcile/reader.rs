@@ -1,7 +1,8 @@
 //! The reads of the remote for one pass ([`Reader`]): the snapshot (from the
 //! account listing when there is one, else listed by id and by name, 100 a page), the
 //! versions a plan needs, the prompts about to be written read again just before
-//! (one writer at a time), and after a deploy what it touched. A read that fails for
+//! (one writer at a time) unless the account listing's last round read them (on its
+//! pages, or again beside it: [`Freshness`]), and after a deploy what it touched. A read that fails for
 //! one prompt is recorded on that prompt; a listing that cannot be trusted holds back
 //! what it was for instead of reading as "nothing there".
 
@@ -11,8 +12,8 @@ use std::future::Future;
 use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
-use crate::api::types::{AccountPrompt, Listing, Prompt, Version};
-use crate::api::{ApiError, Client, filter_in};
+use crate::api::types::{Listing, Prompt, Version};
+use crate::api::{AccountListing, ApiError, Client, LastRound, filter_in};
 use crate::apply::Outcome;
 use crate::desired::DesiredPrompt;
 use crate::desired::parallel::{on_all_cores, threads_for};
@@ -72,17 +73,14 @@ pub(super) struct Reader<'a> {
     pub(super) warnings: Vec<String>,
     /// The whole account, listed for the prompts no file names (when asked for), each
     /// prompt kept small until it is known whether a file names it.
-    pub(super) account: Option<Result<Listing<AccountPrompt>, ApiError>>,
+    pub(super) account: Option<Result<AccountListing, ApiError>>,
     /// What that listing found.
     pub(super) unmanaged_found: Option<Vec<Unmanaged>>,
     /// A snapshot listing that failed: the pass runs for the prompts it did not
     /// concern, then ends with this error (its class decides what comes next).
     pub(super) failed_listing: Option<ApiError>,
-    /// The snapshot is older than a round of reads: it came from the account listing
-    /// (pages that ran while the files were read, unless all were read in one round
-    /// once they were), or version lists were read or the deploy step wrote since. A write then reads its prompts again first
-    /// ([`Reader::refresh`]).
-    pub(super) stale: std::cell::Cell<bool>,
+    /// How fresh the snapshot is for a write ([`Reader::refresh`]).
+    pub(super) fresh: Freshness,
     /// The reads that failed a prompt (see [`Pass::failed_reads`]).
     pub(super) failed_reads: Vec<ApiError>,
 }
@@ -96,7 +94,7 @@ impl Reader<'_> {
         release: Option<&[DesiredPrompt]>,
     ) -> Result<Remote, ApiError> {
         let (ids, names) = super::keys(source.iter().chain(release.into_iter().flatten()));
-        match self.account_snapshot(&ids, &names)? {
+        match self.account_snapshot(&ids, &names).await? {
             // The whole account was listed for the unmanaged prompts: the snapshot
             // comes from that listing, at no extra request.
             Some(mut remote) => {
@@ -108,7 +106,7 @@ impl Reader<'_> {
                     .flatten()
                     .any(|version| !version.has_content());
                 if summaries {
-                    self.stale.set(true);
+                    self.fresh = Freshness::older();
                 }
                 let failures = self.complete(remote.prompts.values_mut()).await?;
                 for (id, reason) in failures {
@@ -131,6 +129,18 @@ impl Reader<'_> {
             list_in(self.client, "prompt_id", ids),
             list_in(self.client, "name", names)
         );
+        self.remote_of(by_id, by_name, ids, names).await
+    }
+
+    /// The prompts listed by id (`by_id`, for `ids`) and by name, with their current
+    /// and live versions complete; what a listing could not vouch for held back.
+    async fn remote_of(
+        &mut self,
+        by_id: Result<Listing<Prompt>, ApiError>,
+        by_name: Result<Listing<Prompt>, ApiError>,
+        ids: &BTreeSet<String>,
+        names: &BTreeSet<String>,
+    ) -> Result<Remote, ApiError> {
         // With nothing else to sync, a failed listing ends the pass at once.
         let (by_id, by_name) = match (by_id, by_name) {
             (Err(err), _) if names.is_empty() => return Err(err),
@@ -165,7 +175,7 @@ impl Reader<'_> {
         remote: &mut Remote,
     ) -> Result<bool, ApiError> {
         // A snapshot of one round of reads just taken is as fresh as a second read.
-        if writes.is_empty() || !self.stale.get() {
+        if writes.is_empty() || self.fresh.covers(writes) {
             return Ok(false);
         }
         tracing::debug!(
@@ -174,7 +184,7 @@ impl Reader<'_> {
             "reading the prompts to write again: the snapshot is older than a round of reads"
         );
         let fresh = self.listed_remote(&writes.ids, &writes.names).await?;
-        self.stale.set(false);
+        self.fresh = Freshness::Fresh;
         let changed = remote.refresh(writes, fresh);
         if changed {
             tracing::info!(
@@ -249,7 +259,7 @@ impl Reader<'_> {
     ) -> Result<(), ApiError> {
         if !ids.is_empty() {
             // A round of reads later, the snapshot is older than a second read would be.
-            self.stale.set(true);
+            self.fresh = Freshness::older();
         }
         let client = self.client;
         let listed = self.each(ids, |id| client.list_versions(id)).await;
@@ -297,7 +307,7 @@ impl Reader<'_> {
     ) -> Result<(), ApiError> {
         // It follows the deploy's writes: what was not read again is older now.
         if !touched.ids.is_empty() || !touched.names.is_empty() {
-            self.stale.set(true);
+            self.fresh = Freshness::older();
         }
         let client = self.client;
         let mut fresh: Vec<Prompt> = Vec::new();
@@ -401,7 +411,7 @@ impl Reader<'_> {
     /// or `names` make the snapshot, the others are the unmanaged prompts. `None` when
     /// not asked, or when the listing failed (a warning; the filtered lists are read
     /// instead).
-    fn account_snapshot(
+    async fn account_snapshot(
         &mut self,
         ids: &BTreeSet<String>,
         names: &BTreeSet<String>,
@@ -409,9 +419,13 @@ impl Reader<'_> {
         let Some(account) = self.account.take() else {
             return Ok(None);
         };
-        let listing = match account {
-            Ok(Listing {
-                untrusted: Some(untrusted),
+        let (listing, last_round) = match account {
+            Ok(AccountListing {
+                listing:
+                    Listing {
+                        untrusted: Some(untrusted),
+                        ..
+                    },
                 ..
             }) => {
                 self.warnings.push(format!(
@@ -420,7 +434,10 @@ impl Reader<'_> {
                 ));
                 return Ok(None);
             }
-            Ok(listing) => listing,
+            Ok(AccountListing {
+                listing,
+                last_round,
+            }) => (listing, last_round),
             Err(err) if err.stops_run() => return Err(err),
             Err(err) => {
                 self.warnings.push(format!(
@@ -484,9 +501,81 @@ impl Reader<'_> {
         self.attribute(&mut remote, &listing.problems, Asked::Names(names));
         self.unmanaged_found = Some(unmanaged);
         // A listing that ran while the files were read is older than a round of reads,
-        // unless all of it was read in one round once they were (`Listing::one_round`).
-        self.stale.set(!one_round);
+        // unless all of it was read in one round once they were (`Listing::one_round`),
+        // but for what its last round read.
+        self.fresh = if one_round {
+            Freshness::Fresh
+        } else {
+            Freshness::older()
+        };
+        if let Some(last_round) = last_round {
+            self.merge_last_round(&mut remote, last_round).await?;
+        }
         Ok(Some(remote))
+    }
+
+    /// What the account listing's last round read: the prompts read again beside it
+    /// merged into `remote` (as a second read's are), and, with the ones on its pages,
+    /// counted fresh. A read again that failed is left to the second read.
+    async fn merge_last_round(
+        &mut self,
+        remote: &mut Remote,
+        last_round: LastRound,
+    ) -> Result<(), ApiError> {
+        let LastRound {
+            on_its_pages,
+            again,
+            read,
+        } = last_round;
+        let mut fresh = on_its_pages;
+        match read {
+            Some(Ok(listing)) => {
+                let none = BTreeSet::new();
+                let read = self
+                    .remote_of(Ok(listing), Ok(Listing::default()), &again, &none)
+                    .await?;
+                let writes = Writes {
+                    ids: again.clone(),
+                    names: none,
+                };
+                remote.refresh(&writes, read);
+                fresh.extend(again);
+            }
+            Some(Err(err)) => {
+                tracing::debug!(error = %err, "the prompts read again beside the listing's last round did not read; reading them again before writing");
+            }
+            None => fresh.extend(again),
+        }
+        self.fresh = Freshness::OlderBut(fresh);
+        Ok(())
+    }
+}
+
+/// How fresh a pass's snapshot is for a write ([`Reader::refresh`]).
+#[derive(Debug)]
+pub(super) enum Freshness {
+    /// One round of reads just taken (or none yet): as fresh as a second read.
+    Fresh,
+    /// Older than a round of reads: it came from the account listing (pages that ran
+    /// while the files were read), or version lists were read or the deploy step
+    /// wrote since; but for these prompts (by id), read in the account listing's last
+    /// round of requests or again beside it.
+    OlderBut(BTreeSet<String>),
+}
+
+impl Freshness {
+    /// Older than a round of reads, all of it.
+    fn older() -> Freshness {
+        Freshness::OlderBut(BTreeSet::new())
+    }
+
+    /// Whether the prompts `writes` creates on are as fresh as a second read would
+    /// have them: new prompts (by name) never are, unless all of it is.
+    fn covers(&self, writes: &Writes) -> bool {
+        match self {
+            Freshness::Fresh => true,
+            Freshness::OlderBut(fresh) => writes.names.is_empty() && writes.ids.is_subset(fresh),
+        }
     }
 }
 

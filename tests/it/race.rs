@@ -117,3 +117,130 @@ fn a_listing_read_in_one_round_once_the_files_are_read_needs_no_second_read() {
     assert_eq!(named_late, 1, "no second prompt named Late");
     assert_eq!(s.versions_of("Late").len(), 1);
 }
+
+/// An account of 4 pages at 2 requests at a time (page 1; pages 2 and 3; page 4):
+/// more rounds than one after page 1, so it cannot be read in one. Once the pages
+/// before the last round are in, the prompts on them that the sync may write go
+/// again, by id, beside page 4, and that read is the one the plan uses; no second read
+/// goes out before the writes. Here page 1's first read shows A as it was before
+/// another writer synced its new content: the read beside the last round has it right,
+/// so A gets no second version of that content, while B's change is written.
+#[test]
+fn prompts_read_again_beside_the_last_round_of_the_listing_need_no_second_read() {
+    let s = Scenario::new();
+    s.repo
+        .write("promptsync.toml", "[api]\nmax_in_flight = 2\n");
+    for i in 0..310 {
+        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
+    }
+    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b one"));
+    s.repo.commit("Add B");
+    s.sync();
+    s.repo.write("prompts/a.prompt.yaml", &prompt("A", "first"));
+    s.repo.commit("Add A");
+    s.sync();
+    let first = s.newest_of("A");
+    s.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    s.repo.commit("Change A (another writer syncs it)");
+    s.sync();
+    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b two"));
+    s.repo.commit("Change B");
+    s.emu
+        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 150}}));
+    // A, the newest prompt, heads page 1.
+    s.emu
+        .inject(json!({"method": "POST", "path": "/api/prompts/list/",
+        "kind": "rewrite", "pointer": "/results/0/current_version", "value": first}));
+    s.emu.clear_requests();
+    let output = s.run(&["sync", "--output", "json", "-v"], 0);
+    let (_, log) = texts(&output);
+    assert!(log.contains("go again beside it"), "{log}");
+    assert!(
+        !log.contains("reading the prompts to write again: the snapshot is older"),
+        "{log}"
+    );
+    assert_eq!(
+        s.versions_of("A").len(),
+        2,
+        "no second version of \"second\""
+    );
+    assert_eq!(s.versions_of("B").len(), 2, "B's change written");
+    let report = crate::support::scenario::json_of(&output);
+    let action = |path: &str| crate::support::scenario::row(&report, path)["action"].clone();
+    assert_eq!(action("prompts/a.prompt.yaml"), "unchanged", "{report:#}");
+    assert_eq!(action("prompts/b.prompt.yaml"), "update", "{report:#}");
+    // Four pages, then A and B again by id, sent before page 4 came back.
+    let lists: Vec<_> = s
+        .emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/prompts/list/"))
+        .collect();
+    assert_eq!(lists.len(), 5, "{lists:#?}");
+    let page_4 = lists
+        .iter()
+        .find(|r| r.path.contains("page=4"))
+        .expect("page 4");
+    let again = &lists[4];
+    assert!(again.path.contains("page=1"), "{lists:#?}");
+    let (page_4_back, again_out) = (
+        arrived(&page_4.at) + page_4.duration_ms as f64 / 1000.0,
+        arrived(&again.at),
+    );
+    assert!(
+        again_out < page_4_back,
+        "the read again went out before page 4 came back: {lists:#?}"
+    );
+}
+
+/// The same listing, where what the plan writes is not all read in the last round:
+/// a new prompt (by name) is never, since another writer's prompt of that name would
+/// show on page 1, read a round before. The second read goes out for it, and finds
+/// the prompt another writer created after page 1 was read (page 1 rewritten to show
+/// it under another name): it is not created again.
+#[test]
+fn a_new_prompt_is_read_again_before_writing_even_beside_a_last_round() {
+    let s = Scenario::new();
+    s.repo
+        .write("promptsync.toml", "[api]\nmax_in_flight = 2\n");
+    for i in 0..310 {
+        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
+    }
+    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b one"));
+    s.repo.commit("Add B");
+    s.sync();
+    s.emu.create_prompt("Late");
+    s.repo
+        .write("prompts/late.prompt.yaml", &prompt("Late", "ours"));
+    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b two"));
+    s.repo.commit("Late, and a change to B");
+    s.emu
+        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 150}}));
+    s.emu
+        .inject(json!({"method": "POST", "path": "/api/prompts/list/",
+        "kind": "rewrite", "pointer": "/results/0/name", "value": "Someone else's"}));
+    let output = s.run(&["sync", "--output", "json", "-v"], 0);
+    let (_, log) = texts(&output);
+    assert!(log.contains("go again beside it"), "{log}");
+    assert!(
+        log.contains("reading the prompts to write again: the snapshot is older"),
+        "{log}"
+    );
+    let named_late = s
+        .emu
+        .prompts()
+        .into_iter()
+        .filter(|p| p["name"] == "Late")
+        .count();
+    assert_eq!(named_late, 1, "no second prompt named Late");
+    assert_eq!(s.versions_of("Late").len(), 1);
+    assert_eq!(s.versions_of("B").len(), 2, "B's change written");
+}
+
+/// When a request arrived, in seconds since the epoch (from the log's ISO time).
+fn arrived(at: &str) -> f64 {
+    let time = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{at}: {e}"));
+    time.unix_timestamp_nanos() as f64 / 1e9
+}
