@@ -108,9 +108,16 @@ impl Client {
                 .and_then(|in_full| self.read_again(listing, in_full));
             *beside.lock().unwrap_or_else(PoisonError::into_inner) = started;
         };
+        // An item no file names is left small as soon as it is read.
+        let each = |item: &mut AccountPrompt| {
+            if !in_full.get().is_some_and(|in_full| in_full.wants(item)) {
+                item.drop_full();
+            }
+        };
         let rounds = Rounds {
             again: &again,
             before_last: &before_last,
+            each: &each,
         };
         let listing = self.prompt_pages(&Map::new(), after, &rounds).await?;
         let beside = beside.into_inner().unwrap_or_else(PoisonError::into_inner);
@@ -164,8 +171,9 @@ impl Client {
     /// Finish an account page as it arrives: the prompts the pass wants keep what
     /// reading the page built of them, counted against what this client's replies may
     /// hold; the others (and all of them before the pass said which it wants) only
-    /// their facts and text. One that is not kept is read from its text later
-    /// ([`Client::full_prompt`], which says why when it cannot be).
+    /// their facts and text (most were left so as each was read). One that is not kept
+    /// is read from its text later ([`Client::full_prompt`], which says why when it
+    /// cannot be).
     fn keep_wanted(
         &self,
         mut page: Page<AccountPrompt>,

@@ -66,7 +66,7 @@ impl Client {
             size: pager.page_size(),
         };
         let read = |number: u64| {
-            let read = self.one_page::<T>(request, number, &path_of, &held);
+            let read = self.one_page::<T>(request, number, &path_of, &held, rounds.each);
             async {
                 let (target, number, page) = read.await?;
                 Ok::<_, ApiError>((target, number, after(page).await))
@@ -128,6 +128,7 @@ impl Client {
         number: u64,
         path_of: &impl Fn(u64) -> String,
         held: &Arc<Held>,
+        each: &(dyn Fn(&mut T) + Sync),
     ) -> Result<(Target, u64, Page<T>), ApiError> {
         let path = path_of(number);
         let (target, answer) = self
@@ -138,7 +139,7 @@ impl Client {
             size: request.size,
             values: left.min(MAX_REPLY_VALUES),
         };
-        let read = match page::read::<T>(&answer.body, limits) {
+        let read = match page::read_each::<T>(&answer.body, limits, each) {
             Ok(read) => read,
             Err(DecodeError::TooManyValues { .. }) if left < MAX_REPLY_VALUES => {
                 return Err(too_much(&target, number, request.what, held, Bound::Values));
@@ -165,6 +166,8 @@ pub(super) struct Rounds<'a, T> {
     /// Called once every page before the listing's last round of requests is read,
     /// with what was read (the listing so far), while that round is on its way.
     pub(super) before_last: &'a (dyn Fn(&mut Listing<T>) + Sync),
+    /// Called on every item as soon as it is read, before the next one is.
+    pub(super) each: &'a (dyn Fn(&mut T) + Sync),
 }
 
 impl<T: 'static> Rounds<'_, T> {
@@ -172,6 +175,7 @@ impl<T: 'static> Rounds<'_, T> {
     pub(super) const PLAIN: Rounds<'static, T> = Rounds {
         again: &|| false,
         before_last: &|_| {},
+        each: &|_| {},
     };
 }
 

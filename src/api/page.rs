@@ -6,8 +6,6 @@
 //! says what came instead (an empty object, a list, an error message with status 200),
 //! never an empty page. Pure: no I/O.
 
-use std::marker::PhantomData;
-
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -59,7 +57,18 @@ pub(crate) struct PageRead<T> {
 }
 
 /// One list page (respan-api.md 2.5), item by item.
+#[cfg(test)]
 pub(crate) fn read<T: Listed>(body: &[u8], limits: PageLimits) -> Result<PageRead<T>, DecodeError> {
+    read_each(body, limits, &|_| {})
+}
+
+/// One list page (respan-api.md 2.5), item by item, `each` called on every usable
+/// item as soon as it is read (before the next is).
+pub(crate) fn read_each<T: Listed>(
+    body: &[u8],
+    limits: PageLimits,
+    each: &dyn Fn(&mut T),
+) -> Result<PageRead<T>, DecodeError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(DecodeError::NotAPage("an empty body".to_owned()));
     }
@@ -69,7 +78,7 @@ pub(crate) fn read<T: Listed>(body: &[u8], limits: PageLimits) -> Result<PageRea
     let read = PageVisitor::<T> {
         limits,
         problem: &mut problem,
-        item: PhantomData,
+        each,
     };
     let read = deserializer
         .deserialize_any(read)
@@ -94,7 +103,7 @@ pub(crate) fn read<T: Listed>(body: &[u8], limits: PageLimits) -> Result<PageRea
 struct PageVisitor<'p, T> {
     limits: PageLimits,
     problem: &'p mut Option<DecodeError>,
-    item: PhantomData<T>,
+    each: &'p dyn Fn(&mut T),
 }
 
 impl<'p, T> PageVisitor<'p, T> {
@@ -132,7 +141,7 @@ impl<'de, T: Listed> Visitor<'de> for PageVisitor<'_, T> {
                     let seed = Items::<T> {
                         limits: self.limits,
                         problem: &mut *self.problem,
-                        item: PhantomData,
+                        each: self.each,
                     };
                     items = Some(map.next_value_seed(seed)?);
                 }
@@ -192,7 +201,7 @@ impl<'de, T: Listed> Visitor<'de> for PageVisitor<'_, T> {
 struct Items<'p, T> {
     limits: PageLimits,
     problem: &'p mut Option<DecodeError>,
-    item: PhantomData<T>,
+    each: &'p dyn Fn(&mut T),
 }
 
 impl<'de, T: Listed> DeserializeSeed<'de> for Items<'_, T> {
@@ -230,9 +239,10 @@ impl<'de, T: Listed> Visitor<'de> for Items<'_, T> {
             }
             let text = raw.get();
             let reason = match T::from_item(text) {
-                Ok(item) => match item.unusable() {
+                Ok(mut item) => match item.unusable() {
                     None => {
                         bytes += text.len() as u64;
+                        (self.each)(&mut item);
                         results.push(item);
                         None
                     }
