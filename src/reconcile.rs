@@ -191,6 +191,7 @@ async fn run_pass(
         unmanaged_found: None,
         failed_listing: None,
         fresh: reader::Freshness::Fresh,
+        again: None,
         failed_reads: Vec::new(),
     };
     let result = reconcile(
@@ -306,6 +307,8 @@ async fn reconcile(
     }
 
     if let Some((release, set)) = pass.release.as_ref().filter(|_| changed.is_none()) {
+        // The deploy plans on what the listing's last round read again.
+        reader.settle(&mut remote).await?;
         let searches = plan::version_searches(&set.prompts, &remote);
         reader.histories(&searches, &mut remote).await?;
         let release_ref = ReleaseRef {
@@ -389,6 +392,12 @@ async fn reconcile(
     reader.histories(&searches, &mut remote).await?;
     let mut items =
         cpu(|| plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift));
+    // Planned while what the listing's last round read again was on its way.
+    if reader.settle(&mut remote).await? {
+        let searches = plan::history_searches(sources, &remote);
+        reader.histories(&searches, &mut remote).await?;
+        items = cpu(|| plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift));
+    }
     if apply
         && reader
             .refresh(&plan::sync_writes(&items), &mut remote)

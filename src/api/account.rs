@@ -57,30 +57,43 @@ pub(crate) struct AccountListing {
 }
 
 /// The prompts an account listing read in its last round of requests: the ones on
-/// its pages, and the ones read again by id beside it (`again`, the wanted prompts of
-/// the pages before it that the pass may write), with what that read found (`None`
-/// when there were none, or the read did not finish).
+/// its pages, and the read again by id beside it of the wanted prompts of the pages
+/// before it that the pass may write (`None` when there were none), which may still
+/// be on its way when the listing is done.
 pub(crate) struct LastRound {
     pub(crate) on_its_pages: BTreeSet<String>,
-    pub(crate) again: BTreeSet<String>,
-    pub(crate) read: Option<Result<Listing<Prompt>, ApiError>>,
+    pub(crate) again: Option<ReadAgain>,
+}
+
+/// Prompts read again by id beside a listing's last round: their ids, and the read,
+/// stopped if this is dropped before it is awaited.
+pub(crate) struct ReadAgain {
+    ids: BTreeSet<String>,
+    task: tokio::task::JoinHandle<Result<Listing<Prompt>, ApiError>>,
+}
+
+impl ReadAgain {
+    /// The ids read again, and what the read found; `None` when it did not finish (the
+    /// runtime is stopping).
+    pub(crate) async fn read(
+        mut self,
+    ) -> Option<(BTreeSet<String>, Result<Listing<Prompt>, ApiError>)> {
+        let read = (&mut self.task).await.ok()?;
+        Some((std::mem::take(&mut self.ids), read))
+    }
+}
+
+impl Drop for ReadAgain {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The read again beside a listing's last round, under way: the listing's items
-/// before that round, and the ids read again (aborted if the listing is dropped).
+/// before that round.
 struct Beside {
     before: usize,
-    ids: BTreeSet<String>,
-    read: Option<AbortOnDrop<Result<Listing<Prompt>, ApiError>>>,
-}
-
-/// A spawned task that is stopped when its handle is dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    again: Option<ReadAgain>,
 }
 
 impl Client {
@@ -121,10 +134,7 @@ impl Client {
         };
         let listing = self.prompt_pages(&Map::new(), after, &rounds).await?;
         let beside = beside.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let last_round = match beside {
-            None => None,
-            Some(beside) => Some(beside.finish(&listing).await),
-        };
+        let last_round = beside.map(|beside| beside.finish(&listing));
         Ok(AccountListing {
             listing,
             last_round,
@@ -154,17 +164,15 @@ impl Client {
             prompts = ids.len(),
             "the prompts it may write of the pages before the listing's last round go again beside it"
         );
-        let read = (!ids.is_empty()).then(|| {
+        let again = (!ids.is_empty()).then(|| {
             let client = self.clone();
             let filters = filter_in("prompt_id", ids.iter().cloned());
-            AbortOnDrop(tokio::spawn(
-                async move { client.list_prompts(&filters).await },
-            ))
+            let task = tokio::spawn(async move { client.list_prompts(&filters).await });
+            ReadAgain { ids, task }
         });
         Some(Beside {
             before: listing.items.len(),
-            ids,
-            read,
+            again,
         })
     }
 
@@ -242,25 +250,16 @@ impl Client {
 
 impl Beside {
     /// What the listing's last round read, once the listing is done.
-    async fn finish(self, listing: &Listing<AccountPrompt>) -> LastRound {
+    fn finish(self, listing: &Listing<AccountPrompt>) -> LastRound {
         let on_its_pages = listing
             .items
             .iter()
             .skip(self.before)
             .map(|item| item.prompt_id.clone())
             .collect();
-        let (again, read) = match self.read {
-            None => (self.ids, None),
-            Some(mut task) => match (&mut task.0).await {
-                Ok(read) => (self.ids, Some(read)),
-                // A task that did not finish (the runtime is stopping) read nothing.
-                Err(_) => (BTreeSet::new(), None),
-            },
-        };
         LastRound {
             on_its_pages,
-            again,
-            read,
+            again: self.again,
         }
     }
 }

@@ -13,7 +13,7 @@ use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use crate::api::types::{Listing, Prompt, Version};
-use crate::api::{AccountListing, ApiError, Client, LastRound, filter_in};
+use crate::api::{AccountListing, ApiError, Client, LastRound, ReadAgain, filter_in};
 use crate::apply::Outcome;
 use crate::desired::DesiredPrompt;
 use crate::desired::parallel::{on_all_cores, threads_for};
@@ -81,6 +81,10 @@ pub(super) struct Reader<'a> {
     pub(super) failed_listing: Option<ApiError>,
     /// How fresh the snapshot is for a write ([`Reader::refresh`]).
     pub(super) fresh: Freshness,
+    /// The prompts read again beside the account listing's last round, while that
+    /// read may still be on its way ([`Reader::settle`]); dropped (and stopped) once
+    /// anything makes the snapshot older.
+    pub(super) again: Option<ReadAgain>,
     /// The reads that failed a prompt (see [`Pass::failed_reads`]).
     pub(super) failed_reads: Vec<ApiError>,
 }
@@ -106,7 +110,7 @@ impl Reader<'_> {
                     .flatten()
                     .any(|version| !version.has_content());
                 if summaries {
-                    self.fresh = Freshness::older();
+                    self.older();
                 }
                 let failures = self.complete(remote.prompts.values_mut()).await?;
                 for (id, reason) in failures {
@@ -185,6 +189,7 @@ impl Reader<'_> {
         );
         let fresh = self.listed_remote(&writes.ids, &writes.names).await?;
         self.fresh = Freshness::Fresh;
+        self.again = None;
         let changed = remote.refresh(writes, fresh);
         if changed {
             tracing::info!(
@@ -259,7 +264,7 @@ impl Reader<'_> {
     ) -> Result<(), ApiError> {
         if !ids.is_empty() {
             // A round of reads later, the snapshot is older than a second read would be.
-            self.fresh = Freshness::older();
+            self.older();
         }
         let client = self.client;
         let listed = self.each(ids, |id| client.list_versions(id)).await;
@@ -307,7 +312,7 @@ impl Reader<'_> {
     ) -> Result<(), ApiError> {
         // It follows the deploy's writes: what was not read again is older now.
         if !touched.ids.is_empty() || !touched.names.is_empty() {
-            self.fresh = Freshness::older();
+            self.older();
         }
         let client = self.client;
         let mut fresh: Vec<Prompt> = Vec::new();
@@ -502,52 +507,66 @@ impl Reader<'_> {
         self.unmanaged_found = Some(unmanaged);
         // A listing that ran while the files were read is older than a round of reads,
         // unless all of it was read in one round once they were (`Listing::one_round`),
-        // but for what its last round read.
+        // but for what its last round read (what it read again is settled later).
         self.fresh = if one_round {
             Freshness::Fresh
         } else {
             Freshness::older()
         };
-        if let Some(last_round) = last_round {
-            self.merge_last_round(&mut remote, last_round).await?;
+        if let Some(LastRound {
+            on_its_pages,
+            again,
+        }) = last_round
+        {
+            self.fresh = Freshness::OlderBut(on_its_pages);
+            self.again = again;
         }
         Ok(Some(remote))
     }
 
-    /// What the account listing's last round read: the prompts read again beside it
-    /// merged into `remote` (as a second read's are), and, with the ones on its pages,
-    /// counted fresh. A read again that failed is left to the second read.
-    async fn merge_last_round(
-        &mut self,
-        remote: &mut Remote,
-        last_round: LastRound,
-    ) -> Result<(), ApiError> {
-        let LastRound {
-            on_its_pages,
-            again,
-            read,
-        } = last_round;
-        let mut fresh = on_its_pages;
-        match read {
-            Some(Ok(listing)) => {
-                let none = BTreeSet::new();
-                let read = self
-                    .remote_of(Ok(listing), Ok(Listing::default()), &again, &none)
-                    .await?;
-                let writes = Writes {
-                    ids: again.clone(),
-                    names: none,
-                };
-                remote.refresh(&writes, read);
-                fresh.extend(again);
-            }
-            Some(Err(err)) => {
+    /// The snapshot is older than a round of reads now, all of it: what was read
+    /// again beside the account listing's last round is too (a second read will be).
+    fn older(&mut self) {
+        self.fresh = Freshness::older();
+        self.again = None;
+    }
+
+    /// Merge into `remote` the prompts read again beside the account listing's last
+    /// round (`api::account::LastRound`), as a second read's are, and count them
+    /// fresh: whether any differs from what the listing showed, in which case the plan
+    /// must be made again. Nothing to do without such a read, or once the snapshot got
+    /// older since; a read that failed is left to the second read. Called before
+    /// anything else reads, so that the plan can be made while that read is on its way.
+    pub(super) async fn settle(&mut self, remote: &mut Remote) -> Result<bool, ApiError> {
+        let Some(again) = self.again.take() else {
+            return Ok(false);
+        };
+        let Some((ids, read)) = again.read().await else {
+            return Ok(false);
+        };
+        let listing = match read {
+            Ok(listing) => listing,
+            Err(err) => {
                 tracing::debug!(error = %err, "the prompts read again beside the listing's last round did not read; reading them again before writing");
+                return Ok(false);
             }
-            None => fresh.extend(again),
+        };
+        let none = BTreeSet::new();
+        let read = self
+            .remote_of(Ok(listing), Ok(Listing::default()), &ids, &none)
+            .await?;
+        let writes = Writes { ids, names: none };
+        let changed = remote.refresh(&writes, read);
+        if changed {
+            tracing::info!(
+                prompts = writes.ids.len(),
+                "the remote changed while the listing was read (another writer?): planning again"
+            );
         }
-        self.fresh = Freshness::OlderBut(fresh);
-        Ok(())
+        if let Freshness::OlderBut(fresh) = &mut self.fresh {
+            fresh.extend(writes.ids);
+        }
+        Ok(changed)
     }
 }
 
