@@ -123,8 +123,9 @@ fn a_listing_read_in_one_round_once_the_files_are_read_needs_no_second_read() {
 /// before the last round are in, the prompts on them that the sync may write go
 /// again, by id, beside page 4, and that read is the one the plan uses; no second read
 /// goes out before the writes. Here page 1's first read shows A as it was before
-/// another writer synced its new content: the read beside the last round has it right,
-/// so A gets no second version of that content, while B's change is written.
+/// another writer synced its new content: the read beside the last round has it right
+/// (it comes back after the first plan, which is made again), so A gets no second
+/// version of that content, while B's change is written.
 #[test]
 fn prompts_read_again_beside_the_last_round_of_the_listing_need_no_second_read() {
     let s = Scenario::new();
@@ -157,6 +158,10 @@ fn prompts_read_again_beside_the_last_round_of_the_listing_need_no_second_read()
     let (_, log) = texts(&output);
     assert!(log.contains("go again beside it"), "{log}");
     assert!(
+        log.contains("the remote changed while the listing was read"),
+        "{log}"
+    );
+    assert!(
         !log.contains("reading the prompts to write again: the snapshot is older"),
         "{log}"
     );
@@ -182,8 +187,12 @@ fn prompts_read_again_beside_the_last_round_of_the_listing_need_no_second_read()
         .iter()
         .find(|r| r.path.contains("page=4"))
         .expect("page 4");
-    let again = &lists[4];
-    assert!(again.path.contains("page=1"), "{lists:#?}");
+    // Page 1 of the account, then page 1 of the prompts read again by id.
+    let again = lists
+        .iter()
+        .filter(|r| r.path.contains("page=1&"))
+        .nth(1)
+        .expect("the read again");
     let (page_4_back, again_out) = (
         arrived(&page_4.at) + page_4.duration_ms as f64 / 1000.0,
         arrived(&again.at),
