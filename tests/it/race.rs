@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use crate::support::emulator::arrived;
 use crate::support::scenario::{Scenario, prompt, texts};
 
 /// A sync whose snapshot (the account listing, read while the files were) missed the
@@ -128,15 +129,7 @@ fn a_listing_read_in_one_round_once_the_files_are_read_needs_no_second_read() {
 /// version of that content, while B's change is written.
 #[test]
 fn prompts_read_again_beside_the_last_round_of_the_listing_need_no_second_read() {
-    let s = Scenario::new();
-    s.repo
-        .write("promptsync.toml", "[api]\nmax_in_flight = 2\n");
-    for i in 0..310 {
-        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
-    }
-    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b one"));
-    s.repo.commit("Add B");
-    s.sync();
+    let s = more_rounds_than_one();
     s.repo.write("prompts/a.prompt.yaml", &prompt("A", "first"));
     s.repo.commit("Add A");
     s.sync();
@@ -176,12 +169,7 @@ fn prompts_read_again_beside_the_last_round_of_the_listing_need_no_second_read()
     assert_eq!(action("prompts/a.prompt.yaml"), "unchanged", "{report:#}");
     assert_eq!(action("prompts/b.prompt.yaml"), "update", "{report:#}");
     // Four pages, then A and B again by id, sent before page 4 came back.
-    let lists: Vec<_> = s
-        .emu
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("/api/prompts/list/"))
-        .collect();
+    let lists: Vec<_> = s.emu.list_requests();
     assert_eq!(lists.len(), 5, "{lists:#?}");
     let page_4 = lists
         .iter()
@@ -210,15 +198,7 @@ fn prompts_read_again_beside_the_last_round_of_the_listing_need_no_second_read()
 /// it under another name): it is not created again.
 #[test]
 fn a_new_prompt_is_read_again_before_writing_even_beside_a_last_round() {
-    let s = Scenario::new();
-    s.repo
-        .write("promptsync.toml", "[api]\nmax_in_flight = 2\n");
-    for i in 0..310 {
-        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
-    }
-    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b one"));
-    s.repo.commit("Add B");
-    s.sync();
+    let s = more_rounds_than_one();
     s.emu.create_prompt("Late");
     s.repo
         .write("prompts/late.prompt.yaml", &prompt("Late", "ours"));
@@ -247,9 +227,17 @@ fn a_new_prompt_is_read_again_before_writing_even_beside_a_last_round() {
     assert_eq!(s.versions_of("B").len(), 2, "B's change written");
 }
 
-/// When a request arrived, in seconds since the epoch (from the log's ISO time).
-fn arrived(at: &str) -> f64 {
-    let time = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{at}: {e}"));
-    time.unix_timestamp_nanos() as f64 / 1e9
+/// An account that takes more rounds than one after page 1: 310 prompts no file names,
+/// then B synced from its file (4 pages, 2 requests at a time).
+fn more_rounds_than_one() -> Scenario {
+    let s = Scenario::new();
+    s.repo
+        .write("promptsync.toml", "[api]\nmax_in_flight = 2\n");
+    for i in 0..310 {
+        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
+    }
+    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b one"));
+    s.repo.commit("Add B");
+    s.sync();
+    s
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::support::emulator::arrived;
 use crate::support::git::TestRepo;
 use crate::support::scenario::{Scenario, prompt};
 
@@ -17,13 +18,6 @@ fn many(s: &Scenario, n: usize) {
         );
     }
     s.repo.commit("Many prompts");
-}
-
-/// When a request arrived, in seconds since the epoch (from the log's ISO time).
-fn arrived(at: &str) -> f64 {
-    let time = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{at}: {e}"));
-    time.unix_timestamp_nanos() as f64 / 1e9
 }
 
 /// A sync of 12 new prompts against an emulator that admits `requests` per window
@@ -186,12 +180,7 @@ fn the_pages_after_the_first_are_asked_for_at_once() {
         .set_knobs(json!({"latency": {"fixed_ms": 400}, "count_mode": "total"}));
     s.emu.clear_requests();
     s.run(&["plan"], 0);
-    let pages: Vec<_> = s
-        .emu
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("/api/prompts/list/"))
-        .collect();
+    let pages: Vec<_> = s.emu.list_requests();
     let numbers: Vec<&str> = pages
         .iter()
         .map(|r| {

@@ -345,12 +345,7 @@ fn a_429_is_retried_after_its_retry_after() {
         "status": 429, "retry_after": 1, "times": 1}),
     );
     s.sync();
-    let lists: Vec<_> = s
-        .emu
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("/api/prompts/list/"))
-        .collect();
+    let lists: Vec<_> = s.emu.list_requests();
     assert_eq!(lists[0].status, 429);
     assert_eq!(lists[1].status, 200);
     let gap = at(&lists[1].at) - at(&lists[0].at);

@@ -348,6 +348,14 @@ impl TestEmulator {
             .collect()
     }
 
+    /// [`TestEmulator::requests`] to the prompt list endpoint, in arrival order.
+    pub(crate) fn list_requests(&self) -> Vec<RequestRecord> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/api/prompts/list/"))
+            .collect()
+    }
+
     pub(crate) fn clear_requests(&self) {
         let reply = self.http.admin("DELETE", "/_emulator/requests", None);
         assert_eq!(reply.status, 204, "clear_requests: {}", reply.text);
@@ -582,4 +590,11 @@ impl Drop for EmulatorProcess {
             self.kill();
         }
     }
+}
+
+/// When a logged request arrived, in seconds since the epoch (from its ISO time).
+pub(crate) fn arrived(at: &str) -> f64 {
+    let time = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{at}: {e}"));
+    time.unix_timestamp_nanos() as f64 / 1e9
 }
