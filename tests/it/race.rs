@@ -49,14 +49,7 @@ fn a_prompt_another_writer_created_after_the_snapshot_is_found_before_creating()
 #[test]
 fn a_version_another_writer_created_after_the_snapshot_is_found_before_creating() {
     let s = Scenario::new();
-    s.repo.write("prompts/a.prompt.yaml", &prompt("A", "first"));
-    s.repo.commit("Add A");
-    s.sync();
-    let first = s.newest_of("A");
-    s.repo
-        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
-    s.repo.commit("Change A");
-    s.sync();
+    let first = a_synced_twice(&s);
     assert_eq!(s.versions_of("A").len(), 2);
     s.emu.inject(
         serde_json::json!({"method": "POST", "path": "/api/prompts/list/",
@@ -97,11 +90,7 @@ fn a_listing_read_in_one_round_once_the_files_are_read_needs_no_second_read() {
     s.emu.create_prompt("Late");
     s.repo.write("late.prompt.yaml", &prompt("Late", "ours"));
     s.repo.commit("Late");
-    s.emu
-        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 200}}));
-    s.emu
-        .inject(json!({"method": "POST", "path": "/api/prompts/list/",
-        "kind": "rewrite", "pointer": "/results/0/name", "value": "Someone else's"}));
+    hide_the_newest_on_page_1(&s, 200);
     let output = s.run(&["sync", "--output", "json", "-v"], 0);
     let (_, log) = texts(&output);
     assert!(
@@ -109,13 +98,7 @@ fn a_listing_read_in_one_round_once_the_files_are_read_needs_no_second_read() {
         "{log}"
     );
     assert!(!log.contains("reading the prompts to write again"), "{log}");
-    let named_late = s
-        .emu
-        .prompts()
-        .into_iter()
-        .filter(|p| p["name"] == "Late")
-        .count();
-    assert_eq!(named_late, 1, "no second prompt named Late");
+    assert_eq!(named(&s, "Late"), 1, "no second prompt named Late");
     assert_eq!(s.versions_of("Late").len(), 1);
 }
 
@@ -130,14 +113,8 @@ fn a_listing_read_in_one_round_once_the_files_are_read_needs_no_second_read() {
 #[test]
 fn prompts_read_again_beside_the_last_round_of_the_listing_need_no_second_read() {
     let s = more_rounds_than_one();
-    s.repo.write("prompts/a.prompt.yaml", &prompt("A", "first"));
-    s.repo.commit("Add A");
-    s.sync();
-    let first = s.newest_of("A");
-    s.repo
-        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
-    s.repo.commit("Change A (another writer syncs it)");
-    s.sync();
+    // Another writer syncs A's second content.
+    let first = a_synced_twice(&s);
     s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b two"));
     s.repo.commit("Change B");
     s.emu
@@ -204,11 +181,7 @@ fn a_new_prompt_is_read_again_before_writing_even_beside_a_last_round() {
         .write("prompts/late.prompt.yaml", &prompt("Late", "ours"));
     s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b two"));
     s.repo.commit("Late, and a change to B");
-    s.emu
-        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 150}}));
-    s.emu
-        .inject(json!({"method": "POST", "path": "/api/prompts/list/",
-        "kind": "rewrite", "pointer": "/results/0/name", "value": "Someone else's"}));
+    hide_the_newest_on_page_1(&s, 150);
     let output = s.run(&["sync", "--output", "json", "-v"], 0);
     let (_, log) = texts(&output);
     assert!(log.contains("go again beside it"), "{log}");
@@ -216,13 +189,7 @@ fn a_new_prompt_is_read_again_before_writing_even_beside_a_last_round() {
         log.contains("reading the prompts to write again: the snapshot is older"),
         "{log}"
     );
-    let named_late = s
-        .emu
-        .prompts()
-        .into_iter()
-        .filter(|p| p["name"] == "Late")
-        .count();
-    assert_eq!(named_late, 1, "no second prompt named Late");
+    assert_eq!(named(&s, "Late"), 1, "no second prompt named Late");
     assert_eq!(s.versions_of("Late").len(), 1);
     assert_eq!(s.versions_of("B").len(), 2, "B's change written");
 }
@@ -240,4 +207,36 @@ fn more_rounds_than_one() -> Scenario {
     s.repo.commit("Add B");
     s.sync();
     s
+}
+
+/// Every request `latency_ms` away, the pages giving their total, and page 1's first
+/// read showing its newest prompt (another writer's, just made) under another name.
+fn hide_the_newest_on_page_1(s: &Scenario, latency_ms: u64) {
+    s.emu
+        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": latency_ms}}));
+    s.emu
+        .inject(json!({"method": "POST", "path": "/api/prompts/list/",
+        "kind": "rewrite", "pointer": "/results/0/name", "value": "Someone else's"}));
+}
+
+/// How many remote prompts have this name.
+fn named(s: &Scenario, name: &str) -> usize {
+    s.emu
+        .prompts()
+        .into_iter()
+        .filter(|p| p["name"] == name)
+        .count()
+}
+
+/// A synced with "first", then with "second" (the newest prompt, at v2); its v1.
+fn a_synced_twice(s: &Scenario) -> serde_json::Value {
+    s.repo.write("prompts/a.prompt.yaml", &prompt("A", "first"));
+    s.repo.commit("Add A");
+    s.sync();
+    let first = s.newest_of("A");
+    s.repo
+        .write("prompts/a.prompt.yaml", &prompt("A", "second"));
+    s.repo.commit("Change A");
+    s.sync();
+    first
 }
