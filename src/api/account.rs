@@ -2,12 +2,12 @@
 //! ([`AccountPrompt`]: its facts and JSON text), except the ones a pass wants in full
 //! ([`InFull`]), which keep what reading their page built of them once the pass has
 //! said which they are (it lists while it reads its files). What arrived before is
-//! read in full again from its text after the listing ([`Client::full_prompt`]). A pass that may write and has read its files
-//! before page 1 came back has the listing read in one round when it fits in one
-//! (page 1 again with the pages after it, [`Listing::one_round`]); when it takes more
-//! rounds, the wanted prompts that the pass says it may write are read again by id
-//! beside the last round, once the pages before it are in ([`LastRound`]). Knows
-//! prompts by id and name only.
+//! read in full again from its text after the listing ([`Client::full_prompt`]). A
+//! pass that may write and has read its files before page 1 came back has the listing
+//! read in one round when it fits in one (page 1 again with the pages after it,
+//! [`Listing::one_round`]); when it takes more rounds, the wanted prompts that the
+//! pass says it may write are read again by id beside the last round, once the pages
+//! before it are in ([`LastRound`]). Knows prompts by id and name only.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};

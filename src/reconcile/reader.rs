@@ -2,9 +2,9 @@
 //! account listing when there is one, else listed by id and by name, 100 a page), the
 //! versions a plan needs, the prompts about to be written read again just before
 //! (one writer at a time) unless the account listing's last round read them (on its
-//! pages, or again beside it: [`Freshness`]), and after a deploy what it touched. A read that fails for
-//! one prompt is recorded on that prompt; a listing that cannot be trusted holds back
-//! what it was for instead of reading as "nothing there".
+//! pages, or again beside it: [`Freshness`]), and after a deploy what it touched. A
+//! read that fails for one prompt is recorded on that prompt; a listing that cannot be
+//! trusted holds back what it was for instead of reading as "nothing there".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -547,7 +547,11 @@ impl Reader<'_> {
         let listing = match read {
             Ok(listing) => listing,
             Err(err) => {
-                tracing::debug!(error = %err, "the prompts read again beside the listing's last round did not read; reading them again before writing");
+                tracing::debug!(
+                    error = %err,
+                    "the prompts read again beside the listing's last round did not read; \
+                     they are read again before writing"
+                );
                 return Ok(false);
             }
         };
