@@ -87,14 +87,17 @@ fn is_ours(version: &Version, digest: &str) -> bool {
     provenance_of(version).is_some_and(|p| p.digest == digest)
 }
 
-/// Whether `prompt`'s newest version carries promptsync's provenance for content of
-/// this digest: a file with that digest has nothing to create on it, unless the
-/// version was edited in place since, which only its content tells.
-pub fn newest_is_ours(prompt: &Prompt, digest: &str) -> bool {
-    prompt
-        .current_version
-        .as_ref()
-        .is_some_and(|version| is_ours(version, digest))
+/// Whether a sync of a file with this content (`spec`, its `digest`) may create a
+/// version on `prompt`, as far as the prompt alone tells: not when its newest version
+/// carries promptsync's provenance for this digest (unless that version was edited in
+/// place since, which only a comparison of its content tells, left to the plan), nor
+/// when it holds the same content made by hand; otherwise yes.
+pub fn may_create_on(prompt: &Prompt, spec: &VersionSpec, digest: &str) -> bool {
+    match &prompt.current_version {
+        None => true,
+        Some(version) if is_ours(version, digest) => false,
+        Some(version) => !matches_version(spec, digest, version),
+    }
 }
 
 fn provenance_of(version: &Version) -> Option<provenance::Provenance> {

@@ -11,9 +11,11 @@
 //! error once the other prompts have synced.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use tracing::Instrument;
 
+use crate::api::types::VersionSpec;
 use crate::api::{ApiError, Client, InFull, MayWrite};
 use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
@@ -472,12 +474,14 @@ fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>, apply: bo
 }
 
 /// Whether the sync of `source` may create a version on a prompt: a file that syncs
-/// names it (by id or by name) and its newest version does not carry that file's
-/// provenance. A version edited in place since is not told from the prompt alone:
-/// what the plan then writes that this did not say is read again before writing.
+/// names it (by id or by name) and the prompt's newest version is neither that file's
+/// (its provenance) nor the same content made by hand (`plan::may_create_on`). A
+/// version of ours edited in place since is not told from the provenance: what the
+/// plan then writes that this did not say is read again before writing.
 fn may_write(source: &[DesiredPrompt]) -> MayWrite {
-    let mut by_id: HashMap<String, Vec<Box<str>>> = HashMap::new();
-    let mut by_name: HashMap<String, Vec<Box<str>>> = HashMap::new();
+    type Contents = Vec<(Arc<VersionSpec>, Box<str>)>;
+    let mut by_id: HashMap<String, Contents> = HashMap::new();
+    let mut by_name: HashMap<String, Contents> = HashMap::new();
     for desired in source.iter().filter(|desired| desired.sync) {
         let (map, key) = match &desired.key {
             PromptKey::Id(id) => (&mut by_id, id),
@@ -485,7 +489,7 @@ fn may_write(source: &[DesiredPrompt]) -> MayWrite {
         };
         map.entry(key.clone())
             .or_default()
-            .push(desired.digest().into());
+            .push((Arc::clone(&desired.spec), desired.digest().into()));
     }
     Box::new(move |prompt| {
         let by_id = prompt.id().and_then(|id| by_id.get(id));
@@ -494,7 +498,7 @@ fn may_write(source: &[DesiredPrompt]) -> MayWrite {
             .into_iter()
             .chain(by_name)
             .flatten()
-            .any(|digest| !plan::newest_is_ours(prompt, digest))
+            .any(|(spec, digest)| plan::may_create_on(prompt, spec, digest))
     })
 }
 

@@ -745,35 +745,40 @@ fn reading_again_says_whether_another_writer_changed_what_a_plan_writes() {
     assert!(!gone.prompts.contains_key("p1"));
 }
 
-/// What a pass may write, judged from a prompt alone (`newest_is_ours`: the account
-/// listing reads again what it may not be sure of), agrees with the plan wherever the
-/// prompt alone tells: our newest version of the file's content has nothing to write,
-/// another content does. An edit in place of our version keeps our provenance, so
-/// only the plan sees it; what the plan writes that this did not name is read again
-/// before writing (`Reader::refresh`).
+/// What a pass may write, judged from a prompt alone (`may_create_on`: the account
+/// listing reads again what it may write), agrees with the plan wherever the prompt
+/// alone tells: our newest version of the file's content, or the same content made by
+/// hand, has nothing to write; another content, or no version, does. An edit in place
+/// of our version keeps our provenance, so only the plan sees it; what the plan writes
+/// that this did not name is read again before writing (`Reader::refresh`).
 #[test]
-fn a_newest_version_of_ours_with_the_files_digest_is_all_the_prompt_alone_tells() {
-    let digest = |content: &Value| {
-        let spec: VersionSpec = serde_json::from_value(content.clone()).unwrap();
-        normalize::digest(&spec)
+fn what_a_prompt_alone_tells_of_a_write_agrees_with_the_plan() {
+    let spec =
+        |content: &Value| -> VersionSpec { serde_json::from_value(content.clone()).unwrap() };
+    let may = |remote: &Prompt, content: &Value| {
+        let spec = spec(content);
+        may_create_on(remote, &spec, &normalize::digest(&spec))
+    };
+    let plans_a_change = |remote: Prompt, content: Value| {
+        sync_one(by_name("Greeter", content), &Remote::new([remote])).is_change()
     };
     let mut new = hello();
     new["temperature"] = json!(0.2);
-    let same = prompt("p1", "Greeter", Some(ours(3, &hello(), false)), None);
-    assert!(newest_is_ours(&same, &digest(&hello())));
-    assert!(!sync_one(by_name("Greeter", hello()), &Remote::new([same])).is_change());
-    let other = prompt("p1", "Greeter", Some(ours(3, &hello(), false)), None);
-    assert!(!newest_is_ours(&other, &digest(&new)));
-    assert!(sync_one(by_name("Greeter", new), &Remote::new([other])).is_change());
-    let made_by_hand = prompt("p1", "Greeter", Some(foreign(2, &hello(), true)), None);
-    assert!(!newest_is_ours(&made_by_hand, &digest(&hello())));
-    assert!(!newest_is_ours(
-        &prompt("p1", "Greeter", None, None),
-        &digest(&hello())
-    ));
+    let cases = [
+        (Some(ours(3, &hello(), false)), hello(), false),
+        (Some(ours(3, &hello(), false)), new.clone(), true),
+        (Some(foreign(2, &hello(), true)), hello(), false),
+        (Some(foreign(2, &hello(), true)), new.clone(), true),
+    ];
+    for (current, content, expected) in cases {
+        let remote = prompt("p1", "Greeter", current, None);
+        assert_eq!(may(&remote, &content), expected, "{remote:?} for {content}");
+        assert_eq!(plans_a_change(remote, content), expected);
+    }
+    assert!(may(&prompt("p1", "Greeter", None, None), &hello()));
     let mut edited = ours(3, &hello(), false);
     edited.fields.insert("model".into(), json!("gpt-4o-mini"));
     let edited = prompt("p1", "Greeter", Some(edited), None);
-    assert!(newest_is_ours(&edited, &digest(&hello())));
-    assert!(sync_one(by_name("Greeter", hello()), &Remote::new([edited])).is_change());
+    assert!(!may(&edited, &hello()), "left to the plan");
+    assert!(plans_a_change(edited, hello()));
 }
