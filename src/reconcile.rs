@@ -390,24 +390,19 @@ async fn reconcile(
         tracing::info!(written, failed, dry_run = !apply, "deployed (deploy only)");
         return Ok(());
     }
-    let searches = plan::history_searches(sources, &remote);
-    reader.histories(&searches, &mut remote).await?;
-    let mut items =
-        cpu(|| plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift));
+    let source = &pass.source.source;
+    let drift = settings.sync.drift;
+    let mut items = plan_sync(reader, &mut remote, sources, source, drift).await?;
     // Planned while what the listing's last round read again was on its way.
     if reader.settle(&mut remote).await? {
-        let searches = plan::history_searches(sources, &remote);
-        reader.histories(&searches, &mut remote).await?;
-        items = cpu(|| plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift));
+        items = plan_sync(reader, &mut remote, sources, source, drift).await?;
     }
     if apply
         && reader
             .refresh(&plan::sync_writes(&items), &mut remote)
             .await?
     {
-        let searches = plan::history_searches(sources, &remote);
-        reader.histories(&searches, &mut remote).await?;
-        items = cpu(|| plan::plan_sync(sources, &pass.source.source, &remote, settings.sync.drift));
+        items = plan_sync(reader, &mut remote, sources, source, drift).await?;
     }
     if apply {
         observer.planned(items.iter().filter(|i| i.is_change()).count());
@@ -445,8 +440,20 @@ fn cpu<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The release commit's prompts, when a release applies and the pass plans every
-/// file (an incremental pass leaves the release alone: it is as the baseline left it).
+/// The sync plan of `sources` on `remote`, with the version histories it needs read
+/// first.
+async fn plan_sync(
+    reader: &mut Reader<'_>,
+    remote: &mut Remote,
+    sources: &[DesiredPrompt],
+    source: &crate::desired::SourceInfo,
+    drift: crate::config::DriftPolicy,
+) -> Result<Vec<plan::SyncItem>, ApiError> {
+    let searches = plan::history_searches(sources, remote);
+    reader.histories(&searches, remote).await?;
+    Ok(cpu(|| plan::plan_sync(sources, source, remote, drift)))
+}
+
 /// The baseline of an incremental pass: `since`, when the release and the settings
 /// are as they were.
 fn applying<'b>(
@@ -459,7 +466,8 @@ fn applying<'b>(
 }
 
 /// The prompts a pass that plans every file reads: those its source and release name;
-/// read in one round when the pass may write (`one_round`).
+/// when the pass may write, read in one round (`one_round`), or else those it may
+/// write read again beside the listing's last round (`may_write`).
 fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>, apply: bool) -> InFull {
     let release = release
         .map(|(_, set)| set.prompts.as_slice())
@@ -516,6 +524,8 @@ fn keys<'p>(
     (ids, names)
 }
 
+/// The release commit's prompts, when a release applies and the pass plans every
+/// file (an incremental pass leaves the release alone: it is as the baseline left it).
 fn release_prompts(pass: &Pass, every_file: bool) -> Option<Vec<DesiredPrompt>> {
     pass.release
         .as_ref()

@@ -107,7 +107,6 @@ impl Client {
         &self,
         in_full: &OnceLock<Arc<InFull>>,
     ) -> Result<AccountListing, ApiError> {
-        let after = |page| std::future::ready(self.keep_wanted(page, in_full.get()));
         // Files read before the pages after the first go out, by a pass that may write:
         // page 1 goes again with them, so that the whole listing is as fresh as a read
         // just before writing.
@@ -127,12 +126,14 @@ impl Client {
                 item.drop_full();
             }
         };
+        let page = |page: &mut Page<AccountPrompt>| self.keep_wanted(page, in_full.get());
         let rounds = Rounds {
             again: &again,
             before_last: &before_last,
             each: &each,
+            page: &page,
         };
-        let listing = self.prompt_pages(&Map::new(), after, &rounds).await?;
+        let listing = self.prompt_pages(&Map::new(), &rounds).await?;
         let beside = beside.into_inner().unwrap_or_else(PoisonError::into_inner);
         let last_round = beside.map(|beside| beside.finish(&listing));
         Ok(AccountListing {
@@ -182,11 +183,7 @@ impl Client {
     /// their facts and text (most were left so as each was read). One that is not kept
     /// is read from its text later ([`Client::full_prompt`], which says why when it
     /// cannot be).
-    fn keep_wanted(
-        &self,
-        mut page: Page<AccountPrompt>,
-        in_full: Option<&Arc<InFull>>,
-    ) -> Page<AccountPrompt> {
+    fn keep_wanted(&self, page: &mut Page<AccountPrompt>, in_full: Option<&Arc<InFull>>) {
         let mut kept = 0;
         for item in &mut page.results {
             let keep = item.full().is_some()
@@ -207,7 +204,6 @@ impl Client {
                 "listed prompts read in full as their page arrived"
             );
         }
-        page
     }
 
     /// A prompt of [`Client::list_account`] read in full from its text (unless its

@@ -32,7 +32,7 @@ use super::paging::Pager;
 use super::retry::{Clock, RetryPolicy, Step, retrying};
 use super::send::target;
 use super::types::{
-    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Page, Prompt, UpdatePrompt,
+    BulkItem, BulkResponse, CommitBody, CreatePrompt, Listed, Listing, Prompt, UpdatePrompt,
     Version, VersionSpec, usable_id,
 };
 use crate::config::ApiSettings;
@@ -235,30 +235,22 @@ impl Client {
         &self,
         filters: &Map<String, Value>,
     ) -> Result<Listing<Prompt>, ApiError> {
-        self.prompt_pages(filters, std::future::ready, &Rounds::PLAIN)
-            .await
+        self.prompt_pages(filters, &Rounds::PLAIN).await
     }
 
-    /// The pages of `POST /api/prompts/list/` for `filters`, read as `T`, each finished
-    /// by `after` as it arrives, with what `rounds` does at the listing's rounds (see
-    /// `all_pages`).
-    pub(super) async fn prompt_pages<T, A, F>(
+    /// The pages of `POST /api/prompts/list/` for `filters`, read as `T`, with what
+    /// `rounds` does to their items, their pages and at their rounds (see `all_pages`).
+    pub(super) async fn prompt_pages<T: Listed>(
         &self,
         filters: &Map<String, Value>,
-        after: A,
         rounds: &Rounds<'_, T>,
-    ) -> Result<Listing<T>, ApiError>
-    where
-        T: Listed,
-        A: Fn(Page<T>) -> F,
-        F: std::future::Future<Output = Page<T>>,
-    {
+    ) -> Result<Listing<T>, ApiError> {
         let body = serde_json::to_vec(&json!({ "filters": filters })).map_err(encode_error)?;
         let pager = Pager::new("prompts", PROMPT_PAGE_SIZE, MAX_PROMPT_PAGES);
         let path_of = |page: u64| {
             format!("/api/prompts/list/?page={page}&page_size={PROMPT_PAGE_SIZE}&sort_by=-id")
         };
-        self.all_pages(Method::POST, path_of, Some(&body), pager, after, rounds)
+        self.all_pages(Method::POST, path_of, Some(&body), pager, rounds)
             .await
     }
 
@@ -316,15 +308,8 @@ impl Client {
         let path_of = |page: u64| {
             format!("/api/prompts/{id}/versions/?page={page}&page_size={VERSION_PAGE_SIZE}")
         };
-        self.all_pages(
-            Method::GET,
-            path_of,
-            None,
-            pager,
-            std::future::ready,
-            &Rounds::PLAIN,
-        )
-        .await
+        self.all_pages(Method::GET, path_of, None, pager, &Rounds::PLAIN)
+            .await
     }
 
     /// One version, with all its fields.

@@ -5,12 +5,10 @@
 //! (`page`) within what is left to hold (`held`: of the pass, or of this listing
 //! alone), so that no listing, however many pages it has, holds more; pages asked for
 //! at once are checked in order, so a listing ends where it would page by page, and
-//! what is past its end is dropped unread. A listing may finish each page as it
-//! arrives (`after`: the account listing reads the prompts a pass names in full), in
-//! the page's own request, concurrently with the others. Knows nothing of what is
-//! listed beyond [`Listed`].
+//! what is past its end is dropped unread. A listing may finish each item and each
+//! page as it arrives ([`Rounds`]: the account listing keeps in full only the prompts
+//! a pass names). Knows nothing of what is listed beyond [`Listed`].
 
-use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
@@ -43,20 +41,17 @@ impl Client {
     /// all of it is as fresh as its newest page, at one request more. When the pages
     /// take more rounds than one after page 1, `rounds.before_last` is called with
     /// what was read once every page before the last round is in ([`last_round`]).
-    pub(super) async fn all_pages<T, P, A, F>(
+    pub(super) async fn all_pages<T, P>(
         &self,
         method: Method,
         path_of: P,
         body: Option<&[u8]>,
         pager: Pager,
-        after: A,
         rounds: &Rounds<'_, T>,
     ) -> Result<Listing<T>, ApiError>
     where
         T: Listed,
         P: Fn(u64) -> String,
-        A: Fn(Page<T>) -> F,
-        F: Future<Output = Page<T>>,
     {
         let held = self.held("the replies of this listing");
         let request = PageRequest {
@@ -68,8 +63,9 @@ impl Client {
         let read = |number: u64| {
             let read = self.one_page::<T>(request, number, &path_of, &held, rounds.each);
             async {
-                let (target, number, page) = read.await?;
-                Ok::<_, ApiError>((target, number, after(page).await))
+                let (target, number, mut page) = read.await?;
+                (rounds.page)(&mut page);
+                Ok::<_, ApiError>((target, number, page))
             }
         };
         let first = read(1).await?;
@@ -168,6 +164,8 @@ pub(super) struct Rounds<'a, T> {
     pub(super) before_last: &'a (dyn Fn(&mut Listing<T>) + Sync),
     /// Called on every item as soon as it is read, before the next one is.
     pub(super) each: &'a (dyn Fn(&mut T) + Sync),
+    /// Called on every page once it is read, before the listing takes it.
+    pub(super) page: &'a (dyn Fn(&mut Page<T>) + Sync),
 }
 
 impl<T: 'static> Rounds<'_, T> {
@@ -176,6 +174,7 @@ impl<T: 'static> Rounds<'_, T> {
         again: &|| false,
         before_last: &|_| {},
         each: &|_| {},
+        page: &|_| {},
     };
 }
 

@@ -470,9 +470,11 @@ impl Reader<'_> {
                 });
             }
         }
-        // Each named prompt's text is decoded on its own: on every core for thousands.
+        // Each named prompt not read in full as its page arrived is decoded from its
+        // text on its own: on every core for thousands.
         let client = self.client;
-        let threads = vec![(); threads_for(wanted.len())];
+        let undecoded = wanted.iter().filter(|item| item.full().is_none()).count();
+        let threads = vec![(); threads_for(undecoded)];
         // Once one fails the snapshot is not taken from this listing: the rest are not
         // decoded (nor counted against what the pass may hold).
         let failed = std::sync::atomic::AtomicBool::new(false);
