@@ -8,7 +8,9 @@
 //!   other pages at once, since page 1 gives the count; one when there is one page)
 //!   plus the creates eight at a time (`api.max_in_flight`); goal 1.3x or less. The
 //!   requests sent over the request floor (the list pages, the changed prompts listed
-//!   again just before writing, one create per change): goal 1.00.
+//!   again just before writing, one create per change): goal 1.00. The same at
+//!   1,000/100 with files that name their prompt by `prompt_id`, whose versions go
+//!   out as their prompt's page arrives (same goals).
 //! - **first sync, 10,000 prompts over 1,000**: wall and CPU time (user + system of
 //!   the child alone, from `wait4`), goal 10.5x or less; the 10,000-file sync's peak
 //!   RSS, goal under 100 MiB.
@@ -66,8 +68,9 @@ fn main() {
     let mut verdicts = Vec::new();
     if part("sync") {
         for (n, changed) in [(300, 30), (1000, 100)] {
-            incremental(&runtime, n, changed, runs, &mut verdicts);
+            incremental(&runtime, (n, changed), Keys::Name, runs, &mut verdicts);
         }
+        incremental(&runtime, (1000, 100), Keys::Id, runs, &mut verdicts);
     }
     if part("first") || part("validate") {
         first_and_validate(
@@ -121,12 +124,22 @@ fn start(runtime: &tokio::runtime::Runtime) -> promptsync_emulator::RunningEmula
     )
 }
 
+/// How the bench's files name their prompts.
+#[derive(Clone, Copy, PartialEq)]
+enum Keys {
+    /// By `name`, as `common::repository` writes them.
+    Name,
+    /// By `prompt_id` (after a first sync by name): a version can go out as soon as
+    /// its prompt's page is in.
+    Id,
+}
+
 /// Syncs of `n` prompts after commits that each change a scattered tenth, at 20 ms a
 /// request: wall over the floor's time, requests over the request floor.
 fn incremental(
     runtime: &tokio::runtime::Runtime,
-    n: usize,
-    changed: usize,
+    (n, changed): (usize, usize),
+    keys: Keys,
     runs: usize,
     verdicts: &mut Vec<String>,
 ) {
@@ -136,6 +149,22 @@ fn incremental(
     let repo = dir.path();
     common::repository(repo, n);
     run(repo, &base, &["sync"]);
+    let ids = match keys {
+        Keys::Name => Vec::new(),
+        Keys::Id => {
+            let ids = prompt_ids(repo, &base, n);
+            for (i, id) in ids.iter().enumerate() {
+                name_by_id(repo, i, id);
+            }
+            git(repo, &["commit", "--quiet", "--all", "-m", "By id"]);
+            run(repo, &base, &["sync"]);
+            ids
+        }
+    };
+    let (label, keys_said) = match keys {
+        Keys::Name => ("", ""),
+        Keys::Id => (" by id", " (files by prompt_id)"),
+    };
     set_latency(runtime, &base, LATENCY_MS);
     let pages = (n as u64).div_ceil(PAGE);
     let listing_trips = pages.min(2);
@@ -153,6 +182,9 @@ fn incremental(
         let step = n / changed;
         for i in (0..n).step_by(step).take(changed) {
             write_prompt(repo, i, format!("run {k}"));
+            if let Some(id) = ids.get(i) {
+                name_by_id(repo, i, id);
+            }
         }
         git(
             repo,
@@ -167,7 +199,7 @@ fn incremental(
         sent.push(log.len() as f64 / request_floor as f64);
     }
     println!(
-        "incremental sync {n}/{changed} at {LATENCY_MS} ms: wall {} s, floor {:.2} s ({listing_trips} listing round trips + {creates} of creates {IN_FLIGHT} at a time), over the floor {}, over the floor with the second read ({:.2} s) {}, requests over {request_floor} {}",
+        "incremental sync {n}/{changed}{keys_said} at {LATENCY_MS} ms: wall {} s, floor {:.2} s ({listing_trips} listing round trips + {creates} of creates {IN_FLIGHT} at a time), over the floor {}, over the floor with the second read ({:.2} s) {}, requests over {request_floor} {}",
         spread(&walls, 2),
         floor.as_secs_f64(),
         spread(&ratios, 2),
@@ -177,17 +209,45 @@ fn incremental(
     );
     let ratio = median(&ratios);
     verdicts.push(verdict(
-        &format!("incremental {n}/{changed}, wall / floor <= 1.30"),
+        &format!("incremental {n}/{changed}{label}, wall / floor <= 1.30"),
         ratio <= 1.3,
         format!("{ratio:.2}, spread {}", spread(&ratios, 2)),
     ));
     let most = sent.iter().copied().fold(0.0, f64::max);
     verdicts.push(verdict(
-        &format!("incremental {n}/{changed}, requests / request floor = 1.00"),
+        &format!("incremental {n}/{changed}{label}, requests / request floor = 1.00"),
         most <= 1.0,
         format!("{most:.2}"),
     ));
     runtime.block_on(emu.shutdown()).unwrap();
+}
+
+/// The ids of the prompts of the bench's `n` files, in file order, as `status` says.
+fn prompt_ids(repo: &Path, base: &str, n: usize) -> Vec<String> {
+    let mut status = common::promptsync(repo, base, &["status", "--output", "json"]);
+    let output = status
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ids: Vec<String> = (0..n)
+        .map(|i| {
+            let file = format!("prompts/p{i:05}.prompt.yaml");
+            let row = report["prompts"]
+                .as_array()
+                .and_then(|rows| rows.iter().find(|row| row["file"] == file.as_str()))
+                .unwrap();
+            row["prompt_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    ids
+}
+
+/// Have the bench's file `i` name its prompt by `id` too.
+fn name_by_id(repo: &Path, i: usize, id: &str) {
+    let path = repo.join(format!("prompts/p{i:05}.prompt.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(path, format!("prompt_id: {id}\n{text}")).unwrap();
 }
 
 /// First syncs of 1,000 and 10,000 prompts (no latency) and `validate` at 10,000.

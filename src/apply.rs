@@ -15,7 +15,7 @@ mod sync;
 
 pub(crate) use deploy::{apply_deploy, confirm_live};
 pub(crate) use progress::ProgressLog;
-pub(crate) use sync::apply_sync;
+pub(crate) use sync::{apply_as_they_come, apply_sync};
 
 /// What applying one item did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,9 @@ pub use deploy::{
     version_searches,
 };
 pub use remote::{History, Remote};
-pub use sync::{ContentChange, SkipReason, SyncItem, SyncStep, VersionWrite, plan_sync};
+pub use sync::{
+    ContentChange, SkipReason, SyncItem, SyncStep, VersionWrite, plan_alone, plan_sync,
+};
 
 /// A prompt to create before its first version.
 #[derive(Debug, Clone, PartialEq, Eq)]

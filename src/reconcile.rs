@@ -16,13 +16,13 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use crate::api::types::VersionSpec;
-use crate::api::{ApiError, Client, InFull, MayWrite};
+use crate::api::{ApiError, Arrived, Client, InFull, MayWrite};
 use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
 use crate::config::Settings;
 use crate::deploy::Release;
 use crate::desired::{DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceRev};
-use crate::plan::{self, DeployStep, ReleaseRef, Remote};
+use crate::plan::{self, DeployStep, ReleaseRef, Remote, SyncItem};
 
 /// What a pass should do.
 #[derive(Debug, Clone)]
@@ -63,10 +63,12 @@ impl PassOptions {
     }
 }
 
+mod early;
 mod reader;
 mod source;
 
 pub(crate) use crate::pass::{Pass, PassError, Unmanaged};
+use early::{Early, Taken};
 use reader::{Reader, Touched, touched};
 use source::load;
 
@@ -126,12 +128,29 @@ async fn run_halves(
         .await
 }
 
+/// A pass, with the writer of the versions that go out as their page arrives running
+/// beside it from the listing's start to the pass's end.
 async fn run_pass(
     settings: &Settings,
     client: &Client,
     options: &PassOptions,
     halves: Halves,
     observer: &dyn Observer,
+) -> Result<Pass, PassError> {
+    let limit = settings.api.max_in_flight.max(1);
+    let (early, arrivals, written) = Early::new();
+    let writer = early::write(arrivals, client, limit, observer, written);
+    let pass = run_beside(settings, client, options, halves, observer, &early);
+    tokio::join!(pass, writer).0
+}
+
+async fn run_beside(
+    settings: &Settings,
+    client: &Client,
+    options: &PassOptions,
+    halves: Halves,
+    observer: &dyn Observer,
+    early: &Early,
 ) -> Result<Pass, PassError> {
     let suspended = settings.sync.suspend;
     let apply = !options.dry_run && !suspended;
@@ -141,19 +160,28 @@ async fn run_pass(
     // their pages arrive, not after the last one.
     let in_full = std::sync::OnceLock::new();
     let account = async {
-        if options.unmanaged {
+        let listed = if options.unmanaged {
             Some(client.list_account(&in_full).await)
         } else {
             None
-        }
+        };
+        early.close();
+        listed
     };
     let loaded = async {
         let loaded = load(settings, options, halves).await;
-        if let Ok((source, release)) = &loaded
-            && applying(options.since.as_deref(), settings, release.as_ref()).is_none()
-        {
-            // Only a pass that may write has a second read to spare.
-            let _ = in_full.set(std::sync::Arc::new(named(source, release.as_ref(), apply)));
+        if let Ok((source, release)) = &loaded {
+            if apply {
+                let commit = source.source.commit.as_deref();
+                observer.read(commit.filter(|_| !source.source.worktree));
+            }
+            if applying(options.since.as_deref(), settings, release.as_ref()).is_none() {
+                // Only a pass that may write has a second read to spare.
+                let arrived = (apply && halves == Halves::Both)
+                    .then(|| early.on_arrival(source, release.as_ref(), settings.sync.drift));
+                let named = named(source, release.as_ref(), apply.then_some(early), arrived);
+                let _ = in_full.set(std::sync::Arc::new(named));
+            }
         }
         loaded
     };
@@ -161,15 +189,6 @@ async fn run_pass(
     let (source, release) = loaded.map_err(|err| PassError::new(err, None))?;
     if suspended {
         tracing::warn!("suspend is set: planning only, no change is sent");
-    }
-    if apply {
-        observer.read(
-            source
-                .source
-                .commit
-                .as_deref()
-                .filter(|_| !source.source.worktree),
-        );
     }
     let mut pass = Pass {
         source,
@@ -202,9 +221,11 @@ async fn run_pass(
         settings,
         options.since.as_deref(),
         (apply, halves),
-        observer,
+        (observer, early),
     )
     .await;
+    // Written as its page arrived, by a pass that ended before its plan took it.
+    pass.sync.extend(early.written().await.rest());
     pass.warnings = reader.warnings;
     pass.failed_reads = reader.failed_reads;
     match result.and_then(|()| reader.failed_listing.map_or(Ok(()), Err)) {
@@ -221,7 +242,7 @@ async fn reconcile(
     settings: &Settings,
     since: Option<&Baseline>,
     (apply, halves): (bool, Halves),
-    observer: &dyn Observer,
+    (observer, early): (&dyn Observer, &Early),
 ) -> Result<(), ApiError> {
     let client = reader.client;
     let limit = reader.limit;
@@ -397,16 +418,18 @@ async fn reconcile(
     if reader.settle(&mut remote).await? {
         items = plan_sync(reader, &mut remote, sources, source, drift).await?;
     }
-    if apply
-        && reader
-            .refresh(&plan::sync_writes(&items), &mut remote)
-            .await?
-    {
+    // What went out as its page arrived is not read again: that read was its page.
+    let mut writes = plan::sync_writes(&items);
+    writes.ids.retain(|id| !early.took(id));
+    if apply && reader.refresh(&writes, &mut remote).await? {
         items = plan_sync(reader, &mut remote, sources, source, drift).await?;
     }
     if apply {
-        observer.planned(items.iter().filter(|i| i.is_change()).count());
-        let outcomes = apply::apply_sync(client, &items, limit, observer).await;
+        // Sent beside these, and kept in their place once all are done.
+        let sent = |item: &SyncItem| early.took_file(&item.path);
+        observer.planned(items.iter().filter(|i| i.is_change() && !sent(i)).count());
+        let mut outcomes = apply::apply_sync(client, &items, &sent, limit, observer).await;
+        early.written().await.into_plan(&mut items, &mut outcomes);
         let stalled = stalled(&outcomes);
         pass.sync = items.into_iter().zip(outcomes).collect();
         stalled?;
@@ -467,26 +490,34 @@ fn applying<'b>(
 
 /// The prompts a pass that plans every file reads: those its source and release name;
 /// when the pass may write, read in one round (`one_round`), or else those it may
-/// write read again beside the listing's last round (`may_write`).
-fn named(source: &DesiredSet, release: Option<&(Release, DesiredSet)>, apply: bool) -> InFull {
-    let release = release
+/// write read again beside the listing's last round (`may_write`), but for the ones
+/// written as their page arrived (`early`, told of each by `arrived`).
+fn named(
+    source: &DesiredSet,
+    release: Option<&(Release, DesiredSet)>,
+    early: Option<&Early>,
+    arrived: Option<Arrived>,
+) -> InFull {
+    let release_prompts = release
         .map(|(_, set)| set.prompts.as_slice())
         .unwrap_or_default();
-    let (ids, names) = keys(source.prompts.iter().chain(release));
+    let (ids, names) = keys(source.prompts.iter().chain(release_prompts));
     InFull {
         ids,
         names,
-        one_round: apply,
-        may_write: apply.then(|| may_write(&source.prompts)),
+        one_round: early.is_some(),
+        may_write: early.map(|early| may_write(&source.prompts, early.taken())),
+        arrived,
     }
 }
 
 /// Whether the sync of `source` may create a version on a prompt: a file that syncs
-/// names it (by id or by name) and the prompt's newest version is neither that file's
-/// (its provenance) nor the same content made by hand (`plan::may_create_on`). A
-/// version of ours edited in place since is not told from the provenance: what the
-/// plan then writes that this did not say is read again before writing.
-fn may_write(source: &[DesiredPrompt]) -> MayWrite {
+/// names it (by id or by name), it was not written as its page arrived, and its
+/// newest version is neither that file's (its provenance) nor the same content made
+/// by hand (`plan::may_create_on`). A version of ours edited in place since is not
+/// told from the provenance: what the plan then writes that this did not say is read
+/// again before writing.
+fn may_write(source: &[DesiredPrompt], early: Taken) -> MayWrite {
     type Contents = Vec<(Arc<VersionSpec>, Box<str>)>;
     let mut by_id: HashMap<String, Contents> = HashMap::new();
     let mut by_name: HashMap<String, Contents> = HashMap::new();
@@ -500,6 +531,9 @@ fn may_write(source: &[DesiredPrompt]) -> MayWrite {
             .push((Arc::clone(&desired.spec), desired.digest().into()));
     }
     Box::new(move |prompt| {
+        if prompt.id().is_some_and(|id| early.took(id)) {
+            return false;
+        }
         let by_id = prompt.id().and_then(|id| by_id.get(id));
         let by_name = prompt.name.as_ref().and_then(|name| by_name.get(name));
         by_id

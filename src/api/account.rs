@@ -26,16 +26,22 @@ use super::types::{AccountPrompt, Listing, Page, Prompt};
 /// Whether a pass may write on a prompt, judged from the prompt alone (read in full).
 pub(crate) type MayWrite = Box<dyn Fn(&Prompt) -> bool + Send + Sync>;
 
+/// Told of each prompt a pass wants as soon as its page is read in full (the page is
+/// a read of it just before anything the pass writes on it at once).
+pub(crate) type Arrived = Box<dyn Fn(&Prompt) + Send + Sync>;
+
 /// The prompts of an account listing to read in full: by id, and by name; whether
 /// the listing should be read in one round from here on (page 1 again with the pages
 /// after it), for a pass that may write; and which of them that pass may write, to be
-/// read again beside the listing's last round when it is not read in one.
+/// read again beside the listing's last round when it is not read in one; and who is
+/// told of each as its page arrives.
 #[derive(Default)]
 pub(crate) struct InFull {
     pub(crate) ids: BTreeSet<String>,
     pub(crate) names: BTreeSet<String>,
     pub(crate) one_round: bool,
     pub(crate) may_write: Option<MayWrite>,
+    pub(crate) arrived: Option<Arrived>,
 }
 
 impl InFull {
@@ -179,7 +185,7 @@ impl Client {
 
     /// Finish an account page as it arrives: the prompts the pass wants keep what
     /// reading the page built of them, counted against what this client's replies may
-    /// hold; the others (and all of them before the pass said which it wants) only
+    /// hold, and the pass is told of each ([`InFull::arrived`]); the others (and all of them before the pass said which it wants) only
     /// their facts and text (most were left so as each was read). One that is not kept
     /// is read from its text later ([`Client::full_prompt`], which says why when it
     /// cannot be).
@@ -194,6 +200,12 @@ impl Client {
                     .is_none_or(|held| held.keep(0, item.values()).is_ok());
             if keep {
                 kept += 1;
+                if let (Some(arrived), Some(prompt)) = (
+                    in_full.and_then(|in_full| in_full.arrived.as_ref()),
+                    item.full(),
+                ) {
+                    arrived(prompt);
+                }
             } else {
                 item.drop_full();
             }

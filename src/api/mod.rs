@@ -16,7 +16,7 @@ mod retry;
 mod send;
 pub mod types;
 
-pub(crate) use account::{AccountListing, InFull, LastRound, MayWrite, ReadAgain};
+pub(crate) use account::{AccountListing, Arrived, InFull, LastRound, MayWrite, ReadAgain};
 pub use client::install_tls_provider;
 pub(crate) use client::{Client, filter_in};
 pub(crate) use error::{ApiError, Target};

@@ -15,11 +15,14 @@ use crate::normalize;
 use crate::plan::{self, ContentChange, SyncItem, SyncStep, VersionWrite};
 
 /// Apply the changes of a sync plan; one outcome per item that is a change, `None`
-/// for the others. Only changes take in-flight slots, and they finish in any order,
-/// so changes scattered among unchanged prompts still run `limit` at a time.
+/// for the others and for those `sent` says are sent otherwise (written as their
+/// page arrived, `reconcile`). Only changes take in-flight slots, and they finish in
+/// any order, so changes scattered among unchanged prompts still run `limit` at a
+/// time.
 pub(crate) async fn apply_sync(
     client: &Client,
     items: &[SyncItem],
+    sent: &(dyn Fn(&SyncItem) -> bool + Sync),
     limit: usize,
     observer: &dyn Observer,
 ) -> Vec<Option<Outcome>> {
@@ -27,32 +30,11 @@ pub(crate) async fn apply_sync(
     let changes = items
         .iter()
         .enumerate()
-        .filter_map(|(index, item)| match &item.step {
-            SyncStep::Change { metadata, content } if item.is_change() => {
-                Some((index, item, metadata, content.as_ref()))
-            }
-            _ => None,
-        });
+        .filter(|(_, item)| item.is_change() && !sent(item));
     let done: Vec<(usize, Outcome)> = stream::iter(changes)
-        .map(|(index, item, metadata, content)| {
+        .map(|(index, item)| {
             let stalled = &stalled;
-            async move {
-                let span = tracing::info_span!("prompt", path = %item.path);
-                let outcome = if stalled.load(Ordering::Relaxed) {
-                    Err(Failed::from(ApiError::NotAttempted(
-                        "an earlier request was refused".into(),
-                    )))
-                } else {
-                    sync_item(client, item, metadata, content)
-                        .instrument(span)
-                        .await
-                };
-                if outcome.as_ref().is_err_and(Failed::stops_run) {
-                    stalled.store(true, Ordering::Relaxed);
-                }
-                observer.applied();
-                (index, outcome)
-            }
+            async move { (index, apply_one(client, item, stalled, observer).await) }
         })
         .buffer_unordered(limit.max(1))
         .collect()
@@ -62,6 +44,57 @@ pub(crate) async fn apply_sync(
         outcomes[index] = Some(outcome);
     }
     outcomes
+}
+
+/// Apply sync items as they come (planned one by one as their prompts were read),
+/// `limit` at a time: each with its outcome, in the order they finished.
+pub(crate) async fn apply_as_they_come(
+    client: &Client,
+    items: impl futures_util::Stream<Item = SyncItem>,
+    limit: usize,
+    observer: &dyn Observer,
+) -> Vec<(SyncItem, Outcome)> {
+    let stalled = AtomicBool::new(false);
+    items
+        .map(|item| {
+            let stalled = &stalled;
+            async move {
+                let outcome = apply_one(client, &item, stalled, observer).await;
+                (item, outcome)
+            }
+        })
+        .buffer_unordered(limit.max(1))
+        .collect()
+        .await
+}
+
+/// Apply one change item (nothing is sent once an earlier one was refused), in its
+/// prompt's span, and tell the observer.
+async fn apply_one(
+    client: &Client,
+    item: &SyncItem,
+    stalled: &AtomicBool,
+    observer: &dyn Observer,
+) -> Outcome {
+    let outcome = match &item.step {
+        _ if stalled.load(Ordering::Relaxed) => Err(Failed::from(ApiError::NotAttempted(
+            "an earlier request was refused".into(),
+        ))),
+        SyncStep::Change { metadata, content } => {
+            let span = tracing::info_span!("prompt", path = %item.path);
+            sync_item(client, item, metadata, content.as_ref())
+                .instrument(span)
+                .await
+        }
+        _ => Err(Failed::from(ApiError::NotAttempted(
+            "the plan has no change for this item (a bug: please report it)".into(),
+        ))),
+    };
+    if outcome.as_ref().is_err_and(Failed::stops_run) {
+        stalled.store(true, Ordering::Relaxed);
+    }
+    observer.applied();
+    outcome
 }
 
 async fn sync_item(

@@ -113,6 +113,34 @@ pub fn plan_sync(
     })
 }
 
+/// The sync item of `desired` planned on `prompt` alone, when it is a change the plan
+/// needs nothing else for: the prompt's versions came in full, and no version history
+/// is needed to tell drift from adoption. The whole pass's plan reaches the same item
+/// when no other file names the prompt (`plan::tests`): the pass writes it as
+/// its page arrives (`reconcile::early`).
+pub fn plan_alone(
+    desired: &DesiredPrompt,
+    source: &SourceInfo,
+    prompt: &Prompt,
+    drift: DriftPolicy,
+) -> Option<SyncItem> {
+    let complete = [&prompt.current_version, &prompt.live_version]
+        .into_iter()
+        .flatten()
+        .all(|version| version.has_content());
+    if !complete {
+        return None;
+    }
+    let remote = Remote::new([prompt.clone()]);
+    let files = std::slice::from_ref(desired);
+    if !history_searches(files, &remote).is_empty() {
+        return None;
+    }
+    plan_sync(files, source, &remote, drift)
+        .pop()
+        .filter(SyncItem::is_change)
+}
+
 fn sync_step(
     desired: &DesiredPrompt,
     source: &SourceInfo,

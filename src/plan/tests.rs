@@ -782,3 +782,70 @@ fn what_a_prompt_alone_tells_of_a_write_agrees_with_the_plan() {
     assert!(!may(&edited, &hello()), "left to the plan");
     assert!(plans_a_change(edited, hello()));
 }
+
+/// A file planned alone on its prompt alone (`plan_alone`, what the pass writes as
+/// the prompt's page arrives) gets the item the whole plan gives it beside other files
+/// and prompts, when it is a change that needs nothing else; and nothing where the
+/// plan needs a version history (someone else's newest version, no provenance live),
+/// where a version came as a summary, or where nothing is to be written.
+#[test]
+fn a_file_planned_alone_on_its_prompt_gets_the_item_of_the_whole_plan() {
+    let mut new = hello();
+    new["temperature"] = json!(0.2);
+    let summary = || {
+        let mut fields = serde_json::Map::new();
+        fields.insert("version".into(), json!(4));
+        fields.insert("model".into(), json!("gpt-4o"));
+        Version::from_fields(fields).unwrap()
+    };
+    // (current, live, content, whether planning alone gives a change; drift
+    // corrected, reported)
+    let cases = [
+        (None, None, hello(), (true, true)),
+        (
+            Some(ours(3, &hello(), false)),
+            None,
+            new.clone(),
+            (true, true),
+        ),
+        (
+            Some(ours(3, &hello(), false)),
+            None,
+            hello(),
+            (false, false),
+        ),
+        // Drift on a managed prompt: corrected is a change, reported is not.
+        (
+            Some(foreign(3, &new, false)),
+            Some(ours(2, &hello(), true)),
+            hello(),
+            (true, false),
+        ),
+        (Some(foreign(3, &new, false)), None, hello(), (false, false)),
+        (Some(summary()), None, hello(), (false, false)),
+    ];
+    let policies = [DriftPolicy::Correct, DriftPolicy::Report];
+    for (drift, (current, live, content, changes)) in policies
+        .into_iter()
+        .flat_map(|drift| cases.clone().into_iter().map(move |case| (drift, case)))
+    {
+        let alone = if drift == DriftPolicy::Correct {
+            changes.0
+        } else {
+            changes.1
+        };
+        let file = desired(PromptKey::Id("p1".into()), content);
+        let others = by_name("Other", new.clone());
+        let target = prompt("p1", "Greeter", current, live);
+        let remote = Remote::new([
+            target.clone(),
+            prompt("p2", "Other", Some(ours(1, &hello(), false)), None),
+        ]);
+        let planned = plan_alone(&file, &source(), &target, drift);
+        assert_eq!(planned.is_some(), alone, "{target:?}");
+        if let Some(planned) = planned {
+            let whole = plan_sync(&[others, file], &source(), &remote, drift);
+            assert_eq!(planned, whole[1], "{target:?}");
+        }
+    }
+}

@@ -240,3 +240,95 @@ fn a_synced_twice(s: &Scenario) -> serde_json::Value {
     s.sync();
     first
 }
+
+/// An account of 4 pages at 2 requests at a time, where a file names its prompt by
+/// `prompt_id` and that prompt is on page 2: nothing else in the pass can touch it, so
+/// its page is the read just before writing and its version goes out as soon as that
+/// page is in, before the last page comes back. The plan made once every page is in
+/// keeps that write: the version is created once, and the report says so.
+#[test]
+fn a_prompt_named_by_its_id_is_written_as_its_page_arrives() {
+    let (s, id) = by_id_on_page_2();
+    s.repo.write(
+        "prompts/by-id.prompt.yaml",
+        &format!("prompt_id: {id}\n{}", prompt("By id", "ours")),
+    );
+    s.repo.commit("By id");
+    s.emu
+        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 150}}));
+    s.emu.clear_requests();
+    let output = s.run(&["sync", "--output", "json", "-v"], 0);
+    let (_, log) = texts(&output);
+    assert!(log.contains("the version goes out now"), "{log}");
+    assert!(!log.contains("reading the prompts to write again"), "{log}");
+    let changes = s.emu.change_requests();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].path, format!("/api/prompts/{id}/versions/"));
+    assert_eq!(s.versions_of("By id").len(), 1);
+    let report = crate::support::scenario::json_of(&output);
+    let row = crate::support::scenario::row(&report, "prompts/by-id.prompt.yaml");
+    assert_eq!(row["action"], "update", "{report:#}");
+    let lists = s.emu.list_requests();
+    let page_4 = lists
+        .iter()
+        .find(|r| r.path.contains("page=4"))
+        .expect("page 4");
+    let page_4_back = arrived(&page_4.at) + page_4.duration_ms as f64 / 1000.0;
+    assert!(
+        arrived(&changes[0].at) < page_4_back,
+        "the version went out before page 4 came back: {lists:#?} {changes:#?}"
+    );
+}
+
+/// The same prompt, also named by a file that names it by its name: the two files
+/// conflict, which only the whole plan decides, so nothing goes out as the page
+/// arrives, and neither file is synced.
+#[test]
+fn a_prompt_another_file_names_is_not_written_as_its_page_arrives() {
+    let (s, id) = by_id_on_page_2();
+    // No name of its own: the files do not share one, only the remote prompt.
+    let unnamed = prompt("By id", "ours").replacen("name: By id\n", "", 1);
+    s.repo.write(
+        "prompts/by-id.prompt.yaml",
+        &format!("prompt_id: {id}\n{unnamed}"),
+    );
+    s.repo
+        .write("prompts/by-name.prompt.yaml", &prompt("By id", "theirs"));
+    s.repo.commit("Two files on one prompt");
+    s.emu
+        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 100}}));
+    s.emu.clear_requests();
+    let output = s.run(&["sync", "--output", "json", "-v"], 1);
+    let (_, log) = texts(&output);
+    assert!(!log.contains("the version goes out now"), "{log}");
+    assert_eq!(s.emu.change_requests(), vec![]);
+    let report = crate::support::scenario::json_of(&output);
+    for file in ["prompts/by-id.prompt.yaml", "prompts/by-name.prompt.yaml"] {
+        let row = crate::support::scenario::row(&report, file);
+        assert!(
+            row["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("conflict")),
+            "{report:#}"
+        );
+    }
+}
+
+/// 4 pages at 2 requests at a time, B synced from its file heading page 1, and a
+/// prompt no file names yet ("By id", no version) on page 2; its id.
+fn by_id_on_page_2() -> (Scenario, String) {
+    let s = Scenario::new();
+    s.repo
+        .write("promptsync.toml", "[api]\nmax_in_flight = 2\n");
+    for i in 0..160 {
+        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
+    }
+    let id = s.emu.create_prompt("By id");
+    for i in 160..310 {
+        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
+    }
+    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b one"));
+    s.repo.commit("Add B");
+    s.sync();
+    (s, id)
+}
