@@ -17,7 +17,7 @@
 //! - **validation at 10,000 files**: `validate --rev HEAD` and `validate` (the
 //!   working tree), best of the runs.
 //! - **the daemon's idle RSS** (`promptsync watch`, after its first pass and its heap
-//!   trim): 1,000 files synced to their own 1,000 prompts (goal under 20 MiB), the same
+//!   trims, the last once the pass's connections are closed): 1,000 files synced to their own 1,000 prompts (goal under 20 MiB), the same
 //!   1,000 files beside a 10,000-prompt account (9,000 prompts no file names, listed
 //!   for the unmanaged report; goal under 30 MiB), and 10,000 files synced to their
 //!   10,000 prompts (goal under 30 MiB).
@@ -45,6 +45,9 @@ mod common;
 use common::{Watch, clear_requests, git, requests, set_latency, status_kib, write_prompt};
 
 const LATENCY_MS: u64 = 20;
+/// How long the daemon is idle after a pass before it is measured: it trims its heap
+/// 11 s after the pass, once the pass's connections are closed (`api::POOL_IDLE`).
+const AFTER_TRIM: Duration = Duration::from_secs(12);
 const IN_FLIGHT: u64 = 8;
 const PAGE: u64 = 100;
 
@@ -354,9 +357,9 @@ fn daemon_idle(
         let watch = Watch::start(repo, &base, &[]);
         let pid = watch.pid();
         watch.wait_pass(None);
-        // Idle: the pass's aftermath and the heap trim are done.
+        // Idle: the pass's aftermath and the heap trims are done.
         common::wait_until_idle(pid, Duration::from_millis(500));
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(AFTER_TRIM);
         let kib = |name| status_kib(pid, name).unwrap_or(0) as f64 / 1024.0;
         idle.push(kib("VmRSS:"));
         anon.push(kib("RssAnon:"));
@@ -399,7 +402,7 @@ fn with_emulator(runs: usize, verdicts: &mut Vec<String>) {
         let pid = watch.pid();
         watch.wait_pass(None);
         common::wait_until_idle(pid, Duration::from_millis(500));
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(AFTER_TRIM);
         status_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
     };
     let (mut alone, mut alone_anon, mut beside, mut inside) =

@@ -93,6 +93,13 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// How long a connection is kept open idle. Each keeps a read buffer as large as the
+/// largest reply it read (a page of 100 prompts, over 100 KB), so a daemon would hold
+/// one per connection of its last pass (up to `api.max_in_flight`) while it idles;
+/// within a pass, requests follow one another well inside this. The pool closes an
+/// idle connection within twice this.
+pub(crate) const POOL_IDLE: Duration = Duration::from_secs(5);
+
 impl Client {
     /// A client for the configured base URL and key.
     pub(crate) fn new(settings: &ApiSettings) -> Result<Client, ApiError> {
@@ -121,6 +128,7 @@ impl Client {
             .default_headers(headers)
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(POOL_IDLE)
             .redirect(reqwest::redirect::Policy::none());
         if plain_http(settings.base_url.as_str()) {
             // Over plain http (a loopback host: `config::base_url` refuses any other)

@@ -18,5 +18,5 @@ pub mod types;
 
 pub(crate) use account::{AccountListing, Arrived, InFull, LastRound, MayWrite, ReadAgain};
 pub use client::install_tls_provider;
-pub(crate) use client::{Client, filter_in};
+pub(crate) use client::{Client, POOL_IDLE, filter_in};
 pub(crate) use error::{ApiError, Target};

@@ -31,8 +31,10 @@ pub(crate) type LoadSettings = Box<dyn Fn() -> Result<Vec<Settings>, Error> + Se
 
 /// How often the loop proves it is alive (liveness reads it).
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// How long the loop is idle after a small pass before it trims the heap.
-const IDLE_TRIM: Duration = Duration::from_secs(2);
+/// How long the loop is idle after a pass before it trims the heap (after a small
+/// pass, at all; after a large one, again): the pass's connections are closed by
+/// then, and the read buffer each held is freed (`api::POOL_IDLE`).
+const IDLE_TRIM: Duration = Duration::from_secs(2 * crate::api::POOL_IDLE.as_secs() + 1);
 /// How long the loop waits for the watcher to put a new watch set in place.
 const WATCH_APPLY: Duration = Duration::from_secs(2);
 
@@ -134,7 +136,8 @@ impl Loop {
             // the cache's new entries first packed together (see `LoadCache::compact`).
             // After a pass that looked at a few prompts, the walk of the heap would
             // cost more than the pass: it waits until the loop has been idle a while
-            // (a burst of commits is trimmed once, after its last pass). Both walk
+            // (a burst of commits is trimmed once, after its last pass), as the trim
+            // of what the pass's connections held does after any pass. Both walk
             // memory: they run on a blocking thread.
             let cache = Arc::clone(&self.cache);
             let packed = blocking(force, move || {
@@ -144,14 +147,13 @@ impl Loop {
             let Some(packed) = packed.or((!force.is_cancelled()).then_some(false)) else {
                 return Exit::Forced;
             };
-            if packed || !ended.small {
-                if blocking(force, crate::memory::release).await.is_none() && force.is_cancelled() {
-                    return Exit::Forced;
-                }
-                trim_at = None;
-            } else {
-                trim_at = Some(Instant::now() + IDLE_TRIM);
+            if (packed || !ended.small)
+                && blocking(force, crate::memory::release).await.is_none()
+                && force.is_cancelled()
+            {
+                return Exit::Forced;
             }
+            trim_at = Some(Instant::now() + IDLE_TRIM);
             if once {
                 return Exit::Once { ok: ended.ok };
             }
