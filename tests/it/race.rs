@@ -254,11 +254,7 @@ fn a_prompt_named_by_its_id_is_written_as_its_page_arrives() {
         &format!("prompt_id: {id}\n{}", prompt("By id", "ours")),
     );
     s.repo.commit("By id");
-    s.emu
-        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 150}}));
-    s.emu.clear_requests();
-    let output = s.run(&["sync", "--output", "json", "-v"], 0);
-    let (_, log) = texts(&output);
+    let (output, log) = sync_at(&s, 150, 0);
     assert!(log.contains("the version goes out now"), "{log}");
     assert!(!log.contains("reading the prompts to write again"), "{log}");
     let changes = s.emu.change_requests();
@@ -295,11 +291,7 @@ fn a_prompt_another_file_names_is_not_written_as_its_page_arrives() {
     s.repo
         .write("prompts/by-name.prompt.yaml", &prompt("By id", "theirs"));
     s.repo.commit("Two files on one prompt");
-    s.emu
-        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": 100}}));
-    s.emu.clear_requests();
-    let output = s.run(&["sync", "--output", "json", "-v"], 1);
-    let (_, log) = texts(&output);
+    let (output, log) = sync_at(&s, 100, 1);
     assert!(!log.contains("the version goes out now"), "{log}");
     assert_eq!(s.emu.change_requests(), vec![]);
     let report = crate::support::scenario::json_of(&output);
@@ -312,6 +304,18 @@ fn a_prompt_another_file_names_is_not_written_as_its_page_arrives() {
             "{report:#}"
         );
     }
+}
+
+/// A verbose JSON `sync` (exit code `code`) with every request `latency_ms` away and
+/// the pages giving their total, the emulator's request log cleared first; its output
+/// and log.
+fn sync_at(s: &Scenario, latency_ms: u64, code: i32) -> (std::process::Output, String) {
+    s.emu
+        .set_knobs(json!({"count_mode": "total", "latency": {"fixed_ms": latency_ms}}));
+    s.emu.clear_requests();
+    let output = s.run(&["sync", "--output", "json", "-v"], code);
+    let (_, log) = texts(&output);
+    (output, log)
 }
 
 /// 4 pages at 2 requests at a time, B synced from its file heading page 1, and a
