@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The content of a prompt version as promptsync sends it (create-version body).
-/// `None` means "not sent": the server applies its default.
+/// `None` means "not sent": the server applies its default. The JSON fields few
+/// prompts set are boxed: a `Value` is 72 bytes inline, and the daemon keeps a spec
+/// for every prompt file it has read (`desired::LoadCache`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VersionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -13,7 +15,7 @@ pub struct VersionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<Value>,
+    pub thinking: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,11 +43,11 @@ pub struct VersionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<Value>,
+    pub tool_choice: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<Value>,
+    pub response_format: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub json_schema: Option<Value>,
+    pub json_schema: Option<Box<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_enforcing_response_format: Option<bool>,
 }

@@ -40,8 +40,6 @@ pub(super) struct Cached {
     pub(super) blob: Oid,
     /// Its content files: as written, where that led, and the blob read there.
     pub(super) content: Vec<ContentBlob>,
-    /// `prompt_id` and `name` as written, for the conflict check across files.
-    pub(super) keys: [Option<String>; 2],
     pub(super) desired: DesiredPrompt,
     /// Its warnings (a valid file has no error).
     pub(super) diagnostics: Vec<Diagnostic>,
@@ -166,7 +164,6 @@ mod tests {
         Cached {
             blob: Oid::hash_object(git2::ObjectType::Blob, name.as_bytes()).unwrap(),
             content: Vec::new(),
-            keys: [None, Some(name.into())],
             desired,
             diagnostics: Vec::new(),
         }
@@ -186,7 +183,6 @@ mod tests {
         assert!(cache.compact());
         let a = cache.peek("a.prompt.yaml").unwrap();
         assert_eq!(a.desired, cached("A").desired);
-        assert_eq!(a.keys, [None, Some("A".to_owned())]);
         assert_eq!(cache.len(), 8);
         let copied = Arc::as_ptr(&a.desired.spec);
         assert_ne!(copied, before, "the content is a copy, not the shared one");

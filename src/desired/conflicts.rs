@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::{DesiredPrompt, PromptKey};
 use crate::diagnostic::Severity;
 use crate::excerpt;
 use crate::prompt::ParsedFile;
@@ -14,17 +15,6 @@ use crate::prompt::check::Finding;
 /// The keys the conflict check compares: `prompt_id` (0) and `name` (1), as written.
 pub(super) const CONFLICT_KEYS: [&str; 2] = ["prompt_id", "name"];
 
-/// The values of a file's conflict keys, when set (not blank).
-pub(super) fn written_keys(value: &Value) -> [Option<String>; 2] {
-    CONFLICT_KEYS.map(|key| {
-        value
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|v| !v.trim().is_empty())
-            .map(str::to_owned)
-    })
-}
-
 pub(super) fn conflict_keys(value: &Value) -> impl Iterator<Item = (usize, &str)> {
     CONFLICT_KEYS.iter().enumerate().filter_map(|(i, key)| {
         let v = value.get(*key)?.as_str()?;
@@ -32,10 +22,19 @@ pub(super) fn conflict_keys(value: &Value) -> impl Iterator<Item = (usize, &str)
     })
 }
 
-pub(super) fn conflict_keys_of(keys: &[Option<String>; 2]) -> impl Iterator<Item = (usize, &str)> {
-    keys.iter()
+/// The conflict keys of a valid file, read from its prompt: the file's `prompt_id`
+/// and `name` are its prompt's, as written (the load cache keeps the prompt, not
+/// the file's value). The same keys as [`conflict_keys`] reads from the file.
+pub(super) fn prompt_keys(prompt: &DesiredPrompt) -> impl Iterator<Item = (usize, &str)> {
+    let id = match &prompt.key {
+        PromptKey::Id(id) => Some(id.as_str()),
+        PromptKey::Name(_) => None,
+    };
+    [id, prompt.name.as_deref()]
+        .into_iter()
         .enumerate()
-        .filter_map(|(i, key)| Some((i, key.as_deref()?)))
+        .filter_map(|(i, key)| Some((i, key?)))
+        .filter(|(_, key)| !key.trim().is_empty())
 }
 
 /// Two or more files with one `prompt_id`, or one `name`, are a conflict: each of
@@ -148,10 +147,7 @@ mod tests {
     #[test]
     fn blank_keys_are_not_written_and_conflict_with_nothing() {
         let value = serde_json::json!({"prompt_id": "  ", "name": "A"});
-        assert_eq!(written_keys(&value), [None, Some("A".to_owned())]);
         assert_eq!(conflict_keys(&value).collect::<Vec<_>>(), [(1, "A")]);
-        let keys = written_keys(&value);
-        assert_eq!(conflict_keys_of(&keys).collect::<Vec<_>>(), [(1, "A")]);
 
         let mut a = file("a.prompt.yaml", "name: A\n");
         let mut b = file("b.prompt.yaml", "name: B\n");
@@ -159,5 +155,28 @@ mod tests {
         b.value["prompt_id"] = Value::from(" ");
         check_conflicts(&mut [&mut a, &mut b]);
         assert!(!a.has_errors() && !b.has_errors());
+    }
+
+    #[test]
+    fn a_valid_files_prompt_has_the_conflict_keys_of_the_file() {
+        for keys in [
+            "name: A\n",
+            "prompt_id: p-1\n",
+            "prompt_id: p-1\nname: A\n",
+            "name: \" spaced \"\n",
+        ] {
+            let parsed = file("a.prompt.yaml", keys);
+            let prompt = parsed.prompt.as_deref().expect("a valid file");
+            let desired = crate::desired::spec::desired_prompt(
+                &parsed.path,
+                prompt,
+                &std::collections::BTreeMap::new(),
+            );
+            assert_eq!(
+                prompt_keys(&desired).collect::<Vec<_>>(),
+                conflict_keys(&parsed.value).collect::<Vec<_>>(),
+                "{keys}"
+            );
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::cache::{Cached, ContentBlob, LoadCache};
-use super::conflicts::{check_conflicts, conflict_keys, conflict_keys_of, written_keys};
+use super::conflicts::{check_conflicts, conflict_keys, prompt_keys};
 use super::content::{Loaded, Parsed, checked, names_content_files, with_content};
 use super::findings::{GIT_DIR_HELP, submodule_warning, unreadable_file};
 use super::parallel::{on_all_cores, threads_for};
@@ -249,7 +249,7 @@ fn load_files(
             HashMap::with_capacity_and_hasher(2 * (kept.len() + files.len()), Default::default());
         let written = kept
             .iter()
-            .flat_map(|(_, cached)| conflict_keys_of(&cached.keys))
+            .flat_map(|(_, cached)| prompt_keys(&cached.desired))
             .chain(
                 files
                     .iter()
@@ -259,7 +259,7 @@ fn load_files(
             *uses.entry(key).or_default() += 1;
         }
         let shared = |(_, cached): &(String, &Cached)| {
-            conflict_keys_of(&cached.keys).any(|key| uses.get(&key).is_some_and(|&n| n > 1))
+            prompt_keys(&cached.desired).any(|key| uses.get(&key).is_some_and(|&n| n > 1))
         };
         let (again, rest): (Vec<_>, Vec<_>) = kept.into_iter().partition(shared);
         kept = rest;
@@ -428,7 +428,6 @@ fn cacheable(tree: &FileTree<'_>, loaded: &Loaded, desired: &DesiredPrompt) -> O
     Some(Cached {
         blob,
         content,
-        keys: written_keys(&loaded.file.value),
         desired: desired.clone(),
         diagnostics: loaded.file.diagnostics.clone(),
     })

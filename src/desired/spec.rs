@@ -68,7 +68,7 @@ pub fn version_spec(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> Ver
         description: None,
         messages,
         model: Some(prompt.model.clone()),
-        thinking: prompt.thinking.clone().map(Value::Object),
+        thinking: boxed_object(&prompt.thinking),
         stream: prompt.stream,
         temperature: prompt.temperature,
         max_tokens: prompt.max_tokens,
@@ -88,11 +88,19 @@ pub fn version_spec(prompt: &PromptFile, texts: &BTreeMap<usize, String>) -> Ver
             .tools
             .as_ref()
             .map(|tools| tools.iter().cloned().map(Value::Object).collect()),
-        tool_choice: prompt.tool_choice.as_ref().map(to_value),
-        response_format: prompt.response_format.clone().map(Value::Object),
-        json_schema: prompt.json_schema.clone().map(Value::Object),
+        tool_choice: prompt
+            .tool_choice
+            .as_ref()
+            .map(|choice| Box::new(to_value(choice))),
+        response_format: boxed_object(&prompt.response_format),
+        json_schema: boxed_object(&prompt.json_schema),
         is_enforcing_response_format: prompt.is_enforcing_response_format,
     }
+}
+
+/// An object the file gives, as the spec keeps it (boxed: few prompts set one).
+fn boxed_object(object: &Option<Map<String, Value>>) -> Option<Box<Value>> {
+    object.clone().map(|map| Box::new(Value::Object(map)))
 }
 
 /// One of the format's own types as JSON; they are plain data, so this cannot fail
