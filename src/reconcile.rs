@@ -11,17 +11,15 @@
 //! error once the other prompts have synced.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 use tracing::Instrument;
 
-use crate::api::types::VersionSpec;
 use crate::api::{ApiError, Arrived, Client, InFull, MayWrite};
 use crate::apply::{self, Observer, Outcome};
 use crate::baseline::Baseline;
-use crate::config::Settings;
+use crate::config::{DriftPolicy, Settings};
 use crate::deploy::Release;
-use crate::desired::{DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceRev};
+use crate::desired::{DesiredPrompt, DesiredSet, LoadCache, PromptKey, SourceInfo, SourceRev};
 use crate::plan::{self, DeployStep, ReleaseRef, Remote, SyncItem};
 
 /// What a pass should do.
@@ -469,9 +467,9 @@ async fn plan_sync(
     reader: &mut Reader<'_>,
     remote: &mut Remote,
     sources: &[DesiredPrompt],
-    source: &crate::desired::SourceInfo,
-    drift: crate::config::DriftPolicy,
-) -> Result<Vec<plan::SyncItem>, ApiError> {
+    source: &SourceInfo,
+    drift: DriftPolicy,
+) -> Result<Vec<SyncItem>, ApiError> {
     let searches = plan::history_searches(sources, remote);
     reader.histories(&searches, remote).await?;
     Ok(cpu(|| plan::plan_sync(sources, source, remote, drift)))
@@ -518,17 +516,14 @@ fn named(
 /// told from the provenance: what the plan then writes that this did not say is read
 /// again before writing.
 fn may_write(source: &[DesiredPrompt], early: Taken) -> MayWrite {
-    type Contents = Vec<(Arc<VersionSpec>, Box<str>)>;
-    let mut by_id: HashMap<String, Contents> = HashMap::new();
-    let mut by_name: HashMap<String, Contents> = HashMap::new();
+    let mut by_id: HashMap<String, Vec<DesiredPrompt>> = HashMap::new();
+    let mut by_name: HashMap<String, Vec<DesiredPrompt>> = HashMap::new();
     for desired in source.iter().filter(|desired| desired.sync) {
         let (map, key) = match &desired.key {
             PromptKey::Id(id) => (&mut by_id, id),
             PromptKey::Name(name) => (&mut by_name, name),
         };
-        map.entry(key.clone())
-            .or_default()
-            .push((Arc::clone(&desired.spec), desired.digest().into()));
+        map.entry(key.clone()).or_default().push(desired.clone());
     }
     Box::new(move |prompt| {
         if prompt.id().is_some_and(|id| early.took(id)) {
@@ -540,7 +535,7 @@ fn may_write(source: &[DesiredPrompt], early: Taken) -> MayWrite {
             .into_iter()
             .chain(by_name)
             .flatten()
-            .any(|(spec, digest)| plan::may_create_on(prompt, spec, digest))
+            .any(|desired| plan::may_create_on(prompt, &desired.spec, desired.digest()))
     })
 }
 

@@ -185,8 +185,9 @@ impl Client {
 
     /// Finish an account page as it arrives: the prompts the pass wants keep what
     /// reading the page built of them, counted against what this client's replies may
-    /// hold, and the pass is told of each ([`InFull::arrived`]); the others (and all of them before the pass said which it wants) only
-    /// their facts and text (most were left so as each was read). One that is not kept
+    /// hold, and the pass is told of each ([`InFull::arrived`]); the others (and all of
+    /// them before the pass said which it wants) only their facts and text (most were
+    /// left so as each was read). One that is not kept
     /// is read from its text later ([`Client::full_prompt`], which says why when it
     /// cannot be).
     fn keep_wanted(&self, page: &mut Page<AccountPrompt>, in_full: Option<&Arc<InFull>>) {

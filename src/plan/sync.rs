@@ -116,8 +116,8 @@ pub fn plan_sync(
 /// The sync item of `desired` planned on `prompt` alone, when it is a change the plan
 /// needs nothing else for: the prompt's versions came in full, and no version history
 /// is needed to tell drift from adoption. The whole pass's plan reaches the same item
-/// when no other file names the prompt (`plan::tests`): the pass writes it as
-/// its page arrives (`reconcile::early`).
+/// when no other file names the prompt (`plan::tests::sync`): the pass writes it
+/// as its page arrives (`reconcile::early`).
 pub fn plan_alone(
     desired: &DesiredPrompt,
     source: &SourceInfo,

@@ -7,11 +7,11 @@
 //! keeps what was written so in its files' places ([`Written`]).
 //!
 //! A prompt is written early only when the plan of its file alone, on that prompt
-//! alone, is the plan the whole pass would make for it (`plan::plan_alone`): its file is the only one that
-//! names it (no other file has its id, no file of the source or the release has its
-//! name), the release does not name it (a deploy half comes first and may change
-//! it), its versions came in full, and the plan needs no version history for it.
-//! Anything else waits for the last page, as before.
+//! alone, is the plan the whole pass would make for it (`plan::plan_alone`): its file
+//! is the only one that names it (no other file has its id, no file of the source or
+//! the release has its name), the release does not name it (a deploy half comes first
+//! and may change it), its versions came in full, and the plan needs no version
+//! history for it. Anything else waits for the last page, as before.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};

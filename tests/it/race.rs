@@ -197,16 +197,26 @@ fn a_new_prompt_is_read_again_before_writing_even_beside_a_last_round() {
 /// An account that takes more rounds than one after page 1: 310 prompts no file names,
 /// then B synced from its file (4 pages, 2 requests at a time).
 fn more_rounds_than_one() -> Scenario {
+    more_rounds_than_one_with(None).0
+}
+
+/// [`more_rounds_than_one`], with a prompt of the name `among` (no version) made
+/// among the 310, where it lands on page 2; its id.
+fn more_rounds_than_one_with(among: Option<&str>) -> (Scenario, Option<String>) {
     let s = Scenario::new();
     s.repo
         .write("promptsync.toml", "[api]\nmax_in_flight = 2\n");
+    let mut id = None;
     for i in 0..310 {
+        if i == 160 {
+            id = among.map(|name| s.emu.create_prompt(name));
+        }
         s.emu.create_prompt(&format!("Unmanaged {i:03}"));
     }
     s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b one"));
     s.repo.commit("Add B");
     s.sync();
-    s
+    (s, id)
 }
 
 /// Every request `latency_ms` away, the pages giving their total, and page 1's first
@@ -321,18 +331,6 @@ fn sync_at(s: &Scenario, latency_ms: u64, code: i32) -> (std::process::Output, S
 /// 4 pages at 2 requests at a time, B synced from its file heading page 1, and a
 /// prompt no file names yet ("By id", no version) on page 2; its id.
 fn by_id_on_page_2() -> (Scenario, String) {
-    let s = Scenario::new();
-    s.repo
-        .write("promptsync.toml", "[api]\nmax_in_flight = 2\n");
-    for i in 0..160 {
-        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
-    }
-    let id = s.emu.create_prompt("By id");
-    for i in 160..310 {
-        s.emu.create_prompt(&format!("Unmanaged {i:03}"));
-    }
-    s.repo.write("prompts/b.prompt.yaml", &prompt("B", "b one"));
-    s.repo.commit("Add B");
-    s.sync();
-    (s, id)
+    let (s, id) = more_rounds_than_one_with(Some("By id"));
+    (s, id.expect("the prompt made among the others"))
 }
